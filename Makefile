@@ -1,0 +1,56 @@
+# Milepost — `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := .tools/bin/uv
+UV_VERSION := 0.13.8
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_PORT ?= 8001
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install widget run worker test test-python test-browser lint format bench browser-deps
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+install: $(UV) ## Install the pinned Python dependencies into .venv (from uv.lock)
+	$(UV) sync --frozen --quiet
+
+widget: ## Build the browser SDK into static/milepost/
+	@if [ -f widget/package.json ]; then \
+		npm --prefix widget ci --no-audit --no-fund --loglevel=error && npm --prefix widget run --silent build; \
+	else echo "widget/ has no package.json yet; skipping the SDK build"; fi
+
+run: install widget ## Start the product on http://$(HOST):$(PORT) with a demo workspace
+	$(PY) manage.py migrate --no-input -v0
+	$(PY) manage.py seed_demo
+	$(PY) manage.py run_milepost --host $(HOST) --port $(PORT) --demo-port $(DEMO_PORT)
+
+worker: install ## Run a Celery worker and beat (production mode, needs REDIS_URL)
+	$(VENV)/bin/celery -A config worker --beat --loglevel=INFO
+
+browser-deps: ## Install Debian's Chromium for the browser tests, if it is missing
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install widget browser-deps ## Install what the tests need and run the whole suite
+	$(PY) -m pytest
+
+lint: install ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: install ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

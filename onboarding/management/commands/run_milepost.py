@@ -1,0 +1,55 @@
+"""Serve Milepost (HTTP + WebSocket on one port) and the demo host app, for `make run`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.utils.module_loading import import_string
+
+
+class Command(BaseCommand):
+    help = "Serve Milepost through uvicorn, with the demo host app on a second port."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--demo-port", type=int, default=8001, help="0 serves no demo host app."
+        )
+
+    def handle(self, *args: Any, host: str, port: int, demo_port: int, **options: Any) -> None:
+        asyncio.run(self._serve(host, port, demo_port))
+
+    async def _serve(self, host: str, port: int, demo_port: int) -> None:
+        servers = [
+            uvicorn.Server(
+                uvicorn.Config("config.asgi:application", host=host, port=port, lifespan="off")
+            )
+        ]
+        if demo_port:
+            # The demo host app is a customer's app: it lives on another origin than Milepost.
+            servers.append(
+                uvicorn.Server(
+                    uvicorn.Config(
+                        "config.demo_host:application",
+                        host="localhost" if host == "127.0.0.1" else host,
+                        port=demo_port,
+                        lifespan="off",
+                    )
+                )
+            )
+        # Work that runs beside the servers in the embedded mode, e.g. the engagement
+        # scheduler; named in settings so this command imports no app above onboarding.
+        background = [
+            asyncio.ensure_future(import_string(path)())
+            for path in getattr(settings, "MILEPOST_BACKGROUND_TASKS", [])
+        ]
+        try:
+            await asyncio.gather(*(server.serve() for server in servers))
+        finally:
+            for task in background:
+                task.cancel()

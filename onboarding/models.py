@@ -1,0 +1,708 @@
+"""Milepost's runtime data: authoring (workspaces, journeys, content, segments, published
+versions) and recording (end users, events, completions, progress).
+
+Rules about one row live here as model methods; workflows across rows live in services.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from onboarding import validation
+from onboarding.markdown import render_markdown
+
+
+def _token(prefix: str, nbytes: int = 24) -> str:
+    return f"{prefix}{secrets.token_urlsafe(nbytes)}"
+
+
+def hash_secret_key(secret_key: str) -> str:
+    return hashlib.sha256(secret_key.encode()).hexdigest()
+
+
+class Workspace(models.Model):
+    """One SaaS team (tenant). Owns every other row."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    publishable_key = models.CharField(max_length=64, unique=True, editable=False)
+    # Only the SHA-256 of the secret key is stored; the key itself is shown once.
+    secret_key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    secret_key_hint = models.CharField(max_length=12, editable=False)
+    identity_secret = models.CharField(max_length=64, editable=False)
+    enforce_identity_verification = models.BooleanField(
+        default=False,
+        help_text="Refuse widget calls whose user_hash is not the HMAC-SHA256 of the user id.",
+    )
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Origins allowed to load the widget, e.g. https://app.example.com.",
+    )
+    theme = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            self.allowed_origins = validation.clean_origins(self.allowed_origins)
+        except ValidationError as error:
+            raise ValidationError({"allowed_origins": error.messages}) from None
+        try:
+            self.theme = validation.clean_theme(self.theme)
+        except ValidationError as error:
+            raise ValidationError({"theme": error.messages}) from None
+
+    def issue_keys(self) -> dict[str, str]:
+        """Give the workspace new keys; returns them in clear text, the only time they exist."""
+        secret_key = _token("sk_")
+        self.publishable_key = _token("pk_", 18)
+        self.secret_key_hash = hash_secret_key(secret_key)
+        self.secret_key_hint = secret_key[:7]
+        self.identity_secret = secrets.token_hex(32)
+        return {
+            "publishable_key": self.publishable_key,
+            "secret_key": secret_key,
+            "identity_secret": self.identity_secret,
+        }
+
+    def secret_key_matches(self, secret_key: str) -> bool:
+        return hmac.compare_digest(self.secret_key_hash, hash_secret_key(secret_key))
+
+    def user_hash_for(self, external_id: str) -> str:
+        return hmac.new(
+            self.identity_secret.encode(), external_id.encode(), hashlib.sha256
+        ).hexdigest()
+
+    def user_hash_matches(self, external_id: str, user_hash: str | None) -> bool:
+        if not user_hash:
+            return False
+        return hmac.compare_digest(self.user_hash_for(external_id), user_hash.lower())
+
+    def allows_origin(self, origin: str | None) -> bool:
+        if not origin:
+            return False
+        return origin.rstrip("/").lower() in {o.lower() for o in self.allowed_origins}
+
+
+class WorkspaceMember(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        EDITOR = "editor", "Editor"
+        VIEWER = "viewer", "Viewer"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspace_memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="unique_workspace_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+
+class LifecycleStage(models.TextChoices):
+    VISITOR = "visitor", "Visitor"
+    TRIAL = "trial", "Signup / trial"
+    PQL = "pql", "PQL"
+    CUSTOMER = "customer", "Customer"
+    ACTIVE_CUSTOMER = "active_customer", "Active customer"
+    RETAINED = "retained", "Renewed / retained"
+    CHURNED = "churned", "Churned"
+
+
+class EndUser(models.Model):
+    """A person using the SaaS app, known by the workspace's own external id."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="end_users")
+    external_id = models.CharField(max_length=255)
+    traits = models.JSONField(default=dict, blank=True)
+    lifecycle_stage = models.CharField(
+        max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.TRIAL
+    )
+    signed_up_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    # Every push to this person's sockets carries the next number, so a tab can see a gap.
+    push_sequence = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "external_id"], name="unique_end_user_external_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class JourneyStart(models.TextChoices):
+    SIGNUP = "signup", "Signup time (trait signed_up_at)"
+    FIRST_SEEN = "first_seen", "First seen"
+
+
+class Journey(models.Model):
+    """An ordered path of milestones."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="journeys")
+    key = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    starts_on = models.CharField(
+        max_length=12, choices=JourneyStart.choices, default=JourneyStart.SIGNUP
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_journey_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Phase(models.TextChoices):
+    SETUP = "setup", "Setup"
+    DISCOVERY = "discovery", "Discovery"
+    ACTIVATION = "activation", "Activation"
+
+
+class Criterion(models.TextChoices):
+    EVENT = "event", "Event done N times (within a window from journey start)"
+    WALKTHROUGH = "walkthrough", "Walkthrough completed"
+    SERVER = "server", "Reported by the server"
+
+
+class Walkthrough(models.Model):
+    """A multi-step product tour."""
+
+    class Frequency(models.TextChoices):
+        ONCE = "once", "Once"
+        UNTIL_COMPLETED = "until_completed", "Until completed"
+        EVERY_SESSION = "every_session", "Every session"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="walkthroughs")
+    key = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120)
+    segment = models.ForeignKey(
+        "Segment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    frequency = models.CharField(
+        max_length=20, choices=Frequency.choices, default=Frequency.UNTIL_COMPLETED
+    )
+    priority = models.IntegerField(default=0, help_text="Higher shows first.")
+    auto_start = models.BooleanField(
+        default=True, help_text="Start by itself when the first step's page matches."
+    )
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "-priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_walkthrough_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        validation.check_schedule(self.starts_at, self.ends_at)
+        validation.check_same_workspace(self, segment=self.segment)
+
+
+class Step(models.Model):
+    class Placement(models.TextChoices):
+        AUTO = "auto", "Auto"
+        TOP = "top", "Top"
+        BOTTOM = "bottom", "Bottom"
+        LEFT = "left", "Left"
+        RIGHT = "right", "Right"
+
+    class Advance(models.TextChoices):
+        NEXT = "next", "Next button"
+        TARGET_CLICK = "target_click", "Click on the target"
+        EVENT = "event", "A tracked event"
+
+    walkthrough = models.ForeignKey(Walkthrough, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(default=0)
+    page_url_pattern = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Path pattern such as /campaigns/* ; empty means any page.",
+    )
+    selector = models.CharField(
+        max_length=500, blank=True, help_text="CSS selector; empty shows a centred modal."
+    )
+    title = models.CharField(max_length=200)
+    body_markdown = models.TextField(blank=True)
+    body_html = models.TextField(blank=True, editable=False)
+    placement = models.CharField(max_length=10, choices=Placement.choices, default=Placement.AUTO)
+    advance_on = models.CharField(max_length=14, choices=Advance.choices, default=Advance.NEXT)
+    advance_event = models.CharField(max_length=200, blank=True)
+    spotlight = models.BooleanField(default=False)
+    wait_timeout_ms = models.PositiveIntegerField(
+        default=5000, help_text="How long to wait for the target before reporting it missing."
+    )
+
+    class Meta:
+        ordering = ["walkthrough", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.body_html = render_markdown(self.body_markdown)
+        if kwargs.get("update_fields") is not None and "body_markdown" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "body_html"}
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        try:
+            validation.check_selector(self.selector)
+        except ValidationError as error:
+            errors["selector"] = error.messages
+        try:
+            validation.check_url_pattern(self.page_url_pattern)
+        except ValidationError as error:
+            errors["page_url_pattern"] = error.messages
+        if self.advance_on == self.Advance.EVENT and not self.advance_event:
+            errors["advance_event"] = ["Name the event that advances this step."]
+        if self.advance_on == self.Advance.TARGET_CLICK and not self.selector:
+            errors["advance_on"] = ["A centred step has no target to click; choose another way."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class Milestone(models.Model):
+    """A success moment in a journey, reached by its criterion."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="milestones")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="milestones")
+    key = models.SlugField(max_length=80, help_text="Unique in the workspace; used by the API.")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    phase = models.CharField(max_length=12, choices=Phase.choices, default=Phase.SETUP)
+    position = models.PositiveIntegerField(default=0)
+    criterion = models.CharField(max_length=12, choices=Criterion.choices, default=Criterion.EVENT)
+    event_name = models.CharField(max_length=200, blank=True)
+    min_count = models.PositiveIntegerField(default=1)
+    window = models.DurationField(
+        null=True, blank=True, help_text="Counted from journey start, e.g. 1 day. Empty: no limit."
+    )
+    walkthrough = models.ForeignKey(
+        Walkthrough, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    counts_toward_pql = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["journey", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_milestone_key"),
+            models.CheckConstraint(condition=Q(min_count__gte=1), name="milestone_min_count_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.journey_id and not self.workspace_id:
+            self.workspace_id = self.journey.workspace_id
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.journey_id and not self.workspace_id:
+            self.workspace_id = self.journey.workspace_id
+        errors: dict[str, list[str]] = {}
+        if self.criterion == Criterion.EVENT and not self.event_name:
+            errors["event_name"] = ["An event milestone needs the event name it counts."]
+        if self.window is not None and self.criterion != Criterion.EVENT:
+            errors["window"] = ["A window applies only to an event milestone; clear it."]
+        if self.window is not None and not self.event_name:
+            errors.setdefault("event_name", []).append("A milestone with a window needs an event.")
+        if self.window is not None and self.window.total_seconds() <= 0:
+            errors["window"] = ["The window must be longer than zero."]
+        if self.criterion == Criterion.WALKTHROUGH and self.walkthrough_id is None:
+            errors["walkthrough"] = ["Choose the walkthrough whose completion reaches it."]
+        if self.criterion != Criterion.WALKTHROUGH and self.walkthrough_id is not None:
+            errors["walkthrough"] = ["Only a walkthrough milestone names a walkthrough."]
+        if errors:
+            raise ValidationError(errors)
+        validation.check_same_workspace(self, walkthrough=self.walkthrough)
+
+
+class Tooltip(models.Model):
+    class Trigger(models.TextChoices):
+        HOTSPOT = "hotspot", "Hotspot beacon (click)"
+        HOVER = "hover", "Hover"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tooltips")
+    key = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120)
+    page_url_pattern = models.CharField(max_length=500, blank=True)
+    selector = models.CharField(max_length=500)
+    body_markdown = models.TextField()
+    body_html = models.TextField(blank=True, editable=False)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.HOTSPOT)
+    placement = models.CharField(
+        max_length=10, choices=Step.Placement.choices, default=Step.Placement.AUTO
+    )
+    segment = models.ForeignKey(
+        "Segment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    frequency = models.CharField(
+        max_length=20,
+        choices=Walkthrough.Frequency.choices,
+        default=Walkthrough.Frequency.UNTIL_COMPLETED,
+    )
+    priority = models.IntegerField(default=0)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "-priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_tooltip_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.body_html = render_markdown(self.body_markdown)
+        if kwargs.get("update_fields") is not None and "body_markdown" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "body_html"}
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        try:
+            validation.check_selector(self.selector, required=True)
+        except ValidationError as error:
+            errors["selector"] = error.messages
+        try:
+            validation.check_url_pattern(self.page_url_pattern)
+        except ValidationError as error:
+            errors["page_url_pattern"] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        validation.check_schedule(self.starts_at, self.ends_at)
+        validation.check_same_workspace(self, segment=self.segment)
+
+
+class ProgressBar(models.Model):
+    """A journey shown to the end user as a bar or a checklist of its milestones."""
+
+    class Style(models.TextChoices):
+        BAR = "bar", "Bar"
+        CHECKLIST = "checklist", "Checklist"
+
+    class Position(models.TextChoices):
+        BOTTOM_RIGHT = "bottom-right", "Bottom right"
+        BOTTOM_LEFT = "bottom-left", "Bottom left"
+        TOP = "top", "Top banner"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="progress_bars")
+    key = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120)
+    title = models.CharField(max_length=120, blank=True)
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="progress_bars")
+    style = models.CharField(max_length=10, choices=Style.choices, default=Style.CHECKLIST)
+    position = models.CharField(
+        max_length=14, choices=Position.choices, default=Position.BOTTOM_RIGHT
+    )
+    segment = models.ForeignKey(
+        "Segment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    hide_when_complete = models.BooleanField(default=True)
+    priority = models.IntegerField(default=0)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "-priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_progress_bar_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        validation.check_schedule(self.starts_at, self.ends_at)
+        validation.check_same_workspace(self, journey=self.journey, segment=self.segment)
+
+
+class ProgressBarItem(models.Model):
+    """One milestone's call to action in a progress bar."""
+
+    class Action(models.TextChoices):
+        NONE = "none", "None"
+        START_WALKTHROUGH = "start_walkthrough", "Start a walkthrough"
+        OPEN_URL = "open_url", "Open a URL"
+
+    progress_bar = models.ForeignKey(ProgressBar, on_delete=models.CASCADE, related_name="items")
+    milestone = models.ForeignKey(Milestone, on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=120, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.NONE)
+    walkthrough = models.ForeignKey(
+        Walkthrough, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    url = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["progress_bar", "milestone"], name="unique_progress_bar_milestone"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label or str(self.milestone)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.action == self.Action.START_WALKTHROUGH and self.walkthrough_id is None:
+            errors["walkthrough"] = ["Choose the walkthrough this call to action starts."]
+        if self.action == self.Action.OPEN_URL:
+            try:
+                validation.check_link(self.url)
+            except ValidationError as error:
+                errors["url"] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        if self.progress_bar_id and self.milestone_id:
+            if self.milestone.journey_id != self.progress_bar.journey_id:
+                raise ValidationError({"milestone": ["Choose a milestone of the bar's journey."]})
+            validation.check_same_workspace(self.progress_bar, walkthrough=self.walkthrough)
+
+
+class Segment(models.Model):
+    """An audience: every (or any) condition must hold."""
+
+    class Match(models.TextChoices):
+        ALL = "all", "All conditions"
+        ANY = "any", "Any condition"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="segments")
+    key = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120)
+    match = models.CharField(max_length=3, choices=Match.choices, default=Match.ALL)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_segment_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Condition(models.Model):
+    class Kind(models.TextChoices):
+        TRAIT = "trait", "Trait"
+        MILESTONE = "milestone", "Milestone state"
+        LIFECYCLE = "lifecycle", "Lifecycle stage"
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="conditions")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TRAIT)
+    trait = models.CharField(max_length=120, blank=True, help_text="Trait name, for trait rules.")
+    milestone = models.ForeignKey(
+        Milestone, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    operator = models.CharField(max_length=20)
+    value = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["segment", "position", "id"]
+
+    def __str__(self) -> str:
+        subject = self.trait or (self.milestone and self.milestone.key) or "stage"
+        return f"{subject} {self.operator} {self.value}".strip()
+
+    def clean(self) -> None:
+        validation.check_condition(self)
+        if self.segment_id and self.milestone_id:
+            validation.check_same_workspace(self.segment, milestone=self.milestone)
+
+
+class PublishedVersion(models.Model):
+    """An immutable snapshot of one piece of content. Live users only ever see these."""
+
+    class Kind(models.TextChoices):
+        JOURNEY = "journey", "Journey"
+        WALKTHROUGH = "walkthrough", "Walkthrough"
+        TOOLTIP = "tooltip", "Tooltip"
+        PROGRESS_BAR = "progress_bar", "Progress bar"
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="published_versions"
+    )
+    kind = models.CharField(max_length=14, choices=Kind.choices)
+    object_id = models.BigIntegerField()
+    key = models.SlugField(max_length=80)
+    version = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    published_at = models.DateTimeField(default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    restored_from = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["workspace", "kind", "object_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "object_id", "version"],
+                name="unique_published_version",
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "kind", "object_id", "-version"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValidationError("A published version is immutable; publish a new one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValidationError("A published version is immutable and cannot be deleted.")
+
+
+class Event(models.Model):
+    """One thing an end user did. The client's id makes every retry safe."""
+
+    class Source(models.TextChoices):
+        WIDGET = "widget", "Widget"
+        SERVER = "server", "Server API"
+        ADMIN = "admin", "Admin"
+        SYSTEM = "system", "System"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="events")
+    client_id = models.UUIDField()
+    name = models.CharField(max_length=200)
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    properties = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.SERVER)
+    clock_skew_clamped = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "client_id"], name="unique_event_id")
+        ]
+        indexes = [
+            models.Index(fields=["end_user", "name", "timestamp"], name="event_user_name_time"),
+            models.Index(fields=["workspace", "name", "timestamp"], name="event_ws_name_time"),
+            models.Index(fields=["workspace", "timestamp"], name="event_ws_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} by {self.end_user_id} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class JourneyProgress(models.Model):
+    """Where one end user stands in one journey."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="progress")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="progress")
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    pql_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["end_user", "journey"], name="unique_journey_progress")
+        ]
+        indexes = [models.Index(fields=["journey", "started_at"], name="progress_journey_start")]
+        verbose_name_plural = "journey progress"
+
+    def __str__(self) -> str:
+        return f"{self.end_user} in {self.journey}"
+
+
+class MilestoneCompletion(models.Model):
+    """Recorded once per end user and milestone, with what completed it."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="completions")
+    milestone = models.ForeignKey(Milestone, on_delete=models.CASCADE, related_name="completions")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="completions")
+    completed_at = models.DateTimeField()
+    event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=8, choices=Event.Source.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["end_user", "milestone"], name="unique_milestone_completion"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["milestone", "completed_at"], name="completion_milestone_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_user} reached {self.milestone}"
+
+
+class ContentState(models.Model):
+    """What one end user did with one piece of content (seen, current step, done, dismissed),
+    so a walkthrough resumes across pages and reloads from the server's state."""
+
+    class Status(models.TextChoices):
+        SEEN = "seen", "Seen"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        DISMISSED = "dismissed", "Dismissed"
+
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="content_states")
+    kind = models.CharField(max_length=14, choices=PublishedVersion.Kind.choices)
+    key = models.SlugField(max_length=80)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SEEN)
+    step_index = models.PositiveIntegerField(default=0)
+    times_seen = models.PositiveIntegerField(default=0)
+    last_session = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["end_user", "kind", "key"], name="unique_content_state")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_user} {self.kind}:{self.key} {self.status}"

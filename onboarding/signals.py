@@ -1,0 +1,20 @@
+"""Domain signals that onboarding/ sends after commit, so analytics/ and engagement/ can react
+without onboarding/ importing them. Each carries ids and plain values, never model instances
+that a receiver might mutate.
+
+- events_recorded(workspace_id, end_user_ids, event_ids)
+- journey_started(workspace_id, end_user_id, journey_id, started_at)
+- milestone_completed(workspace_id, end_user_id, milestone_id, journey_id, completed_at)
+- pql_reached(workspace_id, end_user_id, journey_id, pql_at)
+- end_user_connected(workspace_id, end_user_id)
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+events_recorded = Signal()
+journey_started = Signal()
+milestone_completed = Signal()
+pql_reached = Signal()
+end_user_connected = Signal()

@@ -1,0 +1,163 @@
+"""Checks shared by model forms, the import command and the API. Each raises a
+ValidationError whose message names what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import cssselect
+from django.core.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from onboarding.models import Condition
+
+TRAIT_OPERATORS = {
+    "eq": "equals",
+    "neq": "does not equal",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "gt": "greater than",
+    "gte": "at least",
+    "lt": "less than",
+    "lte": "at most",
+    "in": "one of (comma-separated)",
+    "exists": "is set",
+    "not_exists": "is not set",
+}
+MILESTONE_OPERATORS = {"completed": "completed", "not_completed": "not completed"}
+LIFECYCLE_OPERATORS = {"is": "is", "is_not": "is not"}
+OPERATORS_BY_KIND = {
+    "trait": TRAIT_OPERATORS,
+    "milestone": MILESTONE_OPERATORS,
+    "lifecycle": LIFECYCLE_OPERATORS,
+}
+NUMERIC_OPERATORS = {"gt", "gte", "lt", "lte"}
+VALUELESS_OPERATORS = {"exists", "not_exists", "completed", "not_completed"}
+
+THEME_COLOURS = {"primary_color", "text_color", "background_color"}
+THEME_KEYS = THEME_COLOURS | {"font_family", "radius_px"}
+_HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_URL_PATTERN = re.compile(r"^/[^\s]*$")
+
+
+def check_selector(selector: str, *, required: bool = False) -> None:
+    if not selector:
+        if required:
+            raise ValidationError("A CSS selector is required here.")
+        return
+    try:
+        cssselect.parse(selector)
+    except cssselect.SelectorError as error:
+        first_line = str(error).splitlines()[0]
+        raise ValidationError(
+            f"{selector!r} is not a valid CSS selector: {first_line}", code="invalid_selector"
+        ) from None
+
+
+def check_url_pattern(pattern: str) -> None:
+    if pattern and not _URL_PATTERN.match(pattern):
+        raise ValidationError(
+            f"{pattern!r} is not a path pattern; write a path such as /campaigns/* "
+            "(start with /, no spaces, * matches any run of characters).",
+            code="invalid_url_pattern",
+        )
+
+
+def check_link(url: str) -> None:
+    if url.startswith("/") and not url.startswith("//"):
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValidationError(f"{url!r} is not an http(s) URL or a path starting with /.")
+
+
+def check_schedule(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise ValidationError({"ends_at": ["The end must come after the start."]})
+
+
+def check_same_workspace(owner: Any, **related: Any) -> None:
+    """Refuse a reference to another workspace's row (admin choices are scoped too; this
+    guards forms, imports and the API alike)."""
+    errors = {
+        field: [f"{value} belongs to another workspace."]
+        for field, value in related.items()
+        if value is not None and value.workspace_id != owner.workspace_id
+    }
+    if errors:
+        raise ValidationError(errors)
+
+
+def clean_origins(origins: Any) -> list[str]:
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        raise ValidationError('Write the origins as a JSON list of strings: ["https://app.x.com"].')
+    cleaned = []
+    for origin in origins:
+        parts = urlsplit(origin.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValidationError(f"{origin!r} is not an origin such as https://app.example.com.")
+        if parts.path not in {"", "/"} or parts.query or parts.fragment:
+            raise ValidationError(f"{origin!r} has a path; an origin is scheme://host[:port] only.")
+        cleaned.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return sorted(set(cleaned))
+
+
+def clean_theme(theme: Any) -> dict[str, Any]:
+    if not isinstance(theme, dict):
+        raise ValidationError('Write the theme as a JSON object: {"primary_color": "#4f46e5"}.')
+    unknown = sorted(set(theme) - THEME_KEYS)
+    if unknown:
+        raise ValidationError(
+            f"Unknown theme keys: {', '.join(unknown)}; known: {', '.join(sorted(THEME_KEYS))}."
+        )
+    for key in THEME_COLOURS & set(theme):
+        if not isinstance(theme[key], str) or not _HEX_COLOUR.match(theme[key]):
+            raise ValidationError(f"{key} must be a hex colour such as #4f46e5.")
+    if "radius_px" in theme and (
+        not isinstance(theme["radius_px"], int) or not 0 <= theme["radius_px"] <= 32
+    ):
+        raise ValidationError("radius_px must be a whole number from 0 to 32.")
+    if "font_family" in theme and (
+        not isinstance(theme["font_family"], str) or re.search(r"[;{}<>]", theme["font_family"])
+    ):
+        raise ValidationError("font_family must be a plain font list such as 'Inter, sans-serif'.")
+    return theme
+
+
+def check_condition(condition: Condition) -> None:
+    from onboarding.models import LifecycleStage
+
+    operators = OPERATORS_BY_KIND.get(condition.kind)
+    if operators is None:
+        raise ValidationError({"kind": [f"Unknown condition kind {condition.kind!r}."]})
+    if condition.operator not in operators:
+        raise ValidationError(
+            {
+                "operator": [
+                    f"Unknown operator {condition.operator!r} for a {condition.kind} condition; "
+                    f"choose one of: {', '.join(operators)}."
+                ]
+            }
+        )
+    errors: dict[str, list[str]] = {}
+    if condition.kind == "trait" and not condition.trait:
+        errors["trait"] = ["Name the trait this condition looks at."]
+    if condition.kind == "milestone" and condition.milestone_id is None:
+        errors["milestone"] = ["Choose the milestone this condition looks at."]
+    if condition.operator not in VALUELESS_OPERATORS and condition.value == "":
+        errors["value"] = [f"The operator {condition.operator!r} needs a value."]
+    if condition.operator in NUMERIC_OPERATORS and condition.value:
+        try:
+            float(condition.value)
+        except ValueError:
+            errors["value"] = [f"{condition.value!r} is not a number."]
+    if condition.kind == "lifecycle" and condition.value not in LifecycleStage.values:
+        errors["value"] = [
+            f"{condition.value!r} is not a lifecycle stage; "
+            f"choose one of: {', '.join(LifecycleStage.values)}."
+        ]
+    if errors:
+        raise ValidationError(errors)

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked `services` needs PostgreSQL and Redis. Outside CI it is skipped when they
+    are not configured; in CI (CI=true) a missing service is an error, never a silent skip."""
+    have_services = settings.REDIS_URL is not None and settings.DATABASES["default"][
+        "ENGINE"
+    ].endswith("postgresql")
+    if have_services:
+        return
+    if os.environ.get("CI") == "true" and os.environ.get("MILEPOST_REQUIRE_SERVICES") == "true":
+        raise pytest.UsageError(
+            "MILEPOST_REQUIRE_SERVICES is set but DATABASE_URL/REDIS_URL are not"
+        )
+    skip = pytest.mark.skip(reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL")
+    for item in items:
+        if "services" in item.keywords:
+            item.add_marker(skip)
