@@ -44,6 +44,7 @@ browser-deps: ## Install Debian's Chromium for the browser tests, if it is missi
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: install widget browser-deps ## Install what the tests need and run the whole suite
+	@if [ -f widget/package.json ]; then npm --prefix widget test; fi
 	$(PY) -m pytest
 
 lint: install ## ruff (lint + format check) and mypy

@@ -170,6 +170,10 @@ MILEPOST_MAX_PROPERTY_DEPTH = env_int("MILEPOST_MAX_PROPERTY_DEPTH", 5, minimum=
 MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE = env_int(
     "MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE", 600, minimum=1
 )
+# Async callables that `manage.py run_milepost` runs beside the servers in the embedded mode
+# (production runs Celery beat instead).
+MILEPOST_BACKGROUND_TASKS: list[str] = []
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = MILEPOST_MAX_BATCH_BYTES + 64 * 1024
 
 LOGGING = {

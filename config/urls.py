@@ -8,5 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/analytics/", include("analytics.urls")),
+    path("api/v1/engagement/", include("engagement.urls")),
     path("api/v1/", include("onboarding.api.urls")),
 ]

@@ -530,6 +530,7 @@ class Condition(models.Model):
         TRAIT = "trait", "Trait"
         MILESTONE = "milestone", "Milestone state"
         LIFECYCLE = "lifecycle", "Lifecycle stage"
+        EVENT = "event", "Event performed"
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="conditions")
     position = models.PositiveIntegerField(default=0)
@@ -538,6 +539,9 @@ class Condition(models.Model):
     milestone = models.ForeignKey(
         Milestone, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    event_name = models.CharField(
+        max_length=200, blank=True, help_text="Event name, for event rules."
+    )
     operator = models.CharField(max_length=20)
     value = models.CharField(max_length=500, blank=True)
 
@@ -545,7 +549,8 @@ class Condition(models.Model):
         ordering = ["segment", "position", "id"]
 
     def __str__(self) -> str:
-        subject = self.trait or (self.milestone and self.milestone.key) or "stage"
+        subject = self.trait or self.event_name or (self.milestone and self.milestone.key)
+        subject = subject or "stage"
         return f"{subject} {self.operator} {self.value}".strip()
 
     def clean(self) -> None:

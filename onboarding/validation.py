@@ -29,13 +29,17 @@ TRAIT_OPERATORS = {
 }
 MILESTONE_OPERATORS = {"completed": "completed", "not_completed": "not completed"}
 LIFECYCLE_OPERATORS = {"is": "is", "is_not": "is not"}
+EVENT_OPERATORS = {"performed": "performed at least once", "not_performed": "never performed"}
 OPERATORS_BY_KIND = {
     "trait": TRAIT_OPERATORS,
     "milestone": MILESTONE_OPERATORS,
     "lifecycle": LIFECYCLE_OPERATORS,
+    "event": EVENT_OPERATORS,
 }
 NUMERIC_OPERATORS = {"gt", "gte", "lt", "lte"}
-VALUELESS_OPERATORS = {"exists", "not_exists", "completed", "not_completed"}
+VALUELESS_OPERATORS = {
+    "exists", "not_exists", "completed", "not_completed", "performed", "not_performed",
+}  # fmt: skip
 
 THEME_COLOURS = {"primary_color", "text_color", "background_color"}
 THEME_KEYS = THEME_COLOURS | {"font_family", "radius_px"}
@@ -145,6 +149,8 @@ def check_condition(condition: Condition) -> None:
     errors: dict[str, list[str]] = {}
     if condition.kind == "trait" and not condition.trait:
         errors["trait"] = ["Name the trait this condition looks at."]
+    if condition.kind == "event" and not condition.event_name:
+        errors["event_name"] = ["Name the event this condition looks at."]
     if condition.kind == "milestone" and condition.milestone_id is None:
         errors["milestone"] = ["Choose the milestone this condition looks at."]
     if condition.operator not in VALUELESS_OPERATORS and condition.value == "":
