@@ -45,7 +45,7 @@ browser-deps: ## Install Debian's Chromium for the browser tests, if it is missi
 
 test: install widget browser-deps ## Install what the tests need and run the whole suite
 	@if [ -f widget/package.json ]; then npm --prefix widget test; fi
-	$(PY) -m pytest
+	SECRET_KEY="$${SECRET_KEY:-milepost-test-suite-only-key}" $(PY) -m pytest
 
 lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .

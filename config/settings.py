@@ -160,6 +160,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "onboarding.api.schema.add_widget_stream",
+    ],
 }
 
 # Explicit limits of the write path, documented in the README.
@@ -169,6 +173,9 @@ MILEPOST_MAX_EVENT_BYTES = env_int("MILEPOST_MAX_EVENT_BYTES", 32 * 1024, minimu
 MILEPOST_MAX_PROPERTY_DEPTH = env_int("MILEPOST_MAX_PROPERTY_DEPTH", 5, minimum=1)
 MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE = env_int(
     "MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE", 600, minimum=1
+)
+MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE = env_int(
+    "MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE", 60_000, minimum=1
 )
 # Async callables that `manage.py run_milepost` runs beside the servers in the embedded mode
 # (production runs Celery beat instead).

@@ -1,0 +1,217 @@
+"""The widget's HTTP fallback: the same payloads as the socket, for pages where WebSockets
+fail or are blocked, plus a server-sent-events stream carrying the same pushes.
+
+Calls come from customers' pages on other origins, so these views answer CORS themselves:
+a preflight is answered for any origin (it carries no key), and the real call is accepted only
+from an origin the key's workspace allows. `text/plain` bodies are parsed as JSON too, because
+`navigator.sendBeacon` on page hide cannot send application/json without a preflight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from onboarding import delivery, realtime
+from onboarding.api import serializers as s
+from onboarding.api.views import json_object
+from onboarding.models import EndUser, Workspace
+
+KEEP_ALIVE_SECONDS = 15.0
+# Streams end after this long; EventSource reconnects by itself with Last-Event-ID.
+STREAM_LIFETIME_SECONDS = 600.0
+
+WIDGET_ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Malformed input"),
+    401: OpenApiResponse(s.ErrorSerializer, description="Missing or unknown publishable key"),
+    403: OpenApiResponse(s.ErrorSerializer, description="Origin not allowed or bad user_hash"),
+    404: OpenApiResponse(s.ErrorSerializer, description="User not identified yet"),
+    413: OpenApiResponse(s.ErrorSerializer, description="Batch too large"),
+    429: OpenApiResponse(s.ErrorSerializer, description="Rate limited"),
+}
+
+
+class PlainTextJSONParser(JSONParser):
+    media_type = "text/plain"
+
+
+def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Vary"] = "Origin"
+    return response
+
+
+def _error(error: delivery.ProtocolError, origin: str | None) -> Response:
+    response = Response(
+        {"error": {"code": error.code, "message": error.message}}, status=error.status
+    )
+    # A refused origin gets no CORS grant, so the refused page cannot read the answer.
+    return _cors(response, origin if error.code != "origin_not_allowed" else None)  # type: ignore[return-value]
+
+
+class WidgetView(APIView):
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    parser_classes = [JSONParser, PlainTextJSONParser]
+
+    @property
+    def origin(self) -> str | None:
+        return self.request.headers.get("Origin")
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = Response(status=204)
+        _cors(response, self.origin)
+        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = "Content-Type"
+        response["Access-Control-Max-Age"] = "86400"
+        return response
+
+    def workspace(self, key: Any) -> Workspace:
+        workspace = delivery.widget_workspace(key=key, origin=self.origin)
+        if not delivery.key_rate_allows(workspace.pk):
+            raise delivery.ProtocolError(
+                "rate_limited", "This key sends too many messages a minute.", status=429
+            )
+        return workspace
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, delivery.ProtocolError):
+            return _error(exc, self.origin)
+        response = super().handle_exception(exc)
+        return _cors(response, self.origin)  # type: ignore[return-value]
+
+
+class WidgetBootstrapView(WidgetView):
+    @extend_schema(
+        summary="Widget: identify the user and get what they see (the socket's hello/welcome)",
+        request=s.WidgetHelloSerializer,
+        responses={200: s.WelcomeSerializer, **WIDGET_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        body = json_object(request)
+        workspace = self.workspace(body.get("key"))
+        end_user = delivery.session_open(workspace=workspace, hello=body)
+        session = body.get("session") if isinstance(body.get("session"), str) else None
+        answer = delivery.welcome(end_user=end_user, session=session)
+        delivery.announce_connected(end_user=end_user)
+        return _cors(Response(answer), self.origin)  # type: ignore[return-value]
+
+
+class WidgetEventsView(WidgetView):
+    @extend_schema(
+        summary="Widget: record a batch of events (the socket's events/ack)",
+        request=s.WidgetEventsSerializer,
+        responses={200: s.WidgetAckSerializer, **WIDGET_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        body = json_object(request)
+        workspace = self.workspace(body.get("key"))
+        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        end_user = delivery.end_user_for(
+            workspace=workspace, user_id=user.get("id"), user_hash=body.get("user_hash")
+        )
+        answer = delivery.events_receive(end_user=end_user, payload=body)
+        return _cors(Response(answer), self.origin)  # type: ignore[return-value]
+
+
+class WidgetProgressView(WidgetView):
+    @extend_schema(
+        summary="Widget: the user's progress and push sequence (to resync after a gap)",
+        parameters=[
+            OpenApiParameter("key", str, required=True),
+            OpenApiParameter("user", str, required=True),
+            OpenApiParameter("user_hash", str),
+        ],
+        responses={200: s.WidgetProgressSerializer, **WIDGET_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        workspace = self.workspace(request.query_params.get("key"))
+        end_user = delivery.end_user_for(
+            workspace=workspace,
+            user_id=request.query_params.get("user"),
+            user_hash=request.query_params.get("user_hash"),
+        )
+        return _cors(Response(delivery.progress_snapshot(end_user=end_user)), self.origin)  # type: ignore[return-value]
+
+
+def _stream_open(params: dict[str, str], origin: str | None) -> EndUser:
+    workspace = delivery.widget_workspace(key=params.get("key"), origin=origin)
+    return delivery.end_user_for(
+        workspace=workspace, user_id=params.get("user"), user_hash=params.get("user_hash")
+    )
+
+
+def _sse(message: dict[str, Any]) -> str:
+    lines = [f"event: {message.get('type', 'message')}"]
+    if "seq" in message:
+        lines.insert(0, f"id: {message['seq']}")
+    lines.append(f"data: {json.dumps(message, default=str)}")
+    return "\n".join(lines) + "\n\n"
+
+
+@csrf_exempt
+async def widget_stream(request: HttpRequest) -> HttpResponse:
+    origin = request.headers.get("Origin")
+    params = dict(request.GET.items())
+    try:
+        end_user = await database_sync_to_async(_stream_open)(params, origin)
+    except delivery.ProtocolError as error:
+        response = JsonResponse(
+            {"error": {"code": error.code, "message": error.message}}, status=error.status
+        )
+        return _cors(response, origin if error.code != "origin_not_allowed" else None)
+    after_text = params.get("after") or request.headers.get("Last-Event-ID") or ""
+    after = int(after_text) if after_text.isdigit() else None
+    layer = get_channel_layer()
+    if layer is None:
+        return JsonResponse(
+            {"error": {"code": "no_channel_layer", "message": "None set."}}, status=503
+        )
+    channel = await layer.new_channel()
+    groups = [realtime.end_user_group(end_user.pk), realtime.workspace_group(end_user.workspace_id)]
+    for group in groups:
+        await layer.group_add(group, channel)
+    current = end_user.push_sequence
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            yield "retry: 3000\n\n"
+            if after is not None and current > after:
+                # Pushes were missed while away: tell the SDK to fetch progress again.
+                yield _sse({"type": "resync", "seq": current})
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + STREAM_LIFETIME_SECONDS
+            while loop.time() < deadline:
+                try:
+                    event = await asyncio.wait_for(layer.receive(channel), KEEP_ALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if event.get("type") == "push.to.client":
+                    yield _sse(event["message"])
+                elif event.get("type") == "workspace.notice":
+                    message = await database_sync_to_async(delivery.content_message)(
+                        end_user=end_user, session=params.get("session")
+                    )
+                    yield _sse(message)
+        finally:
+            for group in groups:
+                await layer.group_discard(group, channel)
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return _cors(response, origin)

@@ -1,0 +1,236 @@
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from config.asgi import application
+from onboarding import recording
+from onboarding.models import Event, MilestoneCompletion, Workspace
+from tests.factories import WorkspaceFactory
+from tests.onboarding.conftest import TrialJourney
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = "https://app.example.com"
+
+
+def socket(key: str, origin: str | None = ORIGIN) -> WebsocketCommunicator:
+    headers = [(b"origin", origin.encode())] if origin else []
+    return WebsocketCommunicator(application, f"/ws/widget/?key={key}", headers=headers)
+
+
+async def say(communicator: WebsocketCommunicator, message: dict[str, Any]) -> dict[str, Any]:
+    await communicator.send_to(text_data=json.dumps(message))
+    return json.loads(await communicator.receive_from(timeout=5))
+
+
+async def hello(
+    communicator: WebsocketCommunicator, user: str = "u1", **extra: Any
+) -> dict[str, Any]:
+    return await say(
+        communicator,
+        {"type": "hello", "user": {"id": user, "traits": {"plan": "trial"}}, **extra},
+    )
+
+
+def event(name: str = "message_sent", **extra: Any) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "name": name, "timestamp": "2026-11-22T10:00:00Z", **extra}
+
+
+@pytest.fixture
+def key(trial: TrialJourney) -> str:
+    return trial.workspace.keys["publishable_key"]
+
+
+async def test_hello_gets_a_welcome_with_the_users_journeys(key: str) -> None:
+    communicator = socket(key)
+    connected, _ = await communicator.connect()
+
+    welcome = await hello(communicator)
+
+    assert connected
+    assert welcome["type"] == "welcome"
+    assert welcome["user"] == {"id": "u1", "traits": {"plan": "trial"}}
+    assert [j["journey"]["key"] for j in welcome["journeys"]] == ["trial"]
+    assert set(welcome["content"]) >= {"walkthroughs", "tooltips", "progress_bars"}
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("origin", "key_kind"),
+    [("https://evil.example.net", "publishable_key"), (None, "publishable_key"),
+     (ORIGIN, "secret_key")],
+)
+async def test_it_refuses_a_foreign_origin_a_missing_one_or_a_secret_key_before_accepting(
+    trial: TrialJourney, origin: str | None, key_kind: str
+) -> None:
+    communicator = socket(trial.workspace.keys[key_kind], origin)
+
+    connected, _ = await communicator.connect()
+
+    assert connected is False
+
+
+async def test_an_unknown_key_is_refused(trial: TrialJourney) -> None:
+    connected, _ = await socket("pk_unknown").connect()
+
+    assert connected is False
+
+
+async def test_events_are_acknowledged_after_they_are_stored_and_never_twice(key: str) -> None:
+    communicator = socket(key)
+    await communicator.connect()
+    await hello(communicator)
+    batch = {"type": "events", "events": [event(), event()]}
+
+    first = await say(communicator, batch)
+    second = await say(communicator, batch)
+
+    ids = [e["id"] for e in batch["events"]]
+    assert first == {"type": "ack", "accepted": ids, "duplicates": [], "rejected": []}
+    assert second["accepted"] == [] and second["duplicates"] == ids
+    assert await sync_to_async(Event.objects.filter(source="widget").count)() == 2
+    await communicator.disconnect()
+
+
+async def test_a_milestone_reached_anywhere_reaches_every_open_tab(
+    trial: TrialJourney, key: str
+) -> None:
+    first_tab, second_tab = socket(key), socket(key)
+    for tab in (first_tab, second_tab):
+        await tab.connect()
+        welcome = await hello(tab)
+    sequence_before = welcome["seq"]
+
+    end_user = await sync_to_async(lambda: trial.workspace.end_users.get(external_id="u1"))()
+    await sync_to_async(recording.milestone_complete)(end_user=end_user, milestone=trial.installed)
+
+    for tab in (first_tab, second_tab):
+        progress = json.loads(await tab.receive_from(timeout=5))
+        assert progress["type"] == "progress"
+        assert progress["completed"] == "installed-js"
+        assert progress["percent"] == 33
+        assert progress["seq"] == sequence_before + 1
+        await tab.disconnect()
+
+
+async def test_the_tab_that_sent_the_completing_event_gets_ack_and_progress(
+    trial: TrialJourney, key: str
+) -> None:
+    communicator = socket(key)
+    await communicator.connect()
+    await hello(communicator)
+
+    await communicator.send_to(
+        text_data=json.dumps(
+            {
+                "type": "events",
+                "events": [event("$walkthrough_completed", properties={"walkthrough": "setup-tour"})],
+            }
+        )
+    )
+    messages = [json.loads(await communicator.receive_from(timeout=5)) for _ in range(2)]
+
+    assert {m["type"] for m in messages} == {"ack", "progress"}
+    progress = next(m for m in messages if m["type"] == "progress")
+    assert progress["completed"] == "took-tour"
+    assert await sync_to_async(MilestoneCompletion.objects.count)() == 1
+    await communicator.disconnect()
+
+
+async def test_identity_verification_refuses_a_bad_user_hash(trial: TrialJourney, key: str) -> None:
+    workspace: Workspace = trial.workspace
+    workspace.enforce_identity_verification = True
+    await sync_to_async(workspace.save)(update_fields=["enforce_identity_verification"])
+    good_hash = workspace.user_hash_for("u1")
+
+    refused_socket = socket(key)
+    await refused_socket.connect()
+    refused = await hello(refused_socket, user_hash="0" * 64)
+    missing = await hello(refused_socket)
+    accepted_socket = socket(key)
+    await accepted_socket.connect()
+    accepted = await hello(accepted_socket, user_hash=good_hash)
+
+    assert refused["type"] == "error" and refused["code"] == "invalid_user_hash"
+    assert missing["code"] == "invalid_user_hash"
+    assert accepted["type"] == "welcome"
+    for communicator in (refused_socket, accepted_socket):
+        await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("{nope", "malformed_json"),
+        ("[]", "missing_type"),
+        (json.dumps({"type": "dance"}), "unknown_type"),
+        (json.dumps({"type": "events", "events": []}), "hello_first"),
+    ],
+)
+async def test_bad_messages_get_an_error_naming_the_problem(
+    key: str, message: str, code: str
+) -> None:
+    communicator = socket(key)
+    await communicator.connect()
+
+    await communicator.send_to(text_data=message)
+    reply = json.loads(await communicator.receive_from(timeout=5))
+
+    assert reply["type"] == "error"
+    assert reply["code"] == code
+    await communicator.disconnect()
+
+
+async def test_bad_hello_and_bad_batches_are_refused_with_a_reason(key: str) -> None:
+    communicator = socket(key)
+    await communicator.connect()
+
+    no_user = await say(communicator, {"type": "hello"})
+    bad_traits = await say(communicator, {"type": "hello", "user": {"id": "u1", "traits": [1]}})
+    await hello(communicator)
+    too_many = await say(communicator, {"type": "events", "events": [event()] * 501})
+    not_a_list = await say(communicator, {"type": "events", "events": {"a": 1}})
+
+    assert no_user["code"] == "missing_user"
+    assert bad_traits["code"] == "invalid_traits"
+    assert too_many["code"] == "batch_too_large"
+    assert not_a_list["code"] == "invalid_events"
+    await communicator.disconnect()
+
+
+async def test_an_oversized_frame_is_refused_and_the_socket_closed(key: str) -> None:
+    communicator = socket(key)
+    await communicator.connect()
+
+    await communicator.send_to(text_data="x" * 600_000)
+    reply = json.loads(await communicator.receive_from(timeout=5))
+    closed = await communicator.receive_output(timeout=5)
+
+    assert reply["code"] == "frame_too_large"
+    assert closed == {"type": "websocket.close", "code": 1009}
+
+
+async def test_a_socket_of_one_workspace_never_hears_another_workspaces_user(
+    trial: TrialJourney, key: str
+) -> None:
+    other: Workspace = await sync_to_async(WorkspaceFactory)(
+        allowed_origins=["https://app.example.com"]
+    )
+    ours, theirs = socket(key), socket(other.keys["publishable_key"])
+    for communicator in (ours, theirs):
+        await communicator.connect()
+        await hello(communicator, user="same-id")
+
+    end_user = await sync_to_async(lambda: trial.workspace.end_users.get(external_id="same-id"))()
+    await sync_to_async(recording.milestone_complete)(end_user=end_user, milestone=trial.installed)
+
+    assert json.loads(await ours.receive_from(timeout=5))["type"] == "progress"
+    assert await theirs.receive_nothing(timeout=0.5)
+    for communicator in (ours, theirs):
+        await communicator.disconnect()
