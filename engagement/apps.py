@@ -6,3 +6,14 @@ from django.apps import AppConfig
 class EngagementConfig(AppConfig):
     name = "engagement"
     verbose_name = "Engagement"
+
+    def ready(self) -> None:
+        from engagement import receivers
+        from onboarding import signals
+
+        uid = "engagement"
+        signals.events_recorded.connect(receivers.on_events_recorded, dispatch_uid=uid)
+        signals.milestone_completed.connect(receivers.on_milestone_completed, dispatch_uid=uid)
+        signals.journey_started.connect(receivers.on_journey_started, dispatch_uid=uid)
+        signals.pql_reached.connect(receivers.on_pql_reached, dispatch_uid=uid)
+        signals.end_user_connected.connect(receivers.on_end_user_connected, dispatch_uid=uid)

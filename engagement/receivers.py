@@ -1,0 +1,46 @@
+"""Hears onboarding's signals (sent after commit, carrying ids) and calls one service each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engagement import services
+from engagement.models import Trigger
+
+
+def on_events_recorded(
+    *, workspace_id: int, end_user_ids: list[int], event_ids: list[int], **_: Any
+) -> None:
+    services.rules_fire_for_events(
+        workspace_id=workspace_id, end_user_ids=end_user_ids, event_ids=event_ids
+    )
+
+
+def on_milestone_completed(
+    *, workspace_id: int, end_user_id: int, milestone_id: int, **_: Any
+) -> None:
+    services.rules_fire_for_milestone(
+        workspace_id=workspace_id, end_user_id=end_user_id, milestone_id=milestone_id
+    )
+
+
+def on_journey_started(*, workspace_id: int, end_user_id: int, journey_id: int, **_: Any) -> None:
+    services.rules_fire_for_journey(
+        workspace_id=workspace_id,
+        end_user_id=end_user_id,
+        journey_id=journey_id,
+        trigger=Trigger.JOURNEY_STARTED,
+    )
+
+
+def on_pql_reached(*, workspace_id: int, end_user_id: int, journey_id: int, **_: Any) -> None:
+    services.rules_fire_for_journey(
+        workspace_id=workspace_id,
+        end_user_id=end_user_id,
+        journey_id=journey_id,
+        trigger=Trigger.PQL_REACHED,
+    )
+
+
+def on_end_user_connected(*, workspace_id: int, end_user_id: int, **_: Any) -> None:
+    services.end_user_connected(workspace_id=workspace_id, end_user_id=end_user_id)

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.test import override_settings
+
+from config.celery import app as celery_app
+from engagement.models import EngagementSettings
+
+
+@pytest.fixture(autouse=True)
+def _eager_tasks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tasks run in-process here (on both backends); the worker tests start a real worker."""
+    if "celery_worker" in request.fixturenames:
+        yield
+        return
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Mailbox:
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = message_from_bytes(envelope.content)
+        parsed["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Mailbox]:
+    """A real SMTP server on 127.0.0.1; Django's SMTP backend sends to it."""
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with override_settings(
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=port,
+            EMAIL_USE_TLS=False,
+        ):
+            yield mailbox
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookReceiver:
+    """A real HTTP server on 127.0.0.1 that checks Milepost's signature like a CRM would."""
+
+    secret: str = ""
+    statuses: list[int] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    bad_signatures: int = 0
+    url: str = ""
+
+    def signature_valid(self, header: str, body: bytes) -> bool:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        expected = hmac.new(
+            self.secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256
+        ).hexdigest()
+        return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if not receiver.signature_valid(self.headers.get("Milepost-Signature", "t=0"), body):
+                receiver.bad_signatures += 1
+                self.send_response(401)
+                self.end_headers()
+                return
+            receiver.received.append(Received(dict(self.headers), body))
+            status = receiver.statuses.pop(0) if receiver.statuses else 200
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/milepost"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def allow_loopback_webhooks(workspace: Any) -> None:
+    EngagementSettings.objects.update_or_create(
+        workspace=workspace, defaults={"allow_private_webhook_addresses": True}
+    )
