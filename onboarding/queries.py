@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import operator
+from datetime import datetime
+from functools import reduce
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.db import models
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
-from onboarding.models import Workspace
+from onboarding.models import (
+    Journey,
+    ProgressBar,
+    PublishedVersion,
+    Tooltip,
+    Walkthrough,
+    Workspace,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -19,3 +30,199 @@ def workspaces_for_user(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
     if user.is_superuser:
         return Workspace.objects.all()
     return Workspace.objects.filter(members__user_id=user.pk).distinct()
+
+
+# Published content -----------------------------------------------------------------------
+
+ContentObject = Journey | Walkthrough | Tooltip | ProgressBar
+
+KIND_OF_MODEL: dict[type[models.Model], str] = {
+    Journey: PublishedVersion.Kind.JOURNEY,
+    Walkthrough: PublishedVersion.Kind.WALKTHROUGH,
+    Tooltip: PublishedVersion.Kind.TOOLTIP,
+    ProgressBar: PublishedVersion.Kind.PROGRESS_BAR,
+}
+MODEL_OF_KIND: dict[str, type[ContentObject]] = {
+    PublishedVersion.Kind.JOURNEY: Journey,
+    PublishedVersion.Kind.WALKTHROUGH: Walkthrough,
+    PublishedVersion.Kind.TOOLTIP: Tooltip,
+    PublishedVersion.Kind.PROGRESS_BAR: ProgressBar,
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def journey_snapshot(journey: Journey) -> dict[str, Any]:
+    milestones = journey.milestones.select_related("walkthrough").order_by("position", "id")
+    return {
+        "id": journey.pk,
+        "key": journey.key,
+        "name": journey.name,
+        "description": journey.description,
+        "starts_on": journey.starts_on,
+        "milestones": [
+            {
+                "id": milestone.pk,
+                "key": milestone.key,
+                "name": milestone.name,
+                "description": milestone.description,
+                "phase": milestone.phase,
+                "position": milestone.position,
+                "criterion": milestone.criterion,
+                "event_name": milestone.event_name,
+                "min_count": milestone.min_count,
+                "window_seconds": (
+                    int(milestone.window.total_seconds()) if milestone.window is not None else None
+                ),
+                "walkthrough": milestone.walkthrough.key if milestone.walkthrough else None,
+                "counts_toward_pql": milestone.counts_toward_pql,
+            }
+            for milestone in milestones
+        ],
+    }
+
+
+def walkthrough_snapshot(walkthrough: Walkthrough) -> dict[str, Any]:
+    # body_markdown rides along (beyond the contract's fields) so a restore brings back the
+    # source text the author edits, not only the rendered HTML.
+    return {
+        "id": walkthrough.pk,
+        "key": walkthrough.key,
+        "name": walkthrough.name,
+        "segment_id": walkthrough.segment_id,
+        "frequency": walkthrough.frequency,
+        "priority": walkthrough.priority,
+        "auto_start": walkthrough.auto_start,
+        "starts_at": _iso(walkthrough.starts_at),
+        "ends_at": _iso(walkthrough.ends_at),
+        "steps": [
+            {
+                "id": step.pk,
+                "position": step.position,
+                "page_url_pattern": step.page_url_pattern,
+                "selector": step.selector,
+                "title": step.title,
+                "body_html": step.body_html,
+                "body_markdown": step.body_markdown,
+                "placement": step.placement,
+                "advance_on": step.advance_on,
+                "advance_event": step.advance_event,
+                "spotlight": step.spotlight,
+                "wait_timeout_ms": step.wait_timeout_ms,
+            }
+            for step in walkthrough.steps.order_by("position", "id")
+        ],
+    }
+
+
+def tooltip_snapshot(tooltip: Tooltip) -> dict[str, Any]:
+    return {
+        "id": tooltip.pk,
+        "key": tooltip.key,
+        "name": tooltip.name,
+        "page_url_pattern": tooltip.page_url_pattern,
+        "selector": tooltip.selector,
+        "body_html": tooltip.body_html,
+        "body_markdown": tooltip.body_markdown,
+        "trigger": tooltip.trigger,
+        "placement": tooltip.placement,
+        "segment_id": tooltip.segment_id,
+        "frequency": tooltip.frequency,
+        "priority": tooltip.priority,
+        "starts_at": _iso(tooltip.starts_at),
+        "ends_at": _iso(tooltip.ends_at),
+    }
+
+
+def progress_bar_snapshot(progress_bar: ProgressBar) -> dict[str, Any]:
+    items = progress_bar.items.select_related("milestone", "walkthrough").order_by(
+        "milestone__position", "milestone_id"
+    )
+    return {
+        "id": progress_bar.pk,
+        "key": progress_bar.key,
+        "name": progress_bar.name,
+        "title": progress_bar.title,
+        "journey": progress_bar.journey.key,
+        "journey_id": progress_bar.journey_id,
+        "style": progress_bar.style,
+        "position": progress_bar.position,
+        "segment_id": progress_bar.segment_id,
+        "hide_when_complete": progress_bar.hide_when_complete,
+        "priority": progress_bar.priority,
+        "starts_at": _iso(progress_bar.starts_at),
+        "ends_at": _iso(progress_bar.ends_at),
+        "items": [
+            {
+                "milestone": item.milestone.key,
+                "milestone_id": item.milestone_id,
+                "label": item.label,
+                "action": item.action,
+                "walkthrough": item.walkthrough.key if item.walkthrough else None,
+                "url": item.url,
+            }
+            for item in items
+        ],
+    }
+
+
+def content_snapshot(obj: ContentObject) -> dict[str, Any]:
+    """The JSON a published version of `obj` stores (the formats in the README)."""
+    if isinstance(obj, Journey):
+        return journey_snapshot(obj)
+    if isinstance(obj, Walkthrough):
+        return walkthrough_snapshot(obj)
+    if isinstance(obj, Tooltip):
+        return tooltip_snapshot(obj)
+    return progress_bar_snapshot(obj)
+
+
+def _existing_content(workspace: Workspace) -> Q:
+    return reduce(
+        operator.or_,
+        (
+            Q(kind=kind, object_id__in=model.objects.filter(workspace=workspace).values("pk"))
+            for kind, model in MODEL_OF_KIND.items()
+        ),
+    )
+
+
+def published_content(*, workspace: Workspace) -> list[PublishedVersion]:
+    """The current version of each piece of content whose draft object still exists (deleting
+    the object unpublishes it), ordered by kind, then key."""
+    latest = PublishedVersion.objects.filter(
+        workspace=workspace, kind=OuterRef("kind"), object_id=OuterRef("object_id")
+    ).order_by("-version")
+    return list(
+        PublishedVersion.objects.filter(workspace=workspace)
+        .filter(_existing_content(workspace))
+        .annotate(latest=Subquery(latest.values("version")[:1]))
+        .filter(version=F("latest"))
+        .order_by("kind", "key")
+    )
+
+
+def published_journeys(*, workspace: Workspace) -> list[dict[str, Any]]:
+    """Snapshots of the workspace's published journeys (what the milestone engine runs)."""
+    return [
+        version.snapshot
+        for version in published_content(workspace=workspace)
+        if version.kind == PublishedVersion.Kind.JOURNEY
+    ]
+
+
+def version_history(*, kind: str, object_id: int) -> QuerySet[PublishedVersion]:
+    """Every published version of one piece of content, newest first."""
+    return PublishedVersion.objects.filter(kind=kind, object_id=object_id).order_by("-version")
+
+
+def latest_version(*, obj: ContentObject) -> PublishedVersion | None:
+    return version_history(kind=KIND_OF_MODEL[type(obj)], object_id=obj.pk).first()
+
+
+def draft_differs_from_published(*, obj: ContentObject) -> bool:
+    """True when publishing now would change what live users see (or nothing is published)."""
+    latest = latest_version(obj=obj)
+    return latest is None or latest.snapshot != content_snapshot(obj)

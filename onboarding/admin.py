@@ -1,0 +1,766 @@
+"""Django admin for authoring, scoped to the workspaces a staff user is a member of.
+
+Membership is the permission: a workspace's viewers see its rows, editors and owners author
+them, owners also edit the workspace and rotate its keys. Superusers see and do everything and
+alone create or delete workspaces. Every queryset, foreign-key choice, inline and action is
+limited to the user's workspaces; another workspace's row answers 404.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from onboarding import queries, services, validation
+from onboarding.models import (
+    Condition,
+    EndUser,
+    Event,
+    Journey,
+    JourneyProgress,
+    Milestone,
+    MilestoneCompletion,
+    ProgressBar,
+    ProgressBarItem,
+    PublishedVersion,
+    Segment,
+    Step,
+    Tooltip,
+    Walkthrough,
+    Workspace,
+    WorkspaceMember,
+)
+
+EDITOR_ROLES = {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}
+WORKSPACE_OWNED = (Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar)
+
+
+# Roles and scope -------------------------------------------------------------------------
+
+
+def roles_of(request: HttpRequest) -> dict[int, str]:
+    """workspace id -> the user's role there (cached on the request)."""
+    cached: dict[int, str] | None = getattr(request, "_milepost_roles", None)
+    if cached is None:
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            cached = {}
+        elif user.is_superuser:
+            cached = dict.fromkeys(
+                Workspace.objects.values_list("pk", flat=True), WorkspaceMember.Role.OWNER
+            )
+        else:
+            cached = dict(
+                WorkspaceMember.objects.filter(
+                    workspace__in=queries.workspaces_for_user(user=user)
+                ).values_list("workspace_id", "role")
+            )
+        request._milepost_roles = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def editable_workspace_ids(request: HttpRequest) -> set[int]:
+    return {pk for pk, role in roles_of(request).items() if role in EDITOR_ROLES}
+
+
+def _may(request: HttpRequest, workspace_id: int | None, roles: set[str]) -> bool:
+    if request.user.is_active and request.user.is_superuser:
+        return True
+    mine = roles_of(request)
+    if workspace_id is None:
+        return any(role in roles for role in mine.values())
+    return mine.get(workspace_id) in roles
+
+
+ALL_ROLES = set(WorkspaceMember.Role.values)
+
+
+def _choice_workspace_ids(request: HttpRequest) -> set[int]:
+    """The workspaces whose rows a form may offer: the edited object's own when known."""
+    current: int | None = getattr(request, "_milepost_workspace_id", None)
+    if current is not None:
+        return {current}
+    return editable_workspace_ids(request)
+
+
+def _scope_choices(request: HttpRequest, db_field: Any, kwargs: dict[str, Any]) -> None:
+    model = db_field.related_model
+    ids = _choice_workspace_ids(request)
+    if model is Workspace:
+        kwargs["queryset"] = Workspace.objects.filter(pk__in=ids)
+    elif model in WORKSPACE_OWNED:
+        queryset = kwargs.get("queryset", model._default_manager.all())
+        kwargs["queryset"] = queryset.filter(workspace_id__in=ids)
+
+
+class WorkspaceScopedAdmin(admin.ModelAdmin):
+    """Rows reachable through `workspace_path` from the model are scoped to the user's
+    workspaces; permissions follow the user's role in the row's workspace."""
+
+    workspace_path = "workspace"
+    view_roles = ALL_ROLES
+    edit_roles: set[str] = set(EDITOR_ROLES)
+
+    def workspace_id_of(self, obj: Any) -> int | None:
+        for part in self.workspace_path.split("__")[:-1]:
+            obj = getattr(obj, part)
+        return getattr(obj, f"{self.workspace_path.split('__')[-1]}_id", None)
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.workspace_path}__in": list(roles_of(request))})
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(roles_of(request)) or request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        workspace_id = None if obj is None else self.workspace_id_of(obj)
+        return request.user.is_staff and _may(request, workspace_id, self.view_roles)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and _may(request, None, self.edit_roles)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        workspace_id = None if obj is None else self.workspace_id_of(obj)
+        return request.user.is_staff and _may(request, workspace_id, self.edit_roles)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        request._milepost_workspace_id = (  # type: ignore[attr-defined]
+            self.workspace_id_of(obj) if obj is not None else None
+        )
+        return super().get_form(request, obj, **kwargs)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        _scope_choices(request, db_field, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        editable = editable_workspace_ids(request)
+        if self.workspace_path == "workspace" and len(editable) == 1:
+            initial.setdefault("workspace", next(iter(editable)))
+        return initial
+
+    def _in_scope(self, request: HttpRequest, object_id: str | None) -> None:
+        if object_id is not None and self.get_object(request, object_id) is None:
+            raise Http404("No such object in your workspaces.")
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        self._in_scope(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._in_scope(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._in_scope(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+
+class ScopedInlineMixin:
+    """An inline whose permissions follow the role in the parent's workspace and whose
+    choices are the parent's workspace's rows."""
+
+    extra = 0
+
+    def _parent_workspace_id(self, obj: Any) -> int | None:
+        if obj is None:
+            return None
+        return obj.pk if isinstance(obj, Workspace) else obj.workspace_id
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may(request, self._parent_workspace_id(obj), ALL_ROLES)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may(request, self._parent_workspace_id(obj), set(EDITOR_ROLES))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may(request, self._parent_workspace_id(obj), set(EDITOR_ROLES))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        request._milepost_workspace_id = self._parent_workspace_id(obj)  # type: ignore[attr-defined]
+        request._milepost_parent = obj  # type: ignore[attr-defined]
+        return super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        _scope_choices(request, db_field, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+class ScopedInline(ScopedInlineMixin, admin.TabularInline):
+    pass
+
+
+class ReadOnlyScopedAdmin(WorkspaceScopedAdmin):
+    """Recorded data: members look, nobody edits here (recording owns these rows)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Only so a superuser can delete a journey or workspace that has recorded rows.
+        return request.user.is_superuser
+
+
+# Publishing ------------------------------------------------------------------------------
+
+
+class PublishableAdmin(WorkspaceScopedAdmin):
+    """Content edited as a draft; "Publish" stores an immutable version live users see."""
+
+    change_form_template = "admin/onboarding/publishable_change_form.html"
+    actions = ["publish"]
+    readonly_fields = ("publication", "version_history_link")
+    list_filter: Any = (("workspace", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("key", "name")
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        latest = PublishedVersion.objects.filter(
+            kind=queries.KIND_OF_MODEL[self.model], object_id=OuterRef("pk")
+        ).order_by("-version")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("workspace")
+            .annotate(
+                latest_version=Subquery(latest.values("version")[:1]),
+                latest_published_at=Subquery(latest.values("published_at")[:1]),
+            )
+        )
+
+    @admin.display(description="Published")
+    def publication(self, obj: Any) -> str:
+        version = getattr(obj, "latest_version", None)
+        if obj.pk is None or version is None:
+            return "Not published (draft only)"
+        if obj.updated_at > obj.latest_published_at:
+            return f"v{version}, draft edited since"
+        return f"v{version}"
+
+    @admin.display(description="Versions")
+    def version_history_link(self, obj: Any) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:onboarding_publishedversion_changelist")
+        query = urlencode({"kind": queries.KIND_OF_MODEL[self.model], "object_id": obj.pk})
+        return format_html('<a href="{}?{}">Version history</a>', url, query)
+
+    def _publish_one(self, request: HttpRequest, obj: Any) -> bool:
+        try:
+            version = services.content_publish(obj=obj, user=request.user)
+        except ValidationError as error:
+            self.message_user(
+                request,
+                f"{obj} was not published: {' '.join(error.messages)}",
+                messages.ERROR,
+            )
+            return False
+        self.message_user(request, f"Published {obj} as version {version.version}.")
+        return True
+
+    @admin.action(description="Publish selected (make the drafts live)", permissions=["change"])
+    def publish(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in queryset:
+            self._publish_one(request, obj)
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
+        if "_publish" in request.POST:
+            self._publish_one(request, obj)
+            opts = self.model._meta
+            return HttpResponseRedirect(
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+            )
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request: HttpRequest, obj: Any) -> Any:
+        if "_publish" in request.POST:
+            self._publish_one(request, obj)
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.content_unpublish(obj=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in queryset:
+            services.content_unpublish(obj=obj)
+
+
+# Workspaces ------------------------------------------------------------------------------
+
+
+class OriginsField(forms.CharField):
+    """Allowed origins typed one per line rather than as raw JSON."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value) or ""
+        try:
+            return validation.clean_origins([line.strip() for line in text.split() if line])
+        except ValidationError as error:
+            raise forms.ValidationError(error.messages) from None
+
+
+class WorkspaceForm(forms.ModelForm):
+    allowed_origins = OriginsField(
+        required=False,
+        help_text="One origin per line, e.g. https://app.example.com (scheme://host[:port]).",
+    )
+
+    class Meta:
+        model = Workspace
+        fields = ("name", "slug", "allowed_origins", "enforce_identity_verification", "theme")
+
+
+class WorkspaceMemberInline(ScopedInline):
+    model = WorkspaceMember
+    fields = ("user", "role")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(WorkspaceScopedAdmin):
+    workspace_path = "pk"
+    form = WorkspaceForm
+    edit_roles = {WorkspaceMember.Role.OWNER}
+    list_display = ("name", "slug", "publishable_key", "secret_key_hint", "origins")
+    search_fields = ("name", "slug")
+    readonly_fields = ("publishable_key", "secret_key_hint", "snippet", "created_at")
+    inlines = [WorkspaceMemberInline]
+    actions = ["rotate_keys"]
+    prepopulated_fields = {"slug": ("name",)}
+
+    def workspace_id_of(self, obj: Any) -> int | None:
+        return obj.pk
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return queries.workspaces_for_user(user=request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return admin.ModelAdmin.get_changeform_initial_data(self, request)
+
+    @admin.display(description="Allowed origins")
+    def origins(self, obj: Workspace) -> str:
+        return ", ".join(obj.allowed_origins) or "(none: the widget is refused everywhere)"
+
+    @admin.display(description="Embed snippet")
+    def snippet(self, obj: Workspace) -> str:
+        if obj.pk is None:
+            return "Shown after saving."
+        return format_html("<pre>{}</pre>", _snippet(obj))
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            request._milepost_keys = obj.issue_keys()  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
+        keys = getattr(request, "_milepost_keys", None)
+        if keys is None or "_popup" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        return self._keys_page(request, [(obj, keys)], "Workspace created")
+
+    def _keys_page(
+        self, request: HttpRequest, issued: Iterable[tuple[Workspace, dict[str, str]]], title: str
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "issued": [
+                {"workspace": workspace, "keys": keys, "snippet": _snippet(workspace)}
+                for workspace, keys in issued
+            ],
+        }
+        response = TemplateResponse(request, "admin/onboarding/workspace/keys.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Rotate keys (the old keys stop working)", permissions=["change"])
+    def rotate_keys(self, request: HttpRequest, queryset: Any) -> Any:
+        workspaces = [w for w in queryset if self.has_change_permission(request, w)]
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Rotate keys?",
+                "opts": self.model._meta,
+                "workspaces": workspaces,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/onboarding/workspace/rotate_keys_confirm.html", context
+            )
+        issued = [(w, services.workspace_rotate_keys(workspace=w)) for w in workspaces]
+        return self._keys_page(request, issued, "New keys issued")
+
+
+def _snippet(workspace: Workspace) -> str:
+    from django.conf import settings
+
+    return (
+        f'<script async src="{settings.PUBLIC_URL}/static/milepost/milepost.js" '
+        f'data-key="{workspace.publishable_key}"></script>'
+    )
+
+
+# Authoring -------------------------------------------------------------------------------
+
+
+class MilestoneForm(forms.ModelForm):
+    class Meta:
+        model = Milestone
+        fields = (
+            "position", "key", "name", "phase", "criterion", "event_name", "min_count", "window",
+            "walkthrough", "counts_toward_pql",
+        )  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        key = cleaned.get("key")
+        workspace_id = self.instance.workspace_id
+        if key and workspace_id:
+            taken = Milestone.objects.filter(workspace_id=workspace_id, key=key)
+            if self.instance.pk:
+                taken = taken.exclude(pk=self.instance.pk)
+            if taken.exists():
+                self.add_error("key", f"Another milestone of this workspace uses the key {key!r}.")
+        return cleaned
+
+
+class MilestoneFormSet(BaseInlineFormSet):
+    """Milestones belong to the journey's workspace (their unique keys are per workspace)."""
+
+    def _construct_form(self, i: int, **kwargs: Any) -> Any:
+        form = super()._construct_form(i, **kwargs)
+        form.instance.workspace_id = self.instance.workspace_id
+        return form
+
+    def clean(self) -> None:
+        super().clean()
+        seen: set[str] = set()
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if data.get("DELETE") or not data.get("key"):
+                continue
+            if data["key"] in seen:
+                form.add_error("key", f"Two milestones here use the key {data['key']!r}.")
+            seen.add(data["key"])
+
+
+class MilestoneInline(ScopedInline):
+    model = Milestone
+    form = MilestoneForm
+    formset = MilestoneFormSet
+    fk_name = "journey"
+    ordering = ("position", "id")
+
+
+@admin.register(Journey)
+class JourneyAdmin(PublishableAdmin):
+    list_display = ("name", "key", "workspace", "starts_on", "publication")
+    fields = (
+        "workspace",
+        "key",
+        "name",
+        "description",
+        "starts_on",
+        *PublishableAdmin.readonly_fields,
+    )
+    inlines = [MilestoneInline]
+
+
+class StepInline(ScopedInlineMixin, admin.StackedInline):
+    model = Step
+    ordering = ("position", "id")
+    fields = (
+        "position", "title", "page_url_pattern", "selector", "body_markdown", "placement",
+        "advance_on", "advance_event", "spotlight", "wait_timeout_ms",
+    )  # fmt: skip
+
+
+@admin.register(Walkthrough)
+class WalkthroughAdmin(PublishableAdmin):
+    list_display = ("name", "key", "workspace", "segment", "priority", "publication")
+    fields = (
+        "workspace", "key", "name", "segment", "frequency", "priority", "auto_start",
+        "starts_at", "ends_at", *PublishableAdmin.readonly_fields,
+    )  # fmt: skip
+    inlines = [StepInline]
+
+
+@admin.register(Tooltip)
+class TooltipAdmin(PublishableAdmin):
+    list_display = ("name", "key", "workspace", "trigger", "page_url_pattern", "publication")
+    fields = (
+        "workspace", "key", "name", "page_url_pattern", "selector", "body_markdown", "trigger",
+        "placement", "segment", "frequency", "priority", "starts_at", "ends_at",
+        *PublishableAdmin.readonly_fields,
+    )  # fmt: skip
+
+
+class ProgressBarItemInline(ScopedInline):
+    model = ProgressBarItem
+    fields = ("milestone", "label", "action", "walkthrough", "url")
+    verbose_name = "call to action"
+    verbose_name_plural = "calls to action (one per milestone)"
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        parent = getattr(request, "_milepost_parent", None)
+        if db_field.name == "milestone" and isinstance(parent, ProgressBar):
+            kwargs["queryset"] = Milestone.objects.filter(journey_id=parent.journey_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(ProgressBar)
+class ProgressBarAdmin(PublishableAdmin):
+    list_display = ("name", "key", "workspace", "journey", "style", "publication")
+    fields = (
+        "workspace", "key", "name", "title", "journey", "style", "position", "segment",
+        "hide_when_complete", "priority", "starts_at", "ends_at",
+        *PublishableAdmin.readonly_fields,
+    )  # fmt: skip
+    inlines = [ProgressBarItemInline]
+
+
+def _operator_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    return [
+        (kind.capitalize(), [(op, f"{op} ({label})") for op, label in operators.items()])
+        for kind, operators in validation.OPERATORS_BY_KIND.items()
+    ]
+
+
+class ConditionForm(forms.ModelForm):
+    operator = forms.ChoiceField(
+        choices=_operator_choices,
+        error_messages={
+            "invalid_choice": "Unknown operator %(value)s; choose one from the list "
+            "(each kind of condition has its own operators)."
+        },
+    )
+
+    class Meta:
+        model = Condition
+        fields = ("position", "kind", "trait", "milestone", "event_name", "operator", "value")
+
+
+class ConditionInline(ScopedInline):
+    model = Condition
+    form = ConditionForm
+    ordering = ("position", "id")
+
+
+@admin.register(Segment)
+class SegmentAdmin(WorkspaceScopedAdmin):
+    list_display = ("name", "key", "workspace", "match")
+    list_filter = (("workspace", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("key", "name")
+    fields = ("workspace", "key", "name", "match")
+    inlines = [ConditionInline]
+
+
+# Published versions ----------------------------------------------------------------------
+
+
+@admin.register(PublishedVersion)
+class PublishedVersionAdmin(WorkspaceScopedAdmin):
+    list_display = ("key", "kind", "version", "published_at", "published_by", "restored_from")
+    list_filter = ("kind", ("workspace", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("key",)
+    list_select_related = ("published_by",)
+    fields = (
+        "workspace", "kind", "key", "object_id", "version", "published_at", "published_by",
+        "restored_from", "pretty_snapshot",
+    )  # fmt: skip
+    readonly_fields = fields
+    actions = ["restore"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_restore_permission(self, request: HttpRequest) -> bool:
+        return _may(request, None, set(EDITOR_ROLES))
+
+    @admin.display(description="Snapshot")
+    def pretty_snapshot(self, obj: PublishedVersion) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.snapshot, indent=2, sort_keys=True))
+
+    @admin.action(description="Restore this version (publishes it again)", permissions=["restore"])
+    def restore(self, request: HttpRequest, queryset: Any) -> None:
+        versions = list(queryset[:2])
+        if len(versions) != 1:
+            self.message_user(request, "Select exactly one version to restore.", messages.ERROR)
+            return
+        version = versions[0]
+        if not _may(request, version.workspace_id, set(EDITOR_ROLES)):
+            self.message_user(request, "You may not edit this workspace.", messages.ERROR)
+            return
+        try:
+            restored = services.content_restore(version=version, user=request.user)
+        except ValidationError as error:
+            self.message_user(request, f"Not restored: {' '.join(error.messages)}", messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"Restored {version.key} v{version.version} as version {restored.version}.",
+        )
+
+
+# Recorded data (read-only) ---------------------------------------------------------------
+
+
+class CompleteMilestoneForm(forms.Form):
+    milestone = forms.ModelChoiceField(
+        queryset=Milestone.objects.none(),
+        help_text="Recorded as reported from admin, now, for each selected end user.",
+    )
+
+    def __init__(self, *args: Any, workspace_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["milestone"]
+        assert isinstance(field, forms.ModelChoiceField)  # noqa: S101 (narrowing for mypy)
+        field.queryset = Milestone.objects.filter(workspace_id=workspace_id).select_related(
+            "journey"
+        )
+        field.label_from_instance = lambda m: f"{m.journey.name}: {m.name} ({m.key})"
+
+
+@admin.register(EndUser)
+class EndUserAdmin(ReadOnlyScopedAdmin):
+    list_display = ("external_id", "workspace", "lifecycle_stage", "first_seen_at", "last_seen_at")
+    list_filter = ("lifecycle_stage", ("workspace", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("external_id",)
+    list_select_related = ("workspace",)
+    show_full_result_count = False
+    actions = ["complete_milestone"]
+
+    def has_complete_milestone_permission(self, request: HttpRequest) -> bool:
+        return _may(request, None, set(EDITOR_ROLES))
+
+    @admin.action(
+        description="Complete a milestone (server-side)", permissions=["complete_milestone"]
+    )
+    def complete_milestone(self, request: HttpRequest, queryset: Any) -> Any:
+        from onboarding.recording import milestone_complete
+
+        end_users = list(queryset.select_related("workspace"))
+        workspace_ids = {end_user.workspace_id for end_user in end_users}
+        if len(workspace_ids) != 1:
+            self.message_user(
+                request, "Select end users of one workspace at a time.", messages.ERROR
+            )
+            return None
+        workspace_id = workspace_ids.pop()
+        if not _may(request, workspace_id, set(EDITOR_ROLES)):
+            self.message_user(request, "You may not edit this workspace.", messages.ERROR)
+            return None
+        form = CompleteMilestoneForm(
+            request.POST if "apply" in request.POST else None, workspace_id=workspace_id
+        )
+        if form.is_valid():
+            milestone = form.cleaned_data["milestone"]
+            completed = sum(
+                milestone_complete(end_user=end_user, milestone=milestone, source="admin")
+                is not None
+                for end_user in end_users
+            )
+            self.message_user(
+                request,
+                f"{milestone.name}: completed for {completed} end user(s); "
+                f"{len(end_users) - completed} had reached it already.",
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Complete a milestone",
+            "opts": self.model._meta,
+            "form": form,
+            "end_users": end_users,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/onboarding/enduser/complete_milestone.html", context
+        )
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyScopedAdmin):
+    list_display = ("name", "end_user", "timestamp", "source", "workspace")
+    list_filter = ("source", ("workspace", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("name", "end_user__external_id")
+    list_select_related = ("end_user", "workspace")
+    show_full_result_count = False
+
+
+@admin.register(JourneyProgress)
+class JourneyProgressAdmin(ReadOnlyScopedAdmin):
+    list_display = ("end_user", "journey", "started_at", "completed_at", "pql_at")
+    list_filter = (("journey", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("end_user__external_id",)
+    list_select_related = ("end_user", "journey")
+    show_full_result_count = False
+
+
+@admin.register(MilestoneCompletion)
+class MilestoneCompletionAdmin(ReadOnlyScopedAdmin):
+    list_display = ("end_user", "milestone", "journey", "completed_at", "source")
+    list_filter = ("source", ("milestone", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("end_user__external_id", "milestone__key")
+    list_select_related = ("end_user", "milestone", "journey")
+    show_full_result_count = False

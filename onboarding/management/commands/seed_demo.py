@@ -1,0 +1,209 @@
+"""`manage.py seed_demo`: the Acme demo workspace, its published content and an admin login.
+
+Idempotent: a re-run creates only what is missing, never duplicates, never rotates keys and
+never overwrites content an admin edited (pieces whose key exists are left alone).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from onboarding.content_io import FORMAT, SECTIONS, content_import
+from onboarding.models import Journey, ProgressBar, Tooltip, Walkthrough, Workspace, WorkspaceMember
+from onboarding.services import workspace_create
+
+DEMO_SLUG = "acme"
+DEMO_USERNAME = "admin"
+DEMO_PASSWORD = "milepost-demo"  # noqa: S105 (the embedded demo's documented login)
+
+DEMO_CONTENT: dict[str, Any] = {
+    "format": FORMAT,
+    "journeys": [
+        {
+            "key": "trial-onboarding",
+            "name": "Trial onboarding",
+            "description": "From signup to a first campaign sent to imported contacts.",
+            "starts_on": "signup",
+            "milestones": [
+                {
+                    "key": "installed-js",
+                    "name": "Installed the JavaScript snippet",
+                    "phase": "setup",
+                    "criterion": "server",
+                },
+                {
+                    "key": "first-campaign",
+                    "name": "Created a first campaign",
+                    "phase": "discovery",
+                    "criterion": "event",
+                    "event_name": "campaign_created",
+                    "min_count": 1,
+                    "counts_toward_pql": True,
+                },
+                {
+                    "key": "imported-contacts",
+                    "name": "Imported contacts",
+                    "phase": "activation",
+                    "criterion": "event",
+                    "event_name": "contacts_imported",
+                    "min_count": 1,
+                    "window_seconds": 7 * 24 * 3600,
+                    "counts_toward_pql": True,
+                },
+            ],
+        }
+    ],
+    "walkthroughs": [
+        {
+            "key": "welcome-tour",
+            "name": "Welcome tour",
+            "auto_start": True,
+            "frequency": "until_completed",
+            "steps": [
+                {
+                    "page_url_pattern": "/dashboard",
+                    "selector": "",
+                    "title": "Welcome to Acme",
+                    "body_markdown": "Let's send your **first campaign** in under a minute.",
+                    "advance_on": "next",
+                },
+                {
+                    "page_url_pattern": "/dashboard",
+                    "selector": "#stats-panel",
+                    "title": "Your numbers",
+                    "body_markdown": "Opens, clicks and replies show up here as they happen.",
+                    "placement": "bottom",
+                    "advance_on": "next",
+                    "spotlight": True,
+                },
+                {
+                    "page_url_pattern": "/dashboard",
+                    "selector": "#nav-campaigns",
+                    "title": "Campaigns",
+                    "body_markdown": "Click **Campaigns** to create one.",
+                    "placement": "bottom",
+                    "advance_on": "target_click",
+                },
+                {
+                    "page_url_pattern": "/campaigns",
+                    "selector": "#create-campaign",
+                    "title": "Create it",
+                    "body_markdown": "Name your campaign, then click **Create**.",
+                    "placement": "bottom",
+                    "advance_on": "event",
+                    "advance_event": "campaign_created",
+                },
+            ],
+        }
+    ],
+    "tooltips": [
+        {
+            "key": "help-tip",
+            "name": "Help button",
+            "page_url_pattern": "/dashboard",
+            "selector": "#help-button",
+            "body_markdown": "Stuck? Our team answers here within minutes.",
+            "trigger": "hotspot",
+        },
+        {
+            "key": "import-tip",
+            "name": "Import contacts",
+            "page_url_pattern": "/contacts",
+            "selector": "#import-contacts",
+            "body_markdown": "Import a CSV of contacts to reach them in your campaigns.",
+            "trigger": "hover",
+        },
+    ],
+    "progress_bars": [
+        {
+            "key": "getting-started",
+            "name": "Getting started",
+            "title": "Getting started with Acme",
+            "journey": "trial-onboarding",
+            "style": "checklist",
+            "items": [
+                {
+                    "milestone": "installed-js",
+                    "label": "Install the snippet",
+                    "action": "open_url",
+                    "url": "/dashboard",
+                },
+                {
+                    "milestone": "first-campaign",
+                    "label": "Create your first campaign",
+                    "action": "start_walkthrough",
+                    "walkthrough": "welcome-tour",
+                },
+                {
+                    "milestone": "imported-contacts",
+                    "label": "Import your contacts",
+                    "action": "open_url",
+                    "url": "/contacts",
+                },
+            ],
+        }
+    ],
+}
+
+_MODELS = {
+    "journeys": Journey,
+    "walkthroughs": Walkthrough,
+    "tooltips": Tooltip,
+    "progress_bars": ProgressBar,
+}
+
+
+class Command(BaseCommand):
+    help = "Create (if missing) the Acme demo workspace, its published content and the admin."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        workspace = Workspace.objects.filter(slug=DEMO_SLUG).first()
+        secret_key = None
+        if workspace is None:
+            workspace, keys = workspace_create(
+                name="Acme", origins=[settings.DEMO_HOST_URL], slug=DEMO_SLUG
+            )
+            secret_key = keys["secret_key"]
+        origin = settings.DEMO_HOST_URL.rstrip("/").lower()
+        if origin not in workspace.allowed_origins or not workspace.enforce_identity_verification:
+            workspace.allowed_origins = sorted({*workspace.allowed_origins, origin})
+            workspace.enforce_identity_verification = True
+            workspace.save(update_fields=["allowed_origins", "enforce_identity_verification"])
+
+        missing = {
+            section: [
+                piece
+                for piece in DEMO_CONTENT.get(section, [])
+                if not _MODELS[section]
+                .objects.filter(workspace=workspace, key=piece["key"])
+                .exists()
+            ]
+            for section in SECTIONS
+            if section in _MODELS
+        }
+        result = content_import(
+            workspace=workspace, data={"format": FORMAT, **missing}, publish=True
+        )
+
+        User = get_user_model()
+        admin = User.objects.filter(username=DEMO_USERNAME).first()
+        if admin is None:
+            admin = User.objects.create_superuser(DEMO_USERNAME, "admin@localhost", DEMO_PASSWORD)
+        WorkspaceMember.objects.get_or_create(
+            workspace=workspace, user=admin, defaults={"role": WorkspaceMember.Role.OWNER}
+        )
+
+        for change in result.changes:
+            self.stdout.write(f"  {change}")
+        self.stdout.write(f"Admin:              {settings.PUBLIC_URL}/admin/")
+        self.stdout.write(f"Login:              {DEMO_USERNAME} / {DEMO_PASSWORD}")
+        self.stdout.write(f"Demo host app:      {settings.DEMO_HOST_URL}/dashboard")
+        self.stdout.write(f"Publishable key:    {workspace.publishable_key}")
+        if secret_key is not None:
+            self.stdout.write(f"Secret key (shown once, only on the first run): {secret_key}")
