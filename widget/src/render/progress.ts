@@ -1,0 +1,110 @@
+/** A journey shown to the end user: a bar or a checklist of its milestones, each with its call
+ * to action; updated in place when a `progress` push arrives. */
+import type { JourneyView, ProgressBar, ProgressItem } from "../state";
+import { h, type Root } from "./dom";
+
+export interface ProgressHost {
+  root: Root;
+  act(item: ProgressItem): void;
+}
+
+export class ProgressView {
+  readonly #el: HTMLElement;
+  #expanded: boolean;
+
+  readonly bar: ProgressBar;
+  readonly #host: ProgressHost;
+
+  constructor(bar: ProgressBar, host: ProgressHost) {
+    this.bar = bar;
+    this.#host = host;
+    this.#expanded = bar.style === "checklist";
+    this.#el = h("section", { class: `g ${bar.position}`, "data-progress-bar": bar.key });
+  }
+
+  render(journey: JourneyView): void {
+    const done = new Map(journey.milestones.map((m) => [m.key, m.completedAt !== null]));
+    const names = new Map(journey.milestones.map((m) => [m.key, m.name]));
+    const items = this.bar.items.length
+      ? this.bar.items
+      : journey.milestones.map((m) => ({
+          milestone: m.key,
+          label: "",
+          action: "none",
+          walkthrough: "",
+          url: "",
+        }));
+    const count = items.filter((item) => done.get(item.milestone)).length;
+    const title = this.bar.title || journey.name;
+    const listId = `mpl-${this.bar.key}`;
+    const fill = h("div");
+    fill.style.width = `${journey.percent}%`;
+    this.#el.replaceChildren(
+      h(
+        "button",
+        {
+          type: "button",
+          "aria-expanded": String(this.#expanded),
+          "aria-controls": listId,
+          onclick: () => {
+            this.#expanded = !this.#expanded;
+            this.render(journey);
+          },
+        },
+        h("span", null, title),
+        `${count}/${items.length}`,
+      ),
+      h(
+        "div",
+        {
+          class: "r",
+          role: "progressbar",
+          "aria-label": title,
+          "aria-valuemin": "0",
+          "aria-valuemax": "100",
+          "aria-valuenow": String(journey.percent),
+        },
+        fill,
+      ),
+      this.#expanded ?
+        h(
+          "ul",
+          { id: listId },
+          ...items.map((item) => {
+            const complete = done.get(item.milestone) === true;
+            const label = item.label || names.get(item.milestone) || item.milestone;
+            return h(
+              "li",
+              { class: complete ? "d" : undefined, "data-milestone": item.milestone },
+              h("i", { "aria-hidden": "true" }, complete ? "✓" : ""),
+              h("span", null, label, h("span", { class: "v" }, complete ? " (done)" : " (to do)")),
+              !complete &&
+                item.action !== "none" &&
+                h(
+                  "button",
+                  { type: "button", "aria-label": `Start: ${label}`, onclick: () => this.#host.act(item) },
+                  "Start",
+                ),
+            );
+          }),
+        ) : "",
+    );
+    if (!this.#el.isConnected) {
+      this.#host.root.attach();
+      this.#host.root.layer.append(this.#el);
+    }
+  }
+
+  destroy(): void {
+    this.#el.remove();
+  }
+}
+
+/** A short celebration: a toast (motion is off under prefers-reduced-motion) plus the live
+ * region's announcement. */
+export function celebrate(root: Root, message: string): void {
+  const toast = h("div", { class: "t", "aria-hidden": "true" }, `🎉 ${message}`);
+  root.layer.append(toast);
+  root.announce(message);
+  setTimeout(() => toast.remove(), 3500);
+}

@@ -1,0 +1,252 @@
+/** Transport: a WebSocket that reconnects with backoff, and the HTTP fallback (bootstrap,
+ * event posts, a server-sent-events stream for pushes) when sockets fail or are blocked.
+ * Every message reaches the controller through `onMessage`, whichever way it came. */
+
+import { backoffDelay } from "./backoff";
+import type { QueuedEvent } from "./queue";
+
+export type Message = { type: string; [field: string]: unknown };
+
+export interface Hello {
+  user: { id: string; traits: Record<string, unknown> };
+  user_hash?: string;
+  page: { url: string; title: string };
+  sdk: string;
+  session: string;
+}
+
+export interface TransportHooks {
+  onMessage(message: Message): void;
+  /** A socket (re)opened or the HTTP fallback bootstrapped: time to flush the outbox. */
+  onReady(): void;
+  onRefused(code: string, message: string): void;
+}
+
+/** Close codes the server uses to refuse a key or an origin: retrying cannot help. */
+const REFUSALS: Record<number, string> = { 4401: "unknown_key", 4403: "origin_not_allowed" };
+const SOCKET_TRIES_BEFORE_FALLBACK = 2;
+const CONNECT_TIMEOUT_MS = 4000;
+
+export class Transport {
+  mode: "socket" | "http" | "closed" = "socket";
+  #socket: WebSocket | null = null;
+  #stream: EventSource | null = null;
+  #attempt = 0;
+  #everOpened = false;
+  #timer = 0;
+  #lastSeq = 0;
+
+  readonly #api: string;
+  readonly #key: string;
+  readonly #hello: () => Hello;
+  readonly #hooks: TransportHooks;
+
+  constructor(api: string, key: string, hello: () => Hello, hooks: TransportHooks) {
+    this.#api = api;
+    this.#key = key;
+    this.#hello = hello;
+    this.#hooks = hooks;
+  }
+
+  start(): void {
+    addEventListener("online", this.#reconnectNow);
+    if (typeof WebSocket === "function") this.#open();
+    else this.#fallback();
+  }
+
+  /** The last push sequence number applied, so a re-opened stream asks only for newer ones. */
+  setSeq(seq: number): void {
+    this.#lastSeq = seq;
+  }
+
+  readonly #reconnectNow = (): void => {
+    if (this.mode !== "socket" || this.#socket) return;
+    clearTimeout(this.#timer);
+    this.#attempt = 0;
+    this.#open();
+  };
+
+  #open(): void {
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(
+        `${this.#api.replace(/^http/, "ws")}/ws/widget/?key=${encodeURIComponent(this.#key)}`,
+      );
+    } catch {
+      this.#fallback();
+      return;
+    }
+    this.#socket = socket;
+    const timeout = setTimeout(() => socket.close(), CONNECT_TIMEOUT_MS);
+    socket.onopen = () => {
+      clearTimeout(timeout);
+      this.#everOpened = true;
+      this.#attempt = 0;
+      socket.send(JSON.stringify({ type: "hello", ...this.#hello() }));
+    };
+    socket.onmessage = (event) => {
+      const message = parse(event.data);
+      if (!message) return;
+      this.#hooks.onMessage(message);
+      if (message.type === "welcome") this.#hooks.onReady();
+    };
+    socket.onclose = (event) => {
+      clearTimeout(timeout);
+      if (this.#socket !== socket) return;
+      this.#socket = null;
+      if (this.mode !== "socket") return;
+      const refusal = REFUSALS[event.code];
+      if (refusal) {
+        this.mode = "closed";
+        this.#hooks.onRefused(refusal, event.reason || refusal);
+      } else if (!this.#everOpened && ++this.#attempt >= SOCKET_TRIES_BEFORE_FALLBACK) {
+        this.#fallback();
+      } else {
+        this.#timer = setTimeout(() => this.#open(), backoffDelay(this.#attempt++)) as unknown as number;
+      }
+    };
+  }
+
+  /** Send over the socket; false when there is none open (the caller keeps the data). */
+  send(message: Message): boolean {
+    if (this.#socket?.readyState !== 1) return false;
+    this.#socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  sendEvents(events: QueuedEvent[]): void {
+    const sentAt = new Date().toISOString();
+    if (this.mode === "socket") {
+      this.send({ type: "events", events, sent_at: sentAt });
+    } else if (this.mode === "http") {
+      void this.#post("events", { ...this.#identity(), events, sent_at: sentAt }).then((ack) => {
+        if (ack) this.#hooks.onMessage({ ...ack, type: "ack" });
+      });
+    }
+  }
+
+  /** Last-chance delivery when the page is hidden; the ack is never read, so the events stay
+   * queued and a later flush resends them (the server answers "duplicate"). */
+  beacon(events: QueuedEvent[]): void {
+    if (!events.length || this.mode === "closed") return;
+    const body = JSON.stringify({ ...this.#identity(), events, sent_at: new Date().toISOString() });
+    try {
+      void fetch(`${this.#api}/api/v1/widget/events`, {
+        method: "POST",
+        body,
+        keepalive: true,
+        headers: { "content-type": "application/json" },
+      }).catch(() => undefined);
+    } catch {
+      // keepalive bodies are capped at 64 KB; the events stay queued for the next page.
+    }
+  }
+
+  /** Fetch the user's progress over HTTP, e.g. after a sequence gap. */
+  async progress(): Promise<Message | null> {
+    const query = new URLSearchParams(this.#query());
+    return this.#request(`progress?${query}`);
+  }
+
+  close(): void {
+    this.mode = "closed";
+    clearTimeout(this.#timer);
+    removeEventListener("online", this.#reconnectNow);
+    this.#socket?.close(1000);
+    this.#socket = null;
+    this.#stream?.close();
+    this.#stream = null;
+  }
+
+  #identity(): Record<string, unknown> {
+    const hello = this.#hello();
+    return { key: this.#key, user: { id: hello.user.id }, user_hash: hello.user_hash };
+  }
+
+  #query(): Record<string, string> {
+    const hello = this.#hello();
+    return { key: this.#key, user: hello.user.id, user_hash: hello.user_hash ?? "" };
+  }
+
+  async #fallback(): Promise<void> {
+    this.mode = "http";
+    const welcome = await this.#post("bootstrap", { ...this.#hello(), key: this.#key });
+    if (!welcome || this.mode !== "http") {
+      if (this.mode === "http") {
+        this.#timer = setTimeout(() => this.#fallback(), backoffDelay(this.#attempt++)) as unknown as number;
+      }
+      return;
+    }
+    this.#attempt = 0;
+    this.#hooks.onMessage({ ...welcome, type: "welcome" });
+    this.#hooks.onReady();
+    this.#listen();
+  }
+
+  #listen(): void {
+    if (typeof EventSource !== "function") return;
+    const query = new URLSearchParams({ ...this.#query(), after: String(this.#lastSeq) });
+    const stream = new EventSource(`${this.#api}/api/v1/widget/stream?${query}`);
+    this.#stream = stream;
+    const deliver = (event: MessageEvent): void => {
+      const message = parse(event.data);
+      if (message) this.#hooks.onMessage(message);
+    };
+    stream.onmessage = deliver;
+    for (const type of ["progress", "content", "message", "error"]) {
+      stream.addEventListener(type, deliver as EventListener);
+    }
+    stream.onerror = () => {
+      // Reopen ourselves (not EventSource's own retry) so `after` names the latest sequence.
+      stream.close();
+      if (this.#stream !== stream || this.mode !== "http") return;
+      this.#stream = null;
+      this.#timer = setTimeout(() => {
+        this.#hooks.onMessage({ type: "resync" });
+        this.#listen();
+      }, backoffDelay(this.#attempt++)) as unknown as number;
+    };
+    stream.onopen = () => {
+      this.#attempt = 0;
+    };
+  }
+
+  #post(path: string, body: unknown): Promise<Message | null> {
+    return this.#request(path, {
+      method: "POST",
+      body: JSON.stringify(body),
+      headers: { "content-type": "application/json" },
+    });
+  }
+
+  async #request(path: string, init?: RequestInit): Promise<Message | null> {
+    try {
+      const response = await fetch(`${this.#api}/api/v1/widget/${path}`, init);
+      const message = parse(await response.text());
+      if (!response.ok) {
+        const code = String(message?.code ?? response.status);
+        if (response.status === 401 || response.status === 403) {
+          this.close();
+          this.#hooks.onRefused(code, String(message?.message ?? code));
+        } else if (message) {
+          this.#hooks.onMessage({ ...message, type: "error" });
+        }
+        return null;
+      }
+      return message;
+    } catch {
+      return null;
+    }
+  }
+}
+
+function parse(data: unknown): Message | null {
+  try {
+    const value: unknown = JSON.parse(String(data));
+    return value && typeof value === "object" && !Array.isArray(value)
+      ? ({ type: "", ...value } as Message)
+      : null;
+  } catch {
+    return null;
+  }
+}
