@@ -1,0 +1,85 @@
+"""Analytics' own tables: per-workspace report settings and the journey funnel rollup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from onboarding.models import Journey, Workspace
+
+
+class AnalyticsSettings(models.Model):
+    """How a workspace's lifecycle states and PQL engagement score read its events."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="analytics_settings"
+    )
+    login_event = models.CharField(max_length=200, default="login")
+    customer_event = models.CharField(
+        max_length=200,
+        default="subscription_started",
+        help_text="Its first occurrence makes a customer.",
+    )
+    active_event = models.CharField(
+        max_length=200, default="$pageview", help_text="Done recently, a customer is active."
+    )
+    active_days = models.PositiveIntegerField(default=30)
+    retained_event = models.CharField(max_length=200, default="subscription_renewed")
+    churned_event = models.CharField(max_length=200, default="subscription_cancelled")
+
+    class Meta:
+        verbose_name = "analytics settings"
+        verbose_name_plural = "analytics settings"
+
+    def __str__(self) -> str:
+        return f"Analytics settings of {self.workspace}"
+
+    @classmethod
+    def for_workspace(cls, workspace: Workspace) -> AnalyticsSettings:
+        """The saved settings, or the defaults (unsaved) when the workspace has none."""
+        return cls.objects.filter(workspace=workspace).first() or cls(workspace=workspace)
+
+    def lifecycle_rules(self) -> dict[str, Any]:
+        return {
+            "customer_event": self.customer_event,
+            "active_event": self.active_event,
+            "active_days": self.active_days,
+            "retained_event": self.retained_event,
+            "churned_event": self.churned_event,
+        }
+
+
+class JourneyDayRollup(models.Model):
+    """People whose journey started on one UTC day, and per milestone id how many reached it
+    and every earlier one (`users`) or reached it whatever else they did (`reached`):
+    milestones = {"<id>": [users, reached]}. Summed over days by journey_funnel."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    started = models.PositiveIntegerField(default=0)
+    milestones = models.JSONField(default=dict)
+    refreshed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "day"], name="unique_journey_day_rollup")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id} {self.day}: {self.started} started"
+
+
+class JourneyStaleDay(models.Model):
+    """A (journey, start day) whose rollup rows must be recomputed before they are read."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "day"], name="unique_journey_stale_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id} {self.day}"

@@ -1,0 +1,1557 @@
+"""The nine reports, one function each, every one returning frozen dataclasses.
+
+Numbers are computed in the database (aggregates, window functions) through the portable
+fragments of analytics/sql.py, or, for the ad-hoc event funnel, in one streaming pass over only
+the events that match (analytics/funnel_engine.py). Durations are whole milliseconds reported
+as seconds; percentiles are nearest-rank (the smallest value with at least p % of the values at
+or below it), which is exact and identical on SQLite and PostgreSQL.
+"""
+
+# SQL here is assembled from fixed fragments, table names and integer ids only; every value a
+# caller supplies travels as a query parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.utils import timezone
+
+from analytics import funnel_engine
+from analytics.inputs import (
+    MAX_ADOPTION_FEATURES,
+    MAX_PAI_THRESHOLD,
+    MAX_RETENTION_PERIODS,
+    DateRange,
+    EventFunnelSpec,
+    PropertyFilter,
+    ReportInputError,
+    check_known_event,
+    check_property_name,
+    check_range,
+)
+from analytics.models import AnalyticsSettings
+from analytics.sql import (
+    DAY_MS,
+    epoch_ms,
+    fetch_all,
+    fetch_one,
+    greatest,
+    json_text,
+    json_text_params,
+    least,
+    local_bucket,
+)
+from onboarding.models import (
+    EndUser,
+    Event,
+    Journey,
+    JourneyProgress,
+    LifecycleStage,
+    Milestone,
+    MilestoneCompletion,
+    Segment,
+    Walkthrough,
+    Workspace,
+)
+from onboarding.segments import facts_for, segment_matches
+
+EVENT = Event._meta.db_table
+END_USER = EndUser._meta.db_table
+PROGRESS = JourneyProgress._meta.db_table
+COMPLETION = MilestoneCompletion._meta.db_table
+
+# Upper bounds (exclusive) of the time-to-convert histogram buckets, in seconds.
+HISTOGRAM_BOUNDS: tuple[tuple[str, int | None], ...] = (
+    ("< 1 min", 60),
+    ("1-10 min", 600),
+    ("10-60 min", 3600),
+    ("1-6 h", 6 * 3600),
+    ("6-24 h", 86400),
+    ("1-3 d", 3 * 86400),
+    ("3-7 d", 7 * 86400),
+    ("7-14 d", 14 * 86400),
+    ("14-30 d", 30 * 86400),
+    (">= 30 d", None),
+)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def _mean_seconds(total_ms: int | None, count: int) -> float | None:
+    return round(int(total_ms) / count / 1000, 3) if count and total_ms is not None else None
+
+
+def _nearest_rank(values_ms: Sequence[int], percent: int) -> int | None:
+    if not values_ms:
+        return None
+    ordered = sorted(values_ms)
+    return ordered[max(0, (len(ordered) * percent + 99) // 100 - 1)]
+
+
+def _histogram_case(column: str) -> str:
+    parts = [
+        f"WHEN {column} < {bound * 1000} THEN {index}"
+        for index, (_, bound) in enumerate(HISTOGRAM_BOUNDS)
+        if bound is not None
+    ]
+    return f"CASE {' '.join(parts)} ELSE {len(HISTOGRAM_BOUNDS) - 1} END"
+
+
+def _histogram_index(ms: int) -> int:
+    for index, (_, bound) in enumerate(HISTOGRAM_BOUNDS):
+        if bound is not None and ms < bound * 1000:
+            return index
+    return len(HISTOGRAM_BOUNDS) - 1
+
+
+@dataclass(frozen=True)
+class HistogramBucket:
+    label: str
+    users: int
+
+
+@dataclass(frozen=True)
+class DurationStats:
+    """Seconds; None when nobody is in the group."""
+
+    users: int
+    median: float | None
+    p75: float | None
+    p90: float | None
+    mean: float | None
+
+
+def _histogram(counts: dict[int, int]) -> tuple[HistogramBucket, ...]:
+    return tuple(
+        HistogramBucket(label=label, users=counts.get(index, 0))
+        for index, (label, _) in enumerate(HISTOGRAM_BOUNDS)
+    )
+
+
+# --- 1. Journey funnel -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JourneyFunnelStep:
+    key: str  # "started" for the journey start, else the milestone's key
+    name: str
+    users: int  # reached this milestone and every earlier one (in any order)
+    reached: int  # reached this milestone, whatever else they did
+    conversion_from_previous: float | None
+    conversion_from_start: float | None
+    dropped: int  # reached the previous step but not this one
+
+
+@dataclass(frozen=True)
+class JourneyFunnelGroup:
+    value: str
+    steps: tuple[JourneyFunnelStep, ...]
+
+
+@dataclass(frozen=True)
+class JourneyFunnel:
+    journey: str
+    date_from: date
+    date_to: date
+    timezone: str
+    steps: tuple[JourneyFunnelStep, ...]
+    breakdown: str | None
+    groups: tuple[JourneyFunnelGroup, ...]
+
+
+def _journey_milestones(journey: Journey) -> list[Milestone]:
+    return list(journey.milestones.order_by("position", "id"))
+
+
+def _funnel_steps(
+    milestones: list[Milestone], started: int, chain: Sequence[int], reached: Sequence[int]
+) -> tuple[JourneyFunnelStep, ...]:
+    steps = [
+        JourneyFunnelStep(
+            key="started",
+            name="Journey started",
+            users=started,
+            reached=started,
+            conversion_from_previous=_rate(started, started) if started else None,
+            conversion_from_start=_rate(started, started) if started else None,
+            dropped=0,
+        )
+    ]
+    previous = started
+    for milestone, users, any_order in zip(milestones, chain, reached, strict=True):
+        steps.append(
+            JourneyFunnelStep(
+                key=milestone.key,
+                name=milestone.name,
+                users=int(users or 0),
+                reached=int(any_order or 0),
+                conversion_from_previous=_rate(int(users or 0), previous),
+                conversion_from_start=_rate(int(users or 0), started),
+                dropped=previous - int(users or 0),
+            )
+        )
+        previous = int(users or 0)
+    return tuple(steps)
+
+
+def journey_funnel(
+    *,
+    journey: Journey,
+    date_range: DateRange,
+    breakdown: str | None = None,
+    breakdown_value: str | None = None,
+) -> JourneyFunnel:
+    """People whose journey started in the date range: how many reached each milestone.
+
+    A person counts at a milestone when they reached it and every earlier milestone (milestones
+    may be reached in any order). `breakdown` is "lifecycle", "trait" (trait name in
+    breakdown_value) or "segment" (segment key in breakdown_value: members vs non-members).
+    """
+    milestones = _journey_milestones(journey)
+    flags = ", ".join(
+        f"MAX(CASE WHEN mc.milestone_id = {int(m.pk)} THEN 1 ELSE 0 END) AS f{i}"
+        for i, m in enumerate(milestones)
+    )
+    params: list[Any] = []
+    if breakdown is None or breakdown == "segment":
+        group_sql = "''"
+    elif breakdown == "lifecycle":
+        group_sql = "u.lifecycle_stage"
+    elif breakdown == "trait":
+        if not breakdown_value:
+            raise ReportInputError("breakdown_value", "Name the trait to break down by.")
+        check_property_name(breakdown_value, "breakdown_value")
+        group_sql = f"COALESCE({json_text('u.traits')}, '(none)')"
+        params += json_text_params(breakdown_value)
+    else:
+        raise ReportInputError("breakdown", "Choose lifecycle, trait or segment.")
+    segment = None
+    if breakdown == "segment":
+        segment = Segment.objects.filter(
+            workspace_id=journey.workspace_id, key=breakdown_value
+        ).first()
+        if segment is None:
+            raise ReportInputError("breakdown_value", "No segment with this key in the workspace.")
+    inner = f"""
+        SELECT p.end_user_id AS end_user_id, MAX({group_sql}) AS grp
+               {", " + flags if flags else ""}
+        FROM {PROGRESS} p
+        JOIN {END_USER} u ON u.id = p.end_user_id
+        LEFT JOIN {COMPLETION} mc ON mc.end_user_id = p.end_user_id AND mc.journey_id = p.journey_id
+        WHERE p.journey_id = %s AND p.started_at >= %s AND p.started_at < %s
+        GROUP BY p.end_user_id
+    """
+    params += [journey.pk, date_range.start, date_range.end]
+    chains = [" * ".join(f"f{j}" for j in range(i + 1)) for i in range(len(milestones))]
+    sums = "".join(f", SUM({c})" for c in chains) + "".join(
+        f", SUM(f{i})" for i in range(len(milestones))
+    )
+    n = len(milestones)
+    rows: list[tuple[Any, ...]]
+    if segment is not None:
+        rows = _segment_funnel_rows(segment, inner, params, n)
+    else:
+        rows = fetch_all(
+            f"SELECT grp, COUNT(*) {sums} FROM ({inner}) per_user GROUP BY grp ORDER BY grp",
+            params,
+        )
+    groups = tuple(
+        JourneyFunnelGroup(
+            value=str(row[0]),
+            steps=_funnel_steps(milestones, int(row[1]), row[2 : 2 + n], row[2 + n : 2 + 2 * n]),
+        )
+        for row in rows
+    )
+    started = sum(group.steps[0].users for group in groups)
+    chain_totals = [sum(g.steps[i + 1].users for g in groups) for i in range(n)]
+    reached_totals = [sum(g.steps[i + 1].reached for g in groups) for i in range(n)]
+    return JourneyFunnel(
+        journey=journey.key,
+        date_from=date_range.date_from,
+        date_to=date_range.date_to,
+        timezone=date_range.timezone,
+        steps=_funnel_steps(milestones, started, chain_totals, reached_totals),
+        breakdown=breakdown,
+        groups=groups if breakdown else (),
+    )
+
+
+def _segment_funnel_rows(
+    segment: Segment, inner: str, params: list[Any], n: int
+) -> list[tuple[Any, ...]]:
+    """Segment membership is evaluated by onboarding's rules, in chunks of people."""
+    segment = Segment.objects.prefetch_related("conditions").get(pk=segment.pk)
+    totals = {label: [0] * (1 + 2 * n) for label in (f"in {segment.key}", f"not in {segment.key}")}
+    per_user = fetch_all(f"SELECT * FROM ({inner}) per_user ORDER BY end_user_id", params)
+    for offset in range(0, len(per_user), 2000):
+        chunk = per_user[offset : offset + 2000]
+        people = EndUser.objects.in_bulk([row[0] for row in chunk])
+        for row in chunk:
+            person = people[row[0]]
+            completed, performed = facts_for(end_user=person, segments=[segment])
+            member = segment_matches(
+                segment=segment,
+                end_user=person,
+                completed_milestone_ids=completed,
+                performed_event_names=performed,
+            )
+            bucket = totals[f"in {segment.key}" if member else f"not in {segment.key}"]
+            flags = [int(flag) for flag in row[2:]]
+            bucket[0] += 1
+            for i in range(n):
+                bucket[1 + i] += int(all(flags[: i + 1]))
+                bucket[1 + n + i] += flags[i]
+    return [(label, *values) for label, values in totals.items()]
+
+
+# --- 2. Milestone velocity ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VelocityWeek:
+    week_start: date
+    started: int
+    reached: int
+    median_from_start: float | None
+
+
+@dataclass(frozen=True)
+class MilestoneVelocity:
+    key: str
+    name: str
+    started: int
+    reached: int
+    on_the_way: int  # not reached yet, still inside the milestone window / horizon
+    not_reached: int  # the window / horizon passed without reaching it
+    completion_rate: float | None  # reached / (started - on_the_way)
+    from_start: DurationStats
+    from_previous: DurationStats  # only people who reached the previous milestone first
+    histogram_from_start: tuple[HistogramBucket, ...]
+    histogram_from_previous: tuple[HistogramBucket, ...]
+    weeks: tuple[VelocityWeek, ...]
+
+
+@dataclass(frozen=True)
+class Velocity:
+    journey: str
+    date_from: date
+    date_to: date
+    timezone: str
+    milestones: tuple[MilestoneVelocity, ...]
+
+
+def _percentile_sql(value: str, partition: str) -> str:
+    """Nearest-rank p50 / p75 / p90 with mean and count per partition, by ordered windows."""
+    return f"""
+        SELECT {partition}, COUNT(*), SUM(v),
+               MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN v END),
+               MAX(CASE WHEN rn = (n * 75 + 99) / 100 THEN v END),
+               MAX(CASE WHEN rn = (n * 90 + 99) / 100 THEN v END)
+        FROM (
+            SELECT {partition}, {value} AS v,
+                   ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {value}) AS rn,
+                   COUNT(*) OVER (PARTITION BY {partition}) AS n
+            FROM durations WHERE {value} IS NOT NULL
+        ) ranked
+        GROUP BY {partition}
+    """
+
+
+def milestone_velocity(
+    *,
+    journey: Journey,
+    date_range: DateRange,
+    horizon: timedelta = timedelta(days=14),
+    now: datetime | None = None,
+) -> Velocity:
+    """How fast people whose journey started in the range reach each milestone.
+
+    Times run from the journey start (negative ones, a milestone reached before the journey
+    began, count as 0) and from the person's completion of the previous milestone (only for
+    those who reached the previous one first). Someone who has not reached a milestone is "on
+    the way" while the milestone's window (or `horizon` when it has none) since their start is
+    still open; they are not counted as failures.
+    """
+    now = now or timezone.now()
+    milestones = _journey_milestones(journey)
+    if not milestones:
+        return Velocity(
+            journey.key, date_range.date_from, date_range.date_to, date_range.timezone, ()
+        )
+    previous_case = " ".join(
+        f"WHEN {int(m.pk)} THEN {int(milestones[i - 1].pk)}"
+        for i, m in enumerate(milestones)
+        if i > 0
+    )
+    week = local_bucket("p.started_at", "week")
+    cte = f"""
+        WITH prog AS (
+            SELECT p.end_user_id, {epoch_ms("p.started_at")} AS s_ms, {week} AS week
+            FROM {PROGRESS} p
+            WHERE p.journey_id = %s AND p.started_at >= %s AND p.started_at < %s
+        ),
+        comp AS (
+            SELECT mc.end_user_id, mc.milestone_id, {epoch_ms("mc.completed_at")} AS c_ms,
+                   CASE mc.milestone_id {previous_case or "WHEN 0 THEN 0"} ELSE NULL END AS prev_id
+            FROM {COMPLETION} mc
+            WHERE mc.journey_id = %s
+        ),
+        durations AS (
+            SELECT c.milestone_id, prog.week,
+                   CASE WHEN c.c_ms < prog.s_ms THEN 0 ELSE c.c_ms - prog.s_ms END AS from_start,
+                   CASE WHEN pc.c_ms <= c.c_ms THEN c.c_ms - pc.c_ms END AS from_previous
+            FROM prog
+            JOIN comp c ON c.end_user_id = prog.end_user_id
+            LEFT JOIN comp pc ON pc.end_user_id = c.end_user_id AND pc.milestone_id = c.prev_id
+        )
+    """
+    params: list[Any] = [
+        date_range.timezone,
+        journey.pk,
+        date_range.start,
+        date_range.end,
+        journey.pk,
+    ]
+    from_start = {
+        row[0]: row
+        for row in fetch_all(cte + _percentile_sql("from_start", "milestone_id"), params)
+    }
+    from_previous = {
+        row[0]: row
+        for row in fetch_all(cte + _percentile_sql("from_previous", "milestone_id"), params)
+    }
+    histogram: dict[tuple[int, str, int], int] = {}
+    for column in ("from_start", "from_previous"):
+        sql = (
+            cte
+            + f"SELECT milestone_id, {_histogram_case(column)} AS bucket, COUNT(*) FROM durations"
+            f" WHERE {column} IS NOT NULL GROUP BY milestone_id, {_histogram_case(column)}"
+        )
+        for milestone_id, bucket, users in fetch_all(sql, params):
+            histogram[(milestone_id, column, int(bucket))] = int(users)
+    weekly_medians = {
+        (row[0], row[1]): row[3]
+        for row in fetch_all(
+            cte
+            + """
+            SELECT milestone_id, week, COUNT(*),
+                   MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN v END)
+            FROM (
+                SELECT milestone_id, week, from_start AS v,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY milestone_id, week ORDER BY from_start
+                       ) AS rn,
+                       COUNT(*) OVER (PARTITION BY milestone_id, week) AS n
+                FROM durations
+            ) ranked GROUP BY milestone_id, week
+            """,
+            params,
+        )
+    }
+    weekly_reached = {
+        (row[0], row[1]): int(row[2])
+        for row in fetch_all(
+            cte + "SELECT milestone_id, week, COUNT(*) FROM durations GROUP BY milestone_id, week",
+            params,
+        )
+    }
+    started_by_week = {
+        row[0]: int(row[1])
+        for row in fetch_all(
+            cte + "SELECT week, COUNT(*) FROM prog GROUP BY week ORDER BY week", params
+        )
+    }
+    now_ms = int(now.timestamp() * 1000)
+    open_parts = []
+    open_params: list[Any] = []
+    for m in milestones:
+        window = m.window or horizon
+        open_parts.append(
+            f"SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM comp c WHERE c.end_user_id = prog.end_user_id"
+            f" AND c.milestone_id = {int(m.pk)}) AND prog.s_ms + %s > %s THEN 1 ELSE 0 END)"
+        )
+        open_params += [int(window.total_seconds() * 1000), now_ms]
+    open_row = fetch_one(
+        cte + f"SELECT COUNT(*), {', '.join(open_parts)} FROM prog", params + open_params
+    )
+    started = int(open_row[0])
+    results = []
+    for index, m in enumerate(milestones):
+        start_row = from_start.get(m.pk)
+        previous_row = from_previous.get(m.pk)
+        reached = int(start_row[1]) if start_row else 0
+        on_the_way = int(open_row[1 + index] or 0)
+        results.append(
+            MilestoneVelocity(
+                key=m.key,
+                name=m.name,
+                started=started,
+                reached=reached,
+                on_the_way=on_the_way,
+                not_reached=started - reached - on_the_way,
+                completion_rate=_rate(reached, started - on_the_way),
+                from_start=_stats(start_row),
+                from_previous=_stats(previous_row),
+                histogram_from_start=_histogram(
+                    {
+                        b: u
+                        for (mid, col, b), u in histogram.items()
+                        if mid == m.pk and col == "from_start"
+                    }
+                ),
+                histogram_from_previous=_histogram(
+                    {
+                        b: u
+                        for (mid, col, b), u in histogram.items()
+                        if mid == m.pk and col == "from_previous"
+                    }
+                ),
+                weeks=tuple(
+                    VelocityWeek(
+                        week_start=date.fromisoformat(week),
+                        started=week_started,
+                        reached=weekly_reached.get((m.pk, week), 0),
+                        median_from_start=_seconds(weekly_medians.get((m.pk, week))),
+                    )
+                    for week, week_started in sorted(started_by_week.items())
+                ),
+            )
+        )
+    return Velocity(
+        journey=journey.key,
+        date_from=date_range.date_from,
+        date_to=date_range.date_to,
+        timezone=date_range.timezone,
+        milestones=tuple(results),
+    )
+
+
+def _stats(row: tuple[Any, ...] | None) -> DurationStats:
+    if row is None:
+        return DurationStats(users=0, median=None, p75=None, p90=None, mean=None)
+    count = int(row[1])
+    return DurationStats(
+        users=count,
+        median=_seconds(row[3]),
+        p75=_seconds(row[4]),
+        p90=_seconds(row[5]),
+        mean=_mean_seconds(row[2], count),
+    )
+
+
+# --- 3. Walkthrough step funnel ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WalkthroughStepRow:
+    index: int
+    title: str
+    viewed: int  # people who saw the step
+    completed: int  # people who completed it
+    dismissed: int  # people who dismissed the walkthrough on this step
+    target_missing: int  # how many times the step's target was not found
+    target_missing_users: int
+    completion_rate: float | None
+
+
+@dataclass(frozen=True)
+class WalkthroughFunnel:
+    walkthrough: str
+    date_from: date
+    date_to: date
+    started: int
+    completed: int
+    dismissed: int
+    steps: tuple[WalkthroughStepRow, ...]
+
+
+def walkthrough_step_funnel(
+    *, walkthrough: Walkthrough, date_range: DateRange
+) -> WalkthroughFunnel:
+    """Per step: people who saw it, completed it, dismissed the tour there, and how often its
+    target was missing; from the widget's `$step_*` and `$walkthrough_*` events in the range."""
+    names = [
+        "$walkthrough_started",
+        "$walkthrough_completed",
+        "$walkthrough_dismissed",
+        "$step_viewed",
+        "$step_completed",
+        "$step_target_missing",
+    ]
+    rows = fetch_all(
+        f"""
+        SELECT name, step, COUNT(DISTINCT end_user_id), COUNT(*) FROM (
+            SELECT name, end_user_id, {json_text("properties")} AS step FROM {EVENT}
+            WHERE workspace_id = %s AND name IN ({", ".join(["%s"] * len(names))})
+              AND {json_text("properties")} = %s AND timestamp >= %s AND timestamp < %s
+        ) step_events
+        GROUP BY name, step
+        """,
+        [
+            *json_text_params("step"),
+            walkthrough.workspace_id,
+            *names,
+            *json_text_params("walkthrough"),
+            walkthrough.key,
+            date_range.start,
+            date_range.end,
+        ],
+    )
+    users: dict[tuple[str, str | None], int] = defaultdict(int)
+    events: dict[tuple[str, str | None], int] = defaultdict(int)
+    totals: dict[str, int] = defaultdict(int)
+    for name, step, distinct_users, count in rows:
+        users[(name, step)] = int(distinct_users)
+        events[(name, step)] = int(count)
+        totals[name] += int(distinct_users)
+    titles = list(walkthrough.steps.order_by("position", "id").values_list("title", flat=True))
+    seen_steps = {
+        int(step) for (_, step) in users if step is not None and step.lstrip("-").isdigit()
+    }
+    count = max([len(titles), *(s + 1 for s in seen_steps if s >= 0)])
+    started = _distinct_users(walkthrough, date_range, "$walkthrough_started")
+    completed = _distinct_users(walkthrough, date_range, "$walkthrough_completed")
+    dismissed = _distinct_users(walkthrough, date_range, "$walkthrough_dismissed")
+    steps = []
+    for index in range(count):
+        key = str(index)
+        viewed = users[("$step_viewed", key)]
+        done = users[("$step_completed", key)]
+        steps.append(
+            WalkthroughStepRow(
+                index=index,
+                title=titles[index] if index < len(titles) else f"Step {index + 1}",
+                viewed=viewed,
+                completed=done,
+                dismissed=users[("$walkthrough_dismissed", key)],
+                target_missing=events[("$step_target_missing", key)],
+                target_missing_users=users[("$step_target_missing", key)],
+                completion_rate=_rate(done, viewed),
+            )
+        )
+    return WalkthroughFunnel(
+        walkthrough=walkthrough.key,
+        date_from=date_range.date_from,
+        date_to=date_range.date_to,
+        started=started,
+        completed=completed,
+        dismissed=dismissed,
+        steps=tuple(steps),
+    )
+
+
+def _distinct_users(walkthrough: Walkthrough, date_range: DateRange, name: str) -> int:
+    return int(
+        fetch_one(
+            f"""SELECT COUNT(DISTINCT end_user_id) FROM {EVENT}
+                WHERE workspace_id = %s AND name = %s AND {json_text("properties")} = %s
+                  AND timestamp >= %s AND timestamp < %s""",
+            [
+                walkthrough.workspace_id,
+                name,
+                *json_text_params("walkthrough"),
+                walkthrough.key,
+                date_range.start,
+                date_range.end,
+            ],
+        )[0]
+    )
+
+
+# --- 4. Ad-hoc event funnel --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventFunnelStep:
+    index: int
+    event: str
+    count: int
+    conversion_from_previous: float | None
+    conversion_from_start: float | None
+    dropped: int
+    median_seconds_to_convert: float | None  # from the previous step
+    mean_seconds_to_convert: float | None
+    histogram: tuple[HistogramBucket, ...]
+    converted_people: tuple[str, ...]  # reached this step (up to people_limit)
+    dropped_people: tuple[str, ...]  # reached the previous step but not this one
+
+
+@dataclass(frozen=True)
+class EventFunnelGroup:
+    value: str
+    counts: tuple[int, ...]
+    conversion: float | None
+
+
+@dataclass(frozen=True)
+class EventFunnelPeriod:
+    period_start: date
+    entered: int
+    converted: int
+    conversion: float | None
+
+
+@dataclass(frozen=True)
+class EventFunnel:
+    order: str
+    window_seconds: int
+    aggregate_by: str
+    steps: tuple[EventFunnelStep, ...]
+    excluded: int  # actors whose every attempt met an exclusion
+    breakdown: tuple[EventFunnelGroup, ...]
+    over_time: tuple[EventFunnelPeriod, ...]
+
+
+def _property_q(prefix: str, property_filter: PropertyFilter) -> Q:
+    path = f"{prefix}__{property_filter.key}"
+    match property_filter.operator:
+        case "eq":
+            return Q(**{path: property_filter.value})
+        case "neq":
+            return ~Q(**{path: property_filter.value}) | ~Q(
+                **{f"{prefix}__has_key": property_filter.key}
+            )
+        case "contains":
+            return Q(**{f"{path}__icontains": property_filter.value})
+        case "is_set":
+            return Q(**{f"{prefix}__has_key": property_filter.key})
+        case "is_not_set":
+            return ~Q(**{f"{prefix}__has_key": property_filter.key})
+    return Q(**{f"{path}__{property_filter.operator}": property_filter.value})
+
+
+def _event_q(name: str, filters: Sequence[PropertyFilter]) -> Q:
+    q = Q(name=name)
+    for property_filter in filters:
+        q &= _property_q("properties", property_filter)
+    return q
+
+
+def _json_label(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def event_funnel(
+    *, workspace: Workspace, spec: EventFunnelSpec, date_range: DateRange
+) -> EventFunnel:
+    """An ad-hoc funnel over events; see analytics/funnel_engine.py for the exact semantics.
+    Entries (step 1, or any step for unordered funnels) must fall in the date range; later
+    steps may follow up to the conversion window after the range ends."""
+    spec.check(workspace)
+    n = len(spec.steps)
+    window_ms = int(spec.window.total_seconds() * 1000)
+    step_qs = [_event_q(step.event, step.filters) for step in spec.steps]
+    exclusion_qs = [_event_q(e.event, e.filters) for e in spec.exclusions]
+    wanted = Q()
+    for q in [*step_qs, *exclusion_qs]:
+        wanted |= q
+    base = Event.objects.filter(
+        workspace=workspace,
+        timestamp__gte=date_range.start,
+        timestamp__lte=date_range.end + spec.window,
+    )
+    events: QuerySet[Event] = base if spec.order == "strict" else base.filter(wanted)
+    if spec.order == "strict":
+        entries = base.filter(step_qs[0], timestamp__lt=date_range.end)
+        events = events.filter(end_user_id__in=entries.values("end_user_id"))
+    annotations: dict[str, Any] = {
+        f"s{i}": ExpressionWrapper(q, output_field=BooleanField()) for i, q in enumerate(step_qs)
+    }
+    annotations |= {
+        f"x{i}": ExpressionWrapper(q, output_field=BooleanField())
+        for i, q in enumerate(exclusion_qs)
+    }
+    columns = ["id", "end_user_id", "timestamp", *annotations]
+    if spec.aggregate_by:
+        annotations["actor"] = KeyTextTransform(spec.aggregate_by, "end_user__traits")
+        columns.append("actor")
+        events = events.filter(**{"end_user__traits__has_key": spec.aggregate_by})
+    want_properties = spec.breakdown is not None and spec.breakdown.kind == "event"
+    if want_properties:
+        columns.append("properties")
+    order = ["actor"] if spec.aggregate_by else ["end_user_id"]
+    rows = events.annotate(**annotations).order_by(*order, "timestamp", "id").values_list(*columns)
+
+    def stream() -> Iterator[tuple[Any, funnel_engine.FunnelEvent]]:
+        for row in rows.iterator(chunk_size=5000):
+            record = dict(zip(columns, row, strict=True))
+            yield (
+                _json_label(record["actor"]) if spec.aggregate_by else record["end_user_id"],
+                funnel_engine.FunnelEvent(
+                    ms=int(record["timestamp"].timestamp() * 1000),
+                    id=record["id"],
+                    timestamp=record["timestamp"],
+                    steps=frozenset(i for i in range(n) if record[f"s{i}"]),
+                    exclusions=frozenset(i for i in range(len(exclusion_qs)) if record[f"x{i}"]),
+                    properties=record.get("properties"),
+                    end_user_id=record["end_user_id"],
+                ),
+            )
+
+    entry_from = int(date_range.start.timestamp() * 1000)
+    entry_to = int(date_range.end.timestamp() * 1000)
+    exclusions = [(e.from_step, e.to_step) for e in spec.exclusions]
+    results: list[tuple[Any, funnel_engine.Attempt]] = []
+    excluded = 0
+    for actor, actor_events in funnel_engine.by_actor(stream()):
+        attempt, had_attempt = funnel_engine.best_attempt(
+            actor_events,
+            n=n,
+            order=spec.order,
+            window_ms=window_ms,
+            entry_from_ms=entry_from,
+            entry_to_ms=entry_to,
+            exclusions=exclusions,
+        )
+        if attempt is not None:
+            results.append((actor, attempt))
+        elif had_attempt:
+            excluded += 1
+    return _event_funnel_result(spec, date_range, results, excluded)
+
+
+def _event_funnel_result(
+    spec: EventFunnelSpec,
+    date_range: DateRange,
+    results: list[tuple[Any, funnel_engine.Attempt]],
+    excluded: int,
+) -> EventFunnel:
+    n = len(spec.steps)
+    labels: dict[Any, str] = {}
+    if spec.aggregate_by:
+        labels = {actor: str(actor) for actor, _ in results}
+    else:
+        ids = [actor for actor, _ in results]
+        for offset in range(0, len(ids), 5000):
+            labels |= dict(
+                EndUser.objects.filter(id__in=ids[offset : offset + 5000]).values_list(
+                    "id", "external_id"
+                )
+            )
+    counts = [sum(1 for _, a in results if a.level > k) for k in range(n)]
+    steps = []
+    for k in range(n):
+        durations = [
+            a.reached[k].ms - a.reached[k - 1].ms for _, a in results if k > 0 and a.level > k
+        ]
+        converted = sorted(labels[actor] for actor, a in results if a.level > k)
+        dropped = sorted(labels[actor] for actor, a in results if a.level == k) if k else []
+        histogram: dict[int, int] = defaultdict(int)
+        for ms in durations:
+            histogram[_histogram_index(ms)] += 1
+        previous = counts[k - 1] if k else counts[0]
+        steps.append(
+            EventFunnelStep(
+                index=k,
+                event=spec.steps[k].event,
+                count=counts[k],
+                conversion_from_previous=_rate(counts[k], previous),
+                conversion_from_start=_rate(counts[k], counts[0]),
+                dropped=previous - counts[k],
+                median_seconds_to_convert=_seconds(_nearest_rank(durations, 50)),
+                mean_seconds_to_convert=_mean_seconds(sum(durations), len(durations)),
+                histogram=_histogram(histogram) if k else (),
+                converted_people=tuple(converted[: spec.people_limit]),
+                dropped_people=tuple(dropped[: spec.people_limit]),
+            )
+        )
+    breakdown: tuple[EventFunnelGroup, ...] = ()
+    if spec.breakdown is not None:
+        values = _breakdown_values(spec, results)
+        grouped: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+        for (_, attempt), value in zip(results, values, strict=True):
+            for k in range(attempt.level):
+                grouped[value][k] += 1
+        breakdown = tuple(
+            EventFunnelGroup(value=value, counts=tuple(c), conversion=_rate(c[-1], c[0]))
+            for value, c in sorted(grouped.items(), key=lambda item: (-item[1][0], item[0]))
+        )
+    periods: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    zone = date_range.zone
+    for _, attempt in results:
+        day = attempt.entry.timestamp.astimezone(zone).date()
+        if spec.interval == "week":
+            day -= timedelta(days=day.weekday())
+        periods[day][0] += 1
+        periods[day][1] += int(attempt.level == n)
+    return EventFunnel(
+        order=spec.order,
+        window_seconds=int(spec.window.total_seconds()),
+        aggregate_by=spec.aggregate_by or "end_user",
+        steps=tuple(steps),
+        excluded=excluded,
+        breakdown=breakdown,
+        over_time=tuple(
+            EventFunnelPeriod(period_start=d, entered=e, converted=c, conversion=_rate(c, e))
+            for d, (e, c) in sorted(periods.items())
+        ),
+    )
+
+
+def _breakdown_values(
+    spec: EventFunnelSpec, results: list[tuple[Any, funnel_engine.Attempt]]
+) -> list[str]:
+    breakdown = spec.breakdown
+    assert breakdown is not None  # noqa: S101
+    if breakdown.kind == "person":
+        user_ids = [a.entry.end_user_id for _, a in results]
+        traits: dict[int, dict[str, Any]] = {}
+        for offset in range(0, len(user_ids), 5000):
+            traits |= dict(
+                EndUser.objects.filter(id__in=user_ids[offset : offset + 5000]).values_list(
+                    "id", "traits"
+                )
+            )
+        return [
+            _json_label((traits.get(a.entry.end_user_id) or {}).get(breakdown.property))
+            for _, a in results
+        ]
+    values = []
+    for _, attempt in results:
+        if breakdown.attribution == "first_touch":
+            source: funnel_engine.FunnelEvent | None = attempt.reached[0]
+        elif breakdown.attribution == "last_touch":
+            source = attempt.reached[-1]
+        else:
+            step = breakdown.step or 0
+            source = attempt.reached[step] if attempt.level > step else None
+        properties = (source.properties if source else None) or {}
+        values.append(_json_label(properties.get(breakdown.property)))
+    return values
+
+
+# --- 5. Retention ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetentionCohort:
+    cohort_start: date
+    size: int
+    returned: tuple[int, ...]  # people returning in period 0, 1, ... (per the mode)
+    rates: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class Retention:
+    period: str
+    mode: str
+    cohort_event: str | None
+    return_event: str | None
+    cohorts: tuple[RetentionCohort, ...]
+    baseline: tuple[float | None, ...]  # returning / cohort size over cohorts old enough
+
+
+def _period_index(start: date, later: date, period: str) -> int:
+    if period == "day":
+        return (later - start).days
+    if period == "week":
+        return (later - start).days // 7
+    return (later.year - start.year) * 12 + later.month - start.month
+
+
+def _period_start(day: date, offset: int, period: str) -> date:
+    if period == "day":
+        return day + timedelta(days=offset)
+    if period == "week":
+        return day + timedelta(weeks=offset)
+    months = day.year * 12 + day.month - 1 + offset
+    return date(months // 12, months % 12 + 1, 1)
+
+
+def retention(
+    *,
+    workspace: Workspace,
+    date_range: DateRange,
+    period: str = "day",
+    periods: int = 8,
+    mode: str = "on",
+    cohort_event: str | None = None,
+    journey: Journey | None = None,
+    return_event: str | None = None,
+    now: datetime | None = None,
+) -> Retention:
+    """Cohorts of people by their first `cohort_event` (any event when None; or their journey
+    start when `journey` is given) per day / week / month in the range, and how many came back
+    with `return_event` (any event when None) in period N ("on") or in period N or later
+    ("on_or_after"). Period 0 is the cohort's own period. The baseline for period N divides
+    returning people by the size of the cohorts whose period N has begun."""
+    if period not in ("day", "week", "month"):
+        raise ReportInputError("period", "Choose day, week or month.")
+    if mode not in ("on", "on_or_after"):
+        raise ReportInputError("mode", "Choose on or on_or_after.")
+    check_range(periods, 1, MAX_RETENTION_PERIODS, "periods")
+    check_known_event(workspace, cohort_event, "cohort_event")
+    check_known_event(workspace, return_event, "return_event")
+    now = now or timezone.now()
+    tz = date_range.timezone
+    params: list[Any]
+    if journey is not None:
+        cohort_sql = f"""
+            SELECT end_user_id, started_at AS first_at,
+                   {local_bucket("started_at", period)} AS cohort
+            FROM {PROGRESS} WHERE journey_id = %s AND started_at >= %s AND started_at < %s
+        """
+        params = [tz, journey.pk, date_range.start, date_range.end]
+    else:
+        name_filter = "AND name = %s" if cohort_event else ""
+        cohort_sql = f"""
+            SELECT end_user_id, first_at, {local_bucket("first_at", period)} AS cohort FROM (
+                SELECT end_user_id, MIN(timestamp) AS first_at FROM {EVENT}
+                WHERE workspace_id = %s {name_filter} GROUP BY end_user_id
+            ) firsts WHERE first_at >= %s AND first_at < %s
+        """
+        params = [
+            tz,
+            workspace.pk,
+            *([cohort_event] if cohort_event else []),
+            date_range.start,
+            date_range.end,
+        ]
+    return_filter = "AND e.name = %s" if return_event else ""
+    activity = f"""
+        SELECT DISTINCT c.end_user_id, c.cohort, {local_bucket("e.timestamp", period)} AS active
+        FROM cohort c JOIN {EVENT} e ON e.end_user_id = c.end_user_id
+        WHERE e.workspace_id = %s {return_filter} AND e.timestamp >= c.first_at
+    """
+    activity_params = [tz, workspace.pk, *([return_event] if return_event else [])]
+    with_sql = f"WITH cohort AS ({cohort_sql}), activity AS ({activity}) "
+    sizes = {
+        row[0]: int(row[1])
+        for row in fetch_all(
+            with_sql + "SELECT cohort, COUNT(*) FROM cohort GROUP BY cohort",
+            params + activity_params,
+        )
+    }
+    if mode == "on":
+        grid_sql = "SELECT cohort, active, COUNT(*) FROM activity GROUP BY cohort, active"
+    else:
+        grid_sql = """SELECT cohort, last_active, COUNT(*) FROM (
+            SELECT end_user_id, cohort, MAX(active) AS last_active FROM activity
+            GROUP BY end_user_id, cohort) latest GROUP BY cohort, last_active"""
+    counts: dict[tuple[str, int], int] = defaultdict(int)
+    for cohort, active, users in fetch_all(with_sql + grid_sql, params + activity_params):
+        index = _period_index(date.fromisoformat(cohort), date.fromisoformat(active), period)
+        counts[(cohort, index)] += int(users)
+    local_today = now.astimezone(zoneinfo.ZoneInfo(tz)).date()
+    cohorts = []
+    baseline_returned = [0] * periods
+    baseline_size = [0] * periods
+    for cohort, size in sorted(sizes.items()):
+        start = date.fromisoformat(cohort)
+        if mode == "on":
+            returned = [counts[(cohort, i)] for i in range(periods)]
+        else:
+            returned = [
+                sum(v for (c, i), v in counts.items() if c == cohort and i >= offset)
+                for offset in range(periods)
+            ]
+        rates = []
+        for offset in range(periods):
+            if _period_start(start, offset, period) <= local_today:
+                baseline_returned[offset] += returned[offset]
+                baseline_size[offset] += size
+                rates.append(_rate(returned[offset], size))
+            else:
+                rates.append(None)
+        cohorts.append(
+            RetentionCohort(
+                cohort_start=start, size=size, returned=tuple(returned), rates=tuple(rates)
+            )
+        )
+    return Retention(
+        period=period,
+        mode=mode,
+        cohort_event=cohort_event,
+        return_event=return_event,
+        cohorts=tuple(cohorts),
+        baseline=tuple(_rate(r, s) for r, s in zip(baseline_returned, baseline_size, strict=True)),
+    )
+
+
+# --- 6. Lifecycle ------------------------------------------------------------------------
+
+LIFECYCLE_ORDER = [stage.value for stage in LifecycleStage]
+
+
+@dataclass(frozen=True)
+class LifecycleState:
+    stage: str
+    label: str
+    current: int  # people in this state now
+    reached: int  # people who ever entered it
+    conversion_to_next: float | None  # of those who entered it, share who entered the next one
+    left: int  # people who moved on to a later-entered state
+    mean_seconds_in_state: float | None  # among those who moved on
+    median_seconds_in_state: float | None
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    states: tuple[LifecycleState, ...]
+    rules: dict[str, Any]
+
+
+def lifecycle(*, workspace: Workspace, now: datetime | None = None) -> Lifecycle:
+    """Seven states. A person enters: visitor when first seen; signup / trial at signed_up_at;
+    PQL at their first pql_at; customer, renewed / retained and churned at their first
+    configured event; active customer at their first active event at or after becoming a
+    customer, and only while they did it within the last `active_days` (else they are counted as
+    a customer). Their state is the one entered last (ties go to the later state); time in a
+    state runs until the next state they entered."""
+    now = now or timezone.now()
+    rules = AnalyticsSettings.for_workspace(workspace).lifecycle_rules()
+    now_ms = int(now.timestamp() * 1000)
+    active_from = now_ms - int(rules["active_days"]) * DAY_MS
+    event_columns = {
+        "customer": rules["customer_event"],
+        "retained": rules["retained_event"],
+        "churned": rules["churned_event"],
+    }
+    parts = [
+        f"MIN(CASE WHEN e.name = %s THEN {epoch_ms('e.timestamp')} END) AS {state}"
+        for state in event_columns
+    ]
+    per_user = f"""
+        SELECT u.id,
+               {epoch_ms("u.first_seen_at")} AS visitor,
+               {epoch_ms("u.signed_up_at")} AS trial,
+               (SELECT {epoch_ms("MIN(p.pql_at)")} FROM {PROGRESS} p
+                WHERE p.end_user_id = u.id) AS pql,
+               {", ".join(parts)},
+               COUNT(e.id) AS _events
+        FROM {END_USER} u
+        LEFT JOIN {EVENT} e ON e.end_user_id = u.id AND e.name IN (%s, %s, %s)
+        WHERE u.workspace_id = %s
+        GROUP BY u.id, u.first_seen_at, u.signed_up_at
+    """
+    params: list[Any] = [*event_columns.values(), *event_columns.values(), workspace.pk]
+    active = f"""
+        SELECT s.*, (SELECT MIN({epoch_ms("a.timestamp")}) FROM {EVENT} a
+                     WHERE a.end_user_id = s.id AND a.name = %s
+                       AND {epoch_ms("a.timestamp")} >= s.customer) AS active_first,
+                    (SELECT MAX({epoch_ms("a.timestamp")}) FROM {EVENT} a
+                     WHERE a.end_user_id = s.id AND a.name = %s) AS active_last
+        FROM ({per_user}) s
+    """
+    params = [rules["active_event"], rules["active_event"], *params]
+    entries = f"""
+        SELECT id, visitor, trial, pql, customer,
+               CASE WHEN active_last >= %s THEN active_first END AS active_customer,
+               retained, churned
+        FROM ({active}) a
+    """
+    params = [active_from, *params]
+    order = LIFECYCLE_ORDER
+    sentinel = "-1"
+    latest = greatest(*(f"COALESCE({s}, {sentinel})" for s in order))
+    current = (
+        "CASE "
+        + " ".join(f"WHEN {s} IS NOT NULL AND {s} = {latest} THEN '{s}'" for s in reversed(order))
+        + " END"
+    )
+    big = str(2**62)
+    next_entry = {
+        s: least(*(f"COALESCE(CASE WHEN {o} > {s} THEN {o} END, {big})" for o in order if o != s))
+        for s in order
+    }
+    selects = [f"{current} AS current_state"]
+    for s in order:
+        selects.append(f"CASE WHEN {s} IS NOT NULL THEN 1 ELSE 0 END AS r_{s}")
+        selects.append(
+            f"CASE WHEN {s} IS NOT NULL AND {next_entry[s]} < {big}"
+            f" THEN {next_entry[s]} - {s} END AS d_{s}"
+        )
+    states_sql = f"WITH states AS (SELECT {', '.join(selects)} FROM ({entries}) entries) "
+    current_counts = {
+        row[0]: int(row[1])
+        for row in fetch_all(
+            states_sql + "SELECT current_state, COUNT(*) FROM states GROUP BY current_state", params
+        )
+    }
+    sums = ", ".join(f"SUM(r_{s}), COUNT(d_{s}), SUM(d_{s})" for s in order)
+    totals = fetch_one(states_sql + f"SELECT {sums} FROM states", params)
+    adjacent = ", ".join(f"SUM(r_{a} * r_{b})" for a, b in pairwise(order))
+    both = fetch_one(states_sql + f"SELECT {adjacent} FROM states", params)
+    medians = {}
+    for s in order:
+        row = fetch_one(
+            states_sql
+            + f"""SELECT MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN d_{s} END) FROM (
+                SELECT d_{s}, ROW_NUMBER() OVER (ORDER BY d_{s}) AS rn, COUNT(*) OVER () AS n
+                FROM states WHERE d_{s} IS NOT NULL) ranked""",
+            params,
+        )
+        medians[s] = row[0]
+    labels = dict(LifecycleStage.choices)
+    states = []
+    for index, s in enumerate(order):
+        reached = int(totals[3 * index] or 0)
+        left = int(totals[3 * index + 1] or 0)
+        states.append(
+            LifecycleState(
+                stage=s,
+                label=str(labels[s]),
+                current=current_counts.get(s, 0),
+                reached=reached,
+                conversion_to_next=_rate(int(both[index] or 0), reached)
+                if index < len(order) - 1
+                else None,
+                left=left,
+                mean_seconds_in_state=_mean_seconds(totals[3 * index + 2], left),
+                median_seconds_in_state=_seconds(medians[s]),
+            )
+        )
+    return Lifecycle(states=tuple(states), rules=rules)
+
+
+# --- 7. PQLs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PqlRow:
+    external_id: str
+    journey: str
+    pql_at: datetime
+    milestones_completed: int
+    milestones_total: int
+    progress_percent: int
+    logins: int
+    active_days: int
+    core_actions: int  # milestones completed in the period
+    features_used: int  # distinct product events (not starting with $) in the period
+    message_engagement: int  # $message_clicked in the period
+    score: int
+
+
+@dataclass(frozen=True)
+class PqlList:
+    period_days: int
+    rows: tuple[PqlRow, ...]
+
+
+def pqls(
+    *,
+    workspace: Workspace,
+    journey: Journey | None = None,
+    date_range: DateRange | None = None,
+    period_days: int = 30,
+    min_score: int = 0,
+    search: str = "",
+    now: datetime | None = None,
+    limit: int = 1000,
+) -> PqlList:
+    """People who became PQLs (pql_at set), when, their journey progress and an engagement
+    score over the last `period_days`: logins + active days + 3 x core actions + 2 x features
+    used + 2 x in-app message clicks (the login event is set per workspace)."""
+    check_range(period_days, 1, 365, "period_days")
+    check_range(limit, 1, 100_000, "limit")
+    now = now or timezone.now()
+    login_event = AnalyticsSettings.for_workspace(workspace).login_event
+    since = now - timedelta(days=period_days)
+    filters = ["p.workspace_id = %s", "p.pql_at IS NOT NULL"]
+    params: list[Any] = [workspace.pk]
+    if journey is not None:
+        filters.append("p.journey_id = %s")
+        params.append(journey.pk)
+    if date_range is not None:
+        filters += ["p.pql_at >= %s", "p.pql_at < %s"]
+        params += [date_range.start, date_range.end]
+    if search:
+        filters.append("LOWER(u.external_id) LIKE %s")
+        params.append(f"%{search.lower()}%")
+    day = local_bucket("e.timestamp", "day")
+    sql = f"""
+        SELECT u.external_id, j.key, p.pql_at,
+            (SELECT COUNT(*) FROM {COMPLETION} mc WHERE mc.end_user_id = p.end_user_id
+               AND mc.journey_id = p.journey_id) AS done,
+            (SELECT COUNT(*) FROM {Milestone._meta.db_table} m
+               WHERE m.journey_id = p.journey_id) AS total,
+            (SELECT COUNT(*) FROM {EVENT} e WHERE e.end_user_id = p.end_user_id AND e.name = %s
+               AND e.timestamp >= %s AND e.timestamp < %s) AS logins,
+            (SELECT COUNT(DISTINCT {day}) FROM {EVENT} e WHERE e.end_user_id = p.end_user_id
+               AND e.timestamp >= %s AND e.timestamp < %s) AS active_days,
+            (SELECT COUNT(*) FROM {COMPLETION} mc WHERE mc.end_user_id = p.end_user_id
+               AND mc.completed_at >= %s AND mc.completed_at < %s) AS core,
+            (SELECT COUNT(DISTINCT e.name) FROM {EVENT} e WHERE e.end_user_id = p.end_user_id
+               AND e.name NOT LIKE '$%%' AND e.timestamp >= %s AND e.timestamp < %s) AS features,
+            (SELECT COUNT(*) FROM {EVENT} e WHERE e.end_user_id = p.end_user_id
+               AND e.name = '$message_clicked'
+               AND e.timestamp >= %s AND e.timestamp < %s) AS messages
+        FROM {PROGRESS} p
+        JOIN {END_USER} u ON u.id = p.end_user_id
+        JOIN {Journey._meta.db_table} j ON j.id = p.journey_id
+        WHERE {" AND ".join(filters)}
+    """
+    window = [since, now]
+    scored = f"""
+        SELECT * FROM (
+            SELECT s.*, logins + active_days + 3 * core + 2 * features + 2 * messages AS score
+            FROM ({sql}) s
+        ) scored WHERE score >= %s
+        ORDER BY score DESC, pql_at, external_id
+        LIMIT %s
+    """
+    all_params = [
+        login_event,
+        *window,
+        "UTC",
+        *window,
+        *window,
+        *window,
+        *window,
+        *params,
+        min_score,
+        limit,
+    ]
+    rows = []
+    for (
+        external_id,
+        key,
+        pql_at,
+        done,
+        total,
+        logins,
+        days,
+        core,
+        features,
+        messages,
+        score,
+    ) in fetch_all(scored, all_params):
+        if isinstance(pql_at, str):
+            pql_at = datetime.fromisoformat(pql_at)
+        if timezone.is_naive(pql_at):
+            # SQLite hands raw datetimes back naive; they are stored in UTC.
+            pql_at = pql_at.replace(tzinfo=UTC)
+        rows.append(
+            PqlRow(
+                external_id=external_id,
+                journey=key,
+                pql_at=pql_at,
+                milestones_completed=int(done),
+                milestones_total=int(total),
+                progress_percent=int(done) * 100 // int(total) if total else 0,
+                logins=int(logins),
+                active_days=int(days),
+                core_actions=int(core),
+                features_used=int(features),
+                message_engagement=int(messages),
+                score=int(score),
+            )
+        )
+    return PqlList(period_days=period_days, rows=tuple(rows))
+
+
+# --- 8. Adoption matrix ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdoptionCell:
+    used: tuple[bool, ...]  # per feature, in the order asked
+    users: int
+    share: float | None
+
+
+@dataclass(frozen=True)
+class AdoptionMatrix:
+    features: tuple[str, ...]
+    active_users: int
+    cells: tuple[AdoptionCell, ...]  # all 2^n combinations, "used by none" first
+
+
+def adoption_matrix(
+    *, workspace: Workspace, features: Sequence[str], date_range: DateRange
+) -> AdoptionMatrix:
+    """People active in the range (any event), split by every used / not-used combination of
+    up to six features (event names done in the range)."""
+    features = list(features)
+    if not 1 <= len(features) <= MAX_ADOPTION_FEATURES:
+        raise ReportInputError("features", f"Choose 1 to {MAX_ADOPTION_FEATURES} features.")
+    if len(set(features)) != len(features):
+        raise ReportInputError("features", "Each feature may appear once.")
+    for index, name in enumerate(features):
+        check_known_event(workspace, name, f"features[{index}]")
+    flags = ", ".join(
+        f"MAX(CASE WHEN name = %s THEN 1 ELSE 0 END) AS f{i}" for i in range(len(features))
+    )
+    grouping = ", ".join(f"f{i}" for i in range(len(features)))
+    rows = fetch_all(
+        f"""SELECT {grouping}, COUNT(*) FROM (
+                SELECT end_user_id, {flags} FROM {EVENT}
+                WHERE workspace_id = %s AND timestamp >= %s AND timestamp < %s
+                GROUP BY end_user_id
+            ) per_user GROUP BY {grouping}""",
+        [*features, workspace.pk, date_range.start, date_range.end],
+    )
+    counts = {tuple(bool(v) for v in row[:-1]): int(row[-1]) for row in rows}
+    active = sum(counts.values())
+    n = len(features)
+    cells = []
+    for mask in range(2**n):
+        used = tuple(bool(mask >> (n - 1 - i) & 1) for i in range(n))
+        cells.append(
+            AdoptionCell(
+                used=used, users=counts.get(used, 0), share=_rate(counts.get(used, 0), active)
+            )
+        )
+    return AdoptionMatrix(features=tuple(features), active_users=active, cells=tuple(cells))
+
+
+# --- 9. PAI validation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaiThreshold:
+    threshold: int
+    met: int  # did the key event at least `threshold` times in the window
+    met_and_retained: int
+    retained_total: int
+    overlap: float | None  # met & retained / met | retained
+    retention_of_met: float | None
+
+
+@dataclass(frozen=True)
+class PaiValidation:
+    key_event: str
+    window_days: int
+    retention_day: int
+    signups: int
+    retained: int
+    thresholds: tuple[PaiThreshold, ...]
+    best_threshold: int | None
+    curve_days: tuple[int, ...]
+    baseline_curve: tuple[float | None, ...]  # share of all signups active on day d
+    best_curve: tuple[float | None, ...]  # same, among those who met the best threshold
+
+
+def pai_validation(
+    *,
+    workspace: Workspace,
+    key_event: str,
+    date_range: DateRange,
+    window_days: int = 1,
+    retention_day: int = 21,
+    max_threshold: int = 10,
+    return_event: str | None = None,
+    now: datetime | None = None,
+) -> PaiValidation:
+    """Is "did `key_event` N times within `window_days` of signup" a predictor of retention?
+
+    People: signed up in the range and at least `retention_day` days ago. Retained: did
+    `return_event` (any event when None) on or after day `retention_day` since signup (day d =
+    [signup + d days, signup + d + 1 days)). For each threshold 1..max_threshold the overlap is
+    the Jaccard index of "met the threshold" and "retained"; the best threshold maximises it
+    (the smallest, among equals)."""
+    check_known_event(workspace, key_event, "key_event")
+    check_known_event(workspace, return_event, "return_event")
+    check_range(window_days, 1, 90, "window_days")
+    check_range(retention_day, 1, 365, "retention_day")
+    check_range(max_threshold, 1, MAX_PAI_THRESHOLD, "max_threshold")
+    now = now or timezone.now()
+    observable = now - timedelta(days=retention_day)
+    return_filter = "AND e.name = %s" if return_event else ""
+    e_ms = epoch_ms("e.timestamp")
+    people = f"""
+        WITH signups AS (
+            SELECT u.id, {epoch_ms("u.signed_up_at")} AS s_ms FROM {END_USER} u
+            WHERE u.workspace_id = %s AND u.signed_up_at >= %s AND u.signed_up_at < %s
+              AND u.signed_up_at <= %s
+        ),
+        scored AS (
+            SELECT s.id, s.s_ms,
+              (SELECT COUNT(*) FROM {EVENT} e WHERE e.end_user_id = s.id AND e.name = %s
+                 AND {e_ms} >= s.s_ms AND {e_ms} <= s.s_ms + %s) AS key_count,
+              CASE WHEN EXISTS (SELECT 1 FROM {EVENT} e WHERE e.end_user_id = s.id {return_filter}
+                 AND {e_ms} >= s.s_ms + %s) THEN 1 ELSE 0 END AS retained
+            FROM signups s
+        )
+    """
+    params: list[Any] = [
+        workspace.pk,
+        date_range.start,
+        date_range.end,
+        observable,
+        key_event,
+        window_days * DAY_MS,
+        *([return_event] if return_event else []),
+        retention_day * DAY_MS,
+    ]
+    distribution = fetch_all(
+        people
+        + f"SELECT CASE WHEN key_count > {max_threshold} THEN {max_threshold} ELSE key_count END,"
+        " retained, COUNT(*) FROM scored GROUP BY"
+        f" CASE WHEN key_count > {max_threshold} THEN {max_threshold} ELSE key_count END, retained",
+        params,
+    )
+    signups = sum(int(row[2]) for row in distribution)
+    retained_total = sum(int(row[2]) for row in distribution if row[1])
+    thresholds = []
+    for threshold in range(1, max_threshold + 1):
+        met = sum(int(row[2]) for row in distribution if row[0] >= threshold)
+        both = sum(int(row[2]) for row in distribution if row[0] >= threshold and row[1])
+        thresholds.append(
+            PaiThreshold(
+                threshold=threshold,
+                met=met,
+                met_and_retained=both,
+                retained_total=retained_total,
+                overlap=_rate(both, met + retained_total - both),
+                retention_of_met=_rate(both, met),
+            )
+        )
+    scored = [t for t in thresholds if t.overlap is not None]
+    best = max(scored, key=lambda t: (t.overlap, -t.threshold)).threshold if scored else None
+    days = tuple(range(retention_day + 1))
+    baseline: list[float | None] = [None] * len(days)
+    best_curve: list[float | None] = [None] * len(days)
+    if signups:
+        activity = fetch_all(
+            people
+            + f"""SELECT d, COUNT(*), SUM(CASE WHEN key_count >= %s THEN 1 ELSE 0 END) FROM (
+                    SELECT DISTINCT s.id, s.key_count, ({e_ms} - s.s_ms) / {DAY_MS} AS d
+                    FROM scored s JOIN {EVENT} e ON e.end_user_id = s.id
+                    WHERE {e_ms} >= s.s_ms AND {e_ms} < s.s_ms + %s {return_filter}
+                ) active GROUP BY d""",
+            [
+                *params,
+                best or 1,
+                (retention_day + 1) * DAY_MS,
+                *([return_event] if return_event else []),
+            ],
+        )
+        best_size = next((t.met for t in thresholds if t.threshold == best), 0)
+        by_day = {int(row[0]): (int(row[1]), int(row[2] or 0)) for row in activity}
+        for d in days:
+            everyone, met = by_day.get(d, (0, 0))
+            baseline[d] = _rate(everyone, signups)
+            best_curve[d] = _rate(met, best_size)
+    return PaiValidation(
+        key_event=key_event,
+        window_days=window_days,
+        retention_day=retention_day,
+        signups=signups,
+        retained=retained_total,
+        thresholds=tuple(thresholds),
+        best_threshold=best,
+        curve_days=days,
+        baseline_curve=tuple(baseline),
+        best_curve=tuple(best_curve),
+    )
