@@ -6,6 +6,11 @@ import pytest
 from django.conf import settings
 
 
+# Connections opened by database_sync_to_async in worker threads would outlive the test and keep
+# PostgreSQL from dropping the test database; close them after every use instead.
+settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked `services` needs PostgreSQL and Redis. Outside CI it is skipped when they
     are not configured; in CI (CI=true) a missing service is an error, never a silent skip."""

@@ -201,7 +201,11 @@ def test_reaching_every_pql_milestone_makes_a_pql_once(trial: TrialJourney) -> N
         recording.events_record(
             workspace=trial.workspace,
             events=[event(at=SIGNUP + timedelta(minutes=m)) for m in (1, 2, 3)]
-            + [event("$walkthrough_completed", at=tour_at, properties={"walkthrough": "setup-tour"})],
+            + [
+                event(
+                    "$walkthrough_completed", at=tour_at, properties={"walkthrough": "setup-tour"}
+                )
+            ],
             source="server",
         )
         recording.events_record(workspace=trial.workspace, events=[event()], source="server")
@@ -330,9 +334,7 @@ def test_signals_announce_what_was_recorded_after_commit(trial: TrialJourney) ->
 
 def test_journey_progress_reports_percent_and_pql(trial: TrialJourney) -> None:
     end_user = signed_up(trial)
-    recording.milestone_complete(
-        end_user=end_user, milestone=trial.installed, at=timezone.now()
-    )
+    recording.milestone_complete(end_user=end_user, milestone=trial.installed, at=timezone.now())
 
     (progress,) = recording.journey_progress(end_user=end_user)
 

@@ -63,8 +63,11 @@ async def test_hello_gets_a_welcome_with_the_users_journeys(key: str) -> None:
 
 @pytest.mark.parametrize(
     ("origin", "key_kind"),
-    [("https://evil.example.net", "publishable_key"), (None, "publishable_key"),
-     (ORIGIN, "secret_key")],
+    [
+        ("https://evil.example.net", "publishable_key"),
+        (None, "publishable_key"),
+        (ORIGIN, "secret_key"),
+    ],
 )
 async def test_it_refuses_a_foreign_origin_a_missing_one_or_a_secret_key_before_accepting(
     trial: TrialJourney, origin: str | None, key_kind: str
@@ -130,7 +133,9 @@ async def test_the_tab_that_sent_the_completing_event_gets_ack_and_progress(
         text_data=json.dumps(
             {
                 "type": "events",
-                "events": [event("$walkthrough_completed", properties={"walkthrough": "setup-tour"})],
+                "events": [
+                    event("$walkthrough_completed", properties={"walkthrough": "setup-tour"})
+                ],
             }
         )
     )
