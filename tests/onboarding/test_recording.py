@@ -42,7 +42,8 @@ def test_a_batch_is_stored_once_however_often_it_is_sent(trial: TrialJourney) ->
     again = recording.events_record(workspace=trial.workspace, events=batch, source="server")
 
     assert sorted(first.accepted) == sorted(e["id"] for e in batch)
-    assert first.duplicates == [] and first.rejected == []
+    assert first.duplicates == []
+    assert first.rejected == []
     assert again.accepted == []
     assert sorted(again.duplicates) == sorted(e["id"] for e in batch)
     assert Event.objects.count() == 3
@@ -89,7 +90,8 @@ def test_bad_events_are_named_and_the_good_ones_still_stored(trial: TrialJourney
         8: reasons[8],
         9: "an event must be a JSON object",
     }
-    assert reasons[8].startswith("event is ") and reasons[8].endswith("the limit is 32768")
+    assert reasons[8].startswith("event is ")
+    assert reasons[8].endswith("the limit is 32768")
     assert list(Event.objects.values_list("client_id", flat=True)) == [uuid.UUID(good["id"])]
 
 
@@ -144,7 +146,8 @@ def test_a_milestone_completes_on_the_event_that_first_meets_its_count(
     assert completion.milestone == trial.messages
     assert completion.end_user == end_user
     assert completion.completed_at == times[2]
-    assert completion.event is not None and completion.event.timestamp == times[2]
+    assert completion.event is not None
+    assert completion.event.timestamp == times[2]
 
 
 def test_events_outside_the_window_from_journey_start_do_not_count(trial: TrialJourney) -> None:
@@ -224,7 +227,8 @@ def test_a_server_reported_milestone_completes_once(trial: TrialJourney) -> None
     first = recording.milestone_complete(end_user=end_user, milestone=trial.installed)
     second = recording.milestone_complete(end_user=end_user, milestone=trial.installed)
 
-    assert first is not None and first.source == "server"
+    assert first is not None
+    assert first.source == "server"
     assert second is None
     assert MilestoneCompletion.objects.filter(milestone=trial.installed).count() == 1
 
@@ -299,7 +303,7 @@ def test_traits_merge_and_a_bad_signup_time_is_refused(trial: TrialJourney) -> N
     merged = recording.end_user_identify(
         workspace=trial.workspace, external_id="u9", traits={"role": "admin"}
     )
-    with pytest.raises(recording.EventRejected, match="traits.signed_up_at 'soon'"):
+    with pytest.raises(recording.EventRejected, match=r"traits\.signed_up_at 'soon'"):
         recording.end_user_identify(
             workspace=trial.workspace, external_id="u9", traits={"signed_up_at": "soon"}
         )
@@ -339,7 +343,8 @@ def test_journey_progress_reports_percent_and_pql(trial: TrialJourney) -> None:
     (progress,) = recording.journey_progress(end_user=end_user)
 
     assert progress["journey"] == {"key": "trial", "name": "Trial onboarding"}
-    assert progress["completed"] == 1 and progress["total"] == 3
+    assert progress["completed"] == 1
+    assert progress["total"] == 3
     assert progress["percent"] == 33
     assert progress["pql"] is False
     assert [m["key"] for m in progress["milestones"]] == [

@@ -142,8 +142,10 @@ def test_server_reported_milestone_moves_progress(
     again = call(client, "post", "/api/v1/users/u1/milestones/installed-js", secret, {})
     progress = client.get("/api/v1/users/u1/progress", HTTP_AUTHORIZATION=f"Bearer {secret}")
 
-    assert first.status_code == 201 and first.json()["completed"] is True
-    assert again.status_code == 200 and again.json()["completed"] is False
+    assert first.status_code == 201
+    assert first.json()["completed"] is True
+    assert again.status_code == 200
+    assert again.json()["completed"] is False
     assert again.json()["completed_at"] == first.json()["completed_at"]
     (journey,) = progress.json()["journeys"]
     assert journey["percent"] == 33

@@ -96,7 +96,8 @@ async def test_events_are_acknowledged_after_they_are_stored_and_never_twice(key
 
     ids = [e["id"] for e in batch["events"]]
     assert first == {"type": "ack", "accepted": ids, "duplicates": [], "rejected": []}
-    assert second["accepted"] == [] and second["duplicates"] == ids
+    assert second["accepted"] == []
+    assert second["duplicates"] == ids
     assert await sync_to_async(Event.objects.filter(source="widget").count)() == 2
     await communicator.disconnect()
 
@@ -162,7 +163,8 @@ async def test_identity_verification_refuses_a_bad_user_hash(trial: TrialJourney
     await accepted_socket.connect()
     accepted = await hello(accepted_socket, user_hash=good_hash)
 
-    assert refused["type"] == "error" and refused["code"] == "invalid_user_hash"
+    assert refused["type"] == "error"
+    assert refused["code"] == "invalid_user_hash"
     assert missing["code"] == "invalid_user_hash"
     assert accepted["type"] == "welcome"
     for communicator in (refused_socket, accepted_socket):
