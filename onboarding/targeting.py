@@ -1,14 +1,186 @@
 """Who sees what: the published content one end user may see, for `welcome` and `content`.
 
-Owned by the widget work (issue 4); this first version sends nothing until it lands.
+The server decides everything it can know: the segment (traits, milestone state, lifecycle
+stage, events), the schedule (starts_at / ends_at), frequency (from ContentState) and priority
+order. The widget decides what only the browser knows: whether the page's URL matches and
+whether the target element is there.
+
+Frequency, for a walkthrough (its per-user state comes from `$walkthrough_*` events):
+- a tour in progress is always sent with its `state` so it resumes where it stopped, across
+  pages and reloads, whatever its frequency;
+- once: starts by itself only if this user never started it;
+- until_completed: starts by itself until completed; dismissed, it stays away for the rest of
+  that session and comes back in the next one;
+- every_session: starts by itself once in each session, completed or not.
+A walkthrough that may not start by itself is still sent (with `auto_start: false`) so a
+checklist item or `Milepost.start(key)` can start it on request.
+
+For a tooltip: once = until first viewed; until_completed = until dismissed ("Got it");
+every_session = until dismissed in the current session. A progress bar whose journey this user
+completed is not sent when it hides when complete.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from onboarding.models import EndUser
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from onboarding.models import (
+    ContentState,
+    EndUser,
+    JourneyProgress,
+    PublishedVersion,
+    Segment,
+    Walkthrough,
+)
+from onboarding.queries import published_content
+from onboarding.segments import facts_for, segment_matches
+
+Kind = PublishedVersion.Kind
+Status = ContentState.Status
+Frequency = Walkthrough.Frequency
+
+STEP_FIELDS = (
+    "id",
+    "page_url_pattern",
+    "selector",
+    "title",
+    "body_html",
+    "placement",
+    "advance_on",
+    "advance_event",
+    "spotlight",
+    "wait_timeout_ms",
+)
+TOOLTIP_FIELDS = ("key", "page_url_pattern", "selector", "body_html", "trigger", "placement")
+PROGRESS_BAR_FIELDS = ("key", "name", "title", "journey", "style", "position", "hide_when_complete")
+ITEM_FIELDS = ("milestone", "label", "action", "walkthrough", "url")
 
 
-def content_for(*, end_user: EndUser, session: str | None = None) -> dict[str, Any]:
-    return {"walkthroughs": [], "tooltips": [], "progress_bars": []}
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return parse_datetime(value)
+
+
+def is_scheduled(snapshot: dict[str, Any], now: datetime) -> bool:
+    starts_at, ends_at = _moment(snapshot.get("starts_at")), _moment(snapshot.get("ends_at"))
+    return (starts_at is None or starts_at <= now) and (ends_at is None or now < ends_at)
+
+
+def walkthrough_may_auto_start(
+    frequency: str, state: ContentState | None, session: str | None
+) -> bool:
+    if state is None:
+        return True
+    new_session = not session or state.last_session != session
+    match frequency:
+        case Frequency.ONCE:
+            return False
+        case Frequency.EVERY_SESSION:
+            return new_session
+    # until_completed
+    return state.status != Status.COMPLETED and new_session
+
+
+def tooltip_shows(frequency: str, state: ContentState | None, session: str | None) -> bool:
+    if state is None:
+        return True
+    match frequency:
+        case Frequency.ONCE:
+            return False
+        case Frequency.EVERY_SESSION:
+            return not (state.status == Status.DISMISSED and state.last_session == session)
+    return state.status != Status.DISMISSED
+
+
+def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(items, key=lambda item: (-item["priority"], item["key"]))
+
+
+def content_for(
+    *, end_user: EndUser, session: str | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Everything this end user may see now, highest priority first. `session` is the
+    widget's session id (from `hello`); `now` is for tests."""
+    now = now or timezone.now()
+    versions = [
+        version
+        for version in published_content(workspace=end_user.workspace)
+        if version.kind != Kind.JOURNEY and is_scheduled(version.snapshot, now)
+    ]
+    segment_ids = {v.snapshot.get("segment_id") for v in versions} - {None}
+    segments = {
+        segment.pk: segment
+        for segment in Segment.objects.filter(
+            workspace_id=end_user.workspace_id, pk__in=segment_ids
+        ).prefetch_related("conditions")
+    }
+    completed, performed = facts_for(end_user=end_user, segments=segments.values())
+    matches: dict[int, bool] = {
+        pk: segment_matches(
+            segment=segment,
+            end_user=end_user,
+            completed_milestone_ids=completed,
+            performed_event_names=performed,
+        )
+        for pk, segment in segments.items()
+    }
+    states = {
+        (state.kind, state.key): state for state in ContentState.objects.filter(end_user=end_user)
+    }
+    finished_journeys = set(
+        JourneyProgress.objects.filter(end_user=end_user, completed_at__isnull=False).values_list(
+            "journey_id", flat=True
+        )
+    )
+
+    walkthroughs, tooltips, progress_bars = [], [], []
+    for version in versions:
+        snapshot = version.snapshot
+        segment_id = snapshot.get("segment_id")
+        # A segment deleted since publishing cannot be evaluated: show to no one.
+        if segment_id is not None and not matches.get(segment_id, False):
+            continue
+        state = states.get((version.kind, version.key))
+        frequency = snapshot.get("frequency", Frequency.UNTIL_COMPLETED)
+        base = {"key": version.key, "version": version.version, "priority": snapshot["priority"]}
+        if version.kind == Kind.WALKTHROUGH:
+            if not snapshot["steps"]:
+                continue
+            resuming = state is not None and state.status == Status.IN_PROGRESS
+            walkthroughs.append(
+                {
+                    **base,
+                    "name": snapshot["name"],
+                    "auto_start": bool(snapshot["auto_start"])
+                    and walkthrough_may_auto_start(frequency, state, session),
+                    "steps": [{f: step[f] for f in STEP_FIELDS} for step in snapshot["steps"]],
+                    "state": (
+                        {"status": state.status, "step": state.step_index}
+                        if resuming and state is not None
+                        else None
+                    ),
+                }
+            )
+        elif version.kind == Kind.TOOLTIP:
+            if tooltip_shows(frequency, state, session):
+                tooltips.append({**base, **{f: snapshot[f] for f in TOOLTIP_FIELDS}})
+        elif version.kind == Kind.PROGRESS_BAR:
+            if snapshot["hide_when_complete"] and snapshot["journey_id"] in finished_journeys:
+                continue
+            progress_bars.append(
+                {
+                    **base,
+                    **{f: snapshot[f] for f in PROGRESS_BAR_FIELDS},
+                    "items": [{f: item[f] for f in ITEM_FIELDS} for item in snapshot["items"]],
+                }
+            )
+    return {
+        "walkthroughs": _ordered(walkthroughs),
+        "tooltips": _ordered(tooltips),
+        "progress_bars": _ordered(progress_bars),
+    }
