@@ -1,0 +1,191 @@
+"""Inaction and time triggers, with the clock passed in (no sleeping, no frozen globals)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from engagement import services
+from engagement.models import Delivery, Rule, Trigger
+from tests.engagement.factories import RuleFactory
+from tests.factories import (
+    EndUserFactory,
+    JourneyFactory,
+    JourneyProgressFactory,
+    MilestoneCompletionFactory,
+    MilestoneFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def t0() -> datetime:
+    return timezone.now().replace(microsecond=0) - timedelta(days=60)
+
+
+def sweep(at: datetime, capture: Any) -> None:
+    with capture(execute=True):
+        services.rules_sweep(now=at)
+
+
+def fired_for(rule: Rule) -> list[str]:
+    return sorted(
+        Delivery.objects.filter(rule=rule).values_list("end_user__external_id", flat=True)
+    )
+
+
+def test_it_reminds_a_trial_user_on_day_10_who_has_not_reached_the_milestone(
+    t0: datetime, django_capture_on_commit_callbacks: Any
+) -> None:
+    journey = JourneyFactory()
+    milestone = MilestoneFactory(journey=journey, key="initial-value")
+    rule = RuleFactory(
+        workspace=journey.workspace,
+        trigger=Trigger.MILESTONE_NOT_REACHED,
+        event_name="",
+        milestone=milestone,
+        delay=10 * DAY,
+        created_at=t0,
+    )
+    stuck = EndUserFactory(workspace=journey.workspace, external_id="stuck")
+    done = EndUserFactory(workspace=journey.workspace, external_id="done")
+    late = EndUserFactory(workspace=journey.workspace, external_id="late")
+    for end_user in (stuck, done):
+        JourneyProgressFactory(end_user=end_user, journey=journey, started_at=t0 + DAY)
+    JourneyProgressFactory(end_user=late, journey=journey, started_at=t0 + 5 * DAY)
+    MilestoneCompletionFactory(end_user=done, milestone=milestone, completed_at=t0 + 3 * DAY)
+
+    sweep(t0 + 10 * DAY, django_capture_on_commit_callbacks)
+    assert fired_for(rule) == []
+
+    sweep(t0 + 11 * DAY + timedelta(minutes=1), django_capture_on_commit_callbacks)
+    assert fired_for(rule) == ["stuck"]
+
+    sweep(t0 + 16 * DAY, django_capture_on_commit_callbacks)
+    sweep(t0 + 17 * DAY, django_capture_on_commit_callbacks)
+    assert fired_for(rule) == ["late", "stuck"]
+    assert Delivery.objects.get(rule=rule, end_user=stuck).payload["facts"] == {
+        "deadline": (t0 + 11 * DAY).isoformat(),
+        "milestone": "initial-value",
+    }
+
+
+def test_it_counts_from_the_previous_milestone_when_asked(
+    t0: datetime, django_capture_on_commit_callbacks: Any
+) -> None:
+    journey = JourneyFactory()
+    first = MilestoneFactory(journey=journey, position=0)
+    second = MilestoneFactory(journey=journey, position=1)
+    rule = RuleFactory(
+        workspace=journey.workspace,
+        trigger=Trigger.MILESTONE_NOT_REACHED,
+        event_name="",
+        milestone=second,
+        counted_from=Rule.CountedFrom.PREVIOUS_MILESTONE,
+        delay=2 * DAY,
+        created_at=t0,
+    )
+    quick = EndUserFactory(workspace=journey.workspace, external_id="quick")
+    slow = EndUserFactory(workspace=journey.workspace, external_id="slow")
+    MilestoneCompletionFactory(end_user=quick, milestone=first, completed_at=t0 + DAY)
+    MilestoneCompletionFactory(end_user=quick, milestone=second, completed_at=t0 + 2 * DAY)
+    MilestoneCompletionFactory(end_user=slow, milestone=first, completed_at=t0 + 5 * DAY)
+
+    sweep(t0 + 6 * DAY, django_capture_on_commit_callbacks)
+    assert fired_for(rule) == []
+
+    sweep(t0 + 8 * DAY, django_capture_on_commit_callbacks)
+    assert fired_for(rule) == ["slow"]
+
+
+def test_it_nudges_a_user_who_went_quiet_again_after_each_quiet_spell(
+    t0: datetime, django_capture_on_commit_callbacks: Any
+) -> None:
+    end_user = EndUserFactory(external_id="quiet", last_seen_at=t0 + DAY)
+    EndUserFactory(workspace=end_user.workspace, external_id="busy", last_seen_at=t0 + 16 * DAY)
+    rule = RuleFactory(
+        workspace=end_user.workspace,
+        trigger=Trigger.INACTIVE,
+        event_name="",
+        delay=7 * DAY,
+        once_per_user=False,
+        created_at=t0,
+    )
+
+    sweep(t0 + 9 * DAY, django_capture_on_commit_callbacks)
+    assert fired_for(rule) == ["quiet"]
+
+    end_user.last_seen_at = t0 + 10 * DAY
+    end_user.save(update_fields=["last_seen_at"])
+    sweep(t0 + 12 * DAY, django_capture_on_commit_callbacks)
+    sweep(t0 + 18 * DAY, django_capture_on_commit_callbacks)
+
+    assert fired_for(rule) == ["quiet", "quiet"]
+
+
+def test_it_sends_a_message_a_fixed_time_after_signup(
+    t0: datetime, django_capture_on_commit_callbacks: Any
+) -> None:
+    end_user = EndUserFactory(external_id="new", signed_up_at=t0 + DAY)
+    rule = RuleFactory(
+        workspace=end_user.workspace,
+        trigger=Trigger.AFTER_SIGNUP,
+        event_name="",
+        delay=3 * DAY,
+        created_at=t0,
+    )
+
+    sweep(t0 + 3 * DAY, django_capture_on_commit_callbacks)
+    assert fired_for(rule) == []
+    sweep(t0 + 4 * DAY, django_capture_on_commit_callbacks)
+    sweep(t0 + 5 * DAY, django_capture_on_commit_callbacks)
+    assert fired_for(rule) == ["new"]
+
+
+def test_a_new_rule_does_not_reach_deadlines_that_passed_before_it_existed(
+    t0: datetime, django_capture_on_commit_callbacks: Any
+) -> None:
+    rule = RuleFactory(
+        trigger=Trigger.AFTER_SIGNUP, event_name="", delay=DAY, created_at=t0 + 10 * DAY
+    )
+    EndUserFactory(workspace=rule.workspace, external_id="old", signed_up_at=t0)
+
+    sweep(t0 + 12 * DAY, django_capture_on_commit_callbacks)
+
+    assert fired_for(rule) == []
+
+
+def test_a_paused_rule_sends_no_backlog_when_resumed(
+    t0: datetime, django_capture_on_commit_callbacks: Any
+) -> None:
+    rule = RuleFactory(
+        trigger=Trigger.AFTER_SIGNUP, event_name="", delay=DAY, created_at=t0, is_paused=True
+    )
+    EndUserFactory(workspace=rule.workspace, external_id="during-pause", signed_up_at=t0 + DAY)
+    EndUserFactory(workspace=rule.workspace, external_id="after-resume", signed_up_at=t0 + 5 * DAY)
+
+    sweep(t0 + 4 * DAY, django_capture_on_commit_callbacks)
+    Rule.objects.filter(pk=rule.pk).update(is_paused=False)
+    sweep(t0 + 7 * DAY, django_capture_on_commit_callbacks)
+
+    assert fired_for(rule) == ["after-resume"]
+
+
+def test_a_trait_rule_is_also_caught_up_by_the_sweep(
+    t0: datetime, django_capture_on_commit_callbacks: Any
+) -> None:
+    rule = RuleFactory(
+        trigger=Trigger.TRAIT_THRESHOLD, event_name="", trait="seats", threshold=10, created_at=t0
+    )
+    EndUserFactory(workspace=rule.workspace, external_id="big", traits={"seats": 12})
+    EndUserFactory(workspace=rule.workspace, external_id="small", traits={"seats": 3})
+
+    sweep(t0 + DAY, django_capture_on_commit_callbacks)
+
+    assert fired_for(rule) == ["big"]
