@@ -14,6 +14,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
@@ -141,18 +142,20 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_change_permission(request, obj)
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         request._milepost_workspace_id = (  # type: ignore[attr-defined]
             self.workspace_id_of(obj) if obj is not None else None
         )
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         _scope_choices(request, db_field, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        initial = super().get_changeform_initial_data(request)
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
         editable = editable_workspace_ids(request)
         if self.workspace_path == "workspace" and len(editable) == 1:
             initial.setdefault("workspace", next(iter(editable)))
@@ -245,7 +248,7 @@ class PublishableAdmin(WorkspaceScopedAdmin):
     change_form_template = "admin/onboarding/publishable_change_form.html"
     actions = ["publish"]
     readonly_fields = ("publication", "version_history_link")
-    list_filter: Any = (("workspace", admin.RelatedOnlyFieldListFilter),)
+    list_filter = (("workspace", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("key", "name")
 
     def get_queryset(self, request: HttpRequest) -> Any:
@@ -333,8 +336,8 @@ class OriginsField(forms.CharField):
             return "\n".join(value)
         return value
 
-    def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value) or ""
+    def clean(self, value: Any) -> Any:
+        text = super().clean(value) or ""
         try:
             return validation.clean_origins([line.strip() for line in text.split() if line])
         except ValidationError as error:
@@ -388,7 +391,7 @@ class WorkspaceAdmin(WorkspaceScopedAdmin):
         return request.user.is_active and request.user.is_superuser
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        return admin.ModelAdmin.get_changeform_initial_data(self, request)
+        return dict(admin.ModelAdmin.get_changeform_initial_data(self, request))
 
     @admin.display(description="Allowed origins")
     def origins(self, obj: Workspace) -> str:
@@ -436,7 +439,7 @@ class WorkspaceAdmin(WorkspaceScopedAdmin):
                 "title": "Rotate keys?",
                 "opts": self.model._meta,
                 "workspaces": workspaces,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(
                 request, "admin/onboarding/workspace/rotate_keys_confirm.html", context
@@ -466,7 +469,7 @@ class MilestoneForm(forms.ModelForm):
         )  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         key = cleaned.get("key")
         workspace_id = self.instance.workspace_id
         if key and workspace_id:
@@ -481,10 +484,9 @@ class MilestoneForm(forms.ModelForm):
 class MilestoneFormSet(BaseInlineFormSet):
     """Milestones belong to the journey's workspace (their unique keys are per workspace)."""
 
-    def _construct_form(self, i: int, **kwargs: Any) -> Any:
-        form = super()._construct_form(i, **kwargs)
+    def add_fields(self, form: Any, index: Any) -> None:
+        super().add_fields(form, index)
         form.instance.workspace_id = self.instance.workspace_id
-        return form
 
     def clean(self) -> None:
         super().clean()
@@ -665,8 +667,13 @@ class PublishedVersionAdmin(WorkspaceScopedAdmin):
 # Recorded data (read-only) ---------------------------------------------------------------
 
 
+class MilestoneChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.journey.name}: {obj.name} ({obj.key})"
+
+
 class CompleteMilestoneForm(forms.Form):
-    milestone = forms.ModelChoiceField(
+    milestone = MilestoneChoiceField(
         queryset=Milestone.objects.none(),
         help_text="Recorded as reported from admin, now, for each selected end user.",
     )
@@ -678,7 +685,6 @@ class CompleteMilestoneForm(forms.Form):
         field.queryset = Milestone.objects.filter(workspace_id=workspace_id).select_related(
             "journey"
         )
-        field.label_from_instance = lambda m: f"{m.journey.name}: {m.name} ({m.key})"
 
 
 @admin.register(EndUser)
@@ -732,7 +738,7 @@ class EndUserAdmin(ReadOnlyScopedAdmin):
             "opts": self.model._meta,
             "form": form,
             "end_users": end_users,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(
             request, "admin/onboarding/enduser/complete_milestone.html", context

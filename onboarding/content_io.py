@@ -13,7 +13,7 @@ then differs from its published version (or was never published) is published.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,7 +225,11 @@ def content_export(*, workspace: Workspace) -> dict[str, Any]:
 # File structure --------------------------------------------------------------------------
 
 
-def _text(max_length: int | None = None) -> serializers.CharField:
+# Longest text accepted where the model's field has no limit of its own.
+MAX_TEXT = 100_000
+
+
+def _text(max_length: int = MAX_TEXT) -> serializers.CharField:
     return serializers.CharField(
         max_length=max_length, allow_blank=True, default="", trim_whitespace=False
     )
@@ -323,7 +327,7 @@ class _TooltipFile(_Strict):
     name = serializers.CharField(max_length=120, trim_whitespace=False)
     page_url_pattern = _text(500)
     selector = serializers.CharField(max_length=500, trim_whitespace=False)
-    body_markdown = serializers.CharField(trim_whitespace=False)
+    body_markdown = serializers.CharField(max_length=MAX_TEXT, trim_whitespace=False)
     trigger = _choice(Tooltip.Trigger.choices, Tooltip.Trigger.HOTSPOT)
     placement = _choice(Step.Placement.choices, Step.Placement.AUTO)
     segment = _reference()
@@ -335,7 +339,8 @@ class _TooltipFile(_Strict):
 
 class _ItemFile(_Strict):
     milestone = serializers.SlugField(max_length=80)
-    label = _text(120)
+    # DRF pops declared fields off the class, so these names do not shadow Field.label/style.
+    label = _text(120)  # type: ignore[assignment]
     action = _choice(ProgressBarItem.Action.choices, ProgressBarItem.Action.NONE)
     walkthrough = _reference()
     url = _text(500)
@@ -346,7 +351,7 @@ class _ProgressBarFile(_Strict):
     name = serializers.CharField(max_length=120, trim_whitespace=False)
     title = _text(120)
     journey = serializers.SlugField(max_length=80)
-    style = _choice(ProgressBar.Style.choices, ProgressBar.Style.CHECKLIST)
+    style = _choice(ProgressBar.Style.choices, ProgressBar.Style.CHECKLIST)  # type: ignore[assignment]
     position = _choice(ProgressBar.Position.choices, ProgressBar.Position.BOTTOM_RIGHT)
     segment = _reference()
     hide_when_complete = serializers.BooleanField(default=True)
@@ -618,7 +623,7 @@ class _Importer:
         return progress_bar
 
 
-_DOCUMENT = {
+_DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "segments": (Segment, segment_document, "segment"),
     "journeys": (Journey, journey_document, "journey"),
     "walkthroughs": (Walkthrough, walkthrough_document, "walkthrough"),

@@ -79,7 +79,7 @@ def workspace_rotate_keys(*, workspace: Workspace) -> dict[str, str]:
 
 
 def _child_errors(label: str, rows: list[models.Model]) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for index, row in enumerate(rows):
         try:
             row.full_clean()
@@ -136,7 +136,7 @@ def _publish(obj: ContentObject, user: AnyUser, restored_from: int | None) -> Pu
         key=locked.key,
         version=(previous or 0) + 1,
         snapshot=queries.content_snapshot(locked),
-        published_by=user if user is not None and user.is_authenticated else None,
+        published_by_id=user.pk if user is not None and user.is_authenticated else None,
         restored_from=restored_from,
     )
     workspace_id = locked.workspace_id

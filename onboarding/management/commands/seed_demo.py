@@ -150,7 +150,7 @@ DEMO_CONTENT: dict[str, Any] = {
     ],
 }
 
-_MODELS = {
+_MODELS: dict[str, type[Any]] = {
     "journeys": Journey,
     "walkthroughs": Walkthrough,
     "tooltips": Tooltip,
