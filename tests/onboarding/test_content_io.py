@@ -5,8 +5,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import include, path
 
 from onboarding import queries
+from onboarding.api.authoring import authoring_urlpatterns
 from onboarding.content_io import ContentImportError, content_export, content_import
 from onboarding.models import (
     Condition,
@@ -14,6 +17,7 @@ from onboarding.models import (
     Journey,
     PublishedVersion,
     Step,
+    Tooltip,
     Walkthrough,
     Workspace,
 )
@@ -229,3 +233,101 @@ def test_importing_never_touches_another_workspace(authored: Workspace) -> None:
     data["segments"][0]["conditions"] = []
     content_import(workspace=other, data=data)
     assert Condition.objects.filter(segment__workspace=authored).count() == 2
+
+
+# Authoring API (content as code over HTTP) ---------------------------------------------------
+
+# The lead mounts authoring_urlpatterns under /api/v1/; these tests mount them the same way.
+urlpatterns = [path("api/v1/", include((authoring_urlpatterns, "api")))]
+api = pytest.mark.urls("tests.onboarding.test_content_io")
+
+
+def bearer(workspace: Workspace) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {workspace.keys['secret_key']}"}
+
+
+@api
+def test_the_api_exports_the_keys_workspace_only(client: Client, authored: Workspace) -> None:
+    other = WorkspaceFactory()
+    TooltipFactory(workspace=other, key="foreign-tip")
+    response = client.get("/api/v1/content", **bearer(authored))
+    assert response.status_code == 200
+    assert response.json() == content_export(workspace=authored)
+    assert "foreign-tip" not in response.content.decode()
+
+
+@api
+def test_the_api_refuses_a_missing_or_publishable_key(client: Client, authored: Workspace) -> None:
+    assert client.get("/api/v1/content").status_code == 401
+    refused = client.get("/api/v1/content", HTTP_AUTHORIZATION=f"Bearer {authored.publishable_key}")
+    assert refused.status_code == 401
+
+
+@api
+def test_the_api_imports_with_a_dry_run_then_for_real(client: Client, authored: Workspace) -> None:
+    target = WorkspaceFactory()
+    body = content_export(workspace=authored)
+
+    dry = client.put(
+        "/api/v1/content?dry_run=1", body, content_type="application/json", **bearer(target)
+    )
+    assert dry.json() == {
+        "changes": [
+            "create segment 'trials'",
+            "create journey 'trial'",
+            "create walkthrough 'tour'",
+            "create tooltip 'tip'",
+            "create progress bar 'bar'",
+        ],
+        "dry_run": True,
+    }
+    assert not Walkthrough.objects.filter(workspace=target).exists()
+
+    real = client.put(
+        "/api/v1/content?publish=1", body, content_type="application/json", **bearer(target)
+    )
+    assert real.status_code == 200
+    assert content_export(workspace=target) == body
+    assert len(queries.published_content(workspace=target)) == 4
+
+
+@api
+def test_the_api_answers_a_bad_file_with_its_paths_and_writes_nothing(
+    client: Client, authored: Workspace
+) -> None:
+    body = content_export(workspace=authored)
+    body["walkthroughs"][0]["steps"][1]["selector"] = "div["
+    body["tooltips"][0]["body_markdown"] = "Should not be written"
+    response = client.put(
+        "/api/v1/content", body, content_type="application/json", **bearer(authored)
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_content"
+    assert set(error["fields"]) == {"walkthroughs[0].steps[1].selector"}
+    assert Tooltip.objects.get(workspace=authored, key="tip").body_markdown == "A hint."
+    response = client.put(
+        "/api/v1/content", "[1, 2]", content_type="application/json", **bearer(authored)
+    )
+    assert response.status_code == 400
+
+
+@api
+def test_the_api_publishes_one_piece(client: Client, authored: Workspace) -> None:
+    first = client.post("/api/v1/content/walkthrough/tour/publish", **bearer(authored))
+    second = client.post("/api/v1/content/walkthrough/tour/publish", **bearer(authored))
+    assert first.status_code == 201
+    assert (first.json()["version"], second.json()["version"]) == (1, 2)
+    assert client.post("/api/v1/content/widget/tour/publish", **bearer(authored)).status_code == 404
+    assert (
+        client.post("/api/v1/content/tooltip/nope/publish", **bearer(authored)).status_code == 404
+    )
+
+
+@api
+def test_the_api_explains_why_a_piece_cannot_be_published(
+    client: Client, authored: Workspace
+) -> None:
+    response = client.post("/api/v1/content/progress_bar/bar/publish", **bearer(authored))
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["journey"] == ["Publish the journey 'trial' first."]
