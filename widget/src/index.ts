@@ -107,7 +107,11 @@ class Controller {
     });
     this.#transport = new Transport(this.#api, this.#key, () => this.#hello(), {
       onMessage: (message) => this.#receive(message),
-      onReady: () => this.#flush(),
+      onReady: () => {
+        // A new connection: whatever was in flight on the old one may never be acknowledged.
+        this.#outbox?.retryAll();
+        this.#flush();
+      },
       onRefused: (code, message) => this.#emit("error", { code, message }),
     });
     this.#transport.start();

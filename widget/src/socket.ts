@@ -80,15 +80,18 @@ export class Transport {
     const timeout = setTimeout(() => socket.close(), CONNECT_TIMEOUT_MS);
     socket.onopen = () => {
       clearTimeout(timeout);
-      this.#everOpened = true;
-      this.#attempt = 0;
       socket.send(JSON.stringify({ type: "hello", ...this.#hello() }));
     };
     socket.onmessage = (event) => {
       const message = parse(event.data);
       if (!message) return;
       this.#hooks.onMessage(message);
-      if (message.type === "welcome") this.#hooks.onReady();
+      // A socket counts as working once it answers: a proxy that accepts and drops it does not.
+      if (message.type === "welcome") {
+        this.#everOpened = true;
+        this.#attempt = 0;
+        this.#hooks.onReady();
+      }
     };
     socket.onclose = (event) => {
       clearTimeout(timeout);
@@ -185,7 +188,11 @@ export class Transport {
 
   #listen(): void {
     if (typeof EventSource !== "function") return;
-    const query = new URLSearchParams({ ...this.#query(), after: String(this.#lastSeq) });
+    const query = new URLSearchParams({
+      ...this.#query(),
+      after: String(this.#lastSeq),
+      session: this.#hello().session,
+    });
     const stream = new EventSource(`${this.#api}/api/v1/widget/stream?${query}`);
     this.#stream = stream;
     const deliver = (event: MessageEvent): void => {
@@ -193,7 +200,7 @@ export class Transport {
       if (message) this.#hooks.onMessage(message);
     };
     stream.onmessage = deliver;
-    for (const type of ["progress", "content", "message", "error"]) {
+    for (const type of ["progress", "content", "message", "error", "resync"]) {
       stream.addEventListener(type, deliver as EventListener);
     }
     stream.onerror = () => {
@@ -224,12 +231,13 @@ export class Transport {
       const response = await fetch(`${this.#api}/api/v1/widget/${path}`, init);
       const message = parse(await response.text());
       if (!response.ok) {
-        const code = String(message?.code ?? response.status);
+        // Errors arrive as {"error": {code, message}}.
+        const error = { code: String(response.status), message: "", ...(message?.error as object) };
         if (response.status === 401 || response.status === 403) {
           this.close();
-          this.#hooks.onRefused(code, String(message?.message ?? code));
-        } else if (message) {
-          this.#hooks.onMessage({ ...message, type: "error" });
+          this.#hooks.onRefused(error.code, error.message);
+        } else {
+          this.#hooks.onMessage({ ...error, type: "error" });
         }
         return null;
       }

@@ -10,6 +10,7 @@ export const CSS = `:host{all:initial!important;display:block!important;position
 .c{top:0;left:0;width:max-content;max-width:min(340px,calc(100vw - 16px));padding:16px 16px 12px;animation:i .2s}
 .c.m,.c.k{top:50%;left:50%;transform:translate(-50%,-50%);width:min(440px,calc(100vw - 32px));max-width:none}
 .c.k{top:auto;bottom:80px;transform:translateX(-50%)}
+.o,.s,.c{z-index:1}
 .c:focus{outline:0}
 h2{font-size:16px;margin:0 28px 6px 0}
 [dir=rtl] h2{margin:0 0 6px 28px}

@@ -1,0 +1,236 @@
+"""Real Chromium against real servers: Milepost (config.asgi) under uvicorn on 127.0.0.1, and
+the customer's pages on ANOTHER origin (localhost): the Acme demo host app, and a host of
+purpose-made pages for the edge cases. The servers run in a background thread of the test
+process, against the test database (transactional_db, so the threads see committed rows)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from django.conf import settings
+from django.core.management import call_command
+from django.db import OperationalError
+
+from onboarding.models import Event, Workspace
+
+BUNDLE = Path(settings.BASE_DIR) / "static" / "milepost" / "milepost.js"
+AXE = Path(settings.BASE_DIR) / "widget" / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def in_thread(work: Callable[[], Any]) -> Any:
+    """Run `work` in a plain thread: code that pushes to sockets (async_to_sync) cannot run in
+    the test thread, where Playwright's event loop is running."""
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServerThread:
+    """uvicorn servers on their own event loop in a daemon thread."""
+
+    def __init__(self, apps: list[tuple[Any, str, int]]) -> None:
+        self.servers = [
+            uvicorn.Server(
+                uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")
+            )
+            for app, host, port in apps
+        ]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        await asyncio.gather(*(server.serve() for server in self.servers))
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not all(server.started for server in self.servers):
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test servers did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for server in self.servers:
+            server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class HostPages:
+    """A customer's pages made for one test: path -> HTML, each with an optional CSP."""
+
+    pages: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+    def add(self, path: str, html: str, csp: str | None = None) -> None:
+        self.pages[path] = (html, csp)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        html, csp = self.pages.get(scope["path"], ("Not found", None))
+        headers = [(b"content-type", b"text/html; charset=utf-8")]
+        if csp:
+            headers.append((b"content-security-policy", csp.encode()))
+        status = 200 if scope["path"] in self.pages else 404
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": html.encode()})
+
+
+@dataclass
+class Live:
+    milepost_url: str
+    demo_url: str
+    host_url: str
+    host: HostPages
+    secret_key: str
+
+    @property
+    def demo(self) -> Workspace:
+        return Workspace.objects.get(slug="acme")
+
+
+@pytest.fixture
+def orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Playwright's sync API keeps an event loop running in the test thread, which makes Django
+    refuse ORM calls there; the test's own queries are plain synchronous ones, so allow them
+    (set before the database fixture, undone after it)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def live(orm_beside_playwright: None, transactional_db: None, settings: Any) -> Iterator[Live]:
+    if not BUNDLE.is_file():
+        pytest.fail(f"{BUNDLE} is missing: build the SDK first (make widget)")
+    from config.asgi import application as milepost_app
+    from config.demo_host import application as demo_app
+
+    ports = free_port(), free_port(), free_port()
+    settings.PUBLIC_URL = f"http://127.0.0.1:{ports[0]}"
+    settings.DEMO_HOST_URL = f"http://localhost:{ports[1]}"
+    output = StringIO()
+    in_thread(lambda: call_command("seed_demo", stdout=output))
+    found = re.search(r"sk_[\w-]+", output.getvalue())
+    assert found, output.getvalue()
+    host = HostPages()
+    apps = [
+        (milepost_app, "127.0.0.1", ports[0]),
+        (demo_app, "localhost", ports[1]),
+        (host, "localhost", ports[2]),
+    ]
+    with ServerThread(apps):
+        yield Live(
+            milepost_url=settings.PUBLIC_URL,
+            demo_url=settings.DEMO_HOST_URL,
+            host_url=f"http://localhost:{ports[2]}",
+            host=host,
+            secret_key=found.group(0),
+        )
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    # Package scope: Playwright's loop must be gone before the other suites' tests run.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    return page
+
+
+def snippet(live: Live, workspace: Workspace, user_id: str, traits: str = "{}") -> str:
+    """The customer's snippet for a purpose-made host page."""
+    user_hash = workspace.user_hash_for(user_id)
+    return (
+        f'<script async src="{live.milepost_url}/static/milepost/milepost.js" '
+        f'data-key="{workspace.publishable_key}"></script>'
+        "<script>window.milepost = window.milepost || [];"
+        f'milepost.push(["identify", "{user_id}", {traits}, {{userHash: "{user_hash}"}}]);'
+        "</script>"
+    )
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> Any:
+    """Poll the database until `check` is truthy (the widget's writes are asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except OperationalError:
+            # SQLite's shared-cache test database locks a table while a server thread writes.
+            result = None
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def events_named(name: str, **properties: Any) -> list[Event]:
+    return [
+        event
+        for event in Event.objects.filter(name=name)
+        if all(event.properties.get(k) == v for k, v in properties.items())
+    ]
+
+
+def new_user_id() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
