@@ -552,3 +552,47 @@ def test_a_foreign_milestone_cannot_be_completed_through_the_action(
     )
     assert "Select a valid choice" in response.content.decode()
     assert not MilestoneCompletion.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "workspace", "journey", "walkthrough", "tooltip", "progressbar", "segment",
+        "publishedversion", "enduser", "event", "journeyprogress", "milestonecompletion",
+    ],
+)  # fmt: skip
+def test_every_admin_page_renders_for_a_superuser_and_an_editor(
+    client: Client, two_workspaces: dict[str, Any], model: str
+) -> None:
+    bar = ProgressBarFactory(journey=JourneyFactory(workspace=two_workspaces["mine"]))
+    MilestoneFactory(journey=bar.journey)
+    services.content_publish(obj=bar.journey)
+    EndUserFactory(workspace=two_workspaces["mine"])
+    for user in (UserFactory(username="root", is_superuser=True), two_workspaces["editor"]):
+        client.force_login(user)
+        assert client.get(admin_url(model)).status_code == 200
+        add = client.get(admin_url(model, "add")).status_code
+        assert add in {200, 403}
+
+
+def test_change_pages_render_with_their_inlines_and_history(
+    editor_client: Client, two_workspaces: dict[str, Any]
+) -> None:
+    bar = ProgressBarFactory(journey=JourneyFactory(workspace=two_workspaces["mine"]))
+    MilestoneFactory(journey=bar.journey)
+    version = services.content_publish(obj=bar.journey)
+    segment = two_workspaces["my_segment"]
+    walkthrough = two_workspaces["my_walkthrough"]
+    StepFactory(walkthrough=walkthrough)
+    pages = {
+        admin_url("journey", "change", bar.journey.pk): "v1",
+        admin_url("progressbar", "change", bar.pk): "Not published",
+        admin_url("walkthrough", "change", walkthrough.pk): "Version history",
+        admin_url("segment", "change", segment.pk): "conditions-TOTAL_FORMS",
+        admin_url("publishedversion", "change", version.pk): "&quot;milestones&quot;",
+        admin_url("workspace", "change", two_workspaces["mine"].pk): "data-key=",
+    }
+    for url, expected in pages.items():
+        response = editor_client.get(url)
+        assert response.status_code == 200, url
+        assert expected in response.content.decode(), url
