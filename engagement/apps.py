@@ -8,7 +8,10 @@ class EngagementConfig(AppConfig):
     verbose_name = "Engagement"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from engagement import receivers
+        from engagement.models import Rule
         from onboarding import signals
 
         uid = "engagement"
@@ -17,3 +20,5 @@ class EngagementConfig(AppConfig):
         signals.journey_started.connect(receivers.on_journey_started, dispatch_uid=uid)
         signals.pql_reached.connect(receivers.on_pql_reached, dispatch_uid=uid)
         signals.end_user_connected.connect(receivers.on_end_user_connected, dispatch_uid=uid)
+        post_save.connect(receivers.on_rule_changed, sender=Rule, dispatch_uid=uid)
+        post_delete.connect(receivers.on_rule_changed, sender=Rule, dispatch_uid=uid)

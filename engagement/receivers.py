@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engagement import services
-from engagement.models import Trigger
+from engagement.models import Rule, Trigger
 
 
 def on_events_recorded(
@@ -44,3 +44,7 @@ def on_pql_reached(*, workspace_id: int, end_user_id: int, journey_id: int, **_:
 
 def on_end_user_connected(*, workspace_id: int, end_user_id: int, **_: Any) -> None:
     services.end_user_connected(workspace_id=workspace_id, end_user_id=end_user_id)
+
+
+def on_rule_changed(*, instance: Rule, **_: Any) -> None:
+    services.write_path_rules_forget(workspace_id=instance.workspace_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -332,10 +333,16 @@ def rule_send_test(*, rule: Rule, end_user: EndUser, email_override: str = "") -
     return deliveries
 
 
+def _live_rules_query() -> QuerySet[Rule]:
+    return Rule.objects.select_related(
+        "workspace", "message", "webhook", "segment", "journey", "milestone"
+    )
+
+
 def _live_rules(workspace_id: int, triggers: Iterable[str]) -> QuerySet[Rule]:
-    return Rule.objects.filter(
+    return _live_rules_query().filter(
         workspace_id=workspace_id, is_paused=False, trigger__in=list(triggers)
-    ).select_related("workspace", "message", "webhook", "segment", "journey", "milestone")
+    )
 
 
 def rules_fire_for_milestone(
@@ -364,17 +371,45 @@ def rules_fire_for_journey(
     return fired
 
 
+# The write path asks for a workspace's event and trait rules on every batch; each process
+# keeps them for a few seconds (a saved or deleted rule clears its own process's copy at once,
+# other processes see the change within the TTL).
+WRITE_PATH_RULES_TTL = 5.0
+_write_path_cache: dict[int, tuple[float, list[Rule]]] = {}
+
+
+def _write_path_rules(workspace_id: int) -> list[Rule]:
+    cached = _write_path_cache.get(workspace_id)
+    if cached is not None and time.monotonic() - cached[0] < WRITE_PATH_RULES_TTL:
+        return cached[1]
+    rules = list(
+        Rule.objects.filter(
+            workspace_id=workspace_id,
+            is_paused=False,
+            trigger__in=[Trigger.EVENT, Trigger.TRAIT_THRESHOLD],
+        )
+    )
+    _write_path_cache[workspace_id] = (time.monotonic(), rules)
+    return rules
+
+
+def write_path_rules_forget(*, workspace_id: int) -> None:
+    _write_path_cache.pop(workspace_id, None)
+
+
 def rules_fire_for_events(
     *, workspace_id: int, end_user_ids: Iterable[int], event_ids: Iterable[int]
-) -> list[Delivery]:
+) -> int:
     """Event rules for a batch of recorded events, in-app message feedback ($message_*), and
-    trait thresholds for the batch's end users. One query when no rule cares about the batch."""
-    rules = list(_live_rules(workspace_id, [Trigger.EVENT, Trigger.TRAIT_THRESHOLD]))
+    trait thresholds for the batch's end users. This runs on the write path, so it only
+    matches (one query for the rules, one for the events whose names a rule watches, one for
+    what already fired) and enqueues a `fire_rule` task per new match. Returns how many."""
+    rules = _write_path_rules(workspace_id)
     by_name: dict[str, list[Rule]] = defaultdict(list)
     for rule in rules:
         if rule.trigger == Trigger.EVENT:
             by_name[rule.event_name].append(rule)
-    fired: list[Delivery] = []
+    matches: dict[tuple[int, int, str], dict[str, Any]] = {}
     events = Event.objects.filter(
         pk__in=list(event_ids), name__in=[*by_name, *MESSAGE_EVENTS]
     ).order_by("timestamp", "id")
@@ -387,13 +422,38 @@ def rules_fire_for_events(
             if rule.event_matches(event.name, properties):
                 occurrence = ONCE if rule.once_per_user else f"event:{event.client_id}"
                 facts = {"event": event.name, "event_id": str(event.client_id)}
-                fired += rule_fire(
-                    rule=rule, end_user_id=event.end_user_id, occurrence=occurrence, facts=facts
-                )
+                matches.setdefault((rule.pk, event.end_user_id, occurrence), facts)
+    if matches:
+        fired = Delivery.objects.filter(
+            rule_id__in={rule_id for rule_id, _, _ in matches},
+            end_user_id__in={user_id for _, user_id, _ in matches},
+            occurrence__in={occurrence for _, _, occurrence in matches},
+            is_test=False,
+        ).values_list("rule_id", "end_user_id", "occurrence")
+        for key in set(fired):
+            matches.pop(key, None)
+    for (rule_id, end_user_id, occurrence), facts in matches.items():
+        _enqueue_firing(rule_id, end_user_id, occurrence, facts)
     trait_rules = [rule for rule in rules if rule.trigger == Trigger.TRAIT_THRESHOLD]
     if trait_rules:
-        fired += _fire_trait_rules(trait_rules, end_user_ids=list(end_user_ids))
-    return fired
+        _fire_trait_rules(trait_rules, end_user_ids=list(end_user_ids))
+    return len(matches)
+
+
+def _enqueue_firing(rule_id: int, end_user_id: int, occurrence: str, facts: dict) -> None:
+    from engagement import tasks
+
+    transaction.on_commit(partial(tasks.fire_rule.delay, rule_id, end_user_id, occurrence, facts))
+
+
+def rule_fire_by_id(
+    *, rule_id: int, end_user_id: int, occurrence: str, facts: dict[str, Any]
+) -> list[Delivery]:
+    """`rule_fire` for a task: the rule may have been paused or deleted since it matched."""
+    rule = _live_rules_query().filter(pk=rule_id, is_paused=False).first()
+    if rule is None:
+        return []
+    return rule_fire(rule=rule, end_user_id=end_user_id, occurrence=occurrence, facts=facts)
 
 
 def _message_feedback(event: Event) -> None:
