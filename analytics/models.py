@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
 from onboarding.models import Journey, Workspace
 
@@ -53,12 +54,17 @@ class AnalyticsSettings(models.Model):
 class JourneyDayRollup(models.Model):
     """People whose journey started on one UTC day, and per milestone id how many reached it
     and every earlier one (`users`) or reached it whatever else they did (`reached`):
-    milestones = {"<id>": [users, reached]}. Summed over days by journey_funnel."""
+    milestones = {"<id>": [users, reached]}. Summed over days by journey_funnel.
+
+    "Every earlier one" depends on the journey's milestone order, so the row keeps the ordered
+    ids it was computed with (`milestone_ids`); a row whose order no longer matches the
+    journey's is recomputed before it is read."""
 
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     started = models.PositiveIntegerField(default=0)
     milestones = models.JSONField(default=dict)
+    milestone_ids = models.JSONField(default=list)
     refreshed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -71,10 +77,14 @@ class JourneyDayRollup(models.Model):
 
 
 class JourneyStaleDay(models.Model):
-    """A (journey, start day) whose rollup rows must be recomputed before they are read."""
+    """A (journey, start day) whose rollup rows must be recomputed before they are read.
+
+    `marked_at` moves on every new mark, so a reader that recomputed the day only clears the
+    marks it saw, never one that arrived while it was computing."""
 
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
+    marked_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [

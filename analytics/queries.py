@@ -21,11 +21,36 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    When,
+)
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Lower
+from django.db.models.lookups import (
+    Contains,
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+    Regex,
+)
 from django.utils import timezone
 
-from analytics import funnel_engine
+from analytics import funnel_engine, services
 from analytics.inputs import (
     MAX_ADOPTION_FEATURES,
     MAX_PAI_THRESHOLD,
@@ -38,7 +63,8 @@ from analytics.inputs import (
     check_property_name,
     check_range,
 )
-from analytics.models import AnalyticsSettings
+from analytics.models import AnalyticsSettings, JourneyDayRollup, JourneyStaleDay
+from analytics.services import DayCounts
 from analytics.sql import (
     DAY_MS,
     epoch_ms,
@@ -51,6 +77,7 @@ from analytics.sql import (
     local_bucket,
 )
 from onboarding.models import (
+    Condition,
     EndUser,
     Event,
     Journey,
@@ -62,7 +89,6 @@ from onboarding.models import (
     Walkthrough,
     Workspace,
 )
-from onboarding.segments import facts_for, segment_matches
 
 EVENT = Event._meta.db_table
 END_USER = EndUser._meta.db_table
@@ -209,27 +235,180 @@ def _funnel_steps(
     return tuple(steps)
 
 
+def _funnel_rows(
+    journey: Journey,
+    milestones: list[Milestone],
+    start: datetime,
+    end: datetime,
+    group_sql: str = "''",
+    group_params: Sequence[Any] = (),
+) -> list[tuple[Any, ...]]:
+    """(group, started, users at each milestone..., reached each milestone...) for people
+    whose journey started in [start, end), one row per group value."""
+    flags = "".join(
+        f", MAX(CASE WHEN mc.milestone_id = {int(m.pk)} THEN 1 ELSE 0 END) AS f{i}"
+        for i, m in enumerate(milestones)
+    )
+    n = len(milestones)
+    chains = [" * ".join(f"f{j}" for j in range(i + 1)) for i in range(n)]
+    sums = "".join(f", SUM({c})" for c in chains) + "".join(f", SUM(f{i})" for i in range(n))
+    join_end_user = f"JOIN {END_USER} u ON u.id = p.end_user_id" if "u." in group_sql else ""
+    return fetch_all(
+        f"""
+        SELECT grp, COUNT(*) {sums} FROM (
+            SELECT p.end_user_id, MAX({group_sql}) AS grp {flags}
+            FROM {PROGRESS} p
+            {join_end_user}
+            LEFT JOIN {COMPLETION} mc
+              ON mc.end_user_id = p.end_user_id AND mc.journey_id = p.journey_id
+            WHERE p.journey_id = %s AND p.started_at >= %s AND p.started_at < %s
+            GROUP BY p.end_user_id
+        ) per_user
+        GROUP BY grp ORDER BY grp
+        """,
+        [*group_params, journey.pk, start, end],
+    )
+
+
+def _day_counts(row: Sequence[Any], n: int) -> DayCounts:
+    return DayCounts(
+        started=int(row[1]),
+        users=tuple(int(v or 0) for v in row[2 : 2 + n]),
+        reached=tuple(int(v or 0) for v in row[2 + n : 2 + 2 * n]),
+    )
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _rollup_span(journey: Journey, start: datetime, end: datetime) -> tuple[date, date] | None:
+    """The whole UTC days inside [start, end) that rollups answer: from the first day anyone
+    started the journey to yesterday (today keeps changing; it is cheaper read live)."""
+    first_start = (
+        JourneyProgress.objects.filter(journey=journey)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    if first_start is None:
+        return None
+    first = max(start.astimezone(UTC).date(), first_start.astimezone(UTC).date())
+    if _utc_midnight(first) < start:
+        first += timedelta(days=1)
+    last = min(end.astimezone(UTC).date(), timezone.now().astimezone(UTC).date()) - timedelta(
+        days=1
+    )
+    return (first, last) if first <= last else None
+
+
+def _runs(days: list[date], gap: int = 7) -> list[tuple[date, date]]:
+    """Sorted days as (first, last) runs, joining runs fewer than `gap` days apart: one query
+    per run recomputes them, re-reading a few fresh days rather than paying a round trip."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and (day - runs[-1][1]).days <= gap:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _rollup_days(
+    journey: Journey, milestones: list[Milestone], first: date, last: date
+) -> list[DayCounts]:
+    """Counts of each UTC start day first..last from the rollups, recomputing (and saving)
+    the days that are missing, marked stale, or kept for another milestone order."""
+    ids = [int(m.pk) for m in milestones]
+    # Marks are read before anything is computed, so only those marks are cleared after it.
+    marks = dict(
+        JourneyStaleDay.objects.filter(journey=journey, day__range=(first, last)).values_list(
+            "day", "marked_at"
+        )
+    )
+    stored = {
+        row.day: row
+        for row in JourneyDayRollup.objects.filter(journey=journey, day__range=(first, last))
+    }
+    counts: dict[date, DayCounts] = {}
+    for day, rollup in stored.items():
+        if day not in marks and rollup.milestone_ids == ids:
+            counts[day] = DayCounts(
+                started=rollup.started,
+                users=tuple(int(rollup.milestones[str(i)][0]) for i in ids),
+                reached=tuple(int(rollup.milestones[str(i)][1]) for i in ids),
+            )
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    empty = DayCounts(started=0, users=(0,) * len(ids), reached=(0,) * len(ids))
+    for low, high in _runs([day for day in days if day not in counts]):
+        computed = dict.fromkeys(
+            (low + timedelta(days=i) for i in range((high - low).days + 1)), empty
+        )
+        for row in _funnel_rows(
+            journey,
+            milestones,
+            _utc_midnight(low),
+            _utc_midnight(high + timedelta(days=1)),
+            local_bucket("p.started_at", "day"),
+            ["UTC"],
+        ):
+            computed[date.fromisoformat(row[0])] = _day_counts(row, len(ids))
+        services.journey_rollups_store(
+            journey=journey, milestone_ids=ids, counts=computed, marks_seen=marks
+        )
+        counts.update(computed)
+    return [counts[day] for day in days]
+
+
+def _funnel_totals(
+    journey: Journey, milestones: list[Milestone], start: datetime, end: datetime, fresh: bool
+) -> DayCounts:
+    """Counts of everyone who started in [start, end): whole UTC days from the rollups, the
+    partial days at either end (a time zone's midnight is not UTC's) and today live."""
+    n = len(milestones)
+    span = None if fresh else _rollup_span(journey, start, end)
+    parts: list[DayCounts] = []
+    if span is None:
+        live = [(start, end)]
+    else:
+        first, last = span
+        live = [(start, _utc_midnight(first)), (_utc_midnight(last + timedelta(days=1)), end)]
+        parts += _rollup_days(journey, milestones, first, last)
+    for low, high in live:
+        if low < high:
+            parts += [_day_counts(row, n) for row in _funnel_rows(journey, milestones, low, high)]
+    return DayCounts(
+        started=sum(p.started for p in parts),
+        users=tuple(sum(p.users[i] for p in parts) for i in range(n)),
+        reached=tuple(sum(p.reached[i] for p in parts) for i in range(n)),
+    )
+
+
 def journey_funnel(
     *,
     journey: Journey,
     date_range: DateRange,
     breakdown: str | None = None,
     breakdown_value: str | None = None,
+    fresh: bool = False,
 ) -> JourneyFunnel:
     """People whose journey started in the date range: how many reached each milestone.
 
     A person counts at a milestone when they reached it and every earlier milestone (milestones
     may be reached in any order). `breakdown` is "lifecycle", "trait" (trait name in
-    breakdown_value) or "segment" (segment key in breakdown_value: members vs non-members).
+    breakdown_value) or "segment" (segment key in breakdown_value: members vs non-members,
+    evaluated in the database by segment_members).
+
+    Without a breakdown, whole UTC days come from the journey rollups (JourneyDayRollup, kept
+    current by analytics/receivers.py) and the rest is read live: the same numbers as a full
+    live count, which `fresh=True` forces.
     """
     milestones = _journey_milestones(journey)
-    flags = ", ".join(
-        f"MAX(CASE WHEN mc.milestone_id = {int(m.pk)} THEN 1 ELSE 0 END) AS f{i}"
-        for i, m in enumerate(milestones)
-    )
-    params: list[Any] = []
-    if breakdown is None or breakdown == "segment":
-        group_sql = "''"
+    n = len(milestones)
+    group_params: list[Any] = []
+    labels: tuple[str, ...] = ()
+    if breakdown is None:
+        group_sql = ""
     elif breakdown == "lifecycle":
         group_sql = "u.lifecycle_stage"
     elif breakdown == "trait":
@@ -237,45 +416,39 @@ def journey_funnel(
             raise ReportInputError("breakdown_value", "Name the trait to break down by.")
         check_property_name(breakdown_value, "breakdown_value")
         group_sql = f"COALESCE({json_text('u.traits')}, '(none)')"
-        params += json_text_params(breakdown_value)
-    else:
-        raise ReportInputError("breakdown", "Choose lifecycle, trait or segment.")
-    segment = None
-    if breakdown == "segment":
+        group_params += json_text_params(breakdown_value)
+    elif breakdown == "segment":
         segment = Segment.objects.filter(
             workspace_id=journey.workspace_id, key=breakdown_value
         ).first()
         if segment is None:
             raise ReportInputError("breakdown_value", "No segment with this key in the workspace.")
-    inner = f"""
-        SELECT p.end_user_id AS end_user_id, MAX({group_sql}) AS grp
-               {", " + flags if flags else ""}
-        FROM {PROGRESS} p
-        JOIN {END_USER} u ON u.id = p.end_user_id
-        LEFT JOIN {COMPLETION} mc ON mc.end_user_id = p.end_user_id AND mc.journey_id = p.journey_id
-        WHERE p.journey_id = %s AND p.started_at >= %s AND p.started_at < %s
-        GROUP BY p.end_user_id
-    """
-    params += [journey.pk, date_range.start, date_range.end]
-    chains = [" * ".join(f"f{j}" for j in range(i + 1)) for i in range(len(milestones))]
-    sums = "".join(f", SUM({c})" for c in chains) + "".join(
-        f", SUM(f{i})" for i in range(len(milestones))
-    )
-    n = len(milestones)
-    rows: list[tuple[Any, ...]]
-    if segment is not None:
-        rows = _segment_funnel_rows(segment, inner, params, n)
-    else:
-        rows = fetch_all(
-            f"SELECT grp, COUNT(*) {sums} FROM ({inner}) per_user GROUP BY grp ORDER BY grp",
-            params,
+        members, member_params = (
+            segment_members(segment=segment).values("id").query.sql_with_params()
         )
+        labels = (f"in {segment.key}", f"not in {segment.key}")
+        group_sql = f"CASE WHEN p.end_user_id IN ({members}) THEN %s ELSE %s END"
+        group_params += [*member_params, *labels]
+    else:
+        raise ReportInputError("breakdown", "Choose lifecycle, trait or segment.")
+    if breakdown is None:
+        totals = _funnel_totals(journey, milestones, date_range.start, date_range.end, fresh)
+        by_group = {"": totals} if totals.started else {}
+    else:
+        by_group = {
+            str(row[0]): _day_counts(row, n)
+            for row in _funnel_rows(
+                journey, milestones, date_range.start, date_range.end, group_sql, group_params
+            )
+        }
+        empty = DayCounts(started=0, users=(0,) * n, reached=(0,) * n)
+        by_group.update({label: empty for label in labels if label not in by_group})
     groups = tuple(
         JourneyFunnelGroup(
-            value=str(row[0]),
-            steps=_funnel_steps(milestones, int(row[1]), row[2 : 2 + n], row[2 + n : 2 + 2 * n]),
+            value=value,
+            steps=_funnel_steps(milestones, counts.started, counts.users, counts.reached),
         )
-        for row in rows
+        for value, counts in sorted(by_group.items())
     )
     started = sum(group.steps[0].users for group in groups)
     chain_totals = [sum(g.steps[i + 1].users for g in groups) for i in range(n)]
@@ -291,32 +464,106 @@ def journey_funnel(
     )
 
 
-def _segment_funnel_rows(
-    segment: Segment, inner: str, params: list[Any], n: int
-) -> list[tuple[Any, ...]]:
-    """Segment membership is evaluated by onboarding's rules, in chunks of people."""
-    segment = Segment.objects.prefetch_related("conditions").get(pk=segment.pk)
-    totals = {label: [0] * (1 + 2 * n) for label in (f"in {segment.key}", f"not in {segment.key}")}
-    per_user = fetch_all(f"SELECT * FROM ({inner}) per_user ORDER BY end_user_id", params)
-    for offset in range(0, len(per_user), 2000):
-        chunk = per_user[offset : offset + 2000]
-        people = EndUser.objects.in_bulk([row[0] for row in chunk])
-        for row in chunk:
-            person = people[row[0]]
-            completed, performed = facts_for(end_user=person, segments=[segment])
-            member = segment_matches(
-                segment=segment,
-                end_user=person,
-                completed_milestone_ids=completed,
-                performed_event_names=performed,
+# --- Segments in the database -----------------------------------------------------------
+
+# What Python's float() reads in a trait, short of its oddities ("inf", "1_000"); a trait
+# that is not a number fails every numeric comparison, as in onboarding.segments.
+_NUMBER_PATTERN = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+
+
+class TraitText(Func):
+    """One trait of an end user as text (NULL when missing or JSON null), spelled the same on
+    SQLite and PostgreSQL: booleans 'true' / 'false', numbers as JSON writes them."""
+
+    output_field = TextField()
+
+    def __init__(self, name: str) -> None:
+        super().__init__(F("traits"))
+        self.trait_name = name
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: Any, connection: Any, **extra_context: Any
+    ) -> tuple[str, list[Any]]:
+        column, params = compiler.compile(self.get_source_expressions()[0])
+        return json_text(column), [*params, *json_text_params(self.trait_name)]
+
+
+_COMPARISONS: dict[str, type[Any]] = {
+    "gt": GreaterThan,
+    "gte": GreaterThanOrEqual,
+    "lt": LessThan,
+    "lte": LessThanOrEqual,
+}
+
+
+def _trait_q(condition: Condition) -> Q:
+    text = TraitText(condition.trait)
+    lowered = Lower(text)
+    expected = condition.value.lower()
+    missing = Q(IsNull(text, True))
+    match condition.operator:
+        case "exists":
+            return Q(IsNull(text, False))
+        case "not_exists":
+            return missing
+        case "eq":
+            return Q(Exact(lowered, expected))
+        case "neq":
+            # A missing trait satisfies only the negative comparisons.
+            return missing | ~Q(Exact(lowered, expected))
+        case "contains":
+            return Q(Contains(lowered, expected))
+        case "not_contains":
+            return missing | ~Q(Contains(lowered, expected))
+        case "in":
+            return Q(In(lowered, [item.strip().lower() for item in condition.value.split(",")]))
+    if condition.operator not in _COMPARISONS:
+        return Q(pk__isnull=True)
+    try:
+        bound = float(condition.value)
+    except ValueError:
+        return Q(pk__isnull=True)
+    # CASE keeps PostgreSQL from casting text that is not a number.
+    number = Case(
+        When(Regex(text, _NUMBER_PATTERN), then=Cast(text, FloatField())),
+        default=None,
+        output_field=FloatField(),
+    )
+    return Q(_COMPARISONS[condition.operator](number, bound))
+
+
+def _condition_q(condition: Condition) -> Q:
+    match condition.kind:
+        case Condition.Kind.TRAIT:
+            return _trait_q(condition)
+        case Condition.Kind.LIFECYCLE:
+            same = Q(lifecycle_stage=condition.value)
+            return same if condition.operator == "is" else ~same
+        case Condition.Kind.MILESTONE:
+            completions = MilestoneCompletion.objects.filter(end_user=OuterRef("pk"))
+            done = Q(Exists(completions.filter(milestone=condition.milestone_id)))
+            return done if condition.operator == "completed" else ~done
+        case Condition.Kind.EVENT:
+            performed = Q(
+                Exists(Event.objects.filter(end_user=OuterRef("pk"), name=condition.event_name))
             )
-            bucket = totals[f"in {segment.key}" if member else f"not in {segment.key}"]
-            flags = [int(flag) for flag in row[2:]]
-            bucket[0] += 1
-            for i in range(n):
-                bucket[1 + i] += int(all(flags[: i + 1]))
-                bucket[1 + n + i] += flags[i]
-    return [(label, *values) for label, values in totals.items()]
+            return performed if condition.operator == "performed" else ~performed
+    return Q(pk__isnull=True)
+
+
+def segment_members(*, segment: Segment) -> QuerySet[EndUser]:
+    """The workspace's end users in the segment, decided in the database by the same rules as
+    onboarding.segments.segment_matches (traits compared as lower-case text, numbers only when
+    the trait reads as one, milestones and events over all time)."""
+    people = EndUser.objects.filter(workspace_id=segment.workspace_id)
+    conditions = list(segment.conditions.all())
+    if not conditions:
+        return people
+    combined = Q()
+    for condition in conditions:
+        q = _condition_q(condition)
+        combined = combined & q if segment.match == Segment.Match.ALL else combined | q
+    return people.filter(combined)
 
 
 # --- 2. Milestone velocity ---------------------------------------------------------------

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils.timezone import now
 
 from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_known_event
-from onboarding.models import Condition, Segment, Workspace
+from analytics.models import JourneyDayRollup, JourneyStaleDay
+from onboarding.models import Condition, Journey, JourneyProgress, Segment, Workspace
+
+STALE_DAY = JourneyStaleDay._meta.db_table
+JOURNEY = Journey._meta.db_table
 
 
 @transaction.atomic
@@ -38,3 +46,92 @@ def segment_create_from_adoption_cell(
         for position, (feature, was_used) in enumerate(zip(features, used, strict=True))
     )
     return segment
+
+
+# --- Journey rollups ---------------------------------------------------------------------
+
+
+def _utc_day(instant: datetime) -> date:
+    return instant.astimezone(UTC).date()
+
+
+def journey_day_mark_stale(*, journey_id: int, started_at: datetime) -> None:
+    """Mark the rollup of people whose journey started on this UTC day as out of date: one
+    upsert on the (journey, day) unique index, which writes nothing when the journey is gone
+    (its rollups went with it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(  # table names only are interpolated; values are parameters
+            f"""
+            INSERT INTO {STALE_DAY} (journey_id, day, marked_at)
+            SELECT id, %s, %s FROM {JOURNEY} WHERE id = %s
+            ON CONFLICT (journey_id, day) DO UPDATE SET marked_at = excluded.marked_at
+            """,  # noqa: S608
+            [
+                _utc_day(started_at),
+                connection.ops.adapt_datetimefield_value(now()),
+                journey_id,
+            ],
+        )
+
+
+def journey_progress_mark_stale(*, end_user_id: int, journey_id: int) -> None:
+    """Mark stale the start day of one person's journey: one lookup on the (end user, journey)
+    unique index and one upsert. Signals carry ids only, so the row may be gone by now (the
+    person erased); then there is nothing left to count and nothing to do."""
+    started_at = (
+        JourneyProgress.objects.filter(end_user_id=end_user_id, journey_id=journey_id)
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    if started_at is not None:
+        journey_day_mark_stale(journey_id=journey_id, started_at=started_at)
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """Funnel counts of the people whose journey started on one day (see JourneyDayRollup)."""
+
+    started: int
+    users: tuple[int, ...]
+    reached: tuple[int, ...]
+
+
+def journey_rollups_store(
+    *,
+    journey: Journey,
+    milestone_ids: Sequence[int],
+    counts: dict[date, DayCounts],
+    marks_seen: dict[date, datetime],
+) -> None:
+    """Save freshly computed days and clear the stale marks that were read before computing
+    them; a mark set while the computation ran has a later `marked_at` and stays."""
+    rows = [
+        JourneyDayRollup(
+            journey=journey,
+            day=day,
+            started=day_counts.started,
+            milestones={
+                str(milestone_id): [users, reached]
+                for milestone_id, users, reached in zip(
+                    milestone_ids, day_counts.users, day_counts.reached, strict=True
+                )
+            },
+            milestone_ids=list(milestone_ids),
+            refreshed_at=now(),
+        )
+        for day, day_counts in counts.items()
+    ]
+    with transaction.atomic():
+        JourneyDayRollup.objects.bulk_create(
+            rows,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["journey", "day"],
+            update_fields=["started", "milestones", "milestone_ids", "refreshed_at"],
+        )
+        seen = [(day, marked_at) for day, marked_at in marks_seen.items() if day in counts]
+        for offset in range(0, len(seen), 200):
+            clear = Q()
+            for day, marked_at in seen[offset : offset + 200]:
+                clear |= Q(day=day, marked_at__lte=marked_at)
+            JourneyStaleDay.objects.filter(clear, journey=journey).delete()
