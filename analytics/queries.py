@@ -1526,46 +1526,71 @@ def pqls(
         filters.append("LOWER(u.external_id) LIKE %s")
         params.append(f"%{search.lower()}%")
     day = local_bucket("e.timestamp", "day")
+    # One grouped pass per table over the PQLs' rows, not one subquery per person and figure.
     sql = f"""
-        SELECT u.external_id, j.key, p.pql_at,
-            (SELECT COUNT(*) FROM {COMPLETION} mc WHERE mc.end_user_id = p.end_user_id
-               AND mc.journey_id = p.journey_id) AS done,
-            (SELECT COUNT(*) FROM {Milestone._meta.db_table} m
-               WHERE m.journey_id = p.journey_id) AS total,
-            (SELECT COUNT(*) FROM {EVENT} e WHERE e.end_user_id = p.end_user_id AND e.name = %s
-               AND e.timestamp >= %s AND e.timestamp < %s) AS logins,
-            (SELECT COUNT(DISTINCT {day}) FROM {EVENT} e WHERE e.end_user_id = p.end_user_id
-               AND e.timestamp >= %s AND e.timestamp < %s) AS active_days,
-            (SELECT COUNT(*) FROM {COMPLETION} mc WHERE mc.end_user_id = p.end_user_id
-               AND mc.completed_at >= %s AND mc.completed_at < %s) AS core,
-            (SELECT COUNT(DISTINCT e.name) FROM {EVENT} e WHERE e.end_user_id = p.end_user_id
-               AND e.name NOT LIKE '$%%' AND e.timestamp >= %s AND e.timestamp < %s) AS features,
-            (SELECT COUNT(*) FROM {EVENT} e WHERE e.end_user_id = p.end_user_id
-               AND e.name = '$message_clicked'
-               AND e.timestamp >= %s AND e.timestamp < %s) AS messages
-        FROM {PROGRESS} p
-        JOIN {END_USER} u ON u.id = p.end_user_id
-        JOIN {Journey._meta.db_table} j ON j.id = p.journey_id
-        WHERE {" AND ".join(filters)}
-    """
-    window = [since, now]
-    scored = f"""
+        WITH pql AS (
+            SELECT p.end_user_id, p.journey_id, p.pql_at, u.external_id, j.key AS journey_key
+            FROM {PROGRESS} p
+            JOIN {END_USER} u ON u.id = p.end_user_id
+            JOIN {Journey._meta.db_table} j ON j.id = p.journey_id
+            WHERE {" AND ".join(filters)}
+        ),
+        activity AS (
+            SELECT e.end_user_id,
+                   SUM(CASE WHEN e.name = %s THEN 1 ELSE 0 END) AS logins,
+                   COUNT(DISTINCT {day}) AS active_days,
+                   COUNT(DISTINCT CASE WHEN e.name NOT LIKE '$%%' THEN e.name END) AS features,
+                   SUM(CASE WHEN e.name = '$message_clicked' THEN 1 ELSE 0 END) AS messages
+            FROM {EVENT} e
+            WHERE e.end_user_id IN (SELECT end_user_id FROM pql)
+              AND e.timestamp >= %s AND e.timestamp < %s
+            GROUP BY e.end_user_id
+        ),
+        done AS (
+            SELECT mc.end_user_id, mc.journey_id, COUNT(*) AS done FROM {COMPLETION} mc
+            WHERE mc.end_user_id IN (SELECT end_user_id FROM pql)
+            GROUP BY mc.end_user_id, mc.journey_id
+        ),
+        core AS (
+            SELECT mc.end_user_id, COUNT(*) AS core FROM {COMPLETION} mc
+            WHERE mc.end_user_id IN (SELECT end_user_id FROM pql)
+              AND mc.completed_at >= %s AND mc.completed_at < %s
+            GROUP BY mc.end_user_id
+        ),
+        total AS (
+            SELECT m.journey_id, COUNT(*) AS total FROM {Milestone._meta.db_table} m
+            WHERE m.workspace_id = %s GROUP BY m.journey_id
+        ),
+        figures AS (
+            SELECT pql.external_id, pql.journey_key, pql.pql_at,
+                   COALESCE(done.done, 0) AS done, COALESCE(total.total, 0) AS total,
+                   COALESCE(a.logins, 0) AS logins, COALESCE(a.active_days, 0) AS active_days,
+                   COALESCE(core.core, 0) AS core, COALESCE(a.features, 0) AS features,
+                   COALESCE(a.messages, 0) AS messages
+            FROM pql
+            LEFT JOIN activity a ON a.end_user_id = pql.end_user_id
+            LEFT JOIN done ON done.end_user_id = pql.end_user_id
+              AND done.journey_id = pql.journey_id
+            LEFT JOIN core ON core.end_user_id = pql.end_user_id
+            LEFT JOIN total ON total.journey_id = pql.journey_id
+        )
         SELECT * FROM (
-            SELECT s.*, logins + active_days + 3 * core + 2 * features + 2 * messages AS score
-            FROM ({sql}) s
+            SELECT figures.*,
+                   logins + active_days + 3 * core + 2 * features + 2 * messages AS score
+            FROM figures
         ) scored WHERE score >= %s
         ORDER BY score DESC, pql_at, external_id
         LIMIT %s
     """
     all_params = [
-        login_event,
-        *window,
-        "UTC",
-        *window,
-        *window,
-        *window,
-        *window,
         *params,
+        login_event,
+        "UTC",
+        since,
+        now,
+        since,
+        now,
+        workspace.pk,
         min_score,
         limit,
     ]
@@ -1582,7 +1607,7 @@ def pqls(
         features,
         messages,
         score,
-    ) in fetch_all(scored, all_params):
+    ) in fetch_all(sql, all_params):
         if isinstance(pql_at, str):
             pql_at = datetime.fromisoformat(pql_at)
         if timezone.is_naive(pql_at):
