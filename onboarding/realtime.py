@@ -11,7 +11,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db.models import F
+from django.db import connection
 
 from onboarding.models import EndUser
 
@@ -25,8 +25,16 @@ def workspace_group(workspace_id: int) -> str:
 
 
 def next_sequence(end_user_id: int) -> int:
-    EndUser.objects.filter(pk=end_user_id).update(push_sequence=F("push_sequence") + 1)
-    return int(EndUser.objects.filter(pk=end_user_id).values_list("push_sequence", flat=True).get())
+    """Atomically take the end user's next push number (one UPDATE … RETURNING)."""
+    table = connection.ops.quote_name(EndUser._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET push_sequence = push_sequence + 1 "  # noqa: S608 - our names
+            "WHERE id = %s RETURNING push_sequence",
+            [end_user_id],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def push_to_end_user(*, end_user_id: int, message: dict[str, Any]) -> int:

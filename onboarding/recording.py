@@ -20,7 +20,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Q
+from django.db.models import Count, ExpressionWrapper, F, OuterRef, Subquery, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -34,6 +35,7 @@ from onboarding.models import (
     JourneyStart,
     Milestone,
     MilestoneCompletion,
+    PublishedVersion,
     Workspace,
 )
 
@@ -210,41 +212,72 @@ _EVENT_COLUMNS = (
 )
 
 
-def _insert_new_events(rows: list[Event]) -> dict[uuid.UUID, int]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: the ids that were new, with their pk.
+_CONFLICT_RETURNING = "ON CONFLICT (workspace_id, client_id) DO NOTHING RETURNING id, client_id"
 
-    Django's bulk_create(ignore_conflicts=True) cannot say which rows it skipped; this can, on
-    PostgreSQL and on SQLite ≥ 3.35 alike."""
-    if not rows:
-        return {}
-    fields: list[models.Field[Any, Any]] = [
+
+def _event_fields() -> list[models.Field[Any, Any]]:
+    return [
         field
         for name in _EVENT_COLUMNS
         if isinstance(field := Event._meta.get_field(name), models.Field)
     ]
+
+
+def _insert_new_events(rows: list[Event]) -> dict[uuid.UUID, int]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: the ids that were new, with their pk.
+
+    Django's bulk_create(ignore_conflicts=True) cannot say which rows it skipped; this can, on
+    PostgreSQL and on SQLite ≥ 3.35 alike. PostgreSQL gets one statement whose nine parameters
+    are arrays (unnest), which it parses once whatever the batch size."""
+    if not rows:
+        return {}
+    fields = _event_fields()
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    placeholders = ", ".join(f"%s{json_cast}" if f.name == "properties" else "%s" for f in fields)
-    inserted: dict[uuid.UUID, int] = {}
     table = connection.ops.quote_name(Event._meta.db_table)
-    # Stay under SQLite's bound-parameter limit; a batch is at most 500 events anyway.
-    chunk = 100
-    for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
-        params: list[Any] = []
-        for row in part:
-            for f in fields:
+    statements: list[tuple[str, list[Any]]] = []
+    if connection.vendor == "postgresql":
+        casts = ["bigint", "bigint", "uuid", "text", "timestamptz", "timestamptz", "jsonb",
+                 "text", "boolean"]  # fmt: skip
+        arrays: list[list[Any]] = [[] for _ in fields]
+        for row in rows:
+            for column, f in enumerate(fields):
                 value = getattr(row, f.attname)
-                if f.name == "properties":
-                    params.append(json.dumps(value))
-                else:
-                    params.append(f.get_db_prep_save(value, connection))
-        values = ", ".join(f"({placeholders})" for _ in part)
-        sql = (
-            f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 - names are ours
-            "ON CONFLICT (workspace_id, client_id) DO NOTHING RETURNING id, client_id"
+                arrays[column].append(json.dumps(value) if f.name == "properties" else value)
+        selects = ", ".join(
+            f"%s::text[]::{cast}[]" if cast == "jsonb" else f"%s::{cast}[]" for cast in casts
         )
-        with connection.cursor() as cursor:
+        statements.append(
+            (
+                f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({selects}) "  # noqa: S608
+                + _CONFLICT_RETURNING,
+                arrays,
+            )
+        )
+    else:
+        placeholders = ", ".join("%s" for _ in fields)
+        # Stay well under SQLite's bound-parameter limit.
+        for start in range(0, len(rows), 100):
+            part = rows[start : start + 100]
+            params: list[Any] = []
+            for row in part:
+                for f in fields:
+                    value = getattr(row, f.attname)
+                    params.append(
+                        json.dumps(value)
+                        if f.name == "properties"
+                        else f.get_db_prep_save(value, connection)
+                    )
+            values = ", ".join(f"({placeholders})" for _ in part)
+            statements.append(
+                (
+                    f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608
+                    + _CONFLICT_RETURNING,
+                    params,
+                )
+            )
+    inserted: dict[uuid.UUID, int] = {}
+    with connection.cursor() as cursor:
+        for sql, params in statements:
             cursor.execute(sql, params)
             for pk, client_id in cursor.fetchall():
                 key = client_id if isinstance(client_id, uuid.UUID) else uuid.UUID(client_id)
@@ -407,6 +440,8 @@ def end_user_erase(*, end_user: EndUser) -> dict[str, int]:
 class LiveMilestone:
     id: int
     key: str
+    name: str
+    phase: str
     journey_id: int
     criterion: str
     event_name: str
@@ -425,14 +460,51 @@ class LiveJourney:
     milestones: tuple[LiveMilestone, ...]
 
 
+# Parsed live journeys per workspace, keyed by a stamp that changes with every publish, restore
+# or deletion of a journey; each process keeps its own copy (nothing to share or invalidate).
+_LIVE_JOURNEYS: dict[int, tuple[tuple[Any, ...], list[LiveJourney]]] = {}
+
+
+def _journeys_stamp(workspace_id: int) -> tuple[Any, ...]:
+    latest = (
+        PublishedVersion.objects.filter(
+            workspace_id=OuterRef("pk"), kind=PublishedVersion.Kind.JOURNEY
+        )
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
+    journeys = (
+        Journey.objects.filter(workspace_id=OuterRef("pk"))
+        .values("workspace_id")
+        .annotate(n=Count("pk"), ids=Sum("pk"))
+    )
+    stamp = (
+        Workspace.objects.filter(pk=workspace_id)
+        .annotate(
+            latest=Subquery(latest),
+            n=Subquery(journeys.values("n")),
+            ids=Subquery(journeys.values("ids")),
+        )
+        .values_list("latest", "n", "ids")
+        .first()
+    )
+    return tuple(stamp or ())
+
+
 def live_journeys(workspace: Workspace) -> list[LiveJourney]:
     """The current published version of each journey (drafts never drive the engine)."""
+    stamp = _journeys_stamp(workspace.pk)
+    cached = _LIVE_JOURNEYS.get(workspace.pk)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
     journeys = []
     for snapshot in queries.published_journeys(workspace=workspace):
         milestones = tuple(
             LiveMilestone(
                 id=m["id"],
                 key=m["key"],
+                name=m.get("name") or m["key"],
+                phase=m.get("phase") or "",
                 journey_id=snapshot["id"],
                 criterion=m["criterion"],
                 event_name=m.get("event_name") or "",
@@ -456,7 +528,9 @@ def live_journeys(workspace: Workspace) -> list[LiveJourney]:
                 milestones=milestones,
             )
         )
-    return sorted(journeys, key=lambda j: j.id)
+    journeys.sort(key=lambda j: j.id)
+    _LIVE_JOURNEYS[workspace.pk] = (stamp, journeys)
+    return journeys
 
 
 def _journey_start_time(end_user: EndUser, starts_on: str) -> datetime:
@@ -510,27 +584,73 @@ def _announce_journey_started(row: JourneyProgress) -> None:
     )
 
 
-def _reaching_event(
-    milestone: LiveMilestone, *, end_user_id: int, started_at: datetime, trigger: Event
-) -> Event | None:
-    """The event with which the criterion first held, or None if it does not hold yet."""
-    if milestone.criterion == Criterion.WALKTHROUGH:
-        return trigger
-    window = Q()
+def _progress_rows(
+    *, users: Iterable[EndUser], journeys: list[LiveJourney]
+) -> dict[tuple[int, int], JourneyProgress]:
+    """Every (end user, journey) progress row, created in bulk where missing: two queries and
+    one insert for a whole batch instead of a round trip per person."""
+    users = list(users)
+    journey_ids = [j.id for j in journeys]
+    rows = {
+        (p.end_user_id, p.journey_id): p
+        for p in JourneyProgress.objects.filter(
+            end_user_id__in=[u.pk for u in users], journey_id__in=journey_ids
+        )
+    }
+    missing = [
+        JourneyProgress(
+            workspace_id=user.workspace_id,
+            end_user_id=user.pk,
+            journey_id=journey.id,
+            started_at=_journey_start_time(user, journey.starts_on),
+        )
+        for user in users
+        for journey in journeys
+        if (user.pk, journey.id) not in rows
+    ]
+    if missing:
+        JourneyProgress.objects.bulk_create(missing, ignore_conflicts=True)
+        for row in JourneyProgress.objects.filter(
+            end_user_id__in={m.end_user_id for m in missing}, journey_id__in=journey_ids
+        ):
+            if (row.end_user_id, row.journey_id) not in rows:
+                rows[(row.end_user_id, row.journey_id)] = row
+                transaction.on_commit(partial(_announce_journey_started, row))
+    return rows
+
+
+def _reached_by_count(
+    milestone: LiveMilestone, user_ids: set[int]
+) -> dict[int, tuple[int, datetime]]:
+    """For each end user whose events now meet the milestone's count (inside its window from
+    their journey start), the event with which it first held: one query for the whole batch,
+    the min_count-th matching event per person by a window function."""
+    events = Event.objects.filter(end_user_id__in=user_ids, name=milestone.event_name)
     if milestone.window is not None:
-        window = Q(timestamp__gte=started_at, timestamp__lte=started_at + milestone.window)
-    # One indexed query (end_user, name, timestamp): the min_count-th matching event in time.
-    return (
-        Event.objects.filter(window, end_user_id=end_user_id, name=milestone.event_name)
-        .order_by("timestamp", "id")
-        .only("id", "timestamp", "end_user_id")[milestone.min_count - 1 : milestone.min_count]
-        .first()
-    )
+        start = F("end_user__progress__started_at")
+        events = events.filter(
+            end_user__progress__journey_id=milestone.journey_id,
+            timestamp__gte=start,
+            timestamp__lte=ExpressionWrapper(
+                start + milestone.window, output_field=models.DateTimeField()
+            ),
+        )
+    ranked = events.annotate(
+        rank=Window(
+            RowNumber(), partition_by=[F("end_user_id")], order_by=[F("timestamp"), F("id")]
+        )
+    ).filter(rank=milestone.min_count)
+    return {
+        end_user_id: (event_id, timestamp)
+        for end_user_id, event_id, timestamp in ranked.values_list("end_user_id", "id", "timestamp")
+    }
 
 
 def _evaluate_milestones(
     *, workspace: Workspace, events: list[Event], users: dict[str, EndUser]
 ) -> None:
+    """Complete every milestone the batch reaches. Work is per (milestone, batch), not per
+    event: one query finds, for all people at once, the event that met each count."""
     journeys = live_journeys(workspace)
     by_event: dict[str, list[LiveMilestone]] = defaultdict(list)
     by_walkthrough: dict[str, list[LiveMilestone]] = defaultdict(list)
@@ -540,46 +660,51 @@ def _evaluate_milestones(
                 by_event[milestone.event_name].append(milestone)
             elif milestone.criterion == Criterion.WALKTHROUGH and milestone.walkthrough:
                 by_walkthrough[milestone.walkthrough].append(milestone)
-    relevant: dict[int, list[tuple[Event, LiveMilestone]]] = defaultdict(list)
+    counted: dict[LiveMilestone, set[int]] = defaultdict(set)
+    # A walkthrough milestone is reached by its earliest completion event in the batch.
+    walked: dict[tuple[int, LiveMilestone], Event] = {}
     for event in sorted(events, key=lambda e: (e.timestamp, e.pk)):
-        candidates = list(by_event.get(event.name, ()))
+        for milestone in by_event.get(event.name, ()):
+            counted[milestone].add(event.end_user_id)
         if event.name == WALKTHROUGH_COMPLETED:
-            walkthrough = (event.properties or {}).get("walkthrough")
-            candidates += by_walkthrough.get(str(walkthrough), [])
-        for milestone in candidates:
-            relevant[event.end_user_id].append((event, milestone))
-    if not relevant:
+            walkthrough = str((event.properties or {}).get("walkthrough"))
+            for milestone in by_walkthrough.get(walkthrough, ()):
+                walked.setdefault((event.end_user_id, milestone), event)
+    involved = {user_id for ids in counted.values() for user_id in ids}
+    involved |= {user_id for user_id, _ in walked}
+    if not involved:
         return
-    users_by_pk = {user.pk: user for user in users.values()}
     done = set(
-        MilestoneCompletion.objects.filter(end_user_id__in=relevant.keys()).values_list(
+        MilestoneCompletion.objects.filter(end_user_id__in=involved).values_list(
             "end_user_id", "milestone_id"
         )
     )
-    for end_user_id, pairs in relevant.items():
-        end_user = users_by_pk[end_user_id]
-        progress = journeys_start(end_user=end_user, journeys=journeys)
-        for event, milestone in pairs:
-            if (end_user_id, milestone.id) in done:
-                continue
-            started_at = progress[milestone.journey_id].started_at
-            reaching = _reaching_event(
-                milestone, end_user_id=end_user_id, started_at=started_at, trigger=event
-            )
-            if reaching is None:
-                continue
-            completion = _completion_store(
-                end_user=end_user,
-                milestone_id=milestone.id,
-                journey_id=milestone.journey_id,
-                at=reaching.timestamp,
-                event_id=reaching.pk,
-                source=event.source,
-                journeys=journeys,
-                progress=progress,
-            )
-            if completion is not None:
-                done.add((end_user_id, milestone.id))
+    users_by_pk = {user.pk: user for user in users.values() if user.pk in involved}
+    progress = _progress_rows(users=users_by_pk.values(), journeys=journeys)
+    reached: list[tuple[int, LiveMilestone, int, datetime, str]] = []
+    for milestone, user_ids in counted.items():
+        open_ids = {u for u in user_ids if (u, milestone.id) not in done}
+        if not open_ids:
+            continue
+        for user_id, (event_id, at) in _reached_by_count(milestone, open_ids).items():
+            reached.append((user_id, milestone, event_id, at, events[0].source))
+    for (user_id, milestone), event in walked.items():
+        if (user_id, milestone.id) not in done:
+            reached.append((user_id, milestone, event.pk, event.timestamp, event.source))
+    for user_id, milestone, event_id, at, source in sorted(reached, key=lambda r: r[3]):
+        end_user = users_by_pk[user_id]
+        _completion_store(
+            end_user=end_user,
+            milestone_id=milestone.id,
+            journey_id=milestone.journey_id,
+            at=at,
+            event_id=event_id,
+            source=source,
+            journeys=journeys,
+            progress={
+                journey_id: row for (owner, journey_id), row in progress.items() if owner == user_id
+            },
+        )
 
 
 def _completion_store(
@@ -628,6 +753,8 @@ def _completion_store(
             row.save(update_fields=update)
 
     def announce() -> None:
+        # The person's open tabs first: receivers below may do slower work.
+        progress_push(end_user=end_user, journey_id=journey_id, completed_milestone_id=milestone_id)
         signals.milestone_completed.send(
             sender=MilestoneCompletion,
             workspace_id=end_user.workspace_id,
@@ -644,7 +771,6 @@ def _completion_store(
                 journey_id=journey_id,
                 pql_at=row.pql_at,
             )
-        progress_push(end_user=end_user, journey_id=journey_id, completed_milestone_id=milestone_id)
 
     transaction.on_commit(announce)
     return completion
@@ -689,6 +815,33 @@ def milestone_complete(
 # Progress --------------------------------------------------------------------------------
 
 
+def _journey_entry(
+    journey: LiveJourney, row: JourneyProgress | None, completed: dict[int, datetime]
+) -> dict[str, Any]:
+    done = sum(1 for m in journey.milestones if m.id in completed)
+    total = len(journey.milestones)
+    return {
+        "journey": {"key": journey.key, "name": journey.name},
+        "started_at": _iso(row.started_at if row else None),
+        "completed_at": _iso(row.completed_at if row else None),
+        "milestones": [
+            {
+                "key": m.key,
+                "name": m.name,
+                "phase": m.phase,
+                "completed_at": _iso(completed.get(m.id)),
+                "counts_toward_pql": m.counts_toward_pql,
+            }
+            for m in journey.milestones
+        ],
+        "completed": done,
+        "total": total,
+        "percent": round(100 * done / total) if total else 0,
+        "pql": bool(row and row.pql_at),
+        "pql_at": _iso(row.pql_at if row else None),
+    }
+
+
 def journey_progress(*, end_user: EndUser) -> list[dict[str, Any]]:
     """Every live journey of the end user: start, each milestone with its completion time,
     percent done, PQL and when."""
@@ -699,54 +852,31 @@ def journey_progress(*, end_user: EndUser) -> list[dict[str, Any]]:
             "milestone_id", "completed_at"
         )
     )
-    names = dict(
-        Milestone.objects.filter(pk__in=[m.id for j in journeys for m in j.milestones]).values_list(
-            "pk", "name"
-        )
-    )
-    answer = []
-    for journey in journeys:
-        row = rows.get(journey.id)
-        milestones = [
-            {
-                "key": m.key,
-                "name": names.get(m.id, m.key),
-                "completed_at": _iso(completed.get(m.id)),
-                "counts_toward_pql": m.counts_toward_pql,
-            }
-            for m in journey.milestones
-        ]
-        done = sum(1 for m in journey.milestones if m.id in completed)
-        total = len(journey.milestones)
-        answer.append(
-            {
-                "journey": {"key": journey.key, "name": journey.name},
-                "started_at": _iso(row.started_at if row else None),
-                "completed_at": _iso(row.completed_at if row else None),
-                "milestones": milestones,
-                "completed": done,
-                "total": total,
-                "percent": round(100 * done / total) if total else 0,
-                "pql": bool(row and row.pql_at),
-                "pql_at": _iso(row.pql_at if row else None),
-            }
-        )
-    return answer
+    return [_journey_entry(journey, rows.get(journey.id), completed) for journey in journeys]
 
 
 def progress_push(*, end_user: EndUser, journey_id: int, completed_milestone_id: int) -> None:
     """Push the journey's new progress to every open tab of the end user (after commit)."""
-    journeys = journey_progress(end_user=end_user)
-    key = Journey.objects.filter(pk=journey_id).values_list("key", flat=True).first()
-    milestone_key = (
-        Milestone.objects.filter(pk=completed_milestone_id).values_list("key", flat=True).first()
+    journey = next((j for j in live_journeys(end_user.workspace) if j.id == journey_id), None)
+    if journey is None:
+        return  # a journey that is not published has no progress bar to move
+    row = JourneyProgress.objects.filter(end_user=end_user, journey_id=journey_id).first()
+    completed = dict(
+        MilestoneCompletion.objects.filter(
+            end_user=end_user, milestone_id__in=[m.id for m in journey.milestones]
+        ).values_list("milestone_id", "completed_at")
     )
-    for entry in journeys:
-        if entry["journey"]["key"] == key:
-            realtime.push_to_end_user(
-                end_user_id=end_user.pk,
-                message={"type": "progress", **entry, "completed": milestone_key},
-            )
+    milestone_key = next(
+        (m.key for m in journey.milestones if m.id == completed_milestone_id), None
+    )
+    realtime.push_to_end_user(
+        end_user_id=end_user.pk,
+        message={
+            "type": "progress",
+            **_journey_entry(journey, row, completed),
+            "completed": milestone_key,
+        },
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
