@@ -8,6 +8,7 @@ Two modes run the same code:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -33,6 +34,21 @@ DATABASES = {
         {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "milepost.sqlite3"},
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several threads write at once (uvicorn, sync_to_async): WAL lets readers go on during a
+    # write, IMMEDIATE transactions take the write lock up front instead of failing to upgrade
+    # a read lock, and the timeout makes a writer wait for another rather than error.
+    DATABASES["default"].setdefault(
+        "OPTIONS",
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    )
+    # A file, not shared-cache memory, for the test database: shared-cache memory databases
+    # lock whole tables and fail at once when a server thread and the test write together.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 EMBEDDED = DATABASES["default"]["ENGINE"].endswith("sqlite3") and REDIS_URL is None
 
 DEBUG = env_bool("DEBUG", EMBEDDED)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
-
 
 # Connections opened by database_sync_to_async in worker threads would outlive the test and keep
 # PostgreSQL from dropping the test database; close them after every use instead.
@@ -27,3 +27,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "services" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Django deletes the SQLite test database file but not WAL's side files."""
+    name = str(settings.DATABASES["default"].get("TEST", {}).get("NAME") or "")
+    if name.endswith(".sqlite3"):
+        for suffix in ("-wal", "-shm"):
+            Path(name + suffix).unlink(missing_ok=True)

@@ -10,7 +10,12 @@ from rest_framework import serializers
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable, e.g. unknown_milestone.")
     message = serializers.CharField(help_text="What is wrong, in words.")
-    fields = serializers.DictField(required=False, help_text="Per-field messages.")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # A field named `fields` cannot be declared: it would hide Serializer.fields.
+        fields = super().get_fields()
+        fields["fields"] = serializers.DictField(required=False, help_text="Per-field messages.")
+        return fields
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from onboarding.api import views, widget
+from onboarding.api.authoring import authoring_urlpatterns
 
 app_name = "api"
 
@@ -21,3 +22,5 @@ urlpatterns = [
     path("widget/progress", widget.WidgetProgressView.as_view(), name="widget-progress"),
     path("widget/stream", widget.widget_stream, name="widget-stream"),
 ]
+
+urlpatterns += authoring_urlpatterns

@@ -6,7 +6,7 @@ scoped to the key's workspace, so a key of workspace A reaches nothing of worksp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
@@ -64,7 +64,7 @@ class ServerView(APIView):
 
     def permission_denied(
         self, request: Request, message: str | None = None, code: str | None = None
-    ) -> None:
+    ) -> NoReturn:
         raise NotAuthenticated(HasWorkspace.message, "not_authenticated")
 
     @property

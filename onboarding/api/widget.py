@@ -16,7 +16,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
@@ -47,7 +48,7 @@ class PlainTextJSONParser(JSONParser):
     media_type = "text/plain"
 
 
-def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
+def _cors(response: HttpResponseBase, origin: str | None) -> Any:
     if origin:
         response["Access-Control-Allow-Origin"] = origin
         response["Vary"] = "Origin"
@@ -59,7 +60,7 @@ def _error(error: delivery.ProtocolError, origin: str | None) -> Response:
         {"error": {"code": error.code, "message": error.message}}, status=error.status
     )
     # A refused origin gets no CORS grant, so the refused page cannot read the answer.
-    return _cors(response, origin if error.code != "origin_not_allowed" else None)  # type: ignore[return-value]
+    return _cors(response, origin if error.code != "origin_not_allowed" else None)
 
 
 class WidgetView(APIView):
@@ -71,7 +72,7 @@ class WidgetView(APIView):
     def origin(self) -> str | None:
         return self.request.headers.get("Origin")
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
         response = Response(status=204)
         _cors(response, self.origin)
         response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -91,7 +92,7 @@ class WidgetView(APIView):
         if isinstance(exc, delivery.ProtocolError):
             return _error(exc, self.origin)
         response = super().handle_exception(exc)
-        return _cors(response, self.origin)  # type: ignore[return-value]
+        return _cors(response, self.origin)
 
 
 class WidgetBootstrapView(WidgetView):
@@ -107,7 +108,7 @@ class WidgetBootstrapView(WidgetView):
         session = body.get("session") if isinstance(body.get("session"), str) else None
         answer = delivery.welcome(end_user=end_user, session=session)
         delivery.announce_connected(end_user=end_user)
-        return _cors(Response(answer), self.origin)  # type: ignore[return-value]
+        return _cors(Response(answer), self.origin)
 
 
 class WidgetEventsView(WidgetView):
@@ -119,12 +120,14 @@ class WidgetEventsView(WidgetView):
     def post(self, request: Request) -> Response:
         body = json_object(request)
         workspace = self.workspace(body.get("key"))
-        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        user = body.get("user")
         end_user = delivery.end_user_for(
-            workspace=workspace, user_id=user.get("id"), user_hash=body.get("user_hash")
+            workspace=workspace,
+            user_id=user.get("id") if isinstance(user, dict) else None,
+            user_hash=body.get("user_hash"),
         )
         answer = delivery.events_receive(end_user=end_user, payload=body)
-        return _cors(Response(answer), self.origin)  # type: ignore[return-value]
+        return _cors(Response(answer), self.origin)
 
 
 class WidgetProgressView(WidgetView):
@@ -144,7 +147,7 @@ class WidgetProgressView(WidgetView):
             user_id=request.query_params.get("user"),
             user_hash=request.query_params.get("user_hash"),
         )
-        return _cors(Response(delivery.progress_snapshot(end_user=end_user)), self.origin)  # type: ignore[return-value]
+        return _cors(Response(delivery.progress_snapshot(end_user=end_user)), self.origin)
 
 
 def _stream_open(params: dict[str, str], origin: str | None) -> EndUser:
@@ -163,17 +166,17 @@ def _sse(message: dict[str, Any]) -> str:
 
 
 @csrf_exempt
-async def widget_stream(request: HttpRequest) -> HttpResponse:
+async def widget_stream(request: HttpRequest) -> HttpResponseBase:
     origin = request.headers.get("Origin")
     params = dict(request.GET.items())
     try:
         end_user = await database_sync_to_async(_stream_open)(params, origin)
     except delivery.ProtocolError as error:
-        response = JsonResponse(
+        refusal = JsonResponse(
             {"error": {"code": error.code, "message": error.message}}, status=error.status
         )
-        return _cors(response, origin if error.code != "origin_not_allowed" else None)
-    after_text = params.get("after") or request.headers.get("Last-Event-ID") or ""
+        return _cors(refusal, origin if error.code != "origin_not_allowed" else None)
+    after_text = str(params.get("after") or request.headers.get("Last-Event-ID") or "")
     after = int(after_text) if after_text.isdigit() else None
     layer = get_channel_layer()
     if layer is None:
