@@ -30,6 +30,8 @@ widget: ## Build the browser SDK into static/milepost/
 		npm --prefix widget ci --no-audit --no-fund --loglevel=error && npm --prefix widget run --silent build; \
 	else echo "widget/ has no package.json yet; skipping the SDK build"; fi
 
+run: export PUBLIC_URL ?= http://$(HOST):$(PORT)
+run: export DEMO_HOST_URL ?= http://localhost:$(DEMO_PORT)
 run: install widget ## Start the product on http://$(HOST):$(PORT) with a demo workspace
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo

@@ -6,3 +6,7 @@ from django.apps import AppConfig
 class OnboardingConfig(AppConfig):
     name = "onboarding"
     verbose_name = "Onboarding"
+
+    def ready(self) -> None:
+        # Registers the secret-key security scheme with drf-spectacular.
+        from onboarding.api import schema  # noqa: F401

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -57,10 +58,13 @@ def _fields(lines: list[str]) -> dict[str, list[str]]:
     return fields
 
 
+_CONTENT = OpenApiTypes.OBJECT  # the milepost-content/1 document; see README "Content as code"
+
+
 class ContentView(ServerView):
     @extend_schema(
         summary="Export the workspace's authored content (drafts)",
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: _CONTENT, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         return Response(content_export(workspace=self.workspace))
@@ -71,7 +75,7 @@ class ContentView(ServerView):
             OpenApiParameter("dry_run", bool, description="Report the changes, write nothing."),
             OpenApiParameter("publish", bool, description="Publish every changed piece."),
         ],
-        request=serializers.DictField(),
+        request=_CONTENT,
         responses={200: _CHANGES, **ERRORS},
     )
     def put(self, request: Request) -> Response:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 
@@ -54,3 +56,18 @@ def add_widget_stream(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         }
     }
     return result
+
+
+class SecretKeyScheme(OpenApiAuthenticationExtension):
+    """Documents `Authorization: Bearer sk_…` as the server API's security scheme."""
+
+    target_class = "onboarding.auth.SecretKeyAuthentication"
+    name = "secretKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "sk_…",
+            "description": "The workspace's secret key. Server to server only; never in a browser.",
+        }

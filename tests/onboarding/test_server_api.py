@@ -220,3 +220,12 @@ def test_the_openapi_schema_documents_every_endpoint(client: Client) -> None:
         "/api/v1/widget/stream",
     } <= paths
     assert "413" in schema["paths"]["/api/v1/events"]["post"]["responses"]
+
+
+def test_the_openapi_schema_validates_without_warnings(tmp_path: Any) -> None:
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+
+    assert "/api/v1/widget/stream" in target.read_text()

@@ -241,3 +241,20 @@ async def test_a_socket_of_one_workspace_never_hears_another_workspaces_user(
     assert await theirs.receive_nothing(timeout=0.5)
     for communicator in (ours, theirs):
         await communicator.disconnect()
+
+
+async def test_a_connection_over_its_message_rate_is_told_to_slow_down(
+    key: str, settings: Any
+) -> None:
+    settings.MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE = 3
+    communicator = socket(key)
+    await communicator.connect()
+    await hello(communicator)
+
+    replies = [
+        await say(communicator, {"type": "events", "events": [event()]}) for _ in range(3)
+    ]
+
+    assert [r["type"] for r in replies] == ["ack", "ack", "error"]
+    assert replies[2]["code"] == "rate_limited"
+    await communicator.disconnect()
