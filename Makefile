@@ -49,6 +49,12 @@ test: install widget browser-deps ## Install what the tests need and run the who
 	@if [ -f widget/package.json ]; then npm --prefix widget test; fi
 	SECRET_KEY="$${SECRET_KEY:-milepost-test-suite-only-key}" $(PY) -m pytest
 
+bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/README.md; not tests)
+	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/ingest.py
+	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/widget.py
+	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/analytics.py
+	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/engagement.py
+
 lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -251,10 +251,30 @@ async def test_a_connection_over_its_message_rate_is_told_to_slow_down(
     await communicator.connect()
     await hello(communicator)
 
-    replies = [
-        await say(communicator, {"type": "events", "events": [event()]}) for _ in range(3)
-    ]
+    replies = [await say(communicator, {"type": "events", "events": [event()]}) for _ in range(3)]
 
     assert [r["type"] for r in replies] == ["ack", "ack", "error"]
     assert replies[2]["code"] == "rate_limited"
+    await communicator.disconnect()
+
+
+async def test_publishing_pushes_new_content_to_connected_widgets_of_that_workspace(
+    trial: TrialJourney, key: str
+) -> None:
+    from onboarding import services
+    from tests.factories import TooltipFactory
+
+    communicator = socket(key)
+    await communicator.connect()
+    welcome = await hello(communicator)
+    tooltip = await sync_to_async(TooltipFactory)(
+        workspace=trial.workspace, key="fresh-tip", page_url_pattern="/dashboard"
+    )
+
+    await sync_to_async(services.content_publish)(obj=tooltip)
+    pushed = json.loads(await communicator.receive_from(timeout=5))
+
+    assert [t["key"] for t in welcome["content"]["tooltips"]] == []
+    assert pushed["type"] == "content"
+    assert [t["key"] for t in pushed["content"]["tooltips"]] == ["fresh-tip"]
     await communicator.disconnect()
