@@ -195,9 +195,19 @@ MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE = env_int(
 MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE = env_int(
     "MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE", 60_000, minimum=1
 )
-# Async callables that `manage.py run_milepost` runs beside the servers in the embedded mode
-# (production runs Celery beat instead).
-MILEPOST_BACKGROUND_TASKS: list[str] = []
+# Time-based engagement rules: a sweep every MILEPOST_ENGAGEMENT_SWEEP_SECONDS, from Celery beat
+# in production and from an in-process scheduler that `manage.py run_milepost` starts beside
+# the servers in the embedded mode (no broker or worker needed).
+MILEPOST_ENGAGEMENT_SWEEP_SECONDS = env_int("MILEPOST_ENGAGEMENT_SWEEP_SECONDS", 60, minimum=5)
+CELERY_BEAT_SCHEDULE = {
+    "engagement-sweep": {
+        "task": "engagement.tasks.sweep",
+        "schedule": float(MILEPOST_ENGAGEMENT_SWEEP_SECONDS),
+        # A pass that could not start before the next one is due is replaced by it.
+        "options": {"expires": float(MILEPOST_ENGAGEMENT_SWEEP_SECONDS)},
+    }
+}
+MILEPOST_BACKGROUND_TASKS: list[str] = [] if REDIS_URL else ["engagement.scheduler.run"]
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = MILEPOST_MAX_BATCH_BYTES + 64 * 1024
 

@@ -151,6 +151,11 @@ class EndUser(models.Model):
                 fields=["workspace", "external_id"], name="unique_end_user_external_id"
             )
         ]
+        indexes = [
+            # Engagement's sweeps: "no activity for N days" and "N days after signup".
+            models.Index(fields=["workspace", "last_seen_at"], name="end_user_ws_last_seen"),
+            models.Index(fields=["workspace", "signed_up_at"], name="end_user_ws_signup"),
+        ]
 
     def __str__(self) -> str:
         return self.external_id
