@@ -602,23 +602,6 @@ class Velocity:
     milestones: tuple[MilestoneVelocity, ...]
 
 
-def _percentile_sql(value: str, partition: str) -> str:
-    """Nearest-rank p50 / p75 / p90 with mean and count per partition, by ordered windows."""
-    return f"""
-        SELECT {partition}, COUNT(*), SUM(v),
-               MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN v END),
-               MAX(CASE WHEN rn = (n * 75 + 99) / 100 THEN v END),
-               MAX(CASE WHEN rn = (n * 90 + 99) / 100 THEN v END)
-        FROM (
-            SELECT {partition}, {value} AS v,
-                   ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {value}) AS rn,
-                   COUNT(*) OVER (PARTITION BY {partition}) AS n
-            FROM durations WHERE {value} IS NOT NULL
-        ) ranked
-        GROUP BY {partition}
-    """
-
-
 def milestone_velocity(
     *,
     journey: Journey,
@@ -633,6 +616,10 @@ def milestone_velocity(
     those who reached the previous one first). Someone who has not reached a milestone is "on
     the way" while the milestone's window (or `horizon` when it has none) since their start is
     still open; they are not counted as failures.
+
+    Two passes: one over the completions (every percentile, mean, histogram and weekly median
+    from ordered windows, grouped by milestone and start week) and one over the people
+    (starts per week, who is still on the way).
     """
     now = now or timezone.now()
     milestones = _journey_milestones(journey)
@@ -645,13 +632,26 @@ def milestone_velocity(
         for i, m in enumerate(milestones)
         if i > 0
     )
-    week = local_bucket("p.started_at", "week")
-    cte = f"""
-        WITH prog AS (
-            SELECT p.end_user_id, {epoch_ms("p.started_at")} AS s_ms, {week} AS week
+    prog = f"""
+        prog AS (
+            SELECT p.end_user_id, {epoch_ms("p.started_at")} AS s_ms,
+                   {local_bucket("p.started_at", "week")} AS week
             FROM {PROGRESS} p
             WHERE p.journey_id = %s AND p.started_at >= %s AND p.started_at < %s
-        ),
+        )
+    """
+    prog_params: list[Any] = [date_range.timezone, journey.pk, date_range.start, date_range.end]
+
+    def pick(rank: str, count: str, percent: int, value: str) -> str:
+        return f"MAX(CASE WHEN {rank} = ({count} * {percent} + 99) / 100 THEN {value} END)"
+
+    buckets = range(len(HISTOGRAM_BOUNDS))
+    previous_buckets = "".join(
+        f", SUM(CASE WHEN fp IS NOT NULL AND bp = {b} THEN 1 ELSE 0 END)" for b in buckets
+    )
+    rows = fetch_all(
+        f"""
+        WITH {prog},
         comp AS (
             SELECT mc.end_user_id, mc.milestone_id, {epoch_ms("mc.completed_at")} AS c_ms,
                    CASE mc.milestone_id {previous_case or "WHEN 0 THEN 0"} ELSE NULL END AS prev_id
@@ -660,120 +660,122 @@ def milestone_velocity(
         ),
         durations AS (
             SELECT c.milestone_id, prog.week,
-                   CASE WHEN c.c_ms < prog.s_ms THEN 0 ELSE c.c_ms - prog.s_ms END AS from_start,
-                   CASE WHEN pc.c_ms <= c.c_ms THEN c.c_ms - pc.c_ms END AS from_previous
+                   CASE WHEN c.c_ms < prog.s_ms THEN 0 ELSE c.c_ms - prog.s_ms END AS fs,
+                   CASE WHEN pc.c_ms <= c.c_ms THEN c.c_ms - pc.c_ms END AS fp
             FROM prog
             JOIN comp c ON c.end_user_id = prog.end_user_id
             LEFT JOIN comp pc ON pc.end_user_id = c.end_user_id AND pc.milestone_id = c.prev_id
+        ),
+        ranked AS (
+            SELECT milestone_id, week, fs, fp,
+                   {_histogram_case("fs")} AS bs, {_histogram_case("fp")} AS bp,
+                   ROW_NUMBER() OVER (PARTITION BY milestone_id ORDER BY fs) AS rs,
+                   COUNT(*) OVER (PARTITION BY milestone_id) AS ns,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY milestone_id
+                       ORDER BY CASE WHEN fp IS NULL THEN 1 ELSE 0 END, fp
+                   ) AS rp,
+                   COUNT(fp) OVER (PARTITION BY milestone_id) AS np,
+                   ROW_NUMBER() OVER (PARTITION BY milestone_id, week ORDER BY fs) AS rw,
+                   COUNT(*) OVER (PARTITION BY milestone_id, week) AS nw
+            FROM durations
         )
-    """
-    params: list[Any] = [
-        date_range.timezone,
-        journey.pk,
-        date_range.start,
-        date_range.end,
-        journey.pk,
-    ]
-    from_start = {
-        row[0]: row
-        for row in fetch_all(cte + _percentile_sql("from_start", "milestone_id"), params)
-    }
-    from_previous = {
-        row[0]: row
-        for row in fetch_all(cte + _percentile_sql("from_previous", "milestone_id"), params)
-    }
-    histogram: dict[tuple[int, str, int], int] = {}
-    for column in ("from_start", "from_previous"):
-        sql = (
-            cte
-            + f"SELECT milestone_id, {_histogram_case(column)} AS bucket, COUNT(*) FROM durations"
-            f" WHERE {column} IS NOT NULL GROUP BY milestone_id, {_histogram_case(column)}"
-        )
-        for milestone_id, bucket, users in fetch_all(sql, params):
-            histogram[(milestone_id, column, int(bucket))] = int(users)
-    weekly_medians = {
-        (row[0], row[1]): row[3]
-        for row in fetch_all(
-            cte
-            + """
-            SELECT milestone_id, week, COUNT(*),
-                   MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN v END)
-            FROM (
-                SELECT milestone_id, week, from_start AS v,
-                       ROW_NUMBER() OVER (
-                           PARTITION BY milestone_id, week ORDER BY from_start
-                       ) AS rn,
-                       COUNT(*) OVER (PARTITION BY milestone_id, week) AS n
-                FROM durations
-            ) ranked GROUP BY milestone_id, week
-            """,
-            params,
-        )
-    }
-    weekly_reached = {
-        (row[0], row[1]): int(row[2])
-        for row in fetch_all(
-            cte + "SELECT milestone_id, week, COUNT(*) FROM durations GROUP BY milestone_id, week",
-            params,
-        )
-    }
-    started_by_week = {
-        row[0]: int(row[1])
-        for row in fetch_all(
-            cte + "SELECT week, COUNT(*) FROM prog GROUP BY week ORDER BY week", params
-        )
-    }
+        SELECT milestone_id, week, COUNT(*), SUM(fs),
+               {pick("rs", "ns", 50, "fs")}, {pick("rs", "ns", 75, "fs")},
+               {pick("rs", "ns", 90, "fs")},
+               COUNT(fp), SUM(fp),
+               {pick("rp", "np", 50, "fp")}, {pick("rp", "np", 75, "fp")},
+               {pick("rp", "np", 90, "fp")},
+               {pick("rw", "nw", 50, "fs")}
+               {"".join(f", SUM(CASE WHEN bs = {b} THEN 1 ELSE 0 END)" for b in buckets)}
+               {previous_buckets}
+        FROM ranked
+        GROUP BY milestone_id, week
+        """,
+        [*prog_params, journey.pk],
+    )
+    flags = "".join(
+        f", MAX(CASE WHEN mc.milestone_id = {int(m.pk)} THEN 1 ELSE 0 END) AS f{i}"
+        for i, m in enumerate(milestones)
+    )
+    open_sums = "".join(
+        f", SUM(CASE WHEN f{i} = 0 AND s_ms + %s > %s THEN 1 ELSE 0 END)"
+        for i in range(len(milestones))
+    )
     now_ms = int(now.timestamp() * 1000)
-    open_parts = []
     open_params: list[Any] = []
     for m in milestones:
-        window = m.window or horizon
-        open_parts.append(
-            f"SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM comp c WHERE c.end_user_id = prog.end_user_id"
-            f" AND c.milestone_id = {int(m.pk)}) AND prog.s_ms + %s > %s THEN 1 ELSE 0 END)"
-        )
-        open_params += [int(window.total_seconds() * 1000), now_ms]
-    open_row = fetch_one(
-        cte + f"SELECT COUNT(*), {', '.join(open_parts)} FROM prog", params + open_params
+        open_params += [int((m.window or horizon).total_seconds() * 1000), now_ms]
+    people = fetch_all(
+        f"""
+        WITH {prog}
+        SELECT week, COUNT(*) {open_sums} FROM (
+            SELECT prog.end_user_id, MAX(prog.week) AS week, MAX(prog.s_ms) AS s_ms {flags}
+            FROM prog
+            LEFT JOIN {COMPLETION} mc
+              ON mc.end_user_id = prog.end_user_id AND mc.journey_id = %s
+            GROUP BY prog.end_user_id
+        ) per_user
+        GROUP BY week
+        """,
+        [*prog_params, *open_params, journey.pk],
     )
-    started = int(open_row[0])
+    started_by_week = {str(row[0]): int(row[1]) for row in people}
+    started = sum(started_by_week.values())
+    on_the_way = [sum(int(row[2 + i] or 0) for row in people) for i in range(len(milestones))]
+    by_milestone: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows:
+        by_milestone[int(row[0])].append(row)
+
+    def first(values: Iterator[Any]) -> Any:
+        return next((v for v in values if v is not None), None)
+
+    def stats(parts: list[tuple[Any, ...]], column: int) -> DurationStats:
+        count = sum(int(p[column] or 0) for p in parts)
+        if not count:
+            return DurationStats(users=0, median=None, p75=None, p90=None, mean=None)
+        total = sum(int(p[column + 1] or 0) for p in parts)
+        return DurationStats(
+            users=count,
+            median=_seconds(first(p[column + 2] for p in parts)),
+            p75=_seconds(first(p[column + 3] for p in parts)),
+            p90=_seconds(first(p[column + 4] for p in parts)),
+            mean=_mean_seconds(total, count),
+        )
+
     results = []
+    histogram_at = 13
     for index, m in enumerate(milestones):
-        start_row = from_start.get(m.pk)
-        previous_row = from_previous.get(m.pk)
-        reached = int(start_row[1]) if start_row else 0
-        on_the_way = int(open_row[1 + index] or 0)
+        parts = by_milestone.get(int(m.pk), [])
+        weekly = {str(p[1]): p for p in parts}
+        from_start = stats(parts, 2)
+        reached = from_start.users
         results.append(
             MilestoneVelocity(
                 key=m.key,
                 name=m.name,
                 started=started,
                 reached=reached,
-                on_the_way=on_the_way,
-                not_reached=started - reached - on_the_way,
-                completion_rate=_rate(reached, started - on_the_way),
-                from_start=_stats(start_row),
-                from_previous=_stats(previous_row),
+                on_the_way=on_the_way[index],
+                not_reached=started - reached - on_the_way[index],
+                completion_rate=_rate(reached, started - on_the_way[index]),
+                from_start=from_start,
+                from_previous=stats(parts, 7),
                 histogram_from_start=_histogram(
-                    {
-                        b: u
-                        for (mid, col, b), u in histogram.items()
-                        if mid == m.pk and col == "from_start"
-                    }
+                    {b: sum(int(p[histogram_at + b] or 0) for p in parts) for b in buckets}
                 ),
                 histogram_from_previous=_histogram(
                     {
-                        b: u
-                        for (mid, col, b), u in histogram.items()
-                        if mid == m.pk and col == "from_previous"
+                        b: sum(int(p[histogram_at + len(buckets) + b] or 0) for p in parts)
+                        for b in buckets
                     }
                 ),
                 weeks=tuple(
                     VelocityWeek(
                         week_start=date.fromisoformat(week),
                         started=week_started,
-                        reached=weekly_reached.get((m.pk, week), 0),
-                        median_from_start=_seconds(weekly_medians.get((m.pk, week))),
+                        reached=int(weekly[week][2]) if week in weekly else 0,
+                        median_from_start=_seconds(weekly[week][12]) if week in weekly else None,
                     )
                     for week, week_started in sorted(started_by_week.items())
                 ),
@@ -785,19 +787,6 @@ def milestone_velocity(
         date_to=date_range.date_to,
         timezone=date_range.timezone,
         milestones=tuple(results),
-    )
-
-
-def _stats(row: tuple[Any, ...] | None) -> DurationStats:
-    if row is None:
-        return DurationStats(users=0, median=None, p75=None, p90=None, mean=None)
-    count = int(row[1])
-    return DurationStats(
-        users=count,
-        median=_seconds(row[3]),
-        p75=_seconds(row[4]),
-        p90=_seconds(row[5]),
-        mean=_mean_seconds(row[2], count),
     )
 
 

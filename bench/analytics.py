@@ -1,0 +1,206 @@
+"""Analytics benchmark (not a test): `make bench` or `python bench/analytics.py`.
+
+On `generate_demo_events` data in PostgreSQL, two sizes a tenth apart (by default 10 k people /
+100 k events and 100 k people / 1 M events; `--users 1000000 --events 10000000` for the issue's
+sizes), each in its own workspace:
+
+- journey funnel from the rollups (warm), the same funnel counted live, and milestone
+  velocity, over all the people;
+- an ordered 5-step event funnel and a 8-day retention grid over all the events;
+- the baseline: a plain `SELECT count(*)` over the same events, measured in the same run.
+
+Prints medians of `--repeat` runs, each figure's ratio to the baseline, and how each figure
+grows from the small size to the large one (10x the data: a growth of 10x or less is linear
+or better). Data is generated once per size and reused by later runs (workspace slug names
+the size). DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/milepost_bench_analytics
+(created if missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/milepost_bench_analytics")
+os.environ.setdefault("SECRET_KEY", "milepost-bench-only")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+FUNNEL_STEPS = ("$pageview", "login", "campaign_created", "contacts_imported", "report_viewed")
+DAYS = 60
+
+
+def ensure_database() -> None:
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    if not url.startswith("postgres"):
+        raise SystemExit("bench/analytics.py measures PostgreSQL; set DATABASE_URL to one.")
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup() -> None:
+    ensure_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def dataset(users: int, events: int) -> Any:
+    """The workspace holding `users` people and `events` events, generated if missing."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from onboarding.models import Criterion, Event, Journey, Milestone, Workspace
+
+    slug = f"bench-{users}u-{events}e"
+    workspace = Workspace.objects.filter(slug=slug).first()
+    if workspace is not None:
+        if Event.objects.filter(workspace=workspace).count() == events:
+            return workspace
+        workspace.delete()  # an interrupted run; start again
+    workspace = Workspace(name=slug, slug=slug)
+    workspace.issue_keys()
+    workspace.save()
+    journey = Journey.objects.create(workspace=workspace, key="trial", name="Trial")
+    for position, (key, criterion, event_name, pql) in enumerate(
+        [
+            ("installed-js", Criterion.SERVER, "", False),
+            ("first-campaign", Criterion.EVENT, "campaign_created", True),
+            ("imported-contacts", Criterion.EVENT, "contacts_imported", True),
+        ]
+    ):
+        Milestone.objects.create(
+            workspace=workspace,
+            journey=journey,
+            key=key,
+            name=key,
+            position=position,
+            criterion=criterion,
+            event_name=event_name,
+            counts_toward_pql=pql,
+        )
+    print(f"generating {users} people / {events} events ...", flush=True)
+    started = time.perf_counter()
+    call_command(
+        "generate_demo_events",
+        "--workspace",
+        slug,
+        "--users",
+        str(users),
+        "--events",
+        str(events),
+        "--days",
+        str(DAYS),
+    )
+    print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return workspace
+
+
+def median_ms(run: Callable[[], Any], repeat: int) -> float:
+    run()  # warm caches (and, for the journey funnel, the rollups)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def measure(workspace: Any, repeat: int) -> dict[str, float]:
+    from django.db import connection
+    from django.utils import timezone
+
+    from analytics import queries
+    from analytics.inputs import DateRange, EventFunnelSpec, FunnelStep
+    from onboarding.models import Event, Journey
+
+    journey = Journey.objects.get(workspace=workspace, key="trial")
+    today = timezone.now().date()
+    everything = DateRange(today - timedelta(days=DAYS + 1), today)
+    funnel = EventFunnelSpec(steps=tuple(FunnelStep(name) for name in FUNNEL_STEPS))
+
+    def baseline() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {Event._meta.db_table} WHERE workspace_id = %s",
+                [workspace.pk],
+            )
+            cursor.fetchone()
+
+    def journey_reports() -> None:
+        queries.journey_funnel(journey=journey, date_range=everything)
+        queries.milestone_velocity(journey=journey, date_range=everything)
+
+    return {
+        "baseline: count(*) of the events": median_ms(baseline, repeat),
+        "journey funnel (rollups)": median_ms(
+            lambda: queries.journey_funnel(journey=journey, date_range=everything), repeat
+        ),
+        "journey funnel (live)": median_ms(
+            lambda: queries.journey_funnel(journey=journey, date_range=everything, fresh=True),
+            repeat,
+        ),
+        "milestone velocity": median_ms(
+            lambda: queries.milestone_velocity(journey=journey, date_range=everything), repeat
+        ),
+        "journey funnel + velocity": median_ms(journey_reports, repeat),
+        "5-step event funnel": median_ms(
+            lambda: queries.event_funnel(workspace=workspace, spec=funnel, date_range=everything),
+            repeat,
+        ),
+        "retention grid (8 days)": median_ms(
+            lambda: queries.retention(workspace=workspace, date_range=everything, periods=8),
+            repeat,
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000, help="People at the large size.")
+    parser.add_argument("--events", type=int, default=1_000_000, help="Events at the large size.")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    setup()
+    sizes = [(args.users // 10, args.events // 10), (args.users, args.events)]
+    results = []
+    for users, events in sizes:
+        workspace = dataset(users, events)
+        results.append(measure(workspace, args.repeat))
+    small, large = results
+    print()
+    print(f"{'figure':34} {'small':>10} {'large':>10} {'x baseline':>11} {'growth':>7}")
+    print(f"{'':34} {sizes[0][1]:>9}e {sizes[1][1]:>9}e {'(large)':>11} {'':>7}")
+    base = large["baseline: count(*) of the events"]
+    for name in large:
+        print(
+            f"{name:34} {small[name]:>8.1f}ms {large[name]:>8.1f}ms"
+            f" {large[name] / base:>10.1f}x {large[name] / small[name]:>6.1f}x"
+        )
+    print(
+        f"\n{sizes[1][0]} people, {sizes[1][1]} events at the large size; growth is large / small"
+        " for 10x the data (10x = linear)."
+    )
+
+
+if __name__ == "__main__":
+    main()
