@@ -10,6 +10,7 @@ after commit sends the domain signals and pushes progress.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,8 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Count, ExpressionWrapper, F, OuterRef, Subquery, Sum, Window
 from django.db.models.functions import RowNumber
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -462,7 +465,16 @@ class LiveJourney:
 
 # Parsed live journeys per workspace, keyed by a stamp that changes with every publish, restore
 # or deletion of a journey; each process keeps its own copy (nothing to share or invalidate).
-_LIVE_JOURNEYS: dict[int, tuple[tuple[Any, ...], list[LiveJourney]]] = {}
+_LIVE_JOURNEYS: dict[int, tuple[tuple[Any, ...], float, list[LiveJourney]]] = {}
+# How long a process trusts its copy before checking the stamp again. A publish in this process
+# clears it at once (below); other processes see it within this many seconds.
+LIVE_JOURNEYS_RECHECK_SECONDS = 1.0
+
+
+@receiver(post_save, sender=PublishedVersion)
+@receiver(post_delete, sender=Journey)
+def _forget_live_journeys(sender: Any, instance: Any, **kwargs: Any) -> None:
+    _LIVE_JOURNEYS.pop(instance.workspace_id, None)
 
 
 def _journeys_stamp(workspace_id: int) -> tuple[Any, ...]:
@@ -493,10 +505,14 @@ def _journeys_stamp(workspace_id: int) -> tuple[Any, ...]:
 
 def live_journeys(workspace: Workspace) -> list[LiveJourney]:
     """The current published version of each journey (drafts never drive the engine)."""
-    stamp = _journeys_stamp(workspace.pk)
     cached = _LIVE_JOURNEYS.get(workspace.pk)
+    now = time.monotonic()
+    if cached is not None and now - cached[1] < LIVE_JOURNEYS_RECHECK_SECONDS:
+        return cached[2]
+    stamp = _journeys_stamp(workspace.pk)
     if cached is not None and cached[0] == stamp:
-        return cached[1]
+        _LIVE_JOURNEYS[workspace.pk] = (stamp, now, cached[2])
+        return cached[2]
     journeys = []
     for snapshot in queries.published_journeys(workspace=workspace):
         milestones = tuple(
@@ -529,7 +545,7 @@ def live_journeys(workspace: Workspace) -> list[LiveJourney]:
             )
         )
     journeys.sort(key=lambda j: j.id)
-    _LIVE_JOURNEYS[workspace.pk] = (stamp, journeys)
+    _LIVE_JOURNEYS[workspace.pk] = (stamp, now, journeys)
     return journeys
 
 
@@ -734,6 +750,7 @@ def _completion_store(
     journey = next((j for j in journeys if j.id == journey_id), None)
     row = progress.get(journey_id)
     pql_now = False
+    message: dict[str, Any] | None = None
     if journey is not None and row is not None:
         completed = dict(
             MilestoneCompletion.objects.filter(
@@ -751,10 +768,19 @@ def _completion_store(
             update.append("completed_at")
         if update:
             row.save(update_fields=update)
+        # Built now from what this transaction knows, so the push after commit costs no query
+        # but the sequence number.
+        message = {
+            "type": "progress",
+            **_journey_entry(journey, row, completed),
+            # None when the milestone is newer than the journey's published version.
+            "completed": next((m.key for m in journey.milestones if m.id == milestone_id), None),
+        }
 
     def announce() -> None:
         # The person's open tabs first: receivers below may do slower work.
-        progress_push(end_user=end_user, journey_id=journey_id, completed_milestone_id=milestone_id)
+        if message is not None:
+            realtime.push_to_end_user(end_user_id=end_user.pk, message=message)
         signals.milestone_completed.send(
             sender=MilestoneCompletion,
             workspace_id=end_user.workspace_id,
@@ -853,30 +879,6 @@ def journey_progress(*, end_user: EndUser) -> list[dict[str, Any]]:
         )
     )
     return [_journey_entry(journey, rows.get(journey.id), completed) for journey in journeys]
-
-
-def progress_push(*, end_user: EndUser, journey_id: int, completed_milestone_id: int) -> None:
-    """Push the journey's new progress to every open tab of the end user (after commit)."""
-    journey = next((j for j in live_journeys(end_user.workspace) if j.id == journey_id), None)
-    if journey is None:
-        return  # a journey that is not published has no progress bar to move
-    row = JourneyProgress.objects.filter(end_user=end_user, journey_id=journey_id).first()
-    completed = dict(
-        MilestoneCompletion.objects.filter(
-            end_user=end_user, milestone_id__in=[m.id for m in journey.milestones]
-        ).values_list("milestone_id", "completed_at")
-    )
-    milestone_key = next(
-        (m.key for m in journey.milestones if m.id == completed_milestone_id), None
-    )
-    realtime.push_to_end_user(
-        end_user_id=end_user.pk,
-        message={
-            "type": "progress",
-            **_journey_entry(journey, row, completed),
-            "completed": milestone_key,
-        },
-    )
 
 
 def _iso(value: datetime | None) -> str | None:
