@@ -411,9 +411,23 @@ def end_user_identify(
         external_id=external_id,
         defaults={"traits": traits, "first_seen_at": now, "last_seen_at": now},
     )
+    before = {} if created else dict(end_user.traits)
     if not created:
         end_user.traits = traits if replace else {**end_user.traits, **traits}
         end_user.last_seen_at = now
+    changed = sorted(
+        key for key in {*before, *end_user.traits} if before.get(key) != end_user.traits.get(key)
+    )
+    if changed:
+        transaction.on_commit(
+            partial(
+                signals.end_user_updated.send,
+                sender=EndUser,
+                workspace_id=workspace.pk,
+                end_user_id=end_user.pk,
+                traits_changed=changed,
+            )
+        )
     signed_up = end_user.traits.get("signed_up_at")
     end_user.signed_up_at = (
         parse_timestamp(signed_up, field_name="traits.signed_up_at") if signed_up else None

@@ -7,6 +7,8 @@ that a receiver might mutate.
 - milestone_completed(workspace_id, end_user_id, milestone_id, journey_id, completed_at)
 - pql_reached(workspace_id, end_user_id, journey_id, pql_at)
 - end_user_connected(workspace_id, end_user_id)
+- end_user_updated(workspace_id, end_user_id, traits_changed: list[str]) — traits set through
+  identify or the server API (e.g. a usage counter crossing a threshold)
 """
 
 from __future__ import annotations
@@ -18,3 +20,4 @@ journey_started = Signal()
 milestone_completed = Signal()
 pql_reached = Signal()
 end_user_connected = Signal()
+end_user_updated = Signal()

@@ -353,3 +353,22 @@ def test_journey_progress_reports_percent_and_pql(trial: TrialJourney) -> None:
         "took-tour",
     ]
     assert progress["milestones"][0]["completed_at"] is not None
+
+
+def test_changed_traits_are_announced_after_commit(trial: TrialJourney) -> None:
+    heard: list[list[str]] = []
+
+    def hear(**kwargs: Any) -> None:
+        heard.append(kwargs["traits_changed"])
+
+    signals.end_user_updated.connect(hear)
+    try:
+        recording.end_user_identify(workspace=trial.workspace, external_id="u5", traits={"a": 1})
+        recording.end_user_identify(workspace=trial.workspace, external_id="u5", traits={"a": 1})
+        recording.end_user_identify(
+            workspace=trial.workspace, external_id="u5", traits={"a": 2, "b": "x"}
+        )
+    finally:
+        signals.end_user_updated.disconnect(hear)
+
+    assert heard == [["a"], ["a", "b"]]
