@@ -706,23 +706,29 @@ def milestone_velocity(
     open_params: list[Any] = []
     for m in milestones:
         open_params += [int((m.window or horizon).total_seconds() * 1000), now_ms]
-    people = fetch_all(
-        f"""
-        WITH {prog}
-        SELECT week, COUNT(*) {open_sums} FROM (
-            SELECT prog.end_user_id, MAX(prog.week) AS week, MAX(prog.s_ms) AS s_ms {flags}
-            FROM prog
-            LEFT JOIN {COMPLETION} mc
-              ON mc.end_user_id = prog.end_user_id AND mc.journey_id = %s
-            GROUP BY prog.end_user_id
-        ) per_user
-        GROUP BY week
-        """,
-        [*prog_params, *open_params, journey.pk],
-    )
-    started_by_week = {str(row[0]): int(row[1]) for row in people}
+    started_by_week = {
+        str(row[0]): int(row[1])
+        for row in fetch_all(
+            f"WITH {prog} SELECT week, COUNT(*) FROM prog GROUP BY week", prog_params
+        )
+    }
     started = sum(started_by_week.values())
-    on_the_way = [sum(int(row[2 + i] or 0) for row in people) for i in range(len(milestones))]
+    # Only people who started within the longest window can still be on the way.
+    recent_from = now - max(m.window or horizon for m in milestones)
+    open_row = fetch_one(
+        f"""
+        SELECT COUNT(*) {open_sums} FROM (
+            SELECT p.end_user_id, MAX({epoch_ms("p.started_at")}) AS s_ms {flags}
+            FROM {PROGRESS} p
+            LEFT JOIN {COMPLETION} mc ON mc.end_user_id = p.end_user_id AND mc.journey_id = %s
+            WHERE p.journey_id = %s AND p.started_at >= %s AND p.started_at < %s
+              AND p.started_at > %s
+            GROUP BY p.end_user_id
+        ) per_user
+        """,
+        [*open_params, journey.pk, journey.pk, date_range.start, date_range.end, recent_from],
+    )
+    on_the_way = [int(open_row[1 + i] or 0) for i in range(len(milestones))]
     by_milestone: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for row in rows:
         by_milestone[int(row[0])].append(row)
