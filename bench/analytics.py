@@ -174,6 +174,47 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
     }
 
 
+def receiver_cost(workspace: Any, calls: int = 2000) -> tuple[float, float]:
+    """Microseconds per milestone_completed receiver call (lookup + upsert of a stale mark)
+    against a one-row primary-key SELECT on the same table, both in autocommit."""
+    from django.db import connection
+
+    from analytics import receivers
+    from onboarding.models import JourneyProgress
+
+    rows = list(
+        JourneyProgress.objects.filter(workspace=workspace).values_list(
+            "pk", "end_user_id", "journey_id"
+        )[:calls]
+    )
+
+    def per_call(run: Callable[[tuple[int, int, int]], Any]) -> float:
+        started = time.perf_counter()
+        for row in rows:
+            run(row)
+        return (time.perf_counter() - started) / len(rows) * 1e6
+
+    def lookup(row: tuple[int, int, int]) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT started_at FROM {JourneyProgress._meta.db_table} WHERE id = %s",
+                [row[0]],
+            )
+            cursor.fetchone()
+
+    def mark(row: tuple[int, int, int]) -> None:
+        receivers.on_milestone_completed(
+            sender=None,
+            workspace_id=workspace.pk,
+            end_user_id=row[1],
+            milestone_id=0,
+            journey_id=row[2],
+            completed_at=None,
+        )
+
+    return per_call(mark), per_call(lookup)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000, help="People at the large size.")
@@ -199,6 +240,11 @@ def main() -> None:
     print(
         f"\n{sizes[1][0]} people, {sizes[1][1]} events at the large size; growth is large / small"
         " for 10x the data (10x = linear)."
+    )
+    mark, lookup = receiver_cost(workspace)
+    print(
+        f"milestone_completed receiver: {mark:.0f} us per call; baseline one-row SELECT"
+        f" {lookup:.0f} us ({mark / lookup:.1f}x)"
     )
 
 
