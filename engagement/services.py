@@ -46,13 +46,13 @@ from engagement.models import (
     WebhookEndpoint,
     previous_milestone,
 )
+from onboarding import queries
 from onboarding.models import (
     EndUser,
     Event,
-    Journey,
     JourneyProgress,
-    Milestone,
     MilestoneCompletion,
+    PublishedVersion,
 )
 from onboarding.realtime import push_to_end_user
 from onboarding.segments import segment_matches
@@ -77,9 +77,26 @@ _LIVE_STATUSES = [Delivery.Status.PENDING, Delivery.Status.RETRYING, Delivery.St
 # --- firing -----------------------------------------------------------------------------------
 
 
-def _next_milestone(journey: Journey, completed: set[int]) -> Milestone | None:
-    for milestone in journey.milestones.all():
-        if milestone.pk not in completed:
+def _published_journey(*, workspace_id: int, journey_id: int) -> dict[str, Any] | None:
+    """The journey as live users see it (its latest published snapshot), or None if it was
+    never published. Drafts never reach a message."""
+    version = (
+        queries.version_history(kind=PublishedVersion.Kind.JOURNEY, object_id=journey_id)
+        .filter(workspace_id=workspace_id)
+        .only("snapshot")
+        .first()
+    )
+    return version.snapshot if version is not None else None
+
+
+def next_milestone(milestones: list[dict[str, Any]], completed: set[int]) -> dict[str, Any] | None:
+    """The first milestone not reached after the furthest one reached (someone who skipped a
+    step is pointed forward, not back), else the first not reached at all."""
+    ordered = sorted(milestones, key=lambda m: (m.get("position") or 0, m["id"]))
+    reached = [i for i, m in enumerate(ordered) if m["id"] in completed]
+    furthest = reached[-1] if reached else -1
+    for milestone in [*ordered[furthest + 1 :], *ordered[: furthest + 1]]:
+        if milestone["id"] not in completed:
             return milestone
     return None
 
@@ -87,21 +104,27 @@ def _next_milestone(journey: Journey, completed: set[int]) -> Milestone | None:
 def personalisation_context(
     *, rule: Rule, end_user: EndUser, facts: dict[str, Any]
 ) -> dict[str, Any]:
-    """The values a message's placeholders may use (see personalisation.FIELDS)."""
+    """The values a message's placeholders may use (see personalisation.FIELDS). Journey and
+    milestone names come from the published journey, never from drafts."""
     traits = end_user.traits if isinstance(end_user.traits, dict) else {}
     name = str(traits.get("name") or "")
-    journey = rule.subject_journey()
-    if journey is None:
-        progress = (
+    milestone_id = rule.milestone_id or facts.get("milestone_id")
+    journey_id = rule.journey_id or (rule.milestone.journey_id if rule.milestone else None)
+    if journey_id is None:
+        journey_id = (
             JourneyProgress.objects.filter(end_user=end_user, completed_at__isnull=True)
-            .select_related("journey")
-            .order_by("started_at")
+            .order_by("started_at", "id")
+            .values_list("journey_id", flat=True)
             .first()
         )
-        journey = progress.journey if progress else None
-    milestone = rule.milestone
-    if milestone is None and facts.get("milestone_id"):
-        milestone = Milestone.objects.filter(pk=facts["milestone_id"]).first()
+    snapshot = (
+        _published_journey(workspace_id=rule.workspace_id, journey_id=journey_id)
+        if journey_id is not None
+        else None
+    )
+    milestones: list[dict[str, Any]] = (snapshot or {}).get("milestones") or []
+    published_names = {m["id"]: m.get("name") or m["key"] for m in milestones}
+    milestone_name = published_names.get(milestone_id, "") if milestone_id else ""
     context: dict[str, Any] = {
         "traits": traits,
         "first_name": traits.get("first_name") or (name.split() or [""])[0],
@@ -112,20 +135,21 @@ def personalisation_context(
         "plan": traits.get("plan"),
         "user_id": end_user.external_id,
         "workspace_name": rule.workspace.name,
-        "milestone_name": milestone.name if milestone else "",
+        "milestone_name": milestone_name,
         "event_name": facts.get("event", ""),
     }
-    if journey is not None:
+    if snapshot is not None:
         completed = set(
-            MilestoneCompletion.objects.filter(end_user=end_user, journey=journey).values_list(
-                "milestone_id", flat=True
-            )
+            MilestoneCompletion.objects.filter(
+                end_user=end_user, milestone_id__in=list(published_names)
+            ).values_list("milestone_id", flat=True)
         )
-        total = journey.milestones.count()
-        upcoming = _next_milestone(journey, completed)
-        context["journey_name"] = journey.name
-        context["next_milestone"] = upcoming.name if upcoming else ""
-        context["progress_percent"] = round(100 * len(completed) / total) if total else 0
+        upcoming = next_milestone(milestones, completed)
+        context["journey_name"] = snapshot.get("name") or ""
+        context["next_milestone"] = (upcoming.get("name") or upcoming["key"]) if upcoming else ""
+        context["progress_percent"] = (
+            round(100 * len(completed) / len(milestones)) if milestones else 0
+        )
     return context
 
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -13,9 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import uvicorn
 from aiosmtpd.controller import Controller
+from asgiref.sync import SyncToAsync
+from django.db import connections
 from django.test import override_settings
 
+from config import demo_sales
 from config.celery import app as celery_app
 from engagement.models import EngagementSettings
 
@@ -131,3 +137,40 @@ def allow_loopback_webhooks(workspace: Any) -> None:
     EngagementSettings.objects.update_or_create(
         workspace=workspace, defaults={"allow_private_webhook_addresses": True}
     )
+
+
+@dataclass
+class SalesInbox:
+    """config.demo_sales served by uvicorn on 127.0.0.1, as the demo host app mounts it."""
+
+    url: str
+
+    def webhook_url(self) -> str:
+        return f"{self.url}/sales/webhook"
+
+
+@pytest.fixture
+def sales_inbox() -> Iterator[SalesInbox]:
+    demo_sales.inbox.clear()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            demo_sales.application, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the sales inbox did not start")
+        time.sleep(0.05)
+    try:
+        yield SalesInbox(url=f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        demo_sales.inbox.clear()
+        # The app's ORM reads ran on asgiref's shared thread; close its connection so the test
+        # database can be dropped.
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from engagement.models import Channel, Delivery, Trigger
 from onboarding import signals
+from onboarding.services import content_publish
 from tests.engagement.factories import MessageFactory, RuleFactory
 from tests.factories import (
     ConditionFactory,
@@ -40,10 +41,17 @@ def deliveries(**filters: Any) -> list[Delivery]:
     return list(Delivery.objects.filter(**filters).order_by("id"))
 
 
-def test_a_completed_milestone_congratulates_and_points_to_the_next(send: Any) -> None:
+def test_a_completed_milestone_congratulates_and_points_to_the_next_published_one(
+    send: Any,
+) -> None:
     journey = JourneyFactory(name="Trial onboarding")
     first = MilestoneFactory(journey=journey, name="Created a campaign", position=0)
-    MilestoneFactory(journey=journey, name="Imported contacts", position=1)
+    second = MilestoneFactory(journey=journey, name="Imported contacts", position=1)
+    content_publish(obj=journey)
+    # Drafts edited after the publish are not what live users see, so messages ignore them.
+    second.name = "Draft name nobody sees yet"
+    second.save(update_fields=["name"])
+    MilestoneFactory(journey=journey, name="Unpublished step", position=1)
     end_user = EndUserFactory(workspace=journey.workspace, traits={"first_name": "Ada"})
     rule = RuleFactory(
         workspace=journey.workspace,
