@@ -20,5 +20,6 @@ class EngagementConfig(AppConfig):
         signals.journey_started.connect(receivers.on_journey_started, dispatch_uid=uid)
         signals.pql_reached.connect(receivers.on_pql_reached, dispatch_uid=uid)
         signals.end_user_connected.connect(receivers.on_end_user_connected, dispatch_uid=uid)
+        signals.end_user_updated.connect(receivers.on_end_user_updated, dispatch_uid=uid)
         post_save.connect(receivers.on_rule_changed, sender=Rule, dispatch_uid=uid)
         post_delete.connect(receivers.on_rule_changed, sender=Rule, dispatch_uid=uid)

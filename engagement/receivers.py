@@ -46,5 +46,13 @@ def on_end_user_connected(*, workspace_id: int, end_user_id: int, **_: Any) -> N
     services.end_user_connected(workspace_id=workspace_id, end_user_id=end_user_id)
 
 
+def on_end_user_updated(
+    *, workspace_id: int, end_user_id: int, traits_changed: list[str], **_: Any
+) -> None:
+    services.rules_fire_for_traits(
+        workspace_id=workspace_id, end_user_id=end_user_id, traits_changed=traits_changed
+    )
+
+
 def on_rule_changed(*, instance: Rule, **_: Any) -> None:
     services.write_path_rules_forget(workspace_id=instance.workspace_id)

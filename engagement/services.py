@@ -424,8 +424,8 @@ def write_path_rules_forget(*, workspace_id: int) -> None:
 def rules_fire_for_events(
     *, workspace_id: int, end_user_ids: Iterable[int], event_ids: Iterable[int]
 ) -> int:
-    """Event rules for a batch of recorded events, in-app message feedback ($message_*), and
-    trait thresholds for the batch's end users. This runs on the write path, so it only
+    """Event rules for a batch of recorded events and in-app message feedback ($message_*).
+    (Trait thresholds are heard through end_user_updated.) This runs on the write path, so it only
     matches (one query for the rules, one for the events whose names a rule watches, one for
     what already fired) and enqueues a `fire_rule` task per new match. Returns how many."""
     rules = _write_path_rules(workspace_id)
@@ -458,10 +458,52 @@ def rules_fire_for_events(
             matches.pop(key, None)
     for (rule_id, end_user_id, occurrence), facts in matches.items():
         _enqueue_firing(rule_id, end_user_id, occurrence, facts)
-    trait_rules = [rule for rule in rules if rule.trigger == Trigger.TRAIT_THRESHOLD]
-    if trait_rules:
-        _fire_trait_rules(trait_rules, end_user_ids=list(end_user_ids))
     return len(matches)
+
+
+def _threshold_facts(rule: Rule, traits: Any) -> dict[str, Any] | None:
+    """The facts of a trait rule whose threshold this end user's traits reach, else None."""
+    value = traits.get(rule.trait) if isinstance(traits, dict) else None
+    # JSON comparison across types is loose in both databases; insist on a number.
+    if isinstance(value, bool) or not isinstance(value, int | float) or rule.threshold is None:
+        return None
+    if value < rule.threshold:
+        return None
+    return {"trait": rule.trait, "value": value, "threshold": rule.threshold}
+
+
+def rules_fire_for_traits(
+    *, workspace_id: int, end_user_id: int, traits_changed: Iterable[str] | None = None
+) -> int:
+    """Trait threshold rules for one end user whose traits changed (`traits_changed`; None:
+    any): enqueue `fire_rule` for each rule whose threshold the new value reaches and that has
+    not fired for this person yet. Two small queries, and none when no rule watches the traits
+    that changed. Returns how many firings were enqueued."""
+    rules = [r for r in _write_path_rules(workspace_id) if r.trigger == Trigger.TRAIT_THRESHOLD]
+    if traits_changed is not None:
+        changed = set(traits_changed)
+        rules = [rule for rule in rules if rule.trait in changed]
+    if not rules:
+        return 0
+    traits = (
+        EndUser.objects.filter(pk=end_user_id, workspace_id=workspace_id)
+        .values_list("traits", flat=True)
+        .first()
+    )
+    crossed = {
+        rule.pk: facts for rule in rules if (facts := _threshold_facts(rule, traits)) is not None
+    }
+    if not crossed:
+        return 0
+    fired = set(
+        Delivery.objects.filter(
+            rule_id__in=list(crossed), end_user_id=end_user_id, occurrence=ONCE, is_test=False
+        ).values_list("rule_id", flat=True)
+    )
+    for rule_id, facts in crossed.items():
+        if rule_id not in fired:
+            _enqueue_firing(rule_id, end_user_id, ONCE, facts)
+    return len(crossed) - len(fired)
 
 
 def _enqueue_firing(rule_id: int, end_user_id: int, occurrence: str, facts: dict) -> None:
@@ -499,10 +541,10 @@ def _message_feedback(event: Event) -> None:
 
 def end_user_connected(*, workspace_id: int, end_user_id: int) -> int:
     """The end user opened the app: push the in-app messages they have not seen yet, and check
-    trait thresholds (their traits arrive with `hello`). Returns how many messages were pushed."""
-    trait_rules = list(_live_rules(workspace_id, [Trigger.TRAIT_THRESHOLD]))
-    if trait_rules:
-        _fire_trait_rules(trait_rules, end_user_ids=[end_user_id])
+    trait thresholds. Returns how many messages were pushed."""
+    # `hello` carries traits (heard through end_user_updated); this also catches a change made
+    # where no signal is sent, such as an admin editing the traits.
+    rules_fire_for_traits(workspace_id=workspace_id, end_user_id=end_user_id)
     waiting = Delivery.objects.filter(
         end_user_id=end_user_id,
         channel=Channel.IN_APP,
@@ -542,30 +584,46 @@ class SweepResult:
     enqueued: int
 
 
-def _trait_candidates(rule: Rule) -> QuerySet[EndUser]:
+# A trait sweep after the first looks only at end users seen (identify bumps last_seen_at)
+# since its previous pass, less this margin for transactions that committed late.
+TRAIT_SWEEP_OVERLAP = timedelta(minutes=5)
+
+
+def _trait_candidates(rule: Rule, *, seen_since: datetime | None) -> QuerySet[EndUser]:
+    """End users whose trait reaches the rule's threshold and for whom it has not fired, by id.
+    The comparison runs in the database (a JSON key transform: numbers compare as numbers on
+    both backends; other JSON types compare loosely and are dropped by `_threshold_facts`)."""
     fired = Delivery.objects.filter(rule=rule, end_user=OuterRef("pk"), is_test=False)
-    return (
+    candidates = (
         EndUser.objects.filter(workspace_id=rule.workspace_id)
         .alias(trait_value=KeyTransform(rule.trait, "traits"))
         .filter(trait_value__gte=rule.threshold)
         .filter(~Exists(fired))
     )
+    if seen_since is not None:
+        candidates = candidates.filter(last_seen_at__gte=seen_since)
+    return candidates.order_by("pk")
 
 
-def _fire_trait_rules(rules: list[Rule], *, end_user_ids: list[int] | None) -> list[Delivery]:
-    fired: list[Delivery] = []
-    for rule in rules:
-        candidates = _trait_candidates(rule)
-        if end_user_ids is not None:
-            candidates = candidates.filter(pk__in=end_user_ids)
-        for end_user_id, traits in candidates.values_list("pk", "traits")[:SWEEP_BATCH]:
-            value = traits.get(rule.trait)
-            # JSON comparison across types is loose in both databases; insist on a number.
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            if rule.threshold is not None and value >= rule.threshold:
-                facts = {"trait": rule.trait, "value": value, "threshold": rule.threshold}
-                fired += rule_fire(rule=rule, end_user_id=end_user_id, occurrence=ONCE, facts=facts)
+def _fire_trait_rule(rule: Rule, *, seen_since: datetime | None) -> int:
+    """Fire `rule` for at most SWEEP_BATCH end users, walking the candidates by id so values
+    that are not numbers (which the database lets through) never block the ones behind."""
+    fired = 0
+    after = 0
+    while fired < SWEEP_BATCH:
+        rows = list(
+            _trait_candidates(rule, seen_since=seen_since)
+            .filter(pk__gt=after)
+            .values_list("pk", "traits")[:SWEEP_BATCH]
+        )
+        for end_user_id, traits in rows:
+            facts = _threshold_facts(rule, traits)
+            if facts is not None:
+                new = rule_fire(rule=rule, end_user_id=end_user_id, occurrence=ONCE, facts=facts)
+                fired += bool(new)
+        if len(rows) < SWEEP_BATCH:
+            break
+        after = rows[-1][0]
     return fired
 
 
@@ -616,8 +674,12 @@ def _sweep_rule(rule: Rule, now: datetime) -> int:
         Rule.objects.filter(pk=rule.pk).update(swept_until=now)
         return 0
     if rule.trigger == Trigger.TRAIT_THRESHOLD:
-        fired = len(_fire_trait_rules([rule], end_user_ids=None))
-        Rule.objects.filter(pk=rule.pk).update(swept_until=now)
+        # The first pass catches up everyone already over the threshold; later passes only
+        # people seen since (end_user_updated fires the rule at once; this is the safety net).
+        seen_since = rule.swept_until - TRAIT_SWEEP_OVERLAP if rule.swept_until else None
+        fired = _fire_trait_rule(rule, seen_since=seen_since)
+        if fired < SWEEP_BATCH:
+            Rule.objects.filter(pk=rule.pk).update(swept_until=now)
         return fired
     rows = list(_deadline_candidates(rule, low, now)[:SWEEP_BATCH])
     delay = rule.delay or timedelta(0)

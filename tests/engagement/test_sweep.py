@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from engagement import services
 from engagement.models import Delivery, Rule, Trigger
+from onboarding.models import EndUser
 from tests.engagement.factories import RuleFactory
 from tests.factories import (
     EndUserFactory,
@@ -189,3 +190,49 @@ def test_a_trait_rule_is_also_caught_up_by_the_sweep(
     sweep(t0 + DAY, django_capture_on_commit_callbacks)
 
     assert fired_for(rule) == ["big"]
+
+
+def test_the_trait_sweep_compares_numbers_in_the_database_and_skips_other_types(
+    t0: datetime, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rule = RuleFactory(
+        trigger=Trigger.TRAIT_THRESHOLD, event_name="", trait="seats", threshold=10, created_at=t0
+    )
+    # Values the database lets through but that are not numbers come first (lower ids) and
+    # fill whole batches: they must not hide the real ones behind them.
+    monkeypatch.setattr(services, "SWEEP_BATCH", 2)
+    odd = ["12", True, {"n": 12}, [12], "abc"]
+    for n, value in enumerate(odd):
+        EndUserFactory(workspace=rule.workspace, external_id=f"odd-{n}", traits={"seats": value})
+    for name, value in [("int", 10), ("float", 10.5), ("below", 9.99), ("big", 10**9)]:
+        EndUserFactory(workspace=rule.workspace, external_id=name, traits={"seats": value})
+    EndUserFactory(workspace=rule.workspace, external_id="no-trait", traits={"plan": "pro"})
+
+    sweep(t0 + DAY, django_capture_on_commit_callbacks)
+    sweep(t0 + 2 * DAY, django_capture_on_commit_callbacks)
+
+    assert fired_for(rule) == ["big", "float", "int"]
+
+
+def test_after_its_first_pass_the_trait_sweep_looks_only_at_people_seen_since(
+    t0: datetime, django_capture_on_commit_callbacks: Any
+) -> None:
+    rule = RuleFactory(
+        trigger=Trigger.TRAIT_THRESHOLD, event_name="", trait="seats", threshold=10, created_at=t0
+    )
+    quiet = EndUserFactory(
+        workspace=rule.workspace, external_id="quiet", traits={"seats": 3}, last_seen_at=t0
+    )
+    lost = EndUserFactory(
+        workspace=rule.workspace, external_id="lost-signal", traits={"seats": 3}, last_seen_at=t0
+    )
+    sweep(t0 + DAY, django_capture_on_commit_callbacks)
+    assert fired_for(rule) == []
+
+    # Both grow past the threshold without engagement hearing of it; only one was seen since
+    # the last pass (identify bumps last_seen_at), so only that one is read and fired.
+    EndUser.objects.filter(pk=quiet.pk).update(traits={"seats": 30})
+    EndUser.objects.filter(pk=lost.pk).update(traits={"seats": 30}, last_seen_at=t0 + 2 * DAY)
+    sweep(t0 + 3 * DAY, django_capture_on_commit_callbacks)
+
+    assert fired_for(rule) == ["lost-signal"]

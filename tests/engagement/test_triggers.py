@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from engagement.models import Channel, Delivery, Trigger
-from onboarding import signals
+from onboarding import recording, signals
 from onboarding.services import content_publish
 from tests.engagement.factories import MessageFactory, RuleFactory
 from tests.factories import (
@@ -21,6 +21,7 @@ from tests.factories import (
     MilestoneCompletionFactory,
     MilestoneFactory,
     SegmentFactory,
+    WorkspaceFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -231,22 +232,53 @@ def test_a_numeric_trait_crossing_its_threshold_fires_once(send: Any) -> None:
     assert delivery.payload["facts"] == {"trait": "emails_sent", "value": 100, "threshold": 100}
 
 
-def test_a_trait_that_is_not_a_number_never_crosses(send: Any) -> None:
-    end_user = EndUserFactory(traits={"emails_sent": "1000"})
-    RuleFactory(
-        workspace=end_user.workspace,
+def identify(workspace: Any, user: str, traits: dict[str, Any], capture: Any) -> None:
+    with capture(execute=True):
+        recording.end_user_identify(workspace=workspace, external_id=user, traits=traits)
+
+
+def test_a_trait_reaching_its_threshold_through_identify_fires_at_once(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    workspace = WorkspaceFactory()
+    limit = RuleFactory(
+        workspace=workspace,
         trigger=Trigger.TRAIT_THRESHOLD,
         event_name="",
         trait="emails_sent",
         threshold=100,
+        send_email=True,
+        email_to="sales@example.com",
     )
-    event = EventFactory(end_user=end_user, name="x", client_id=uuid.uuid4())
+    seats = RuleFactory(
+        workspace=workspace, trigger=Trigger.TRAIT_THRESHOLD, event_name="", trait="seats",
+        threshold=5,
+    )  # fmt: skip
 
-    send(
-        signals.events_recorded,
-        workspace_id=end_user.workspace_id,
-        end_user_ids=[end_user.pk],
-        event_ids=[event.pk],
-    )
+    identify(workspace, "kim", {"emails_sent": 80, "seats": 1}, django_capture_on_commit_callbacks)
+    assert deliveries() == []
+    identify(workspace, "kim", {"emails_sent": 100.5}, django_capture_on_commit_callbacks)
+    identify(workspace, "kim", {"emails_sent": 130}, django_capture_on_commit_callbacks)
+
+    [in_app, email] = deliveries(rule=limit)
+    assert (in_app.channel, email.channel) == (Channel.IN_APP, Channel.EMAIL)
+    assert in_app.status == Delivery.Status.SENT
+    assert in_app.payload["facts"] == {"trait": "emails_sent", "value": 100.5, "threshold": 100}
+    [sent] = mail.outbox
+    assert sent.to == ["sales@example.com"]
+    assert deliveries(rule=seats) == []
+
+
+def test_a_trait_that_is_not_a_number_never_crosses(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    workspace = WorkspaceFactory()
+    RuleFactory(
+        workspace=workspace, trigger=Trigger.TRAIT_THRESHOLD, event_name="",
+        trait="emails_sent", threshold=100,
+    )  # fmt: skip
+
+    for value in ("1000", True, [200], {"count": 300}):
+        identify(workspace, "kim", {"emails_sent": value}, django_capture_on_commit_callbacks)
 
     assert deliveries() == []
