@@ -16,8 +16,8 @@ import smtplib
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, prefetch_related_objects
 from django.db.models.fields.json import KeyTransform
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -101,30 +101,74 @@ def next_milestone(milestones: list[dict[str, Any]], completed: set[int]) -> dic
     return None
 
 
-def personalisation_context(
-    *, rule: Rule, end_user: EndUser, facts: dict[str, Any]
+def _context_journeys(rule: Rule, end_user_ids: list[int]) -> dict[int, int | None]:
+    """The journey each end user's message is about: the rule's, else the user's earliest
+    journey in progress."""
+    journey_id = rule.journey_id or (rule.milestone.journey_id if rule.milestone else None)
+    if journey_id is not None:
+        return dict.fromkeys(end_user_ids, journey_id)
+    found: dict[int, int | None] = dict.fromkeys(end_user_ids)
+    rows = (
+        JourneyProgress.objects.filter(end_user_id__in=end_user_ids, completed_at__isnull=True)
+        .order_by("end_user_id", "started_at", "id")
+        .values_list("end_user_id", "journey_id")
+    )
+    for end_user_id, progress_journey_id in rows:
+        if found[end_user_id] is None:
+            found[end_user_id] = progress_journey_id
+    return found
+
+
+def personalisation_contexts(
+    *, rule: Rule, end_users: list[EndUser], facts: dict[int, dict[str, Any]]
+) -> dict[int, dict[str, Any]]:
+    """The values a message's placeholders may use (see personalisation.FIELDS), by end user
+    id, for several end users at once (one query for their journeys' published snapshots and
+    one for their completions). Journey and milestone names come from the published journey,
+    never from drafts."""
+    journeys = _context_journeys(rule, [end_user.pk for end_user in end_users])
+    snapshots = {
+        journey_id: _published_journey(workspace_id=rule.workspace_id, journey_id=journey_id)
+        for journey_id in {j for j in journeys.values() if j is not None}
+    }
+    published_ids = {
+        m["id"] for snapshot in snapshots.values() for m in (snapshot or {}).get("milestones", [])
+    }
+    completed: dict[int, set[int]] = defaultdict(set)
+    if published_ids:
+        for end_user_id, milestone_id in MilestoneCompletion.objects.filter(
+            end_user_id__in=[end_user.pk for end_user in end_users],
+            milestone_id__in=list(published_ids),
+        ).values_list("end_user_id", "milestone_id"):
+            completed[end_user_id].add(milestone_id)
+    contexts: dict[int, dict[str, Any]] = {}
+    for end_user in end_users:
+        its_facts = facts.get(end_user.pk, {})
+        journey_id = journeys[end_user.pk]
+        snapshot = snapshots.get(journey_id) if journey_id is not None else None
+        contexts[end_user.pk] = _context(
+            rule=rule,
+            end_user=end_user,
+            facts=its_facts,
+            snapshot=snapshot,
+            completed=completed[end_user.pk],
+        )
+    return contexts
+
+
+def _context(
+    *,
+    rule: Rule,
+    end_user: EndUser,
+    facts: dict[str, Any],
+    snapshot: dict[str, Any] | None,
+    completed: set[int],
 ) -> dict[str, Any]:
-    """The values a message's placeholders may use (see personalisation.FIELDS). Journey and
-    milestone names come from the published journey, never from drafts."""
     traits = end_user.traits if isinstance(end_user.traits, dict) else {}
     name = str(traits.get("name") or "")
-    milestone_id = rule.milestone_id or facts.get("milestone_id")
-    journey_id = rule.journey_id or (rule.milestone.journey_id if rule.milestone else None)
-    if journey_id is None:
-        journey_id = (
-            JourneyProgress.objects.filter(end_user=end_user, completed_at__isnull=True)
-            .order_by("started_at", "id")
-            .values_list("journey_id", flat=True)
-            .first()
-        )
-    snapshot = (
-        _published_journey(workspace_id=rule.workspace_id, journey_id=journey_id)
-        if journey_id is not None
-        else None
-    )
     milestones: list[dict[str, Any]] = (snapshot or {}).get("milestones") or []
     published_names = {m["id"]: m.get("name") or m["key"] for m in milestones}
-    milestone_name = published_names.get(milestone_id, "") if milestone_id else ""
+    milestone_id = rule.milestone_id or facts.get("milestone_id")
     context: dict[str, Any] = {
         "traits": traits,
         "first_name": traits.get("first_name") or (name.split() or [""])[0],
@@ -135,15 +179,10 @@ def personalisation_context(
         "plan": traits.get("plan"),
         "user_id": end_user.external_id,
         "workspace_name": rule.workspace.name,
-        "milestone_name": milestone_name,
+        "milestone_name": published_names.get(milestone_id, "") if milestone_id else "",
         "event_name": facts.get("event", ""),
     }
     if snapshot is not None:
-        completed = set(
-            MilestoneCompletion.objects.filter(
-                end_user=end_user, milestone_id__in=list(published_names)
-            ).values_list("milestone_id", flat=True)
-        )
         upcoming = next_milestone(milestones, completed)
         context["journey_name"] = snapshot.get("name") or ""
         context["next_milestone"] = (upcoming.get("name") or upcoming["key"]) if upcoming else ""
@@ -153,9 +192,17 @@ def personalisation_context(
     return context
 
 
-def _render(*, rule: Rule, end_user: EndUser, facts: dict[str, Any], now: datetime) -> dict:
+def personalisation_context(
+    *, rule: Rule, end_user: EndUser, facts: dict[str, Any]
+) -> dict[str, Any]:
+    """`personalisation_contexts` for one end user."""
+    return personalisation_contexts(rule=rule, end_users=[end_user], facts={end_user.pk: facts})[
+        end_user.pk
+    ]
+
+
+def _render(*, rule: Rule, context: dict[str, Any], facts: dict[str, Any], now: datetime) -> dict:
     message = rule.message
-    context = personalisation_context(rule=rule, end_user=end_user, facts=facts)
     body = personalisation.render_markdown_body(message.body, context)
     title = personalisation.render_text(message.title, context)
     cta = None
@@ -200,20 +247,45 @@ def _webhook_body(
     }
 
 
-def _capped(
-    *, end_user: EndUser, channel: str, caps: dict[str, FrequencyCap], now: datetime
-) -> str:
-    cap = caps.get(channel)
-    if cap is None:
-        return ""
-    sent = Delivery.objects.filter(
-        end_user=end_user,
-        channel=channel,
-        is_test=False,
-        status__in=_LIVE_STATUSES,
-        created_at__gt=now - cap.period,
-    ).count()
-    return f"frequency cap: {cap}" if sent >= cap.limit else ""
+@dataclass
+class _Caps:
+    """Frequency caps of a workspace and what each end user already received within them
+    (one count query per capped channel for a whole batch; the batch's own deliveries are
+    added as they are made)."""
+
+    caps: dict[str, FrequencyCap]
+    used: dict[tuple[int, str], int]
+
+    @classmethod
+    def load(cls, *, workspace_id: int, end_user_ids: list[int], now: datetime) -> _Caps:
+        caps = {c.channel: c for c in FrequencyCap.objects.filter(workspace=workspace_id)}
+        used: dict[tuple[int, str], int] = defaultdict(int)
+        for channel, cap in caps.items():
+            counts = (
+                Delivery.objects.filter(
+                    end_user_id__in=end_user_ids,
+                    channel=channel,
+                    is_test=False,
+                    status__in=_LIVE_STATUSES,
+                    created_at__gt=now - cap.period,
+                )
+                .values("end_user_id")
+                .annotate(n=Count("id"))
+                .values_list("end_user_id", "n")
+            )
+            for end_user_id, n in counts:
+                used[(end_user_id, channel)] = n
+        return cls(caps=caps, used=used)
+
+    def reason(self, end_user_id: int, channel: str) -> str:
+        cap = self.caps.get(channel)
+        if cap is None or self.used[(end_user_id, channel)] < cap.limit:
+            return ""
+        return f"frequency cap: {cap}"
+
+    def count(self, delivery: Delivery) -> None:
+        if delivery.status != Delivery.Status.SKIPPED:
+            self.used[(delivery.end_user_id, delivery.channel)] += 1
 
 
 def _new_delivery(
@@ -224,7 +296,8 @@ def _new_delivery(
     occurrence: str,
     payload: dict,
     now: datetime,
-    caps: dict[str, FrequencyCap],
+    cap_reason: str = "",
+    unsubscribed: bool = False,
     is_test: bool = False,
     email_override: str = "",
 ) -> Delivery:
@@ -240,7 +313,7 @@ def _new_delivery(
         next_attempt_at=now,
         retry_until=now + RETRY_WINDOW,
     )
-    reason = "" if is_test else _capped(end_user=end_user, channel=channel, caps=caps, now=now)
+    reason = cap_reason
     if channel == Channel.EMAIL:
         to_end_user = not rule.email_addresses() and not email_override
         traits = end_user.traits if isinstance(end_user.traits, dict) else {}
@@ -251,7 +324,7 @@ def _new_delivery(
         delivery.payload = {**payload, "to_end_user": to_end_user}
         if not recipients:
             reason = reason or "no e-mail address: the end user has no email trait"
-        elif to_end_user and Unsubscription.objects.filter(end_user=end_user).exists():
+        elif to_end_user and unsubscribed:
             reason = reason or "the end user unsubscribed from e-mail"
     elif channel == Channel.WEBHOOK and rule.webhook is not None:
         endpoint = rule.webhook
@@ -271,6 +344,12 @@ def _new_delivery(
         delivery.status = Delivery.Status.SKIPPED
         delivery.reason = reason
         delivery.next_attempt_at = None
+    elif channel == Channel.IN_APP:
+        # Recorded as sent in the firing's own transaction and pushed right after its commit
+        # (no second transaction, no task): the channel layer is at most once anyway, and a
+        # message the user has not shown is pushed again when they next connect.
+        delivery.status, delivery.sent_at, delivery.attempts = Delivery.Status.SENT, now, 1
+        delivery.next_attempt_at = None
     return delivery
 
 
@@ -279,6 +358,39 @@ def _enqueue(delivery_ids: Iterable[int]) -> None:
 
     for delivery_id in delivery_ids:
         transaction.on_commit(partial(tasks.deliver.delay, delivery_id))
+
+
+def _save_deliveries(deliveries: list[Delivery], now: datetime) -> None:
+    """Insert the deliveries (one statement), log the in-app ones' attempt, and arrange what
+    happens after commit: in-app pushes, and a `deliver` task per pending e-mail or webhook."""
+    Delivery.objects.bulk_create(deliveries)
+    pushed = [d for d in deliveries if d.channel == Channel.IN_APP and d.sent_at is not None]
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(delivery=d, number=1, at=now, succeeded=True) for d in pushed
+    )
+    if pushed:
+        transaction.on_commit(partial(_push_in_app, pushed))
+    _enqueue(d.pk for d in deliveries if d.status == Delivery.Status.PENDING)
+
+
+def _push_in_app(deliveries: list[Delivery]) -> None:
+    # One transaction for the batch's sequence numbers instead of a commit per push.
+    with transaction.atomic():
+        for delivery in deliveries:
+            push_to_end_user(end_user_id=delivery.end_user_id, message=_in_app_message(delivery))
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One end user and occurrence to fire a rule for, and the facts the message may show."""
+
+    end_user_id: int
+    occurrence: str = "once"
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+# How many firings share one transaction in a sweep: fewer commits, short enough row locks.
+FIRE_CHUNK = 100
 
 
 def rule_fire(
@@ -292,42 +404,93 @@ def rule_fire(
     """Fire `rule` for one end user and occurrence: one delivery per channel (some may be
     skipped, e.g. by a frequency cap), at most once per occurrence. Returns the new deliveries
     ([] when the rule had fired already or the user is not in the rule's segment)."""
+    return rule_fire_many(
+        rule=rule, firings=[Firing(end_user_id, occurrence, facts or {})], now=now
+    )
+
+
+def rule_fire_many(
+    *, rule: Rule, firings: Sequence[Firing], now: datetime | None = None
+) -> list[Delivery]:
+    """`rule_fire` for several end users, FIRE_CHUNK of them per transaction (the sweep)."""
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            # The row lock serialises every firing for this person: caps count what is there.
-            end_user = (
-                EndUser.objects.select_for_update()
-                .filter(pk=end_user_id, workspace_id=rule.workspace_id)
-                .first()
+    deliveries: list[Delivery] = []
+    for start in range(0, len(firings), FIRE_CHUNK):
+        chunk = firings[start : start + FIRE_CHUNK]
+        try:
+            deliveries += _fire_chunk(rule, chunk, now)
+        except IntegrityError:
+            # Another process fired one of these first; that one stands. Fire the others
+            # one by one so they still go.
+            if len(chunk) > 1:
+                for firing in chunk:
+                    deliveries += rule_fire_many(rule=rule, firings=[firing], now=now)
+    return deliveries
+
+
+def _fire_chunk(rule: Rule, firings: Sequence[Firing], now: datetime) -> list[Delivery]:
+    with transaction.atomic():
+        # Row locks (in id order, so two batches cannot deadlock) serialise every firing for
+        # these people: caps count what is there, and "once per occurrence" holds.
+        end_users = {
+            end_user.pk: end_user
+            for end_user in EndUser.objects.select_for_update()
+            .filter(pk__in={f.end_user_id for f in firings}, workspace_id=rule.workspace_id)
+            .order_by("pk")
+        }
+        done = set(
+            Delivery.objects.filter(
+                rule=rule,
+                end_user_id__in=list(end_users),
+                occurrence__in={f.occurrence for f in firings},
+                is_test=False,
+            ).values_list("end_user_id", "occurrence")
+        )
+        if rule.segment is not None:
+            prefetch_related_objects([rule.segment], "conditions")
+        todo: list[Firing] = []
+        for firing in firings:
+            key = (firing.end_user_id, firing.occurrence)
+            end_user = end_users.get(firing.end_user_id)
+            if end_user is None or key in done:
+                continue
+            done.add(key)
+            if segment_matches(segment=rule.segment, end_user=end_user):
+                todo.append(firing)
+        if not todo:
+            return []
+        ids = sorted({f.end_user_id for f in todo})
+        caps = _Caps.load(workspace_id=rule.workspace_id, end_user_ids=ids, now=now)
+        unsubscribed: set[int] = set()
+        if rule.send_email and not rule.email_addresses():
+            unsubscribed = set(
+                Unsubscription.objects.filter(end_user_id__in=ids).values_list(
+                    "end_user_id", flat=True
+                )
             )
-            if end_user is None:
-                return []
-            already = Delivery.objects.filter(
-                rule=rule, end_user=end_user, occurrence=occurrence, is_test=False
-            )
-            if already.exists() or not segment_matches(segment=rule.segment, end_user=end_user):
-                return []
-            caps = {c.channel: c for c in FrequencyCap.objects.filter(workspace=rule.workspace_id)}
-            payload = _render(rule=rule, end_user=end_user, facts=facts or {}, now=now)
-            deliveries = [
-                _new_delivery(
+        contexts = personalisation_contexts(
+            rule=rule,
+            end_users=[end_users[i] for i in ids],
+            facts={f.end_user_id: f.facts for f in todo},
+        )
+        deliveries: list[Delivery] = []
+        for firing in todo:
+            end_user = end_users[firing.end_user_id]
+            payload = _render(rule=rule, context=contexts[end_user.pk], facts=firing.facts, now=now)
+            for channel in rule.channels():
+                delivery = _new_delivery(
                     rule=rule,
                     end_user=end_user,
                     channel=channel,
-                    occurrence=occurrence,
+                    occurrence=firing.occurrence,
                     payload=payload,
                     now=now,
-                    caps=caps,
+                    cap_reason=caps.reason(end_user.pk, channel),
+                    unsubscribed=end_user.pk in unsubscribed,
                 )
-                for channel in rule.channels()
-            ]
-            for delivery in deliveries:
-                delivery.save()
-            _enqueue(d.pk for d in deliveries if d.status == Delivery.Status.PENDING)
-    except IntegrityError:
-        # Another process fired the same occurrence first; that one stands.
-        return []
+                caps.count(delivery)
+                deliveries.append(delivery)
+        _save_deliveries(deliveries, now)
     return deliveries
 
 
@@ -335,8 +498,11 @@ def rule_send_test(*, rule: Rule, end_user: EndUser, email_override: str = "") -
     """Send the rule's message to one end user now over all its channels, marked as a test:
     no segment, cap or once-per-occurrence check, and the webhook body says "test": true."""
     now = timezone.now()
+    facts = {"test": True}
     with transaction.atomic():
-        payload = _render(rule=rule, end_user=end_user, facts={"test": True}, now=now)
+        context = personalisation_context(rule=rule, end_user=end_user, facts=facts)
+        payload = _render(rule=rule, context=context, facts=facts, now=now)
+        unsubscribed = Unsubscription.objects.filter(end_user=end_user).exists()
         deliveries = [
             _new_delivery(
                 rule=rule,
@@ -345,15 +511,13 @@ def rule_send_test(*, rule: Rule, end_user: EndUser, email_override: str = "") -
                 occurrence=f"test:{uuid.uuid4()}",
                 payload=payload,
                 now=now,
-                caps={},
+                unsubscribed=unsubscribed,
                 is_test=True,
                 email_override=email_override,
             )
             for channel in rule.channels()
         ]
-        for delivery in deliveries:
-            delivery.save()
-        _enqueue(d.pk for d in deliveries if d.status == Delivery.Status.PENDING)
+        _save_deliveries(deliveries, now)
     return deliveries
 
 
@@ -605,6 +769,10 @@ def _trait_candidates(rule: Rule, *, seen_since: datetime | None) -> QuerySet[En
     return candidates.order_by("pk")
 
 
+def _count_fired(deliveries: list[Delivery]) -> int:
+    return len({(d.end_user_id, d.occurrence) for d in deliveries})
+
+
 def _fire_trait_rule(rule: Rule, *, seen_since: datetime | None) -> int:
     """Fire `rule` for at most SWEEP_BATCH end users, walking the candidates by id so values
     that are not numbers (which the database lets through) never block the ones behind."""
@@ -616,11 +784,12 @@ def _fire_trait_rule(rule: Rule, *, seen_since: datetime | None) -> int:
             .filter(pk__gt=after)
             .values_list("pk", "traits")[:SWEEP_BATCH]
         )
-        for end_user_id, traits in rows:
-            facts = _threshold_facts(rule, traits)
-            if facts is not None:
-                new = rule_fire(rule=rule, end_user_id=end_user_id, occurrence=ONCE, facts=facts)
-                fired += bool(new)
+        firings = [
+            Firing(end_user_id, ONCE, facts)
+            for end_user_id, traits in rows
+            if (facts := _threshold_facts(rule, traits)) is not None
+        ]
+        fired += _count_fired(rule_fire_many(rule=rule, firings=firings))
         if len(rows) < SWEEP_BATCH:
             break
         after = rows[-1][0]
@@ -683,17 +852,15 @@ def _sweep_rule(rule: Rule, now: datetime) -> int:
         return fired
     rows = list(_deadline_candidates(rule, low, now)[:SWEEP_BATCH])
     delay = rule.delay or timedelta(0)
-    fired = 0
+    quiet = rule.trigger == Trigger.INACTIVE and not rule.once_per_user
+    firings = []
     for end_user_id, moment in rows:
-        quiet = rule.trigger == Trigger.INACTIVE and not rule.once_per_user
         occurrence = f"quiet-since:{moment.isoformat()}" if quiet else ONCE
         facts: dict[str, Any] = {"deadline": (moment + delay).isoformat()}
         if rule.milestone is not None:
             facts["milestone"] = rule.milestone.key
-        new = rule_fire(
-            rule=rule, end_user_id=end_user_id, occurrence=occurrence, facts=facts, now=now
-        )
-        fired += bool(new)
+        firings.append(Firing(end_user_id, occurrence, facts))
+    fired = _count_fired(rule_fire_many(rule=rule, firings=firings, now=now))
     # A full batch may have left deadlines for the next pass; resume from the last one seen
     # (inclusive; firing is idempotent, so a boundary row seen twice sends nothing twice).
     reached = rows[-1][1] + delay if len(rows) == SWEEP_BATCH else now
