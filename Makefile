@@ -35,6 +35,7 @@ run: export DEMO_HOST_URL ?= http://localhost:$(DEMO_PORT)
 run: install widget ## Start the product on http://$(HOST):$(PORT) with a demo workspace
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo_engagement
 	$(PY) manage.py run_milepost --host $(HOST) --port $(PORT) --demo-port $(DEMO_PORT)
 
 worker: install ## Run a Celery worker and beat (production mode, needs REDIS_URL)
