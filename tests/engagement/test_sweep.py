@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from engagement import services
-from engagement.models import Delivery, Rule, Trigger
+from engagement.models import Channel, Delivery, FrequencyCap, Rule, Trigger, Unsubscription
 from onboarding.models import EndUser
+from onboarding.services import content_publish
 from tests.engagement.factories import RuleFactory
 from tests.factories import (
     EndUserFactory,
@@ -236,3 +237,51 @@ def test_after_its_first_pass_the_trait_sweep_looks_only_at_people_seen_since(
     sweep(t0 + 3 * DAY, django_capture_on_commit_callbacks)
 
     assert fired_for(rule) == ["lost-signal"]
+
+
+def test_a_sweep_batch_holds_each_persons_frequency_cap_and_unsubscription(
+    t0: datetime, django_capture_on_commit_callbacks: Any, smtp_server: Any
+) -> None:
+    journey = JourneyFactory()
+    milestone = MilestoneFactory(journey=journey, key="initial-value")
+    content_publish(obj=journey)
+    rule = RuleFactory(
+        workspace=journey.workspace, trigger=Trigger.MILESTONE_NOT_REACHED, event_name="",
+        milestone=milestone, delay=10 * DAY, created_at=t0, send_email=True,
+    )  # fmt: skip
+    FrequencyCap.objects.create(
+        workspace=journey.workspace, channel=Channel.IN_APP, limit=1, period=2 * DAY
+    )
+    names = ["fresh", "capped", "unsubscribed"]
+    users = {
+        name: EndUserFactory(
+            workspace=journey.workspace, external_id=name, traits={"email": f"{name}@x.test"}
+        )
+        for name in names
+    }
+    for end_user in users.values():
+        JourneyProgressFactory(end_user=end_user, journey=journey, started_at=t0 + DAY)
+    other = RuleFactory(workspace=journey.workspace, trigger=Trigger.EVENT)
+    services.rule_fire(
+        rule=other, end_user_id=users["capped"].pk, occurrence="x", now=t0 + 11 * DAY
+    )
+    Unsubscription.objects.create(end_user=users["unsubscribed"])
+
+    sweep(t0 + 12 * DAY, django_capture_on_commit_callbacks)
+
+    outcome = {
+        (d.end_user.external_id, d.channel): d.status if d.status == "sent" else d.reason
+        for d in Delivery.objects.filter(rule=rule).select_related("end_user")
+    }
+    assert outcome == {
+        ("fresh", "in_app"): "sent",
+        ("fresh", "email"): "sent",
+        ("capped", "in_app"): "frequency cap: At most 1 In-app message per 2 days, 0:00:00",
+        ("capped", "email"): "sent",
+        ("unsubscribed", "in_app"): "sent",
+        ("unsubscribed", "email"): "the end user unsubscribed from e-mail",
+    }
+    assert sorted(m["X-Envelope-To"] for m in smtp_server.messages) == [
+        "capped@x.test",
+        "fresh@x.test",
+    ]
