@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from io import StringIO
@@ -234,3 +236,25 @@ def events_named(name: str, **properties: Any) -> list[Event]:
 
 def new_user_id() -> str:
     return f"user-{uuid.uuid4().hex[:10]}"
+
+
+def pixel(page: Any, x: float, y: float) -> tuple[int, int, int]:
+    """The colour a person sees at viewport point (x, y): a 1x1 screenshot, decoded here (a
+    one-pixel PNG row is the same whichever filter the encoder chose: the filter predicts
+    from pixels that do not exist, which count as zero)."""
+    png: bytes = page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1})
+    data, offset = b"", 8
+    while offset < len(png):
+        (length,) = struct.unpack(">I", png[offset : offset + 4])
+        kind = png[offset + 4 : offset + 8]
+        if kind == b"IDAT":
+            data += png[offset + 8 : offset + 8 + length]
+        offset += 12 + length
+    assert png[24:26] in {b"\x08\x02", b"\x08\x06"}, "expected an 8-bit RGB(A) screenshot"
+    row = zlib.decompress(data)
+    return row[1], row[2], row[3]
+
+
+def brightness(colour: tuple[int, int, int]) -> float:
+    red, green, blue = colour
+    return 0.299 * red + 0.587 * green + 0.114 * blue

@@ -28,6 +28,8 @@ const SDK = "milepost-js/0.1.0";
 const SESSION_IDLE_MS = 30 * 60 * 1000;
 type Handler = (payload: unknown) => void;
 type Traits = Record<string, unknown>;
+const STORAGE = "storage_unavailable";
+const where = () => ({ url: location.href, title: document.title });
 
 function storage(): Storage | null {
   try {
@@ -39,6 +41,9 @@ function storage(): Storage | null {
     return null;
   }
 }
+
+/** Equal content (as the server sent it, so key order is stable). */
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 function readJson<T>(store: Storage | null, key: string): T | null {
   try {
@@ -63,13 +68,14 @@ class Controller {
   #user: { id: string; traits: Traits; userHash?: string } | null = null;
   #outbox: Outbox | null = null;
   #transport: Transport | null = null;
-  #content: Content = { walkthroughs: [], tooltips: [], progress_bars: [] };
+  #content: Content = parseContent({}).content;
   #journeys: JourneyView[] = [];
   #seq = 0;
   #tour: Tour | null = null;
   #tooltips = new Map<string, TooltipView>();
   #progress: ProgressView | null = null;
   #dismissedTooltips = new Set<string>();
+  #messages = new Set<string>();
   #lastUrl = "";
   #reporting = false;
 
@@ -79,7 +85,7 @@ class Controller {
   constructor(api: string, key: string) {
     this.#api = api;
     this.#key = key;
-    if (!this.#store) this.report("storage_unavailable", "localStorage is disabled or full");
+    if (!this.#store) this.report(STORAGE, STORAGE);
     this.#watchNavigation();
   }
 
@@ -87,7 +93,7 @@ class Controller {
 
   identify(id: unknown, traits?: unknown, options?: unknown): void {
     if ((typeof id !== "string" && typeof id !== "number") || id === "") {
-      this.report("missing_user", "Milepost.identify needs a user id (a string).");
+      this.report("missing_user", "identify() needs a user id");
       return;
     }
     const userHash = (options as { userHash?: unknown } | undefined)?.userHash;
@@ -103,7 +109,7 @@ class Controller {
     this.reset();
     this.#user = next;
     this.#outbox = new Outbox(this.#store, `milepost:outbox:${this.#key}:${next.id}`, {
-      onStorageError: () => this.report("storage_unavailable", "localStorage refused a write"),
+      onStorageError: () => this.report(STORAGE, STORAGE),
     });
     this.#transport = new Transport(this.#api, this.#key, () => this.#hello(), {
       onMessage: (message) => this.#receive(message),
@@ -116,14 +122,14 @@ class Controller {
     });
     this.#transport.start();
     this.#lastUrl = location.href;
-    this.track("$pageview", { url: location.href, title: document.title });
+    this.track("$pageview", where());
   }
 
   track(name: unknown, properties?: unknown): void {
     if (typeof name !== "string" || !name || !this.#outbox) return;
     const props =
       properties && typeof properties === "object" ? { ...(properties as Traits) } : {};
-    if (name.startsWith("$walkthrough") || name.startsWith("$step") || name.startsWith("$tooltip")) {
+    if (/^\$(walkthrough|step|tooltip)/.test(name)) {
       props.session = this.#session();
     }
     const event: QueuedEvent = { id: uuid(), name, timestamp: new Date().toISOString(), properties: props };
@@ -136,15 +142,15 @@ class Controller {
   page(): void {
     if (location.href === this.#lastUrl || !this.#user) return;
     this.#lastUrl = location.href;
-    this.track("$pageview", { url: location.href, title: document.title });
-    this.#transport?.send({ type: "page", url: location.href, title: document.title });
+    this.track("$pageview", where());
+    this.#transport?.send({ type: "page", ...where() });
     this.#render();
   }
 
   start(key: unknown): void {
     const walkthrough = this.#content.walkthroughs.find((w) => w.key === key);
     if (!walkthrough) {
-      this.report("unknown_walkthrough", `No published walkthrough ${String(key)} for this user.`);
+      this.report("unknown_walkthrough", `no walkthrough ${String(key)} for this user`);
       return;
     }
     this.#tour?.clear();
@@ -161,7 +167,7 @@ class Controller {
     this.#tour?.clear();
     this.#tour = null;
     this.#clearViews();
-    this.#content = { walkthroughs: [], tooltips: [], progress_bars: [] };
+    this.#content = parseContent({}).content;
     this.#journeys = [];
   }
 
@@ -209,7 +215,7 @@ class Controller {
     return {
       user: { id: user.id, traits: user.traits },
       user_hash: this.#user?.userHash,
-      page: { url: location.href, title: document.title },
+      page: where(),
       sdk: SDK,
       session: this.#session(),
     };
@@ -230,6 +236,16 @@ class Controller {
   }
 
   #receive(message: Message): void {
+    // Every push to this user (progress, message…) carries the next sequence number.
+    if (message.type !== "welcome") {
+      const check = sequenceCheck(this.#seq, message.seq);
+      if (check === "stale") return;
+      if (check === "gap") {
+        // A push was lost: fetch the progress afresh (it sets the sequence number).
+        void this.#resync();
+        if (message.type === "progress") return;
+      } else this.#setSeq(message.seq);
+    }
     switch (message.type) {
       case "welcome":
         this.root.theme(message.theme);
@@ -281,13 +297,6 @@ class Controller {
   }
 
   #onProgress(message: Message): void {
-    const check = sequenceCheck(this.#seq, message.seq);
-    if (check === "stale") return;
-    if (check === "gap") {
-      void this.#resync();
-      return;
-    }
-    this.#setSeq(message.seq);
     const journey = parseJourney(message);
     if (!journey) return;
     const before = this.#journeys.find((j) => j.key === journey.key);
@@ -352,9 +361,15 @@ class Controller {
   }
 
   #renderTour(): void {
-    const current = this.#tour && this.#content.walkthroughs.find((w) => w.key === this.#tour!.walkthrough.key);
-    if (this.#tour && current) {
-      this.#tour.show();
+    const tour = this.#tour;
+    const current = tour && this.#content.walkthroughs.find((w) => w.key === tour.walkthrough.key);
+    if (tour && current) {
+      // A publish may have changed the steps: carry on, at the same step, with the new ones.
+      if (!same(current.steps, tour.walkthrough.steps)) {
+        tour.clear();
+        this.#tour = new Tour(current, this, Math.min(tour.index, current.steps.length - 1));
+      }
+      this.#tour!.show();
       return;
     }
     this.#tour?.clear();
@@ -385,7 +400,11 @@ class Controller {
       if (this.#dismissedTooltips.has(tip.key)) continue;
       if (!urlMatches(tip.page_url_pattern, location.pathname, location.search)) continue;
       wanted.add(tip.key);
-      if (!this.#tooltips.has(tip.key)) this.#tooltips.set(tip.key, new TooltipView(tip, this));
+      const view = this.#tooltips.get(tip.key);
+      if (!view || !same(view.tooltip, tip)) {
+        view?.destroy();
+        this.#tooltips.set(tip.key, new TooltipView(tip, this));
+      }
     }
     for (const [key, view] of this.#tooltips) {
       if (!wanted.has(key)) {
@@ -408,11 +427,11 @@ class Controller {
       else view?.destroy();
       return;
     }
-    if (this.#progress?.bar.key !== bar.key) {
+    if (!same(this.#progress?.bar, bar)) {
       this.#progress?.destroy();
       this.#progress = new ProgressView(bar, this);
     }
-    this.#progress.render(journey);
+    this.#progress!.render(journey);
   }
 
   #clearViews(): void {
@@ -423,6 +442,9 @@ class Controller {
   }
 
   #showMessage(message: Message): void {
+    // A reconnect may push again a message this tab still shows.
+    if (this.#messages.has(String(message.id))) return;
+    this.#messages.add(String(message.id));
     const props = { message: message.id, rule: message.rule };
     const cta = message.cta as { label?: unknown; url?: unknown } | undefined;
     let el: HTMLElement | null = null;
@@ -475,10 +497,11 @@ class Controller {
     }
     addEventListener("popstate", () => api.page());
     // Hidden is the last moment a page is sure to run (pagehide does not fire on every
-    // mobile tab switch); what is still queued goes out with a keepalive request.
-    document.addEventListener("visibilitychange", () => {
-      if (document.hidden) this.#transport?.beacon(this.#outbox?.all().slice(0, 100) ?? []);
-    });
+    // mobile tab switch, and a navigation may not make the page hidden first): what is
+    // still queued goes out as a beacon then. Twice is harmless, the server de-duplicates.
+    const last = (): void => this.#transport?.beacon(this.#outbox?.all().slice(0, 100) ?? []);
+    addEventListener("pagehide", last);
+    document.addEventListener("visibilitychange", () => document.hidden && last());
   }
 }
 
@@ -524,5 +547,5 @@ const w = window as unknown as { Milepost?: Api; milepost?: unknown };
 const queued = Array.isArray(w.milepost) ? (w.milepost as unknown[]) : [];
 w.Milepost = api;
 w.milepost = { push: (...calls: unknown[]) => calls.forEach(run) };
-if (!key) controller.report("missing_key", "The script tag needs data-key with the publishable key.");
+if (!key) controller.report("missing_key", "the script tag needs data-key");
 queued.forEach(run);

@@ -1,92 +1,138 @@
-/** Positioning with Floating UI's core (`computePosition`) on a viewport-sized platform and
- * one small middleware of our own: every floating element is `position: fixed` in the shadow
- * root, so the target's client rect is all the geometry needed, whatever scroll containers,
- * sticky headers or transforms surround the target.
+/** Positioning with Floating UI: core's `computePosition` and its own `flip` and `shift`
+ * middleware, on a small platform of ours. Every floating element is `position: fixed`
+ * in the shadow root, so all geometry is in viewport coordinates and the one boundary that
+ * matters is where the target can be seen: the viewport, cut down to each scroll container
+ * around the target and to what lies below a sticky or fixed header that does not contain it.
+ * flip and shift keep the popover inside that area (never under the header); when the target
+ * leaves it (scrolled away inside its container, or under the header) the popover hides until
+ * the target comes back.
  *
- * Why not `@floating-ui/dom` with its flip/shift/offset: its platform alone is 6.4 KB gzipped
- * and core's `detectOverflow`-based middleware another 1.2 KB, together more than half of the
- * widget's 12 KB budget; the viewport is the only clipping boundary a fixed element has, so
- * `fit` below does offset + flip + shift in a few lines. */
-import {
-  computePosition,
-  type Middleware,
-  type Placement as Side,
-  type Platform,
-} from "@floating-ui/core";
+ * Why core and not `@floating-ui/dom`: measured in this bundle (bench/README.md), dom's
+ * `computePosition` + `autoUpdate` + middleware cost 6.4 KB gzipped against 2.7 KB for core's,
+ * and the core bundle's whole budget is 12 KB. The few lines of `visibleArea` and `anchor`
+ * below stand in for dom's clipping-ancestor walk and `autoUpdate`. */
+import { computePosition, type Middleware, type Platform, shift } from "@floating-ui/core";
 import type { Placement } from "./state";
 
-const OPPOSITE: Record<string, string> = { top: "bottom", bottom: "top", left: "right", right: "left" };
-const clamp = (value: number, max: number): number => Math.max(8, Math.min(value, max - 8));
+export interface Area {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 
-/** Offset by `gap`, flip to the opposite side when this side has no room and that one has
- * more, then shift along the viewport so the whole element stays visible. */
-export function fit(gap: number, width: number, height: number): Middleware {
+/** The part of the viewport where `target` can be seen. */
+export function visibleArea(target: Element): Area {
+  const root = document.documentElement;
+  let top = 0;
+  let left = 0;
+  let bottom = root.clientHeight;
+  let right = root.clientWidth;
+  for (let el = target.parentElement; el && el !== document.body && el !== root; el = el.parentElement) {
+    if (/auto|scroll|hidden|clip/.test(getComputedStyle(el).overflow)) {
+      const r = el.getBoundingClientRect();
+      top = Math.max(top, r.top + el.clientTop);
+      left = Math.max(left, r.left + el.clientLeft);
+      bottom = Math.min(bottom, r.top + el.clientTop + el.clientHeight);
+      right = Math.min(right, r.left + el.clientLeft + el.clientWidth);
+    }
+  }
+  // A header pinned to the top of the viewport (sticky or fixed) covers what scrolls under it.
+  const t = target.getBoundingClientRect();
+  const x = Math.min(Math.max(t.left + t.width / 2, 1), right - 1);
+  const hit = document.elementsFromPoint(x, 1).find((el) => el.localName !== "milepost-widget");
+  for (let el: Element | null | undefined = hit; el; el = el.parentElement) {
+    if (/fixed|sticky/.test(getComputedStyle(el).position)) {
+      const r = el.getBoundingClientRect();
+      if (!el.contains(target) && r.bottom < innerHeight / 2) top = Math.max(top, r.bottom);
+      break;
+    }
+  }
+  return { x: left, y: top, width: Math.max(0, right - left), height: Math.max(0, bottom - top) };
+}
+
+const OPPOSITE = { top: "bottom", bottom: "top", left: "right", right: "left" } as const;
+type Side = keyof typeof OPPOSITE;
+
+/** Flip to the opposite side when the authored one has no room in `area` and that one has
+ * more. Core's `flip` does this and much more (alignments, cross-axis fallbacks) for 950 B
+ * gzipped, which the budget cannot take (bench/README.md); this is the one case we need. */
+function flipWithin(area: Area): Middleware {
   return {
-    name: "fit",
-    fn({ x, y, placement, rects: { reference: r, floating: f }, middlewareData }) {
-      const side = placement.split("-")[0]!;
-      const vertical = side === "top" || side === "bottom";
-      const room: Record<string, number> = {
-        top: r.y,
-        bottom: height - r.y - r.height,
-        left: r.x,
-        right: width - r.x - r.width,
+    name: "flip",
+    fn({ placement, rects: { reference: r, floating: f }, middlewareData }) {
+      const side = placement as Side;
+      const room = {
+        top: r.y - area.y,
+        bottom: area.y + area.height - r.y - r.height,
+        left: r.x - area.x,
+        right: area.x + area.width - r.x - r.width,
       };
-      const opposite = OPPOSITE[side]!;
-      if (
-        !middlewareData.fit &&
-        room[side]! < (vertical ? f.height : f.width) + gap &&
-        room[opposite]! > room[side]!
-      ) {
-        return { data: { flipped: true }, reset: { placement: opposite as Side } };
-      }
-      const sign = side === "top" || side === "left" ? -gap : gap;
-      return {
-        x: clamp(vertical ? x : x + sign, width - f.width),
-        y: clamp(vertical ? y + sign : y, height - f.height),
-      };
+      const need = side === "top" || side === "bottom" ? f.height : f.width;
+      const other = OPPOSITE[side];
+      return !middlewareData.flip && room[side] < need && room[other] > room[side]
+        ? { data: {}, reset: { placement: other } }
+        : {};
     },
   };
 }
 
-const platform: Platform = {
-  getElementRects: ({ reference, floating }) => {
-    const r = (reference as Element).getBoundingClientRect();
-    const f = floating as HTMLElement;
-    return {
-      reference: { x: r.left, y: r.top, width: r.width, height: r.height },
-      floating: { x: 0, y: 0, width: f.offsetWidth, height: f.offsetHeight },
-    };
-  },
-  getClippingRect: () => ({ x: 0, y: 0, width: innerWidth, height: innerHeight }),
-  getDimensions: (element) => ({
-    width: (element as HTMLElement).offsetWidth,
-    height: (element as HTMLElement).offsetHeight,
-  }),
-};
+const size = (el: unknown) => ({
+  width: (el as HTMLElement).offsetWidth,
+  height: (el as HTMLElement).offsetHeight,
+});
 
 /** Keep `floating` next to `target` through scrolling (any container: scroll events are
- * caught in the capture phase), resizing and layout shifts. Returns the cleanup. */
+ * caught in the capture phase), resizing and layout shifts; `onMove` hears the target's box
+ * and whether it can be seen. Left and right are mirrored on a right-to-left page. Returns
+ * the cleanup. */
 export function anchor(
   target: Element,
   floating: HTMLElement,
   placement: Placement,
   gap = 10,
-  onMove?: (rect: DOMRect) => void,
+  onMove?: (rect: DOMRect, hidden: boolean) => void,
 ): () => void {
   let last = "";
+  const rtl = getComputedStyle(floating).direction === "rtl";
+  const side =
+    placement === "auto" ? "bottom"
+    : rtl && placement === "left" ? "right"
+    : rtl && placement === "right" ? "left"
+    : placement;
   const update = (): void => {
     const rect = target.getBoundingClientRect();
     const now = `${rect.left},${rect.top},${rect.width},${rect.height},${floating.offsetWidth},${floating.offsetHeight}`;
     if (now === last) return;
     last = now;
-    onMove?.(rect);
-    const root = document.documentElement;
+    const area = visibleArea(target);
+    const hidden =
+      rect.bottom <= area.y ||
+      rect.top >= area.y + area.height ||
+      rect.right <= area.x ||
+      rect.left >= area.x + area.width;
+    floating.classList.toggle("z", hidden);
+    onMove?.(rect, hidden);
+    const platform: Platform = {
+      // The reference grown by the gap on every side: the same as core's `offset(gap)`
+      // middleware, for 220 B less (bench/README.md).
+      getElementRects: () => ({
+        reference: {
+          x: rect.left - gap,
+          y: rect.top - gap,
+          width: rect.width + 2 * gap,
+          height: rect.height + 2 * gap,
+        },
+        floating: { x: 0, y: 0, ...size(floating) },
+      }),
+      getClippingRect: () => area,
+      getDimensions: size,
+    };
     void computePosition(target, floating, {
       platform,
       strategy: "fixed",
-      placement: placement === "auto" ? "bottom" : placement,
-      middleware: [fit(gap, root.clientWidth, root.clientHeight)],
+      placement: side,
+      middleware: [flipWithin(area), shift({ padding: 8 })],
     }).then(({ x, y }) => {
       floating.style.left = `${x}px`;
       floating.style.top = `${y}px`;
@@ -109,12 +155,16 @@ export function anchor(
   };
 }
 
-/** Size and place a spotlight cut-out over the target's box (CSSOM writes, allowed by CSP). */
-export function cover(el: HTMLElement, rect: DOMRect, pad = 6): void {
-  Object.assign(el.style, {
-    left: `${rect.left - pad}px`,
-    top: `${rect.top - pad}px`,
-    width: `${rect.width + pad * 2}px`,
-    height: `${rect.height + pad * 2}px`,
-  });
+/** Dim the whole viewport except a hole over the target's box: an even-odd clip path on a
+ * full-screen layer (a CSSOM write inside the shadow root, allowed by a strict CSP). The
+ * clip path also clips hit testing, so the page around the target takes no clicks while a
+ * click on the target goes through the hole to it. */
+export function cover(el: HTMLElement, rect: DOMRect, hidden: boolean, pad = 6): void {
+  const [l, t, r, b] = hidden ? [0, 0, 0, 0] : [
+    rect.left - pad,
+    rect.top - pad,
+    rect.right + pad,
+    rect.bottom + pad,
+  ];
+  el.style.clipPath = `polygon(evenodd,0 0,100% 0,100% 100%,0 100%,0 0,${l}px ${t}px,${r}px ${t}px,${r}px ${b}px,${l}px ${b}px,${l}px ${t}px)`;
 }

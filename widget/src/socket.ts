@@ -128,20 +128,20 @@ export class Transport {
     }
   }
 
-  /** Last-chance delivery when the page is hidden; the ack is never read, so the events stay
-   * queued and a later flush resends them (the server answers "duplicate"). */
+  /** Last-chance delivery when the page is hidden or unloads: `sendBeacon` with a text/plain
+   * JSON body (a CORS-safelisted type, so no preflight; the server parses it as JSON), and a
+   * keepalive fetch only where the browser refuses the beacon. The ack is never read, so the
+   * events stay queued and a later flush resends them (the server answers "duplicate"). */
   beacon(events: QueuedEvent[]): void {
     if (!events.length || this.mode === "closed") return;
+    const url = `${this.#api}/api/v1/widget/events`;
     const body = JSON.stringify({ ...this.#identity(), events, sent_at: new Date().toISOString() });
     try {
-      void fetch(`${this.#api}/api/v1/widget/events`, {
-        method: "POST",
-        body,
-        keepalive: true,
-        headers: { "content-type": "application/json" },
-      }).catch(() => undefined);
+      if (!navigator.sendBeacon(url, body)) throw 0;
     } catch {
-      // keepalive bodies are capped at 64 KB; the events stay queued for the next page.
+      // No beacon, or over its 64 KB limit: a keepalive fetch has the same cap but may still
+      // go through when beacons are disabled.
+      fetch(url, { method: "POST", body, keepalive: true }).catch(() => undefined);
     }
   }
 

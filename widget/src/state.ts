@@ -93,18 +93,18 @@ const number = (value: unknown, fallback: number): number =>
 const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 const PLACEMENTS = ["auto", "top", "bottom", "left", "right"];
 
-class Malformed extends Error {}
+/** Thrown (as a plain string) for content the widget must leave out. */
 
 /** Copy the fields named in `defaults` from `raw`: a missing value or one of the wrong type
  * takes the default; a `required` field must be a non-empty string. */
 function shape<T>(raw: unknown, defaults: Raw, required: string[]): T {
-  if (!isObject(raw)) throw new Malformed("not an object");
+  if (!isObject(raw)) throw "not an object";
   const out: Raw = {};
   for (const [field, fallback] of Object.entries(defaults)) {
     const value = raw[field];
     out[field] = typeof value === typeof fallback && value !== null ? value : fallback;
   }
-  for (const field of required) if (!out[field]) throw new Malformed(`missing ${field}`);
+  for (const field of required) if (!out[field]) throw `missing ${field}`;
   if ("placement" in out && !PLACEMENTS.includes(out.placement as string)) out.placement = "auto";
   return out as T;
 }
@@ -127,7 +127,7 @@ const ITEM = { milestone: "", label: "", action: "none", walkthrough: "", url: "
 function walkthrough(raw: unknown): Walkthrough {
   const out = shape<Walkthrough>(raw, WALKTHROUGH, ["key"]);
   out.steps = list((raw as Raw).steps).map((step) => shape<Step>(step, STEP, ["title"]));
-  if (!out.steps.length) throw new Malformed("no steps");
+  if (!out.steps.length) throw "no steps";
   const state = (raw as Raw).state;
   out.state = isObject(state) ? shape<TourState>(state, { status: "in_progress", step: 0 }, []) : null;
   return out;
@@ -145,8 +145,7 @@ function parseAll<T>(raw: unknown, kind: string, parse: (item: unknown) => T, er
     try {
       out.push(parse(item));
     } catch (error) {
-      if (!(error instanceof Malformed)) throw error;
-      errors.push(`${kind}[${index}]: ${error.message}`);
+      errors.push(`${kind}[${index}]: ${String(error)}`);
     }
   });
   return out;

@@ -168,7 +168,13 @@ export class Tour {
     if (target) {
       if (!inView(target)) target.scrollIntoView({ block: "center" });
       this.#cleanups.push(
-        anchor(target, el, step.placement, 12, spotlight ? (rect) => cover(spotlight!, rect) : undefined),
+        anchor(
+          target,
+          el,
+          step.placement,
+          12,
+          spotlight ? (rect, hidden) => cover(spotlight!, rect, hidden) : undefined,
+        ),
       );
       if (step.advance_on === "target_click") {
         const onClick = (event: Event): void => {

@@ -49,7 +49,7 @@ export function card(options: CardOptions): HTMLElement {
     {
       class: options.modal ? "c m" : "c",
       role: "dialog",
-      "aria-modal": options.modal ? "true" : "false",
+      "aria-modal": String(!!options.modal),
       "aria-labelledby": options.title ? `${id}t` : undefined,
       "aria-label": options.title ? undefined : options.closeLabel.replace(/^Close /, ""),
       "aria-describedby": `${id}b`,

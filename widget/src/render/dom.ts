@@ -68,8 +68,8 @@ export class Root {
   /** Put the root back if the host app's rendering removed it. */
   attach(): void {
     if (!this.host.isConnected) (document.body ?? document.documentElement).append(this.host);
-    const rtl = getComputedStyle(document.documentElement).direction === "rtl";
-    this.layer.setAttribute("dir", document.dir || (rtl ? "rtl" : "ltr"));
+    // The page's direction (from its dir attribute or its CSS): the widget mirrors with it.
+    this.layer.setAttribute("dir", getComputedStyle(document.documentElement).direction);
   }
 
   theme(theme: unknown): void {
@@ -82,14 +82,5 @@ export class Root {
     setTimeout(() => {
       this.#live.textContent = message;
     }, 50);
-  }
-
-  /** The focused element inside the widget, if any. */
-  get activeElement(): Element | null {
-    return this.#shadow.activeElement;
-  }
-
-  destroy(): void {
-    this.host.remove();
   }
 }

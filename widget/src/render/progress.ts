@@ -101,10 +101,14 @@ export class ProgressView {
 }
 
 /** A short celebration: a toast (motion is off under prefers-reduced-motion) plus the live
- * region's announcement. */
+ * region's announcement. Celebrations that arrive together (a tour completed and the
+ * milestone it reached) share one toast, one line each. */
+let toastTimer = 0;
 export function celebrate(root: Root, message: string): void {
-  const toast = h("div", { class: "t", "aria-hidden": "true" }, `🎉 ${message}`);
-  root.layer.append(toast);
+  let toast = root.layer.querySelector(".t");
+  if (!toast) root.layer.append((toast = h("div", { class: "t", "aria-hidden": "true" })));
+  toast.append(h("div", null, `🎉 ${message}`));
   root.announce(message);
-  setTimeout(() => toast.remove(), 3500);
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => toast.remove(), 3500) as unknown as number;
 }
