@@ -30,6 +30,7 @@ from django.conf import settings  # noqa: E402
 from django.template.loader import render_to_string  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from config import demo_sales  # noqa: E402
 from onboarding.models import Workspace  # noqa: E402
 
 Scope = dict[str, Any]
@@ -148,6 +149,10 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
         if path == "/new-visitor":
             extra.append((b"set-cookie", f"{COOKIE}=; Path=/; Max-Age=0".encode()))
         await _respond(send, 302, b"", "text/plain", extra)
+        return
+    if path == "/sales" or path.startswith("/sales/"):
+        # Acme's sales inbox: where the demo's PQL webhook lands (signature checked there).
+        await demo_sales.application(scope, receive, send)
         return
     if path not in PAGES:
         await _respond(send, 404, b"Not found", "text/plain")
