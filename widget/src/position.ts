@@ -1,16 +1,15 @@
-/** Positioning with Floating UI: core's `computePosition` and its own `flip` and `shift`
- * middleware, on a small platform of ours. Every floating element is `position: fixed`
- * in the shadow root, so all geometry is in viewport coordinates and the one boundary that
- * matters is where the target can be seen: the viewport, cut down to each scroll container
- * around the target and to what lies below a sticky or fixed header that does not contain it.
- * flip and shift keep the popover inside that area (never under the header); when the target
- * leaves it (scrolled away inside its container, or under the header) the popover hides until
- * the target comes back.
+/** Positioning with Floating UI: core's `computePosition` and `shift`, on a small platform of
+ * ours. Every floating element is `position: fixed` in the shadow root, so all geometry is in
+ * viewport coordinates and the one boundary that matters is where the target can be seen: the
+ * viewport, cut down to each scroll container around the target and to what lies below a
+ * sticky or fixed header that does not contain it. Flip and shift keep the popover inside
+ * that area (never under the header); when the target leaves it (scrolled away inside its
+ * container, or under the header) the popover hides until the target comes back.
  *
- * Why core and not `@floating-ui/dom`: measured in this bundle (bench/README.md), dom's
- * `computePosition` + `autoUpdate` + middleware cost 6.4 KB gzipped against 2.7 KB for core's,
- * and the core bundle's whole budget is 12 KB. The few lines of `visibleArea` and `anchor`
- * below stand in for dom's clipping-ancestor walk and `autoUpdate`. */
+ * Why not `@floating-ui/dom`, nor core's `flip` and `offset`: measured in this bundle
+ * (bench/README.md), dom costs 6.4 KB gzipped against 2.7 KB for core's set, and core's
+ * `flip` + `offset` alone 1.2 KB, which the 12 KB budget cannot take; `flipWithin` and a
+ * reference grown by the gap do the part of them the widget uses. */
 import { computePosition, type Middleware, type Platform, shift } from "@floating-ui/core";
 import type { Placement } from "./state";
 

@@ -1,9 +1,9 @@
 /** The widget's one stylesheet, adopted by its shadow root as a constructable stylesheet: no
  * `<style>` element and no `style=""` attribute ever reaches the host document, so a strict
- * `style-src` CSP host works. `:host` resets with `all: initial !important` (an important declaration from inside the
- * shadow tree beats the page's) so hostile host rules such as `* { all: unset }` cannot leak
- * in; theme colours arrive as custom properties
- * (--p primary, --t text, --b background, --f font, --r radius). */
+ * `style-src` CSP host works. `:host` resets with `all: initial !important` (an important
+ * declaration from inside the shadow tree beats the page's) so hostile host rules such as
+ * `* { all: unset }` cannot leak in; theme colours arrive as custom properties (--p primary,
+ * --t text, --b background, --f font, --r radius). */
 export const CSS =
   ":host{all:initial!important;position:fixed!important;z-index:2147483647!important;--p:#4f46e5;--t:#1f2937;--b:#fff;--f:system-ui,sans-serif;--r:10px}" +
   "*{box-sizing:border-box}" +
