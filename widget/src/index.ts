@@ -110,6 +110,8 @@ class Controller {
     this.#user = next;
     this.#outbox = new Outbox(this.#store, `milepost:outbox:${this.#key}:${next.id}`, {
       onStorageError: () => this.report(STORAGE, STORAGE),
+      // Never a silent drop: the server hears how many events the full outbox let go.
+      onOverflow: (n) => this.report("outbox_full", `${n} dropped`),
     });
     this.#transport = new Transport(this.#api, this.#key, () => this.#hello(), {
       onMessage: (message) => this.#receive(message),

@@ -21,6 +21,8 @@ export interface OutboxOptions {
   resendAfterMs?: number;
   now?: () => number;
   onStorageError?: (error: unknown) => void;
+  /** Told how many of the oldest events were dropped to stay within the limit. */
+  onOverflow?: (dropped: number) => void;
 }
 
 export class Outbox {
@@ -81,6 +83,7 @@ export class Outbox {
       this.dropped += excess;
     }
     this.#write(events);
+    if (excess > 0) this.#options.onOverflow?.(excess);
   }
 
   /** Up to `max` events not already awaiting an ack from this tab; marks them in flight. */

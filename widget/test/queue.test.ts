@@ -76,11 +76,13 @@ test("two tabs appending to the same storage keep each other's events", () => {
   assert.deepEqual(tabA.all().map((e) => e.id), ["b", "c"]);
 });
 
-test("the outbox is bounded: past the limit the oldest events are dropped and counted", () => {
-  const outbox = new Outbox(new MemoryStorage(), "k", { limit: 3 });
+test("the outbox is bounded: past the limit the oldest events are dropped and reported", () => {
+  const told: number[] = [];
+  const outbox = new Outbox(new MemoryStorage(), "k", { limit: 3, onOverflow: (n) => told.push(n) });
   ["1", "2", "3", "4", "5"].forEach((id) => outbox.add(event(id)));
   assert.deepEqual(outbox.all().map((e) => e.id), ["3", "4", "5"]);
   assert.equal(outbox.dropped, 2);
+  assert.deepEqual(told, [1, 1]);
 });
 
 test("full storage falls back to memory, says so once, and loses nothing", () => {
