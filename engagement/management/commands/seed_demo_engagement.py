@@ -34,7 +34,8 @@ def _messages() -> list[dict[str, Any]]:
         {
             "key": "welcome",
             "name": "Welcome",
-            "style": Message.Style.MODAL,
+            # A banner, not a modal: the welcome tour's first step is a centred modal already.
+            "style": Message.Style.BANNER,
             "title": 'Welcome, {{ first_name|default:"there" }}',
             "body": "First: {{ next_milestone }}",
         },
