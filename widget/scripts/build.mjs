@@ -7,7 +7,7 @@
 // Never list here a name that crosses the bundle's edge: protocol fields, event properties,
 // localStorage records, DOM APIs or the public API (`identify`, `track`… and `userHash`).
 import { build } from "esbuild";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -56,6 +56,8 @@ const compressed = await minify(code, {
   format: { comments: false },
   sourceMap: { content: map, url: "milepost.js.map" },
 });
+// static/milepost/ is build output, not in git: a fresh clone has no such folder yet.
+mkdirSync(dirname(outfile), { recursive: true });
 writeFileSync(outfile, compressed.code);
 writeFileSync(`${outfile}.map`, compressed.map);
 
