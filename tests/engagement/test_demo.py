@@ -197,7 +197,7 @@ def test_the_demo_welcomes_congratulates_and_tells_sales_about_a_pql(
         traits={"name": "Ada Lovelace", "plan": "trial", "signed_up_at": signed_up_at},
     )
     [welcome] = payloads("welcome")
-    assert (welcome["style"], welcome["title"]) == ("modal", "Welcome, Ada")
+    assert (welcome["style"], welcome["title"]) == ("banner", "Welcome, Ada")
     assert welcome["body_text"] == "First: Installed the JavaScript snippet"
 
     track(workspace, "demo-ada", "campaign_created")
