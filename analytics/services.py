@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils.timezone import now
+from django.utils.timezone import now as timezone_now
 
 from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_known_event
 from analytics.models import JourneyDayRollup, JourneyStaleDay
@@ -55,10 +55,21 @@ def _utc_day(instant: datetime) -> date:
     return instant.astimezone(UTC).date()
 
 
-def journey_day_mark_stale(*, journey_id: int, started_at: datetime) -> None:
+# journey_funnel never keeps a rollup of today (it counts today live), so a start day of
+# today needs no mark, except near midnight, when a reader may already be in tomorrow.
+TODAY_MARKS_FROM = time(23, 50)
+
+
+def journey_day_mark_stale(
+    *, journey_id: int, started_at: datetime, now: datetime | None = None
+) -> None:
     """Mark the rollup of people whose journey started on this UTC day as out of date: one
     upsert on the (journey, day) unique index, which writes nothing when the journey is gone
-    (its rollups went with it)."""
+    (its rollups went with it). A start today needs no mark (and no commit) until 23:50 UTC."""
+    day = _utc_day(started_at)
+    moment = (now or timezone_now()).astimezone(UTC)
+    if day == moment.date() and moment.time() < TODAY_MARKS_FROM:
+        return
     with connection.cursor() as cursor:
         cursor.execute(  # table names only are interpolated; values are parameters
             f"""
@@ -67,8 +78,8 @@ def journey_day_mark_stale(*, journey_id: int, started_at: datetime) -> None:
             ON CONFLICT (journey_id, day) DO UPDATE SET marked_at = excluded.marked_at
             """,  # noqa: S608
             [
-                _utc_day(started_at),
-                connection.ops.adapt_datetimefield_value(now()),
+                day,
+                connection.ops.adapt_datetimefield_value(timezone_now()),
                 journey_id,
             ],
         )
@@ -117,7 +128,7 @@ def journey_rollups_store(
                 )
             },
             milestone_ids=list(milestone_ids),
-            refreshed_at=now(),
+            refreshed_at=timezone_now(),
         )
         for day, day_counts in counts.items()
     ]

@@ -271,3 +271,35 @@ def test_the_rollups_use_utc_days_whatever_the_time_zone_of_the_start(journey, p
     queries.journey_funnel(journey=journey, date_range=MARCH)
 
     assert JourneyDayRollup.objects.get(journey=journey, day=date(2025, 3, 4)).started == 1
+
+
+def test_a_start_today_needs_no_mark_until_just_before_midnight(journey):
+    noon = datetime(2025, 3, 9, 12, 0, tzinfo=UTC)
+
+    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(9, 8), now=noon)
+    assert not JourneyStaleDay.objects.exists()
+
+    services.journey_day_mark_stale(
+        journey_id=journey.pk, started_at=at(9, 8), now=noon.replace(hour=23, minute=55)
+    )
+    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(8, 8), now=noon)
+    assert sorted(JourneyStaleDay.objects.values_list("day", flat=True)) == [
+        date(2025, 3, 8),
+        date(2025, 3, 9),
+    ]
+
+
+def test_a_completion_today_shows_at_once_in_the_funnel(
+    journey, crowd, django_capture_on_commit_callbacks
+):
+    recent_days = DateRange(timezone.now().date() - timedelta(days=3), timezone.now().date())
+    before = queries.journey_funnel(journey=journey, date_range=recent_days)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        recording.milestone_complete(
+            end_user=crowd[-1], milestone=journey.milestones.get(key="campaign")
+        )
+
+    after = queries.journey_funnel(journey=journey, date_range=recent_days)
+    assert after.steps[2].reached == before.steps[2].reached + 1
+    assert after == queries.journey_funnel(journey=journey, date_range=recent_days, fresh=True)
