@@ -50,7 +50,7 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
-from analytics import funnel_engine, services
+from analytics import funnel_engine, funnel_sql, services
 from analytics.inputs import (
     MAX_ADOPTION_FEATURES,
     MAX_PAI_THRESHOLD,
@@ -1050,6 +1050,17 @@ def event_funnel(
     n = len(spec.steps)
     window_ms = int(spec.window.total_seconds() * 1000)
     step_qs = [_event_q(step.event, step.filters) for step in spec.steps]
+    if funnel_sql.supports(spec):
+        totals = funnel_sql.funnel_totals(
+            workspace=workspace,
+            spec=spec,
+            step_qs=step_qs,
+            start=date_range.start,
+            end=date_range.end,
+            timezone=date_range.timezone,
+            histogram_bounds=[bound for _, bound in HISTOGRAM_BOUNDS],
+        )
+        return _event_funnel_from_totals(spec, totals)
     exclusion_qs = [_event_q(e.event, e.filters) for e in spec.exclusions]
     wanted = Q()
     for q in [*step_qs, *exclusion_qs]:
@@ -1189,6 +1200,64 @@ def _event_funnel_result(
         aggregate_by=spec.aggregate_by or "end_user",
         steps=tuple(steps),
         excluded=excluded,
+        breakdown=breakdown,
+        over_time=tuple(
+            EventFunnelPeriod(period_start=d, entered=e, converted=c, conversion=_rate(c, e))
+            for d, (e, c) in sorted(periods.items())
+        ),
+    )
+
+
+def _event_funnel_from_totals(
+    spec: EventFunnelSpec, totals: funnel_sql.FunnelTotals
+) -> EventFunnel:
+    """The same report as _event_funnel_result, from the database path's per-level totals."""
+    n = len(spec.steps)
+    counts = [sum(c for level, c in totals.levels.items() if level > k) for k in range(n)]
+    steps = []
+    for k in range(n):
+        count, total_ms = totals.durations.get(k, (0, 0))
+        converted = sorted(
+            name for level, names in totals.people.items() if level > k for name in names
+        )
+        dropped = totals.people.get(k, []) if k else []
+        previous = counts[k - 1] if k else counts[0]
+        steps.append(
+            EventFunnelStep(
+                index=k,
+                event=spec.steps[k].event,
+                count=counts[k],
+                conversion_from_previous=_rate(counts[k], previous),
+                conversion_from_start=_rate(counts[k], counts[0]),
+                dropped=previous - counts[k],
+                median_seconds_to_convert=_seconds(totals.medians.get(k)),
+                mean_seconds_to_convert=_mean_seconds(total_ms, count),
+                histogram=_histogram(totals.histograms.get(k, {})) if k else (),
+                converted_people=tuple(converted[: spec.people_limit]),
+                dropped_people=tuple(dropped[: spec.people_limit]),
+            )
+        )
+    breakdown: tuple[EventFunnelGroup, ...] = ()
+    if spec.breakdown is not None:
+        grouped: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+        for value, level, count in totals.breakdown:
+            group = grouped[_json_label(value)]
+            for k in range(level):
+                group[k] += count
+        breakdown = tuple(
+            EventFunnelGroup(value=value, counts=tuple(c), conversion=_rate(c[-1], c[0]))
+            for value, c in sorted(grouped.items(), key=lambda item: (-item[1][0], item[0]))
+        )
+    periods: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for (day, level), count in totals.periods.items():
+        periods[day][0] += count
+        periods[day][1] += count if level == n else 0
+    return EventFunnel(
+        order=spec.order,
+        window_seconds=int(spec.window.total_seconds()),
+        aggregate_by="end_user",
+        steps=tuple(steps),
+        excluded=0,
         breakdown=breakdown,
         over_time=tuple(
             EventFunnelPeriod(period_start=d, entered=e, converted=c, conversion=_rate(c, e))
