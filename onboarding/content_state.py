@@ -11,11 +11,14 @@ are stored as events but change no state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
 
-from onboarding.models import ContentState, Event, PublishedVersion
+from onboarding.models import ContentState, PublishedVersion
+
+if TYPE_CHECKING:
+    from onboarding.recording import RecordedEvent
 
 Kind = PublishedVersion.Kind
 Status = ContentState.Status
@@ -41,7 +44,7 @@ def _step(properties: dict[str, Any]) -> int | None:
     return value
 
 
-def _apply(state: ContentState, event: Event, status: str) -> None:
+def _apply(state: ContentState, event: RecordedEvent, status: str) -> None:
     properties = event.properties
     step = _step(properties)
     session = properties.get("session")
@@ -65,7 +68,7 @@ def _apply(state: ContentState, event: Event, status: str) -> None:
     state.updated_at = event.timestamp
 
 
-def content_states_record(*, events: Sequence[Event]) -> None:
+def content_states_record(*, events: Sequence[RecordedEvent]) -> None:
     relevant = []
     for event in events:
         transition = TRANSITIONS.get(event.name)

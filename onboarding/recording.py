@@ -59,6 +59,23 @@ class Ack:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
+@dataclass(slots=True)
+class RecordedEvent:
+    """A stored event as the write path hands it on to milestone evaluation and content state:
+    the columns of an Event row without the cost of a model instance per event."""
+
+    pk: int | None
+    workspace_id: int
+    end_user_id: int
+    client_id: uuid.UUID
+    name: str
+    timestamp: datetime
+    received_at: datetime
+    properties: dict[str, Any]
+    source: str
+    clock_skew_clamped: bool
+
+
 class EventRejected(ValueError):
     """One event of a batch is invalid; the others are still recorded."""
 
@@ -175,9 +192,14 @@ def _candidate(
 def _end_users_by_external_id(
     workspace: Workspace, external_ids: set[str], *, seen_at: datetime
 ) -> dict[str, EndUser]:
+    # Only what journeys and completions need: decoding every person's traits is the
+    # costliest part of this query and nothing on the write path reads them.
+    fields = ("id", "workspace_id", "external_id", "signed_up_at", "first_seen_at")
     existing = {
         user.external_id: user
-        for user in EndUser.objects.filter(workspace=workspace, external_id__in=external_ids)
+        for user in EndUser.objects.filter(workspace=workspace, external_id__in=external_ids).only(
+            *fields
+        )
     }
     missing = external_ids - existing.keys()
     if missing:
@@ -196,7 +218,9 @@ def _end_users_by_external_id(
         existing.update(
             {
                 user.external_id: user
-                for user in EndUser.objects.filter(workspace=workspace, external_id__in=missing)
+                for user in EndUser.objects.filter(
+                    workspace=workspace, external_id__in=missing
+                ).only(*fields)
             }
         )
     return existing
@@ -226,7 +250,7 @@ def _event_fields() -> list[models.Field[Any, Any]]:
     ]
 
 
-def _insert_new_events(rows: list[Event]) -> dict[uuid.UUID, int]:
+def _insert_new_events(rows: list[RecordedEvent]) -> dict[uuid.UUID, int]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: the ids that were new, with their pk.
 
     Django's bulk_create(ignore_conflicts=True) cannot say which rows it skipped; this can, on
@@ -326,7 +350,7 @@ def events_record(
         candidates.append(candidate)
 
     accepted: list[str] = []
-    stored: list[Event] = []
+    stored: list[RecordedEvent] = []
     with transaction.atomic():
         if end_user is not None:
             users = {end_user.external_id: end_user}
@@ -335,9 +359,10 @@ def events_record(
                 workspace, {c.external_id for c in candidates}, seen_at=received_at
             )
         rows = [
-            Event(
-                workspace=workspace,
-                end_user=users[c.external_id],
+            RecordedEvent(
+                pk=None,
+                workspace_id=workspace.pk,
+                end_user_id=users[c.external_id].pk,
                 client_id=c.client_id,
                 name=c.name,
                 timestamp=c.timestamp,
@@ -352,7 +377,6 @@ def events_record(
         for candidate, row in zip(candidates, rows, strict=True):
             if candidate.client_id in inserted:
                 row.pk = inserted[candidate.client_id]
-                row._state.adding = False
                 accepted.append(candidate.raw_id)
                 stored.append(row)
             else:
@@ -677,7 +701,7 @@ def _reached_by_count(
 
 
 def _evaluate_milestones(
-    *, workspace: Workspace, events: list[Event], users: dict[str, EndUser]
+    *, workspace: Workspace, events: list[RecordedEvent], users: dict[str, EndUser]
 ) -> None:
     """Complete every milestone the batch reaches. Work is per (milestone, batch), not per
     event: one query finds, for all people at once, the event that met each count."""
@@ -692,7 +716,7 @@ def _evaluate_milestones(
                 by_walkthrough[milestone.walkthrough].append(milestone)
     counted: dict[LiveMilestone, set[int]] = defaultdict(set)
     # A walkthrough milestone is reached by its earliest completion event in the batch.
-    walked: dict[tuple[int, LiveMilestone], Event] = {}
+    walked: dict[tuple[int, LiveMilestone], RecordedEvent] = {}
     for event in sorted(events, key=lambda e: (e.timestamp, e.pk)):
         for milestone in by_event.get(event.name, ()):
             counted[milestone].add(event.end_user_id)
@@ -711,13 +735,13 @@ def _evaluate_milestones(
     )
     users_by_pk = {user.pk: user for user in users.values() if user.pk in involved}
     progress = _progress_rows(users=users_by_pk.values(), journeys=journeys)
-    reached: list[tuple[int, LiveMilestone, int, datetime, str]] = []
+    reached: list[tuple[int, LiveMilestone, int | None, datetime, str]] = []
     for milestone, user_ids in counted.items():
         open_ids = {u for u in user_ids if (u, milestone.id) not in done}
         if not open_ids:
             continue
-        for user_id, (event_id, at) in _reached_by_count(milestone, open_ids).items():
-            reached.append((user_id, milestone, event_id, at, events[0].source))
+        for user_id, (reaching_id, at) in _reached_by_count(milestone, open_ids).items():
+            reached.append((user_id, milestone, reaching_id, at, events[0].source))
     for (user_id, milestone), event in walked.items():
         if (user_id, milestone.id) not in done:
             reached.append((user_id, milestone, event.pk, event.timestamp, event.source))
