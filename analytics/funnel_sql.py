@@ -88,8 +88,11 @@ def _best_attempts(
     base_sql, base_params = steps.query.sql_with_params()
     chain = [f"c{j}" for j in range(1, n)]
     window_clause = (
-        "WINDOW w AS (PARTITION BY actor ORDER BY ms"
-        " RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)"
+        # A suffix minimum as a running one over descending time (peers, i.e. events of the
+        # same millisecond, included): aggregated incrementally, where a frame ending at
+        # UNBOUNDED FOLLOWING is recomputed row by row on PostgreSQL.
+        "WINDOW w AS (PARTITION BY actor ORDER BY ms DESC"
+        " RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
     ms = epoch_ms('b."timestamp"')
     sql = (
