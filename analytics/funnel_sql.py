@@ -68,8 +68,8 @@ def _best_attempts(
     window: timedelta,
     window_ms: int,
 ) -> tuple[str, list[Any]]:
-    """SQL of one row per person: actor, ts (entry), t0 (entry ms), level, t1..t(n-1) (ms of
-    each step reached, NULL past the level)."""
+    """SQL of one row per person: actor, level, ts (entry, whole seconds), t0 (entry ms),
+    t1..t(n-1) (ms of each step reached, NULL past the level)."""
     n = len(step_qs)
     wanted = step_qs[0] & Q(timestamp__lt=end)
     for q in step_qs[1:]:
@@ -88,15 +88,16 @@ def _best_attempts(
     base_sql, base_params = steps.query.sql_with_params()
     chain = [f"c{j}" for j in range(1, n)]
     window_clause = (
-        # A suffix minimum as a running one over descending time (peers, i.e. events of the
-        # same millisecond, included): aggregated incrementally, where a frame ending at
-        # UNBOUNDED FOLLOWING is recomputed row by row on PostgreSQL.
-        "WINDOW w AS (PARTITION BY actor ORDER BY ms DESC"
-        " RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        # A suffix minimum as a running one over descending time: aggregated incrementally,
+        # where a frame ending at UNBOUNDED FOLLOWING is recomputed row by row on PostgreSQL.
+        # Within one millisecond later steps sort first, so a step sees the next step's events
+        # of the same millisecond (the engine lets equal timestamps chain) without RANGE peers.
+        "WINDOW w AS (PARTITION BY actor ORDER BY ms DESC, step DESC"
+        " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
     ms = epoch_ms('b."timestamp"')
     sql = (
-        f'SELECT end_user_id AS actor, id, "timestamp" AS ts, {ms} AS ms,'
+        f"SELECT end_user_id AS actor, {ms} AS ms,"
         f" step, {', '.join(f'CAST(NULL AS BIGINT) AS {c}' for c in chain)}"
         f" FROM ({base_sql}) b"
     )
@@ -116,24 +117,40 @@ def _best_attempts(
                     f" OVER w ELSE c{j} END AS c{j}"
                 )
         sql = (
-            f"SELECT actor, id, ts, ms, step, {', '.join(columns)}"
+            f"SELECT actor, ms, step, {', '.join(columns)}"
             f" FROM ({sql}) p{k} WHERE step <= {k + 1} {window_clause}"
         )
     reached = " + ".join(f"CASE WHEN {c} <= ms + %s THEN 1 ELSE 0 END" for c in chain)
     entries = (
-        f"SELECT actor, id, ts, ms, 1 + {reached} AS level, {', '.join(chain)}"
+        f"SELECT actor, ms, 1 + {reached} AS level, {', '.join(chain)}"
         f" FROM ({sql}) chains WHERE step = 0"
     )
-    ranked = (
-        f"SELECT actor, ts, ms AS t0, level,"
-        f" {', '.join(f'CASE WHEN level > {j} THEN c{j} END AS t{j}' for j in range(1, n))},"
-        f" ROW_NUMBER() OVER (PARTITION BY actor ORDER BY level DESC, ms, id) AS attempt"
-        f" FROM ({entries}) entries"
-    )
+    # The best attempt is the earliest entry of the highest level. Its chain is the smallest
+    # among the entries of that level (a chain is monotone in its entry), so one grouped pass
+    # finds it: per level, the earliest entry and the smallest time of every step.
+    levels = range(n, 0, -1)
+    firsts = [f"MIN(ms) FILTER (WHERE level = {level}) AS e{level}" for level in levels]
+    firsts += [
+        f"MIN(c{j}) FILTER (WHERE level = {level}) AS l{level}_{j}"
+        for level in levels
+        for j in range(1, level)
+    ]
+    grouped = f"SELECT actor, {', '.join(firsts)} FROM ({entries}) entries GROUP BY actor"
+    level_case = " ".join(f"WHEN e{level} IS NOT NULL THEN {level}" for level in levels)
+    times = [f"COALESCE({', '.join(f'e{level}' for level in levels)}) AS t0"]
+    for j in range(1, n):
+        cases = " ".join(
+            f"WHEN e{level} IS NOT NULL THEN l{level}_{j}" for level in levels if level > j
+        )
+        times.append(f"CASE {cases} END AS t{j}")
+    instant = "to_timestamp(t0 / 1000)" if is_postgresql() else "datetime(t0 / 1000, 'unixepoch')"
     best = (
-        f"SELECT actor, ts, t0, level, {', '.join(f't{j}' for j in range(1, n))}"
-        f" FROM ({ranked}) ranked WHERE attempt = 1"
+        f"SELECT actor, CASE {level_case} END AS level, {', '.join(times)} FROM ({grouped}) grouped"
     )
+    # Whole seconds of the entry are enough to find its day or week (zone offsets are whole
+    # seconds).
+    all_times = ", ".join(f"t{j}" for j in range(n))
+    best = f"SELECT actor, level, {instant} AS ts, {all_times} FROM ({best}) firsts"
     return best, [*([window_ms] * (n - 1)), *base_params]
 
 
