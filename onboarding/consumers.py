@@ -27,6 +27,10 @@ MAX_FRAME_BYTES_OVER_BATCH = 16 * 1024
 CLOSE_TOO_BIG = 1009
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 class WidgetConsumer(AsyncWebsocketConsumer):
     workspace: Workspace
     end_user: EndUser | None = None
@@ -73,9 +77,16 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self._error("rate_limited", "This key sends too many messages a minute.")
             return
         try:
-            message = json.loads(raw)
+            message = json.loads(raw, parse_constant=_refuse_constant)
         except json.JSONDecodeError as error:
             await self._error("malformed_json", f"The message is not JSON: {error.msg}.")
+            return
+        except (ValueError, RecursionError):
+            await self._error(
+                "malformed_json",
+                "The message is not JSON this server accepts (NaN, "
+                "Infinity, numbers over 4300 digits and nesting deeper than ~1000 are refused).",
+            )
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self._error("missing_type", "Every message is a JSON object with a `type`.")
@@ -92,6 +103,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await handler(message)
         except delivery.ProtocolError as error:
             await self.send_json(error.as_message())
+        except Exception:
+            # The socket stays up and the SDK keeps its unacknowledged events to resend.
+            logger.exception("widget message %r failed", message.get("type"))
+            await self._error("internal", "The server could not handle this message; retry.")
 
     async def on_hello(self, message: dict[str, Any]) -> None:
         session = message.get("session")
@@ -111,8 +126,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             if group not in self.groups_joined:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.groups_joined.append(group)
+        user = message.get("user")
         await self.send_json(
-            await database_sync_to_async(delivery.welcome)(end_user=end_user, session=self.session)
+            await database_sync_to_async(delivery.welcome)(
+                end_user=end_user,
+                session=self.session,
+                traits=user.get("traits") if isinstance(user, dict) else None,
+            )
         )
         # After joining the groups, so whatever a receiver pushes now reaches this socket.
         await database_sync_to_async(delivery.announce_connected)(end_user=end_user)
@@ -128,7 +148,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     async def on_page(self, message: dict[str, Any]) -> None:
         if self.end_user is None:
             raise delivery.ProtocolError("hello_first", "Send `hello` before `page`.")
-        # URL rules are applied by the SDK; the page is kept for what the server logs.
+        # URL rules are applied by the SDK, which also records the `$pageview`; the server only
+        # checks the message's shape.
         page = message.get("url")
         if not isinstance(page, str):
             raise delivery.ProtocolError("invalid_page", "page.url must be a string.")

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from onboarding import recording, signals, targeting
 from onboarding.auth import KeyRefused, workspace_for_widget
@@ -64,7 +64,7 @@ def _user_id(user: Any) -> str:
 def check_identity(workspace: Workspace, external_id: str, user_hash: Any) -> None:
     if not workspace.enforce_identity_verification:
         return
-    if not isinstance(user_hash, str) or not workspace.user_hash_matches(external_id, user_hash):
+    if not workspace.user_hash_matches(external_id, user_hash):
         raise ProtocolError(
             "invalid_user_hash",
             "This workspace verifies identities: user_hash must be the hex HMAC-SHA256 of the "
@@ -99,11 +99,14 @@ def end_user_for(*, workspace: Workspace, user_id: Any, user_hash: Any) -> EndUs
     return end_user
 
 
-def welcome(*, end_user: EndUser, session: str | None) -> dict[str, Any]:
+def welcome(*, end_user: EndUser, session: str | None, traits: Any = None) -> dict[str, Any]:
+    """What this user sees. `user.traits` echoes only what the page itself sent: traits set by
+    the SaaS backend with its secret key (e-mail, revenue, internal flags) never reach a
+    browser, which holds only the publishable key."""
     end_user.refresh_from_db(fields=["push_sequence"])
     return {
         "type": "welcome",
-        "user": {"id": end_user.external_id, "traits": end_user.traits},
+        "user": {"id": end_user.external_id, "traits": traits if isinstance(traits, dict) else {}},
         "content": targeting.content_for(end_user=end_user, session=session),
         "journeys": recording.journey_progress(end_user=end_user),
         "theme": end_user.workspace.theme,
@@ -134,13 +137,19 @@ def events_receive(*, end_user: EndUser, payload: dict[str, Any]) -> dict[str, A
             f"{settings.MILEPOST_MAX_EVENTS_PER_BATCH}.",
             status=413,
         )
-    ack = recording.events_record(
-        workspace=end_user.workspace,
-        events=events,
-        source=SDK_EVENT_SOURCE,
-        sent_at=payload.get("sent_at"),
-        end_user=end_user,
-    )
+    try:
+        ack = recording.events_record(
+            workspace=end_user.workspace,
+            events=events,
+            source=SDK_EVENT_SOURCE,
+            sent_at=payload.get("sent_at"),
+            end_user=end_user,
+        )
+    except IntegrityError:
+        # The person was erased (DELETE /users/{id}) while this tab stayed open.
+        raise ProtocolError(
+            "unknown_user", "This user no longer exists; identify again.", status=404
+        ) from None
     return {"type": "ack", **ack.as_dict()}
 
 

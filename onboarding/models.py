@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any
 
@@ -19,6 +20,8 @@ from django.utils import timezone
 
 from onboarding import validation
 from onboarding.markdown import render_markdown
+
+_HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _token(prefix: str, nbytes: int = 24) -> str:
@@ -89,7 +92,7 @@ class Workspace(models.Model):
         ).hexdigest()
 
     def user_hash_matches(self, external_id: str, user_hash: str | None) -> bool:
-        if not user_hash:
+        if not isinstance(user_hash, str) or not _HEX_SHA256.fullmatch(user_hash):
             return False
         return hmac.compare_digest(self.user_hash_for(external_id), user_hash.lower())
 

@@ -10,6 +10,7 @@ after commit sends the domain signals and pushes progress.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections import defaultdict
@@ -42,8 +43,12 @@ from onboarding.models import (
     Workspace,
 )
 
+logger = logging.getLogger(__name__)
+
 # A client clock may run ahead; past this, a timestamp is clamped to the receive time and flagged.
 MAX_FUTURE_SKEW = timedelta(hours=23)
+# Nothing a person did in a product happened before this; earlier values are clock garbage.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_NAME_LENGTH = 200
 MAX_EXTERNAL_ID_LENGTH = 255
 WALKTHROUGH_COMPLETED = "$walkthrough_completed"
@@ -76,6 +81,19 @@ class RecordedEvent:
     clock_skew_clamped: bool
 
 
+def _announce(signal: Any, **kwargs: Any) -> None:
+    """Send a domain signal after commit. One failing receiver (analytics, engagement) must not
+    keep the others from hearing what was recorded; its error is logged with its traceback."""
+    for receiver_function, result in signal.send_robust(**kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "receiver %r of %s failed",
+                receiver_function,
+                kwargs.get("sender"),
+                exc_info=result,
+            )
+
+
 class EventRejected(ValueError):
     """One event of a batch is invalid; the others are still recorded."""
 
@@ -105,7 +123,24 @@ def parse_timestamp(value: Any, *, field_name: str = "timestamp") -> datetime:
         raise EventRejected(f"{field_name} {value!r} is not an ISO 8601 date-time")
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        too_early = parsed < EARLIEST_TIMESTAMP
+    except OverflowError:
+        too_early = True
+    if too_early or parsed.year > 9000:
+        raise EventRejected(f"{field_name} {value!r} is outside 2000-01-01 … 9000-01-01")
     return parsed
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text and jsonb cannot hold U+0000; refuse it instead of losing the batch."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _depth(value: Any, level: int = 1) -> int:
@@ -122,6 +157,8 @@ def clean_external_id(value: Any) -> str:
     text = str(value).strip()
     if not text:
         raise EventRejected("user id must not be empty")
+    if "/" in text or "\x00" in text:
+        raise EventRejected("user id must not contain '/' or NUL characters")
     if len(text) > MAX_EXTERNAL_ID_LENGTH:
         raise EventRejected(f"user id is longer than {MAX_EXTERNAL_ID_LENGTH} characters")
     return text
@@ -164,6 +201,8 @@ def _candidate(
         properties = {}
     if not isinstance(properties, dict):
         raise EventRejected("properties must be a JSON object")
+    if _has_nul(name) or _has_nul(properties):
+        raise EventRejected("name and properties must not contain NUL (U+0000) characters")
     depth = _depth(properties)
     if depth > settings.MILEPOST_MAX_PROPERTY_DEPTH:
         raise EventRejected(
@@ -175,7 +214,12 @@ def _candidate(
         if sent_at is not None:
             # The client's clock may be wrong; the gap between its timestamp and its sent_at is
             # still right, so anchor that gap to our receive time.
-            timestamp = received_at - (sent_at - timestamp)
+            try:
+                corrected = received_at - (sent_at - timestamp)
+            except OverflowError:
+                corrected = timestamp
+            if corrected >= EARLIEST_TIMESTAMP:
+                timestamp = corrected
     else:
         timestamp = received_at
     clamped = timestamp > received_at + MAX_FUTURE_SKEW
@@ -390,7 +434,8 @@ def events_record(
             _evaluate_milestones(workspace=workspace, events=stored, users=users)
             event_ids = [row.pk for row in stored]
             transaction.on_commit(
-                lambda: signals.events_recorded.send(
+                lambda: _announce(
+                    signals.events_recorded,
                     sender=Event,
                     workspace_id=workspace.pk,
                     end_user_ids=sorted(touched),
@@ -445,7 +490,8 @@ def end_user_identify(
     if changed:
         transaction.on_commit(
             partial(
-                signals.end_user_updated.send,
+                _announce,
+                signals.end_user_updated,
                 sender=EndUser,
                 workspace_id=workspace.pk,
                 end_user_id=end_user.pk,
@@ -624,12 +670,13 @@ def journeys_start(
         )
         progress[journey.id] = row
         if created:
-            transaction.on_commit(partial(_announce_journey_started, row))
+            transaction.on_commit(partial(_announce_journey_started, row), robust=True)
     return progress
 
 
 def _announce_journey_started(row: JourneyProgress) -> None:
-    signals.journey_started.send(
+    _announce(
+        signals.journey_started,
         sender=JourneyProgress,
         workspace_id=row.workspace_id,
         end_user_id=row.end_user_id,
@@ -669,7 +716,7 @@ def _progress_rows(
         ):
             if (row.end_user_id, row.journey_id) not in rows:
                 rows[(row.end_user_id, row.journey_id)] = row
-                transaction.on_commit(partial(_announce_journey_started, row))
+                transaction.on_commit(partial(_announce_journey_started, row), robust=True)
     return rows
 
 
@@ -724,6 +771,12 @@ def _evaluate_milestones(
             walkthrough = str((event.properties or {}).get("walkthrough"))
             for milestone in by_walkthrough.get(walkthrough, ()):
                 walked.setdefault((event.end_user_id, milestone), event)
+    # A milestone deleted from the draft may still be in the published snapshot: it can no
+    # longer be reached (its row is gone) until the journey is published again.
+    candidates = {m.id for m in counted} | {m.id for _, m in walked}
+    existing = set(Milestone.objects.filter(pk__in=candidates).values_list("pk", flat=True))
+    counted = {m: ids for m, ids in counted.items() if m.id in existing}
+    walked = {pair: e for pair, e in walked.items() if pair[1].id in existing}
     involved = {user_id for ids in counted.values() for user_id in ids}
     involved |= {user_id for user_id, _ in walked}
     if not involved:
@@ -790,6 +843,9 @@ def _completion_store(
     pql_now = False
     message: dict[str, Any] | None = None
     if journey is not None and row is not None:
+        # Two transactions completing two PQL milestones of one person at once must not both
+        # miss the other's completion: the progress row is the person's lock for this journey.
+        row = JourneyProgress.objects.select_for_update().get(pk=row.pk)
         completed = dict(
             MilestoneCompletion.objects.filter(
                 end_user=end_user, milestone_id__in=[m.id for m in journey.milestones]
@@ -816,10 +872,15 @@ def _completion_store(
         }
 
     def announce() -> None:
-        # The person's open tabs first: receivers below may do slower work.
+        # The person's open tabs first: receivers below may do slower work. A push that fails
+        # (channel layer down) is logged, never allowed to stop the signals: tabs resync by seq.
         if message is not None:
-            realtime.push_to_end_user(end_user_id=end_user.pk, message=message)
-        signals.milestone_completed.send(
+            try:
+                realtime.push_to_end_user(end_user_id=end_user.pk, message=message)
+            except Exception:
+                logger.exception("progress push to end user %s failed", end_user.pk)
+        _announce(
+            signals.milestone_completed,
             sender=MilestoneCompletion,
             workspace_id=end_user.workspace_id,
             end_user_id=end_user.pk,
@@ -828,7 +889,8 @@ def _completion_store(
             completed_at=at,
         )
         if pql_now and row is not None:
-            signals.pql_reached.send(
+            _announce(
+                signals.pql_reached,
                 sender=JourneyProgress,
                 workspace_id=end_user.workspace_id,
                 end_user_id=end_user.pk,
@@ -836,7 +898,7 @@ def _completion_store(
                 pql_at=row.pql_at,
             )
 
-    transaction.on_commit(announce)
+    transaction.on_commit(announce, robust=True)
     return completion
 
 

@@ -19,7 +19,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ].endswith("postgresql")
     if have_services:
         return
-    if os.environ.get("CI") == "true" and os.environ.get("MILEPOST_REQUIRE_SERVICES") == "true":
+    if os.environ.get("MILEPOST_REQUIRE_SERVICES") == "true":
         raise pytest.UsageError(
             "MILEPOST_REQUIRE_SERVICES is set but DATABASE_URL/REDIS_URL are not"
         )

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from onboarding import recording
 from onboarding.api import serializers as s
+from onboarding.api.parsers import StrictJSONParser
 from onboarding.auth import HasWorkspace, SecretKeyAuthentication
 from onboarding.models import EndUser, Event, Milestone, Workspace
 
@@ -61,6 +62,7 @@ def json_object(request: Request) -> dict[str, Any]:
 class ServerView(APIView):
     authentication_classes = [SecretKeyAuthentication]
     permission_classes = [HasWorkspace]
+    parser_classes = [StrictJSONParser]
 
     def permission_denied(
         self, request: Request, message: str | None = None, code: str | None = None

@@ -20,13 +20,13 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from onboarding import delivery, realtime
 from onboarding.api import serializers as s
+from onboarding.api.parsers import PlainTextJSONParser, StrictJSONParser
 from onboarding.api.views import json_object
 from onboarding.models import EndUser, Workspace
 
@@ -42,10 +42,6 @@ WIDGET_ERRORS = {
     413: OpenApiResponse(s.ErrorSerializer, description="Batch too large"),
     429: OpenApiResponse(s.ErrorSerializer, description="Rate limited"),
 }
-
-
-class PlainTextJSONParser(JSONParser):
-    media_type = "text/plain"
 
 
 def _cors(response: HttpResponseBase, origin: str | None) -> Any:
@@ -66,7 +62,7 @@ def _error(error: delivery.ProtocolError, origin: str | None) -> Response:
 class WidgetView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
-    parser_classes = [JSONParser, PlainTextJSONParser]
+    parser_classes = [StrictJSONParser, PlainTextJSONParser]
 
     @property
     def origin(self) -> str | None:
@@ -106,7 +102,12 @@ class WidgetBootstrapView(WidgetView):
         workspace = self.workspace(body.get("key"))
         end_user = delivery.session_open(workspace=workspace, hello=body)
         session = body.get("session") if isinstance(body.get("session"), str) else None
-        answer = delivery.welcome(end_user=end_user, session=session)
+        user = body.get("user")
+        answer = delivery.welcome(
+            end_user=end_user,
+            session=session,
+            traits=user.get("traits") if isinstance(user, dict) else None,
+        )
         delivery.announce_connected(end_user=end_user)
         return _cors(Response(answer), self.origin)
 
@@ -152,6 +153,10 @@ class WidgetProgressView(WidgetView):
 
 def _stream_open(params: dict[str, str], origin: str | None) -> EndUser:
     workspace = delivery.widget_workspace(key=params.get("key"), origin=origin)
+    if not delivery.key_rate_allows(workspace.pk):
+        raise delivery.ProtocolError(
+            "rate_limited", "This key sends too many messages a minute.", status=429
+        )
     return delivery.end_user_for(
         workspace=workspace, user_id=params.get("user"), user_hash=params.get("user_hash")
     )
@@ -187,6 +192,8 @@ async def widget_stream(request: HttpRequest) -> HttpResponseBase:
     groups = [realtime.end_user_group(end_user.pk), realtime.workspace_group(end_user.workspace_id)]
     for group in groups:
         await layer.group_add(group, channel)
+    # Read after subscribing, so a push sent in between is either received or counted as missed.
+    await database_sync_to_async(end_user.refresh_from_db)(fields=["push_sequence"])
     current = end_user.push_sequence
 
     async def events() -> AsyncIterator[str]:

@@ -372,3 +372,67 @@ def test_changed_traits_are_announced_after_commit(trial: TrialJourney) -> None:
         signals.end_user_updated.disconnect(hear)
 
     assert heard == [["a"], ["a", "b"]]
+
+
+def test_nul_characters_and_impossible_times_are_rejected_not_fatal(trial: TrialJourney) -> None:
+    good = event()
+    batch = [
+        good,
+        event(properties={"note": "a\x00b"}),
+        event(name="sent\x00"),
+        event(user="org/42"),
+        event(timestamp="0001-01-01T00:00:00+05:00"),
+        event(timestamp="1999-12-31T23:59:59Z"),
+    ]
+
+    ack = recording.events_record(
+        workspace=trial.workspace, events=batch, source="server", sent_at="9999-12-31T00:00:00Z"
+    )
+
+    reasons = [r["reason"] for r in ack.rejected]
+    assert ack.accepted == [good["id"]]
+    assert (
+        reasons[0] == reasons[1] == ("name and properties must not contain NUL (U+0000) characters")
+    )
+    assert reasons[2] == "user id must not contain '/' or NUL characters"
+    assert reasons[3].endswith("is outside 2000-01-01 … 9000-01-01")
+    assert reasons[4].endswith("is outside 2000-01-01 … 9000-01-01")
+
+
+def test_a_milestone_deleted_from_the_draft_does_not_break_recording(
+    trial: TrialJourney,
+) -> None:
+    signed_up(trial)
+    trial.messages.delete()  # still in the published snapshot until the next publish
+
+    ack = recording.events_record(
+        workspace=trial.workspace,
+        events=[event(at=SIGNUP + timedelta(minutes=m)) for m in (1, 2, 3)],
+        source="server",
+    )
+
+    assert len(ack.accepted) == 3
+    assert not MilestoneCompletion.objects.exists()
+
+
+def test_a_failing_receiver_does_not_silence_the_others(trial: TrialJourney) -> None:
+    heard: list[str] = []
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("receiver down")
+
+    def working(**kwargs: Any) -> None:
+        from django.db import connection
+
+        heard.append(f"in transaction: {connection.in_atomic_block}")
+
+    signals.milestone_completed.connect(broken)
+    signals.milestone_completed.connect(working)
+    try:
+        end_user = signed_up(trial)
+        recording.milestone_complete(end_user=end_user, milestone=trial.installed)
+    finally:
+        signals.milestone_completed.disconnect(broken)
+        signals.milestone_completed.disconnect(working)
+
+    assert heard == ["in transaction: False"]

@@ -229,3 +229,12 @@ def test_the_openapi_schema_validates_without_warnings(tmp_path: Any) -> None:
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
 
     assert "/api/v1/widget/stream" in target.read_text()
+
+
+def test_json_no_database_can_store_is_a_400(client: Client, secret: str) -> None:
+    nan = call(client, "post", "/api/v1/events", secret, '{"events": [{"x": NaN}]}')
+    deep = call(client, "post", "/api/v1/events", secret, "[" * 50_000)
+
+    assert nan.status_code == 400
+    assert deep.status_code == 400
+    assert deep.json()["error"]["code"] == "malformed_json"

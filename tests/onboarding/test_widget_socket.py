@@ -278,3 +278,63 @@ async def test_publishing_pushes_new_content_to_connected_widgets_of_that_worksp
     assert pushed["type"] == "content"
     assert [t["key"] for t in pushed["content"]["tooltips"]] == ["fresh-tip"]
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    ['{"type": "events", "events": [{"n": NaN}]}', "[" * 50_000, '{"n": ' + "9" * 5000 + "}"],
+)
+async def test_json_no_database_can_store_is_refused_and_the_socket_lives(
+    key: str, frame: str
+) -> None:
+    communicator = socket(key)
+    await communicator.connect()
+    await hello(communicator)
+
+    await communicator.send_to(text_data=frame)
+    reply = json.loads(await communicator.receive_from(timeout=5))
+    still_alive = await say(communicator, {"type": "events", "events": [event()]})
+
+    assert reply["code"] == "malformed_json"
+    assert still_alive["type"] == "ack"
+    await communicator.disconnect()
+
+
+async def test_a_non_ascii_user_hash_is_refused_cleanly(trial: TrialJourney, key: str) -> None:
+    trial.workspace.enforce_identity_verification = True
+    await sync_to_async(trial.workspace.save)(update_fields=["enforce_identity_verification"])
+    communicator = socket(key)
+    await communicator.connect()
+
+    reply = await hello(communicator, user_hash="é" * 64)
+
+    assert reply["code"] == "invalid_user_hash"
+    await communicator.disconnect()
+
+
+async def test_an_open_tab_of_an_erased_user_is_told_so(trial: TrialJourney, key: str) -> None:
+    communicator = socket(key)
+    await communicator.connect()
+    await hello(communicator)
+    end_user = await sync_to_async(lambda: trial.workspace.end_users.get(external_id="u1"))()
+    await sync_to_async(recording.end_user_erase)(end_user=end_user)
+
+    reply = await say(communicator, {"type": "events", "events": [event()]})
+
+    assert reply["code"] == "unknown_user"
+    await communicator.disconnect()
+
+
+async def test_welcome_never_echoes_traits_the_page_did_not_send(
+    trial: TrialJourney, key: str
+) -> None:
+    await sync_to_async(recording.end_user_identify)(
+        workspace=trial.workspace, external_id="u1", traits={"mrr": 990, "email": "a@b.c"}
+    )
+    communicator = socket(key)
+    await communicator.connect()
+
+    welcome = await hello(communicator)
+
+    assert welcome["user"] == {"id": "u1", "traits": {"plan": "trial"}}
+    await communicator.disconnect()
