@@ -1,7 +1,8 @@
 """The database path of the ad-hoc event funnel (analytics/funnel_sql.py) gives exactly the
 report of the streaming engine (analytics/funnel_engine.py) on random event sets: events at
 the same instant, repeated and out-of-order steps, steps exactly at the window's edge and at
-the date range's edges, several attempts per person, breakdowns by a person trait."""
+the date range's edges, several attempts per person, property filters, breakdowns by a person
+trait."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from analytics import funnel_sql, queries
-from analytics.inputs import DateRange, EventFunnelSpec, FunnelBreakdown, FunnelStep
+from analytics.inputs import (
+    DateRange,
+    EventFunnelSpec,
+    FunnelBreakdown,
+    FunnelStep,
+    PropertyFilter,
+)
 from onboarding.models import Workspace
 from tests.factories import EndUserFactory, EventFactory
 
@@ -38,7 +45,14 @@ def _random_workspace(workspace: Workspace, rng: random.Random) -> None:
             if rng.random() < 0.15:
                 instant += timedelta(microseconds=rng.choice((1, 999, 1000, 1500)))
             name = rng.choice((*STEPS, "noise"))
-            EventFactory(workspace=workspace, end_user=end_user, name=name, timestamp=instant)
+            properties = {"size": rng.randint(1, 3)} if rng.random() < 0.7 else {}
+            EventFactory(
+                workspace=workspace,
+                end_user=end_user,
+                name=name,
+                timestamp=instant,
+                properties=properties,
+            )
 
 
 def _spec(rng: random.Random) -> EventFunnelSpec:
@@ -46,7 +60,11 @@ def _spec(rng: random.Random) -> EventFunnelSpec:
     names = rng.sample(STEPS, size) if rng.random() < 0.3 else list(STEPS[:size])
     breakdown = FunnelBreakdown(kind="person", property="plan") if rng.random() < 0.5 else None
     return EventFunnelSpec(
-        steps=tuple(FunnelStep(name) for name in names),
+        steps=tuple(
+            # Property filters narrow a step (the database applies them, as for the engine).
+            FunnelStep(name, (PropertyFilter("size", "gte", 2),) if rng.random() < 0.2 else ())
+            for name in names
+        ),
         window=timedelta(minutes=30 * rng.choice((1, 2, 5, 24, 400))),
         breakdown=breakdown,
         interval=rng.choice(("day", "week")),
