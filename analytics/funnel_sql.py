@@ -83,7 +83,7 @@ def _best_attempts(
                 output_field=IntegerField(),
             )
         )
-        .values_list("end_user_id", "id", "timestamp", "step")
+        .values_list("end_user_id", "timestamp", "step")
     )
     base_sql, base_params = steps.query.sql_with_params()
     chain = [f"c{j}" for j in range(1, n)]
