@@ -116,7 +116,9 @@ async def _receive_webhook(scope: Scope, receive: Receive, send: Send) -> None:
         await _json(send, 413, {"error": f"The body is larger than {MAX_BODY_BYTES} bytes."})
         return
     header = headers.get("milepost-signature", b"").decode("latin-1")
-    secrets = await sync_to_async(_sales_secrets)()
+    # Not the thread-sensitive executor: in the embedded mode the webhook that arrives here is
+    # sent from that very thread (eager tasks), which waits for this answer.
+    secrets = await sync_to_async(_sales_secrets, thread_sensitive=False)()
     problem = signature_problem(header, body, secrets, time.time())
     if problem:
         await _json(send, 401, {"error": problem})

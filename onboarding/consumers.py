@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from uvicorn.protocols.utils import ClientDisconnected
 
 from onboarding import delivery, realtime
 from onboarding.models import EndUser, Workspace
@@ -103,6 +104,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await handler(message)
         except delivery.ProtocolError as error:
             await self.send_json(error.as_message())
+        except ClientDisconnected:
+            # The tab went away (navigation, close) before its answer: the SDK resends what
+            # was not acknowledged from the next page.
+            logger.debug("widget socket closed before its %r answer", message.get("type"))
         except Exception:
             # The socket stays up and the SDK keeps its unacknowledged events to resend.
             logger.exception("widget message %r failed", message.get("type"))
