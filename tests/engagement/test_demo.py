@@ -115,7 +115,7 @@ PAYLOAD = {
 }
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the inbox reads the secret on its own thread
 def test_the_sales_inbox_refuses_a_bad_signature_and_lists_a_good_one(sales_secret: str) -> None:
     body = json.dumps(PAYLOAD).encode()
 
@@ -137,7 +137,7 @@ def test_the_sales_inbox_refuses_a_bad_signature_and_lists_a_good_one(sales_secr
     assert "Ada &lt;b&gt;reached&lt;/b&gt;" in page
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the inbox reads the secret on its own thread
 def test_the_sales_inbox_lists_newest_first_once_per_delivery(sales_secret: str) -> None:
     first = json.dumps({**PAYLOAD, "message": {"title": "First PQL"}}).encode()
     second = json.dumps({**PAYLOAD, "message": {"title": "Second PQL"}}).encode()
@@ -152,7 +152,7 @@ def test_the_sales_inbox_lists_newest_first_once_per_delivery(sales_secret: str)
     assert page.index("<h2>Second PQL</h2>") < page.index("<h2>First PQL</h2>")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the inbox reads the secret on its own thread
 def test_the_sales_inbox_refuses_a_body_that_is_not_a_json_object(sales_secret: str) -> None:
     body = b"[1, 2, 3]"
     response = post_to_inbox(body, signed(sales_secret, body))
