@@ -129,18 +129,7 @@ def walkthrough_document(walkthrough: Walkthrough) -> dict[str, Any]:
         "starts_at": _iso(walkthrough.starts_at),
         "ends_at": _iso(walkthrough.ends_at),
         "steps": [
-            {
-                "page_url_pattern": step.page_url_pattern,
-                "selector": step.selector,
-                "title": step.title,
-                "body_markdown": step.body_markdown,
-                "placement": step.placement,
-                "advance_on": step.advance_on,
-                "advance_event": step.advance_event,
-                "spotlight": step.spotlight,
-                "wait_timeout_ms": step.wait_timeout_ms,
-            }
-            for step in walkthrough.steps.order_by("position", "id")
+            queries.step_fields(step) for step in walkthrough.steps.order_by("position", "id")
         ],
     }
 

@@ -14,6 +14,7 @@ from onboarding.models import (
     Journey,
     ProgressBar,
     PublishedVersion,
+    Step,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -84,6 +85,18 @@ def journey_snapshot(journey: Journey) -> dict[str, Any]:
     }
 
 
+# What an author writes for a step: the content-as-code document has exactly these, and a
+# published snapshot adds the step's id, position and rendered HTML.
+STEP_FIELDS = (
+    "page_url_pattern", "selector", "title", "body_markdown", "placement", "advance_on",
+    "advance_event", "spotlight", "wait_timeout_ms",
+)  # fmt: skip
+
+
+def step_fields(step: Step) -> dict[str, Any]:
+    return {name: getattr(step, name) for name in STEP_FIELDS}
+
+
 def walkthrough_snapshot(walkthrough: Walkthrough) -> dict[str, Any]:
     # body_markdown rides along (beyond the contract's fields) so a restore brings back the
     # source text the author edits, not only the rendered HTML.
@@ -101,16 +114,8 @@ def walkthrough_snapshot(walkthrough: Walkthrough) -> dict[str, Any]:
             {
                 "id": step.pk,
                 "position": step.position,
-                "page_url_pattern": step.page_url_pattern,
-                "selector": step.selector,
-                "title": step.title,
                 "body_html": step.body_html,
-                "body_markdown": step.body_markdown,
-                "placement": step.placement,
-                "advance_on": step.advance_on,
-                "advance_event": step.advance_event,
-                "spotlight": step.spotlight,
-                "wait_timeout_ms": step.wait_timeout_ms,
+                **step_fields(step),
             }
             for step in walkthrough.steps.order_by("position", "id")
         ],
