@@ -19,6 +19,7 @@ from django.conf import settings
 from uvicorn.protocols.utils import ClientDisconnected
 
 from onboarding import delivery, realtime
+from onboarding.api.parsers import refuse_json_constant
 from onboarding.models import EndUser, Workspace
 
 logger = logging.getLogger(__name__)
@@ -26,10 +27,6 @@ logger = logging.getLogger(__name__)
 # A frame larger than a full batch plus its envelope is refused without parsing it.
 MAX_FRAME_BYTES_OVER_BATCH = 16 * 1024
 CLOSE_TOO_BIG = 1009
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 class WidgetConsumer(AsyncWebsocketConsumer):
@@ -78,7 +75,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self._error("rate_limited", "This key sends too many messages a minute.")
             return
         try:
-            message = json.loads(raw, parse_constant=_refuse_constant)
+            message = json.loads(raw, parse_constant=refuse_json_constant)
         except json.JSONDecodeError as error:
             await self._error("malformed_json", f"The message is not JSON: {error.msg}.")
             return

@@ -645,32 +645,15 @@ def journeys_start(
     """Make sure the end user has a progress row in every live journey; returns them by
     journey id. New rows announce `journey_started` after commit."""
     journeys = list(journeys if journeys is not None else live_journeys(end_user.workspace))
-    progress = {
-        p.journey_id: p
-        for p in JourneyProgress.objects.filter(
-            end_user=end_user, journey_id__in=[j.id for j in journeys]
-        )
-    }
+    rows = _progress_rows(users=[end_user], journeys=journeys)
+    progress = {journey_id: row for (_, journey_id), row in rows.items()}
     for journey in journeys:
-        if journey.id in progress:
-            row = progress[journey.id]
-            # A signup time learnt later moves a signup-based journey's start to it.
-            start = _journey_start_time(end_user, journey.starts_on)
-            if start != row.started_at and journey.starts_on == JourneyStart.SIGNUP:
-                row.started_at = start
-                row.save(update_fields=["started_at"])
-            continue
-        row, created = JourneyProgress.objects.get_or_create(
-            end_user=end_user,
-            journey_id=journey.id,
-            defaults={
-                "workspace_id": end_user.workspace_id,
-                "started_at": _journey_start_time(end_user, journey.starts_on),
-            },
-        )
-        progress[journey.id] = row
-        if created:
-            transaction.on_commit(partial(_announce_journey_started, row), robust=True)
+        row = progress[journey.id]
+        # A signup time learnt later moves a signup-based journey's start to it.
+        start = _journey_start_time(end_user, journey.starts_on)
+        if journey.starts_on == JourneyStart.SIGNUP and start != row.started_at:
+            row.started_at = start
+            row.save(update_fields=["started_at"])
     return progress
 
 

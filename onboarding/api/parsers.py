@@ -10,7 +10,8 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 
-def _refuse_constant(name: str) -> Any:
+def refuse_json_constant(name: str) -> Any:
+    """`parse_constant` for json.loads: NaN and Infinity are not JSON and no column takes them."""
     raise ValueError(f"{name} is not JSON")
 
 
@@ -22,7 +23,7 @@ class StrictJSONParser(JSONParser):
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(stream.read().decode(encoding), parse_constant=_refuse_constant)
+            return json.loads(stream.read().decode(encoding), parse_constant=refuse_json_constant)
         except (ValueError, RecursionError, UnicodeDecodeError) as error:
             raise ParseError(f"JSON parse error - {str(error)[:200]}") from None
 
