@@ -50,7 +50,7 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
-from analytics import funnel_engine, funnel_sql, services
+from analytics import funnel_engine, funnel_sql, services, velocity
 from analytics.inputs import (
     MAX_ADOPTION_FEATURES,
     MAX_PAI_THRESHOLD,
@@ -71,12 +71,12 @@ from analytics.sql import (
     fetch_all,
     fetch_one,
     greatest,
-    is_postgresql,
     json_text,
     json_text_params,
     least,
     local_bucket,
 )
+from analytics.velocity import FROM_PREVIOUS, FROM_START, HISTOGRAM_BOUNDS, Durations
 from onboarding.models import (
     Condition,
     EndUser,
@@ -96,20 +96,6 @@ END_USER = EndUser._meta.db_table
 PROGRESS = JourneyProgress._meta.db_table
 COMPLETION = MilestoneCompletion._meta.db_table
 
-# Upper bounds (exclusive) of the time-to-convert histogram buckets, in seconds.
-HISTOGRAM_BOUNDS: tuple[tuple[str, int | None], ...] = (
-    ("< 1 min", 60),
-    ("1-10 min", 600),
-    ("10-60 min", 3600),
-    ("1-6 h", 6 * 3600),
-    ("6-24 h", 86400),
-    ("1-3 d", 3 * 86400),
-    ("3-7 d", 7 * 86400),
-    ("7-14 d", 14 * 86400),
-    ("14-30 d", 30 * 86400),
-    (">= 30 d", None),
-)
-
 
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
@@ -128,15 +114,6 @@ def _nearest_rank(values_ms: Sequence[int], percent: int) -> int | None:
         return None
     ordered = sorted(values_ms)
     return ordered[max(0, (len(ordered) * percent + 99) // 100 - 1)]
-
-
-def _histogram_case(column: str) -> str:
-    parts = [
-        f"WHEN {column} < {bound * 1000} THEN {index}"
-        for index, (_, bound) in enumerate(HISTOGRAM_BOUNDS)
-        if bound is not None
-    ]
-    return f"CASE {' '.join(parts)} ELSE {len(HISTOGRAM_BOUNDS) - 1} END"
 
 
 def _histogram_index(ms: int) -> int:
@@ -329,11 +306,14 @@ def _rollup_days(
     )
     stored = {
         row.day: row
-        for row in JourneyDayRollup.objects.filter(journey=journey, day__range=(first, last))
+        for row in JourneyDayRollup.objects.filter(journey=journey, day__range=(first, last)).only(
+            "day", "started", "milestones", "milestone_ids", "durations_summary"
+        )
     }
     counts: dict[date, DayCounts] = {}
     for day, rollup in stored.items():
-        if day not in marks and rollup.milestone_ids == ids:
+        # A row from before durations were kept has no summary: it is recomputed.
+        if day not in marks and rollup.milestone_ids == ids and rollup.durations_summary:
             counts[day] = DayCounts(
                 started=rollup.started,
                 users=tuple(int(rollup.milestones[str(i)][0]) for i in ids),
@@ -354,8 +334,17 @@ def _rollup_days(
             ["UTC"],
         ):
             computed[date.fromisoformat(row[0])] = _day_counts(row, len(ids))
+        durations = (
+            velocity.day_durations(journey_id=journey.pk, milestone_ids=ids, first=low, last=high)
+            if ids
+            else {}
+        )
         services.journey_rollups_store(
-            journey=journey, milestone_ids=ids, counts=computed, marks_seen=marks
+            journey=journey,
+            milestone_ids=ids,
+            counts=computed,
+            marks_seen=marks,
+            durations=durations,
         )
         counts.update(computed)
     return [counts[day] for day in days]
@@ -603,38 +592,245 @@ class Velocity:
     milestones: tuple[MilestoneVelocity, ...]
 
 
-def _velocity_rows_postgresql(
-    with_durations: str, params: list[Any], bucket_sums: str
-) -> list[tuple[Any, ...]]:
-    """The rows of milestone_velocity's first pass, by PostgreSQL's percentile_disc, which
-    sorts only the values instead of whole rows. Its rank is ceil(fraction x n); fractions a
-    hair under p / 100 make that the nearest rank (n x p + 99) // 100 exactly (for fewer than
-    10^7 values per milestone, whose fractional part of n x p / 100 is then 0 or >= 0.01)."""
-    fractions = [percent / 100 - 1e-9 for percent in (50, 75, 90)]
-    zeros = (0,) * (2 * len(HISTOGRAM_BOUNDS))
-    rows = []
-    for row in fetch_all(
-        f"""
-        {with_durations}
-        SELECT milestone_id, week, GROUPING(week), COUNT(*), SUM(fs), COUNT(fp), SUM(fp),
-               percentile_disc(%s) WITHIN GROUP (ORDER BY fs),
-               percentile_disc(%s) WITHIN GROUP (ORDER BY fp)
-               {bucket_sums}
-        FROM bucketed
-        GROUP BY GROUPING SETS ((milestone_id), (milestone_id, week))
-        """,
-        [*params, fractions, fractions],
+def _first_start(journey: Journey) -> datetime | None:
+    return (
+        JourneyProgress.objects.filter(journey=journey)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+
+
+def _duration_totals(
+    journey: Journey, ids: list[int], first: date, last: date, wanted: set[date]
+) -> dict[date, Durations]:
+    """The running totals of durations (from `first`, the journey's first start day) of the
+    wanted days, adding them up again from the days' own durations wherever a total was
+    emptied (a day recomputed since). A total emptied by another reader while this one read
+    (a race) makes it add up again."""
+    n = len(ids)
+    for _ in range(3):
+        totals = _duration_totals_add_up(journey, n, first, last)
+        missing = [day for day in wanted if day not in totals]
+        for day, data, summary in JourneyDayRollup.objects.filter(
+            journey=journey, day__in=missing
+        ).values_list("day", "durations_total", "durations_total_summary"):
+            if data is not None:
+                totals[day] = Durations.unpacked(data, summary, n)
+        if all(day in totals for day in wanted):
+            return {day: totals[day] for day in wanted}
+    raise RuntimeError("The journey rollups kept changing while velocity read them.")
+
+
+def _duration_totals_add_up(
+    journey: Journey, n: int, first: date, last: date
+) -> dict[date, Durations]:
+    """Add up and save the running totals from the first day whose total is empty on; the
+    totals computed, by day (none when every total is stored)."""
+    empty_from = (
+        JourneyDayRollup.objects.filter(
+            journey=journey, day__range=(first, last), durations_total_summary__isnull=True
+        )
+        .order_by("day")
+        .values_list("day", flat=True)
+        .first()
+    )
+    if empty_from is None:
+        return {}
+    running = Durations.empty(n)
+    if empty_from > first:
+        before = (
+            JourneyDayRollup.objects.filter(journey=journey, day=empty_from - timedelta(days=1))
+            .values_list("durations_total", "durations_total_summary")
+            .first()
+        )
+        if before is None or before[0] is None:  # emptied meanwhile: start from the beginning
+            empty_from = first
+        else:
+            running = Durations.unpacked(before[0], before[1], n)
+    totals, seen = {}, {}
+    for day, refreshed_at, data, summary in (
+        JourneyDayRollup.objects.filter(journey=journey, day__range=(empty_from, last))
+        .order_by("day")
+        .values_list("day", "refreshed_at", "durations", "durations_summary")
     ):
-        milestone_id, week, total, count, sum_start, count_previous, sum_previous = row[:7]
-        from_start, from_previous = row[7] or [None] * 3, row[8] or [None] * 3
-        if total:  # the milestone's own row: its percentiles, nothing to add up
-            rows.append((milestone_id, None, 0, 0, *from_start, 0, 0, *from_previous, None, *zeros))
-        else:  # one start week: what adds up, and the week's median
-            rows.append(
-                (milestone_id, week, count, sum_start, None, None, None, count_previous,
-                 sum_previous, None, None, None, from_start[0], *row[9:])
-            )  # fmt: skip
-    return rows
+        running = running + Durations.unpacked(data, summary, n)
+        totals[day] = running
+        seen[day] = refreshed_at
+    services.journey_duration_totals_store(journey=journey, totals=totals, seen=seen)
+    return totals
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One signed part of a span of starts: a running total up to a day, one day's own
+    durations, or a live count of [low, high)."""
+
+    sign: int
+    kind: str  # "total", "day" or "live"
+    day: date | None = None
+    low: datetime | None = None
+    high: datetime | None = None
+
+
+class _VelocityPlan:
+    """Splits spans of journey starts into terms that read the fewest rows and the smallest
+    live counts (see analytics/velocity.py), then adds them up."""
+
+    def __init__(self, journey: Journey, ids: list[int], stored: tuple[date, date] | None):
+        self.journey, self.ids, self.stored = journey, ids, stored
+
+    def terms(self, low: datetime, high: datetime) -> list[_Term]:
+        if low >= high:
+            return []
+        if self.stored is None:
+            return [_Term(1, "live", low=low, high=high)]
+        first, last = self.stored
+        stored_low, stored_high = _utc_midnight(first), _utc_midnight(last) + velocity.DAY
+        terms = []
+        if high > stored_high:
+            terms.append(_Term(1, "live", low=max(low, stored_high), high=high))
+        low, high = max(low, stored_low), min(high, stored_high)
+        if low >= high:
+            return terms
+        whole_from = low.astimezone(UTC).date()
+        if _utc_midnight(whole_from) < low:
+            whole_from += velocity.DAY
+        whole_to = high.astimezone(UTC).date() - velocity.DAY  # last day ending by `high`
+        if whole_from <= whole_to:
+            terms.append(_Term(1, "total", day=whole_to))
+            if whole_from > first:
+                terms.append(_Term(-1, "total", day=whole_from - velocity.DAY))
+            terms += self._partial(low, _utc_midnight(whole_from))
+            terms += self._partial(_utc_midnight(whole_to) + velocity.DAY, high)
+        else:
+            terms += self._partial(low, high)
+        return terms
+
+    def _partial(self, low: datetime, high: datetime) -> list[_Term]:
+        """Terms of less than a whole stored day (or of the parts of two neighbouring days)."""
+        if low >= high:
+            return []
+        midnight = _utc_midnight(low.astimezone(UTC).date())
+        if high > midnight + velocity.DAY:  # crosses a midnight: each side on its own
+            return self._partial(low, midnight + velocity.DAY) + self._partial(
+                midnight + velocity.DAY, high
+            )
+        if high - low <= velocity.LIVE_PART_LIMIT or (
+            low > midnight and high < midnight + velocity.DAY
+        ):
+            return [_Term(1, "live", low=low, high=high)]
+        day = midnight.date()
+        rest = (midnight, low) if low > midnight else (high, midnight + velocity.DAY)
+        return [_Term(1, "day", day=day), _Term(-1, "live", low=rest[0], high=rest[1])]
+
+    def add_up(self, spans: list[list[_Term]]) -> list[Durations]:
+        """The durations of each span's terms, reading every stored day and live count once."""
+        n = len(self.ids)
+        everything = [term for terms in spans for term in terms]
+        pieces = sorted({(t.low, t.high) for t in everything if t.kind == "live"})  # type: ignore[type-var]
+        live = dict(
+            zip(
+                pieces,
+                velocity.live_durations(
+                    journey_id=self.journey.pk,
+                    milestone_ids=self.ids,
+                    pieces=pieces,  # type: ignore[arg-type]
+                ),
+                strict=True,
+            )
+        )
+        totals: dict[date, Durations] = {}
+        wanted = {t.day for t in everything if t.kind == "total" and t.day is not None}
+        if self.stored is not None and wanted:
+            totals = _duration_totals(self.journey, self.ids, *self.stored, wanted)
+        days = {
+            day: Durations.unpacked(data, summary, n)
+            for day, data, summary in JourneyDayRollup.objects.filter(
+                journey=self.journey,
+                day__in=[t.day for t in everything if t.kind == "day"],
+            ).values_list("day", "durations", "durations_summary")
+        }
+        results = []
+        for terms in spans:
+            result = Durations.empty(n)
+            for term in terms:
+                if term.kind == "live":
+                    part = live[(term.low, term.high)]
+                else:
+                    part = (totals if term.kind == "total" else days)[term.day]  # type: ignore[index]
+                result = result + part if term.sign > 0 else result - part
+            results.append(result)
+        return results
+
+
+def _on_the_way(
+    journey: Journey,
+    milestones: list[Milestone],
+    start: datetime,
+    end: datetime,
+    stored: tuple[date, date] | None,
+    horizon: timedelta,
+    now: datetime,
+) -> list[int]:
+    """Per milestone, people who started in [start, end), have not reached it and whose
+    window (or `horizon`) since their start is still open: whole stored UTC hours from the
+    rollups' counts per hour of start, the rest counted live."""
+    n = len(milestones)
+    stored_low = stored_high = start
+    if stored is not None:
+        stored_low = _utc_midnight(stored[0])
+        stored_high = _utc_midnight(stored[1]) + velocity.DAY
+    hourly: list[tuple[int, datetime, datetime]] = []  # (milestone index, from, to)
+    live: list[list[tuple[datetime, datetime, bool]]] = []
+    for index, milestone in enumerate(milestones):
+        cut = now - (milestone.window or horizon)
+        low, open_low = (cut, True) if cut >= start else (start, False)
+        pieces: list[tuple[datetime, datetime, bool]] = []
+        if low < end:
+            # The first (partial) hour is live: it holds the cut, whose own instant is out.
+            hour_from = low.replace(minute=0, second=0, microsecond=0) + velocity.HOUR
+            hour_to = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            hour_from, hour_to = max(hour_from, stored_low), min(hour_to, stored_high)
+            if hour_from < hour_to:
+                hourly.append((index, hour_from, hour_to))
+                pieces += [(low, hour_from, open_low), (hour_to, end, False)]
+            else:
+                pieces.append((low, end, open_low))
+        live.append([piece for piece in pieces if piece[0] < piece[1]])
+    counts = velocity.not_reached_count(
+        journey_id=journey.pk, milestone_ids=[int(m.pk) for m in milestones], pieces=live
+    )
+    if hourly:
+        first_day = min(low.astimezone(UTC).date() for _, low, _ in hourly)
+        last_day = max((high - velocity.HOUR).astimezone(UTC).date() for _, _, high in hourly)
+        summaries = dict(
+            JourneyDayRollup.objects.filter(
+                journey=journey, day__range=(first_day, last_day)
+            ).values_list("day", "durations_summary")
+        )
+        for index, low, high in hourly:
+            hour = low
+            while hour < high:
+                summary = summaries.get(hour.astimezone(UTC).date())
+                if summary:
+                    at = hour.astimezone(UTC).hour
+                    counts[index] += (
+                        summary["started_by_hour"][at] - summary["reached_by_hour"][index][at]
+                    )
+                hour += velocity.HOUR
+    return counts[:n]
+
+
+def _duration_stats(durations: Durations, milestone: int, basis: int) -> DurationStats:
+    users = durations.reached(milestone, basis)
+    return DurationStats(
+        users=users,
+        median=_seconds(durations.nearest_rank_ms(milestone, basis, 50)),
+        p75=_seconds(durations.nearest_rank_ms(milestone, basis, 75)),
+        p90=_seconds(durations.nearest_rank_ms(milestone, basis, 90)),
+        mean=_mean_seconds(durations.total_ms(milestone, basis), users),
+    )
 
 
 def milestone_velocity(
@@ -643,6 +839,7 @@ def milestone_velocity(
     date_range: DateRange,
     horizon: timedelta = timedelta(days=14),
     now: datetime | None = None,
+    fresh: bool = False,
 ) -> Velocity:
     """How fast people whose journey started in the range reach each milestone.
 
@@ -652,9 +849,10 @@ def milestone_velocity(
     the way" while the milestone's window (or `horizon` when it has none) since their start is
     still open; they are not counted as failures.
 
-    Two passes: one over the completions (every percentile, mean, histogram and weekly median
-    from ordered windows, grouped by milestone and start week) and one over the people
-    (starts per week, who is still on the way).
+    Percentiles are nearest-rank over durations floored to 3 significant digits, counted in
+    the journey rollups (analytics/velocity.py): whole past UTC days come from running totals,
+    partial days and today are counted live; `fresh=True` counts everything live, with the
+    same answer.
     """
     now = now or timezone.now()
     milestones = _journey_milestones(journey)
@@ -662,176 +860,64 @@ def milestone_velocity(
         return Velocity(
             journey.key, date_range.date_from, date_range.date_to, date_range.timezone, ()
         )
-    previous_case = " ".join(
-        f"WHEN {int(m.pk)} THEN {int(milestones[i - 1].pk)}"
-        for i, m in enumerate(milestones)
-        if i > 0
-    )
-    prog = f"""
-        prog AS (
-            SELECT p.end_user_id, {epoch_ms("p.started_at")} AS s_ms,
-                   {local_bucket("p.started_at", "week")} AS week
-            FROM {PROGRESS} p
-            WHERE p.journey_id = %s AND p.started_at >= %s AND p.started_at < %s
-        )
-    """
-    prog_params: list[Any] = [date_range.timezone, journey.pk, date_range.start, date_range.end]
-
-    def pick(rank: str, count: str, percent: int, value: str) -> str:
-        return f"MAX(CASE WHEN {rank} = ({count} * {percent} + 99) / 100 THEN {value} END)"
-
-    buckets = range(len(HISTOGRAM_BOUNDS))
-    previous_buckets = "".join(
-        f", SUM(CASE WHEN fp IS NOT NULL AND bp = {b} THEN 1 ELSE 0 END)" for b in buckets
-    )
-    with_durations = f"""
-        WITH {prog},
-        comp AS (
-            SELECT mc.end_user_id, mc.milestone_id, {epoch_ms("mc.completed_at")} AS c_ms,
-                   CASE mc.milestone_id {previous_case or "WHEN 0 THEN 0"} ELSE NULL END AS prev_id
-            FROM {COMPLETION} mc
-            WHERE mc.journey_id = %s
-        ),
-        durations AS (
-            SELECT c.milestone_id, prog.week,
-                   CASE WHEN c.c_ms < prog.s_ms THEN 0 ELSE c.c_ms - prog.s_ms END AS fs,
-                   CASE WHEN pc.c_ms <= c.c_ms THEN c.c_ms - pc.c_ms END AS fp
-            FROM prog
-            JOIN comp c ON c.end_user_id = prog.end_user_id
-            LEFT JOIN comp pc ON pc.end_user_id = c.end_user_id AND pc.milestone_id = c.prev_id
-        ),
-        bucketed AS (
-            SELECT milestone_id, week, fs, fp,
-                   {_histogram_case("fs")} AS bs, {_histogram_case("fp")} AS bp
-            FROM durations
-        )
-    """
-    start_buckets = "".join(f", SUM(CASE WHEN bs = {b} THEN 1 ELSE 0 END)" for b in buckets)
-    if is_postgresql():
-        rows = _velocity_rows_postgresql(
-            with_durations, [*prog_params, journey.pk], start_buckets + previous_buckets
-        )
-    else:
-        rows = fetch_all(
-            f"""
-            {with_durations},
-            ranked AS (
-                SELECT milestone_id, week, fs, fp, bs, bp,
-                       ROW_NUMBER() OVER (PARTITION BY milestone_id ORDER BY fs) AS rs,
-                       COUNT(*) OVER (PARTITION BY milestone_id) AS ns,
-                       ROW_NUMBER() OVER (
-                           PARTITION BY milestone_id
-                           ORDER BY CASE WHEN fp IS NULL THEN 1 ELSE 0 END, fp
-                       ) AS rp,
-                       COUNT(fp) OVER (PARTITION BY milestone_id) AS np,
-                       ROW_NUMBER() OVER (PARTITION BY milestone_id, week ORDER BY fs) AS rw,
-                       COUNT(*) OVER (PARTITION BY milestone_id, week) AS nw
-                FROM bucketed
+    ids = [int(m.pk) for m in milestones]
+    start, end = date_range.start, date_range.end
+    first_start = None if fresh else _first_start(journey)
+    stored = None
+    if first_start is not None:
+        first = first_start.astimezone(UTC).date()
+        last = (
+            min(
+                timezone.now().astimezone(UTC).date(),
+                (end - timedelta(microseconds=1)).astimezone(UTC).date() + velocity.DAY,
             )
-            SELECT milestone_id, week, COUNT(*), SUM(fs),
-                   {pick("rs", "ns", 50, "fs")}, {pick("rs", "ns", 75, "fs")},
-                   {pick("rs", "ns", 90, "fs")},
-                   COUNT(fp), SUM(fp),
-                   {pick("rp", "np", 50, "fp")}, {pick("rp", "np", 75, "fp")},
-                   {pick("rp", "np", 90, "fp")},
-                   {pick("rw", "nw", 50, "fs")}
-                   {start_buckets}
-                   {previous_buckets}
-            FROM ranked
-            GROUP BY milestone_id, week
-            """,
-            [*prog_params, journey.pk],
+            - velocity.DAY
         )
-    flags = "".join(
-        f", MAX(CASE WHEN mc.milestone_id = {int(m.pk)} THEN 1 ELSE 0 END) AS f{i}"
-        for i, m in enumerate(milestones)
+        if first <= last and _utc_midnight(last) + velocity.DAY > start:
+            _rollup_days(journey, milestones, first, last)
+            stored = (first, last)
+        start = max(start, first_start)  # nobody started before the first start
+    weeks = []
+    week = date_range.date_from - timedelta(days=date_range.date_from.weekday())
+    while week <= date_range.date_to:
+        low = datetime.combine(week, datetime.min.time(), tzinfo=date_range.zone)
+        weeks.append((week, max(low, start), min(low + timedelta(days=7), end)))
+        week += timedelta(days=7)
+    plan = _VelocityPlan(journey, ids, stored)
+    by_week = plan.add_up([plan.terms(low, high) for _, low, high in weeks])
+    overall = Durations.empty(len(ids))
+    for part in by_week:
+        overall = overall + part
+    on_the_way = _on_the_way(
+        journey, milestones, max(date_range.start, start), end, stored, horizon, now
     )
-    open_sums = "".join(
-        f", SUM(CASE WHEN f{i} = 0 AND s_ms + %s > %s THEN 1 ELSE 0 END)"
-        for i in range(len(milestones))
-    )
-    now_ms = int(now.timestamp() * 1000)
-    open_params: list[Any] = []
-    for m in milestones:
-        open_params += [int((m.window or horizon).total_seconds() * 1000), now_ms]
-    started_by_week = {
-        str(row[0]): int(row[1])
-        for row in fetch_all(
-            f"WITH {prog} SELECT week, COUNT(*) FROM prog GROUP BY week", prog_params
-        )
-    }
-    started = sum(started_by_week.values())
-    # Only people who started within the longest window can still be on the way.
-    recent_from = now - max(m.window or horizon for m in milestones)
-    open_row = fetch_one(
-        f"""
-        SELECT COUNT(*) {open_sums} FROM (
-            SELECT p.end_user_id, MAX({epoch_ms("p.started_at")}) AS s_ms {flags}
-            FROM {PROGRESS} p
-            LEFT JOIN {COMPLETION} mc ON mc.end_user_id = p.end_user_id AND mc.journey_id = %s
-            WHERE p.journey_id = %s AND p.started_at >= %s AND p.started_at < %s
-              AND p.started_at > %s
-            GROUP BY p.end_user_id
-        ) per_user
-        """,
-        [*open_params, journey.pk, journey.pk, date_range.start, date_range.end, recent_from],
-    )
-    on_the_way = [int(open_row[1 + i] or 0) for i in range(len(milestones))]
-    by_milestone: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in rows:
-        by_milestone[int(row[0])].append(row)
-
-    def first(values: Iterator[Any]) -> Any:
-        return next((v for v in values if v is not None), None)
-
-    def stats(parts: list[tuple[Any, ...]], column: int) -> DurationStats:
-        count = sum(int(p[column] or 0) for p in parts)
-        if not count:
-            return DurationStats(users=0, median=None, p75=None, p90=None, mean=None)
-        total = sum(int(p[column + 1] or 0) for p in parts)
-        return DurationStats(
-            users=count,
-            median=_seconds(first(p[column + 2] for p in parts)),
-            p75=_seconds(first(p[column + 3] for p in parts)),
-            p90=_seconds(first(p[column + 4] for p in parts)),
-            mean=_mean_seconds(total, count),
-        )
-
     results = []
-    histogram_at = 13
     for index, m in enumerate(milestones):
-        parts = by_milestone.get(int(m.pk), [])
-        weekly = {str(p[1]): p for p in parts}
-        from_start = stats(parts, 2)
-        reached = from_start.users
+        reached = overall.reached(index)
+        histogram_start = overall.histogram(index, FROM_START)
+        histogram_previous = overall.histogram(index, FROM_PREVIOUS)
         results.append(
             MilestoneVelocity(
                 key=m.key,
                 name=m.name,
-                started=started,
+                started=overall.started,
                 reached=reached,
                 on_the_way=on_the_way[index],
-                not_reached=started - reached - on_the_way[index],
-                completion_rate=_rate(reached, started - on_the_way[index]),
-                from_start=from_start,
-                from_previous=stats(parts, 7),
-                histogram_from_start=_histogram(
-                    {b: sum(int(p[histogram_at + b] or 0) for p in parts) for b in buckets}
-                ),
-                histogram_from_previous=_histogram(
-                    {
-                        b: sum(int(p[histogram_at + len(buckets) + b] or 0) for p in parts)
-                        for b in buckets
-                    }
-                ),
+                not_reached=overall.started - reached - on_the_way[index],
+                completion_rate=_rate(reached, overall.started - on_the_way[index]),
+                from_start=_duration_stats(overall, index, FROM_START),
+                from_previous=_duration_stats(overall, index, FROM_PREVIOUS),
+                histogram_from_start=_histogram(histogram_start),
+                histogram_from_previous=_histogram(histogram_previous),
                 weeks=tuple(
                     VelocityWeek(
-                        week_start=date.fromisoformat(week),
-                        started=week_started,
-                        reached=int(weekly[week][2]) if week in weekly else 0,
-                        median_from_start=_seconds(weekly[week][12]) if week in weekly else None,
+                        week_start=week,
+                        started=part.started,
+                        reached=part.reached(index),
+                        median_from_start=_seconds(part.nearest_rank_ms(index, FROM_START, 50)),
                     )
-                    for week, week_started in sorted(started_by_week.items())
+                    for (week, _, _), part in zip(weeks, by_week, strict=True)
+                    if part.started
                 ),
             )
         )

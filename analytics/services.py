@@ -12,6 +12,7 @@ from django.utils.timezone import now as timezone_now
 
 from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_known_event
 from analytics.models import JourneyDayRollup, JourneyStaleDay
+from analytics.velocity import DayDurations, Durations
 from onboarding.models import Condition, Journey, JourneyProgress, Segment, Workspace
 
 STALE_DAY = JourneyStaleDay._meta.db_table
@@ -113,36 +114,79 @@ def journey_rollups_store(
     milestone_ids: Sequence[int],
     counts: dict[date, DayCounts],
     marks_seen: dict[date, datetime],
+    durations: dict[date, DayDurations] | None = None,
 ) -> None:
     """Save freshly computed days and clear the stale marks that were read before computing
-    them; a mark set while the computation ran has a later `marked_at` and stays."""
-    rows = [
-        JourneyDayRollup(
-            journey=journey,
-            day=day,
-            started=day_counts.started,
-            milestones={
-                str(milestone_id): [users, reached]
-                for milestone_id, users, reached in zip(
-                    milestone_ids, day_counts.users, day_counts.reached, strict=True
-                )
-            },
-            milestone_ids=list(milestone_ids),
-            refreshed_at=timezone_now(),
+    them; a mark set while the computation ran has a later `marked_at` and stays.
+
+    The days' durations are saved beside their counts (an empty day has none), and the running
+    totals of durations from the first saved day on are emptied: they are added up again from
+    the days' own durations when velocity next reads them (journey_duration_totals_store)."""
+    durations = durations or {}
+    empty = Durations.empty(len(milestone_ids))
+    rows = []
+    for day, day_counts in counts.items():
+        day_durations = durations.get(day) or DayDurations(
+            empty, [0] * 24, [[0] * 24 for _ in milestone_ids]
         )
-        for day, day_counts in counts.items()
-    ]
+        rows.append(
+            JourneyDayRollup(
+                journey=journey,
+                day=day,
+                started=day_counts.started,
+                milestones={
+                    str(milestone_id): [users, reached]
+                    for milestone_id, users, reached in zip(
+                        milestone_ids, day_counts.users, day_counts.reached, strict=True
+                    )
+                },
+                milestone_ids=list(milestone_ids),
+                durations=day_durations.durations.packed(),
+                durations_summary=day_durations.summary(),
+                durations_total=None,
+                durations_total_summary=None,
+                refreshed_at=timezone_now(),
+            )
+        )
     with transaction.atomic():
         JourneyDayRollup.objects.bulk_create(
             rows,
             batch_size=500,
             update_conflicts=True,
             unique_fields=["journey", "day"],
-            update_fields=["started", "milestones", "milestone_ids", "refreshed_at"],
+            update_fields=[
+                "started",
+                "milestones",
+                "milestone_ids",
+                "durations",
+                "durations_summary",
+                "durations_total",
+                "durations_total_summary",
+                "refreshed_at",
+            ],
         )
+        if counts:
+            JourneyDayRollup.objects.filter(journey=journey, day__gt=min(counts)).exclude(
+                durations_total=None
+            ).update(
+                durations_total=None, durations_total_summary=None, refreshed_at=timezone_now()
+            )
         seen = [(day, marked_at) for day, marked_at in marks_seen.items() if day in counts]
         for offset in range(0, len(seen), 200):
             clear = Q()
             for day, marked_at in seen[offset : offset + 200]:
                 clear |= Q(day=day, marked_at__lte=marked_at)
             JourneyStaleDay.objects.filter(clear, journey=journey).delete()
+
+
+def journey_duration_totals_store(
+    *, journey: Journey, totals: dict[date, Durations], seen: dict[date, datetime]
+) -> None:
+    """Save the running totals of durations of these days (JourneyDayRollup.durations_total),
+    each only if its row is still as read (`refreshed_at` as seen): a day recomputed meanwhile
+    emptied the totals from that day on, and they stay empty until summed again."""
+    with transaction.atomic():
+        for day, total in totals.items():
+            JourneyDayRollup.objects.filter(
+                journey=journey, day=day, refreshed_at=seen[day]
+            ).update(durations_total=total.packed(), durations_total_summary=total.summary())

@@ -6,12 +6,16 @@ from __future__ import annotations
 import random
 import zoneinfo
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
+from django.utils import timezone
 
-from analytics import queries
+from analytics import queries, services
 from analytics.inputs import DateRange
+from analytics.models import JourneyDayRollup, JourneyStaleDay
+from analytics.velocity import Durations, duration_grain
+from onboarding import recording
 from tests.analytics.conftest import at
 from tests.factories import (
     JourneyFactory,
@@ -22,8 +26,11 @@ from tests.factories import (
 
 
 def nearest_rank(values, percent):
+    """The nearest-rank percentile in seconds, floored to velocity's 3 significant digits."""
+    if not values:
+        return None
     ordered = sorted(values)
-    return ordered[max(0, (len(ordered) * percent + 99) // 100 - 1)] / 1000 if values else None
+    return duration_grain(ordered[max(0, (len(ordered) * percent + 99) // 100 - 1)]) / 1000
 
 
 def ms(later, earlier):
@@ -121,3 +128,149 @@ def test_velocity_equals_a_person_by_person_reckoning(workspace, person, zone):
             (week, started_by_week[week], len(weekly[week]), nearest_rank(weekly[week], 50))
             for week in sorted(started_by_week)
         ]
+
+
+# --- Velocity from the journey rollups ----------------------------------------------------
+
+
+def test_a_duration_is_floored_to_three_significant_digits_within_its_histogram_bucket():
+    assert duration_grain(7_214_999) == 7_210_000
+    assert duration_grain(999) == 999
+    assert duration_grain(61_234) == 61_200
+    # 7 days and 100 s floors to 6.04e8 ms, under the 7-day bound: it stays at the bound.
+    seven_days = 7 * 86_400_000
+    assert duration_grain(seven_days + 100_000) == seven_days
+    assert duration_grain(seven_days - 1) == 604_000_000
+    assert duration_grain(10**12) == 10**11
+
+
+@pytest.fixture
+def journey(workspace):
+    journey = JourneyFactory(workspace=workspace, key="trial")
+    for position, window in enumerate([None, None, timedelta(days=3)]):
+        MilestoneFactory(journey=journey, key=f"m{position}", position=position, window=window)
+    return journey
+
+
+@pytest.fixture
+def crowd(journey, person):
+    """Sixty people over March 2025 (a few near UTC midnight and on week boundaries) who reach
+    milestones after seconds to days, out of order or before their start, plus three who
+    started today."""
+    rng = random.Random(11)
+    milestones = list(journey.milestones.order_by("position"))
+    people = []
+    for index in range(63):
+        who = person(f"p{index}")
+        if index < 60:
+            started = at(1) + timedelta(seconds=rng.randrange(31 * 86400))
+        else:
+            started = timezone.now() - timedelta(minutes=5 * index - 290)
+        JourneyProgressFactory(end_user=who, journey=journey, started_at=started)
+        for milestone in milestones:
+            if rng.random() < 0.6:
+                seconds = rng.choice([rng.randrange(-600, 120), rng.randrange(10**6)])
+                MilestoneCompletionFactory(
+                    end_user=who,
+                    milestone=milestone,
+                    journey=journey,
+                    completed_at=started + timedelta(seconds=seconds, milliseconds=index),
+                )
+        people.append(who)
+    return people
+
+
+@pytest.mark.parametrize(
+    "date_range",
+    [
+        DateRange(date(2025, 3, 1), date(2025, 3, 31)),
+        DateRange(date(2025, 3, 4), date(2025, 3, 19), "America/New_York"),
+        DateRange(date(2025, 3, 2), date(2025, 3, 30), "Asia/Kolkata"),
+        DateRange(date(2025, 3, 10), date(2025, 3, 10), "Pacific/Auckland"),
+        DateRange(date(2025, 3, 1), timezone.now().date(), "Europe/Paris"),
+        DateRange(date(2025, 2, 1), date(2025, 2, 28)),
+    ],
+    ids=["march", "new-york", "kolkata", "one-day-auckland", "up-to-today-paris", "empty"],
+)
+def test_velocity_from_the_rollups_equals_the_live_count(journey, crowd, date_range):
+    now = timezone.now()
+    from_rollups = queries.milestone_velocity(journey=journey, date_range=date_range, now=now)
+    read_again = queries.milestone_velocity(journey=journey, date_range=date_range, now=now)
+    live = queries.milestone_velocity(journey=journey, date_range=date_range, now=now, fresh=True)
+
+    assert from_rollups == live
+    assert read_again == live
+    if date_range.date_from.month == 3:  # the comparison is not between two empty reports
+        assert from_rollups.milestones[0].reached > 0
+
+
+def test_velocity_reads_running_totals_from_the_journeys_first_start_day(journey, crowd):
+    queries.milestone_velocity(
+        journey=journey, date_range=DateRange(date(2025, 3, 20), date(2025, 3, 25))
+    )
+
+    rows = JourneyDayRollup.objects.filter(journey=journey).order_by("day")
+    first_day = min(p.started_at for p in journey.progress.all()).astimezone(UTC).date()
+    assert rows.first().day == first_day
+    assert rows.last().day == date(2025, 3, 25)  # the range's last day
+    totals = [row.durations_total_summary["started"] for row in rows]
+    assert totals == sorted(totals)  # running totals only grow
+    assert totals[-1] == journey.progress.filter(started_at__lt=at(26)).count()
+
+
+def test_a_completion_recorded_after_a_read_shows_in_the_next_velocity_read(
+    journey, crowd, django_capture_on_commit_callbacks
+):
+    march = DateRange(date(2025, 3, 1), date(2025, 3, 31))
+    before = queries.milestone_velocity(journey=journey, date_range=march)
+    late = next(
+        who for who in crowd[:60] if not who.completions.filter(milestone__key="m2").exists()
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        recording.milestone_complete(
+            end_user=late, milestone=journey.milestones.get(key="m2"), at=at(31, 12)
+        )
+
+    after = queries.milestone_velocity(journey=journey, date_range=march)
+    assert after.milestones[2].reached == before.milestones[2].reached + 1
+    assert after == queries.milestone_velocity(journey=journey, date_range=march, fresh=True)
+    assert not JourneyStaleDay.objects.filter(journey=journey).exists()
+
+
+def test_a_funnel_read_that_recomputes_a_day_empties_the_later_running_totals(journey, crowd):
+    march = DateRange(date(2025, 3, 1), date(2025, 3, 31))
+    queries.milestone_velocity(journey=journey, date_range=march)
+    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(12, 8))
+
+    queries.journey_funnel(
+        journey=journey, date_range=DateRange(date(2025, 3, 12), date(2025, 3, 12))
+    )
+
+    emptied = JourneyDayRollup.objects.filter(journey=journey, durations_total_summary__isnull=True)
+    assert min(emptied.values_list("day", flat=True)) == date(2025, 3, 12)
+    assert not JourneyDayRollup.objects.filter(
+        journey=journey, day__gte=date(2025, 3, 12), durations_total_summary__isnull=False
+    ).exists()
+    assert queries.milestone_velocity(journey=journey, date_range=march) == (
+        queries.milestone_velocity(journey=journey, date_range=march, fresh=True)
+    )
+
+
+def test_running_totals_are_not_saved_over_a_day_recomputed_meanwhile(journey, crowd):
+    queries.milestone_velocity(
+        journey=journey, date_range=DateRange(date(2025, 3, 1), date(2025, 3, 31))
+    )
+    row = JourneyDayRollup.objects.filter(journey=journey).order_by("-day").first()
+    JourneyDayRollup.objects.filter(pk=row.pk).update(
+        durations_total=None, durations_total_summary=None, refreshed_at=timezone.now()
+    )
+
+    services.journey_duration_totals_store(
+        journey=journey,
+        totals={row.day: Durations.empty(3)},
+        seen={row.day: row.refreshed_at},
+    )
+
+    row.refresh_from_db()
+    assert row.durations_total_summary is None
