@@ -679,6 +679,8 @@ class _VelocityPlan:
 
     def __init__(self, journey: Journey, ids: list[int], stored: tuple[date, date] | None):
         self.journey, self.ids, self.stored = journey, ids, stored
+        self.started_by_hour: dict[int, int] = {}
+        self.reached_by_hour: list[dict[int, int]] = [{} for _ in ids]
 
     def terms(self, low: datetime, high: datetime) -> list[_Term]:
         if low >= high:
@@ -728,18 +730,31 @@ class _VelocityPlan:
         """The durations of each span's terms, reading every stored day and live count once."""
         n = len(self.ids)
         everything = [term for terms in spans for term in terms]
-        pieces = sorted({(t.low, t.high) for t in everything if t.kind == "live"})  # type: ignore[type-var]
+        pieces: list[tuple[datetime, datetime]] = sorted(
+            {(t.low, t.high) for t in everything if t.low is not None and t.high is not None}
+        )
         live = dict(
             zip(
                 pieces,
                 velocity.live_durations(
-                    journey_id=self.journey.pk,
-                    milestone_ids=self.ids,
-                    pieces=pieces,  # type: ignore[arg-type]
+                    journey_id=self.journey.pk, milestone_ids=self.ids, pieces=pieces
                 ),
                 strict=True,
             )
         )
+        # Per-hour counts of the live pieces after the stored days (they never overlap), for
+        # the people on the way.
+        stored_high = (
+            _utc_midnight(self.stored[1]) + velocity.DAY if self.stored is not None else None
+        )
+        for (low, _), counts in live.items():
+            if stored_high is None or low >= stored_high:
+                for hour, people in counts.started_by_hour.items():
+                    self.started_by_hour[hour] = self.started_by_hour.get(hour, 0) + people
+                for index, reached in enumerate(counts.reached_by_hour):
+                    for hour, people in reached.items():
+                        by_hour = self.reached_by_hour[index]
+                        by_hour[hour] = by_hour.get(hour, 0) + people
         totals: dict[date, Durations] = {}
         wanted = {t.day for t in everything if t.kind == "total" and t.day is not None}
         if self.stored is not None and wanted:
@@ -755,13 +770,22 @@ class _VelocityPlan:
         for terms in spans:
             result = Durations.empty(n)
             for term in terms:
-                if term.kind == "live":
-                    part = live[(term.low, term.high)]
-                else:
-                    part = (totals if term.kind == "total" else days)[term.day]  # type: ignore[index]
+                if term.low is not None and term.high is not None:
+                    part = live[(term.low, term.high)].durations
+                elif term.day is not None:
+                    part = (totals if term.kind == "total" else days)[term.day]
                 result = result + part if term.sign > 0 else result - part
             results.append(result)
         return results
+
+
+def _floor_hour(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_number(instant: datetime) -> int:
+    """Hours since the epoch, as velocity's per-hour counts number them."""
+    return int(instant.timestamp()) // 3600
 
 
 def _on_the_way(
@@ -769,57 +793,65 @@ def _on_the_way(
     milestones: list[Milestone],
     start: datetime,
     end: datetime,
-    stored: tuple[date, date] | None,
+    plan: _VelocityPlan,
     horizon: timedelta,
     now: datetime,
 ) -> list[int]:
     """Per milestone, people who started in [start, end), have not reached it and whose
-    window (or `horizon`) since their start is still open: whole stored UTC hours from the
-    rollups' counts per hour of start, the rest counted live."""
-    n = len(milestones)
-    stored_low = stored_high = start
-    if stored is not None:
-        stored_low = _utc_midnight(stored[0])
-        stored_high = _utc_midnight(stored[1]) + velocity.DAY
-    hourly: list[tuple[int, datetime, datetime]] = []  # (milestone index, from, to)
-    live: list[list[tuple[datetime, datetime, bool]]] = []
-    for index, milestone in enumerate(milestones):
+    window (or `horizon`) since their start is still open, i.e. who started after now - window:
+    whole hours of start from per-hour counts (the rollups' on stored days, the live counts'
+    after them), the partial hours at either end counted live."""
+    stored_high = _utc_midnight(plan.stored[1]) + velocity.DAY if plan.stored is not None else start
+    spans: list[tuple[int, int]] = []
+    partial: list[list[tuple[datetime, datetime, bool]]] = []
+    for milestone in milestones:
         cut = now - (milestone.window or horizon)
         low, open_low = (cut, True) if cut >= start else (start, False)
-        pieces: list[tuple[datetime, datetime, bool]] = []
-        if low < end:
-            # The first (partial) hour is live: it holds the cut, whose own instant is out.
-            hour_from = low.replace(minute=0, second=0, microsecond=0) + velocity.HOUR
-            hour_to = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-            hour_from, hour_to = max(hour_from, stored_low), min(hour_to, stored_high)
-            if hour_from < hour_to:
-                hourly.append((index, hour_from, hour_to))
-                pieces += [(low, hour_from, open_low), (hour_to, end, False)]
-            else:
-                pieces.append((low, end, open_low))
-        live.append([piece for piece in pieces if piece[0] < piece[1]])
+        first_hour = _floor_hour(low)
+        if open_low or first_hour < low:  # the cut's own hour is partly out: counted live
+            first_hour += velocity.HOUR
+        # Live counts hold exactly the starts before `end`; a stored day's hours are whole.
+        hours_end = end if end > stored_high else _floor_hour(end)
+        if low >= end or first_hour >= hours_end:
+            spans.append((0, 0))
+            partial.append([(low, end, open_low)] if low < end else [])
+            continue
+        spans.append(
+            (_hour_number(first_hour), _hour_number(hours_end - timedelta(microseconds=1)) + 1)
+        )
+        pieces = [(low, first_hour, open_low), (hours_end, end, False)]
+        partial.append([piece for piece in pieces if piece[0] < piece[1]])
     counts = velocity.not_reached_count(
-        journey_id=journey.pk, milestone_ids=[int(m.pk) for m in milestones], pieces=live
+        journey_id=journey.pk, milestone_ids=plan.ids, pieces=partial
     )
-    if hourly:
-        first_day = min(low.astimezone(UTC).date() for _, low, _ in hourly)
-        last_day = max((high - velocity.HOUR).astimezone(UTC).date() for _, _, high in hourly)
+    stored_hours = _hour_number(stored_high)
+    summaries: dict[date, Any] = {}
+    stored_spans = [(a, min(b, stored_hours)) for a, b in spans if a < min(b, stored_hours)]
+    if stored_spans:
+        epoch = date(1970, 1, 1)
         summaries = dict(
             JourneyDayRollup.objects.filter(
-                journey=journey, day__range=(first_day, last_day)
+                journey=journey,
+                day__range=(
+                    epoch + timedelta(days=min(a for a, _ in stored_spans) // 24),
+                    epoch + timedelta(days=(max(b for _, b in stored_spans) - 1) // 24),
+                ),
             ).values_list("day", "durations_summary")
         )
-        for index, low, high in hourly:
-            hour = low
-            while hour < high:
-                summary = summaries.get(hour.astimezone(UTC).date())
+    for index, (hour_from, hour_to) in enumerate(spans):
+        for hour in range(hour_from, hour_to):
+            if hour < stored_hours:
+                summary = summaries.get(date(1970, 1, 1) + timedelta(days=hour // 24))
                 if summary:
-                    at = hour.astimezone(UTC).hour
                     counts[index] += (
-                        summary["started_by_hour"][at] - summary["reached_by_hour"][index][at]
+                        summary["started_by_hour"][hour % 24]
+                        - summary["reached_by_hour"][index][hour % 24]
                     )
-                hour += velocity.HOUR
-    return counts[:n]
+            else:
+                counts[index] += plan.started_by_hour.get(hour, 0) - plan.reached_by_hour[
+                    index
+                ].get(hour, 0)
+    return counts
 
 
 def _duration_stats(durations: Durations, milestone: int, basis: int) -> DurationStats:
@@ -889,7 +921,7 @@ def milestone_velocity(
     for part in by_week:
         overall = overall + part
     on_the_way = _on_the_way(
-        journey, milestones, max(date_range.start, start), end, stored, horizon, now
+        journey, milestones, max(date_range.start, start), end, plan, horizon, now
     )
     results = []
     for index, m in enumerate(milestones):

@@ -203,8 +203,9 @@ def _rows(
     lateral: bool,
 ) -> list[tuple[Any, ...]]:
     """(kind, group, hour, milestone id, basis, grain, people, sum ms) of the people who
-    started in each piece (group SQL, from, to): kind 0 starts per UTC hour, 1 durations per
-    milestone, basis and grain, 2 completions per milestone and UTC hour of start."""
+    started in each piece (group SQL, from, to): kind 0 starts per hour of start (hours since
+    the epoch), 1 durations per milestone, basis and grain, 2 completions per milestone and
+    hour of start."""
     ids = ", ".join(str(int(i)) for i in milestone_ids)
     previous = " ".join(
         f"WHEN {int(current)} THEN {int(before)}" for before, current in pairwise(milestone_ids)
@@ -230,7 +231,7 @@ def _rows(
         if previous
         else ""
     )
-    hour = "(s_ms / 3600000) %% 24"
+    hour = "(s_ms / 3600000)"
     # A few people's completions are looked up by person (PostgreSQL would otherwise hash
     # every completion of the journey); a day run joins them all at once.
     if lateral and is_postgresql():
@@ -269,28 +270,35 @@ def _rows(
     )
 
 
-def _fill(
-    rows: list[tuple[Any, ...]], milestone_ids: Sequence[int]
-) -> dict[Any, tuple[Durations, list[int], list[list[int]]]]:
-    """Rows of _rows() as (durations, starts per hour, completions per milestone and hour)
-    per group."""
+@dataclass
+class LiveCounts:
+    """Durations of the people who started in a span, and per hour of start (hours since the
+    epoch, UTC) how many started and how many reached each milestone."""
+
+    durations: Durations
+    started_by_hour: dict[int, int]
+    reached_by_hour: list[dict[int, int]]
+
+
+def _fill(rows: list[tuple[Any, ...]], milestone_ids: Sequence[int]) -> dict[Any, LiveCounts]:
+    """Rows of _rows() per group."""
     position = {int(milestone_id): index for index, milestone_id in enumerate(milestone_ids)}
     slots = {int(grain): slot for slot, grain in enumerate(grains())}
     n = len(milestone_ids)
-    groups: dict[Any, tuple[Durations, list[int], list[list[int]]]] = {}
+    groups: dict[Any, LiveCounts] = {}
     for kind, group, hour, milestone_id, basis, grain, people, total in rows:
         if group not in groups:
-            groups[group] = (Durations.empty(n), [0] * 24, [[0] * 24 for _ in range(n)])
-        durations, started_by_hour, reached_by_hour = groups[group]
+            groups[group] = LiveCounts(Durations.empty(n), {}, [{} for _ in range(n)])
+        counts = groups[group]
         if kind == 0:
-            durations.started += int(people)
-            started_by_hour[int(hour)] += int(people)
+            counts.durations.started += int(people)
+            counts.started_by_hour[int(hour)] = int(people)
         elif kind == 1:
             m = position[int(milestone_id)]
-            durations.counts[m, int(basis), slots[int(grain)]] += int(people)
-            durations.sums[m, int(basis)] += int(total)
+            counts.durations.counts[m, int(basis), slots[int(grain)]] += int(people)
+            counts.durations.sums[m, int(basis)] += int(total)
         else:
-            reached_by_hour[position[int(milestone_id)]][int(hour)] += int(people)
+            counts.reached_by_hour[position[int(milestone_id)]][int(hour)] = int(people)
     return groups
 
 
@@ -307,17 +315,28 @@ def day_durations(
         lateral=False,
     )
     epoch = date(1970, 1, 1)
+
+    def by_hour_of_day(counts: dict[int, int]) -> list[int]:
+        hours = [0] * 24
+        for hour, people in counts.items():
+            hours[hour % 24] += people
+        return hours
+
     return {
-        epoch + timedelta(days=int(day)): DayDurations(durations, started_by_hour, reached_by_hour)
-        for day, (durations, started_by_hour, reached_by_hour) in _fill(rows, milestone_ids).items()
+        epoch + timedelta(days=int(day)): DayDurations(
+            counts.durations,
+            by_hour_of_day(counts.started_by_hour),
+            [by_hour_of_day(reached) for reached in counts.reached_by_hour],
+        )
+        for day, counts in _fill(rows, milestone_ids).items()
     }
 
 
 def live_durations(
     *, journey_id: int, milestone_ids: Sequence[int], pieces: Sequence[tuple[datetime, datetime]]
-) -> list[Durations]:
-    """Durations of the people who started in each [from, to) piece, counted now, in one
-    query (pieces may overlap)."""
+) -> list[LiveCounts]:
+    """What started in each [from, to) piece, counted now, in one query (pieces may
+    overlap)."""
     if not pieces:
         return []
     groups = _fill(
@@ -329,8 +348,11 @@ def live_durations(
         ),
         milestone_ids,
     )
-    empty = Durations.empty(len(milestone_ids))
-    return [groups[index][0] if index in groups else empty for index in range(len(pieces))]
+    n = len(milestone_ids)
+    return [
+        groups.get(index) or LiveCounts(Durations.empty(n), {}, [{} for _ in range(n)])
+        for index in range(len(pieces))
+    ]
 
 
 def not_reached_count(
