@@ -312,8 +312,9 @@ def _rollup_days(
     }
     counts: dict[date, DayCounts] = {}
     for day, rollup in stored.items():
-        # A row from before durations were kept has no summary: it is recomputed.
-        if day not in marks and rollup.milestone_ids == ids and rollup.durations_summary:
+        # A row from before durations were kept per hour has no such summary: recomputed.
+        summary = rollup.durations_summary or {}
+        if day not in marks and rollup.milestone_ids == ids and "sums_by_hour" in summary:
             counts[day] = DayCounts(
                 started=rollup.started,
                 users=tuple(int(rollup.milestones[str(i)][0]) for i in ids),
@@ -605,36 +606,37 @@ def _duration_totals(
     journey: Journey, ids: list[int], first: date, last: date, wanted: set[date]
 ) -> dict[date, Durations]:
     """The running totals of durations (from `first`, the journey's first start day) of the
-    wanted days, adding them up again from the days' own durations wherever a total was
-    emptied (a day recomputed since). A total emptied by another reader while this one read
-    (a race) makes it add up again."""
+    wanted days, adding them up again from the days' own durations from the first day whose
+    total was emptied (a day recomputed since) on. Should a stored total be emptied by another
+    reader while this one reads, every total is added up from `first` instead."""
     n = len(ids)
-    for _ in range(3):
-        totals = _duration_totals_add_up(journey, n, first, last)
-        missing = [day for day in wanted if day not in totals]
-        for day, data, summary in JourneyDayRollup.objects.filter(
-            journey=journey, day__in=missing
-        ).values_list("day", "durations_total", "durations_total_summary"):
-            if data is not None:
-                totals[day] = Durations.unpacked(data, summary, n)
-        if all(day in totals for day in wanted):
-            return {day: totals[day] for day in wanted}
-    raise RuntimeError("The journey rollups kept changing while velocity read them.")
+    totals = _duration_totals_add_up(journey, n, first, last, from_first=False)
+    missing = [day for day in wanted if day not in totals]
+    for day, data, summary in JourneyDayRollup.objects.filter(
+        journey=journey, day__in=missing
+    ).values_list("day", "durations_total", "durations_total_summary"):
+        if data is not None:
+            totals[day] = Durations.unpacked(data, summary, n)
+    if not all(day in totals for day in wanted):
+        totals = _duration_totals_add_up(journey, n, first, last, from_first=True)
+    return {day: totals[day] for day in wanted}
 
 
 def _duration_totals_add_up(
-    journey: Journey, n: int, first: date, last: date
+    journey: Journey, n: int, first: date, last: date, *, from_first: bool
 ) -> dict[date, Durations]:
-    """Add up and save the running totals from the first day whose total is empty on; the
-    totals computed, by day (none when every total is stored)."""
-    empty_from = (
-        JourneyDayRollup.objects.filter(
-            journey=journey, day__range=(first, last), durations_total_summary__isnull=True
+    """Add up and save the running totals from the first day whose total is empty (or from
+    `first`) on; the totals computed, by day (none when every total is stored)."""
+    empty_from: date | None = first
+    if not from_first:
+        empty_from = (
+            JourneyDayRollup.objects.filter(
+                journey=journey, day__range=(first, last), durations_total_summary__isnull=True
+            )
+            .order_by("day")
+            .values_list("day", flat=True)
+            .first()
         )
-        .order_by("day")
-        .values_list("day", flat=True)
-        .first()
-    )
     if empty_from is None:
         return {}
     running = Durations.empty(n)
@@ -654,7 +656,7 @@ def _duration_totals_add_up(
         .order_by("day")
         .values_list("day", "refreshed_at", "durations", "durations_summary")
     ):
-        running = running + Durations.unpacked(data, summary, n)
+        running = running + velocity.DayDurations.unpacked(data, summary, n).part()
         totals[day] = running
         seen[day] = refreshed_at
     services.journey_duration_totals_store(journey=journey, totals=totals, seen=seen)
@@ -663,12 +665,13 @@ def _duration_totals_add_up(
 
 @dataclass(frozen=True)
 class _Term:
-    """One signed part of a span of starts: a running total up to a day, one day's own
-    durations, or a live count of [low, high)."""
+    """One signed part of a span of starts: a running total up to a day, some hours of one
+    day's own durations, or a live count of [low, high)."""
 
     sign: int
-    kind: str  # "total", "day" or "live"
+    kind: str  # "total", "day" (its UTC hours first..end) or "live"
     day: date | None = None
+    hours: tuple[int, int] = (0, 24)
     low: datetime | None = None
     high: datetime | None = None
 
@@ -710,7 +713,8 @@ class _VelocityPlan:
         return terms
 
     def _partial(self, low: datetime, high: datetime) -> list[_Term]:
-        """Terms of less than a whole stored day (or of the parts of two neighbouring days)."""
+        """Terms of less than a whole stored day (or of the parts of two neighbouring days):
+        its whole UTC hours from the day's per-hour durations, the rest counted live."""
         if low >= high:
             return []
         midnight = _utc_midnight(low.astimezone(UTC).date())
@@ -718,13 +722,22 @@ class _VelocityPlan:
             return self._partial(low, midnight + velocity.DAY) + self._partial(
                 midnight + velocity.DAY, high
             )
-        if high - low <= velocity.LIVE_PART_LIMIT or (
-            low > midnight and high < midnight + velocity.DAY
-        ):
+        first_hour = _floor_hour(low)
+        if first_hour < low:
+            first_hour += velocity.HOUR
+        end_hour = _floor_hour(high)
+        if first_hour >= end_hour:
             return [_Term(1, "live", low=low, high=high)]
-        day = midnight.date()
-        rest = (midnight, low) if low > midnight else (high, midnight + velocity.DAY)
-        return [_Term(1, "day", day=day), _Term(-1, "live", low=rest[0], high=rest[1])]
+        hours = (
+            (first_hour - midnight) // velocity.HOUR,
+            (end_hour - midnight) // velocity.HOUR,
+        )
+        terms = [_Term(1, "day", day=midnight.date(), hours=hours)]
+        if low < first_hour:
+            terms.append(_Term(1, "live", low=low, high=first_hour))
+        if end_hour < high:
+            terms.append(_Term(1, "live", low=end_hour, high=high))
+        return terms
 
     def add_up(self, spans: list[list[_Term]]) -> list[Durations]:
         """The durations of each span's terms, reading every stored day and live count once."""
@@ -760,7 +773,7 @@ class _VelocityPlan:
         if self.stored is not None and wanted:
             totals = _duration_totals(self.journey, self.ids, *self.stored, wanted)
         days = {
-            day: Durations.unpacked(data, summary, n)
+            day: velocity.DayDurations.unpacked(data, summary, n)
             for day, data, summary in JourneyDayRollup.objects.filter(
                 journey=self.journey,
                 day__in=[t.day for t in everything if t.kind == "day"],
@@ -772,8 +785,10 @@ class _VelocityPlan:
             for term in terms:
                 if term.low is not None and term.high is not None:
                     part = live[(term.low, term.high)].durations
+                elif term.kind == "total" and term.day is not None:
+                    part = totals[term.day]
                 elif term.day is not None:
-                    part = (totals if term.kind == "total" else days)[term.day]
+                    part = days[term.day].part(*term.hours)
                 result = result + part if term.sign > 0 else result - part
             results.append(result)
         return results

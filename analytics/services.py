@@ -123,12 +123,9 @@ def journey_rollups_store(
     totals of durations from the first saved day on are emptied: they are added up again from
     the days' own durations when velocity next reads them (journey_duration_totals_store)."""
     durations = durations or {}
-    empty = Durations.empty(len(milestone_ids))
     rows = []
     for day, day_counts in counts.items():
-        day_durations = durations.get(day) or DayDurations(
-            empty, [0] * 24, [[0] * 24 for _ in milestone_ids]
-        )
+        day_durations = durations.get(day) or DayDurations.empty(len(milestone_ids))
         rows.append(
             JourneyDayRollup(
                 journey=journey,
@@ -141,7 +138,7 @@ def journey_rollups_store(
                     )
                 },
                 milestone_ids=list(milestone_ids),
-                durations=day_durations.durations.packed(),
+                durations=day_durations.packed(),
                 durations_summary=day_durations.summary(),
                 durations_total=None,
                 durations_total_summary=None,

@@ -59,8 +59,6 @@ GRAIN_CAP_MS = 10**11
 FROM_START, FROM_PREVIOUS = 0, 1
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
-# A partial day longer than this is read as the whole day minus a live count of the rest.
-LIVE_PART_LIMIT = timedelta(hours=12)
 # Live counts over at most this much time look completions up person by person; longer ones
 # join all of the journey's completions at once.
 LATERAL_SPAN_LIMIT = timedelta(days=7)
@@ -180,19 +178,63 @@ class Durations:
 
 @dataclass
 class DayDurations:
-    """One UTC day of starts: its durations, and per UTC hour of start the people who started
-    and (per milestone) those who reached it, which tell who is still on the way."""
+    """One UTC day of starts, per UTC hour of start: the durations as (hour, slot, people)
+    rows (`slot` indexes Durations.counts flattened), the sums of their milliseconds, the
+    people who started and, per milestone, those who reached it (who is still on the way)."""
 
-    durations: Durations
+    entries: np.ndarray  # (k, 3) int64
+    sums_by_hour: np.ndarray  # (24, milestones, 2) int64
     started_by_hour: list[int]
     reached_by_hour: list[list[int]]
 
+    @classmethod
+    def empty(cls, milestones: int) -> DayDurations:
+        return cls(
+            entries=np.zeros((0, 3), dtype=np.int64),
+            sums_by_hour=np.zeros((24, milestones, 2), dtype=np.int64),
+            started_by_hour=[0] * 24,
+            reached_by_hour=[[0] * 24 for _ in range(milestones)],
+        )
+
+    def part(self, first_hour: int = 0, end_hour: int = 24) -> Durations:
+        """The durations of the people who started in these UTC hours of the day."""
+        milestones = self.sums_by_hour.shape[1]
+        hours = self.entries[:, 0]
+        chosen = self.entries[(hours >= first_hour) & (hours < end_hour)]
+        counts = np.bincount(
+            chosen[:, 1], weights=chosen[:, 2], minlength=milestones * 2 * len(grains())
+        )
+        return Durations(
+            started=sum(self.started_by_hour[first_hour:end_hour]),
+            counts=counts.astype(np.int64).reshape(milestones, 2, len(grains())),
+            sums=self.sums_by_hour[first_hour:end_hour].sum(axis=0),
+        )
+
+    def packed(self) -> bytes:
+        return zlib.compress(self.entries.astype("<i4").tobytes(), 1)
+
     def summary(self) -> dict[str, Any]:
         return {
-            **self.durations.summary(),
             "started_by_hour": self.started_by_hour,
             "reached_by_hour": self.reached_by_hour,
+            "sums_by_hour": self.sums_by_hour.tolist(),
         }
+
+    @classmethod
+    def unpacked(
+        cls, data: bytes | memoryview | None, summary: dict[str, Any] | None, milestones: int
+    ) -> DayDurations:
+        if data is None or summary is None:
+            raise ValueError("These durations were not stored.")
+        entries = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4").astype(np.int64)
+        return cls(
+            entries=entries.reshape(-1, 3),
+            sums_by_hour=np.array(summary["sums_by_hour"], dtype=np.int64).reshape(
+                24, milestones, 2
+            ),
+            started_by_hour=summary["started_by_hour"],
+            reached_by_hour=summary["reached_by_hour"],
+        )
 
 
 def _rows(
@@ -222,7 +264,7 @@ def _rows(
     by_previous = (
         f"""
             UNION ALL
-            SELECT a.grp, a.milestone_id, {FROM_PREVIOUS}, a.c_ms - b.c_ms
+            SELECT a.grp, a.s_ms, a.milestone_id, {FROM_PREVIOUS}, a.c_ms - b.c_ms
             FROM comp a JOIN comp b
               ON b.grp = a.grp AND b.end_user_id = a.end_user_id
              AND b.milestone_id = CASE a.milestone_id {previous} END
@@ -252,14 +294,15 @@ def _rows(
             ) c {on}
         ),
         durations AS (
-            SELECT grp, milestone_id, {FROM_START} AS basis,
+            SELECT grp, s_ms, milestone_id, {FROM_START} AS basis,
                    CASE WHEN c_ms < s_ms THEN 0 ELSE c_ms - s_ms END AS d
             FROM comp
             {by_previous}
         )
-        SELECT 1, grp, 0, milestone_id, basis, grain, COUNT(*), SUM(d) FROM (
-            SELECT grp, milestone_id, basis, {grain_sql("d")} AS grain, d FROM durations
-        ) grained GROUP BY grp, milestone_id, basis, grain
+        SELECT 1, grp, hour, milestone_id, basis, grain, COUNT(*), SUM(d) FROM (
+            SELECT grp, {hour} AS hour, milestone_id, basis, {grain_sql("d")} AS grain, d
+            FROM durations
+        ) grained GROUP BY grp, hour, milestone_id, basis, grain
         UNION ALL
         SELECT 0, grp, {hour}, 0, 0, 0, COUNT(*), 0 FROM prog GROUP BY grp, {hour}
         UNION ALL
@@ -280,26 +323,42 @@ class LiveCounts:
     reached_by_hour: list[dict[int, int]]
 
 
-def _fill(rows: list[tuple[Any, ...]], milestone_ids: Sequence[int]) -> dict[Any, LiveCounts]:
-    """Rows of _rows() per group."""
+@dataclass
+class _Collected:
+    """The rows of _rows() of one group, per hour of start (hours since the epoch)."""
+
+    entries: list[tuple[int, int, int]]  # hour, flat slot, people
+    sums: dict[tuple[int, int, int], int]  # (hour, milestone, basis): sum of ms
+    started_by_hour: dict[int, int]
+    reached_by_hour: list[dict[int, int]]
+
+
+def _collect(rows: list[tuple[Any, ...]], milestone_ids: Sequence[int]) -> dict[Any, _Collected]:
     position = {int(milestone_id): index for index, milestone_id in enumerate(milestone_ids)}
     slots = {int(grain): slot for slot, grain in enumerate(grains())}
-    n = len(milestone_ids)
-    groups: dict[Any, LiveCounts] = {}
+    width = len(grains())
+    groups: dict[Any, _Collected] = {}
     for kind, group, hour, milestone_id, basis, grain, people, total in rows:
         if group not in groups:
-            groups[group] = LiveCounts(Durations.empty(n), {}, [{} for _ in range(n)])
-        counts = groups[group]
+            groups[group] = _Collected([], {}, {}, [{} for _ in milestone_ids])
+        collected, hour = groups[group], int(hour)
         if kind == 0:
-            counts.durations.started += int(people)
-            counts.started_by_hour[int(hour)] = int(people)
+            collected.started_by_hour[hour] = int(people)
         elif kind == 1:
-            m = position[int(milestone_id)]
-            counts.durations.counts[m, int(basis), slots[int(grain)]] += int(people)
-            counts.durations.sums[m, int(basis)] += int(total)
+            m, basis = position[int(milestone_id)], int(basis)
+            collected.entries.append((hour, (m * 2 + basis) * width + slots[int(grain)], people))
+            key = (hour, m, basis)
+            collected.sums[key] = collected.sums.get(key, 0) + int(total)
         else:
-            counts.reached_by_hour[position[int(milestone_id)]][int(hour)] = int(people)
+            collected.reached_by_hour[position[int(milestone_id)]][hour] = int(people)
     return groups
+
+
+def _entries(collected: _Collected, hour_of_day: bool) -> np.ndarray:
+    entries = np.array(collected.entries, dtype=np.int64).reshape(-1, 3)
+    if hour_of_day:
+        entries[:, 0] %= 24
+    return entries
 
 
 def day_durations(
@@ -315,6 +374,7 @@ def day_durations(
         lateral=False,
     )
     epoch = date(1970, 1, 1)
+    n = len(milestone_ids)
 
     def by_hour_of_day(counts: dict[int, int]) -> list[int]:
         hours = [0] * 24
@@ -322,14 +382,18 @@ def day_durations(
             hours[hour % 24] += people
         return hours
 
-    return {
-        epoch + timedelta(days=int(day)): DayDurations(
-            counts.durations,
-            by_hour_of_day(counts.started_by_hour),
-            [by_hour_of_day(reached) for reached in counts.reached_by_hour],
+    days = {}
+    for day, collected in _collect(rows, milestone_ids).items():
+        sums = np.zeros((24, n, 2), dtype=np.int64)
+        for (hour, m, basis), total in collected.sums.items():
+            sums[hour % 24, m, basis] += total
+        days[epoch + timedelta(days=int(day))] = DayDurations(
+            entries=_entries(collected, hour_of_day=True),
+            sums_by_hour=sums,
+            started_by_hour=by_hour_of_day(collected.started_by_hour),
+            reached_by_hour=[by_hour_of_day(reached) for reached in collected.reached_by_hour],
         )
-        for day, counts in _fill(rows, milestone_ids).items()
-    }
+    return days
 
 
 def live_durations(
@@ -339,7 +403,7 @@ def live_durations(
     overlap)."""
     if not pieces:
         return []
-    groups = _fill(
+    groups = _collect(
         _rows(
             journey_id,
             milestone_ids,
@@ -349,10 +413,26 @@ def live_durations(
         milestone_ids,
     )
     n = len(milestone_ids)
-    return [
-        groups.get(index) or LiveCounts(Durations.empty(n), {}, [{} for _ in range(n)])
-        for index in range(len(pieces))
-    ]
+    results = []
+    for index in range(len(pieces)):
+        collected = groups.get(index) or _Collected([], {}, {}, [{} for _ in range(n)])
+        entries = _entries(collected, hour_of_day=False)
+        counts = np.bincount(entries[:, 1], weights=entries[:, 2], minlength=n * 2 * len(grains()))
+        sums = np.zeros((n, 2), dtype=np.int64)
+        for (_, m, basis), total in collected.sums.items():
+            sums[m, basis] += total
+        results.append(
+            LiveCounts(
+                Durations(
+                    started=sum(collected.started_by_hour.values()),
+                    counts=counts.astype(np.int64).reshape(n, 2, len(grains())),
+                    sums=sums,
+                ),
+                collected.started_by_hour,
+                collected.reached_by_hour,
+            )
+        )
+    return results
 
 
 def not_reached_count(
