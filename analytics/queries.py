@@ -898,8 +898,8 @@ def milestone_velocity(
 
     Percentiles are nearest-rank over durations floored to 3 significant digits, counted in
     the journey rollups (analytics/velocity.py): whole past UTC days come from running totals,
-    partial days and today are counted live; `fresh=True` counts everything live, with the
-    same answer.
+    whole hours of partial days from the days' hours, today and sub-hour edges are counted
+    live; `fresh=True` counts everything live, with the same answer.
     """
     now = now or timezone.now()
     milestones = _journey_milestones(journey)

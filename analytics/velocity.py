@@ -10,13 +10,13 @@ grain of the nearest-rank percentile: every reported percentile is the true one 
 significant digits (less than 1 % low), identical on SQLite and PostgreSQL. Means add up the
 exact milliseconds; counts and histograms are exact.
 
-A UTC day of journey starts keeps (analytics.models.JourneyDayRollup) its counts per milestone,
-basis (0 = from the journey start, 1 = from the previous milestone) and grain as one zlib-
-compressed array, and the running total of those arrays from the journey's first start day;
-any span of whole days is then the difference of two totals, so a report reads a few rows
-whatever the range. Partial days (a time zone's midnight, the week boundaries of a zone, today)
-are counted live, and a partial day longer than 12 hours is read as its day's array minus the
-live count of the rest, so no live count exceeds half a day of starts.
+A UTC day of journey starts keeps (analytics.models.JourneyDayRollup) its counts per UTC hour
+of start, milestone, basis (0 = from the journey start, 1 = from the previous milestone) and
+grain as compressed numpy arrays, and the running total of the days' counts from the journey's
+first start day; any span of whole days is then the difference of two totals, so a report reads
+a few rows whatever the range, and the whole hours of a partial day (a time zone's midnight or
+week boundary) come from that day's hours. Only today and sub-hour edges (UTC+5:30) are counted
+live.
 """
 
 # SQL here is assembled from fixed fragments, table names and integer ids only; every value a
