@@ -260,26 +260,6 @@ def _utc_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _rollup_span(journey: Journey, start: datetime, end: datetime) -> tuple[date, date] | None:
-    """The whole UTC days inside [start, end) that rollups answer: from the first day anyone
-    started the journey to yesterday (today keeps changing; it is cheaper read live)."""
-    first_start = (
-        JourneyProgress.objects.filter(journey=journey)
-        .order_by("started_at")
-        .values_list("started_at", flat=True)
-        .first()
-    )
-    if first_start is None:
-        return None
-    first = max(start.astimezone(UTC).date(), first_start.astimezone(UTC).date())
-    if _utc_midnight(first) < start:
-        first += timedelta(days=1)
-    last = min(end.astimezone(UTC).date(), timezone.now().astimezone(UTC).date()) - timedelta(
-        days=1
-    )
-    return (first, last) if first <= last else None
-
-
 def _runs(days: list[date], gap: int = 7) -> list[tuple[date, date]]:
     """Sorted days as (first, last) runs, joining runs fewer than `gap` days apart: one query
     per run recomputes them, re-reading a few fresh days rather than paying a round trip."""
@@ -292,11 +272,21 @@ def _runs(days: list[date], gap: int = 7) -> list[tuple[date, date]]:
     return runs
 
 
+def _hour_counts(hours: dict[str, Any], first_hour: int = 0, end_hour: int = 24) -> DayCounts:
+    """Funnel counts of the people who started in these UTC hours of a rollup day."""
+    return DayCounts(
+        started=sum(hours["started"][first_hour:end_hour]),
+        users=tuple(sum(by_hour[first_hour:end_hour]) for by_hour in hours["users"]),
+        reached=tuple(sum(by_hour[first_hour:end_hour]) for by_hour in hours["reached"]),
+    )
+
+
 def _rollup_days(
     journey: Journey, milestones: list[Milestone], first: date, last: date
-) -> list[DayCounts]:
-    """Counts of each UTC start day first..last from the rollups, recomputing (and saving)
-    the days that are missing, marked stale, or kept for another milestone order."""
+) -> dict[date, dict[str, Any]]:
+    """Per-hour funnel counts (JourneyDayRollup.hours) of each UTC start day first..last from
+    the rollups, recomputing (and saving) the days that are missing, marked stale, or kept for
+    another milestone order."""
     ids = [int(m.pk) for m in milestones]
     # Marks are read before anything is computed, so only those marks are cleared after it.
     marks = dict(
@@ -304,37 +294,36 @@ def _rollup_days(
             "day", "marked_at"
         )
     )
-    stored = {
-        row.day: row
-        for row in JourneyDayRollup.objects.filter(journey=journey, day__range=(first, last)).only(
-            "day", "started", "milestones", "milestone_ids", "durations_summary"
-        )
-    }
-    counts: dict[date, DayCounts] = {}
-    for day, rollup in stored.items():
-        # A row from before durations were kept per hour has no such summary: recomputed.
-        summary = rollup.durations_summary or {}
-        if day not in marks and rollup.milestone_ids == ids and "sums_by_hour" in summary:
-            counts[day] = DayCounts(
-                started=rollup.started,
-                users=tuple(int(rollup.milestones[str(i)][0]) for i in ids),
-                reached=tuple(int(rollup.milestones[str(i)][1]) for i in ids),
-            )
+    hours: dict[date, dict[str, Any]] = {}
+    for day, milestone_ids, day_hours, summary in JourneyDayRollup.objects.filter(
+        journey=journey, day__range=(first, last)
+    ).values_list("day", "milestone_ids", "hours", "durations_summary"):
+        # A row from before hours were kept has none: it is recomputed.
+        if day not in marks and milestone_ids == ids and day_hours and summary:
+            hours[day] = day_hours
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     empty = DayCounts(started=0, users=(0,) * len(ids), reached=(0,) * len(ids))
-    for low, high in _runs([day for day in days if day not in counts]):
+    for low, high in _runs([day for day in days if day not in hours]):
         computed = dict.fromkeys(
             (low + timedelta(days=i) for i in range((high - low).days + 1)), empty
         )
+        computed_hours = {day: services.empty_hours(len(ids)) for day in computed}
         for row in _funnel_rows(
             journey,
             milestones,
             _utc_midnight(low),
             _utc_midnight(high + timedelta(days=1)),
-            local_bucket("p.started_at", "day"),
-            ["UTC"],
+            f"{epoch_ms('p.started_at')} / 3600000",
         ):
-            computed[date.fromisoformat(row[0])] = _day_counts(row, len(ids))
+            day, hour = date(1970, 1, 1) + timedelta(days=int(row[0]) // 24), int(row[0]) % 24
+            counts = _day_counts(row, len(ids))
+            day_hours = computed_hours[day]
+            day_hours["started"][hour] = counts.started
+            for index in range(len(ids)):
+                day_hours["users"][index][hour] = counts.users[index]
+                day_hours["reached"][index][hour] = counts.reached[index]
+        for day, day_hours in computed_hours.items():
+            computed[day] = _hour_counts(day_hours)
         durations = (
             velocity.day_durations(journey_id=journey.pk, milestone_ids=ids, first=low, last=high)
             if ids
@@ -345,26 +334,76 @@ def _rollup_days(
             milestone_ids=ids,
             counts=computed,
             marks_seen=marks,
+            hours=computed_hours,
             durations=durations,
         )
-        counts.update(computed)
-    return [counts[day] for day in days]
+        hours.update(computed_hours)
+    return {day: hours[day] for day in days}
+
+
+def _first_start(journey: Journey) -> datetime | None:
+    return (
+        JourneyProgress.objects.filter(journey=journey)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+
+
+def _floor_hour(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _stored_days(
+    journey: Journey, start: datetime, end: datetime
+) -> tuple[datetime, tuple[date, date] | None]:
+    """The first start that matters (nobody started before the journey's first start) and
+    the UTC days of [start, end) the rollups answer: from the journey's first start day to the
+    range's last day, at most yesterday (today keeps changing; it is counted live)."""
+    first_start = _first_start(journey)
+    if first_start is None:
+        return start, None
+    start = max(start, first_start)
+    first = start.astimezone(UTC).date()
+    last = min(
+        timezone.now().astimezone(UTC).date(),
+        (end - timedelta(microseconds=1)).astimezone(UTC).date() + timedelta(days=1),
+    ) - timedelta(days=1)
+    return start, ((first, last) if first <= last else None)
 
 
 def _funnel_totals(
     journey: Journey, milestones: list[Milestone], start: datetime, end: datetime, fresh: bool
 ) -> DayCounts:
-    """Counts of everyone who started in [start, end): whole UTC days from the rollups, the
-    partial days at either end (a time zone's midnight is not UTC's) and today live."""
+    """Counts of everyone who started in [start, end): whole UTC days and the whole hours of
+    partial days (a time zone's midnight is not UTC's) from the rollups; today and sub-hour
+    edges (UTC+5:30) live."""
     n = len(milestones)
-    span = None if fresh else _rollup_span(journey, start, end)
+    stored = None
+    if not fresh:
+        start, stored = _stored_days(journey, start, end)
     parts: list[DayCounts] = []
-    if span is None:
-        live = [(start, end)]
-    else:
-        first, last = span
-        live = [(start, _utc_midnight(first)), (_utc_midnight(last + timedelta(days=1)), end)]
-        parts += _rollup_days(journey, milestones, first, last)
+    live = [(start, end)]
+    if stored is not None:
+        first, last = stored
+        live = [(max(start, _utc_midnight(last + timedelta(days=1))), end)]
+        for day, hours in _rollup_days(journey, milestones, first, last).items():
+            low = max(start, _utc_midnight(day))
+            high = min(end, _utc_midnight(day + timedelta(days=1)))
+            first_hour, end_hour = _floor_hour(low), _floor_hour(high)
+            if first_hour < low:
+                first_hour += timedelta(hours=1)
+            if first_hour >= end_hour:
+                live.append((low, high))
+                continue
+            parts.append(
+                _hour_counts(
+                    hours,
+                    (first_hour - _utc_midnight(day)) // timedelta(hours=1),
+                    (end_hour - _utc_midnight(day)) // timedelta(hours=1),
+                )
+            )
+            live += [(low, first_hour), (end_hour, high)]
     for low, high in live:
         if low < high:
             parts += [_day_counts(row, n) for row in _funnel_rows(journey, milestones, low, high)]
@@ -593,15 +632,6 @@ class Velocity:
     milestones: tuple[MilestoneVelocity, ...]
 
 
-def _first_start(journey: Journey) -> datetime | None:
-    return (
-        JourneyProgress.objects.filter(journey=journey)
-        .order_by("started_at")
-        .values_list("started_at", flat=True)
-        .first()
-    )
-
-
 def _duration_totals(
     journey: Journey, ids: list[int], first: date, last: date, wanted: set[date]
 ) -> dict[date, Durations]:
@@ -651,12 +681,12 @@ def _duration_totals_add_up(
         else:
             running = Durations.unpacked(before[0], before[1], n)
     totals, seen = {}, {}
-    for day, refreshed_at, data, summary in (
+    for day, refreshed_at, data, summary, hours in (
         JourneyDayRollup.objects.filter(journey=journey, day__range=(empty_from, last))
         .order_by("day")
-        .values_list("day", "refreshed_at", "durations", "durations_summary")
+        .values_list("day", "refreshed_at", "durations", "durations_summary", "hours")
     ):
-        running = running + velocity.DayDurations.unpacked(data, summary, n).part()
+        running = running + velocity.DayDurations.unpacked(data, summary, hours, n).part()
         totals[day] = running
         seen[day] = refreshed_at
     services.journey_duration_totals_store(journey=journey, totals=totals, seen=seen)
@@ -773,11 +803,11 @@ class _VelocityPlan:
         if self.stored is not None and wanted:
             totals = _duration_totals(self.journey, self.ids, *self.stored, wanted)
         days = {
-            day: velocity.DayDurations.unpacked(data, summary, n)
-            for day, data, summary in JourneyDayRollup.objects.filter(
+            day: velocity.DayDurations.unpacked(data, summary, hours, n)
+            for day, data, summary, hours in JourneyDayRollup.objects.filter(
                 journey=self.journey,
                 day__in=[t.day for t in everything if t.kind == "day"],
-            ).values_list("day", "durations", "durations_summary")
+            ).values_list("day", "durations", "durations_summary", "hours")
         }
         results = []
         for terms in spans:
@@ -792,10 +822,6 @@ class _VelocityPlan:
                 result = result + part if term.sign > 0 else result - part
             results.append(result)
         return results
-
-
-def _floor_hour(instant: datetime) -> datetime:
-    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _hour_number(instant: datetime) -> int:
@@ -851,16 +877,15 @@ def _on_the_way(
                     epoch + timedelta(days=min(a for a, _ in stored_spans) // 24),
                     epoch + timedelta(days=(max(b for _, b in stored_spans) - 1) // 24),
                 ),
-            ).values_list("day", "durations_summary")
+            ).values_list("day", "hours")
         )
     for index, (hour_from, hour_to) in enumerate(spans):
         for hour in range(hour_from, hour_to):
             if hour < stored_hours:
-                summary = summaries.get(date(1970, 1, 1) + timedelta(days=hour // 24))
-                if summary:
+                day_hours = summaries.get(date(1970, 1, 1) + timedelta(days=hour // 24))
+                if day_hours:
                     counts[index] += (
-                        summary["started_by_hour"][hour % 24]
-                        - summary["reached_by_hour"][index][hour % 24]
+                        day_hours["started"][hour % 24] - day_hours["reached"][index][hour % 24]
                     )
             else:
                 counts[index] += plan.started_by_hour.get(hour, 0) - plan.reached_by_hour[

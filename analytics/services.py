@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -108,12 +109,22 @@ class DayCounts:
     reached: tuple[int, ...]
 
 
+def empty_hours(milestones: int) -> dict[str, Any]:
+    """JourneyDayRollup.hours of a day nobody started."""
+    return {
+        "started": [0] * 24,
+        "users": [[0] * 24 for _ in range(milestones)],
+        "reached": [[0] * 24 for _ in range(milestones)],
+    }
+
+
 def journey_rollups_store(
     *,
     journey: Journey,
     milestone_ids: Sequence[int],
     counts: dict[date, DayCounts],
     marks_seen: dict[date, datetime],
+    hours: dict[date, dict[str, Any]] | None = None,
     durations: dict[date, DayDurations] | None = None,
 ) -> None:
     """Save freshly computed days and clear the stale marks that were read before computing
@@ -122,7 +133,7 @@ def journey_rollups_store(
     The days' durations are saved beside their counts (an empty day has none), and the running
     totals of durations from the first saved day on are emptied: they are added up again from
     the days' own durations when velocity next reads them (journey_duration_totals_store)."""
-    durations = durations or {}
+    durations, hours = durations or {}, hours or {}
     rows = []
     for day, day_counts in counts.items():
         day_durations = durations.get(day) or DayDurations.empty(len(milestone_ids))
@@ -138,6 +149,7 @@ def journey_rollups_store(
                     )
                 },
                 milestone_ids=list(milestone_ids),
+                hours=hours.get(day) or empty_hours(len(milestone_ids)),
                 durations=day_durations.packed(),
                 durations_summary=day_durations.summary(),
                 durations_total=None,
@@ -155,6 +167,7 @@ def journey_rollups_store(
                 "started",
                 "milestones",
                 "milestone_ids",
+                "hours",
                 "durations",
                 "durations_summary",
                 "durations_total",

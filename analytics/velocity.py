@@ -179,13 +179,12 @@ class Durations:
 @dataclass
 class DayDurations:
     """One UTC day of starts, per UTC hour of start: the durations as (hour, slot, people)
-    rows (`slot` indexes Durations.counts flattened), the sums of their milliseconds, the
-    people who started and, per milestone, those who reached it (who is still on the way)."""
+    rows (`slot` indexes Durations.counts flattened), the sums of their milliseconds and the
+    people who started (kept with the funnel's hours, JourneyDayRollup.hours)."""
 
     entries: np.ndarray  # (k, 3) int64
     sums_by_hour: np.ndarray  # (24, milestones, 2) int64
     started_by_hour: list[int]
-    reached_by_hour: list[list[int]]
 
     @classmethod
     def empty(cls, milestones: int) -> DayDurations:
@@ -193,7 +192,6 @@ class DayDurations:
             entries=np.zeros((0, 3), dtype=np.int64),
             sums_by_hour=np.zeros((24, milestones, 2), dtype=np.int64),
             started_by_hour=[0] * 24,
-            reached_by_hour=[[0] * 24 for _ in range(milestones)],
         )
 
     def part(self, first_hour: int = 0, end_hour: int = 24) -> Durations:
@@ -214,17 +212,17 @@ class DayDurations:
         return zlib.compress(self.entries.astype("<i4").tobytes(), 1)
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "started_by_hour": self.started_by_hour,
-            "reached_by_hour": self.reached_by_hour,
-            "sums_by_hour": self.sums_by_hour.tolist(),
-        }
+        return {"sums_by_hour": self.sums_by_hour.tolist()}
 
     @classmethod
     def unpacked(
-        cls, data: bytes | memoryview | None, summary: dict[str, Any] | None, milestones: int
+        cls,
+        data: bytes | memoryview | None,
+        summary: dict[str, Any] | None,
+        hours: dict[str, Any] | None,
+        milestones: int,
     ) -> DayDurations:
-        if data is None or summary is None:
+        if data is None or summary is None or hours is None:
             raise ValueError("These durations were not stored.")
         entries = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4").astype(np.int64)
         return cls(
@@ -232,8 +230,7 @@ class DayDurations:
             sums_by_hour=np.array(summary["sums_by_hour"], dtype=np.int64).reshape(
                 24, milestones, 2
             ),
-            started_by_hour=summary["started_by_hour"],
-            reached_by_hour=summary["reached_by_hour"],
+            started_by_hour=hours["started"],
         )
 
 
@@ -391,7 +388,6 @@ def day_durations(
             entries=_entries(collected, hour_of_day=True),
             sums_by_hour=sums,
             started_by_hour=by_hour_of_day(collected.started_by_hour),
-            reached_by_hour=[by_hour_of_day(reached) for reached in collected.reached_by_hour],
         )
     return days
 

@@ -303,3 +303,14 @@ def test_a_completion_today_shows_at_once_in_the_funnel(
     after = queries.journey_funnel(journey=journey, date_range=recent_days)
     assert after.steps[2].reached == before.steps[2].reached + 1
     assert after == queries.journey_funnel(journey=journey, date_range=recent_days, fresh=True)
+
+
+def test_a_time_zones_partial_day_is_read_from_the_hours_of_its_utc_day(journey, crowd):
+    tokyo = DateRange(date(2025, 3, 3), date(2025, 3, 7), "Asia/Tokyo")  # from 15:00 UTC, March 2
+
+    from_rollups = queries.journey_funnel(journey=journey, date_range=tokyo)
+
+    partial = JourneyDayRollup.objects.get(journey=journey, day=date(2025, 3, 2))
+    assert sum(partial.hours["started"][15:]) == 1  # p0 started at 23:30 UTC
+    assert partial.started == 2
+    assert from_rollups == queries.journey_funnel(journey=journey, date_range=tokyo, fresh=True)
