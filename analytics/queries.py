@@ -752,19 +752,23 @@ class _VelocityPlan:
             return self._partial(low, midnight + velocity.DAY) + self._partial(
                 midnight + velocity.DAY, high
             )
-        first_hour = _floor_hour(low)
-        if first_hour < low:
-            first_hour += velocity.HOUR
-        end_hour = _floor_hour(high)
-        if first_hour >= end_hour:
+        # A boundary inside an hour (UTC+5:30) is always counted live from the start of its
+        # hour: the span before it is that live count, the span after it the stored hour less
+        # the same count, so both sides of a week boundary share one live count.
+        first_hour, end_hour = _floor_hour(low), _floor_hour(high)
+        if first_hour == end_hour:
             return [_Term(1, "live", low=low, high=high)]
-        hours = (
-            (first_hour - midnight) // velocity.HOUR,
-            (end_hour - midnight) // velocity.HOUR,
-        )
-        terms = [_Term(1, "day", day=midnight.date(), hours=hours)]
-        if low < first_hour:
-            terms.append(_Term(1, "live", low=low, high=first_hour))
+        hour_of_day = (first_hour - midnight) // velocity.HOUR
+        terms = [
+            _Term(
+                1,
+                "day",
+                day=midnight.date(),
+                hours=(hour_of_day, hour_of_day + (end_hour - first_hour) // velocity.HOUR),
+            )
+        ]
+        if first_hour < low:
+            terms.append(_Term(-1, "live", low=first_hour, high=low))
         if end_hour < high:
             terms.append(_Term(1, "live", low=end_hour, high=high))
         return terms
