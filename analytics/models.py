@@ -65,12 +65,12 @@ class JourneyDayRollup(models.Model):
     started = models.PositiveIntegerField(default=0)
     milestones = models.JSONField(default=dict)
     milestone_ids = models.JSONField(default=list)
-    # Milestone velocity (analytics/velocity.py): this day's durations and, from the journey's
-    # first start day through this one, their running total. A total is only ever stored valid:
-    # recomputing a day empties the totals of that day and every later one.
     # Per UTC hour of start: {"started": [24], "users": [[24] per milestone], "reached": [...]},
     # so a partial day (a time zone's midnight) reads its whole hours from here.
     hours = models.JSONField(null=True)
+    # Milestone velocity (analytics/velocity.py): this day's durations and, from the journey's
+    # first start day through this one, their running total. A total is only ever stored valid:
+    # recomputing a day empties the totals of that day and every later one.
     durations = models.BinaryField(null=True)
     durations_summary = models.JSONField(null=True)
     durations_total = models.BinaryField(null=True)

@@ -325,7 +325,13 @@ def _rollup_days(
         for day, day_hours in computed_hours.items():
             computed[day] = _hour_counts(day_hours)
         durations = (
-            velocity.day_durations(journey_id=journey.pk, milestone_ids=ids, first=low, last=high)
+            velocity.day_durations(
+                journey_id=journey.pk,
+                milestone_ids=ids,
+                first=low,
+                last=high,
+                hours=computed_hours,
+            )
             if ids
             else {}
         )
@@ -364,12 +370,15 @@ def _stored_days(
     if first_start is None:
         return start, None
     start = max(start, first_start)
-    first = start.astimezone(UTC).date()
-    last = min(
-        timezone.now().astimezone(UTC).date(),
-        (end - timedelta(microseconds=1)).astimezone(UTC).date() + timedelta(days=1),
-    ) - timedelta(days=1)
+    first, last = start.astimezone(UTC).date(), _last_stored_day(end)
     return start, ((first, last) if first <= last else None)
+
+
+def _last_stored_day(end: datetime) -> date:
+    """The last UTC day a range ending at `end` reads from the rollups: its own last day, at
+    most yesterday (today keeps changing; it is counted live)."""
+    last_of_range = (end - timedelta(microseconds=1)).astimezone(UTC).date()
+    return min(timezone.now().astimezone(UTC).date() - timedelta(days=1), last_of_range)
 
 
 def _funnel_totals(
@@ -941,14 +950,7 @@ def milestone_velocity(
     first_start = None if fresh else _first_start(journey)
     stored = None
     if first_start is not None:
-        first = first_start.astimezone(UTC).date()
-        last = (
-            min(
-                timezone.now().astimezone(UTC).date(),
-                (end - timedelta(microseconds=1)).astimezone(UTC).date() + velocity.DAY,
-            )
-            - velocity.DAY
-        )
+        first, last = first_start.astimezone(UTC).date(), _last_stored_day(end)
         if first <= last and _utc_midnight(last) + velocity.DAY > start:
             _rollup_days(journey, milestones, first, last)
             stored = (first, last)

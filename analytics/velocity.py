@@ -240,11 +240,12 @@ def _rows(
     pieces: Sequence[tuple[str, datetime, datetime]],
     *,
     lateral: bool,
+    hour_counts: bool,
 ) -> list[tuple[Any, ...]]:
     """(kind, group, hour, milestone id, basis, grain, people, sum ms) of the people who
     started in each piece (group SQL, from, to): kind 0 starts per hour of start (hours since
     the epoch), 1 durations per milestone, basis and grain, 2 completions per milestone and
-    hour of start."""
+    hour of start (kinds 0 and 2 only with `hour_counts`)."""
     ids = ", ".join(str(int(i)) for i in milestone_ids)
     previous = " ".join(
         f"WHEN {int(current)} THEN {int(before)}" for before, current in pairwise(milestone_ids)
@@ -279,6 +280,17 @@ def _rows(
         per_person = "AND c.end_user_id = prog.end_user_id OFFSET 0"
     else:
         join, per_person, on = "JOIN", "", "ON c.end_user_id = prog.end_user_id"
+    by_hour = (
+        f"""
+        UNION ALL
+        SELECT 0, grp, {hour}, 0, 0, 0, COUNT(*), 0 FROM prog GROUP BY grp, {hour}
+        UNION ALL
+        SELECT 2, grp, {hour}, milestone_id, 0, 0, COUNT(*), 0 FROM comp
+        GROUP BY grp, {hour}, milestone_id
+        """
+        if hour_counts
+        else ""
+    )
     return fetch_all(
         f"""
         WITH prog AS ({prog}),
@@ -300,11 +312,7 @@ def _rows(
             SELECT grp, {hour} AS hour, milestone_id, basis, {grain_sql("d")} AS grain, d
             FROM durations
         ) grained GROUP BY grp, hour, milestone_id, basis, grain
-        UNION ALL
-        SELECT 0, grp, {hour}, 0, 0, 0, COUNT(*), 0 FROM prog GROUP BY grp, {hour}
-        UNION ALL
-        SELECT 2, grp, {hour}, milestone_id, 0, 0, COUNT(*), 0 FROM comp
-        GROUP BY grp, {hour}, milestone_id
+        {by_hour}
         """,
         [*params, journey_id],
     )
@@ -359,9 +367,15 @@ def _entries(collected: _Collected, hour_of_day: bool) -> np.ndarray:
 
 
 def day_durations(
-    *, journey_id: int, milestone_ids: Sequence[int], first: date, last: date
+    *,
+    journey_id: int,
+    milestone_ids: Sequence[int],
+    first: date,
+    last: date,
+    hours: dict[date, dict[str, Any]],
 ) -> dict[date, DayDurations]:
-    """Durations of each UTC start day first..last (days nobody started are left out)."""
+    """Durations of each UTC start day first..last (days nobody reached a milestone are left
+    out); the starts per hour come from the days' funnel `hours`, counted beside them."""
     low = datetime(first.year, first.month, first.day, tzinfo=UTC)
     high = datetime(last.year, last.month, last.day, tzinfo=UTC) + DAY
     rows = _rows(
@@ -369,25 +383,20 @@ def day_durations(
         milestone_ids,
         [(f"{epoch_ms('p.started_at')} / 86400000", low, high)],
         lateral=False,
+        hour_counts=False,
     )
     epoch = date(1970, 1, 1)
     n = len(milestone_ids)
-
-    def by_hour_of_day(counts: dict[int, int]) -> list[int]:
-        hours = [0] * 24
-        for hour, people in counts.items():
-            hours[hour % 24] += people
-        return hours
-
     days = {}
-    for day, collected in _collect(rows, milestone_ids).items():
+    for day_number, collected in _collect(rows, milestone_ids).items():
         sums = np.zeros((24, n, 2), dtype=np.int64)
         for (hour, m, basis), total in collected.sums.items():
             sums[hour % 24, m, basis] += total
-        days[epoch + timedelta(days=int(day))] = DayDurations(
+        day = epoch + timedelta(days=int(day_number))
+        days[day] = DayDurations(
             entries=_entries(collected, hour_of_day=True),
             sums_by_hour=sums,
-            started_by_hour=by_hour_of_day(collected.started_by_hour),
+            started_by_hour=hours[day]["started"],
         )
     return days
 
@@ -405,6 +414,7 @@ def live_durations(
             milestone_ids,
             [(str(index), low, high) for index, (low, high) in enumerate(pieces)],
             lateral=sum((high - low for low, high in pieces), timedelta()) <= LATERAL_SPAN_LIMIT,
+            hour_counts=True,
         ),
         milestone_ids,
     )
