@@ -146,6 +146,20 @@ def test_escape_dismisses_a_tour_and_the_dismissal_is_recorded(live: Live, page:
     assert wait_for(lambda: events_named("$walkthrough_dismissed", step=0))
 
 
+def test_escape_dismisses_a_tour_after_a_click_on_the_page(live: Live, page: Any) -> None:
+    workspace = host_workspace(live)
+    publish_tour(
+        workspace,
+        [{"title": "Search here", "selector": "#search"}, {"title": "Two", "selector": ""}],
+    )
+    page.goto(host_page(live, workspace, "<main><p id=text>App</p><input id=search></main>"))
+    expect(page.locator(CARD)).to_contain_text("Search here")
+    page.locator("#text").click()  # focus leaves the card for the host page
+    page.keyboard.press("Escape")
+    expect(page.locator(CARD)).to_have_count(0)
+    assert wait_for(lambda: events_named("$walkthrough_dismissed", step=0))
+
+
 def test_axe_finds_no_accessibility_violation_in_the_widget(live: Live, page: Any) -> None:
     page.goto(f"{live.demo_url}/dashboard")
     expect(page.locator(CARD)).to_be_visible()

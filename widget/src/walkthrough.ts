@@ -184,6 +184,13 @@ export class Tour {
         this.#cleanups.push(() => document.removeEventListener("click", onClick, true));
       }
     }
+    // Esc dismisses the step wherever focus is (after a click on the page too), unless the
+    // host already handled that key; the card's own handler covers focus inside the widget.
+    const onEscape = (event: KeyboardEvent): void => {
+      if (event.key === "Escape" && !event.defaultPrevented) this.dismiss();
+    };
+    document.addEventListener("keydown", onEscape);
+    this.#cleanups.push(() => document.removeEventListener("keydown", onEscape));
     const active = document.activeElement;
     if (!this.#returnFocus && active && active !== this.#host.root.host) this.#returnFocus = active;
     focusCard(el);
