@@ -4,22 +4,31 @@ The key and the page's Origin are checked in connect(), before the socket is acc
 refusal is an HTTP 403 to the handshake). Then one `hello` identifies the end user; after that
 `events` are recorded and acknowledged, and pushes for the user or the workspace arrive
 through the channel layer groups. Handlers are named after message types.
+
+A consumer never stops reading its socket: `receive()` only checks a frame (size, rates, JSON,
+type) and puts it on the connection's inbox, which one task per connection works through in
+order. So pings are answered and pushes delivered while a message waits for the database, and
+an inbox past `MILEPOST_SOCKET_BACKLOG` messages answers `backlog_full` instead of growing.
+Database work goes through `onboarding.batching`: `hello`s and `events` of all the connections
+of a process are committed together (group commit) on a pool of database threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from uvicorn.protocols.utils import ClientDisconnected
 
 from onboarding import delivery, realtime
 from onboarding.api.parsers import refuse_json_constant
+from onboarding.batching import database_work, group_commit
 from onboarding.models import EndUser, Workspace
 
 logger = logging.getLogger(__name__)
@@ -27,12 +36,31 @@ logger = logging.getLogger(__name__)
 # A frame larger than a full batch plus its envelope is refused without parsing it.
 MAX_FRAME_BYTES_OVER_BATCH = 16 * 1024
 CLOSE_TOO_BIG = 1009
+# Closes that say nothing went wrong: normal, going away (navigation), no status.
+ORDINARY_CLOSES = {1000, 1001, 1005}
+# What one group commit takes at most: hellos, and events (a socket's batch counts its events).
+HELLOS_PER_COMMIT = 200
+EVENTS_PER_COMMIT = 2000
+# The message types a page may send; others are refused as unknown.
+CLIENT_MESSAGE_TYPES = ("hello", "events", "page")
+
+key_rates = delivery.SharedKeyRate()
 
 
 class WidgetConsumer(AsyncWebsocketConsumer):
     workspace: Workspace
     end_user: EndUser | None = None
     session: str | None = None
+    inbox: asyncio.Queue[dict[str, Any]]
+    worker: asyncio.Task[None] | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels would first hop to its single database thread to close old connections, for
+        # every frame and every push; database work here runs on the pool, which does that.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -42,18 +70,32 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             if name == b"origin":
                 origin = value.decode("latin-1")
         try:
-            self.workspace = await database_sync_to_async(delivery.widget_workspace)(
-                key=key, origin=origin
-            )
+            self.workspace = await database_work(delivery.widget_workspace, key=key, origin=origin)
         except delivery.ProtocolError as refusal:
             logger.info("widget socket refused: %s", refusal.code)
             await self.close()
             return
         self.rate = delivery.ConnectionRate(settings.MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE)
         self.groups_joined: list[str] = []
+        self.inbox = asyncio.Queue()
+        self.worker = asyncio.get_running_loop().create_task(self._work())
         await self.accept()
 
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        code = message.get("code", 1005)
+        if code not in ORDINARY_CLOSES:
+            logger.warning(
+                "widget socket of workspace %s, end user %s closed with %s%s",
+                getattr(getattr(self, "workspace", None), "pk", None),
+                getattr(self.end_user, "pk", None),
+                code,
+                f" ({message['reason']})" if message.get("reason") else "",
+            )
+        await super().websocket_disconnect(message)
+
     async def disconnect(self, code: int) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -71,9 +113,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 "slow down and resend (unacknowledged events are kept by the SDK).",
             )
             return
-        if not await database_sync_to_async(delivery.key_rate_allows)(self.workspace.pk):
+        if not key_rates.allows(self.workspace.pk):
             await self._error("rate_limited", "This key sends too many messages a minute.")
             return
+        if key_rates.sync_due(self.workspace.pk):
+            asyncio.get_running_loop().create_task(self._sync_key_rate())
         try:
             message = json.loads(raw, parse_constant=refuse_json_constant)
         except json.JSONDecodeError as error:
@@ -89,38 +133,65 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self._error("missing_type", "Every message is a JSON object with a `type`.")
             return
-        handler = {
+        if message["type"] not in CLIENT_MESSAGE_TYPES:
+            await self._error("unknown_type", f"Unknown message type {message['type']!r}.")
+            return
+        if self.inbox.qsize() >= settings.MILEPOST_SOCKET_BACKLOG:
+            await self._error(
+                "backlog_full",
+                f"{self.inbox.qsize()} messages of this connection are still waiting; this "
+                f"{message['type']!r} was not handled. Wait for their answers and resend it.",
+            )
+            return
+        self.inbox.put_nowait(message)
+
+    async def _sync_key_rate(self) -> None:
+        workspace_id = self.workspace.pk
+        name, count = key_rates.sync_start(workspace_id)
+        total = await database_work(delivery.SharedKeyRate.add_shared, name, count)
+        key_rates.sync_end(workspace_id, name, total)
+
+    @property
+    def handlers(self) -> dict[str, Any]:
+        return {
             "hello": self.on_hello,
             "events": self.on_events,
             "page": self.on_page,
-        }.get(message["type"])
-        if handler is None:
-            await self._error("unknown_type", f"Unknown message type {message['type']!r}.")
-            return
-        try:
-            await handler(message)
-        except delivery.ProtocolError as error:
-            await self.send_json(error.as_message())
-        except ClientDisconnected:
-            # The tab went away (navigation, close) before its answer: the SDK resends what
-            # was not acknowledged from the next page.
-            logger.debug("widget socket closed before its %r answer", message.get("type"))
-        except Exception:
-            # The socket stays up and the SDK keeps its unacknowledged events to resend.
-            logger.exception("widget message %r failed", message.get("type"))
-            await self._error("internal", "The server could not handle this message; retry.")
+            # Not from the client: a publish changed what this connection's user may see.
+            "content_changed": self.on_content_changed,
+        }
+
+    async def _work(self) -> None:
+        while True:
+            message = await self.inbox.get()
+            try:
+                await self.handlers[message["type"]](message)
+            except delivery.ProtocolError as error:
+                await self.send_json(error.as_message())
+            except ClientDisconnected:
+                # The tab went away (navigation, close) before its answer: the SDK resends what
+                # was not acknowledged from the next page.
+                logger.debug("widget socket closed before its %r answer", message.get("type"))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The socket stays up and the SDK keeps its unacknowledged events to resend.
+                logger.exception("widget message %r failed", message.get("type"))
+                await self._error("internal", "The server could not handle this message; retry.")
 
     async def on_hello(self, message: dict[str, Any]) -> None:
         session = message.get("session")
         self.session = session if isinstance(session, str) else None
-        end_user = await database_sync_to_async(delivery.session_open)(
-            workspace=self.workspace, hello=message
-        )
+        end_user = await group_commit(
+            "hello", delivery.sessions_open_many, max_weight=HELLOS_PER_COMMIT
+        ).submit(delivery.Hello(self.workspace, message))
         if self.end_user is not None and self.end_user.pk != end_user.pk:
-            await self.channel_layer.group_discard(
-                realtime.end_user_group(self.end_user.pk), self.channel_name
-            )
+            group = realtime.end_user_group(self.end_user.pk)
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined.remove(group)
         self.end_user = end_user
+        # Joined before the welcome is read, so a push from now on reaches this socket and
+        # the welcome's `seq` tells the SDK which pushes it already has.
         for group in (
             realtime.end_user_group(end_user.pk),
             realtime.workspace_group(self.workspace.pk),
@@ -129,21 +200,24 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.groups_joined.append(group)
         user = message.get("user")
+        traits = user.get("traits") if isinstance(user, dict) else None
         await self.send_json(
-            await database_sync_to_async(delivery.welcome)(
-                end_user=end_user,
-                session=self.session,
-                traits=user.get("traits") if isinstance(user, dict) else None,
-            )
+            await group_commit(
+                "welcome", delivery.welcomes_many, max_weight=HELLOS_PER_COMMIT
+            ).submit(delivery.WelcomeRequest(end_user, self.session, traits))
         )
-        # After joining the groups, so whatever a receiver pushes now reaches this socket.
-        await database_sync_to_async(delivery.announce_connected)(end_user=end_user)
 
     async def on_events(self, message: dict[str, Any]) -> None:
         if self.end_user is None:
             raise delivery.ProtocolError("hello_first", "Send `hello` before `events`.")
-        ack = await database_sync_to_async(delivery.events_receive)(
-            end_user=self.end_user, payload=message
+        events = delivery.events_checked(message)
+        ack = await group_commit(
+            "events",
+            delivery.events_receive_many,
+            max_weight=max(EVENTS_PER_COMMIT, settings.MILEPOST_MAX_EVENTS_PER_BATCH),
+        ).submit(
+            delivery.EventsSubmission(self.end_user, events, message.get("sent_at")),
+            weight=len(events),
         )
         await self.send_json(ack)
 
@@ -156,18 +230,23 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if not isinstance(page, str):
             raise delivery.ProtocolError("invalid_page", "page.url must be a string.")
 
+    async def on_content_changed(self, message: dict[str, Any]) -> None:
+        if self.end_user is not None:
+            await self.send_json(
+                await database_work(
+                    delivery.content_message, end_user=self.end_user, session=self.session
+                )
+            )
+
     # Channel layer handlers --------------------------------------------------------------
 
     async def push_to_client(self, event: dict[str, Any]) -> None:
         await self.send_json(event["message"])
 
     async def workspace_notice(self, event: dict[str, Any]) -> None:
-        if event["message"].get("type") == "content_changed" and self.end_user is not None:
-            await self.send_json(
-                await database_sync_to_async(delivery.content_message)(
-                    end_user=self.end_user, session=self.session
-                )
-            )
+        if event["message"].get("type") == "content_changed":
+            # Through the inbox, after what this connection is already doing.
+            self.inbox.put_nowait({"type": "content_changed"})
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, default=str))

@@ -5,7 +5,9 @@ limits that keep one connection or one key from swamping the server.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ from onboarding.auth import KeyRefused, workspace_for_widget
 from onboarding.models import EndUser, Workspace
 
 SDK_EVENT_SOURCE = "widget"
+logger = logging.getLogger(__name__)
 
 
 class ProtocolError(Exception):
@@ -87,6 +90,27 @@ def session_open(*, workspace: Workspace, hello: dict[str, Any]) -> EndUser:
         raise ProtocolError("invalid_traits", str(error)) from None
 
 
+@dataclass(frozen=True)
+class Hello:
+    """One connection's `hello` waiting for the next group commit."""
+
+    workspace: Workspace
+    message: dict[str, Any]
+
+
+@transaction.atomic
+def sessions_open_many(hellos: Sequence[Hello]) -> list[EndUser | ProtocolError]:
+    """`session_open` for the hellos of many connections, committed together. A hello that is
+    refused (bad id, traits or user_hash) is refused before it writes anything."""
+    answers: list[EndUser | ProtocolError] = []
+    for hello in hellos:
+        try:
+            answers.append(session_open(workspace=hello.workspace, hello=hello.message))
+        except ProtocolError as refusal:
+            answers.append(refusal)
+    return answers
+
+
 def end_user_for(*, workspace: Workspace, user_id: Any, user_hash: Any) -> EndUser:
     """The already identified end user of an HTTP call that names them."""
     external_id = _user_id({"id": user_id})
@@ -114,6 +138,28 @@ def welcome(*, end_user: EndUser, session: str | None, traits: Any = None) -> di
     }
 
 
+@dataclass(frozen=True)
+class WelcomeRequest:
+    end_user: EndUser
+    session: str | None
+    traits: Any
+
+
+def welcomes_many(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any] | Exception]:
+    """`welcome` for many connections at once (read-only), each then announced as connected.
+    One connection's failure is its own answer."""
+    answers: list[dict[str, Any] | Exception] = []
+    for request in requests:
+        try:
+            answers.append(
+                welcome(end_user=request.end_user, session=request.session, traits=request.traits)
+            )
+            announce_connected(end_user=request.end_user)
+        except Exception as failure:  # answered to that connection only
+            answers.append(failure)
+    return answers
+
+
 def content_message(*, end_user: EndUser, session: str | None) -> dict[str, Any]:
     return {"type": "content", "content": targeting.content_for(end_user=end_user, session=session)}
 
@@ -126,7 +172,9 @@ def progress_snapshot(*, end_user: EndUser) -> dict[str, Any]:
     }
 
 
-def events_receive(*, end_user: EndUser, payload: dict[str, Any]) -> dict[str, Any]:
+def events_checked(payload: dict[str, Any]) -> list[Any]:
+    """The events of an `events` message or body, refused whole if it is not a list or is
+    longer than the batch limit (no database work)."""
     events = payload.get("events")
     if not isinstance(events, list):
         raise ProtocolError("invalid_events", "events must be a list of events.")
@@ -137,20 +185,56 @@ def events_receive(*, end_user: EndUser, payload: dict[str, Any]) -> dict[str, A
             f"{settings.MILEPOST_MAX_EVENTS_PER_BATCH}.",
             status=413,
         )
+    return events
+
+
+def _erased() -> ProtocolError:
+    return ProtocolError("unknown_user", "This user no longer exists; identify again.", status=404)
+
+
+@dataclass(frozen=True)
+class EventsSubmission:
+    """One connection's `events` message waiting for the next group commit."""
+
+    end_user: EndUser
+    events: list[Any]
+    sent_at: Any
+
+
+def events_receive_many(
+    submissions: Sequence[EventsSubmission],
+) -> list[dict[str, Any] | Exception]:
+    """Store the `events` of many connections in one transaction; one `ack` (or error) each."""
     try:
-        ack = recording.events_record(
-            workspace=end_user.workspace,
-            events=events,
-            source=SDK_EVENT_SOURCE,
-            sent_at=payload.get("sent_at"),
-            end_user=end_user,
+        acks = recording.events_record_many(
+            batches=[
+                recording.EventBatch(
+                    workspace=submission.end_user.workspace,
+                    events=submission.events,
+                    source=SDK_EVENT_SOURCE,
+                    sent_at=submission.sent_at,
+                    end_user=submission.end_user,
+                )
+                for submission in submissions
+            ]
         )
     except IntegrityError:
-        # The person was erased (DELETE /users/{id}) while this tab stayed open.
-        raise ProtocolError(
-            "unknown_user", "This user no longer exists; identify again.", status=404
-        ) from None
-    return {"type": "ack", **ack.as_dict()}
+        if len(submissions) > 1:
+            raise  # the group commit answers each submission alone next
+        # The person was erased (DELETE /users/{id}) between the check and the insert.
+        return [_erased()]
+    return [
+        _erased() if isinstance(ack, recording.EndUserErased) else {"type": "ack", **ack.as_dict()}
+        for ack in acks
+    ]
+
+
+def events_receive(*, end_user: EndUser, payload: dict[str, Any]) -> dict[str, Any]:
+    submission = EventsSubmission(end_user, events_checked(payload), payload.get("sent_at"))
+    answer = events_receive_many([submission])[0]
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
 
 
 def announce_connected(*, end_user: EndUser) -> None:
@@ -161,18 +245,96 @@ def announce_connected(*, end_user: EndUser) -> None:
     )
 
 
-def key_rate_allows(workspace_id: int) -> bool:
-    """A fixed one-minute window per publishable key, shared by every server process through
-    the cache (Redis in production)."""
-    window = int(time.time() // 60)
-    name = f"milepost:rate:{workspace_id}:{window}"
+def _key_rate_window_name(workspace_id: int, window: int) -> str:
+    return f"milepost:rate:{workspace_id}:{window}"
+
+
+def _key_rate_add(name: str, count: int) -> int:
+    """Add `count` to a shared one-minute counter and return its total (the cache: Redis in
+    production, so every process counts toward the same budget)."""
     cache.add(name, 0, timeout=120)
     try:
-        count = cache.incr(name)
-    except ValueError:
-        cache.set(name, 1, timeout=120)
-        count = 1
-    return count <= settings.MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE
+        return int(cache.incr(name, count))
+    except ValueError:  # expired between add and incr
+        cache.set(name, count, timeout=120)
+        return count
+
+
+def key_rate_allows(workspace_id: int) -> bool:
+    """A fixed one-minute window per publishable key, shared by every server process through
+    the cache (Redis in production). The HTTP fallback counts here on every call."""
+    name = _key_rate_window_name(workspace_id, int(time.time() // 60))
+    return _key_rate_add(name, 1) <= settings.MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE
+
+
+@dataclass
+class _KeyWindow:
+    window: int
+    shared: int = 0  # the total every process had counted at the last sync
+    unsynced: int = 0  # counted here since
+    in_flight: int = 0  # being added to the shared counter right now
+    synced_at: float = 0.0
+
+
+class SharedKeyRate:
+    """The per-key budget (`MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE`, same window and counter as
+    `key_rate_allows`) for the socket path, without a cache round trip per message: each process
+    counts locally and, at most every `sync_seconds` per key, adds its count to the shared counter
+    and learns the others' total in the same round trip. A key may overshoot its budget by what
+    other processes let through in one sync interval. If the cache is down the process goes on
+    counting on its own (logged), so a Redis outage does not refuse every message."""
+
+    def __init__(self, *, sync_seconds: float = 0.5) -> None:
+        self.sync_seconds = sync_seconds
+        self._keys: dict[int, _KeyWindow] = {}
+
+    def _current(self, workspace_id: int) -> _KeyWindow:
+        window = int(time.time() // 60)
+        state = self._keys.get(workspace_id)
+        if state is None or state.window != window:
+            state = self._keys[workspace_id] = _KeyWindow(window)
+        return state
+
+    def allows(self, workspace_id: int) -> bool:
+        state = self._current(workspace_id)
+        state.unsynced += 1
+        total = state.shared + state.in_flight + state.unsynced
+        return total <= settings.MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE
+
+    def sync_due(self, workspace_id: int) -> bool:
+        state = self._current(workspace_id)
+        return (
+            not state.in_flight
+            and state.unsynced > 0
+            and time.monotonic() - state.synced_at >= self.sync_seconds
+        )
+
+    def sync_start(self, workspace_id: int) -> tuple[str, int]:
+        """Take this process's unsynced count for the shared counter: (counter name, count)."""
+        state = self._current(workspace_id)
+        state.in_flight, state.unsynced = state.unsynced, 0
+        state.synced_at = time.monotonic()
+        return _key_rate_window_name(workspace_id, state.window), state.in_flight
+
+    def sync_end(self, workspace_id: int, name: str, total: int | None) -> None:
+        """`total`: the shared counter after the addition, or None when the cache failed."""
+        state = self._current(workspace_id)
+        if _key_rate_window_name(workspace_id, state.window) != name:
+            return  # a new minute began meanwhile
+        if total is None:
+            state.shared += state.in_flight
+        else:
+            state.shared = max(state.shared + state.in_flight, total)
+        state.in_flight = 0
+
+    @staticmethod
+    def add_shared(name: str, count: int) -> int | None:
+        """Blocking: the round trip to the cache (run it off the event loop)."""
+        try:
+            return _key_rate_add(name, count)
+        except Exception:
+            logger.warning("the shared rate-limit counter is unreachable; counting locally")
+            return None
 
 
 @dataclass

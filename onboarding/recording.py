@@ -283,7 +283,9 @@ _EVENT_COLUMNS = (
 )
 
 
-_CONFLICT_RETURNING = "ON CONFLICT (workspace_id, client_id) DO NOTHING RETURNING id, client_id"
+_CONFLICT_RETURNING = (
+    "ON CONFLICT (workspace_id, client_id) DO NOTHING RETURNING id, workspace_id, client_id"
+)
 
 
 def _event_fields() -> list[models.Field[Any, Any]]:
@@ -294,8 +296,9 @@ def _event_fields() -> list[models.Field[Any, Any]]:
     ]
 
 
-def _insert_new_events(rows: list[RecordedEvent]) -> dict[uuid.UUID, int]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: the ids that were new, with their pk.
+def _insert_new_events(rows: list[RecordedEvent]) -> dict[tuple[int, uuid.UUID], int]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: the (workspace, id) pairs that were new, with
+    their pk.
 
     Django's bulk_create(ignore_conflicts=True) cannot say which rows it skipped; this can, on
     PostgreSQL and on SQLite ≥ 3.35 alike. PostgreSQL gets one statement whose nine parameters
@@ -346,14 +349,35 @@ def _insert_new_events(rows: list[RecordedEvent]) -> dict[uuid.UUID, int]:
                     params,
                 )
             )
-    inserted: dict[uuid.UUID, int] = {}
+    inserted: dict[tuple[int, uuid.UUID], int] = {}
     with connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
-            for pk, client_id in cursor.fetchall():
+            for pk, workspace_id, client_id in cursor.fetchall():
                 key = client_id if isinstance(client_id, uuid.UUID) else uuid.UUID(client_id)
-                inserted[key] = pk
+                inserted[(workspace_id, key)] = pk
     return inserted
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """One caller's batch: a socket's `events` message, or an HTTP body. With `end_user` (a
+    widget connection) every event is that person's; without, each names its `user_id`."""
+
+    workspace: Workspace
+    events: Sequence[Any]
+    source: str
+    sent_at: Any = None
+    end_user: EndUser | None = None
+
+
+class EndUserErased(Exception):
+    """The connection's end user was erased (DELETE /users/{id}) while its tab stayed open."""
+
+
+# `last_seen_at` is written at most this often per person: a busy user's every batch would
+# otherwise rewrite their row.
+LAST_SEEN_GRANULARITY = timedelta(minutes=1)
 
 
 def events_record(
@@ -369,20 +393,32 @@ def events_record(
 
     Good events are stored even when others in the batch are rejected; each rejection names the
     event's id (or its index when it has no usable id) and the reason."""
-    received_at = received_at or timezone.now()
+    batch = EventBatch(workspace, events, source, sent_at, end_user)
+    answer = events_record_many(batches=[batch], received_at=received_at)[0]
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+def _validated(
+    batch: EventBatch, received_at: datetime
+) -> tuple[list[_Candidate], list[str], list[dict[str, Any]]]:
+    """The batch's valid events (first of each id), the ids repeated inside it, the rejections."""
     rejected: list[dict[str, Any]] = []
     sent: datetime | None = None
-    if sent_at is not None:
+    if batch.sent_at is not None:
         try:
-            sent = parse_timestamp(sent_at, field_name="sent_at")
+            sent = parse_timestamp(batch.sent_at, field_name="sent_at")
         except EventRejected:
             sent = None  # a bad sent_at only disables skew correction, it loses no event
     candidates: list[_Candidate] = []
     seen_in_batch: set[uuid.UUID] = set()
     duplicates: list[str] = []
-    for index, raw in enumerate(events):
+    for index, raw in enumerate(batch.events):
         try:
-            candidate = _candidate(raw, end_user=end_user, received_at=received_at, sent_at=sent)
+            candidate = _candidate(
+                raw, end_user=batch.end_user, received_at=received_at, sent_at=sent
+            )
         except EventRejected as error:
             raw_id = raw.get("id") if isinstance(raw, dict) else None
             rejected.append({"index": index, "id": raw_id, "reason": str(error)})
@@ -392,57 +428,98 @@ def events_record(
             continue
         seen_in_batch.add(candidate.client_id)
         candidates.append(candidate)
+    return candidates, duplicates, rejected
 
-    accepted: list[str] = []
-    stored: list[RecordedEvent] = []
-    with transaction.atomic():
-        if end_user is not None:
-            users = {end_user.external_id: end_user}
+
+@transaction.atomic
+def events_record_many(
+    *, batches: Sequence[EventBatch], received_at: datetime | None = None
+) -> list[Ack | EndUserErased]:
+    """Store the batches of many callers in one transaction (the socket path's group commit):
+    one insert for all their events, one milestone evaluation per workspace, one commit. Each
+    batch gets its own Ack, or EndUserErased when its connection's person no longer exists.
+
+    An id sent by two batches of the same workspace is stored once: the first batch gets it
+    as accepted, the other as a duplicate, exactly as if they had come one after the other."""
+    received_at = received_at or timezone.now()
+    validated = [_validated(batch, received_at) for batch in batches]
+    connected = {batch.end_user.pk for batch in batches if batch.end_user is not None}
+    alive = set(EndUser.objects.filter(pk__in=connected).values_list("pk", flat=True))
+    answers: list[Ack | EndUserErased | None] = [None] * len(batches)
+    users: dict[int, dict[str, EndUser]] = defaultdict(dict)  # workspace id -> external id ->
+    workspaces: dict[int, Workspace] = {}
+    rows: list[list[RecordedEvent]] = []
+    for position, (batch, (candidates, _, _)) in enumerate(zip(batches, validated, strict=True)):
+        workspace = workspaces.setdefault(batch.workspace.pk, batch.workspace)
+        if batch.end_user is not None:
+            if batch.end_user.pk not in alive:
+                answers[position] = EndUserErased()
+                rows.append([])
+                continue
+            known = {batch.end_user.external_id: batch.end_user}
         else:
-            users = _end_users_by_external_id(
+            known = _end_users_by_external_id(
                 workspace, {c.external_id for c in candidates}, seen_at=received_at
             )
-        rows = [
-            RecordedEvent(
-                pk=None,
-                workspace_id=workspace.pk,
-                end_user_id=users[c.external_id].pk,
-                client_id=c.client_id,
-                name=c.name,
-                timestamp=c.timestamp,
-                received_at=received_at,
-                properties=c.properties,
-                source=source,
-                clock_skew_clamped=c.clamped,
-            )
-            for c in candidates
-        ]
-        inserted = _insert_new_events(rows)
-        for candidate, row in zip(candidates, rows, strict=True):
-            if candidate.client_id in inserted:
-                row.pk = inserted[candidate.client_id]
-                accepted.append(candidate.raw_id)
-                stored.append(row)
-            else:
-                duplicates.append(candidate.raw_id)
-        if stored:
-            touched = {row.end_user_id for row in stored}
-            EndUser.objects.filter(pk__in=touched, last_seen_at__lt=received_at).update(
-                last_seen_at=received_at
-            )
-            content_state.content_states_record(events=stored)
-            _evaluate_milestones(workspace=workspace, events=stored, users=users)
-            event_ids = [row.pk for row in stored]
-            transaction.on_commit(
-                lambda: _announce(
-                    signals.events_recorded,
-                    sender=Event,
+        users[workspace.pk].update(known)
+        rows.append(
+            [
+                RecordedEvent(
+                    pk=None,
                     workspace_id=workspace.pk,
-                    end_user_ids=sorted(touched),
-                    event_ids=event_ids,
+                    end_user_id=known[c.external_id].pk,
+                    client_id=c.client_id,
+                    name=c.name,
+                    timestamp=c.timestamp,
+                    received_at=received_at,
+                    properties=c.properties,
+                    source=batch.source,
+                    clock_skew_clamped=c.clamped,
                 )
+                for c in candidates
+            ]
+        )
+    inserted = _insert_new_events([row for batch_rows in rows for row in batch_rows])
+    stored: dict[int, list[RecordedEvent]] = defaultdict(list)  # by workspace id
+    for position, (batch_rows, (candidates, duplicates, rejected)) in enumerate(
+        zip(rows, validated, strict=True)
+    ):
+        if answers[position] is not None:
+            continue
+        accepted: list[str] = []
+        duplicates = list(duplicates)
+        for candidate, row in zip(candidates, batch_rows, strict=True):
+            # pop: a second batch with the same id finds it taken.
+            pk = inserted.pop((row.workspace_id, candidate.client_id), None)
+            if pk is None:
+                duplicates.append(candidate.raw_id)
+                continue
+            row.pk = pk
+            accepted.append(candidate.raw_id)
+            stored[row.workspace_id].append(row)
+        answers[position] = Ack(accepted=accepted, duplicates=duplicates, rejected=rejected)
+    everything = [row for workspace_rows in stored.values() for row in workspace_rows]
+    if everything:
+        EndUser.objects.filter(
+            pk__in={row.end_user_id for row in everything},
+            last_seen_at__lt=received_at - LAST_SEEN_GRANULARITY,
+        ).update(last_seen_at=received_at)
+        content_state.content_states_record(events=everything)
+    for workspace_id, workspace_rows in stored.items():
+        _evaluate_milestones(
+            workspace=workspaces[workspace_id], events=workspace_rows, users=users[workspace_id]
+        )
+        transaction.on_commit(
+            partial(
+                _announce,
+                signals.events_recorded,
+                sender=Event,
+                workspace_id=workspace_id,
+                end_user_ids=sorted({row.end_user_id for row in workspace_rows}),
+                event_ids=[row.pk for row in workspace_rows],
             )
-    return Ack(accepted=accepted, duplicates=duplicates, rejected=rejected)
+        )
+    return [answer for answer in answers if answer is not None]
 
 
 # End users -------------------------------------------------------------------------------

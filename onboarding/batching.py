@@ -1,0 +1,181 @@
+"""How the socket path reaches the database without queueing every socket of a process behind
+one thread: a pool of database threads, and group commit.
+
+Channels' `database_sync_to_async` runs every call of a process on one thread, so throughput is
+one over the serial time per message however many sockets are open. Instead:
+
+- `database_work(fn, …)` runs `fn` on one of `MILEPOST_DB_THREADS` threads, each keeping its own
+  connection (recycled as Django's request cycle would: `CONN_MAX_AGE`, broken connections).
+- `GroupCommit` gathers the work items that sockets submit while the previous flush is running
+  (or within `MILEPOST_GROUP_COMMIT_MS` of the first one) and hands them to one `flush` call,
+  which answers each item. Every socket's `events` of that moment are stored in one
+  transaction; each socket is acknowledged when the transaction its events were in commits.
+
+One GroupCommit lives per event loop (a process has one in production; each test has its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from asgiref.sync import SyncToAsync
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def database_pool() -> ThreadPoolExecutor:
+    global _pool  # one pool per process, made on first use
+    if _pool is None:
+        _pool = ThreadPoolExecutor(
+            max_workers=settings.MILEPOST_DB_THREADS, thread_name_prefix="milepost-db"
+        )
+    return _pool
+
+
+def _with_connection_hygiene(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+    # What Django does around a request: drop a connection that is broken or past its age.
+    close_old_connections()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+async def database_work(function: Callable[..., Result], /, *args: Any, **kwargs: Any) -> Result:
+    """Run blocking database work on the pool; `async_to_sync` inside it (a push to the channel
+    layer after commit) reaches back to this event loop."""
+    run = SyncToAsync(_with_connection_hygiene, thread_sensitive=False, executor=database_pool())
+    return await run(function, *args, **kwargs)
+
+
+@dataclass
+class _Pending(Generic[Item, Result]):
+    item: Item
+    weight: int
+    answer: asyncio.Future[Result] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommit(Generic[Item, Result]):
+    """Batches items from many sockets into one `flush(items) -> answers` on the database pool.
+
+    `flush` returns one answer per item, in order: a result, or an exception instance for that
+    item alone. If `flush` raises, every item of the batch gets that exception: nothing in it
+    was acknowledged. At most one flush runs at a time per loop; items arriving meanwhile form
+    the next batch, so under load batches grow instead of queueing."""
+
+    def __init__(
+        self,
+        flush: Callable[[Sequence[Item]], Sequence[Result | BaseException]],
+        *,
+        name: str,
+        max_weight: int,
+        window_seconds: float,
+    ) -> None:
+        self.flush = flush
+        self.name = name
+        self.max_weight = max_weight
+        self.window_seconds = window_seconds
+        self._pending: list[_Pending[Item, Result]] = []
+        self._weight = 0
+        self._runner: asyncio.Task[None] | None = None
+        # Figures a benchmark or a test may read.
+        self.flushes = 0
+        self.items = 0
+
+    async def submit(self, item: Item, *, weight: int = 1) -> Result:
+        pending: _Pending[Item, Result] = _Pending(item, max(1, weight))
+        self._pending.append(pending)
+        self._weight += pending.weight
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run())
+        return await pending.answer
+
+    def _take(self) -> list[_Pending[Item, Result]]:
+        batch: list[_Pending[Item, Result]] = []
+        weight = 0
+        while self._pending and (not batch or weight + self._pending[0].weight <= self.max_weight):
+            pending = self._pending.pop(0)
+            weight += pending.weight
+            batch.append(pending)
+        self._weight -= weight
+        return batch
+
+    async def _run(self) -> None:
+        while self._pending:
+            if self._weight < self.max_weight and self.window_seconds > 0:
+                # Give the sockets that are sending right now a moment to join this batch.
+                await asyncio.sleep(self.window_seconds)
+            batch = self._take()
+            try:
+                answers = await self._flush([p.item for p in batch])
+            except asyncio.CancelledError:
+                for pending in batch:
+                    pending.answer.cancel()
+                raise
+            self.flushes += 1
+            self.items += len(batch)
+            for pending, answer in zip(batch, answers, strict=True):
+                if pending.answer.done():  # the socket went away meanwhile
+                    continue
+                if isinstance(answer, BaseException):
+                    pending.answer.set_exception(answer)
+                else:
+                    pending.answer.set_result(answer)
+
+    async def _flush(self, items: list[Item]) -> Sequence[Result | BaseException]:
+        try:
+            return await database_work(self.flush, items)
+        except Exception as failure:
+            if len(items) == 1:
+                return [failure]
+            # Nothing of the batch was committed. One item may be its cause (a person erased
+            # meanwhile, a deadlock with another process): answer each on its own instead.
+            logger.warning(
+                "%s batch of %d failed (%r); committing its items one by one",
+                self.name,
+                len(items),
+                failure,
+            )
+            answers: list[Result | BaseException] = []
+            for item in items:
+                answers.extend(await self._flush([item]))
+            return answers
+
+
+_group_commits: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, GroupCommit[Any, Any]]
+] = weakref.WeakKeyDictionary()
+
+
+def group_commit(
+    name: str,
+    flush: Callable[[Sequence[Item]], Sequence[Result | BaseException]],
+    *,
+    max_weight: int,
+) -> GroupCommit[Item, Result]:
+    """This event loop's GroupCommit called `name` (made on first use)."""
+    per_loop = _group_commits.setdefault(asyncio.get_running_loop(), {})
+    existing = per_loop.get(name)
+    if existing is None:
+        existing = per_loop[name] = GroupCommit(
+            flush,
+            name=name,
+            max_weight=max_weight,
+            window_seconds=settings.MILEPOST_GROUP_COMMIT_MS / 1000,
+        )
+    return existing

@@ -1,0 +1,274 @@
+"""The socket path under concurrency: many connections' events committed together, a failed
+commit acknowledged to none, pushes to one person in order, and a connection that keeps
+answering pings and reading while its message waits for the database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import uvicorn
+import websockets
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import OperationalError, connection, transaction
+
+from config.asgi import application
+from onboarding import recording
+from onboarding.models import Event, MilestoneCompletion
+from tests.onboarding.conftest import TrialJourney
+from tests.onboarding.test_widget_socket import ORIGIN, event, hello
+from tests.onboarding.test_widget_socket import socket as widget_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def key(trial: TrialJourney) -> str:
+    return trial.workspace.keys["publishable_key"]
+
+
+async def receive(communicator: WebsocketCommunicator) -> dict[str, Any]:
+    return json.loads(await communicator.receive_from(timeout=10))
+
+
+async def open_tabs(key: str, users: list[str]) -> list[WebsocketCommunicator]:
+    tabs = [widget_socket(key) for _ in users]
+    for tab, user in zip(tabs, users, strict=True):
+        await tab.connect()
+        assert (await hello(tab, user=user))["type"] == "welcome"
+    return tabs
+
+
+async def test_events_of_many_connections_are_committed_together_and_each_acked_its_own(
+    key: str, settings: Any
+) -> None:
+    settings.MILEPOST_GROUP_COMMIT_MS = 50
+    tabs = await open_tabs(key, [f"user-{i}" for i in range(20)])
+    sent = [event() for _ in tabs]
+
+    await asyncio.gather(
+        *(
+            tab.send_to(text_data=json.dumps({"type": "events", "events": [one]}))
+            for tab, one in zip(tabs, sent, strict=True)
+        )
+    )
+    acks = [await receive(tab) for tab in tabs]
+
+    assert [ack["accepted"] for ack in acks] == [[one["id"]] for one in sent]
+    stored = await sync_to_async(list)(Event.objects.values_list("received_at", flat=True))
+    assert len(stored) == 20
+    # One transaction has one receive time: the 20 sockets' events went in one or two commits.
+    assert len(set(stored)) <= 2
+    for tab in tabs:
+        await tab.disconnect()
+
+
+async def test_the_same_event_from_two_tabs_in_one_commit_is_stored_once(
+    key: str, settings: Any
+) -> None:
+    settings.MILEPOST_GROUP_COMMIT_MS = 50
+    first, second = await open_tabs(key, ["u1", "u1"])
+    shared = event()  # both tabs read the same outbox
+
+    await asyncio.gather(
+        first.send_to(text_data=json.dumps({"type": "events", "events": [shared]})),
+        second.send_to(text_data=json.dumps({"type": "events", "events": [shared]})),
+    )
+    acks = [await receive(first), await receive(second)]
+
+    assert sorted(len(ack["accepted"]) for ack in acks) == [0, 1]
+    assert sorted(len(ack["duplicates"]) for ack in acks) == [0, 1]
+    assert await sync_to_async(Event.objects.count)() == 1
+    for tab in (first, second):
+        await tab.disconnect()
+
+
+async def test_a_failed_commit_acknowledges_nothing_and_a_resend_stores_each_event_once(
+    key: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.MILEPOST_GROUP_COMMIT_MS = 50
+    tabs = await open_tabs(key, ["u1", "u2", "u3"])
+    sent = [event() for _ in tabs]
+    real_insert = recording._insert_new_events
+
+    def failing_insert(rows: list[Any]) -> Any:
+        raise OperationalError("could not write to the disk")
+
+    monkeypatch.setattr(recording, "_insert_new_events", failing_insert)
+    for tab, one in zip(tabs, sent, strict=True):
+        await tab.send_to(text_data=json.dumps({"type": "events", "events": [one]}))
+    failures = [await receive(tab) for tab in tabs]
+    monkeypatch.setattr(recording, "_insert_new_events", real_insert)
+    for tab, one in zip(tabs, sent, strict=True):
+        await tab.send_to(text_data=json.dumps({"type": "events", "events": [one]}))
+    acks = [await receive(tab) for tab in tabs]
+
+    assert [f["code"] for f in failures] == ["internal"] * 3
+    assert [ack["accepted"] for ack in acks] == [[one["id"]] for one in sent]
+    assert await sync_to_async(Event.objects.count)() == 3
+    for tab in tabs:
+        await tab.disconnect()
+
+
+async def test_one_connection_that_breaks_a_commit_does_not_cost_the_others_their_ack(
+    key: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.MILEPOST_GROUP_COMMIT_MS = 50
+    tabs = await open_tabs(key, ["u1", "u2", "u3"])
+    real_insert = recording._insert_new_events
+
+    def insert_refusing_poison(rows: list[Any]) -> Any:
+        if any(row.name == "poison" for row in rows):
+            raise OperationalError("value too long for the disk")
+        return real_insert(rows)
+
+    monkeypatch.setattr(recording, "_insert_new_events", insert_refusing_poison)
+    names = ["message_sent", "poison", "message_sent"]
+    await asyncio.gather(
+        *(
+            tab.send_to(text_data=json.dumps({"type": "events", "events": [event(name)]}))
+            for tab, name in zip(tabs, names, strict=True)
+        )
+    )
+    answers = [await receive(tab) for tab in tabs]
+
+    assert [a["type"] for a in answers] == ["ack", "error", "ack"]
+    assert sorted(await sync_to_async(list)(Event.objects.values_list("name", flat=True))) == [
+        "message_sent",
+        "message_sent",
+    ]
+    for tab in tabs:
+        await tab.disconnect()
+
+
+async def test_pushes_reach_the_other_tab_in_completion_order_with_consecutive_seq(
+    key: str, trial: TrialJourney
+) -> None:
+    users = [f"user-{i}" for i in range(8)]
+    senders = await open_tabs(key, users)
+    watchers = await open_tabs(key, users)
+
+    now = datetime.now(UTC).isoformat()
+    # Each sender fires its two completing batches without waiting for the first ack.
+    for tab in senders:
+        await tab.send_to(
+            text_data=json.dumps(
+                {"type": "events", "events": [event(timestamp=now) for _ in range(3)]}
+            )
+        )
+        await tab.send_to(
+            text_data=json.dumps(
+                {
+                    "type": "events",
+                    "events": [
+                        event("$walkthrough_completed", properties={"walkthrough": "setup-tour"})
+                    ],
+                }
+            )
+        )
+    for watcher in watchers:
+        pushes = [await receive(watcher) for _ in range(2)]
+
+        assert [p["type"] for p in pushes] == ["progress", "progress"]
+        assert [p["completed"] for p in pushes] == ["sent-3-messages", "took-tour"]
+        assert pushes[1]["seq"] == pushes[0]["seq"] + 1
+        assert pushes[1]["pql"] is True
+    assert await sync_to_async(MilestoneCompletion.objects.count)() == 16
+    for tab in senders + watchers:
+        await tab.disconnect()
+
+
+# A real server: pings and reading are uvicorn's, which the in-process communicator skips.
+
+
+@pytest.fixture
+def live_socket_url(key: str) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application,
+            host="127.0.0.1",
+            port=port,
+            lifespan="off",
+            log_level="warning",
+            ws_ping_interval=0.5,
+            ws_ping_timeout=1.0,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        threading.Event().wait(0.05)
+    yield f"ws://127.0.0.1:{port}/ws/widget/?key={key}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+class DatabaseHeld:
+    """Another connection holds the event table (PostgreSQL) or the write lock (SQLite) until
+    released, as a long transaction or a stalled disk would."""
+
+    def __init__(self) -> None:
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _hold(self) -> None:
+        try:
+            with transaction.atomic():  # SQLite: BEGIN IMMEDIATE takes the write lock
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute("LOCK TABLE onboarding_event IN EXCLUSIVE MODE")
+                self.held.set()
+                self.release.wait(30)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> DatabaseHeld:
+        self.thread.start()
+        assert self.held.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.thread.join(10)
+
+
+async def test_a_connection_waiting_on_the_database_still_answers_pings_and_stays_open(
+    live_socket_url: str, settings: Any
+) -> None:
+    settings.MILEPOST_SOCKET_BACKLOG = 3
+    async with websockets.connect(live_socket_url, additional_headers={"Origin": ORIGIN}) as ws:
+        await ws.send(json.dumps({"type": "hello", "user": {"id": "u1"}}))
+        assert json.loads(await ws.recv())["type"] == "welcome"
+        held = DatabaseHeld()
+        with held:
+            first = event()
+            await ws.send(json.dumps({"type": "events", "events": [first]}))
+            # Several of the server's 0.5 s pings pass while the events wait; ours is answered.
+            await asyncio.sleep(2.5)
+            pong = await ws.ping()
+            await asyncio.wait_for(pong, timeout=1)
+            for _ in range(4):  # one is being handled, three may wait, the next is refused
+                await ws.send(json.dumps({"type": "events", "events": [event()]}))
+            refused = json.loads(await asyncio.wait_for(ws.recv(), timeout=2))
+        answers = [json.loads(await asyncio.wait_for(ws.recv(), timeout=10)) for _ in range(4)]
+
+    assert refused["type"] == "error"
+    assert refused["code"] == "backlog_full"
+    assert [a["type"] for a in answers] == ["ack"] * 4
+    assert answers[0]["accepted"] == [first["id"]]
+    stored = await sync_to_async(Event.objects.filter(client_id=uuid.UUID(first["id"])).count)()
+    assert stored == 1
