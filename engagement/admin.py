@@ -113,11 +113,11 @@ class RuleAdmin(WorkspaceScopedAdmin):
 
     @admin.action(description="Pause the selected rules")
     def pause(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
-        queryset.update(is_paused=True)
+        services.rules_set_paused(rules=queryset, paused=True)
 
     @admin.action(description="Resume the selected rules")
     def resume(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
-        queryset.update(is_paused=False)
+        services.rules_set_paused(rules=queryset, paused=False)
 
     @admin.action(description="Send a test of the selected rule")
     def send_test(self, request: HttpRequest, queryset: QuerySet[Rule]) -> HttpResponse | None:

@@ -341,12 +341,15 @@ class Rule(models.Model):
         )
 
     def event_matches(self, name: str, properties: dict[str, Any]) -> bool:
-        if name != self.event_name:
-            return False
-        return all(
-            key in properties and _same(properties[key], expected)
-            for key, expected in (self.event_properties or {}).items()
-        )
+        return name == self.event_name and properties_match(self.event_properties, properties)
+
+
+def properties_match(expected: dict[str, Any] | None, properties: dict[str, Any]) -> bool:
+    """Whether an event's properties have every value an event rule filters on."""
+    return all(
+        key in properties and _same(properties[key], value)
+        for key, value in (expected or {}).items()
+    )
 
 
 def _same(actual: Any, expected: Any) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engagement import services
+from engagement import rule_index, services
 from engagement.models import Rule, Trigger
 
 
@@ -55,4 +55,4 @@ def on_end_user_updated(
 
 
 def on_rule_changed(*, instance: Rule, **_: Any) -> None:
-    services.write_path_rules_forget(workspace_id=instance.workspace_id)
+    rule_index.forget(workspace_id=instance.workspace_id)

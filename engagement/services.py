@@ -1,10 +1,12 @@
 """Engagement's writes: evaluate triggers, fire rules into deliveries, send deliveries.
 
-Flow: onboarding's signals (after commit) → `rules_fire_for_*` → `rule_fire` (one transaction:
-the end user's row is locked so frequency caps and "once per occurrence" hold under concurrent
-events; one Delivery row per channel) → `tasks.deliver` enqueued on commit → `delivery_send`
-(locks the delivery row while it sends, so a duplicate task waits and then finds it sent, and
-a worker killed mid-send rolls back to pending and the broker hands the task to another).
+Flow: onboarding's signals (after commit) → `rules_fire_for_*`, which match against the
+process's `rule_index` (no query when no rule can match) and enqueue `tasks.fire_rule` →
+`rule_fire` (one transaction: the end user's row is locked so frequency caps and "once per
+occurrence" hold under concurrent events; one Delivery row per channel) → `tasks.deliver`
+enqueued on commit → `delivery_send` (locks the delivery row while it sends, so a duplicate
+task waits and then finds it sent, and a worker killed mid-send rolls back to pending and the
+broker hands the task to another).
 Retries are rows with `next_attempt_at`, picked up by the periodic sweep: no long Celery ETAs.
 """
 
@@ -13,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -32,7 +33,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from engagement import personalisation, webhooks
+from engagement import personalisation, rule_index, webhooks
 from engagement.models import (
     TIME_TRIGGERS,
     Channel,
@@ -46,6 +47,7 @@ from engagement.models import (
     WebhookEndpoint,
     previous_milestone,
 )
+from engagement.rule_index import IndexedRule
 from onboarding import queries
 from onboarding.models import (
     EndUser,
@@ -66,6 +68,9 @@ RETRY_WINDOW = timedelta(hours=24)
 STALE_PENDING_AFTER = timedelta(minutes=2)
 # An in-app message the user has not seen yet waits this long for their next visit.
 IN_APP_KEPT_FOR = timedelta(days=30)
+# A firing that loaded a rule just before its in-app channel was switched off may date its
+# delivery a little after the rule's updated_at, on another machine's clock.
+RULE_CLOCK_MARGIN = timedelta(hours=1)
 SWEEP_BATCH = 5000
 MESSAGE_EVENTS = {"$message_shown", "$message_clicked", "$message_dismissed"}
 UNSUBSCRIBE_SALT = "engagement.unsubscribe"
@@ -527,62 +532,24 @@ def _live_rules_query() -> QuerySet[Rule]:
     )
 
 
-def _live_rules(workspace_id: int, triggers: Iterable[str]) -> QuerySet[Rule]:
-    return _live_rules_query().filter(
-        workspace_id=workspace_id, is_paused=False, trigger__in=list(triggers)
-    )
-
-
-def rules_fire_for_milestone(
-    *, workspace_id: int, end_user_id: int, milestone_id: int
-) -> list[Delivery]:
-    rules = _live_rules(workspace_id, [Trigger.MILESTONE_COMPLETED]).filter(
-        milestone_id=milestone_id
-    )
-    facts: dict[str, Any] = {"milestone_id": milestone_id}
-    fired: list[Delivery] = []
-    for rule in rules:
-        if rule.milestone is not None:
-            facts["milestone"] = rule.milestone.key
-        fired += rule_fire(rule=rule, end_user_id=end_user_id, occurrence=ONCE, facts=facts)
-    return fired
+def rules_fire_for_milestone(*, workspace_id: int, end_user_id: int, milestone_id: int) -> int:
+    """Enqueue `fire_rule` for each live rule on this milestone. No query when none is (the
+    rule index); the firing itself happens off the write path. Returns how many."""
+    rule_ids = rule_index.for_workspace(workspace_id).milestone_rules.get(milestone_id, [])
+    for rule_id in rule_ids:
+        _enqueue_firing(rule_id, end_user_id, ONCE, {"milestone_id": milestone_id})
+    return len(rule_ids)
 
 
 def rules_fire_for_journey(
     *, workspace_id: int, end_user_id: int, journey_id: int, trigger: str
-) -> list[Delivery]:
-    """`trigger` is Trigger.JOURNEY_STARTED or Trigger.PQL_REACHED."""
-    fired: list[Delivery] = []
-    for rule in _live_rules(workspace_id, [trigger]).filter(journey_id=journey_id):
-        facts = {"journey": rule.journey.key if rule.journey else ""}
-        fired += rule_fire(rule=rule, end_user_id=end_user_id, occurrence=ONCE, facts=facts)
-    return fired
-
-
-# The write path asks for a workspace's event and trait rules on every batch; each process
-# keeps them for a few seconds (a saved or deleted rule clears its own process's copy at once,
-# other processes see the change within the TTL).
-WRITE_PATH_RULES_TTL = 5.0
-_write_path_cache: dict[int, tuple[float, list[Rule]]] = {}
-
-
-def _write_path_rules(workspace_id: int) -> list[Rule]:
-    cached = _write_path_cache.get(workspace_id)
-    if cached is not None and time.monotonic() - cached[0] < WRITE_PATH_RULES_TTL:
-        return cached[1]
-    rules = list(
-        Rule.objects.filter(
-            workspace_id=workspace_id,
-            is_paused=False,
-            trigger__in=[Trigger.EVENT, Trigger.TRAIT_THRESHOLD],
-        )
-    )
-    _write_path_cache[workspace_id] = (time.monotonic(), rules)
-    return rules
-
-
-def write_path_rules_forget(*, workspace_id: int) -> None:
-    _write_path_cache.pop(workspace_id, None)
+) -> int:
+    """`rules_fire_for_milestone` for Trigger.JOURNEY_STARTED or Trigger.PQL_REACHED."""
+    journey_rules = rule_index.for_workspace(workspace_id).journey_rules
+    rule_ids = journey_rules.get((trigger, journey_id), [])
+    for rule_id in rule_ids:
+        _enqueue_firing(rule_id, end_user_id, ONCE, {})
+    return len(rule_ids)
 
 
 def rules_fire_for_events(
@@ -590,13 +557,10 @@ def rules_fire_for_events(
 ) -> int:
     """Event rules for a batch of recorded events and in-app message feedback ($message_*).
     (Trait thresholds are heard through end_user_updated.) This runs on the write path, so it only
-    matches (one query for the rules, one for the events whose names a rule watches, one for
-    what already fired) and enqueues a `fire_rule` task per new match. Returns how many."""
-    rules = _write_path_rules(workspace_id)
-    by_name: dict[str, list[Rule]] = defaultdict(list)
-    for rule in rules:
-        if rule.trigger == Trigger.EVENT:
-            by_name[rule.event_name].append(rule)
+    matches (the rules from the rule index, one query for the events whose names a rule watches
+    or that are feedback, one for what already fired) and enqueues a `fire_rule` task per new
+    match. Returns how many."""
+    by_name = rule_index.for_workspace(workspace_id).event_rules
     matches: dict[tuple[int, int, str], dict[str, Any]] = {}
     events = Event.objects.filter(
         pk__in=list(event_ids), name__in=[*by_name, *MESSAGE_EVENTS]
@@ -606,11 +570,11 @@ def rules_fire_for_events(
             _message_feedback(event)
             continue
         properties = event.properties if isinstance(event.properties, dict) else {}
-        for rule in by_name[event.name]:
+        for rule in by_name.get(event.name, []):
             if rule.event_matches(event.name, properties):
                 occurrence = ONCE if rule.once_per_user else f"event:{event.client_id}"
                 facts = {"event": event.name, "event_id": str(event.client_id)}
-                matches.setdefault((rule.pk, event.end_user_id, occurrence), facts)
+                matches.setdefault((rule.id, event.end_user_id, occurrence), facts)
     if matches:
         fired = Delivery.objects.filter(
             rule_id__in={rule_id for rule_id, _, _ in matches},
@@ -625,7 +589,7 @@ def rules_fire_for_events(
     return len(matches)
 
 
-def _threshold_facts(rule: Rule, traits: Any) -> dict[str, Any] | None:
+def _threshold_facts(rule: Rule | IndexedRule, traits: Any) -> dict[str, Any] | None:
     """The facts of a trait rule whose threshold this end user's traits reach, else None."""
     value = traits.get(rule.trait) if isinstance(traits, dict) else None
     # JSON comparison across types is loose in both databases; insist on a number.
@@ -643,7 +607,7 @@ def rules_fire_for_traits(
     any): enqueue `fire_rule` for each rule whose threshold the new value reaches and that has
     not fired for this person yet. Two small queries, and none when no rule watches the traits
     that changed. Returns how many firings were enqueued."""
-    rules = [r for r in _write_path_rules(workspace_id) if r.trigger == Trigger.TRAIT_THRESHOLD]
+    rules = rule_index.for_workspace(workspace_id).trait_rules
     if traits_changed is not None:
         changed = set(traits_changed)
         rules = [rule for rule in rules if rule.trait in changed]
@@ -655,7 +619,7 @@ def rules_fire_for_traits(
         .first()
     )
     crossed = {
-        rule.pk: facts for rule in rules if (facts := _threshold_facts(rule, traits)) is not None
+        rule.id: facts for rule in rules if (facts := _threshold_facts(rule, traits)) is not None
     }
     if not crossed:
         return 0
@@ -683,7 +647,28 @@ def rule_fire_by_id(
     rule = _live_rules_query().filter(pk=rule_id, is_paused=False).first()
     if rule is None:
         return []
+    facts = {**facts, **_trigger_facts(rule)}
     return rule_fire(rule=rule, end_user_id=end_user_id, occurrence=occurrence, facts=facts)
+
+
+def _trigger_facts(rule: Rule) -> dict[str, Any]:
+    """The key of the journey or milestone a rule fired on, for its message and webhook; read
+    when it fires so that matching it on the write path needs no query."""
+    if rule.trigger == Trigger.MILESTONE_COMPLETED and rule.milestone is not None:
+        return {"milestone": rule.milestone.key}
+    if rule.trigger in (Trigger.JOURNEY_STARTED, Trigger.PQL_REACHED):
+        return {"journey": rule.journey.key if rule.journey is not None else ""}
+    return {}
+
+
+def rules_set_paused(*, rules: QuerySet[Rule], paused: bool) -> int:
+    """Pause or resume rules (an admin action) in one statement; returns how many. An update
+    sends no post_save, so the rule indexes of their workspaces are forgotten here."""
+    workspace_ids = set(rules.values_list("workspace_id", flat=True))
+    count = rules.update(is_paused=paused)
+    for workspace_id in workspace_ids:
+        rule_index.forget(workspace_id=workspace_id)
+    return count
 
 
 def _message_feedback(event: Event) -> None:
@@ -705,17 +690,22 @@ def _message_feedback(event: Event) -> None:
 
 def end_user_connected(*, workspace_id: int, end_user_id: int) -> int:
     """The end user opened the app: push the in-app messages they have not seen yet, and check
-    trait thresholds. Returns how many messages were pushed."""
+    trait thresholds. Returns how many messages were pushed. No query when the workspace has
+    no trait rule and no rule that sends in-app or did so within IN_APP_KEPT_FOR."""
     # `hello` carries traits (heard through end_user_updated); this also catches a change made
     # where no signal is sent, such as an admin editing the traits.
     rules_fire_for_traits(workspace_id=workspace_id, end_user_id=end_user_id)
+    kept_since = timezone.now() - IN_APP_KEPT_FOR
+    index = rule_index.for_workspace(workspace_id)
+    if not index.in_app_possible_since(kept_since - RULE_CLOCK_MARGIN):
+        return 0
     waiting = Delivery.objects.filter(
         end_user_id=end_user_id,
         channel=Channel.IN_APP,
         status=Delivery.Status.SENT,
         shown_at__isnull=True,
         dismissed_at__isnull=True,
-        created_at__gte=timezone.now() - IN_APP_KEPT_FOR,
+        created_at__gte=kept_since,
     ).select_related("rule")
     pushed = 0
     for delivery in waiting.order_by("created_at"):

@@ -23,6 +23,7 @@ from django.test import override_settings
 
 from config import demo_sales
 from config.celery import app as celery_app
+from engagement import rule_index
 from engagement.models import EngagementSettings
 
 
@@ -36,6 +37,15 @@ def _eager_tasks(request: pytest.FixtureRequest) -> Iterator[None]:
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = before
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rule_index() -> Iterator[None]:
+    """Each test starts with no cached rule index: SQLite hands a rolled-back test's workspace
+    id out again, and the index of that workspace would outlive the rows it describes."""
+    rule_index.forget_all()
+    yield
+    rule_index.forget_all()
 
 
 def free_port() -> int:

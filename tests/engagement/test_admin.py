@@ -6,10 +6,17 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from engagement.models import Delivery, Message
+from engagement import receivers, rule_index
+from engagement.models import Delivery, Message, Trigger
 from tests.engagement.conftest import WebhookReceiver, allow_loopback_webhooks
 from tests.engagement.factories import MessageFactory, RuleFactory, WebhookEndpointFactory
-from tests.factories import EndUserFactory, UserFactory, WorkspaceFactory, WorkspaceMemberFactory
+from tests.factories import (
+    EndUserFactory,
+    JourneyFactory,
+    UserFactory,
+    WorkspaceFactory,
+    WorkspaceMemberFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +154,32 @@ def test_only_a_superuser_may_allow_private_webhook_addresses(member: Any) -> No
     field = 'name="allow_private_webhook_addresses"'
     assert field not in staff_page.content.decode()
     assert field in super_page.content.decode()
+
+
+def test_resuming_and_pausing_rules_in_admin_takes_effect_at_once(
+    member: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    journey = JourneyFactory(workspace=member.workspace)
+    rule = RuleFactory(
+        workspace=member.workspace,
+        trigger=Trigger.JOURNEY_STARTED,
+        event_name="",
+        journey=journey,
+        is_paused=True,
+    )
+    resumed_for, paused_for = EndUserFactory.create_batch(2, workspace=member.workspace)
+    rule_index.for_workspace(member.workspace.pk)  # the write path has read the rules already
+    client = logged_in(member.user)
+
+    def journey_started(end_user: Any) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            receivers.on_journey_started(
+                workspace_id=member.workspace.pk, end_user_id=end_user.pk, journey_id=journey.pk
+            )
+
+    client.post("/admin/engagement/rule/", {"action": "resume", "_selected_action": [rule.pk]})
+    journey_started(resumed_for)
+    client.post("/admin/engagement/rule/", {"action": "pause", "_selected_action": [rule.pk]})
+    journey_started(paused_for)
+
+    assert [d.end_user for d in Delivery.objects.filter(rule=rule)] == [resumed_for]
