@@ -34,9 +34,17 @@ def on_journey_started(
 
 @receiver(milestone_completed, dispatch_uid="analytics.milestone_completed")
 def on_milestone_completed(
-    sender: Any, *, end_user_id: int, journey_id: int, **kwargs: Any
+    sender: Any,
+    *,
+    end_user_id: int,
+    journey_id: int,
+    journey_started_at: datetime | None = None,
+    **kwargs: Any,
 ) -> None:
-    services.journey_progress_mark_stale(end_user_id=end_user_id, journey_id=journey_id)
+    if journey_started_at is not None:  # the write path knows it: no lookup
+        services.journey_day_mark_stale(journey_id=journey_id, started_at=journey_started_at)
+    else:
+        services.journey_progress_mark_stale(end_user_id=end_user_id, journey_id=journey_id)
 
 
 @receiver(pre_save, sender=JourneyProgress, dispatch_uid="analytics.progress_moved")

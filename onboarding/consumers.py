@@ -44,7 +44,11 @@ EVENTS_PER_COMMIT = 2000
 # The message types a page may send; others are refused as unknown.
 CLIENT_MESSAGE_TYPES = ("hello", "events", "page")
 
+# Made once: json.dumps with options builds a new encoder on every call.
+OUTGOING_JSON = json.JSONEncoder(default=str)
 key_rates = delivery.SharedKeyRate()
+# Tasks nobody awaits, kept referenced until done (the event loop holds only weak references).
+background_tasks: set[asyncio.Task[None]] = set()
 
 
 class WidgetConsumer(AsyncWebsocketConsumer):
@@ -77,6 +81,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             return
         self.rate = delivery.ConnectionRate(settings.MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE)
         self.groups_joined: list[str] = []
+        self.handlers: dict[str, Any] = {
+            "hello": self.on_hello,
+            "events": self.on_events,
+            "page": self.on_page,
+            # Not from the client: a publish changed what this connection's user may see.
+            "content_changed": self.on_content_changed,
+        }
         self.inbox = asyncio.Queue()
         self.worker = asyncio.get_running_loop().create_task(self._work())
         await self.accept()
@@ -117,7 +128,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self._error("rate_limited", "This key sends too many messages a minute.")
             return
         if key_rates.sync_due(self.workspace.pk):
-            asyncio.get_running_loop().create_task(self._sync_key_rate())
+            name, count = key_rates.sync_start(self.workspace.pk)
+            syncing = asyncio.get_running_loop().create_task(self._sync_key_rate(name, count))
+            background_tasks.add(syncing)
+            syncing.add_done_callback(background_tasks.discard)
         try:
             message = json.loads(raw, parse_constant=refuse_json_constant)
         except json.JSONDecodeError as error:
@@ -145,21 +159,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             return
         self.inbox.put_nowait(message)
 
-    async def _sync_key_rate(self) -> None:
-        workspace_id = self.workspace.pk
-        name, count = key_rates.sync_start(workspace_id)
+    async def _sync_key_rate(self, name: str, count: int) -> None:
         total = await database_work(delivery.SharedKeyRate.add_shared, name, count)
-        key_rates.sync_end(workspace_id, name, total)
-
-    @property
-    def handlers(self) -> dict[str, Any]:
-        return {
-            "hello": self.on_hello,
-            "events": self.on_events,
-            "page": self.on_page,
-            # Not from the client: a publish changed what this connection's user may see.
-            "content_changed": self.on_content_changed,
-        }
+        key_rates.sync_end(self.workspace.pk, name, total)
 
     async def _work(self) -> None:
         while True:
@@ -249,7 +251,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             self.inbox.put_nowait({"type": "content_changed"})
 
     async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(content, default=str))
+        await self.send(text_data=OUTGOING_JSON.encode(content))
 
     async def _error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})

@@ -5,12 +5,14 @@ limits that keep one connection or one key from swamping the server.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -76,18 +78,24 @@ def check_identity(workspace: Workspace, external_id: str, user_hash: Any) -> No
         )
 
 
-def session_open(*, workspace: Workspace, hello: dict[str, Any]) -> EndUser:
-    """Identify the end user of a `hello` (or an HTTP bootstrap) and start their journeys."""
+def _identity(workspace: Workspace, hello: dict[str, Any]) -> recording.Identity:
+    """Who a `hello` (or an HTTP bootstrap) says this is, checked before anything is written."""
     user = hello.get("user")
     external_id = _user_id(user)
     check_identity(workspace, external_id, hello.get("user_hash"))
     traits = user.get("traits") if isinstance(user, dict) else None
     try:
-        return recording.end_user_identify(
-            workspace=workspace, external_id=external_id, traits=traits
-        )
+        return recording.Identity(workspace, external_id, recording.clean_traits(traits))
     except recording.EventRejected as error:
         raise ProtocolError("invalid_traits", str(error)) from None
+
+
+def session_open(*, workspace: Workspace, hello: dict[str, Any]) -> EndUser:
+    """Identify the end user of a `hello` (or an HTTP bootstrap) and start their journeys."""
+    answer = sessions_open_many([Hello(workspace, hello)])[0]
+    if isinstance(answer, ProtocolError):
+        raise answer
+    return answer
 
 
 @dataclass(frozen=True)
@@ -98,17 +106,18 @@ class Hello:
     message: dict[str, Any]
 
 
-@transaction.atomic
 def sessions_open_many(hellos: Sequence[Hello]) -> list[EndUser | ProtocolError]:
-    """`session_open` for the hellos of many connections, committed together. A hello that is
-    refused (bad id, traits or user_hash) is refused before it writes anything."""
-    answers: list[EndUser | ProtocolError] = []
+    """`session_open` for the hellos of many connections, written together. A hello that is
+    refused (bad id, traits or user_hash) is refused before anything is written."""
+    checked: list[recording.Identity | ProtocolError] = []
     for hello in hellos:
         try:
-            answers.append(session_open(workspace=hello.workspace, hello=hello.message))
+            checked.append(_identity(hello.workspace, hello.message))
         except ProtocolError as refusal:
-            answers.append(refusal)
-    return answers
+            checked.append(refusal)
+    identities = [one for one in checked if isinstance(one, recording.Identity)]
+    people = iter(recording.end_users_identify_many(identities=identities))
+    return [next(people) if isinstance(one, recording.Identity) else one for one in checked]
 
 
 def end_user_for(*, workspace: Workspace, user_id: Any, user_hash: Any) -> EndUser:
@@ -127,15 +136,7 @@ def welcome(*, end_user: EndUser, session: str | None, traits: Any = None) -> di
     """What this user sees. `user.traits` echoes only what the page itself sent: traits set by
     the SaaS backend with its secret key (e-mail, revenue, internal flags) never reach a
     browser, which holds only the publishable key."""
-    end_user.refresh_from_db(fields=["push_sequence"])
-    return {
-        "type": "welcome",
-        "user": {"id": end_user.external_id, "traits": traits if isinstance(traits, dict) else {}},
-        "content": targeting.content_for(end_user=end_user, session=session),
-        "journeys": recording.journey_progress(end_user=end_user),
-        "theme": end_user.workspace.theme,
-        "seq": end_user.push_sequence,
-    }
+    return _welcomes([WelcomeRequest(end_user, session, traits)])[0]
 
 
 @dataclass(frozen=True)
@@ -145,18 +146,37 @@ class WelcomeRequest:
     traits: Any
 
 
-def welcomes_many(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any] | Exception]:
-    """`welcome` for many connections at once (read-only), each then announced as connected.
-    One connection's failure is its own answer."""
-    answers: list[dict[str, Any] | Exception] = []
+def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
+    end_users = [r.end_user for r in requests]
+    sequences = dict(
+        EndUser.objects.filter(pk__in={u.pk for u in end_users}).values_list("pk", "push_sequence")
+    )
+    contents = targeting.content_for_many(
+        end_users=end_users, sessions=[r.session for r in requests]
+    )
+    journeys = recording.journey_progress_many(end_users=end_users)
+    return [
+        {
+            "type": "welcome",
+            "user": {
+                "id": request.end_user.external_id,
+                "traits": request.traits if isinstance(request.traits, dict) else {},
+            },
+            "content": content,
+            "journeys": journey_list,
+            "theme": request.end_user.workspace.theme,
+            "seq": sequences.get(request.end_user.pk, 0),
+        }
+        for request, content, journey_list in zip(requests, contents, journeys, strict=True)
+    ]
+
+
+def welcomes_many(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
+    """`welcome` for many connections at once (read with a few queries for all), each then
+    announced as connected."""
+    answers = _welcomes(requests)
     for request in requests:
-        try:
-            answers.append(
-                welcome(end_user=request.end_user, session=request.session, traits=request.traits)
-            )
-            announce_connected(end_user=request.end_user)
-        except Exception as failure:  # answered to that connection only
-            answers.append(failure)
+        announce_connected(end_user=request.end_user)
     return answers
 
 
@@ -329,12 +349,26 @@ class SharedKeyRate:
 
     @staticmethod
     def add_shared(name: str, count: int) -> int | None:
-        """Blocking: the round trip to the cache (run it off the event loop)."""
+        """Blocking: the round trip to the shared counter (run it off the event loop)."""
         try:
-            return _key_rate_add(name, count)
+            if settings.REDIS_URL is None:
+                return _key_rate_add(name, count)  # one process: the in-memory cache
+            # Straight to Redis on one client for the process: Django's cache object is made
+            # per async context, which on the socket path meant a connection per sync.
+            key = cache.make_key(name)  # the key `key_rate_allows` counts under
+            with _redis_client().pipeline() as pipe:
+                pipe.incrby(key, count)
+                pipe.expire(key, 120)
+                total, _ = pipe.execute()
+            return int(total)
         except Exception:
             logger.warning("the shared rate-limit counter is unreachable; counting locally")
             return None
+
+
+@functools.cache
+def _redis_client() -> redis.Redis:
+    return redis.Redis.from_url(str(settings.REDIS_URL))
 
 
 @dataclass

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import operator
+import time
 from datetime import datetime
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from onboarding.models import (
     Journey,
@@ -184,11 +185,11 @@ def content_snapshot(obj: ContentObject) -> dict[str, Any]:
     return progress_bar_snapshot(obj)
 
 
-def _existing_content(workspace: Workspace) -> Q:
+def _existing_content(workspace_id: int) -> Q:
     return reduce(
         operator.or_,
         (
-            Q(kind=kind, object_id__in=model.objects.filter(workspace=workspace).values("pk"))
+            Q(kind=kind, object_id__in=model.objects.filter(workspace_id=workspace_id).values("pk"))
             for kind, model in MODEL_OF_KIND.items()
         ),
     )
@@ -197,16 +198,79 @@ def _existing_content(workspace: Workspace) -> Q:
 def published_content(*, workspace: Workspace) -> list[PublishedVersion]:
     """The current version of each piece of content whose draft object still exists (deleting
     the object unpublishes it), ordered by kind, then key."""
+    return _published_content(workspace.pk)
+
+
+def _published_content(workspace_id: int) -> list[PublishedVersion]:
     latest = PublishedVersion.objects.filter(
-        workspace=workspace, kind=OuterRef("kind"), object_id=OuterRef("object_id")
+        workspace_id=workspace_id, kind=OuterRef("kind"), object_id=OuterRef("object_id")
     ).order_by("-version")
     return list(
-        PublishedVersion.objects.filter(workspace=workspace)
-        .filter(_existing_content(workspace))
+        PublishedVersion.objects.filter(workspace_id=workspace_id)
+        .filter(_existing_content(workspace_id))
         .annotate(latest=Subquery(latest.values("version")[:1]))
         .filter(version=F("latest"))
         .order_by("kind", "key")
     )
+
+
+def published_stamp(workspace_id: int) -> tuple[Any, ...]:
+    """Changes whenever what `published_content` returns may change: a publish or restore (a
+    new PublishedVersion) or a deletion of content (the count and id sum of each kind)."""
+    annotations: dict[str, Any] = {
+        "latest": Subquery(
+            PublishedVersion.objects.filter(workspace_id=OuterRef("pk"))
+            .order_by("-pk")
+            .values("pk")[:1]
+        )
+    }
+    for kind, model in MODEL_OF_KIND.items():
+        objects = (
+            model.objects.filter(workspace_id=OuterRef("pk"))
+            .values("workspace_id")
+            .annotate(n=Count("pk"), ids=Sum("pk"))
+        )
+        annotations[f"{kind}_n"] = Subquery(objects.values("n"))
+        annotations[f"{kind}_ids"] = Subquery(objects.values("ids"))
+    stamp = (
+        Workspace.objects.filter(pk=workspace_id)
+        .annotate(**annotations)
+        .values_list(*annotations)
+        .first()
+    )
+    return tuple(stamp or ())
+
+
+# Published content per workspace, kept per process with the stamp it was read under. Each
+# process keeps its own copy (nothing to share or invalidate across processes).
+_LIVE_CONTENT: dict[int, tuple[tuple[Any, ...], float, list[PublishedVersion]]] = {}
+# How long a process trusts its copy before checking the stamp again. A publish in this process
+# clears it at once; other processes see it within this many seconds.
+LIVE_CONTENT_RECHECK_SECONDS = 1.0
+
+
+def live_content(*, workspace_id: int) -> tuple[tuple[Any, ...], list[PublishedVersion]]:
+    """`published_content` and its stamp, read from the database at most once a second per
+    process and workspace while nothing is published (the widget's hot path)."""
+    cached = _LIVE_CONTENT.get(workspace_id)
+    now = time.monotonic()
+    if cached is not None and now - cached[1] < LIVE_CONTENT_RECHECK_SECONDS:
+        return cached[0], cached[2]
+    stamp = published_stamp(workspace_id)
+    if cached is not None and cached[0] == stamp:
+        versions = cached[2]
+    else:
+        versions = _published_content(workspace_id)
+    _LIVE_CONTENT[workspace_id] = (stamp, now, versions)
+    return stamp, versions
+
+
+def live_content_forget(*, workspace_id: int | None = None) -> None:
+    """Drop this process's copy of one workspace's published content (None: every one)."""
+    if workspace_id is None:
+        _LIVE_CONTENT.clear()
+    else:
+        _LIVE_CONTENT.pop(workspace_id, None)
 
 
 def published_journeys(*, workspace: Workspace) -> list[dict[str, Any]]:

@@ -7,6 +7,9 @@ re-fetches its progress over HTTP.
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -24,30 +27,68 @@ def workspace_group(workspace_id: int) -> str:
     return f"milepost.workspace.{workspace_id}"
 
 
-def next_sequence(end_user_id: int) -> int:
-    """Atomically take the end user's next push number (one UPDATE … RETURNING)."""
+def _take_sequences(counts: dict[int, int]) -> dict[int, int]:
+    """Atomically take `counts[end_user_id]` push numbers for each end user in one UPDATE …
+    RETURNING; returns the last number taken for each (people erased meanwhile are absent)."""
+    if not counts:
+        return {}
     table = connection.ops.quote_name(EndUser._meta.db_table)
+    ids = sorted(counts)
+    cases = " ".join("WHEN %s THEN %s" for _ in ids)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET push_sequence = push_sequence + 1 "  # noqa: S608 - our names
-            "WHERE id = %s RETURNING push_sequence",
-            [end_user_id],
+            f"UPDATE {table} SET push_sequence = push_sequence + CASE id {cases} END "  # noqa: S608 - our names
+            f"WHERE id IN ({', '.join('%s' for _ in ids)}) RETURNING id, push_sequence",
+            [value for end_user_id in ids for value in (end_user_id, counts[end_user_id])] + ids,
         )
-        row = cursor.fetchone()
-    return int(row[0]) if row else 0
+        return {int(end_user_id): int(last) for end_user_id, last in cursor.fetchall()}
+
+
+def next_sequence(end_user_id: int) -> int:
+    """Atomically take the end user's next push number (one UPDATE … RETURNING)."""
+    return _take_sequences({end_user_id: 1}).get(end_user_id, 0)
 
 
 def push_to_end_user(*, end_user_id: int, message: dict[str, Any]) -> int:
     """Send `message` (a widget protocol message with its `type`) to every open tab of the end
     user. Returns the sequence number it carried. Call after commit."""
-    seq = next_sequence(end_user_id)
+    return push_to_end_users([(end_user_id, message)])[0]
+
+
+def push_to_end_users(pushes: Sequence[tuple[int, dict[str, Any]]]) -> list[int]:
+    """`push_to_end_user` for many (end user id, message) pairs with one sequence UPDATE; each
+    person's messages carry consecutive numbers in the order given. Returns the numbers."""
+    counts = Counter(end_user_id for end_user_id, _ in pushes)
+    last = _take_sequences(dict(counts))
+    next_number = {
+        end_user_id: last.get(end_user_id, 0) - n + 1 for end_user_id, n in counts.items()
+    }
+    numbers: list[int] = []
+    per_person: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for end_user_id, message in pushes:
+        seq = next_number[end_user_id]
+        next_number[end_user_id] += 1
+        numbers.append(seq)
+        if end_user_id in last:
+            per_person[end_user_id].append(
+                {"type": "push.to.client", "message": {**message, "seq": seq}}
+            )
     layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(
-            end_user_group(end_user_id),
-            {"type": "push.to.client", "message": {**message, "seq": seq}},
-        )
-    return seq
+    if layer is not None and per_person:
+        # One hop to the event loop for the whole batch, not one per message.
+        async_to_sync(_send_in_order)(layer, per_person)
+    return numbers
+
+
+async def _send_in_order(layer: Any, per_person: dict[int, list[dict[str, Any]]]) -> None:
+    """Each person's messages one after the other (their order is their `seq`), people side by
+    side."""
+
+    async def send(end_user_id: int, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            await layer.group_send(end_user_group(end_user_id), message)
+
+    await asyncio.gather(*(send(person, messages) for person, messages in per_person.items()))
 
 
 def push_to_workspace(*, workspace_id: int, message: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -22,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Count, ExpressionWrapper, F, OuterRef, Subquery, Sum, Window
+from django.db.models import ExpressionWrapper, F, Window
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -39,7 +38,10 @@ from onboarding.models import (
     JourneyStart,
     Milestone,
     MilestoneCompletion,
+    ProgressBar,
     PublishedVersion,
+    Tooltip,
+    Walkthrough,
     Workspace,
 )
 
@@ -52,6 +54,8 @@ EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_NAME_LENGTH = 200
 MAX_EXTERNAL_ID_LENGTH = 255
 WALKTHROUGH_COMPLETED = "$walkthrough_completed"
+# Made once: json.dumps with options builds a new encoder on every call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,7 @@ def _candidate(
         client_id = uuid.UUID(str(raw_id))
     except ValueError:
         raise EventRejected(f"id {raw_id!r} is not a UUID") from None
-    size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
+    size = len(_COMPACT_JSON.encode(raw).encode())
     if size > settings.MILEPOST_MAX_EVENT_BYTES:
         raise EventRejected(
             f"event is {size} bytes; the limit is {settings.MILEPOST_MAX_EVENT_BYTES}"
@@ -281,82 +285,100 @@ _EVENT_COLUMNS = (
     "source",
     "clock_skew_clamped",
 )
-
-
-_CONFLICT_RETURNING = (
-    "ON CONFLICT (workspace_id, client_id) DO NOTHING RETURNING id, workspace_id, client_id"
+_COMPLETION_COLUMNS = (
+    "workspace",
+    "end_user",
+    "milestone",
+    "journey",
+    "completed_at",
+    "event",
+    "source",
 )
 
 
-def _event_fields() -> list[models.Field[Any, Any]]:
+def _fields(model: type[models.Model], names: Sequence[str]) -> list[models.Field[Any, Any]]:
     return [
-        field
-        for name in _EVENT_COLUMNS
-        if isinstance(field := Event._meta.get_field(name), models.Field)
+        field for name in names if isinstance(field := model._meta.get_field(name), models.Field)
     ]
 
 
-def _insert_new_events(rows: list[RecordedEvent]) -> dict[tuple[int, uuid.UUID], int]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: the (workspace, id) pairs that were new, with
-    their pk.
+def insert_new_rows(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Any],
+    *,
+    unique: Sequence[str],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT (unique) DO NOTHING RETURNING: the `returning` columns of the rows
+    that were new. `rows` are objects with the fields' attnames (a model or a slotted record).
 
     Django's bulk_create(ignore_conflicts=True) cannot say which rows it skipped; this can, on
-    PostgreSQL and on SQLite ≥ 3.35 alike. PostgreSQL gets one statement whose nine parameters
-    are arrays (unnest), which it parses once whatever the batch size."""
+    PostgreSQL and on SQLite ≥ 3.35 alike. PostgreSQL gets one statement whose parameters are
+    arrays (unnest), which it parses once whatever the number of rows; a second row with the
+    same key in one statement is skipped like any conflict."""
     if not rows:
-        return {}
-    fields = _event_fields()
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(Event._meta.db_table)
+        return []
+    fields = _fields(model, columns)
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(f.column) for f in fields)
+    table = quote(model._meta.db_table)
+    tail = (
+        f"ON CONFLICT ({', '.join(quote(c) for c in unique)}) DO NOTHING "
+        f"RETURNING {', '.join(quote(c) for c in returning)}"
+    )
+
+    def value(row: Any, f: models.Field[Any, Any]) -> Any:
+        raw = getattr(row, f.attname)
+        return json.dumps(raw) if isinstance(f, models.JSONField) else raw
+
     statements: list[tuple[str, list[Any]]] = []
     if connection.vendor == "postgresql":
-        casts = ["bigint", "bigint", "uuid", "text", "timestamptz", "timestamptz", "jsonb",
-                 "text", "boolean"]  # fmt: skip
-        arrays: list[list[Any]] = [[] for _ in fields]
-        for row in rows:
-            for column, f in enumerate(fields):
-                value = getattr(row, f.attname)
-                arrays[column].append(json.dumps(value) if f.name == "properties" else value)
         selects = ", ".join(
-            f"%s::text[]::{cast}[]" if cast == "jsonb" else f"%s::{cast}[]" for cast in casts
+            "%s::text[]::jsonb[]"
+            if isinstance(f, models.JSONField)
+            else f"%s::{f.db_type(connection)}[]"
+            for f in fields
         )
+        arrays = [[value(row, f) for row in rows] for f in fields]
         statements.append(
-            (
-                f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({selects}) "  # noqa: S608
-                + _CONFLICT_RETURNING,
-                arrays,
-            )
+            (f"INSERT INTO {table} ({names}) SELECT * FROM unnest({selects}) {tail}", arrays)  # noqa: S608
         )
     else:
         placeholders = ", ".join("%s" for _ in fields)
         # Stay well under SQLite's bound-parameter limit.
         for start in range(0, len(rows), 100):
             part = rows[start : start + 100]
-            params: list[Any] = []
-            for row in part:
-                for f in fields:
-                    value = getattr(row, f.attname)
-                    params.append(
-                        json.dumps(value)
-                        if f.name == "properties"
-                        else f.get_db_prep_save(value, connection)
-                    )
+            params = [
+                value(row, f)
+                if isinstance(f, models.JSONField)
+                else f.get_db_prep_save(getattr(row, f.attname), connection)
+                for row in part
+                for f in fields
+            ]
             values = ", ".join(f"({placeholders})" for _ in part)
-            statements.append(
-                (
-                    f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608
-                    + _CONFLICT_RETURNING,
-                    params,
-                )
-            )
-    inserted: dict[tuple[int, uuid.UUID], int] = {}
+            statements.append((f"INSERT INTO {table} ({names}) VALUES {values} {tail}", params))  # noqa: S608
+    inserted: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
-            for pk, workspace_id, client_id in cursor.fetchall():
-                key = client_id if isinstance(client_id, uuid.UUID) else uuid.UUID(client_id)
-                inserted[(workspace_id, key)] = pk
+            inserted.extend(cursor.fetchall())
     return inserted
+
+
+def _insert_new_events(rows: list[RecordedEvent]) -> dict[tuple[int, uuid.UUID], int]:
+    """The (workspace, id) pairs of the events that were new, with their pk."""
+    returned = insert_new_rows(
+        Event,
+        _EVENT_COLUMNS,
+        rows,
+        unique=("workspace_id", "client_id"),
+        returning=("id", "workspace_id", "client_id"),
+    )
+    return {
+        (workspace_id, client_id if isinstance(client_id, uuid.UUID) else uuid.UUID(client_id)): pk
+        for pk, workspace_id, client_id in returned
+    }
 
 
 @dataclass(frozen=True)
@@ -525,7 +547,7 @@ def events_record_many(
 # End users -------------------------------------------------------------------------------
 
 
-def _clean_traits(traits: Any) -> dict[str, Any]:
+def clean_traits(traits: Any) -> dict[str, Any]:
     if traits is None:
         return {}
     if not isinstance(traits, dict):
@@ -550,7 +572,7 @@ def end_user_identify(
 
     Raises EventRejected with a message naming the problem on a bad id or traits."""
     external_id = clean_external_id(external_id)
-    traits = _clean_traits(traits)
+    traits = clean_traits(traits)
     now = timezone.now()
     end_user, created = EndUser.objects.select_for_update().get_or_create(
         workspace=workspace,
@@ -582,6 +604,99 @@ def end_user_identify(
     end_user.save(update_fields=["traits", "last_seen_at", "signed_up_at"])
     journeys_start(end_user=end_user)
     return end_user
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a `hello` says about its person, already checked (`clean_external_id`,
+    `clean_traits`)."""
+
+    workspace: Workspace
+    external_id: str
+    traits: dict[str, Any]
+
+
+@transaction.atomic
+def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
+    """`end_user_identify` (traits merged) for the hellos of many connections at once: the
+    people locked, created where missing, written and started on their journeys with a few
+    statements for all of them. A person seen in the last minute whose traits did not change
+    writes nothing. Returns one EndUser per identity, in order."""
+    now = timezone.now()
+    people: dict[tuple[int, str], EndUser] = {}
+    created: set[int] = set()
+    workspaces: dict[int, Workspace] = {}
+    for identity in identities:
+        workspaces.setdefault(identity.workspace.pk, identity.workspace)
+    for workspace_id, workspace in workspaces.items():
+        wanted = {i.external_id for i in identities if i.workspace.pk == workspace_id}
+
+        def lock(external_ids: set[str], workspace: Workspace = workspace) -> dict[str, EndUser]:
+            # In id order, so two transactions locking the same people cannot deadlock.
+            found = EndUser.objects.select_for_update().filter(
+                workspace=workspace, external_id__in=external_ids
+            )
+            return {user.external_id: user for user in found.order_by("pk")}
+
+        found = lock(wanted)
+        missing = wanted - found.keys()
+        if missing:
+            EndUser.objects.bulk_create(
+                [
+                    EndUser(
+                        workspace=workspace,
+                        external_id=external_id,
+                        traits={},
+                        first_seen_at=now,
+                        last_seen_at=now,
+                    )
+                    for external_id in missing
+                ],
+                ignore_conflicts=True,
+            )
+            new = lock(missing)
+            created |= {user.pk for user in new.values()}
+            found.update(new)
+        for external_id, user in found.items():
+            user.workspace = workspace
+            people[(workspace_id, external_id)] = user
+    dirty: dict[int, EndUser] = {}
+    for identity in identities:
+        user = people[(identity.workspace.pk, identity.external_id)]
+        merged = {**user.traits, **identity.traits}
+        changed = sorted(k for k in {*user.traits, *merged} if user.traits.get(k) != merged.get(k))
+        if changed:
+            user.traits = merged
+            signed_up = merged.get("signed_up_at")
+            user.signed_up_at = (
+                parse_timestamp(signed_up, field_name="traits.signed_up_at") if signed_up else None
+            )
+            dirty[user.pk] = user
+            transaction.on_commit(
+                partial(
+                    _announce,
+                    signals.end_user_updated,
+                    sender=EndUser,
+                    workspace_id=user.workspace_id,
+                    end_user_id=user.pk,
+                    traits_changed=changed,
+                )
+            )
+        if user.pk not in created and user.last_seen_at < now - LAST_SEEN_GRANULARITY:
+            user.last_seen_at = now
+            dirty[user.pk] = user
+    if dirty:
+        EndUser.objects.bulk_update(
+            list(dirty.values()), ["traits", "last_seen_at", "signed_up_at"]
+        )
+    for workspace_id, workspace in workspaces.items():
+        journeys = live_journeys(workspace)
+        users = [user for (owner, _), user in people.items() if owner == workspace_id]
+        rows = _progress_rows(users=users, journeys=journeys)
+        for user in users:
+            for journey in journeys:
+                _move_signup_start(user, journey, rows[(user.pk, journey.id)])
+    return [people[(i.workspace.pk, i.external_id)] for i in identities]
 
 
 @transaction.atomic
@@ -624,58 +739,31 @@ class LiveJourney:
     milestones: tuple[LiveMilestone, ...]
 
 
-# Parsed live journeys per workspace, keyed by a stamp that changes with every publish, restore
-# or deletion of a journey; each process keeps its own copy (nothing to share or invalidate).
-_LIVE_JOURNEYS: dict[int, tuple[tuple[Any, ...], float, list[LiveJourney]]] = {}
-# How long a process trusts its copy before checking the stamp again. A publish in this process
-# clears it at once (below); other processes see it within this many seconds.
-LIVE_JOURNEYS_RECHECK_SECONDS = 1.0
+# Parsed live journeys per workspace, with the list of published versions they were parsed
+# from (queries.live_content hands out the same list until what is published changes).
+_LIVE_JOURNEYS: dict[int, tuple[list[PublishedVersion], list[LiveJourney]]] = {}
 
 
 @receiver(post_save, sender=PublishedVersion)
 @receiver(post_delete, sender=Journey)
-def _forget_live_journeys(sender: Any, instance: Any, **kwargs: Any) -> None:
-    _LIVE_JOURNEYS.pop(instance.workspace_id, None)
-
-
-def _journeys_stamp(workspace_id: int) -> tuple[Any, ...]:
-    latest = (
-        PublishedVersion.objects.filter(
-            workspace_id=OuterRef("pk"), kind=PublishedVersion.Kind.JOURNEY
-        )
-        .order_by("-pk")
-        .values("pk")[:1]
-    )
-    journeys = (
-        Journey.objects.filter(workspace_id=OuterRef("pk"))
-        .values("workspace_id")
-        .annotate(n=Count("pk"), ids=Sum("pk"))
-    )
-    stamp = (
-        Workspace.objects.filter(pk=workspace_id)
-        .annotate(
-            latest=Subquery(latest),
-            n=Subquery(journeys.values("n")),
-            ids=Subquery(journeys.values("ids")),
-        )
-        .values_list("latest", "n", "ids")
-        .first()
-    )
-    return tuple(stamp or ())
+@receiver(post_delete, sender=Walkthrough)
+@receiver(post_delete, sender=Tooltip)
+@receiver(post_delete, sender=ProgressBar)
+def _forget_live_content(sender: Any, instance: Any, **kwargs: Any) -> None:
+    queries.live_content_forget(workspace_id=instance.workspace_id)
 
 
 def live_journeys(workspace: Workspace) -> list[LiveJourney]:
     """The current published version of each journey (drafts never drive the engine)."""
+    _, versions = queries.live_content(workspace_id=workspace.pk)
     cached = _LIVE_JOURNEYS.get(workspace.pk)
-    now = time.monotonic()
-    if cached is not None and now - cached[1] < LIVE_JOURNEYS_RECHECK_SECONDS:
-        return cached[2]
-    stamp = _journeys_stamp(workspace.pk)
-    if cached is not None and cached[0] == stamp:
-        _LIVE_JOURNEYS[workspace.pk] = (stamp, now, cached[2])
-        return cached[2]
+    if cached is not None and cached[0] is versions:
+        return cached[1]
     journeys = []
-    for snapshot in queries.published_journeys(workspace=workspace):
+    for version in versions:
+        if version.kind != PublishedVersion.Kind.JOURNEY:
+            continue
+        snapshot = version.snapshot
         milestones = tuple(
             LiveMilestone(
                 id=m["id"],
@@ -706,7 +794,7 @@ def live_journeys(workspace: Workspace) -> list[LiveJourney]:
             )
         )
     journeys.sort(key=lambda j: j.id)
-    _LIVE_JOURNEYS[workspace.pk] = (stamp, now, journeys)
+    _LIVE_JOURNEYS[workspace.pk] = (versions, journeys)
     return journeys
 
 
@@ -725,13 +813,17 @@ def journeys_start(
     rows = _progress_rows(users=[end_user], journeys=journeys)
     progress = {journey_id: row for (_, journey_id), row in rows.items()}
     for journey in journeys:
-        row = progress[journey.id]
-        # A signup time learnt later moves a signup-based journey's start to it.
-        start = _journey_start_time(end_user, journey.starts_on)
-        if journey.starts_on == JourneyStart.SIGNUP and start != row.started_at:
-            row.started_at = start
-            row.save(update_fields=["started_at"])
+        _move_signup_start(end_user, journey, progress[journey.id])
     return progress
+
+
+def _move_signup_start(end_user: EndUser, journey: LiveJourney, row: JourneyProgress) -> None:
+    """A signup time learnt later moves a signup-based journey's start to it (saved on its own,
+    so analytics hears that the start day moved)."""
+    start = _journey_start_time(end_user, journey.starts_on)
+    if journey.starts_on == JourneyStart.SIGNUP and start != row.started_at:
+        row.started_at = start
+        row.save(update_fields=["started_at"])
 
 
 def _announce_journey_started(row: JourneyProgress) -> None:
@@ -858,108 +950,157 @@ def _evaluate_milestones(
     for (user_id, milestone), event in walked.items():
         if (user_id, milestone.id) not in done:
             reached.append((user_id, milestone, event.pk, event.timestamp, event.source))
-    for user_id, milestone, event_id, at, source in sorted(reached, key=lambda r: r[3]):
-        end_user = users_by_pk[user_id]
-        _completion_store(
-            end_user=end_user,
-            milestone_id=milestone.id,
-            journey_id=milestone.journey_id,
-            at=at,
-            event_id=event_id,
-            source=source,
-            journeys=journeys,
-            progress={
-                journey_id: row for (owner, journey_id), row in progress.items() if owner == user_id
-            },
-        )
-
-
-def _completion_store(
-    *,
-    end_user: EndUser,
-    milestone_id: int,
-    journey_id: int,
-    at: datetime,
-    event_id: int | None,
-    source: str,
-    journeys: list[LiveJourney],
-    progress: dict[int, JourneyProgress],
-) -> MilestoneCompletion | None:
-    completion, created = MilestoneCompletion.objects.get_or_create(
-        end_user=end_user,
-        milestone_id=milestone_id,
-        defaults={
-            "workspace_id": end_user.workspace_id,
-            "journey_id": journey_id,
-            "completed_at": at,
-            "event_id": event_id,
-            "source": source,
-        },
+    _completions_store(
+        reaches=[
+            Reach(users_by_pk[user_id], milestone.id, milestone.journey_id, at, event_id, source)
+            for user_id, milestone, event_id, at, source in reached
+        ],
+        journeys=journeys,
+        progress=progress,
     )
-    if not created:
-        return None
-    journey = next((j for j in journeys if j.id == journey_id), None)
-    row = progress.get(journey_id)
-    pql_now = False
-    message: dict[str, Any] | None = None
-    if journey is not None and row is not None:
-        # Two transactions completing two PQL milestones of one person at once must not both
-        # miss the other's completion: the progress row is the person's lock for this journey.
-        row = JourneyProgress.objects.select_for_update().get(pk=row.pk)
-        completed = dict(
-            MilestoneCompletion.objects.filter(
-                end_user=end_user, milestone_id__in=[m.id for m in journey.milestones]
-            ).values_list("milestone_id", "completed_at")
+
+
+@dataclass(frozen=True)
+class Reach:
+    """An end user reaching a milestone, about to be stored."""
+
+    end_user: EndUser
+    milestone_id: int
+    journey_id: int
+    at: datetime
+    event_id: int | None
+    source: str
+
+
+def _completions_store(
+    *,
+    reaches: Sequence[Reach],
+    journeys: list[LiveJourney],
+    progress: dict[tuple[int, int], JourneyProgress],
+) -> list[Reach]:
+    """Store the completions that are new (one insert for all; a completion that exists already,
+    even one another transaction just stored, is skipped by the unique constraint), move each
+    affected journey's PQL and completion times, and after commit push `progress` to each
+    person's tabs in completion order and announce the domain signals. Returns the new ones.
+
+    `progress`: the (end user id, journey id) rows of everyone in `reaches`."""
+    new_pairs = {
+        (end_user_id, milestone_id)
+        for end_user_id, milestone_id in insert_new_rows(
+            MilestoneCompletion,
+            _COMPLETION_COLUMNS,
+            [
+                MilestoneCompletion(
+                    workspace_id=r.end_user.workspace_id,
+                    end_user_id=r.end_user.pk,
+                    milestone_id=r.milestone_id,
+                    journey_id=r.journey_id,
+                    completed_at=r.at,
+                    event_id=r.event_id,
+                    source=r.source,
+                )
+                for r in reaches
+            ],
+            unique=("end_user_id", "milestone_id"),
+            returning=("end_user_id", "milestone_id"),
         )
-        update: list[str] = []
+    }
+    new = sorted(
+        (r for r in reaches if (r.end_user.pk, r.milestone_id) in new_pairs),
+        key=lambda r: (r.at, r.end_user.pk, r.milestone_id),
+    )
+    if not new:
+        return []
+    live = {journey.id: journey for journey in journeys}
+    # Two transactions completing two PQL milestones of one person at once must not both miss
+    # the other's completion: the progress rows are the people's locks, taken in id order.
+    row_ids = sorted(
+        row.pk
+        for r in new
+        if r.journey_id in live and (row := progress.get((r.end_user.pk, r.journey_id)))
+    )
+    rows = {
+        (row.end_user_id, row.journey_id): row
+        for row in JourneyProgress.objects.select_for_update().filter(pk__in=row_ids).order_by("pk")
+    }
+    completed: dict[int, dict[int, datetime]] = defaultdict(dict)
+    for end_user_id, milestone_id, at in MilestoneCompletion.objects.filter(
+        end_user_id__in={r.end_user.pk for r in new}
+    ).values_list("end_user_id", "milestone_id", "completed_at"):
+        completed[end_user_id][milestone_id] = at
+    pql_reached: list[JourneyProgress] = []
+    changed: list[JourneyProgress] = []
+    for (end_user_id, journey_id), row in rows.items():
+        journey, done = live[journey_id], completed[end_user_id]
         pql_ids = [m.id for m in journey.milestones if m.counts_toward_pql]
-        if row.pql_at is None and pql_ids and all(m in completed for m in pql_ids):
-            row.pql_at = max(completed[m] for m in pql_ids)
-            update.append("pql_at")
-            pql_now = True
-        if row.completed_at is None and all(m.id in completed for m in journey.milestones):
-            row.completed_at = max(completed.values())
-            update.append("completed_at")
-        if update:
-            row.save(update_fields=update)
-        # Built now from what this transaction knows, so the push after commit costs no query
-        # but the sequence number.
-        message = {
-            "type": "progress",
-            **_journey_entry(journey, row, completed),
-            # None when the milestone is newer than the journey's published version.
-            "completed": next((m.key for m in journey.milestones if m.id == milestone_id), None),
-        }
+        before = (row.pql_at, row.completed_at)
+        if row.pql_at is None and pql_ids and all(m in done for m in pql_ids):
+            row.pql_at = max(done[m] for m in pql_ids)
+            pql_reached.append(row)
+        if row.completed_at is None and all(m.id in done for m in journey.milestones):
+            row.completed_at = max(done[m.id] for m in journey.milestones)
+        if (row.pql_at, row.completed_at) != before:
+            changed.append(row)
+    if changed:
+        JourneyProgress.objects.bulk_update(changed, ["pql_at", "completed_at"])
+    # Each push shows the journey as it stood right after that completion (what was stored
+    # before, and this batch's completions up to it), built now from what this transaction
+    # knows, so after commit the pushes cost only their sequence numbers.
+    shown_so_far: dict[int, dict[int, datetime]] = {
+        end_user_id: {m: at for m, at in done.items() if (end_user_id, m) not in new_pairs}
+        for end_user_id, done in completed.items()
+    }
+    pushes: list[tuple[int, dict[str, Any]]] = []
+    for r in new:
+        so_far = shown_so_far[r.end_user.pk]
+        so_far[r.milestone_id] = r.at
+        shown = live.get(r.journey_id)
+        state = rows.get((r.end_user.pk, r.journey_id))
+        if shown is None or state is None:
+            continue
+        entry = _journey_entry(shown, state, so_far)
+        pql_ids = [m.id for m in shown.milestones if m.counts_toward_pql]
+        entry["pql"] = bool(state.pql_at and all(m in so_far for m in pql_ids))
+        entry["pql_at"] = _iso(state.pql_at) if entry["pql"] else None
+        finished = all(m.id in so_far for m in shown.milestones)
+        entry["completed_at"] = _iso(state.completed_at) if finished else None
+        # None when the milestone is newer than the journey's published version.
+        key = next((m.key for m in shown.milestones if m.id == r.milestone_id), None)
+        pushes.append((r.end_user.pk, {"type": "progress", **entry, "completed": key}))
 
     def announce() -> None:
-        # The person's open tabs first: receivers below may do slower work. A push that fails
+        # The people's open tabs first: receivers below may do slower work. A push that fails
         # (channel layer down) is logged, never allowed to stop the signals: tabs resync by seq.
-        if message is not None:
-            try:
-                realtime.push_to_end_user(end_user_id=end_user.pk, message=message)
-            except Exception:
-                logger.exception("progress push to end user %s failed", end_user.pk)
-        _announce(
-            signals.milestone_completed,
-            sender=MilestoneCompletion,
-            workspace_id=end_user.workspace_id,
-            end_user_id=end_user.pk,
-            milestone_id=milestone_id,
-            journey_id=journey_id,
-            completed_at=at,
-        )
-        if pql_now and row is not None:
+        try:
+            realtime.push_to_end_users(pushes)
+        except Exception:
+            logger.exception("progress pushes to %d end users failed", len(pushes))
+        for r in new:
+            started = rows.get((r.end_user.pk, r.journey_id)) or progress.get(
+                (r.end_user.pk, r.journey_id)
+            )
+            _announce(
+                signals.milestone_completed,
+                sender=MilestoneCompletion,
+                workspace_id=r.end_user.workspace_id,
+                end_user_id=r.end_user.pk,
+                milestone_id=r.milestone_id,
+                journey_id=r.journey_id,
+                completed_at=r.at,
+                journey_started_at=started.started_at if started is not None else None,
+            )
+        for reached in pql_reached:
             _announce(
                 signals.pql_reached,
                 sender=JourneyProgress,
-                workspace_id=end_user.workspace_id,
-                end_user_id=end_user.pk,
-                journey_id=journey_id,
-                pql_at=row.pql_at,
+                workspace_id=reached.workspace_id,
+                end_user_id=reached.end_user_id,
+                journey_id=reached.journey_id,
+                pql_at=reached.pql_at,
             )
 
     transaction.on_commit(announce, robust=True)
-    return completion
+    return new
 
 
 @transaction.atomic
@@ -986,16 +1127,22 @@ def milestone_complete(
                 "started_at": _journey_start_time(end_user, milestone.journey.starts_on),
             },
         )
-    return _completion_store(
-        end_user=end_user,
-        milestone_id=milestone.pk,
-        journey_id=milestone.journey_id,
-        at=at or timezone.now(),
-        event_id=event.pk if event else None,
-        source=source,
-        journeys=journeys,
-        progress=progress,
+    reach = Reach(
+        end_user,
+        milestone.pk,
+        milestone.journey_id,
+        at or timezone.now(),
+        event.pk if event else None,
+        source,
     )
+    stored = _completions_store(
+        reaches=[reach],
+        journeys=journeys,
+        progress={(end_user.pk, journey_id): row for journey_id, row in progress.items()},
+    )
+    if not stored:
+        return None
+    return MilestoneCompletion.objects.get(end_user=end_user, milestone=milestone)
 
 
 # Progress --------------------------------------------------------------------------------
@@ -1031,14 +1178,28 @@ def _journey_entry(
 def journey_progress(*, end_user: EndUser) -> list[dict[str, Any]]:
     """Every live journey of the end user: start, each milestone with its completion time,
     percent done, PQL and when."""
-    journeys = live_journeys(end_user.workspace)
-    rows = {p.journey_id: p for p in JourneyProgress.objects.filter(end_user=end_user)}
-    completed = dict(
-        MilestoneCompletion.objects.filter(end_user=end_user).values_list(
-            "milestone_id", "completed_at"
-        )
-    )
-    return [_journey_entry(journey, rows.get(journey.id), completed) for journey in journeys]
+    return journey_progress_many(end_users=[end_user])[0]
+
+
+def journey_progress_many(*, end_users: Sequence[EndUser]) -> list[list[dict[str, Any]]]:
+    """`journey_progress` for many people with two queries for all of them."""
+    ids = {user.pk for user in end_users}
+    rows = {
+        (p.end_user_id, p.journey_id): p
+        for p in JourneyProgress.objects.filter(end_user_id__in=ids)
+    }
+    completed: dict[int, dict[int, datetime]] = defaultdict(dict)
+    for end_user_id, milestone_id, at in MilestoneCompletion.objects.filter(
+        end_user_id__in=ids
+    ).values_list("end_user_id", "milestone_id", "completed_at"):
+        completed[end_user_id][milestone_id] = at
+    return [
+        [
+            _journey_entry(journey, rows.get((user.pk, journey.id)), completed[user.pk])
+            for journey in live_journeys(user.workspace)
+        ]
+        for user in end_users
+    ]
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -9,7 +9,7 @@ once to avoid repeating them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from onboarding.models import Condition, EndUser, Event, MilestoneCompletion, Segment
@@ -104,6 +104,30 @@ def facts_for(*, end_user: EndUser, segments: Iterable[Segment]) -> tuple[set[in
             .distinct()
         )
     return completed, performed
+
+
+def facts_for_many(
+    *, end_users: Sequence[EndUser], segments: Iterable[Segment]
+) -> dict[int, tuple[set[int], set[str]]]:
+    """`facts_for` for many people: one query per kind of fact for all of them."""
+    conditions = [c for segment in segments for c in segment.conditions.all()]
+    milestone_ids = {c.milestone_id for c in conditions if c.kind == Condition.Kind.MILESTONE}
+    event_names = {c.event_name for c in conditions if c.kind == Condition.Kind.EVENT}
+    ids = {user.pk for user in end_users if user.pk}
+    facts: dict[int, tuple[set[int], set[str]]] = {pk: (set(), set()) for pk in ids}
+    if milestone_ids and ids:
+        for end_user_id, milestone_id in MilestoneCompletion.objects.filter(
+            end_user_id__in=ids, milestone_id__in=milestone_ids
+        ).values_list("end_user_id", "milestone_id"):
+            facts[end_user_id][0].add(milestone_id)
+    if event_names and ids:
+        for end_user_id, name in (
+            Event.objects.filter(end_user_id__in=ids, name__in=event_names)
+            .values_list("end_user_id", "name")
+            .distinct()
+        ):
+            facts[end_user_id][1].add(name)
+    return facts
 
 
 def segment_matches(

@@ -4,7 +4,8 @@ that a receiver might mutate.
 
 - events_recorded(workspace_id, end_user_ids, event_ids)
 - journey_started(workspace_id, end_user_id, journey_id, started_at)
-- milestone_completed(workspace_id, end_user_id, milestone_id, journey_id, completed_at)
+- milestone_completed(workspace_id, end_user_id, milestone_id, journey_id, completed_at,
+  journey_started_at)
 - pql_reached(workspace_id, end_user_id, journey_id, pql_at)
 - end_user_connected(workspace_id, end_user_id)
 - end_user_updated(workspace_id, end_user_id, traits_changed: list[str]) — traits set through

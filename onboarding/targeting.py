@@ -22,6 +22,8 @@ completed is not sent when it hides when complete.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,8 +38,8 @@ from onboarding.models import (
     Segment,
     Walkthrough,
 )
-from onboarding.queries import published_content
-from onboarding.segments import facts_for, segment_matches
+from onboarding.queries import live_content
+from onboarding.segments import facts_for_many, segment_matches
 
 Kind = PublishedVersion.Kind
 Status = ContentState.Status
@@ -106,38 +108,75 @@ def content_for(
 ) -> dict[str, Any]:
     """Everything this end user may see now, highest priority first. `session` is the
     widget's session id (from `hello`); `now` is for tests."""
-    now = now or timezone.now()
-    versions = [
-        version
-        for version in published_content(workspace=end_user.workspace)
-        if version.kind != Kind.JOURNEY and is_scheduled(version.snapshot, now)
-    ]
-    segment_ids = {v.snapshot.get("segment_id") for v in versions} - {None}
-    segments = {
-        segment.pk: segment
-        for segment in Segment.objects.filter(
-            workspace_id=end_user.workspace_id, pk__in=segment_ids
-        ).prefetch_related("conditions")
-    }
-    completed, performed = facts_for(end_user=end_user, segments=segments.values())
-    matches: dict[int, bool] = {
-        pk: segment_matches(
-            segment=segment,
-            end_user=end_user,
-            completed_milestone_ids=completed,
-            performed_event_names=performed,
-        )
-        for pk, segment in segments.items()
-    }
-    states = {
-        (state.kind, state.key): state for state in ContentState.objects.filter(end_user=end_user)
-    }
-    finished_journeys = set(
-        JourneyProgress.objects.filter(end_user=end_user, completed_at__isnull=False).values_list(
-            "journey_id", flat=True
-        )
-    )
+    return content_for_many(end_users=[end_user], sessions=[session], now=now)[0]
 
+
+def content_for_many(
+    *,
+    end_users: Sequence[EndUser],
+    sessions: Sequence[str | None],
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """`content_for` for many people (the hellos of one group commit): the published content
+    comes from the process's copy (queries.live_content), and the people's own state with one
+    query per kind of fact for all of them."""
+    now = now or timezone.now()
+    ids = {user.pk for user in end_users}
+    versions: dict[int, list[PublishedVersion]] = {}
+    segments: dict[int, Segment] = {}
+    for workspace_id in {user.workspace_id for user in end_users}:
+        _, published = live_content(workspace_id=workspace_id)
+        versions[workspace_id] = [
+            version
+            for version in published
+            if version.kind != Kind.JOURNEY and is_scheduled(version.snapshot, now)
+        ]
+        segment_ids = {v.snapshot.get("segment_id") for v in versions[workspace_id]} - {None}
+        if segment_ids:
+            segments.update(
+                (segment.pk, segment)
+                for segment in Segment.objects.filter(
+                    workspace_id=workspace_id, pk__in=segment_ids
+                ).prefetch_related("conditions")
+            )
+    facts = facts_for_many(end_users=end_users, segments=segments.values())
+    states: dict[int, dict[tuple[str, str], ContentState]] = defaultdict(dict)
+    for state in ContentState.objects.filter(end_user_id__in=ids):
+        states[state.end_user_id][(state.kind, state.key)] = state
+    finished_journeys: dict[int, set[int]] = defaultdict(set)
+    for end_user_id, journey_id in JourneyProgress.objects.filter(
+        end_user_id__in=ids, completed_at__isnull=False
+    ).values_list("end_user_id", "journey_id"):
+        finished_journeys[end_user_id].add(journey_id)
+    return [
+        _content(
+            versions=versions[user.workspace_id],
+            matches={
+                pk: segment_matches(
+                    segment=segment,
+                    end_user=user,
+                    completed_milestone_ids=facts[user.pk][0],
+                    performed_event_names=facts[user.pk][1],
+                )
+                for pk, segment in segments.items()
+                if segment.workspace_id == user.workspace_id
+            },
+            states=states[user.pk],
+            finished_journeys=finished_journeys[user.pk],
+            session=session,
+        )
+        for user, session in zip(end_users, sessions, strict=True)
+    ]
+
+
+def _content(
+    *,
+    versions: list[PublishedVersion],
+    matches: dict[int, bool],
+    states: dict[tuple[str, str], ContentState],
+    finished_journeys: set[int],
+    session: str | None,
+) -> dict[str, Any]:
     walkthroughs, tooltips, progress_bars = [], [], []
     for version in versions:
         snapshot = version.snapshot

@@ -11,6 +11,15 @@ from django.conf import settings
 settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
+@pytest.fixture(autouse=True)
+def _fresh_published_content_copies() -> None:
+    """Each process keeps its workspaces' published content by workspace id; a rolled-back test
+    on SQLite hands the next test the same ids, so no copy may outlive its test."""
+    from onboarding import queries
+
+    queries.live_content_forget()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked `services` needs PostgreSQL and Redis. Outside CI it is skipped when they
     are not configured; in CI (CI=true) a missing service is an error, never a silent skip."""
