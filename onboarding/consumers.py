@@ -6,9 +6,10 @@ refusal is an HTTP 403 to the handshake). Then one `hello` identifies the end us
 through the channel layer groups. Handlers are named after message types.
 
 A consumer never stops reading its socket: `receive()` only checks a frame (size, rates, JSON,
-type) and puts it on the connection's inbox, which one task per connection works through in
-order. So pings are answered and pushes delivered while a message waits for the database, and
-an inbox past `MILEPOST_SOCKET_BACKLOG` messages answers `backlog_full` instead of growing.
+type) and puts it on the connection's inbox, which a task of that connection works through in
+order (started when a message arrives, gone when the inbox is empty: an idle connection costs
+no task). So pings are answered and pushes delivered while a message waits for the database,
+and an inbox past `MILEPOST_SOCKET_BACKLOG` messages answers `backlog_full` instead of growing.
 Database work goes through `onboarding.batching`: `hello`s and `events` of all the connections
 of a process are committed together (group commit) on a pool of database threads.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -43,6 +45,13 @@ HELLOS_PER_COMMIT = 200
 EVENTS_PER_COMMIT = 2000
 # The message types a page may send; others are refused as unknown.
 CLIENT_MESSAGE_TYPES = ("hello", "events", "page")
+HANDLERS = {
+    "hello": "on_hello",
+    "events": "on_events",
+    "page": "on_page",
+    # Not from the client: a publish changed what this connection's user may see.
+    "content_changed": "on_content_changed",
+}
 
 # Made once: json.dumps with options builds a new encoder on every call.
 OUTGOING_JSON = json.JSONEncoder(default=str)
@@ -55,7 +64,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     workspace: Workspace
     end_user: EndUser | None = None
     session: str | None = None
-    inbox: asyncio.Queue[dict[str, Any]]
+    inbox: deque[dict[str, Any]]
     worker: asyncio.Task[None] | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -81,15 +90,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             return
         self.rate = delivery.ConnectionRate(settings.MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE)
         self.groups_joined: list[str] = []
-        self.handlers: dict[str, Any] = {
-            "hello": self.on_hello,
-            "events": self.on_events,
-            "page": self.on_page,
-            # Not from the client: a publish changed what this connection's user may see.
-            "content_changed": self.on_content_changed,
-        }
-        self.inbox = asyncio.Queue()
-        self.worker = asyncio.get_running_loop().create_task(self._work())
+        self.inbox = deque()
         await self.accept()
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
@@ -150,24 +151,29 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if message["type"] not in CLIENT_MESSAGE_TYPES:
             await self._error("unknown_type", f"Unknown message type {message['type']!r}.")
             return
-        if self.inbox.qsize() >= settings.MILEPOST_SOCKET_BACKLOG:
+        if len(self.inbox) >= settings.MILEPOST_SOCKET_BACKLOG:
             await self._error(
                 "backlog_full",
-                f"{self.inbox.qsize()} messages of this connection are still waiting; this "
+                f"{len(self.inbox)} messages of this connection are still waiting; this "
                 f"{message['type']!r} was not handled. Wait for their answers and resend it.",
             )
             return
-        self.inbox.put_nowait(message)
+        self._enqueue(message)
+
+    def _enqueue(self, message: dict[str, Any]) -> None:
+        self.inbox.append(message)
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.get_running_loop().create_task(self._work())
 
     async def _sync_key_rate(self, name: str, count: int) -> None:
         total = await database_work(delivery.SharedKeyRate.add_shared, name, count)
         key_rates.sync_end(self.workspace.pk, name, total)
 
     async def _work(self) -> None:
-        while True:
-            message = await self.inbox.get()
+        while self.inbox:
+            message = self.inbox.popleft()
             try:
-                await self.handlers[message["type"]](message)
+                await getattr(self, HANDLERS[message["type"]])(message)
             except delivery.ProtocolError as error:
                 await self.send_json(error.as_message())
             except ClientDisconnected:
@@ -248,7 +254,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     async def workspace_notice(self, event: dict[str, Any]) -> None:
         if event["message"].get("type") == "content_changed":
             # Through the inbox, after what this connection is already doing.
-            self.inbox.put_nowait({"type": "content_changed"})
+            self._enqueue({"type": "content_changed"})
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=OUTGOING_JSON.encode(content))
