@@ -17,6 +17,7 @@ One GroupCommit lives per event loop (a process has one in production; each test
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import Callable, Sequence
@@ -24,8 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from asgiref.sync import SyncToAsync
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,21 @@ async def database_work(function: Callable[..., Result], /, *args: Any, **kwargs
     layer after commit) reaches back to this event loop."""
     run = SyncToAsync(_with_connection_hygiene, thread_sensitive=False, executor=database_pool())
     return await run(function, *args, **kwargs)
+
+
+def on_database_pool(view: Callable[..., Result]) -> Callable[..., Any]:
+    """A sync view (a DRF APIView's `as_view()`) served on the database pool: Django would run
+    every sync view of a process on one thread. Attributes (`cls`, `csrf_exempt`) are kept, so
+    routing, CSRF and the OpenAPI schema see the same view."""
+
+    @functools.wraps(view)
+    async def pooled(request: Any, *args: Any, **kwargs: Any) -> Result:
+        if isinstance(request, ASGIRequest):
+            return await database_work(view, request, *args, **kwargs)
+        # Under WSGI (and Django's test client) the request's own thread is the one to use.
+        return await sync_to_async(view, thread_sensitive=True)(request, *args, **kwargs)
+
+    return pooled
 
 
 @dataclass
