@@ -9,10 +9,18 @@ from engagement.models import Rule, Trigger
 
 
 def on_events_recorded(
-    *, workspace_id: int, end_user_ids: list[int], event_ids: list[int], **_: Any
+    *,
+    workspace_id: int,
+    end_user_ids: list[int],
+    event_ids: list[int],
+    event_names: list[str] | None = None,
+    **_: Any,
 ) -> None:
     services.rules_fire_for_events(
-        workspace_id=workspace_id, end_user_ids=end_user_ids, event_ids=event_ids
+        workspace_id=workspace_id,
+        end_user_ids=end_user_ids,
+        event_ids=event_ids,
+        event_names=event_names,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -398,8 +399,22 @@ class EndUserErased(Exception):
 
 
 # `last_seen_at` is written at most this often per person: a busy user's every batch would
-# otherwise rewrite their row.
+# otherwise rewrite their row. Each process remembers whom it wrote lately, so most batches
+# skip the statement altogether.
 LAST_SEEN_GRANULARITY = timedelta(minutes=1)
+_last_seen_written: dict[int, float] = {}
+_LAST_SEEN_REMEMBERED = 100_000
+
+
+def _last_seen_due(end_user_ids: set[int]) -> set[int]:
+    """The people this process has not marked as seen within LAST_SEEN_GRANULARITY."""
+    now = time.monotonic()
+    horizon = now - LAST_SEEN_GRANULARITY.total_seconds()
+    due = {pk for pk in end_user_ids if _last_seen_written.get(pk, horizon) <= horizon}
+    if len(_last_seen_written) > _LAST_SEEN_REMEMBERED:
+        _last_seen_written.clear()
+    _last_seen_written.update(dict.fromkeys(due, now))
+    return due
 
 
 def events_record(
@@ -522,10 +537,11 @@ def events_record_many(
         answers[position] = Ack(accepted=accepted, duplicates=duplicates, rejected=rejected)
     everything = [row for workspace_rows in stored.values() for row in workspace_rows]
     if everything:
-        EndUser.objects.filter(
-            pk__in={row.end_user_id for row in everything},
-            last_seen_at__lt=received_at - LAST_SEEN_GRANULARITY,
-        ).update(last_seen_at=received_at)
+        seen = _last_seen_due({row.end_user_id for row in everything})
+        if seen:
+            EndUser.objects.filter(
+                pk__in=seen, last_seen_at__lt=received_at - LAST_SEEN_GRANULARITY
+            ).update(last_seen_at=received_at)
         content_state.content_states_record(events=everything)
     for workspace_id, workspace_rows in stored.items():
         _evaluate_milestones(
@@ -539,6 +555,7 @@ def events_record_many(
                 workspace_id=workspace_id,
                 end_user_ids=sorted({row.end_user_id for row in workspace_rows}),
                 event_ids=[row.pk for row in workspace_rows],
+                event_names=sorted({row.name for row in workspace_rows}),
             )
         )
     return [answer for answer in answers if answer is not None]

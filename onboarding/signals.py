@@ -2,7 +2,7 @@
 without onboarding/ importing them. Each carries ids and plain values, never model instances
 that a receiver might mutate.
 
-- events_recorded(workspace_id, end_user_ids, event_ids)
+- events_recorded(workspace_id, end_user_ids, event_ids, event_names)
 - journey_started(workspace_id, end_user_id, journey_id, started_at)
 - milestone_completed(workspace_id, end_user_id, milestone_id, journey_id, completed_at,
   journey_started_at)
