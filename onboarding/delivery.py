@@ -208,10 +208,6 @@ def events_checked(payload: dict[str, Any]) -> list[Any]:
     return events
 
 
-def _erased() -> ProtocolError:
-    return ProtocolError("unknown_user", "This user no longer exists; identify again.", status=404)
-
-
 @dataclass(frozen=True)
 class EventsSubmission:
     """One connection's `events` message waiting for the next group commit."""
@@ -241,12 +237,11 @@ def events_receive_many(
     except IntegrityError:
         if len(submissions) > 1:
             raise  # the group commit answers each submission alone next
-        # The person was erased (DELETE /users/{id}) between the check and the insert.
-        return [_erased()]
-    return [
-        _erased() if isinstance(ack, recording.EndUserErased) else {"type": "ack", **ack.as_dict()}
-        for ack in acks
-    ]
+        # The person was erased (DELETE /users/{id}) while this tab stayed open.
+        return [
+            ProtocolError("unknown_user", "This user no longer exists; identify again.", status=404)
+        ]
+    return [{"type": "ack", **ack.as_dict()} for ack in acks]
 
 
 def events_receive(*, end_user: EndUser, payload: dict[str, Any]) -> dict[str, Any]:

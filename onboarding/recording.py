@@ -208,7 +208,7 @@ def _candidate(
         raise EventRejected("properties must be a JSON object")
     if _has_nul(name) or _has_nul(properties):
         raise EventRejected("name and properties must not contain NUL (U+0000) characters")
-    depth = _depth(properties)
+    depth = _depth(properties) if properties else 0
     if depth > settings.MILEPOST_MAX_PROPERTY_DEPTH:
         raise EventRejected(
             f"properties are nested {depth} levels deep; "
@@ -394,10 +394,6 @@ class EventBatch:
     end_user: EndUser | None = None
 
 
-class EndUserErased(Exception):
-    """The connection's end user was erased (DELETE /users/{id}) while its tab stayed open."""
-
-
 # `last_seen_at` is written at most this often per person: a busy user's every batch would
 # otherwise rewrite their row. Each process remembers whom it wrote lately, so most batches
 # skip the statement altogether.
@@ -431,10 +427,7 @@ def events_record(
     Good events are stored even when others in the batch are rejected; each rejection names the
     event's id (or its index when it has no usable id) and the reason."""
     batch = EventBatch(workspace, events, source, sent_at, end_user)
-    answer = events_record_many(batches=[batch], received_at=received_at)[0]
-    if isinstance(answer, Exception):
-        raise answer
-    return answer
+    return events_record_many(batches=[batch], received_at=received_at)[0]
 
 
 def _validated(
@@ -471,28 +464,24 @@ def _validated(
 @transaction.atomic
 def events_record_many(
     *, batches: Sequence[EventBatch], received_at: datetime | None = None
-) -> list[Ack | EndUserErased]:
+) -> list[Ack]:
     """Store the batches of many callers in one transaction (the socket path's group commit):
     one insert for all their events, one milestone evaluation per workspace, one commit. Each
-    batch gets its own Ack, or EndUserErased when its connection's person no longer exists.
+    batch gets its own Ack.
 
     An id sent by two batches of the same workspace is stored once: the first batch gets it
     as accepted, the other as a duplicate, exactly as if they had come one after the other."""
     received_at = received_at or timezone.now()
     validated = [_validated(batch, received_at) for batch in batches]
-    connected = {batch.end_user.pk for batch in batches if batch.end_user is not None}
-    alive = set(EndUser.objects.filter(pk__in=connected).values_list("pk", flat=True))
-    answers: list[Ack | EndUserErased | None] = [None] * len(batches)
+    answers: list[Ack] = []
     users: dict[int, dict[str, EndUser]] = defaultdict(dict)  # workspace id -> external id ->
     workspaces: dict[int, Workspace] = {}
     rows: list[list[RecordedEvent]] = []
-    for position, (batch, (candidates, _, _)) in enumerate(zip(batches, validated, strict=True)):
+    for batch, (candidates, _, _) in zip(batches, validated, strict=True):
         workspace = workspaces.setdefault(batch.workspace.pk, batch.workspace)
         if batch.end_user is not None:
-            if batch.end_user.pk not in alive:
-                answers[position] = EndUserErased()
-                rows.append([])
-                continue
+            # A person erased meanwhile fails the insert (the foreign key): the caller answers
+            # that batch on its own.
             known = {batch.end_user.external_id: batch.end_user}
         else:
             known = _end_users_by_external_id(
@@ -518,11 +507,7 @@ def events_record_many(
         )
     inserted = _insert_new_events([row for batch_rows in rows for row in batch_rows])
     stored: dict[int, list[RecordedEvent]] = defaultdict(list)  # by workspace id
-    for position, (batch_rows, (candidates, duplicates, rejected)) in enumerate(
-        zip(rows, validated, strict=True)
-    ):
-        if answers[position] is not None:
-            continue
+    for batch_rows, (candidates, duplicates, rejected) in zip(rows, validated, strict=True):
         accepted: list[str] = []
         duplicates = list(duplicates)
         for candidate, row in zip(candidates, batch_rows, strict=True):
@@ -534,7 +519,7 @@ def events_record_many(
             row.pk = pk
             accepted.append(candidate.raw_id)
             stored[row.workspace_id].append(row)
-        answers[position] = Ack(accepted=accepted, duplicates=duplicates, rejected=rejected)
+        answers.append(Ack(accepted=accepted, duplicates=duplicates, rejected=rejected))
     everything = [row for workspace_rows in stored.values() for row in workspace_rows]
     if everything:
         seen = _last_seen_due({row.end_user_id for row in everything})
@@ -558,7 +543,7 @@ def events_record_many(
                 event_names=sorted({row.name for row in workspace_rows}),
             )
         )
-    return [answer for answer in answers if answer is not None]
+    return answers
 
 
 # End users -------------------------------------------------------------------------------
@@ -855,18 +840,22 @@ def _announce_journey_started(row: JourneyProgress) -> None:
 
 
 def _progress_rows(
-    *, users: Iterable[EndUser], journeys: list[LiveJourney]
+    *, users: Iterable[EndUser], journeys: list[LiveJourney], load: bool = True
 ) -> dict[tuple[int, int], JourneyProgress]:
     """Every (end user, journey) progress row, created in bulk where missing: two queries and
-    one insert for a whole batch instead of a round trip per person."""
+    one insert for a whole batch instead of a round trip per person. With `load=False` only the
+    missing rows are made (and returned): the existing ones are looked up, not loaded."""
     users = list(users)
     journey_ids = [j.id for j in journeys]
-    rows = {
-        (p.end_user_id, p.journey_id): p
-        for p in JourneyProgress.objects.filter(
-            end_user_id__in=[u.pk for u in users], journey_id__in=journey_ids
-        )
-    }
+    existing = JourneyProgress.objects.filter(
+        end_user_id__in=[u.pk for u in users], journey_id__in=journey_ids
+    )
+    rows: dict[tuple[int, int], JourneyProgress] = {}
+    if load:
+        rows = {(p.end_user_id, p.journey_id): p for p in existing}
+        present = set(rows)
+    else:
+        present = set(existing.values_list("end_user_id", "journey_id"))
     missing = [
         JourneyProgress(
             workspace_id=user.workspace_id,
@@ -876,14 +865,14 @@ def _progress_rows(
         )
         for user in users
         for journey in journeys
-        if (user.pk, journey.id) not in rows
+        if (user.pk, journey.id) not in present
     ]
     if missing:
         JourneyProgress.objects.bulk_create(missing, ignore_conflicts=True)
         for row in JourneyProgress.objects.filter(
             end_user_id__in={m.end_user_id for m in missing}, journey_id__in=journey_ids
         ):
-            if (row.end_user_id, row.journey_id) not in rows:
+            if (row.end_user_id, row.journey_id) not in present:
                 rows[(row.end_user_id, row.journey_id)] = row
                 transaction.on_commit(partial(_announce_journey_started, row), robust=True)
     return rows
@@ -956,7 +945,9 @@ def _evaluate_milestones(
         )
     )
     users_by_pk = {user.pk: user for user in users.values() if user.pk in involved}
-    progress = _progress_rows(users=users_by_pk.values(), journeys=journeys)
+    # Windows count from each person's journey start, so every row must exist before counting;
+    # only the people who reach something need theirs loaded.
+    _progress_rows(users=users_by_pk.values(), journeys=journeys, load=False)
     reached: list[tuple[int, LiveMilestone, int | None, datetime, str]] = []
     for milestone, user_ids in counted.items():
         open_ids = {u for u in user_ids if (u, milestone.id) not in done}
@@ -967,13 +958,18 @@ def _evaluate_milestones(
     for (user_id, milestone), event in walked.items():
         if (user_id, milestone.id) not in done:
             reached.append((user_id, milestone, event.pk, event.timestamp, event.source))
+    if not reached:
+        return
     _completions_store(
         reaches=[
             Reach(users_by_pk[user_id], milestone.id, milestone.journey_id, at, event_id, source)
             for user_id, milestone, event_id, at, source in reached
         ],
         journeys=journeys,
-        progress=progress,
+        progress=_progress_rows(
+            users=[users_by_pk[user_id] for user_id in {r[0] for r in reached}],
+            journeys=journeys,
+        ),
     )
 
 

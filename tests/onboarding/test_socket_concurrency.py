@@ -149,6 +149,32 @@ async def test_one_connection_that_breaks_a_commit_does_not_cost_the_others_thei
         await tab.disconnect()
 
 
+async def test_a_person_erased_while_their_tab_is_open_fails_alone_in_a_shared_commit(
+    key: str, trial: TrialJourney, settings: Any
+) -> None:
+    settings.MILEPOST_GROUP_COMMIT_MS = 50
+    tabs = await open_tabs(key, ["u1", "u2", "u3"])
+    erased = await sync_to_async(lambda: trial.workspace.end_users.get(external_id="u2"))()
+    await sync_to_async(recording.end_user_erase)(end_user=erased)
+
+    await asyncio.gather(
+        *(
+            tab.send_to(text_data=json.dumps({"type": "events", "events": [event()]}))
+            for tab in tabs
+        )
+    )
+    answers = [await receive(tab) for tab in tabs]
+
+    assert [a["type"] for a in answers] == ["ack", "error", "ack"]
+    assert answers[1]["code"] == "unknown_user"
+    owners = await sync_to_async(list)(
+        Event.objects.values_list("end_user__external_id", flat=True)
+    )
+    assert sorted(owners) == ["u1", "u3"]
+    for tab in tabs:
+        await tab.disconnect()
+
+
 async def test_pushes_reach_the_other_tab_in_completion_order_with_consecutive_seq(
     key: str, trial: TrialJourney
 ) -> None:
