@@ -24,7 +24,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from uvicorn.protocols.utils import ClientDisconnected
 
@@ -66,6 +68,36 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     session: str | None = None
     inbox: deque[dict[str, Any]]
     worker: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' loop waits on the socket and the channel layer with `asyncio.wait` and a new
+        task per message; here each is read by a plain loop of its own (the channel layer's in a
+        task), which costs a fraction per frame. Same dispatch, same handlers."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        pushes: asyncio.Task[None] | None = None
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            pushes = asyncio.get_running_loop().create_task(self._read_pushes())
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            if pushes is not None:
+                pushes.cancel()
+
+    async def _read_pushes(self) -> None:
+        while True:
+            message = await self.channel_layer.receive(self.channel_name)
+            try:
+                await self.dispatch(message)
+            except ClientDisconnected:
+                return
+            except Exception:
+                logger.exception("widget push %r failed", message.get("type"))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels would first hop to its single database thread to close old connections, for
