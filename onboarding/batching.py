@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 _pool: ThreadPoolExecutor | None = None
+# A connection used less than this long ago is not health-checked again before its next use.
+HEALTH_CHECK_AFTER_IDLE_SECONDS = 5.0
+_recently_checked = threading.local()
 
 
 def database_pool() -> ThreadPoolExecutor:
@@ -50,10 +55,23 @@ def database_pool() -> ThreadPoolExecutor:
 def _with_connection_hygiene(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
     # What Django does around a request: drop a connection that is broken or past its age.
     close_old_connections()
+    _skip_health_check_if_recent()
     try:
         return function(*args, **kwargs)
     finally:
         close_old_connections()
+        # That also asks for a health check (a `SELECT 1`) before the next query. Under load a
+        # thread's connection is used many times a second, and one that just worked needs none
+        # (one whose last use failed was closed above): the check is kept for connections
+        # that will have been idle for a while by their next use.
+        _recently_checked.until = time.monotonic() + HEALTH_CHECK_AFTER_IDLE_SECONDS
+
+
+def _skip_health_check_if_recent() -> None:
+    if time.monotonic() < getattr(_recently_checked, "until", 0.0):
+        for database in connections.all(initialized_only=True):
+            if database.connection is not None:
+                database.health_check_done = True  # type: ignore[attr-defined]
 
 
 async def database_work(function: Callable[..., Result], /, *args: Any, **kwargs: Any) -> Result:

@@ -958,18 +958,12 @@ def _evaluate_milestones(
     for (user_id, milestone), event in walked.items():
         if (user_id, milestone.id) not in done:
             reached.append((user_id, milestone, event.pk, event.timestamp, event.source))
-    if not reached:
-        return
     _completions_store(
         reaches=[
             Reach(users_by_pk[user_id], milestone.id, milestone.journey_id, at, event_id, source)
             for user_id, milestone, event_id, at, source in reached
         ],
         journeys=journeys,
-        progress=_progress_rows(
-            users=[users_by_pk[user_id] for user_id in {r[0] for r in reached}],
-            journeys=journeys,
-        ),
     )
 
 
@@ -989,14 +983,13 @@ def _completions_store(
     *,
     reaches: Sequence[Reach],
     journeys: list[LiveJourney],
-    progress: dict[tuple[int, int], JourneyProgress],
 ) -> list[Reach]:
     """Store the completions that are new (one insert for all; a completion that exists already,
     even one another transaction just stored, is skipped by the unique constraint), move each
     affected journey's PQL and completion times, and after commit push `progress` to each
     person's tabs in completion order and announce the domain signals. Returns the new ones.
 
-    `progress`: the (end user id, journey id) rows of everyone in `reaches`."""
+    Everyone in `reaches` has a progress row in the journey (the callers made sure)."""
     new_pairs = {
         (end_user_id, milestone_id)
         for end_user_id, milestone_id in insert_new_rows(
@@ -1027,14 +1020,16 @@ def _completions_store(
     live = {journey.id: journey for journey in journeys}
     # Two transactions completing two PQL milestones of one person at once must not both miss
     # the other's completion: the progress rows are the people's locks, taken in id order.
-    row_ids = sorted(
-        row.pk
-        for r in new
-        if r.journey_id in live and (row := progress.get((r.end_user.pk, r.journey_id)))
-    )
+    pairs = {(r.end_user.pk, r.journey_id) for r in new}
     rows = {
         (row.end_user_id, row.journey_id): row
-        for row in JourneyProgress.objects.select_for_update().filter(pk__in=row_ids).order_by("pk")
+        for row in JourneyProgress.objects.select_for_update()
+        .filter(
+            end_user_id__in={user for user, _ in pairs},
+            journey_id__in={journey for _, journey in pairs},
+        )
+        .order_by("pk")
+        if (row.end_user_id, row.journey_id) in pairs
     }
     completed: dict[int, dict[int, datetime]] = defaultdict(dict)
     for end_user_id, milestone_id, at in MilestoneCompletion.objects.filter(
@@ -1044,6 +1039,8 @@ def _completions_store(
     pql_reached: list[JourneyProgress] = []
     changed: list[JourneyProgress] = []
     for (end_user_id, journey_id), row in rows.items():
+        if journey_id not in live:
+            continue  # not published yet: recorded, nothing to compute or show
         journey, done = live[journey_id], completed[end_user_id]
         pql_ids = [m.id for m in journey.milestones if m.counts_toward_pql]
         before = (row.pql_at, row.completed_at)
@@ -1081,17 +1078,18 @@ def _completions_store(
         key = next((m.key for m in shown.milestones if m.id == r.milestone_id), None)
         pushes.append((r.end_user.pk, {"type": "progress", **entry, "completed": key}))
 
+    # Numbered now: the people's rows stay locked until commit, so numbers follow commit order.
+    numbered = realtime.pushes_number(pushes)
+
     def announce() -> None:
         # The people's open tabs first: receivers below may do slower work. A push that fails
         # (channel layer down) is logged, never allowed to stop the signals: tabs resync by seq.
         try:
-            realtime.push_to_end_users(pushes)
+            realtime.pushes_send(numbered)
         except Exception:
-            logger.exception("progress pushes to %d end users failed", len(pushes))
+            logger.exception("progress pushes to %d end users failed", len(numbered))
         for r in new:
-            started = rows.get((r.end_user.pk, r.journey_id)) or progress.get(
-                (r.end_user.pk, r.journey_id)
-            )
+            started = rows.get((r.end_user.pk, r.journey_id))
             _announce(
                 signals.milestone_completed,
                 sender=MilestoneCompletion,
@@ -1148,11 +1146,7 @@ def milestone_complete(
         event.pk if event else None,
         source,
     )
-    stored = _completions_store(
-        reaches=[reach],
-        journeys=journeys,
-        progress={(end_user.pk, journey_id): row for journey_id, row in progress.items()},
-    )
+    stored = _completions_store(reaches=[reach], journeys=journeys)
     if not stored:
         return None
     return MilestoneCompletion.objects.get(end_user=end_user, milestone=milestone)
