@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +108,13 @@ class _Pending(Generic[Item, Result]):
 class GroupCommit(Generic[Item, Result]):
     """Batches items from many sockets into one `flush(items) -> answers` on the database pool.
 
-    `flush` returns one answer per item, in order: a result, or an exception instance for that
-    item alone. If `flush` raises, every item of the batch gets that exception: nothing in it
-    was acknowledged. At most one flush runs at a time per loop; items arriving meanwhile form
-    the next batch, so under load batches grow instead of queueing."""
+    `flush` runs inside a transaction (unless `atomic` is off, for reads) and returns one answer
+    per item, in order: a result, or an exception instance for that item alone. The answers go
+    back to the sockets the moment that transaction commits, before the work it left for after
+    commit (pushes, signals). If
+    the transaction fails, nothing of the batch was acknowledged and each item is tried again
+    on its own. At most `concurrency` flushes run at a time per loop; items arriving meanwhile
+    form the next batch, so under load batches grow instead of queueing."""
 
     def __init__(
         self,
@@ -120,25 +123,31 @@ class GroupCommit(Generic[Item, Result]):
         name: str,
         max_weight: int,
         window_seconds: float,
+        concurrency: int = 1,
+        atomic: bool = True,
     ) -> None:
         self.flush = flush
+        self.atomic = atomic
         self.name = name
         self.max_weight = max_weight
         self.window_seconds = window_seconds
+        self.concurrency = concurrency
         self._pending: list[_Pending[Item, Result]] = []
         self._weight = 0
-        self._runner: asyncio.Task[None] | None = None
-        # Figures a benchmark or a test may read.
-        self.flushes = 0
-        self.items = 0
+        self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item, *, weight: int = 1) -> Result:
         pending: _Pending[Item, Result] = _Pending(item, max(1, weight))
         self._pending.append(pending)
         self._weight += pending.weight
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(self._run())
+        self._start()
         return await pending.answer
+
+    def _start(self) -> None:
+        if self._pending and len(self._running) < self.concurrency:
+            runner = asyncio.get_running_loop().create_task(self._run())
+            self._running.add(runner)
+            runner.add_done_callback(self._running.discard)
 
     def _take(self) -> list[_Pending[Item, Result]]:
         batch: list[_Pending[Item, Result]] = []
@@ -156,40 +165,61 @@ class GroupCommit(Generic[Item, Result]):
                 # Give the sockets that are sending right now a moment to join this batch.
                 await asyncio.sleep(self.window_seconds)
             batch = self._take()
+            if not batch:
+                return
+            self._start()  # what arrives while this batch is written may go to another runner
             try:
-                answers = await self._flush([p.item for p in batch])
+                await self._flush(batch)
             except asyncio.CancelledError:
                 for pending in batch:
                     pending.answer.cancel()
                 raise
-            self.flushes += 1
-            self.items += len(batch)
-            for pending, answer in zip(batch, answers, strict=True):
-                if pending.answer.done():  # the socket went away meanwhile
-                    continue
-                if isinstance(answer, BaseException):
-                    pending.answer.set_exception(answer)
-                else:
-                    pending.answer.set_result(answer)
 
-    async def _flush(self, items: list[Item]) -> Sequence[Result | BaseException]:
+    @staticmethod
+    def _answer(batch: Sequence[_Pending[Item, Result]], answers: Sequence[Any]) -> None:
+        for pending, answer in zip(batch, answers, strict=True):
+            if pending.answer.done():  # answered already, or the socket went away
+                continue
+            if isinstance(answer, BaseException):
+                pending.answer.set_exception(answer)
+            else:
+                pending.answer.set_result(answer)
+
+    def _committed(self, items: Sequence[Item], answer_now: Callable[[Sequence[Any]], None]) -> Any:
+        """On a database thread: flush in a transaction whose first after-commit step hands the
+        answers back to the event loop."""
+        if not self.atomic:
+            return self.flush(items)
+        answers: list[Sequence[Any]] = []
+        with transaction.atomic():
+            transaction.on_commit(lambda: answer_now(answers[0]), robust=True)
+            answers.append(self.flush(items))
+        return answers[0]
+
+    async def _flush(self, batch: Sequence[_Pending[Item, Result]]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def answer_now(answers: Sequence[Any]) -> None:
+            loop.call_soon_threadsafe(self._answer, batch, answers)
+
         try:
-            return await database_work(self.flush, items)
+            answers = await database_work(self._committed, [p.item for p in batch], answer_now)
         except Exception as failure:
-            if len(items) == 1:
-                return [failure]
+            if len(batch) == 1:
+                self._answer(batch, [failure])
+                return
             # Nothing of the batch was committed. One item may be its cause (a person erased
             # meanwhile, a deadlock with another process): answer each on its own instead.
             logger.warning(
                 "%s batch of %d failed (%r); committing its items one by one",
                 self.name,
-                len(items),
+                len(batch),
                 failure,
             )
-            answers: list[Result | BaseException] = []
-            for item in items:
-                answers.extend(await self._flush([item]))
-            return answers
+            for pending in batch:
+                await self._flush([pending])
+            return
+        self._answer(batch, answers)
 
 
 _group_commits: weakref.WeakKeyDictionary[
@@ -202,6 +232,7 @@ def group_commit(
     flush: Callable[[Sequence[Item]], Sequence[Result | BaseException]],
     *,
     max_weight: int,
+    atomic: bool = True,
 ) -> GroupCommit[Item, Result]:
     """This event loop's GroupCommit called `name` (made on first use)."""
     per_loop = _group_commits.setdefault(asyncio.get_running_loop(), {})
@@ -212,5 +243,8 @@ def group_commit(
             name=name,
             max_weight=max_weight,
             window_seconds=settings.MILEPOST_GROUP_COMMIT_MS / 1000,
+            # Half the database threads, so hellos and events each keep some for themselves.
+            concurrency=max(1, settings.MILEPOST_DB_THREADS // 2),
+            atomic=atomic,
         )
     return existing

@@ -28,6 +28,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import IntegrityError
 from uvicorn.protocols.utils import ClientDisconnected
 
 from onboarding import delivery, realtime
@@ -91,7 +92,14 @@ class WidgetConsumer(AsyncWebsocketConsumer):
 
     async def _read_pushes(self) -> None:
         while True:
-            message = await self.channel_layer.receive(self.channel_name)
+            try:
+                message = await self.channel_layer.receive(self.channel_name)
+            except Exception:
+                # Without its pushes the tab would go stale unnoticed: close, so the SDK
+                # reconnects and its welcome brings it up to date.
+                logger.exception("widget socket lost its channel layer; closing it")
+                await self.close(code=1011)
+                return
             try:
                 await self.dispatch(message)
             except ClientDisconnected:
@@ -251,14 +259,19 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if self.end_user is None:
             raise delivery.ProtocolError("hello_first", "Send `hello` before `events`.")
         events = delivery.events_checked(message)
-        ack = await group_commit(
-            "events",
-            delivery.events_receive_many,
-            max_weight=max(EVENTS_PER_COMMIT, settings.MILEPOST_MAX_EVENTS_PER_BATCH),
-        ).submit(
-            delivery.EventsSubmission(self.end_user, events, message.get("sent_at")),
-            weight=len(events),
-        )
+        try:
+            ack = await group_commit(
+                "events",
+                delivery.events_receive_many,
+                max_weight=max(EVENTS_PER_COMMIT, settings.MILEPOST_MAX_EVENTS_PER_BATCH),
+            ).submit(
+                delivery.EventsSubmission(self.end_user, events, message.get("sent_at")),
+                weight=len(events),
+            )
+        except IntegrityError:
+            # Alone in its commit (a failed group is retried item by item), so the foreign key
+            # refused this person's events: they were erased while the tab stayed open.
+            raise delivery.user_erased() from None
         await self.send_json(ack)
 
     async def on_page(self, message: dict[str, Any]) -> None:

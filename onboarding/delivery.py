@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis
@@ -173,7 +174,8 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
 
 def welcomes_many(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
     """`welcome` for many connections at once (read with a few queries for all), each then
-    announced as connected."""
+    announced as connected after commit: the group commit answers the welcomes first, so
+    in-app messages waiting for these people reach their tabs after the welcome."""
     answers = _welcomes(requests)
     for request in requests:
         announce_connected(end_user=request.end_user)
@@ -208,6 +210,12 @@ def events_checked(payload: dict[str, Any]) -> list[Any]:
     return events
 
 
+def user_erased() -> ProtocolError:
+    """The answer to events whose person was erased (DELETE /users/{id}) while their tab stayed
+    open: the foreign key refused them."""
+    return ProtocolError("unknown_user", "This user no longer exists; identify again.", status=404)
+
+
 @dataclass(frozen=True)
 class EventsSubmission:
     """One connection's `events` message waiting for the next group commit."""
@@ -237,10 +245,7 @@ def events_receive_many(
     except IntegrityError:
         if len(submissions) > 1:
             raise  # the group commit answers each submission alone next
-        # The person was erased (DELETE /users/{id}) while this tab stayed open.
-        return [
-            ProtocolError("unknown_user", "This user no longer exists; identify again.", status=404)
-        ]
+        return [user_erased()]
     return [{"type": "ack", **ack.as_dict()} for ack in acks]
 
 
@@ -253,9 +258,15 @@ def events_receive(*, end_user: EndUser, payload: dict[str, Any]) -> dict[str, A
 
 
 def announce_connected(*, end_user: EndUser) -> None:
+    """After commit: one failing receiver (engagement's waiting messages) is logged and costs
+    nobody their welcome."""
     transaction.on_commit(
-        lambda: signals.end_user_connected.send(
-            sender=EndUser, workspace_id=end_user.workspace_id, end_user_id=end_user.pk
+        partial(
+            recording.announce_robustly,
+            signals.end_user_connected,
+            sender=EndUser,
+            workspace_id=end_user.workspace_id,
+            end_user_id=end_user.pk,
         )
     )
 

@@ -249,12 +249,16 @@ _LIVE_CONTENT: dict[int, tuple[tuple[Any, ...], float, list[PublishedVersion]]] 
 LIVE_CONTENT_RECHECK_SECONDS = 1.0
 
 
-def live_content(*, workspace_id: int) -> tuple[tuple[Any, ...], list[PublishedVersion]]:
+def live_content(
+    *, workspace_id: int, recheck: bool = False
+) -> tuple[tuple[Any, ...], list[PublishedVersion]]:
     """`published_content` and its stamp, read from the database at most once a second per
-    process and workspace while nothing is published (the widget's hot path)."""
+    process and workspace while nothing is published (the widget's hot path). `recheck`
+    compares the stamp now (one small query): for answering a publish, which must not be
+    served from a copy read just before it."""
     cached = _LIVE_CONTENT.get(workspace_id)
     now = time.monotonic()
-    if cached is not None and now - cached[1] < LIVE_CONTENT_RECHECK_SECONDS:
+    if not recheck and cached is not None and now - cached[1] < LIVE_CONTENT_RECHECK_SECONDS:
         return cached[0], cached[2]
     stamp = published_stamp(workspace_id)
     if cached is not None and cached[0] == stamp:

@@ -44,11 +44,6 @@ def _take_sequences(counts: dict[int, int]) -> dict[int, int]:
         return {int(end_user_id): int(last) for end_user_id, last in cursor.fetchall()}
 
 
-def next_sequence(end_user_id: int) -> int:
-    """Atomically take the end user's next push number (one UPDATE … RETURNING)."""
-    return _take_sequences({end_user_id: 1}).get(end_user_id, 0)
-
-
 def push_to_end_user(*, end_user_id: int, message: dict[str, Any]) -> int:
     """Send `message` (a widget protocol message with its `type`) to every open tab of the end
     user. Returns the sequence number it carried. Call after commit."""
@@ -56,47 +51,26 @@ def push_to_end_user(*, end_user_id: int, message: dict[str, Any]) -> int:
 
 
 def push_to_end_users(pushes: Sequence[tuple[int, dict[str, Any]]]) -> list[int]:
-    """`push_to_end_user` for many (end user id, message) pairs with one sequence UPDATE; each
-    person's messages carry consecutive numbers in the order given. Returns the numbers."""
-    numbered = pushes_number(pushes)
-    pushes_send(numbered)
-    return [seq for _, _, seq in numbered]
-
-
-def pushes_number(
-    pushes: Sequence[tuple[int, dict[str, Any]]],
-) -> list[tuple[int, dict[str, Any], int]]:
-    """Take the sequence numbers for pushes with one UPDATE: (end user id, message, seq), each
-    person's numbers consecutive in the order given; seq 0 for a person erased meanwhile.
-    Inside a transaction, the people's rows stay locked until it ends, so numbers follow the
-    order in which transactions commit; send them with `pushes_send` after commit."""
+    """`push_to_end_user` for many (end user id, message) pairs with one sequence UPDATE and one
+    hop to the event loop; each person's messages carry consecutive numbers in the order given.
+    Returns the numbers (0 for a person erased meanwhile, who is sent nothing)."""
     counts = Counter(end_user_id for end_user_id, _ in pushes)
     last = _take_sequences(dict(counts))
-    next_number = {
-        end_user_id: last[end_user_id] - n + 1
-        for end_user_id, n in counts.items()
-        if end_user_id in last
-    }
-    numbered: list[tuple[int, dict[str, Any], int]] = []
+    next_number = {person: last[person] - n + 1 for person, n in counts.items() if person in last}
+    numbers: list[int] = []
+    per_person: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for end_user_id, message in pushes:
         seq = next_number.get(end_user_id, 0)
+        numbers.append(seq)
         if seq:
             next_number[end_user_id] += 1
-        numbered.append((end_user_id, message, seq))
-    return numbered
-
-
-def pushes_send(numbered: Sequence[tuple[int, dict[str, Any], int]]) -> None:
-    """Send numbered pushes to the people's open tabs: one hop to the event loop for all."""
-    per_person: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for end_user_id, message, seq in numbered:
-        if seq:
             per_person[end_user_id].append(
                 {"type": "push.to.client", "message": {**message, "seq": seq}}
             )
     layer = get_channel_layer()
     if layer is not None and per_person:
         async_to_sync(_send_in_order)(layer, per_person)
+    return numbers
 
 
 async def _send_in_order(layer: Any, per_person: dict[int, list[dict[str, Any]]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -86,7 +87,7 @@ class RecordedEvent:
     clock_skew_clamped: bool
 
 
-def _announce(signal: Any, **kwargs: Any) -> None:
+def announce_robustly(signal: Any, **kwargs: Any) -> None:
     """Send a domain signal after commit. One failing receiver (analytics, engagement) must not
     keep the others from hearing what was recorded; its error is logged with its traceback."""
     for receiver_function, result in signal.send_robust(**kwargs):
@@ -137,23 +138,44 @@ def parse_timestamp(value: Any, *, field_name: str = "timestamp") -> datetime:
     return parsed
 
 
-def _has_nul(value: Any) -> bool:
-    """PostgreSQL text and jsonb cannot hold U+0000; refuse it instead of losing the batch."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+# No database column stores U+0000, and PostgreSQL refuses unpaired UTF-16 surrogates.
+_NUL = "\x00"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _depth(value: Any, level: int = 1) -> int:
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level - 1
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    depth: int  # nesting of objects and arrays; the value itself is level 1 if it is one
+    nul: bool  # some key or string holds U+0000
+    surrogate: bool  # some key or string holds an unpaired surrogate
+
+
+def _shape(value: Any) -> _Shape:
+    """Walk a parsed JSON value without recursion (the parser accepts nesting that Python's
+    recursion would not survive), noting its depth and the characters no database stores."""
+    depth, nul, surrogate = 0, False, False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            depth = max(depth, level)
+            for key, child in item.items():
+                stack.append((key, level + 1))
+                stack.append((child, level + 1))
+        elif isinstance(item, list):
+            depth = max(depth, level)
+            stack.extend((child, level + 1) for child in item)
+        elif isinstance(item, str) and (found := _UNSTORABLE.findall(item)):
+            nul = nul or _NUL in found
+            surrogate = surrogate or any(ch != _NUL for ch in found)
+    return _Shape(depth, nul, surrogate)
+
+
+def _refuse_unstorable(shape: _Shape, what: str) -> None:
+    if shape.nul:
+        raise EventRejected(f"{what} must not contain NUL (U+0000) characters")
+    if shape.surrogate:
+        raise EventRejected(f"{what} must not contain unpaired surrogates (U+D800-U+DFFF)")
 
 
 def clean_external_id(value: Any) -> str:
@@ -164,6 +186,8 @@ def clean_external_id(value: Any) -> str:
         raise EventRejected("user id must not be empty")
     if "/" in text or "\x00" in text:
         raise EventRejected("user id must not contain '/' or NUL characters")
+    if _UNSTORABLE.search(text):
+        raise EventRejected("user id must not contain unpaired surrogates (U+D800-U+DFFF)")
     if len(text) > MAX_EXTERNAL_ID_LENGTH:
         raise EventRejected(f"user id is longer than {MAX_EXTERNAL_ID_LENGTH} characters")
     return text
@@ -206,14 +230,15 @@ def _candidate(
         properties = {}
     if not isinstance(properties, dict):
         raise EventRejected("properties must be a JSON object")
-    if _has_nul(name) or _has_nul(properties):
-        raise EventRejected("name and properties must not contain NUL (U+0000) characters")
-    depth = _depth(properties) if properties else 0
+    shape = _shape([name, properties]) if properties else _shape(name)
+    # [name, properties] adds one level around the properties.
+    depth = shape.depth - 1 if properties else 0
     if depth > settings.MILEPOST_MAX_PROPERTY_DEPTH:
         raise EventRejected(
             f"properties are nested {depth} levels deep; "
             f"the limit is {settings.MILEPOST_MAX_PROPERTY_DEPTH}"
         )
+    _refuse_unstorable(shape, "name and properties")
     if "timestamp" in raw and raw["timestamp"] is not None:
         timestamp = parse_timestamp(raw["timestamp"])
         if sent_at is not None:
@@ -402,6 +427,12 @@ _last_seen_written: dict[int, float] = {}
 _LAST_SEEN_REMEMBERED = 100_000
 
 
+def _last_seen_write(end_user_ids: set[int], at: datetime) -> None:
+    EndUser.objects.filter(pk__in=end_user_ids, last_seen_at__lt=at - LAST_SEEN_GRANULARITY).update(
+        last_seen_at=at
+    )
+
+
 def _last_seen_due(end_user_ids: set[int]) -> set[int]:
     """The people this process has not marked as seen within LAST_SEEN_GRANULARITY."""
     now = time.monotonic()
@@ -524,9 +555,9 @@ def events_record_many(
     if everything:
         seen = _last_seen_due({row.end_user_id for row in everything})
         if seen:
-            EndUser.objects.filter(
-                pk__in=seen, last_seen_at__lt=received_at - LAST_SEEN_GRANULARITY
-            ).update(last_seen_at=received_at)
+            # After commit, on its own: a timestamp need not hold these people's rows locked
+            # while the rest of the batch is written.
+            transaction.on_commit(partial(_last_seen_write, seen, received_at), robust=True)
         content_state.content_states_record(events=everything)
     for workspace_id, workspace_rows in stored.items():
         _evaluate_milestones(
@@ -534,7 +565,7 @@ def events_record_many(
         )
         transaction.on_commit(
             partial(
-                _announce,
+                announce_robustly,
                 signals.events_recorded,
                 sender=Event,
                 workspace_id=workspace_id,
@@ -554,12 +585,13 @@ def clean_traits(traits: Any) -> dict[str, Any]:
         return {}
     if not isinstance(traits, dict):
         raise EventRejected("traits must be a JSON object")
-    depth = _depth(traits)
-    if depth > settings.MILEPOST_MAX_PROPERTY_DEPTH:
+    shape = _shape(traits)
+    if shape.depth > settings.MILEPOST_MAX_PROPERTY_DEPTH:
         raise EventRejected(
-            f"traits are nested {depth} levels deep; "
+            f"traits are nested {shape.depth} levels deep; "
             f"the limit is {settings.MILEPOST_MAX_PROPERTY_DEPTH}"
         )
+    _refuse_unstorable(shape, "traits")
     if "signed_up_at" in traits and traits["signed_up_at"] not in (None, ""):
         parse_timestamp(traits["signed_up_at"], field_name="traits.signed_up_at")
     return traits
@@ -591,7 +623,7 @@ def end_user_identify(
     if changed:
         transaction.on_commit(
             partial(
-                _announce,
+                announce_robustly,
                 signals.end_user_updated,
                 sender=EndUser,
                 workspace_id=workspace.pk,
@@ -635,7 +667,9 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
 
         def lock(external_ids: set[str], workspace: Workspace = workspace) -> dict[str, EndUser]:
             # In id order, so two transactions locking the same people cannot deadlock.
-            found = EndUser.objects.select_for_update().filter(
+            # NO KEY UPDATE: events being committed for these people (their foreign keys take
+            # KEY SHARE locks at commit) are not held up by it, nor it by them.
+            found = EndUser.objects.select_for_update(no_key=True).filter(
                 workspace=workspace, external_id__in=external_ids
             )
             return {user.external_id: user for user in found.order_by("pk")}
@@ -676,7 +710,7 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
             dirty[user.pk] = user
             transaction.on_commit(
                 partial(
-                    _announce,
+                    announce_robustly,
                     signals.end_user_updated,
                     sender=EndUser,
                     workspace_id=user.workspace_id,
@@ -752,6 +786,8 @@ _LIVE_JOURNEYS: dict[int, tuple[list[PublishedVersion], list[LiveJourney]]] = {}
 @receiver(post_delete, sender=Tooltip)
 @receiver(post_delete, sender=ProgressBar)
 def _forget_live_content(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # A read before the publish commits may keep the old content for up to a second; the
+    # `content` push that answers the publish rechecks (targeting.content_for).
     queries.live_content_forget(workspace_id=instance.workspace_id)
 
 
@@ -829,7 +865,7 @@ def _move_signup_start(end_user: EndUser, journey: LiveJourney, row: JourneyProg
 
 
 def _announce_journey_started(row: JourneyProgress) -> None:
-    _announce(
+    announce_robustly(
         signals.journey_started,
         sender=JourneyProgress,
         workspace_id=row.workspace_id,
@@ -1078,19 +1114,17 @@ def _completions_store(
         key = next((m.key for m in shown.milestones if m.id == r.milestone_id), None)
         pushes.append((r.end_user.pk, {"type": "progress", **entry, "completed": key}))
 
-    # Numbered now: the people's rows stay locked until commit, so numbers follow commit order.
-    numbered = realtime.pushes_number(pushes)
-
     def announce() -> None:
         # The people's open tabs first: receivers below may do slower work. A push that fails
         # (channel layer down) is logged, never allowed to stop the signals: tabs resync by seq.
+        # Numbered after commit, so no transaction holds people's rows for it.
         try:
-            realtime.pushes_send(numbered)
+            realtime.push_to_end_users(pushes)
         except Exception:
-            logger.exception("progress pushes to %d end users failed", len(numbered))
+            logger.exception("progress pushes to %d end users failed", len(pushes))
         for r in new:
             started = rows.get((r.end_user.pk, r.journey_id))
-            _announce(
+            announce_robustly(
                 signals.milestone_completed,
                 sender=MilestoneCompletion,
                 workspace_id=r.end_user.workspace_id,
@@ -1101,7 +1135,7 @@ def _completions_store(
                 journey_started_at=started.started_at if started is not None else None,
             )
         for reached in pql_reached:
-            _announce(
+            announce_robustly(
                 signals.pql_reached,
                 sender=JourneyProgress,
                 workspace_id=reached.workspace_id,

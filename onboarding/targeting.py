@@ -107,8 +107,9 @@ def content_for(
     *, end_user: EndUser, session: str | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """Everything this end user may see now, highest priority first. `session` is the
-    widget's session id (from `hello`); `now` is for tests."""
-    return content_for_many(end_users=[end_user], sessions=[session], now=now)[0]
+    widget's session id (from `hello`); `now` is for tests. Read with the published content
+    rechecked (this answers publishes and single requests, not the hello path)."""
+    return content_for_many(end_users=[end_user], sessions=[session], now=now, recheck=True)[0]
 
 
 def content_for_many(
@@ -116,6 +117,7 @@ def content_for_many(
     end_users: Sequence[EndUser],
     sessions: Sequence[str | None],
     now: datetime | None = None,
+    recheck: bool = False,
 ) -> list[dict[str, Any]]:
     """`content_for` for many people (the hellos of one group commit): the published content
     comes from the process's copy (queries.live_content), and the people's own state with one
@@ -125,7 +127,7 @@ def content_for_many(
     versions: dict[int, list[PublishedVersion]] = {}
     segments: dict[int, Segment] = {}
     for workspace_id in {user.workspace_id for user in end_users}:
-        _, published = live_content(workspace_id=workspace_id)
+        _, published = live_content(workspace_id=workspace_id, recheck=recheck)
         versions[workspace_id] = [
             version
             for version in published

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -337,4 +338,71 @@ async def test_welcome_never_echoes_traits_the_page_did_not_send(
     welcome = await hello(communicator)
 
     assert welcome["user"] == {"id": "u1", "traits": {"plan": "trial"}}
+    await communicator.disconnect()
+
+
+async def test_characters_and_nesting_no_database_stores_are_refused_with_a_reason(
+    key: str,
+) -> None:
+    communicator = socket(key)
+    await communicator.connect()
+    nul_traits = await say(
+        communicator, {"type": "hello", "user": {"id": "u1", "traits": {"note": "a\u0000b"}}}
+    )
+    await hello(communicator)
+    deep: dict[str, Any] = {}
+    for _ in range(400):
+        deep = {"d": deep}
+    frame = json.dumps(
+        {
+            "type": "events",
+            "events": [event(properties=deep), event(name="tab\ud800clicked")],
+        }
+    )
+
+    await communicator.send_to(text_data=frame)
+    ack = json.loads(await communicator.receive_from(timeout=5))
+
+    assert nul_traits["code"] == "invalid_traits"
+    assert ack["type"] == "ack"
+    assert ack["accepted"] == []
+    assert [r["reason"] for r in ack["rejected"]] == [
+        "properties are nested 401 levels deep; the limit is 5",
+        "name and properties must not contain unpaired surrogates (U+D800-U+DFFF)",
+    ]
+    await communicator.disconnect()
+
+
+async def test_a_publish_reaches_open_tabs_even_if_content_was_read_just_before_its_commit(
+    trial: TrialJourney, key: str
+) -> None:
+    from django.db import connection, transaction
+
+    from onboarding import queries, services
+    from tests.factories import TooltipFactory
+
+    communicator = socket(key)
+    await communicator.connect()
+    await hello(communicator)
+    tooltip = await sync_to_async(TooltipFactory)(
+        workspace=trial.workspace, key="fresh-tip", page_url_pattern="/dashboard"
+    )
+
+    def read_elsewhere() -> None:
+        queries.live_content(workspace_id=trial.workspace.pk)
+        connection.close()
+
+    def publish_while_another_request_reads() -> None:
+        with transaction.atomic():
+            services.content_publish(obj=tooltip)
+            # As a busy process would: another request refills its copy before the commit.
+            reader = threading.Thread(target=read_elsewhere)
+            reader.start()
+            reader.join()
+
+    await sync_to_async(publish_while_another_request_reads)()
+    pushed = json.loads(await communicator.receive_from(timeout=5))
+
+    assert pushed["type"] == "content"
+    assert [t["key"] for t in pushed["content"]["tooltips"]] == ["fresh-tip"]
     await communicator.disconnect()
