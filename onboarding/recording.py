@@ -263,6 +263,18 @@ def _candidate(
 # Storage ---------------------------------------------------------------------------------
 
 
+def _end_users_create(workspace: Workspace, external_ids: set[str], *, at: datetime) -> None:
+    """Create the people not stored yet; one another transaction just created is skipped.
+    Inserted in external id order, so two processes creating the same people cannot deadlock."""
+    EndUser.objects.bulk_create(
+        [
+            EndUser(workspace=workspace, external_id=external_id, first_seen_at=at, last_seen_at=at)
+            for external_id in sorted(external_ids)
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def _end_users_by_external_id(
     workspace: Workspace, external_ids: set[str], *, seen_at: datetime
 ) -> dict[str, EndUser]:
@@ -277,18 +289,7 @@ def _end_users_by_external_id(
     }
     missing = external_ids - existing.keys()
     if missing:
-        EndUser.objects.bulk_create(
-            [
-                EndUser(
-                    workspace=workspace,
-                    external_id=external_id,
-                    first_seen_at=seen_at,
-                    last_seen_at=seen_at,
-                )
-                for external_id in missing
-            ],
-            ignore_conflicts=True,
-        )
+        _end_users_create(workspace, missing, at=seen_at)
         existing.update(
             {
                 user.external_id: user
@@ -677,19 +678,7 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
         found = lock(wanted)
         missing = wanted - found.keys()
         if missing:
-            EndUser.objects.bulk_create(
-                [
-                    EndUser(
-                        workspace=workspace,
-                        external_id=external_id,
-                        traits={},
-                        first_seen_at=now,
-                        last_seen_at=now,
-                    )
-                    for external_id in missing
-                ],
-                ignore_conflicts=True,
-            )
+            _end_users_create(workspace, missing, at=now)
             new = lock(missing)
             created |= {user.pk for user in new.values()}
             found.update(new)
