@@ -196,10 +196,12 @@ MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE = env_int(
     "MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE", 60_000, minimum=1
 )
 # The socket path's concurrency: database threads per process (each holds one connection, so
-# a process needs at most this many), how long a group commit waits for more sockets' messages,
-# and how many messages one connection may have waiting before it is told `backlog_full`.
+# a process needs at most this many), how long a group commit waits for more sockets' messages
+# (0: none; under load groups form while earlier ones are written, and a lone hello or event is
+# not kept waiting: measured 19 ms against 27 ms p99 for paced hellos with 2 ms), and how many
+# messages one connection may have waiting before it is told `backlog_full`.
 MILEPOST_DB_THREADS = env_int("MILEPOST_DB_THREADS", 4, minimum=1)
-MILEPOST_GROUP_COMMIT_MS = env_int("MILEPOST_GROUP_COMMIT_MS", 2, minimum=0)
+MILEPOST_GROUP_COMMIT_MS = env_int("MILEPOST_GROUP_COMMIT_MS", 0, minimum=0)
 MILEPOST_SOCKET_BACKLOG = env_int("MILEPOST_SOCKET_BACKLOG", 32, minimum=1)
 # Time-based engagement rules: a sweep every MILEPOST_ENGAGEMENT_SWEEP_SECONDS, from Celery beat
 # in production and from an in-process scheduler that `manage.py run_milepost` starts beside

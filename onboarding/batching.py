@@ -6,10 +6,10 @@ one over the serial time per message however many sockets are open. Instead:
 
 - `database_work(fn, …)` runs `fn` on one of `MILEPOST_DB_THREADS` threads, each keeping its own
   connection (recycled as Django's request cycle would: `CONN_MAX_AGE`, broken connections).
-- `GroupCommit` gathers the work items that sockets submit while the previous flush is running
-  (or within `MILEPOST_GROUP_COMMIT_MS` of the first one) and hands them to one `flush` call,
-  which answers each item. Every socket's `events` of that moment are stored in one
-  transaction; each socket is acknowledged when the transaction its events were in commits.
+- `GroupCommit` gathers the work items that sockets submit while earlier flushes are running
+  (and within `MILEPOST_GROUP_COMMIT_MS` of the first one, if set) and hands them to one
+  `flush` call, which answers each item. Every socket's `events` of that moment are stored in
+  one transaction; each socket is answered the moment that transaction commits.
 
 One GroupCommit lives per event loop (a process has one in production; each test has its own).
 """
