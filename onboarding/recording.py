@@ -598,6 +598,34 @@ def clean_traits(traits: Any) -> dict[str, Any]:
     return traits
 
 
+def _traits_apply(end_user: EndUser, traits: dict[str, Any], *, replace: bool = False) -> bool:
+    """Merge `traits` into the person's (or replace them), re-derive the signup time from them,
+    and announce `end_user_updated` after commit with the keys that changed. Returns whether
+    anything to save changed (the traits, or a signup time out of step with them)."""
+    before = end_user.traits or {}
+    after = traits if replace else {**before, **traits}
+    changed = sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
+    end_user.traits = after
+    signed_up = after.get("signed_up_at")
+    signed_up_at = (
+        parse_timestamp(signed_up, field_name="traits.signed_up_at") if signed_up else None
+    )
+    moved = signed_up_at != end_user.signed_up_at
+    end_user.signed_up_at = signed_up_at
+    if changed:
+        transaction.on_commit(
+            partial(
+                announce_robustly,
+                signals.end_user_updated,
+                sender=EndUser,
+                workspace_id=end_user.workspace_id,
+                end_user_id=end_user.pk,
+                traits_changed=changed,
+            )
+        )
+    return bool(changed) or moved
+
+
 @transaction.atomic
 def end_user_identify(
     *, workspace: Workspace, external_id: Any, traits: Any = None, replace: bool = False
@@ -614,28 +642,11 @@ def end_user_identify(
         external_id=external_id,
         defaults={"traits": traits, "first_seen_at": now, "last_seen_at": now},
     )
-    before = {} if created else dict(end_user.traits)
-    if not created:
-        end_user.traits = traits if replace else {**end_user.traits, **traits}
+    if created:
+        end_user.traits = {}  # so the traits it was created with count as changed
+    else:
         end_user.last_seen_at = now
-    changed = sorted(
-        key for key in {*before, *end_user.traits} if before.get(key) != end_user.traits.get(key)
-    )
-    if changed:
-        transaction.on_commit(
-            partial(
-                announce_robustly,
-                signals.end_user_updated,
-                sender=EndUser,
-                workspace_id=workspace.pk,
-                end_user_id=end_user.pk,
-                traits_changed=changed,
-            )
-        )
-    signed_up = end_user.traits.get("signed_up_at")
-    end_user.signed_up_at = (
-        parse_timestamp(signed_up, field_name="traits.signed_up_at") if signed_up else None
-    )
+    _traits_apply(end_user, traits, replace=replace)
     end_user.save(update_fields=["traits", "last_seen_at", "signed_up_at"])
     journeys_start(end_user=end_user)
     return end_user
@@ -688,25 +699,8 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
     dirty: dict[int, EndUser] = {}
     for identity in identities:
         user = people[(identity.workspace.pk, identity.external_id)]
-        merged = {**user.traits, **identity.traits}
-        changed = sorted(k for k in {*user.traits, *merged} if user.traits.get(k) != merged.get(k))
-        if changed:
-            user.traits = merged
-            signed_up = merged.get("signed_up_at")
-            user.signed_up_at = (
-                parse_timestamp(signed_up, field_name="traits.signed_up_at") if signed_up else None
-            )
+        if _traits_apply(user, identity.traits):
             dirty[user.pk] = user
-            transaction.on_commit(
-                partial(
-                    announce_robustly,
-                    signals.end_user_updated,
-                    sender=EndUser,
-                    workspace_id=user.workspace_id,
-                    end_user_id=user.pk,
-                    traits_changed=changed,
-                )
-            )
         if user.pk not in created and user.last_seen_at < now - LAST_SEEN_GRANULARITY:
             user.last_seen_at = now
             dirty[user.pk] = user
