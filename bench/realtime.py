@@ -388,50 +388,45 @@ def table(runs: list[Run], options: Options) -> list[str]:
     def kb(value: float) -> str:
         return "—" if math.isnan(value) else f"{value:.1f} KB"
 
+    def latency_rows(
+        w: int, title: str, ours: list[float], base: list[float], *, with_max: bool = False
+    ) -> None:
+        quantiles = [(0.5, "p50"), (0.99, "p99")] + ([(1.0, "max")] if with_max else [])
+        for q, label in quantiles:
+            row(w, f"{title} {label}", percentile(ours, q), percentile(base, q), ms)
+
     for run in runs:
         w = run.workers
         ours_loop, echo_loop = run.loops.get("milepost"), run.loops.get("echo")
         if ours_loop and echo_loop:
             n = options.sockets
             row(w, f"1. closed loop, {n} sockets: messages/s", ours_loop.rate, echo_loop.rate, rate)
-            for q, label in ((0.5, "p50"), (0.99, "p99")):
-                row(
-                    w,
-                    f"1. closed loop: round trip {label}",
-                    percentile(ours_loop.latencies, q),
-                    percentile(echo_loop.latencies, q),
-                    ms,
-                )
+            latency_rows(w, "1. closed loop: round trip", ours_loop.latencies, echo_loop.latencies)
         ours_s, echo_s = run.sockets.get("milepost"), run.sockets.get("echo")
         if ours_s and echo_s:
-            for q, label in ((0.5, "p50"), (0.99, "p99"), (1.0, "max")):
-                row(
-                    w,
-                    f"2. {options.sockets} hellos at once → welcome {label}",
-                    percentile(ours_s.burst, q),
-                    percentile(echo_s.burst, q),
-                    ms,
-                )
-            for q, label in ((0.5, "p50"), (0.99, "p99")):
-                row(
-                    w,
-                    f"3. {options.arrival_rate} new sockets/s beside {options.sockets} idle: "
-                    f"hello → welcome {label}",
-                    percentile(ours_s.arrivals, q),
-                    percentile(echo_s.arrivals, q),
-                    ms,
-                )
+            latency_rows(
+                w,
+                f"2. {options.sockets} hellos at once → welcome",
+                ours_s.burst,
+                echo_s.burst,
+                with_max=True,
+            )
+            latency_rows(
+                w,
+                f"3. {options.arrival_rate} new sockets/s beside {options.sockets} idle: "
+                "hello → welcome",
+                ours_s.arrivals,
+                echo_s.arrivals,
+            )
         ours_p, relay_p = run.pushes.get("milepost"), run.pushes.get("relay")
         if ours_p and relay_p:
             for ours_r, relay_r in zip(ours_p.rates, relay_p.rates, strict=False):
-                for q, label in ((0.5, "p50"), (0.99, "p99")):
-                    row(
-                        w,
-                        f"4. push to the other tab at {ours_r.rate}/s: {label}",
-                        percentile(ours_r.latencies, q),
-                        percentile(relay_r.latencies, q),
-                        ms,
-                    )
+                latency_rows(
+                    w,
+                    f"4. push to the other tab at {ours_r.rate}/s:",
+                    ours_r.latencies,
+                    relay_r.latencies,
+                )
                 lines.append(
                     f"| {w} | 4. push at {ours_r.rate}/s: lost (not there within "
                     f"{options.grace:.0f} s) | {ours_r.lost} of {ours_r.sent} | "
