@@ -197,9 +197,9 @@ MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE = env_int(
 )
 # The socket path's concurrency: database threads per process (each holds one connection, so
 # a process needs at most this many), how long a group commit waits for more sockets' messages
-# (0: none; under load groups form while earlier ones are written, and a lone hello or event is
-# not kept waiting: measured 19 ms against 27 ms p99 for paced hellos with 2 ms), and how many
-# messages one connection may have waiting before it is told `backlog_full`.
+# (0: none; under load groups form while earlier ones are written anyway, so a lone hello or
+# event is not kept waiting for company; see bench/README.md), and how many messages one
+# connection may have waiting before it is told `backlog_full`.
 MILEPOST_DB_THREADS = env_int("MILEPOST_DB_THREADS", 4, minimum=1)
 MILEPOST_GROUP_COMMIT_MS = env_int("MILEPOST_GROUP_COMMIT_MS", 0, minimum=0)
 MILEPOST_SOCKET_BACKLOG = env_int("MILEPOST_SOCKET_BACKLOG", 32, minimum=1)
