@@ -36,6 +36,7 @@ run: install widget ## Start the product on http://$(HOST):$(PORT) with a demo w
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo
 	$(PY) manage.py seed_demo_engagement
+	$(PY) manage.py analytics_store migrate
 	$(PY) manage.py run_milepost --host $(HOST) --port $(PORT) --demo-port $(DEMO_PORT)
 
 worker: install ## Run a Celery worker and beat (production mode, needs REDIS_URL)

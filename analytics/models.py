@@ -103,3 +103,22 @@ class JourneyStaleDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.journey_id} {self.day}"
+
+
+class StorePurge(models.Model):
+    """Rows the analytics store must drop: one person's (an erasure), a whole workspace's, or a
+    workspace's events before an instant (retention). Written in the same transaction as the
+    deletion in the primary database; the export applies and removes it, so a store that is
+    down when a person is erased still forgets them once it is back."""
+
+    workspace_id = models.BigIntegerField()
+    end_user_id = models.BigIntegerField(null=True, blank=True)
+    before = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "analytics store purge"
+
+    def __str__(self) -> str:
+        who = f"person {self.end_user_id}" if self.end_user_id else "workspace"
+        return f"Purge {who} of workspace {self.workspace_id}"

@@ -21,7 +21,8 @@ from django.db.models.signals import post_delete, pre_save
 from django.dispatch import receiver
 
 from analytics import services
-from onboarding.models import JourneyProgress, MilestoneCompletion
+from analytics.models import StorePurge
+from onboarding.models import EndUser, JourneyProgress, MilestoneCompletion
 from onboarding.signals import journey_started, milestone_completed
 
 
@@ -89,3 +90,9 @@ def on_completion_deleted(sender: Any, instance: MilestoneCompletion, **kwargs: 
             journey_id=instance.journey_id,
         )
     )
+
+
+@receiver(post_delete, sender=EndUser, dispatch_uid="analytics.end_user_deleted")
+def on_end_user_deleted(sender: Any, instance: EndUser, **kwargs: Any) -> None:
+    # In the erasure's own transaction: the store forgets the person whenever it can.
+    StorePurge.objects.create(workspace_id=instance.workspace_id, end_user_id=instance.pk)

@@ -215,7 +215,28 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(MILEPOST_ENGAGEMENT_SWEEP_SECONDS)},
     }
 }
-MILEPOST_BACKGROUND_TASKS: list[str] = [] if REDIS_URL else ["engagement.scheduler.run"]
+# The analytics store (analytics/store.py): ClickHouse in this process (chDB) by default, a
+# ClickHouse server in production. The export copies new events into it every
+# ANALYTICS_EXPORT_SECONDS (Celery beat in production, the in-process scheduler embedded), in
+# batches of ANALYTICS_EXPORT_BATCH rows, leaving alone events stamped in the last
+# ANALYTICS_EXPORT_SETTLE_SECONDS (their transactions may still be committing).
+ANALYTICS_URL = env_str("ANALYTICS_URL", f"chdb://{VAR_DIR / 'analytics'}")
+if not ANALYTICS_URL.startswith(("chdb://", "http://", "https://")):
+    raise ImproperlyConfigured(
+        f"ANALYTICS_URL={ANALYTICS_URL!r} is neither chdb:///path nor http(s)://host:port/database."
+    )
+ANALYTICS_QUERY_TIMEOUT_SECONDS = env_int("ANALYTICS_QUERY_TIMEOUT_SECONDS", 30, minimum=1)
+ANALYTICS_EXPORT_SECONDS = env_int("ANALYTICS_EXPORT_SECONDS", 20, minimum=1)
+ANALYTICS_EXPORT_BATCH = env_int("ANALYTICS_EXPORT_BATCH", 50_000, minimum=10_000)
+ANALYTICS_EXPORT_SETTLE_SECONDS = env_int("ANALYTICS_EXPORT_SETTLE_SECONDS", 5, minimum=0)
+CELERY_BEAT_SCHEDULE["analytics-export"] = {
+    "task": "analytics.tasks.export",
+    "schedule": float(ANALYTICS_EXPORT_SECONDS),
+    "options": {"expires": float(ANALYTICS_EXPORT_SECONDS)},
+}
+MILEPOST_BACKGROUND_TASKS: list[str] = (
+    [] if REDIS_URL else ["engagement.scheduler.run", "analytics.scheduler.run"]
+)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = MILEPOST_MAX_BATCH_BYTES + 64 * 1024
 

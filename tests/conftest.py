@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -9,6 +12,26 @@ from django.conf import settings
 # Connections opened by database_sync_to_async in worker threads would outlive the test and keep
 # PostgreSQL from dropping the test database; close them after every use instead.
 settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _analytics_store_path(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One chDB path for the whole run: a process may open only one. Opened on first use."""
+    settings.ANALYTICS_URL = f"chdb://{tmp_path_factory.mktemp('analytics')}"
+
+
+@pytest.fixture
+def analytics_store(db: None) -> Callable[[], Any]:
+    """An empty analytics store (ids repeat between tests on SQLite), and a function that
+    exports the events recorded so far into it, as the scheduler does every few seconds."""
+    from analytics import store, store_export
+
+    store.reset()
+
+    def sync() -> Any:
+        return store_export.export(settle=timedelta(0))
+
+    return sync
 
 
 @pytest.fixture(autouse=True)

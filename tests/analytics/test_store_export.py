@@ -1,0 +1,157 @@
+"""The analytics store's copy of the events: complete, exactly once, and forgetting erased
+people, whatever stops a run half-way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from analytics import store, store_export
+from onboarding.models import EndUser, Event, Workspace
+from onboarding.recording import end_user_erase
+from tests.analytics.conftest import at
+from tests.factories import EndUserFactory, EventFactory
+
+
+def _stored() -> list[tuple[Any, ...]]:
+    return store.rows(
+        "SELECT id, workspace_id, person_id, toUnixTimestamp64Milli(timestamp), name, properties"
+        " FROM events ORDER BY id"
+    )
+
+
+def _events(workspace: Workspace, people: int, each: int) -> list[Event]:
+    made = []
+    for p in range(people):
+        user = EndUserFactory(workspace=workspace, external_id=f"u{p}")
+        for k in range(each):
+            made.append(
+                EventFactory(
+                    workspace=workspace,
+                    end_user=user,
+                    name=f"step_{k % 3}",
+                    timestamp=at(1 + k % 20, k % 24),
+                    properties={"plan": "pro", "seats": k, "ok": k % 2 == 0},
+                )
+            )
+    return made
+
+
+def test_every_event_reaches_the_store_once(
+    workspace: Workspace, analytics_store: Callable[[], Any]
+) -> None:
+    made = _events(workspace, people=5, each=8)
+
+    first = analytics_store()
+    again = analytics_store()
+
+    assert (first.exported, again.exported) == (40, 0)
+    stored = _stored()
+    assert [row[0] for row in stored] == sorted(e.id for e in made)
+    sample = next(e for e in made if e.properties["seats"] == 3)
+    row = next(r for r in stored if r[0] == sample.id)
+    assert row[1:5] == (
+        workspace.id,
+        sample.end_user_id,
+        int(sample.timestamp.timestamp() * 1000),
+        "step_0",
+    )
+    assert '"seats": 3' in row[5] or '"seats":3' in row[5]
+
+
+def test_a_run_stopped_half_way_loses_and_duplicates_nothing(
+    workspace: Workspace, analytics_store: Callable[[], Any]
+) -> None:
+    user = EndUserFactory(workspace=workspace)
+    Event.objects.bulk_create(
+        Event(
+            workspace=workspace,
+            end_user=user,
+            client_id=f"00000000-0000-4000-8000-{i:012d}",
+            name="clicked",
+            timestamp=at(2) + timedelta(seconds=i),
+            received_at=at(2),
+        )
+        for i in range(25_000)
+    )
+
+    def stop_after_first_batch(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store_export.export(batch_size=10_000, settle=timedelta(0), progress=stop_after_first_batch)
+    assert store.rows("SELECT count() FROM events")[0][0] == 10_000
+
+    result = store_export.export(batch_size=10_000, settle=timedelta(0))
+
+    assert result.exported == 15_000
+    assert store.rows("SELECT count(), uniqExact(id) FROM events")[0] == (25_000, 25_000)
+
+
+def test_events_still_settling_wait_for_the_next_run(
+    workspace: Workspace, analytics_store: Callable[[], Any]
+) -> None:
+    user = EndUserFactory(workspace=workspace)
+    old = EventFactory(workspace=workspace, end_user=user, received_at=at(1))
+    fresh = EventFactory(workspace=workspace, end_user=user, received_at=timezone.now())
+    later = EventFactory(workspace=workspace, end_user=user, received_at=at(1))
+
+    waiting = store_export.export(settle=timedelta(minutes=1))
+
+    # The fresh event's transaction may still hide lower ids: the run stops before it.
+    assert waiting.exported == 1
+    assert [row[0] for row in _stored()] == [old.id]
+    assert analytics_store().exported == 2
+    assert [row[0] for row in _stored()] == [old.id, fresh.id, later.id]
+
+
+def test_an_erased_person_leaves_the_store_even_when_it_was_down(
+    workspace: Workspace, analytics_store: Callable[[], Any], settings: Any
+) -> None:
+    _events(workspace, people=3, each=4)
+    analytics_store()
+    gone = EndUser.objects.get(workspace=workspace, external_id="u1")
+    gone_id = gone.id
+    working = settings.ANALYTICS_URL
+
+    settings.ANALYTICS_URL = "http://127.0.0.1:9/milepost"  # nothing listens there
+    end_user_erase(end_user=gone)
+    with pytest.raises(store.StoreUnavailable, match=r"127\.0\.0\.1:9"):
+        store_export.export(settle=timedelta(0))
+    settings.ANALYTICS_URL = working
+    assert gone_id in {row[2] for row in _stored()}
+
+    result = analytics_store()
+
+    assert result.purged == 1
+    assert {row[2] for row in _stored()} == set(
+        EndUser.objects.filter(workspace=workspace).values_list("id", flat=True)
+    )
+    assert len(_stored()) == 8
+
+
+def test_rebuild_command_reports_progress_and_matches_the_database(
+    workspace: Workspace, analytics_store: Callable[[], Any], capsys: Any
+) -> None:
+    _events(workspace, people=2, each=5)
+    analytics_store()
+    store.command("DELETE FROM events WHERE name = 'step_1'")
+
+    call_command("analytics_store", "rebuild")
+
+    out = capsys.readouterr().out
+    assert "100% 10/10 events" in out
+    assert "Exported 10 events" in out
+    assert len(_stored()) == Event.objects.count() == 10
+
+
+def test_an_unreachable_store_is_a_clear_command_error(settings: Any, db: None) -> None:
+    settings.ANALYTICS_URL = "http://127.0.0.1:9/milepost"
+    unavailable = r"analytics store http://127\.0\.0\.1:9/milepost is unavailable"
+    with pytest.raises(CommandError, match=unavailable):
+        call_command("analytics_store", "status")
