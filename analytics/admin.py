@@ -19,6 +19,7 @@ from rest_framework.exceptions import ValidationError
 from analytics import queries
 from analytics.export import report_csv
 from analytics.models import AnalyticsSettings
+from analytics.report import adoption, retention, walkthrough_funnel
 from analytics.reports import REPORTS, run_report
 from onboarding.queries import workspaces_for_user
 
@@ -30,17 +31,17 @@ def _chart(result: Any) -> list[tuple[str, float]]:
             return [(s.name, s.users) for s in result.steps]
         case queries.Velocity():
             return [(m.name, (m.from_start.median or 0) / 3600) for m in result.milestones]
-        case queries.WalkthroughFunnel():
+        case walkthrough_funnel.WalkthroughFunnel():
             return [(f"{s.index + 1}. {s.title}", s.viewed) for s in result.steps]
         case queries.EventFunnel():
             return [(s.event, s.count) for s in result.steps]
-        case queries.Retention():
+        case retention.Retention():
             return [(f"period {i}", (r or 0) * 100) for i, r in enumerate(result.baseline)]
         case queries.Lifecycle():
             return [(s.label, s.current) for s in result.states]
         case queries.PqlList():
             return [(p.external_id, p.score) for p in result.rows[:20]]
-        case queries.AdoptionMatrix():
+        case adoption.AdoptionMatrix():
             return [
                 (
                     " ".join(

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from analytics import queries
+from analytics.report import adoption, retention, walkthrough_funnel
 
 
 def _rows(result: Any) -> Iterable[list[Any]]:
@@ -29,7 +30,7 @@ def _rows(result: Any) -> Iterable[list[Any]]:
                        m.completion_rate, m.from_start.median, m.from_start.p75,
                        m.from_start.p90, m.from_start.mean, m.from_previous.median,
                        m.from_previous.mean]  # fmt: skip
-        case queries.WalkthroughFunnel():
+        case walkthrough_funnel.WalkthroughFunnel():
             yield ["step", "title", "viewed", "completed", "dismissed", "target_missing",
                    "completion_rate"]  # fmt: skip
             for st in result.steps:
@@ -42,7 +43,7 @@ def _rows(result: Any) -> Iterable[list[Any]]:
                 yield [f.index, f.event, f.count, f.conversion_from_previous,
                        f.conversion_from_start, f.dropped, f.median_seconds_to_convert,
                        f.mean_seconds_to_convert]  # fmt: skip
-        case queries.Retention():
+        case retention.Retention():
             periods = len(result.baseline)
             yield ["cohort_start", "size", *(f"period_{i}" for i in range(periods))]
             for c in result.cohorts:
@@ -62,7 +63,7 @@ def _rows(result: Any) -> Iterable[list[Any]]:
                 yield [p.external_id, p.journey, p.pql_at.isoformat(), p.milestones_completed,
                        p.milestones_total, p.progress_percent, p.logins, p.active_days,
                        p.core_actions, p.features_used, p.message_engagement, p.score]  # fmt: skip
-        case queries.AdoptionMatrix():
+        case adoption.AdoptionMatrix():
             yield [*result.features, "users", "share"]
             for cell in result.cells:
                 yield [*("used" if u else "not used" for u in cell.used), cell.users, cell.share]

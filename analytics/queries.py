@@ -13,7 +13,6 @@ or below it), which is exact and identical on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -52,9 +51,7 @@ from django.utils import timezone
 
 from analytics import funnel_engine, funnel_sql, services, velocity
 from analytics.inputs import (
-    MAX_ADOPTION_FEATURES,
     MAX_PAI_THRESHOLD,
-    MAX_RETENTION_PERIODS,
     DateRange,
     EventFunnelSpec,
     PropertyFilter,
@@ -87,7 +84,6 @@ from onboarding.models import (
     Milestone,
     MilestoneCompletion,
     Segment,
-    Walkthrough,
     Workspace,
 )
 
@@ -1008,125 +1004,6 @@ def milestone_velocity(
     )
 
 
-# --- 3. Walkthrough step funnel ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WalkthroughStepRow:
-    index: int
-    title: str
-    viewed: int  # people who saw the step
-    completed: int  # people who completed it
-    dismissed: int  # people who dismissed the walkthrough on this step
-    target_missing: int  # how many times the step's target was not found
-    target_missing_users: int
-    completion_rate: float | None
-
-
-@dataclass(frozen=True)
-class WalkthroughFunnel:
-    walkthrough: str
-    date_from: date
-    date_to: date
-    started: int
-    completed: int
-    dismissed: int
-    steps: tuple[WalkthroughStepRow, ...]
-
-
-def walkthrough_step_funnel(
-    *, walkthrough: Walkthrough, date_range: DateRange
-) -> WalkthroughFunnel:
-    """Per step: people who saw it, completed it, dismissed the tour there, and how often its
-    target was missing; from the widget's `$step_*` and `$walkthrough_*` events in the range."""
-    names = [
-        "$walkthrough_started",
-        "$walkthrough_completed",
-        "$walkthrough_dismissed",
-        "$step_viewed",
-        "$step_completed",
-        "$step_target_missing",
-    ]
-    rows = fetch_all(
-        f"""
-        SELECT name, step, COUNT(DISTINCT end_user_id), COUNT(*) FROM (
-            SELECT name, end_user_id, {json_text("properties")} AS step FROM {EVENT}
-            WHERE workspace_id = %s AND name IN ({", ".join(["%s"] * len(names))})
-              AND {json_text("properties")} = %s AND timestamp >= %s AND timestamp < %s
-        ) step_events
-        GROUP BY name, step
-        """,
-        [
-            *json_text_params("step"),
-            walkthrough.workspace_id,
-            *names,
-            *json_text_params("walkthrough"),
-            walkthrough.key,
-            date_range.start,
-            date_range.end,
-        ],
-    )
-    users: dict[tuple[str, str | None], int] = defaultdict(int)
-    events: dict[tuple[str, str | None], int] = defaultdict(int)
-    totals: dict[str, int] = defaultdict(int)
-    for name, step, distinct_users, count in rows:
-        users[(name, step)] = int(distinct_users)
-        events[(name, step)] = int(count)
-        totals[name] += int(distinct_users)
-    titles = list(walkthrough.steps.order_by("position", "id").values_list("title", flat=True))
-    seen_steps = {
-        int(step) for (_, step) in users if step is not None and step.lstrip("-").isdigit()
-    }
-    count = max([len(titles), *(s + 1 for s in seen_steps if s >= 0)])
-    started = _distinct_users(walkthrough, date_range, "$walkthrough_started")
-    completed = _distinct_users(walkthrough, date_range, "$walkthrough_completed")
-    dismissed = _distinct_users(walkthrough, date_range, "$walkthrough_dismissed")
-    steps = []
-    for index in range(count):
-        key = str(index)
-        viewed = users[("$step_viewed", key)]
-        done = users[("$step_completed", key)]
-        steps.append(
-            WalkthroughStepRow(
-                index=index,
-                title=titles[index] if index < len(titles) else f"Step {index + 1}",
-                viewed=viewed,
-                completed=done,
-                dismissed=users[("$walkthrough_dismissed", key)],
-                target_missing=events[("$step_target_missing", key)],
-                target_missing_users=users[("$step_target_missing", key)],
-                completion_rate=_rate(done, viewed),
-            )
-        )
-    return WalkthroughFunnel(
-        walkthrough=walkthrough.key,
-        date_from=date_range.date_from,
-        date_to=date_range.date_to,
-        started=started,
-        completed=completed,
-        dismissed=dismissed,
-        steps=tuple(steps),
-    )
-
-
-def _distinct_users(walkthrough: Walkthrough, date_range: DateRange, name: str) -> int:
-    return int(
-        fetch_one(
-            f"""SELECT COUNT(DISTINCT end_user_id) FROM {EVENT}
-                WHERE workspace_id = %s AND name = %s AND {json_text("properties")} = %s
-                  AND timestamp >= %s AND timestamp < %s""",
-            [
-                walkthrough.workspace_id,
-                name,
-                *json_text_params("walkthrough"),
-                walkthrough.key,
-                date_range.start,
-                date_range.end,
-            ],
-        )[0]
-    )
-
-
 # --- 4. Ad-hoc event funnel --------------------------------------------------------------
 
 
@@ -1462,154 +1339,6 @@ def _breakdown_values(
     return values
 
 
-# --- 5. Retention ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetentionCohort:
-    cohort_start: date
-    size: int
-    returned: tuple[int, ...]  # people returning in period 0, 1, ... (per the mode)
-    rates: tuple[float | None, ...]
-
-
-@dataclass(frozen=True)
-class Retention:
-    period: str
-    mode: str
-    cohort_event: str | None
-    return_event: str | None
-    cohorts: tuple[RetentionCohort, ...]
-    baseline: tuple[float | None, ...]  # returning / cohort size over cohorts old enough
-
-
-def _period_index(start: date, later: date, period: str) -> int:
-    if period == "day":
-        return (later - start).days
-    if period == "week":
-        return (later - start).days // 7
-    return (later.year - start.year) * 12 + later.month - start.month
-
-
-def _period_start(day: date, offset: int, period: str) -> date:
-    if period == "day":
-        return day + timedelta(days=offset)
-    if period == "week":
-        return day + timedelta(weeks=offset)
-    months = day.year * 12 + day.month - 1 + offset
-    return date(months // 12, months % 12 + 1, 1)
-
-
-def retention(
-    *,
-    workspace: Workspace,
-    date_range: DateRange,
-    period: str = "day",
-    periods: int = 8,
-    mode: str = "on",
-    cohort_event: str | None = None,
-    journey: Journey | None = None,
-    return_event: str | None = None,
-    now: datetime | None = None,
-) -> Retention:
-    """Cohorts of people by their first `cohort_event` (any event when None; or their journey
-    start when `journey` is given) per day / week / month in the range, and how many came back
-    with `return_event` (any event when None) in period N ("on") or in period N or later
-    ("on_or_after"). Period 0 is the cohort's own period. The baseline for period N divides
-    returning people by the size of the cohorts whose period N has begun."""
-    if period not in ("day", "week", "month"):
-        raise ReportInputError("period", "Choose day, week or month.")
-    if mode not in ("on", "on_or_after"):
-        raise ReportInputError("mode", "Choose on or on_or_after.")
-    check_range(periods, 1, MAX_RETENTION_PERIODS, "periods")
-    check_known_event(workspace, cohort_event, "cohort_event")
-    check_known_event(workspace, return_event, "return_event")
-    now = now or timezone.now()
-    tz = date_range.timezone
-    params: list[Any]
-    if journey is not None:
-        cohort_sql = f"""
-            SELECT end_user_id, started_at AS first_at,
-                   {local_bucket("started_at", period)} AS cohort
-            FROM {PROGRESS} WHERE journey_id = %s AND started_at >= %s AND started_at < %s
-        """
-        params = [tz, journey.pk, date_range.start, date_range.end]
-    else:
-        name_filter = "AND name = %s" if cohort_event else ""
-        cohort_sql = f"""
-            SELECT end_user_id, first_at, {local_bucket("first_at", period)} AS cohort FROM (
-                SELECT end_user_id, MIN(timestamp) AS first_at FROM {EVENT}
-                WHERE workspace_id = %s {name_filter} GROUP BY end_user_id
-            ) firsts WHERE first_at >= %s AND first_at < %s
-        """
-        params = [
-            tz,
-            workspace.pk,
-            *([cohort_event] if cohort_event else []),
-            date_range.start,
-            date_range.end,
-        ]
-    return_filter = "AND e.name = %s" if return_event else ""
-    activity = f"""
-        SELECT DISTINCT c.end_user_id, c.cohort, {local_bucket("e.timestamp", period)} AS active
-        FROM cohort c JOIN {EVENT} e ON e.end_user_id = c.end_user_id
-        WHERE e.workspace_id = %s {return_filter} AND e.timestamp >= c.first_at
-    """
-    activity_params = [tz, workspace.pk, *([return_event] if return_event else [])]
-    with_sql = f"WITH cohort AS ({cohort_sql}), activity AS ({activity}) "
-    sizes = {
-        row[0]: int(row[1])
-        for row in fetch_all(
-            with_sql + "SELECT cohort, COUNT(*) FROM cohort GROUP BY cohort",
-            params + activity_params,
-        )
-    }
-    if mode == "on":
-        grid_sql = "SELECT cohort, active, COUNT(*) FROM activity GROUP BY cohort, active"
-    else:
-        grid_sql = """SELECT cohort, last_active, COUNT(*) FROM (
-            SELECT end_user_id, cohort, MAX(active) AS last_active FROM activity
-            GROUP BY end_user_id, cohort) latest GROUP BY cohort, last_active"""
-    counts: dict[tuple[str, int], int] = defaultdict(int)
-    for cohort, active, users in fetch_all(with_sql + grid_sql, params + activity_params):
-        index = _period_index(date.fromisoformat(cohort), date.fromisoformat(active), period)
-        counts[(cohort, index)] += int(users)
-    local_today = now.astimezone(zoneinfo.ZoneInfo(tz)).date()
-    cohorts = []
-    baseline_returned = [0] * periods
-    baseline_size = [0] * periods
-    for cohort, size in sorted(sizes.items()):
-        start = date.fromisoformat(cohort)
-        if mode == "on":
-            returned = [counts[(cohort, i)] for i in range(periods)]
-        else:
-            returned = [
-                sum(v for (c, i), v in counts.items() if c == cohort and i >= offset)
-                for offset in range(periods)
-            ]
-        rates = []
-        for offset in range(periods):
-            if _period_start(start, offset, period) <= local_today:
-                baseline_returned[offset] += returned[offset]
-                baseline_size[offset] += size
-                rates.append(_rate(returned[offset], size))
-            else:
-                rates.append(None)
-        cohorts.append(
-            RetentionCohort(
-                cohort_start=start, size=size, returned=tuple(returned), rates=tuple(rates)
-            )
-        )
-    return Retention(
-        period=period,
-        mode=mode,
-        cohort_event=cohort_event,
-        return_event=return_event,
-        cohorts=tuple(cohorts),
-        baseline=tuple(_rate(r, s) for r, s in zip(baseline_returned, baseline_size, strict=True)),
-    )
-
-
 # --- 6. Lifecycle ------------------------------------------------------------------------
 
 LIFECYCLE_ORDER = [stage.value for stage in LifecycleStage]
@@ -1906,61 +1635,6 @@ def pqls(
             )
         )
     return PqlList(period_days=period_days, rows=tuple(rows))
-
-
-# --- 8. Adoption matrix ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AdoptionCell:
-    used: tuple[bool, ...]  # per feature, in the order asked
-    users: int
-    share: float | None
-
-
-@dataclass(frozen=True)
-class AdoptionMatrix:
-    features: tuple[str, ...]
-    active_users: int
-    cells: tuple[AdoptionCell, ...]  # all 2^n combinations, "used by none" first
-
-
-def adoption_matrix(
-    *, workspace: Workspace, features: Sequence[str], date_range: DateRange
-) -> AdoptionMatrix:
-    """People active in the range (any event), split by every used / not-used combination of
-    up to six features (event names done in the range)."""
-    features = list(features)
-    if not 1 <= len(features) <= MAX_ADOPTION_FEATURES:
-        raise ReportInputError("features", f"Choose 1 to {MAX_ADOPTION_FEATURES} features.")
-    if len(set(features)) != len(features):
-        raise ReportInputError("features", "Each feature may appear once.")
-    for index, name in enumerate(features):
-        check_known_event(workspace, name, f"features[{index}]")
-    flags = ", ".join(
-        f"MAX(CASE WHEN name = %s THEN 1 ELSE 0 END) AS f{i}" for i in range(len(features))
-    )
-    grouping = ", ".join(f"f{i}" for i in range(len(features)))
-    rows = fetch_all(
-        f"""SELECT {grouping}, COUNT(*) FROM (
-                SELECT end_user_id, {flags} FROM {EVENT}
-                WHERE workspace_id = %s AND timestamp >= %s AND timestamp < %s
-                GROUP BY end_user_id
-            ) per_user GROUP BY {grouping}""",
-        [*features, workspace.pk, date_range.start, date_range.end],
-    )
-    counts = {tuple(bool(v) for v in row[:-1]): int(row[-1]) for row in rows}
-    active = sum(counts.values())
-    n = len(features)
-    cells = []
-    for mask in range(2**n):
-        used = tuple(bool(mask >> (n - 1 - i) & 1) for i in range(n))
-        cells.append(
-            AdoptionCell(
-                used=used, users=counts.get(used, 0), share=_rate(counts.get(used, 0), active)
-            )
-        )
-    return AdoptionMatrix(features=tuple(features), active_users=active, cells=tuple(cells))
 
 
 # --- 9. PAI validation -------------------------------------------------------------------

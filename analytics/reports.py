@@ -21,6 +21,7 @@ from analytics.inputs import (
     PropertyFilter,
     ReportInputError,
 )
+from analytics.report import adoption, retention, walkthrough_funnel
 from onboarding.models import Journey, Walkthrough, Workspace
 
 
@@ -60,7 +61,9 @@ def _walkthrough(workspace: Workspace, data: dict[str, Any]) -> Any:
     walkthrough = Walkthrough.objects.filter(workspace=workspace, key=data["walkthrough"]).first()
     if walkthrough is None:
         raise ReportInputError("walkthrough", "No walkthrough with this key in the workspace.")
-    return queries.walkthrough_step_funnel(walkthrough=walkthrough, date_range=_range(data))
+    return walkthrough_funnel.walkthrough_step_funnel(
+        walkthrough=walkthrough, date_range=_range(data)
+    )
 
 
 def _event_funnel(workspace: Workspace, data: dict[str, Any]) -> Any:
@@ -89,12 +92,13 @@ def _event_funnel(workspace: Workspace, data: dict[str, Any]) -> Any:
 
 
 def _retention(workspace: Workspace, data: dict[str, Any]) -> Any:
-    return queries.retention(
+    return retention.retention(
         workspace=workspace,
         date_range=_range(data),
         period=data["period"],
         periods=data["periods"],
         mode=data["mode"],
+        cohort_type=data["cohort_type"],
         cohort_event=data.get("cohort_event"),
         journey=_journey(workspace, data["journey"]) if data.get("journey") else None,
         return_event=data.get("return_event"),
@@ -119,7 +123,7 @@ def _pqls(workspace: Workspace, data: dict[str, Any]) -> Any:
 
 def _adoption(workspace: Workspace, data: dict[str, Any]) -> Any:
     features = [name.strip() for name in data["features"].split(",") if name.strip()]
-    return queries.adoption_matrix(workspace=workspace, features=features, date_range=_range(data))
+    return adoption.adoption_matrix(workspace=workspace, features=features, date_range=_range(data))
 
 
 def _pai(workspace: Workspace, data: dict[str, Any]) -> Any:

@@ -83,6 +83,7 @@ class RetentionInput(DateRangeInput):
     period = serializers.ChoiceField(choices=["day", "week", "month"], default="day")
     periods = serializers.IntegerField(default=8)
     mode = serializers.ChoiceField(choices=["on", "on_or_after"], default="on")
+    cohort_type = serializers.ChoiceField(choices=["first_time", "recurring"], default="first_time")
     cohort_event = serializers.CharField(required=False, allow_null=True)
     journey = serializers.SlugField(required=False, allow_null=True)
     return_event = serializers.CharField(required=False, allow_null=True)

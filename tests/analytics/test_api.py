@@ -18,11 +18,12 @@ def api(workspace):
 
 
 @pytest.fixture
-def events(workspace, person, track):
+def events(workspace, person, track, analytics_store):
     ann, bob = person("ann"), person("bob")
     track(ann, "signup", at(2, 10))
     track(ann, "pay", at(2, 11))
     track(bob, "signup", at(2, 10))
+    analytics_store()
     return ann, bob
 
 

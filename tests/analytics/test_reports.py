@@ -7,6 +7,7 @@ import pytest
 from analytics import queries
 from analytics.inputs import DateRange, ReportInputError
 from analytics.models import AnalyticsSettings
+from analytics.report import adoption, retention, walkthrough_funnel
 from onboarding.models import LifecycleStage
 from tests.analytics.conftest import at
 from tests.factories import (
@@ -153,7 +154,7 @@ def test_milestone_velocity_gives_nearest_rank_percentiles_and_separates_people_
 
 
 def test_walkthrough_step_funnel_counts_views_completions_dismissals_and_missing_targets(
-    workspace, person, track
+    workspace, person, track, analytics_store
 ):
     tour = WalkthroughFactory(workspace=workspace, key="tour")
     for position in range(3):
@@ -173,7 +174,8 @@ def test_walkthrough_step_funnel_counts_views_completions_dismissals_and_missing
     track(bob, "$walkthrough_dismissed", at(2), walkthrough="tour", step=1)
     track(bob, "$step_viewed", at(2), walkthrough="other", step=2)
 
-    result = queries.walkthrough_step_funnel(walkthrough=tour, date_range=MARCH)
+    analytics_store()
+    result = walkthrough_funnel.walkthrough_step_funnel(walkthrough=tour, date_range=MARCH)
 
     assert (result.started, result.completed, result.dismissed) == (2, 1, 1)
     assert [
@@ -182,7 +184,7 @@ def test_walkthrough_step_funnel_counts_views_completions_dismissals_and_missing
     ] == [("S0", 2, 2, 0, 0, 0), ("S1", 2, 1, 1, 2, 1), ("S2", 1, 1, 0, 0, 0)]
 
 
-def test_retention_grid_on_day_n_and_on_or_after(workspace, person, track):
+def test_retention_grid_on_day_n_and_on_or_after(workspace, person, track, analytics_store):
     ann, bob, cy = person("ann"), person("bob"), person("cy")
     track(ann, "login", at(2, 9))
     track(ann, "login", at(3, 9))
@@ -192,7 +194,8 @@ def test_retention_grid_on_day_n_and_on_or_after(workspace, person, track):
     track(cy, "login", at(3, 12))
     track(cy, "report", at(4, 12))
 
-    on = queries.retention(workspace=workspace, date_range=MARCH, periods=4, now=at(4, 12))
+    analytics_store()
+    on = retention.retention(workspace=workspace, date_range=MARCH, periods=4, now=at(4, 12))
     assert [(c.cohort_start, c.size, c.returned) for c in on.cohorts] == [
         (date(2025, 3, 2), 2, (2, 1, 0, 2)),
         (date(2025, 3, 3), 1, (1, 1, 0, 0)),
@@ -201,7 +204,7 @@ def test_retention_grid_on_day_n_and_on_or_after(workspace, person, track):
     assert on.cohorts[1].rates == (1.0, 1.0, None, None)
     assert on.baseline == (1.0, 0.6667, 0.0, None)
 
-    after = queries.retention(
+    after = retention.retention(
         workspace=workspace,
         date_range=MARCH,
         periods=4,
@@ -212,32 +215,38 @@ def test_retention_grid_on_day_n_and_on_or_after(workspace, person, track):
     assert [c.returned for c in after.cohorts] == [(2, 2, 2, 2), (1, 0, 0, 0)]
 
 
-def test_retention_buckets_follow_the_time_zone_and_weeks(workspace, person, track):
+def test_retention_buckets_follow_the_time_zone_and_weeks(
+    workspace, person, track, analytics_store
+):
     ann = person("ann")
     track(ann, "login", at(3, 2))  # Sunday March 2nd, 21:00 in New York; Monday in UTC
     track(ann, "login", at(4, 2))
     new_york = DateRange(date(2025, 2, 1), date(2025, 3, 31), "America/New_York")
+    analytics_store()
 
-    weekly = queries.retention(
+    weekly = retention.retention(
         workspace=workspace, date_range=new_york, period="week", periods=2, now=at(30)
     )
     assert [(c.cohort_start, c.returned) for c in weekly.cohorts] == [(date(2025, 2, 24), (1, 1))]
-    utc = queries.retention(
+    utc = retention.retention(
         workspace=workspace, date_range=MARCH, period="week", periods=2, now=at(30)
     )
     assert [(c.cohort_start, c.returned) for c in utc.cohorts] == [(date(2025, 3, 3), (1, 0))]
 
 
-def test_retention_by_journey_start_and_empty_ranges(journey, workspace, person, track):
+def test_retention_by_journey_start_and_empty_ranges(
+    journey, workspace, person, track, analytics_store
+):
     ann = person("ann")
     start(journey, ann, at(2, 12))
     track(ann, "login", at(2, 9))  # before the journey began: not a return
     track(ann, "login", at(3, 9))
-    by_journey = queries.retention(
+    analytics_store()
+    by_journey = retention.retention(
         workspace=workspace, date_range=MARCH, journey=journey, periods=2, now=at(30)
     )
     assert [c.returned for c in by_journey.cohorts] == [(0, 1)]
-    empty = queries.retention(
+    empty = retention.retention(
         workspace=workspace, date_range=DateRange(date(2024, 1, 1), date(2024, 1, 2)), now=at(30)
     )
     assert empty.cohorts == ()
@@ -309,7 +318,7 @@ def test_pql_list_scores_engagement_over_the_period(journey, workspace, person, 
     assert queries.pqls(workspace=workspace, now=at(10), search="AN").rows == result.rows
 
 
-def test_adoption_matrix_counts_every_combination(workspace, person, track):
+def test_adoption_matrix_counts_every_combination(workspace, person, track, analytics_store):
     both, only_a, only_b, none_ = (person(n) for n in ("both", "a", "b", "none"))
     track(both, "export", at(2))
     track(both, "share", at(3))
@@ -318,8 +327,9 @@ def test_adoption_matrix_counts_every_combination(workspace, person, track):
     track(only_b, "share", at(2))
     track(none_, "$pageview", at(2))
     track(person("outside"), "export", at(1, month=4))
+    analytics_store()
 
-    result = queries.adoption_matrix(
+    result = adoption.adoption_matrix(
         workspace=workspace, features=["export", "share"], date_range=MARCH
     )
 
@@ -331,10 +341,10 @@ def test_adoption_matrix_counts_every_combination(workspace, person, track):
         ((True, True), 1),
     ]
     with pytest.raises(ReportInputError) as error:
-        queries.adoption_matrix(workspace=workspace, features=["x"] * 7, date_range=MARCH)
+        adoption.adoption_matrix(workspace=workspace, features=["x"] * 7, date_range=MARCH)
     assert error.value.field == "features"
     with pytest.raises(ReportInputError) as error:
-        queries.adoption_matrix(workspace=workspace, features=["nope"], date_range=MARCH)
+        adoption.adoption_matrix(workspace=workspace, features=["nope"], date_range=MARCH)
     assert error.value.field == "features[0]"
 
 
@@ -385,7 +395,7 @@ def test_report_parameters_are_checked(workspace, journey):
         DateRange(date(2025, 3, 2), date(2025, 3, 3), "Mars/Olympus")
     assert error.value.field == "timezone"
     with pytest.raises(ReportInputError) as error:
-        queries.retention(workspace=workspace, date_range=MARCH, return_event="ghost")
+        retention.retention(workspace=workspace, date_range=MARCH, return_event="ghost")
     assert error.value.field == "return_event"
     with pytest.raises(ReportInputError) as error:
         queries.pai_validation(workspace=workspace, key_event="ghost", date_range=MARCH)
