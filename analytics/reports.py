@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 
-from analytics import queries
+from analytics import queries, store
 from analytics import serializers as inputs
 from analytics.inputs import (
     DateRange,
@@ -178,4 +178,14 @@ def run_report(report: Report, workspace: Workspace, raw: Any) -> tuple[Any, str
         result = report.run(workspace, data)
     except ReportInputError as error:
         raise serializers.ValidationError({error.field: [error.message]}) from None
+    except store.StoreUnavailable as error:
+        raise AnalyticsUnavailable(str(error)) from error
     return result, data.get("export", "json")
+
+
+class AnalyticsUnavailable(exceptions.APIException):
+    """The analytics store cannot answer: a 503 with Retry-After, never a 500."""
+
+    status_code = 503
+    default_code = "analytics_unavailable"
+    wait = 30  # DRF sends it as Retry-After

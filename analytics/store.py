@@ -161,6 +161,12 @@ def insert(table: str, data: Sequence[Sequence[Any]], columns: Sequence[str]) ->
         _run("insert", table, list(data), column_names=list(columns), column_oriented=True)
 
 
+def insert_tsv(table: str, data: bytes, columns: Sequence[str]) -> None:
+    """One insert of rows as TabSeparated text (PostgreSQL's COPY text format)."""
+    if data:
+        _run("raw_insert", table, list(columns), insert_block=data, fmt="TabSeparated")
+
+
 def migrate() -> None:
     """Create or bring up to date every table of the store."""
     for statement in SCHEMA:

@@ -4,15 +4,16 @@ The store's own highest event id is the watermark: each run reads the events abo
 order, in batches of ANALYTICS_EXPORT_BATCH rows, and inserts each batch as one block (which
 ClickHouse writes atomically). An event stamped in the last ANALYTICS_EXPORT_SETTLE_SECONDS
 ends the run: a transaction holding a lower id may still be committing, and the watermark must
-not pass it. A run that stopped half-way (a crash between an insert and anything else) is
-harmless: before inserting ids the store may already hold, the run asks the store which of
-them it has and leaves those out. Runs never overlap (a lock in the cache).
+not pass it. A run that stopped half-way is harmless: the next one starts from what the store
+holds, and no batch is ever half-written. Runs never overlap (a lock in the cache). On
+PostgreSQL a batch travels as COPY's text, which ClickHouse reads as TabSeparated unchanged.
 
 Erasures and retention purges reach the store through StorePurge rows, written in the same
 transaction as the deletion and applied first by every run.
 """
 
-# SQL here is assembled from fixed fragments and table names; values travel as parameters.
+# SQL here is assembled from fixed fragments, table names and integers; values travel as
+# parameters.
 # ruff: noqa: S608
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ _LOCK_SECONDS = 600
 @dataclass(frozen=True)
 class ExportResult:
     exported: int  # events inserted by this run
-    skipped: int  # events the store already held (a run that stopped half-way)
     purged: int  # purge requests applied
     watermark: int  # the store's highest event id afterwards
     seconds: float
@@ -55,39 +55,67 @@ class ExportResult:
         return self.exported / self.seconds if self.seconds else 0.0
 
 
-def _batches(after: int, size: int, settled_before: datetime) -> Iterator[list[tuple[Any, ...]]]:
-    """Events above `after` in id order, `size` at a time, up to the first unsettled one."""
-    properties = "properties::text" if is_postgresql() else "properties"
-    sql = (
-        f"SELECT workspace_id, end_user_id, {epoch_ms('timestamp')}, id, name, {properties},"
-        " CASE WHEN received_at < %s THEN 1 ELSE 0 END"
-        f" FROM {Event._meta.db_table} WHERE id > %s ORDER BY id LIMIT %s"
+@dataclass(frozen=True)
+class _Batch:
+    data: Any  # TabSeparated bytes, or one sequence per column
+    count: int
+    last_id: int
+
+
+def _first_unsettled(after: int, settled_before: datetime) -> int | None:
+    """The lowest id above `after` of an event stamped at or after `settled_before`: events
+    from there on wait, since a transaction holding a lower id may still be committing."""
+    row = (
+        Event.objects.filter(id__gt=after, received_at__gte=settled_before)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
     )
-    cutoff = connection.ops.adapt_datetimefield_value(settled_before)
+    return row
+
+
+def _copy_batches(after: int, size: int, before: int | None) -> Iterator[_Batch]:
+    """PostgreSQL: each batch as the TabSeparated text COPY writes, which ClickHouse reads as
+    is (the same escapes), so no row passes through Python."""
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None  # noqa: S101 - ensured above
+    limit = "" if before is None else f" AND id < {int(before)}"
     while True:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [cutoff, after, size])
-            batch = cursor.fetchall()
-        settled = []
-        for row in batch:
-            if not row[6]:
-                break
-            settled.append(row[:6])
-        if settled:
-            yield settled
-            after = settled[-1][3]
-        if len(settled) < size:
+        statement = (
+            "COPY (SELECT workspace_id, end_user_id,"
+            " to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), id, name,"
+            f" properties FROM {Event._meta.db_table} WHERE id > {int(after)}{limit}"
+            f" ORDER BY id LIMIT {int(size)}) TO STDOUT"
+        )
+        buffer = bytearray()
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for chunk in copy:
+                buffer += chunk
+        count = buffer.count(b"\n")
+        if count:
+            last_line = bytes(buffer[buffer.rfind(b"\n", 0, len(buffer) - 1) + 1 : -1])
+            after = int(last_line.split(b"\t")[3])
+            yield _Batch(bytes(buffer), count, after)
+        if count < size:
             return
 
 
-def _present(low: int, high: int) -> set[int]:
-    return {
-        int(row[0])
-        for row in store.rows(
-            "SELECT id FROM events WHERE id >= {low:UInt64} AND id <= {high:UInt64}",
-            {"low": low, "high": high},
-        )
-    }
+def _row_batches(after: int, size: int, before: int | None) -> Iterator[_Batch]:
+    """SQLite (the embedded default, small data): rows through Python, inserted by column."""
+    sql = (
+        f"SELECT workspace_id, end_user_id, {epoch_ms('timestamp')}, id, name, properties"
+        f" FROM {Event._meta.db_table} WHERE id > %s AND id < %s ORDER BY id LIMIT %s"
+    )
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [after, 2**62 if before is None else before, size])
+            rows = cursor.fetchall()
+        if rows:
+            after = rows[-1][3]
+            yield _Batch(list(zip(*rows, strict=True)), len(rows), after)
+        if len(rows) < size:
+            return
 
 
 def watermark() -> int:
@@ -121,31 +149,32 @@ def export(
     after each batch with (events exported so far, events waiting when the run started)."""
     started = time.monotonic()
     if not cache.add(_LOCK, "1", _LOCK_SECONDS):
-        return ExportResult(0, 0, 0, 0, 0.0, busy=True)
+        return ExportResult(0, 0, 0, 0.0, busy=True)
     try:
         store.migrate()
         purged = _purge()
         size = batch_size or int(settings.ANALYTICS_EXPORT_BATCH)
         if settle is None:
             settle = timedelta(seconds=int(settings.ANALYTICS_EXPORT_SETTLE_SECONDS))
-        # The watermark is the store's highest id: a purge that removed the highest ids also
-        # removed them from the primary database, so nothing below it is missing.
-        high = after = watermark()
+        # The watermark is the store's highest id: what the store holds, and nothing else,
+        # decides where a run starts, so a run that stopped between two batches (each one
+        # atomic insert) is simply continued. A purge that removed the highest ids removed them
+        # from the primary database too, so nothing below the watermark is missing.
+        after = watermark()
         waiting = Event.objects.filter(id__gt=after).count() if progress else 0
-        exported = skipped = 0
-        for batch in _batches(after, size, timezone.now() - settle):
-            low_id, high_id = batch[0][3], batch[-1][3]
-            if low_id <= high:
-                have = _present(low_id, min(high_id, high))
-                kept = [row for row in batch if row[3] not in have]
-                skipped += len(batch) - len(kept)
-                batch = kept
-            store.insert("events", list(zip(*batch, strict=True)), EVENT_COLUMNS)
-            exported += len(batch)
+        before = _first_unsettled(after, timezone.now() - settle)
+        batches = _copy_batches if is_postgresql() else _row_batches
+        exported = 0
+        for batch in batches(after, size, before):
+            if isinstance(batch.data, bytes):
+                store.insert_tsv("events", batch.data, EVENT_COLUMNS)
+            else:
+                store.insert("events", batch.data, EVENT_COLUMNS)
+            exported += batch.count
             if progress:
-                progress(exported + skipped, waiting)
+                progress(exported, waiting)
         seconds = time.monotonic() - started
-        result = ExportResult(exported, skipped, purged, watermark(), seconds)
+        result = ExportResult(exported, purged, watermark(), seconds)
         if exported or purged:
             logger.info(
                 "analytics export: %s events (%.0f/s), %s purges, watermark %s",

@@ -227,7 +227,11 @@ if not ANALYTICS_URL.startswith(("chdb://", "http://", "https://")):
     )
 ANALYTICS_QUERY_TIMEOUT_SECONDS = env_int("ANALYTICS_QUERY_TIMEOUT_SECONDS", 30, minimum=1)
 ANALYTICS_EXPORT_SECONDS = env_int("ANALYTICS_EXPORT_SECONDS", 20, minimum=1)
-ANALYTICS_EXPORT_BATCH = env_int("ANALYTICS_EXPORT_BATCH", 50_000, minimum=10_000)
+ANALYTICS_EXPORT_BATCH = env_int("ANALYTICS_EXPORT_BATCH", 100_000, minimum=10_000)
+if ANALYTICS_EXPORT_BATCH > 1_000_000:  # ClickHouse writes up to a million rows atomically
+    raise ImproperlyConfigured(
+        f"ANALYTICS_EXPORT_BATCH={ANALYTICS_EXPORT_BATCH} is above its maximum of 1000000."
+    )
 ANALYTICS_EXPORT_SETTLE_SECONDS = env_int("ANALYTICS_EXPORT_SETTLE_SECONDS", 5, minimum=0)
 CELERY_BEAT_SCHEDULE["analytics-export"] = {
     "task": "analytics.tasks.export",

@@ -20,12 +20,11 @@ def bucket(column: str, period: str) -> str:
 def json_text(column: str, key: str) -> str:
     """A JSON object's member as text, by the member name in the `{key:String}` parameter named
     `key`: strings unquoted, numbers and booleans in their JSON spelling, absent or null NULL
-    (what PostgreSQL's ->> gives)."""
-    member = f"{{{key}:String}}"
+    (what PostgreSQL's ->> gives). The document is parsed once."""
+    raw = f"JSONExtractRaw({column}, {{{key}:String}})"
     return (
-        f"multiIf(JSONType({column}, {member}) = 'String', JSONExtractString({column}, {member}),"
-        f" JSONType({column}, {member}) IN ('Null', 'None'), NULL,"
-        f" JSONExtractRaw({column}, {member}))"
+        f"multiIf(startsWith({raw}, '\"'), JSONExtractString(concat('[', {raw}, ']'), 1),"
+        f" {raw} IN ('', 'null'), NULL, {raw})"
     )
 
 

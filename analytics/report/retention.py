@@ -112,40 +112,104 @@ def retention(
         "cohort_event": cohort_event or "",
         "return_event": return_event or "",
     }
-    cohort_filter = "AND name = {cohort_event:String}" if cohort_event else ""
     if journey is not None:
-        starts, arrays = _journey_cohort(journey, date_range)
-        parameters |= arrays
-        cohort = (
-            f"SELECT person_id, first_at, {bucket('first_at', period)} AS cohort FROM ({starts})"
-        )
-    elif cohort_type == "first_time":
-        cohort = f"""
-            SELECT person_id, first_at, {bucket("first_at", period)} AS cohort FROM (
-                SELECT person_id, min(timestamp) AS first_at FROM events
-                WHERE workspace_id = {{workspace:UInt64}} {cohort_filter}
-                GROUP BY person_id
-            ) WHERE first_at >= {{start:DateTime64(3, 'UTC')}}
-                AND first_at < {{end:DateTime64(3, 'UTC')}}
-        """
+        sizes, counts = _journey_grid(journey, date_range, period, mode, parameters)
     else:
-        cohort = f"""
-            SELECT person_id, min(timestamp) AS first_at, {bucket("timestamp", period)} AS cohort
-            FROM events
-            WHERE workspace_id = {{workspace:UInt64}} {cohort_filter}
-              AND timestamp >= {{start:DateTime64(3, 'UTC')}}
-              AND timestamp < {{end:DateTime64(3, 'UTC')}}
-            GROUP BY person_id, cohort
-        """
-    return_filter = "AND e.name = {return_event:String}" if return_event else ""
-    # Returns: the periods in which each cohort member did the return event, from the moment
-    # they entered the cohort on. One scan of the members' events, joined by person.
+        sizes, counts = _event_grid(period, periods, mode, cohort_type, parameters)
+    return _result(
+        sizes=sizes,
+        counts=counts,
+        periods=periods,
+        period=period,
+        today=now.astimezone(zoneinfo.ZoneInfo(date_range.timezone)).date(),
+        header={
+            "period": period,
+            "mode": mode,
+            "cohort_type": cohort_type,
+            "cohort_event": cohort_event,
+            "return_event": return_event,
+        },
+    )
+
+
+def _event_grid(
+    period: str, periods: int, mode: str, cohort_type: str, parameters: dict[str, Any]
+) -> tuple[dict[date, int], dict[tuple[date, int], int]]:
+    """One scan of the workspace's events. Per person and period: the first cohort event and
+    the last return event in it. Per person those periods as one array, from which the cohort
+    (or, recurring, the cohorts) and the periods returned in follow without a join; then one
+    row per cohort with its size and a count per period."""
+    cohort_if = "name = {cohort_event:String}" if parameters["cohort_event"] else "1"
+    return_if = "name = {return_event:String}" if parameters["return_event"] else "1"
+    if cohort_type == "recurring":
+        # Only what happened in the range makes a cohort (a first-time cohort is the first
+        # occurrence ever, which must then fall in the range).
+        cohort_if += (
+            " AND timestamp >= {start:DateTime64(3, 'UTC')}"
+            " AND timestamp < {end:DateTime64(3, 'UTC')}"
+        )
+    index = {
+        "day": "dateDiff('day', c.1, x.1)",
+        "week": "intDiv(dateDiff('day', c.1, x.1), 7)",
+        "month": "dateDiff('month', c.1, x.1)",
+    }[period]
+    # An entry c = (period, first cohort event in it); a return x = (period, last return in it)
+    # counts from the moment the person entered the cohort on.
+    returned = (
+        f"arrayDistinct(arrayMap(x -> {index}, arrayFilter(x -> x.3 IS NOT NULL AND x.3 >= c.2,"
+        " periods)))"
+    )
+    if mode == "on":
+        flags = f"arrayMap(i -> toUInt64(has(returned, i)), range({periods}))"
+    else:
+        last = "arrayMax(arrayPushBack(returned, -1))"
+        flags = f"arrayMap(i -> toUInt64({last} >= i), range({periods}))"
+    if cohort_type == "first_time":
+        entries = (
+            "arraySlice(arraySort(x -> x.2, arrayFilter(x -> x.2 IS NOT NULL, periods)), 1, 1)"
+        )
+    else:
+        entries = "arrayFilter(x -> x.2 IS NOT NULL, periods)"
+    sql = f"""
+        SELECT cohort, count(), sumForEach(flags) FROM (
+            SELECT c.1 AS cohort, {returned} AS returned, {flags} AS flags
+            FROM (
+                SELECT person_id, groupArray((period, first_entry, last_return)) AS periods
+                FROM (
+                    SELECT person_id, {bucket("timestamp", period)} AS period,
+                           minOrNullIf(timestamp, {cohort_if}) AS first_entry,
+                           maxOrNullIf(timestamp, {return_if}) AS last_return
+                    FROM events WHERE workspace_id = {{workspace:UInt64}}
+                    GROUP BY person_id, period
+                ) GROUP BY person_id
+            ) ARRAY JOIN {entries} AS c
+            WHERE c.2 >= {{start:DateTime64(3, 'UTC')}} AND c.2 < {{end:DateTime64(3, 'UTC')}}
+        ) GROUP BY cohort
+    """
+    sizes: dict[date, int] = {}
+    counts: dict[tuple[date, int], int] = defaultdict(int)
+    for cohort_start, size, per_period in store.rows(sql, parameters):
+        sizes[cohort_start] = int(size)
+        for offset, people in enumerate(per_period):
+            counts[(cohort_start, offset)] = int(people)
+    return sizes, counts
+
+
+def _journey_grid(
+    journey: Journey,
+    date_range: DateRange,
+    period: str,
+    mode: str,
+    parameters: dict[str, Any],
+) -> tuple[dict[date, int], dict[tuple[date, int], int]]:
+    starts, arrays = _journey_cohort(journey, date_range)
+    cohort = f"SELECT person_id, first_at, {bucket('first_at', period)} AS cohort FROM ({starts})"
+    return_filter = "AND e.name = {return_event:String}" if parameters["return_event"] else ""
     activity = f"""
         SELECT DISTINCT c.person_id AS person_id, c.cohort AS cohort,
                {bucket("e.timestamp", period)} AS active
         FROM events AS e INNER JOIN cohort AS c ON e.person_id = c.person_id
         WHERE e.workspace_id = {{workspace:UInt64}} {return_filter}
-          AND e.person_id IN (SELECT person_id FROM cohort)
           AND e.timestamp >= c.first_at
     """
     if mode == "on":
@@ -161,26 +225,19 @@ def retention(
     """
     sizes: dict[date, int] = {}
     counts: dict[tuple[date, int], int] = defaultdict(int)
-    for kind, cohort_start, active, people in store.rows(sql, parameters):
+    for kind, cohort_start, active, people in store.rows(sql, parameters | arrays):
         if kind == 0:
             sizes[cohort_start] = int(people)
         else:
             counts[(cohort_start, period_index(cohort_start, active, period))] += int(people)
-    return _result(
-        sizes=sizes,
-        counts=counts,
-        periods=periods,
-        period=period,
-        mode=mode,
-        today=now.astimezone(zoneinfo.ZoneInfo(date_range.timezone)).date(),
-        header={
-            "period": period,
-            "mode": mode,
-            "cohort_type": cohort_type,
-            "cohort_event": cohort_event,
-            "return_event": return_event,
-        },
-    )
+    if mode == "on_or_after":
+        # Counted at each person's last period so far: returned in N or later is the sum.
+        last = dict(counts)
+        counts = defaultdict(int)
+        for (cohort_start, index), people in last.items():
+            for offset in range(index + 1):
+                counts[(cohort_start, offset)] += people
+    return sizes, counts
 
 
 def _result(
@@ -189,7 +246,6 @@ def _result(
     counts: dict[tuple[date, int], int],
     periods: int,
     period: str,
-    mode: str,
     today: date,
     header: dict[str, Any],
 ) -> Retention:
@@ -197,13 +253,7 @@ def _result(
     baseline_returned = [0] * periods
     baseline_size = [0] * periods
     for start, size in sorted(sizes.items()):
-        if mode == "on":
-            returned = [counts[(start, i)] for i in range(periods)]
-        else:
-            returned = [
-                sum(v for (c, i), v in counts.items() if c == start and i >= offset)
-                for offset in range(periods)
-            ]
+        returned = [counts[(start, i)] for i in range(periods)]
         rates: list[float | None] = []
         incomplete = []
         for offset in range(periods):

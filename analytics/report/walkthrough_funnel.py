@@ -52,21 +52,21 @@ class WalkthroughFunnel:
 def walkthrough_step_funnel(
     *, walkthrough: Walkthrough, date_range: DateRange
 ) -> WalkthroughFunnel:
-    # Per (event, step): distinct people and events. Then per tour-level event, distinct
-    # people over all steps: a tour's started / completed / dismissed counts.
+    # Per (event, step): distinct people and events; per event over all steps: distinct
+    # people (a tour's started / completed / dismissed counts). One scan, two grouping sets.
     rows = store.rows(
         f"""
-        SELECT name, step, uniqExact(person_id), count() FROM (
+        SELECT name, step, grouping(step) = 1 AS whole_tour, uniqExact(person_id), count()
+        FROM (
             SELECT name, person_id, {json_text("properties", "step_key")} AS step FROM events
             WHERE workspace_id = {{workspace:UInt64}} AND name IN {{names:Array(String)}}
-              AND {json_text("properties", "tour_key")} = {{tour:String}}
+              AND JSONExtractString(properties, 'walkthrough') = {{tour:String}}
               AND timestamp >= {{start:DateTime64(3, 'UTC')}}
               AND timestamp < {{end:DateTime64(3, 'UTC')}}
-        ) GROUP BY name, step
+        ) GROUP BY GROUPING SETS ((name, step), (name))
         """,
         {
             "step_key": "step",
-            "tour_key": "walkthrough",
             "workspace": walkthrough.workspace_id,
             "names": list(NAMES),
             "tour": walkthrough.key,
@@ -74,30 +74,15 @@ def walkthrough_step_funnel(
             "end": date_range.end,
         },
     )
-    totals = {
-        name: int(people)
-        for name, people in store.rows(
-            f"""SELECT name, uniqExact(person_id) FROM events
-                WHERE workspace_id = {{workspace:UInt64}} AND name IN {{names:Array(String)}}
-                  AND {json_text("properties", "tour_key")} = {{tour:String}}
-                  AND timestamp >= {{start:DateTime64(3, 'UTC')}}
-                  AND timestamp < {{end:DateTime64(3, 'UTC')}}
-                GROUP BY name""",
-            {
-                "tour_key": "walkthrough",
-                "workspace": walkthrough.workspace_id,
-                "names": list(NAMES[:3]),
-                "tour": walkthrough.key,
-                "start": date_range.start,
-                "end": date_range.end,
-            },
-        )
-    }
     users: dict[tuple[str, str | None], int] = defaultdict(int)
     events: dict[tuple[str, str | None], int] = defaultdict(int)
-    for name, step, people, count in rows:
-        users[(name, step)] = int(people)
-        events[(name, step)] = int(count)
+    totals: dict[str, int] = {}
+    for name, step, whole_tour, people, count in rows:
+        if whole_tour:
+            totals[name] = int(people)
+        else:
+            users[(name, step)] = int(people)
+            events[(name, step)] = int(count)
     titles = list(walkthrough.steps.order_by("position", "id").values_list("title", flat=True))
     seen_steps = {
         int(step) for (_, step) in users if step is not None and step.lstrip("-").isdigit()

@@ -130,3 +130,14 @@ def test_the_openapi_schema_documents_the_reports(db):
     assert "/api/v1/analytics/funnel" in text
     assert "/api/v1/analytics/pai" in text
     assert "key_event" in text
+
+
+def test_a_store_that_is_down_is_a_503_with_retry_after(api, events, settings):
+    settings.ANALYTICS_URL = "http://127.0.0.1:9/milepost"  # nothing listens there
+
+    answer = api.get("/api/v1/analytics/retention", {**MARCH, "periods": 2})
+
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "30"
+    assert answer.json()["error"]["code"] == "analytics_unavailable"
+    assert "127.0.0.1:9" in answer.json()["error"]["message"]

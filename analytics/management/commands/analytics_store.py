@@ -60,7 +60,7 @@ class Command(BaseCommand):
         if result.busy:
             raise CommandError("Another export is running; try again when it has finished.")
         self.stdout.write(
-            f"Exported {result.exported} events ({result.rate:,.0f}/s), skipped "
-            f"{result.skipped} already there, applied {result.purged} purges; watermark "
+            f"Exported {result.exported} events ({result.rate:,.0f}/s), applied "
+            f"{result.purged} purges; watermark "
             f"{result.watermark}."
         )

@@ -1,0 +1,287 @@
+"""Analytics store benchmark (not a test): `make bench` or `python bench/store_reports.py`.
+
+Two parts, both in one run:
+
+1. The export: events written to PostgreSQL (one batch with generate_series), then copied into
+   a fresh chDB store by `store_export.export()`; its rate is printed next to the floor, the
+   same rows read out of PostgreSQL by COPY and discarded, in the same run.
+2. The reports computed in the store (retention first-time and recurring, 8 weekly periods;
+   the adoption matrix; the walkthrough step funnel) at 1 M events / 100 k people and 10 M
+   events / 1 M people, each next to a plain `count()` of the same workspace's events in the
+   same store (the floor). Events are generated straight into the store (columnar inserts),
+   spread over 60 days; people's activity is skewed (a few heavy users, many light ones).
+
+Prints the median of `--repeat` warm runs per figure and its ratio to the floor. The export's
+events are counted back from the store, so the figure is proven, not assumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/milepost_bench_store")
+os.environ.setdefault("SECRET_KEY", "milepost-bench-only")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+STORE_DIR = tempfile.mkdtemp(prefix="milepost-store-bench-")
+os.environ["ANALYTICS_URL"] = f"chdb://{STORE_DIR}"
+
+NAMES = ("$pageview", "login", "campaign_created", "contacts_imported", "report_viewed")
+STEP_NAMES = ("$walkthrough_started", "$step_viewed", "$step_completed")
+DAYS = 60
+ORIGIN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def setup() -> None:
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def median_ms(run: Callable[[], Any], repeat: int) -> float:
+    run()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def workspace(slug: str) -> Any:
+    from onboarding.models import EndUser, Event, Walkthrough, Workspace
+
+    for old in Workspace.objects.filter(slug=slug):
+        drop(old)
+    ws = Workspace(name=slug, slug=slug)
+    ws.issue_keys()
+    ws.save()
+    Walkthrough.objects.create(workspace=ws, key="tour", name="Tour")
+    # The reports check that a named event was ever recorded, in the primary database.
+    person = EndUser.objects.create(workspace=ws, external_id="probe")
+    Event.objects.bulk_create(
+        Event(
+            workspace=ws,
+            end_user=person,
+            client_id=f"00000000-0000-4000-8000-{i:012d}",
+            name=name,
+            timestamp=ORIGIN,
+        )
+        for i, name in enumerate(NAMES + STEP_NAMES)
+    )
+    return ws
+
+
+def drop(ws: Any) -> None:
+    """Delete a workspace, its many events first in one statement (the ORM's cascade would
+    list their ids)."""
+    from django.db import connection
+
+    from onboarding.models import Event
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Event._meta.db_table} WHERE workspace_id = %s", [ws.pk])
+    ws.delete()
+
+
+def fill_store(workspace_id: int, people: int, events: int) -> None:
+    """`events` events of `people` people straight into the store, in 1 M-row blocks."""
+    import numpy as np
+
+    from analytics import store
+
+    rng = np.random.default_rng(workspace_id)
+    names = np.array(NAMES + STEP_NAMES, dtype=object)
+    weights = np.array([0.4, 0.2, 0.08, 0.06, 0.1, 0.05, 0.06, 0.05])
+    chunk = 1_000_000
+    origin_ms = int(ORIGIN.timestamp() * 1000)
+    for offset in range(0, events, chunk):
+        size = min(chunk, events - offset)
+        person = (rng.pareto(1.2, size) * people / 20).astype(np.int64) % people + 1
+        # Each person starts on a day of their own and is active from then on.
+        start_day = (person * 7919) % (DAYS // 2)
+        day = start_day + (rng.exponential(6, size).astype(np.int64) % (DAYS - start_day))
+        ms = origin_ms + day * 86_400_000 + rng.integers(0, 86_400_000, size)
+        name = rng.choice(names, size, p=weights / weights.sum())
+        step = rng.integers(0, 4, size)
+        properties = np.where(
+            np.isin(name, STEP_NAMES),
+            np.char.add(np.char.add('{"walkthrough":"tour","step":', step.astype(str)), "}"),
+            "{}",
+        )
+        store.insert(
+            "events",
+            [
+                [workspace_id] * size,
+                person.tolist(),
+                ms.tolist(),
+                list(range(offset + 1, offset + size + 1)),
+                name.tolist(),
+                properties.tolist(),
+            ],
+            ["workspace_id", "person_id", "timestamp", "id", "name", "properties"],
+        )
+    store.command("OPTIMIZE TABLE events FINAL")
+
+
+def measure_reports(ws: Any, repeat: int) -> dict[str, float]:
+    from analytics import store
+    from analytics.inputs import DateRange
+    from analytics.report import adoption, retention, walkthrough_funnel
+    from onboarding.models import Walkthrough
+
+    everything = DateRange(ORIGIN.date(), ORIGIN.date() + timedelta(days=DAYS), "UTC")
+    new_york = DateRange(ORIGIN.date(), ORIGIN.date() + timedelta(days=DAYS), "America/New_York")
+    now = ORIGIN + timedelta(days=DAYS + 60)
+    tour = Walkthrough.objects.get(workspace=ws, key="tour")
+
+    def floor() -> None:
+        store.rows(
+            "SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk}
+        )
+
+    def weekly(cohort_type: str, date_range: DateRange = everything) -> Callable[[], Any]:
+        return lambda: retention.retention(
+            workspace=ws,
+            date_range=date_range,
+            period="week",
+            periods=8,
+            cohort_type=cohort_type,
+            now=now,
+        )
+
+    return {
+        "floor: count() of the events": median_ms(floor, repeat),
+        "retention, 8 weeks, first-time": median_ms(weekly("first_time"), repeat),
+        "retention, 8 weeks, recurring": median_ms(weekly("recurring"), repeat),
+        "retention, 8 weeks, New York": median_ms(weekly("first_time", new_york), repeat),
+        "retention, 8 days, login -> report": median_ms(
+            lambda: retention.retention(
+                workspace=ws,
+                date_range=everything,
+                periods=8,
+                cohort_event="login",
+                return_event="report_viewed",
+                now=now,
+            ),
+            repeat,
+        ),
+        "adoption matrix, 3 features": median_ms(
+            lambda: adoption.adoption_matrix(
+                workspace=ws,
+                features=["campaign_created", "contacts_imported", "report_viewed"],
+                date_range=everything,
+            ),
+            repeat,
+        ),
+        "walkthrough step funnel": median_ms(
+            lambda: walkthrough_funnel.walkthrough_step_funnel(
+                walkthrough=tour, date_range=everything
+            ),
+            repeat,
+        ),
+    }
+
+
+def measure_export(events: int) -> tuple[float, float, int]:
+    """(export rows/s, plain PostgreSQL read rows/s, events counted in the store)."""
+    from django.db import connection
+
+    from analytics import store, store_export
+    from onboarding.models import EndUser, Event
+
+    ws = workspace("bench-store-export")
+    person = EndUser.objects.get(workspace=ws, external_id="probe")
+    table = Event._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {table} (workspace_id, end_user_id, client_id, name, timestamp,
+                    received_at, properties, source, clock_skew_clamped)
+                SELECT %s, %s, md5(i::text)::uuid, (ARRAY['login','report_viewed','$pageview'])
+                       [1 + i %% 3], %s::timestamptz + i * interval '1 second',
+                       %s::timestamptz, jsonb_build_object('plan', 'pro', 'seats', i %% 50),
+                       'server', false
+                FROM generate_series(1, %s) AS i""",
+            [ws.pk, person.pk, ORIGIN, ORIGIN, events],
+        )
+        cursor.execute("ANALYZE")
+    # The floor: the same rows read out of PostgreSQL by COPY and thrown away.
+    connection.ensure_connection()
+    started = time.perf_counter()
+    read = 0
+    with connection.connection.cursor() as raw, raw.copy(
+        f"COPY (SELECT workspace_id, end_user_id, timestamp, id, name, properties FROM {table}"
+        f" WHERE workspace_id = {int(ws.pk)} ORDER BY id) TO STDOUT"
+    ) as copy:
+        for chunk in copy:
+            read += bytes(chunk).count(b"\n")
+    read_rate = read / (time.perf_counter() - started)
+    expected = Event.objects.filter(workspace=ws).count()
+    store.reset()
+    result = store_export.export(settle=timedelta(0))
+    stored = int(
+        store.rows("SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})[
+            0
+        ][0]
+    )
+    drop(ws)
+    assert stored == expected, (stored, expected)
+    return result.rate, read_rate, stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000000:100000,10000000:1000000")
+    parser.add_argument("--export-events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    setup()
+    from analytics import store
+
+    started = date.today()
+    print(f"analytics store bench ({started}), chDB {store.ping()} in {STORE_DIR}")
+    rate, floor_rate, stored = measure_export(args.export_events)
+    print(
+        f"export: {rate:,.0f} events/s; COPY of the same rows out of PostgreSQL "
+        f"{floor_rate:,.0f} rows/s (ratio {rate / floor_rate:.2f}); all {stored:,} events "
+        "counted back in the store"
+    )
+    for size in args.sizes.split(","):
+        events, people = (int(part) for part in size.split(":"))
+        ws = workspace(f"bench-store-{events}")
+        generated = time.perf_counter()
+        fill_store(ws.pk, people, events)
+        print(
+            f"\n{events:,} events / {people:,} people generated into the store in "
+            f"{time.perf_counter() - generated:.0f} s"
+        )
+        figures = measure_reports(ws, args.repeat)
+        floor = figures["floor: count() of the events"]
+        for label, ms in figures.items():
+            print(f"  {label:<40} {ms:9.1f} ms  {ms / floor:8.1f}x floor")
+        store.command("DELETE FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})
+        drop(ws)
+
+
+if __name__ == "__main__":
+    main()
