@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,9 +156,7 @@ def measure_reports(ws: Any, repeat: int) -> dict[str, float]:
     tour = Walkthrough.objects.get(workspace=ws, key="tour")
 
     def floor() -> None:
-        store.rows(
-            "SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk}
-        )
+        store.rows("SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})
 
     def weekly(cohort_type: str, date_range: DateRange = everything) -> Callable[[], Any]:
         return lambda: retention.retention(
@@ -229,10 +227,13 @@ def measure_export(events: int) -> tuple[float, float, int]:
     connection.ensure_connection()
     started = time.perf_counter()
     read = 0
-    with connection.connection.cursor() as raw, raw.copy(
-        f"COPY (SELECT workspace_id, end_user_id, timestamp, id, name, properties FROM {table}"
-        f" WHERE workspace_id = {int(ws.pk)} ORDER BY id) TO STDOUT"
-    ) as copy:
+    with (
+        connection.connection.cursor() as raw,
+        raw.copy(
+            f"COPY (SELECT workspace_id, end_user_id, timestamp, id, name, properties FROM {table}"
+            f" WHERE workspace_id = {int(ws.pk)} ORDER BY id) TO STDOUT"
+        ) as copy,
+    ):
         for chunk in copy:
             read += bytes(chunk).count(b"\n")
     read_rate = read / (time.perf_counter() - started)
@@ -240,9 +241,7 @@ def measure_export(events: int) -> tuple[float, float, int]:
     store.reset()
     result = store_export.export(settle=timedelta(0))
     stored = int(
-        store.rows("SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})[
-            0
-        ][0]
+        store.rows("SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})[0][0]
     )
     drop(ws)
     assert stored == expected, (stored, expected)
@@ -258,7 +257,7 @@ def main() -> None:
     setup()
     from analytics import store
 
-    started = date.today()
+    started = datetime.now(UTC).date()
     print(f"analytics store bench ({started}), chDB {store.ping()} in {STORE_DIR}")
     rate, floor_rate, stored = measure_export(args.export_events)
     print(
