@@ -19,7 +19,7 @@ from rest_framework.exceptions import ValidationError
 from analytics import queries
 from analytics.export import report_csv
 from analytics.models import AnalyticsSettings
-from analytics.report import adoption, retention, walkthrough_funnel
+from analytics.report import adoption, lifecycle, retention, walkthrough_funnel
 from analytics.reports import REPORTS, run_report
 from onboarding.queries import workspaces_for_user
 
@@ -37,7 +37,7 @@ def _chart(result: Any) -> list[tuple[str, float]]:
             return [(s.event, s.count) for s in result.steps]
         case retention.Retention():
             return [(f"period {i}", (r or 0) * 100) for i, r in enumerate(result.baseline)]
-        case queries.Lifecycle():
+        case lifecycle.Lifecycle():
             return [(s.label, s.current) for s in result.states]
         case queries.PqlList():
             return [(p.external_id, p.score) for p in result.rows[:20]]

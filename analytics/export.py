@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from analytics import queries
-from analytics.report import adoption, retention, walkthrough_funnel
+from analytics.report import adoption, lifecycle, retention, walkthrough_funnel
 
 
 def _rows(result: Any) -> Iterable[list[Any]]:
@@ -49,7 +49,7 @@ def _rows(result: Any) -> Iterable[list[Any]]:
             for c in result.cohorts:
                 yield [c.cohort_start.isoformat(), c.size, *c.returned]
             yield ["baseline", "", *result.baseline]
-        case queries.Lifecycle():
+        case lifecycle.Lifecycle():
             yield ["stage", "current", "reached", "conversion_to_next", "left",
                    "mean_seconds_in_state", "median_seconds_in_state"]  # fmt: skip
             for ls in result.states:

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
 from django.db.models import (
@@ -66,11 +65,8 @@ from analytics.sql import (
     DAY_MS,
     epoch_ms,
     fetch_all,
-    fetch_one,
-    greatest,
     json_text,
     json_text_params,
-    least,
     local_bucket,
 )
 from analytics.velocity import FROM_PREVIOUS, FROM_START, HISTOGRAM_BOUNDS, Durations
@@ -80,7 +76,6 @@ from onboarding.models import (
     Event,
     Journey,
     JourneyProgress,
-    LifecycleStage,
     Milestone,
     MilestoneCompletion,
     Segment,
@@ -1337,142 +1332,6 @@ def _breakdown_values(
         properties = (source.properties if source else None) or {}
         values.append(_json_label(properties.get(breakdown.property)))
     return values
-
-
-# --- 6. Lifecycle ------------------------------------------------------------------------
-
-LIFECYCLE_ORDER = [stage.value for stage in LifecycleStage]
-
-
-@dataclass(frozen=True)
-class LifecycleState:
-    stage: str
-    label: str
-    current: int  # people in this state now
-    reached: int  # people who ever entered it
-    conversion_to_next: float | None  # of those who entered it, share who entered the next one
-    left: int  # people who moved on to a later-entered state
-    mean_seconds_in_state: float | None  # among those who moved on
-    median_seconds_in_state: float | None
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    states: tuple[LifecycleState, ...]
-    rules: dict[str, Any]
-
-
-def lifecycle(*, workspace: Workspace, now: datetime | None = None) -> Lifecycle:
-    """Seven states. A person enters: visitor when first seen; signup / trial at signed_up_at;
-    PQL at their first pql_at; customer, renewed / retained and churned at their first
-    configured event; active customer at their first active event at or after becoming a
-    customer, and only while they did it within the last `active_days` (else they are counted as
-    a customer). Their state is the one entered last (ties go to the later state); time in a
-    state runs until the next state they entered."""
-    now = now or timezone.now()
-    rules = AnalyticsSettings.for_workspace(workspace).lifecycle_rules()
-    now_ms = int(now.timestamp() * 1000)
-    active_from = now_ms - int(rules["active_days"]) * DAY_MS
-    event_columns = {
-        "customer": rules["customer_event"],
-        "retained": rules["retained_event"],
-        "churned": rules["churned_event"],
-    }
-    parts = [
-        f"MIN(CASE WHEN e.name = %s THEN {epoch_ms('e.timestamp')} END) AS {state}"
-        for state in event_columns
-    ]
-    per_user = f"""
-        SELECT u.id,
-               {epoch_ms("u.first_seen_at")} AS visitor,
-               {epoch_ms("u.signed_up_at")} AS trial,
-               (SELECT {epoch_ms("MIN(p.pql_at)")} FROM {PROGRESS} p
-                WHERE p.end_user_id = u.id) AS pql,
-               {", ".join(parts)},
-               COUNT(e.id) AS _events
-        FROM {END_USER} u
-        LEFT JOIN {EVENT} e ON e.end_user_id = u.id AND e.name IN (%s, %s, %s)
-        WHERE u.workspace_id = %s
-        GROUP BY u.id, u.first_seen_at, u.signed_up_at
-    """
-    params: list[Any] = [*event_columns.values(), *event_columns.values(), workspace.pk]
-    active = f"""
-        SELECT s.*, (SELECT MIN({epoch_ms("a.timestamp")}) FROM {EVENT} a
-                     WHERE a.end_user_id = s.id AND a.name = %s
-                       AND {epoch_ms("a.timestamp")} >= s.customer) AS active_first,
-                    (SELECT MAX({epoch_ms("a.timestamp")}) FROM {EVENT} a
-                     WHERE a.end_user_id = s.id AND a.name = %s) AS active_last
-        FROM ({per_user}) s
-    """
-    params = [rules["active_event"], rules["active_event"], *params]
-    entries = f"""
-        SELECT id, visitor, trial, pql, customer,
-               CASE WHEN active_last >= %s THEN active_first END AS active_customer,
-               retained, churned
-        FROM ({active}) a
-    """
-    params = [active_from, *params]
-    order = LIFECYCLE_ORDER
-    sentinel = "-1"
-    latest = greatest(*(f"COALESCE({s}, {sentinel})" for s in order))
-    current = (
-        "CASE "
-        + " ".join(f"WHEN {s} IS NOT NULL AND {s} = {latest} THEN '{s}'" for s in reversed(order))
-        + " END"
-    )
-    big = str(2**62)
-    next_entry = {
-        s: least(*(f"COALESCE(CASE WHEN {o} > {s} THEN {o} END, {big})" for o in order if o != s))
-        for s in order
-    }
-    selects = [f"{current} AS current_state"]
-    for s in order:
-        selects.append(f"CASE WHEN {s} IS NOT NULL THEN 1 ELSE 0 END AS r_{s}")
-        selects.append(
-            f"CASE WHEN {s} IS NOT NULL AND {next_entry[s]} < {big}"
-            f" THEN {next_entry[s]} - {s} END AS d_{s}"
-        )
-    states_sql = f"WITH states AS (SELECT {', '.join(selects)} FROM ({entries}) entries) "
-    current_counts = {
-        row[0]: int(row[1])
-        for row in fetch_all(
-            states_sql + "SELECT current_state, COUNT(*) FROM states GROUP BY current_state", params
-        )
-    }
-    sums = ", ".join(f"SUM(r_{s}), COUNT(d_{s}), SUM(d_{s})" for s in order)
-    totals = fetch_one(states_sql + f"SELECT {sums} FROM states", params)
-    adjacent = ", ".join(f"SUM(r_{a} * r_{b})" for a, b in pairwise(order))
-    both = fetch_one(states_sql + f"SELECT {adjacent} FROM states", params)
-    medians = {}
-    for s in order:
-        row = fetch_one(
-            states_sql
-            + f"""SELECT MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN d_{s} END) FROM (
-                SELECT d_{s}, ROW_NUMBER() OVER (ORDER BY d_{s}) AS rn, COUNT(*) OVER () AS n
-                FROM states WHERE d_{s} IS NOT NULL) ranked""",
-            params,
-        )
-        medians[s] = row[0]
-    labels = dict(LifecycleStage.choices)
-    states = []
-    for index, s in enumerate(order):
-        reached = int(totals[3 * index] or 0)
-        left = int(totals[3 * index + 1] or 0)
-        states.append(
-            LifecycleState(
-                stage=s,
-                label=str(labels[s]),
-                current=current_counts.get(s, 0),
-                reached=reached,
-                conversion_to_next=_rate(int(both[index] or 0), reached)
-                if index < len(order) - 1
-                else None,
-                left=left,
-                mean_seconds_in_state=_mean_seconds(totals[3 * index + 2], left),
-                median_seconds_in_state=_seconds(medians[s]),
-            )
-        )
-    return Lifecycle(states=tuple(states), rules=rules)
 
 
 # --- 7. PQLs -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from analytics.inputs import (
     PropertyFilter,
     ReportInputError,
 )
-from analytics.report import adoption, retention, walkthrough_funnel
+from analytics.report import adoption, lifecycle, retention, walkthrough_funnel
 from onboarding.models import Journey, Walkthrough, Workspace
 
 
@@ -106,7 +106,7 @@ def _retention(workspace: Workspace, data: dict[str, Any]) -> Any:
 
 
 def _lifecycle(workspace: Workspace, data: dict[str, Any]) -> Any:
-    return queries.lifecycle(workspace=workspace)
+    return lifecycle.lifecycle(workspace=workspace)
 
 
 def _pqls(workspace: Workspace, data: dict[str, Any]) -> Any:

@@ -37,15 +37,26 @@ SCHEMA: tuple[str, ...] = (
         properties String CODEC(ZSTD(1)),
         INDEX id_range id TYPE minmax GRANULARITY 1
     ) ENGINE = MergeTree ORDER BY (workspace_id, person_id, timestamp, id)""",
-    # How far each export has got: the highest primary-database id it has copied. Kept in the
-    # store itself, so a store that is wiped starts again from the beginning.
+    # How far each export has got. Kept in the store itself, so a store that is wiped starts
+    # again from the beginning.
     """CREATE TABLE IF NOT EXISTS export_state (
         source String,
         last_id UInt64,
         updated_at DateTime64(3, 'UTC')
     ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY source""",
+    # One row per person with what reports read of them (lifecycle, PAI, breakdowns by trait):
+    # each export of a person adds a newer version; read with FINAL.
+    """CREATE TABLE IF NOT EXISTS people (
+        workspace_id UInt64,
+        person_id UInt64,
+        first_seen_at DateTime64(3, 'UTC'),
+        signed_up_at Nullable(DateTime64(3, 'UTC')),
+        pql_at Nullable(DateTime64(3, 'UTC')),
+        traits String CODEC(ZSTD(1)),
+        version UInt64
+    ) ENGINE = ReplacingMergeTree(version) ORDER BY (workspace_id, person_id)""",
 )
-TABLES = ("events", "export_state")
+TABLES = ("events", "export_state", "people")
 
 
 class StoreUnavailable(Exception):

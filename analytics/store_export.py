@@ -8,6 +8,9 @@ not pass it. A run that stopped half-way is harmless: the next one starts from w
 holds, and no batch is ever half-written. Runs never overlap (a lock in the cache). On
 PostgreSQL a batch travels as COPY's text, which ClickHouse reads as TabSeparated unchanged.
 
+People (what reports read of them: first seen, signup, first PQL, traits) are copied as new
+versions of their row: everyone seen since the previous run began, minus a margin.
+
 Erasures and retention purges reach the store through StorePurge rows, written in the same
 transaction as the deletion and applied first by every run.
 """
@@ -22,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -33,11 +36,12 @@ from django.utils import timezone
 from analytics import store
 from analytics.models import StorePurge
 from analytics.sql import epoch_ms, is_postgresql
-from onboarding.models import Event
+from onboarding.models import EndUser, Event, JourneyProgress
 
 logger = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ("workspace_id", "person_id", "timestamp", "id", "name", "properties")
+EXPORT_STATE_COLUMNS = ("source", "last_id", "updated_at")
 _LOCK = "analytics-store-export"
 _LOCK_SECONDS = 600
 
@@ -45,6 +49,7 @@ _LOCK_SECONDS = 600
 @dataclass(frozen=True)
 class ExportResult:
     exported: int  # events inserted by this run
+    people: int  # people (re-)exported by this run
     purged: int  # purge requests applied
     watermark: int  # the store's highest event id afterwards
     seconds: float
@@ -118,6 +123,56 @@ def _row_batches(after: int, size: int, before: int | None) -> Iterator[_Batch]:
             return
 
 
+PEOPLE_COLUMNS = (
+    "workspace_id",
+    "person_id",
+    "first_seen_at",
+    "signed_up_at",
+    "pql_at",
+    "traits",
+    "version",
+)
+# A change to a person (traits, signup time, a PQL) always comes with their `last_seen_at`
+# moved to within a minute of it (onboarding/recording.py), so each run re-exports the people
+# seen since the previous run began, minus this margin; extra copies of a person are harmless
+# (the newest version wins).
+PEOPLE_MARGIN = timedelta(minutes=10)
+
+
+def _people(since: datetime | None, size: int) -> int:
+    """Copy the people seen since `since` (everyone when None); returns how many."""
+    progress = JourneyProgress._meta.db_table
+    traits = "u.traits::text" if is_postgresql() else "u.traits"
+    sql = (
+        f"SELECT u.workspace_id, u.id, {epoch_ms('u.first_seen_at')},"
+        f" {epoch_ms('u.signed_up_at')}, (SELECT {epoch_ms('MIN(p.pql_at)')} FROM {progress} p"
+        f" WHERE p.end_user_id = u.id), {traits} FROM {EndUser._meta.db_table} u"
+        " WHERE u.id > %s AND u.last_seen_at >= %s ORDER BY u.id LIMIT %s"
+    )
+    floor = connection.ops.adapt_datetimefield_value(since or datetime(1970, 1, 1, tzinfo=UTC))
+    version = time.time_ns()
+    after = copied = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [after, floor, size])
+            rows = cursor.fetchall()
+        if rows:
+            columns = [*zip(*rows, strict=True), [version] * len(rows)]
+            store.insert("people", columns, PEOPLE_COLUMNS)
+            copied += len(rows)
+            after = rows[-1][1]
+        if len(rows) < size:
+            return copied
+
+
+def _people_since() -> datetime | None:
+    found = store.rows("SELECT max(updated_at) FROM export_state FINAL WHERE source = 'people'")
+    last = found[0][0] if found else None
+    if last is None or last.year <= 1970:
+        return None
+    return last.replace(tzinfo=UTC) - PEOPLE_MARGIN
+
+
 def watermark() -> int:
     return int(store.rows("SELECT max(id) FROM events")[0][0] or 0)
 
@@ -131,7 +186,9 @@ def _purge() -> int:
         if request.end_user_id is not None:
             conditions.append("person_id = {person:UInt64}")
             parameters["person"] = request.end_user_id
-        if request.before is not None:
+        if request.before is None:
+            store.command(f"DELETE FROM people WHERE {' AND '.join(conditions)}", parameters)
+        else:
             conditions.append("timestamp < {before:DateTime64(3, 'UTC')}")
             parameters["before"] = request.before
         store.command(f"DELETE FROM events WHERE {' AND '.join(conditions)}", parameters)
@@ -149,7 +206,7 @@ def export(
     after each batch with (events exported so far, events waiting when the run started)."""
     started = time.monotonic()
     if not cache.add(_LOCK, "1", _LOCK_SECONDS):
-        return ExportResult(0, 0, 0, 0.0, busy=True)
+        return ExportResult(0, 0, 0, 0, 0.0, busy=True)
     try:
         store.migrate()
         purged = _purge()
@@ -160,6 +217,9 @@ def export(
         # decides where a run starts, so a run that stopped between two batches (each one
         # atomic insert) is simply continued. A purge that removed the highest ids removed them
         # from the primary database too, so nothing below the watermark is missing.
+        run_started = timezone.now()
+        people = _people(_people_since(), size)
+        store.insert("export_state", [["people"], [0], [run_started]], EXPORT_STATE_COLUMNS)
         after = watermark()
         waiting = Event.objects.filter(id__gt=after).count() if progress else 0
         before = _first_unsettled(after, timezone.now() - settle)
@@ -174,7 +234,7 @@ def export(
             if progress:
                 progress(exported, waiting)
         seconds = time.monotonic() - started
-        result = ExportResult(exported, purged, watermark(), seconds)
+        result = ExportResult(exported, people, purged, watermark(), seconds)
         if exported or purged:
             logger.info(
                 "analytics export: %s events (%.0f/s), %s purges, watermark %s",

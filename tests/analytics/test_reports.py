@@ -7,7 +7,7 @@ import pytest
 from analytics import queries
 from analytics.inputs import DateRange, ReportInputError
 from analytics.models import AnalyticsSettings
-from analytics.report import adoption, retention, walkthrough_funnel
+from analytics.report import adoption, lifecycle, retention, walkthrough_funnel
 from onboarding.models import LifecycleStage
 from tests.analytics.conftest import at
 from tests.factories import (
@@ -253,7 +253,9 @@ def test_retention_by_journey_start_and_empty_ranges(
     assert empty.baseline[0] is None
 
 
-def test_lifecycle_counts_states_conversions_and_time_in_state(workspace, person, track):
+def test_lifecycle_counts_states_conversions_and_time_in_state(
+    workspace, person, track, analytics_store
+):
     AnalyticsSettings.objects.create(workspace=workspace, active_event="report", active_days=7)
     person("visitor", signed_up_at=None)
     person("trialist", signed_up_at=at(2))
@@ -268,7 +270,8 @@ def test_lifecycle_counts_states_conversions_and_time_in_state(workspace, person
     track(churned, "subscription_started", at(5))
     track(churned, "subscription_cancelled", at(7))
 
-    result = queries.lifecycle(workspace=workspace, now=at(10))
+    analytics_store()
+    result = lifecycle.lifecycle(workspace=workspace, now=at(10))
     by_stage = {s.stage: s for s in result.states}
 
     assert {s.stage: s.current for s in result.states} == {
@@ -288,7 +291,7 @@ def test_lifecycle_counts_states_conversions_and_time_in_state(workspace, person
     assert by_stage["customer"].median_seconds_in_state == 2 * 86400
     assert by_stage["pql"].median_seconds_in_state is None
 
-    stale = queries.lifecycle(workspace=workspace, now=at(20))
+    stale = lifecycle.lifecycle(workspace=workspace, now=at(20))
     # The active customer's last "report" is now 11 days old: a customer again.
     assert {s.stage: s.current for s in stale.states}["active_customer"] == 0
 

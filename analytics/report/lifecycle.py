@@ -1,0 +1,159 @@
+"""Lifecycle: seven states and how people move through them. Computed in the analytics store.
+
+A person enters: visitor when first seen; signup / trial at signed_up_at; PQL at their first
+pql_at; customer, renewed / retained and churned at their first configured event; active
+customer at their first active event at or after becoming a customer, and only while they did
+it within the last `active_days` (else they are counted as a customer). Their state is the one
+entered last (ties go to the later state); time in a state runs until the next state they
+entered. Medians are nearest-rank (the lower middle value for an even count).
+"""
+
+# SQL here is assembled from fixed fragments; every value travels as a query parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from analytics import store
+from analytics.models import AnalyticsSettings
+from analytics.report.common import rate
+from onboarding.models import LifecycleStage, Workspace
+
+LIFECYCLE_ORDER = [stage.value for stage in LifecycleStage]
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class LifecycleState:
+    stage: str
+    label: str
+    current: int  # people in this state now
+    reached: int  # people who ever entered it
+    conversion_to_next: float | None  # of those who entered it, share who entered the next one
+    left: int  # people who moved on to a later-entered state
+    mean_seconds_in_state: float | None  # among those who moved on
+    median_seconds_in_state: float | None
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    states: tuple[LifecycleState, ...]
+    rules: dict[str, Any]
+
+
+# Per person: the instant (ms) they entered each state, in LIFECYCLE_ORDER, NULL if never.
+_ENTRIES = """
+    SELECT p.person_id AS person_id,
+           [toUnixTimestamp64Milli(p.first_seen_at),
+            toUnixTimestamp64Milli(p.signed_up_at),
+            toUnixTimestamp64Milli(p.pql_at),
+            e.customer,
+            if(e.active_last >= {active_from:Int64}, a.active_first, NULL),
+            e.retained,
+            e.churned] AS entered
+    FROM (SELECT person_id, first_seen_at, signed_up_at, pql_at FROM people FINAL
+          WHERE workspace_id = {workspace:UInt64}) AS p
+    LEFT JOIN (
+        SELECT person_id,
+               minOrNullIf(toUnixTimestamp64Milli(timestamp), name = {customer:String}) AS customer,
+               minOrNullIf(toUnixTimestamp64Milli(timestamp), name = {retained:String}) AS retained,
+               minOrNullIf(toUnixTimestamp64Milli(timestamp), name = {churned:String}) AS churned,
+               maxOrNullIf(toUnixTimestamp64Milli(timestamp), name = {active:String}) AS active_last
+        FROM events
+        WHERE workspace_id = {workspace:UInt64}
+          AND name IN ({customer:String}, {retained:String}, {churned:String}, {active:String})
+        GROUP BY person_id
+    ) AS e ON e.person_id = p.person_id
+    LEFT JOIN (
+        -- The first active event at or after becoming a customer.
+        SELECT ev.person_id AS person_id, min(toUnixTimestamp64Milli(ev.timestamp)) AS active_first
+        FROM events AS ev
+        INNER JOIN (
+            SELECT person_id, min(timestamp) AS became FROM events
+            WHERE workspace_id = {workspace:UInt64} AND name = {customer:String}
+            GROUP BY person_id
+        ) AS c ON c.person_id = ev.person_id
+        WHERE ev.workspace_id = {workspace:UInt64} AND ev.name = {active:String}
+          AND ev.timestamp >= c.became
+        GROUP BY ev.person_id
+    ) AS a ON a.person_id = p.person_id
+"""
+
+# No next state: a sentinel above any instant, so arrayMin of an empty choice has a value.
+_NEVER = 2 * 10**18
+
+# Per person and state: when they entered it, how long they stayed (until the next state they
+# entered; NULL if none), whether they also entered the following state in the order, and
+# whether it is their current state (the one entered last, the later one among ties).
+_PER_STATE = f"""
+    SELECT i, t, if(t IS NULL OR next_at >= {_NEVER}, NULL, next_at - t) AS stay, has_next,
+           current = i AS is_current
+    FROM (
+        SELECT entered,
+               arrayMap(x -> ifNull(x, -1), entered) AS known,
+               length(entered) + 1 - indexOf(arrayReverse(known), arrayMax(known)) AS current
+        FROM ({_ENTRIES})
+    )
+    ARRAY JOIN
+        arrayEnumerate(entered) AS i,
+        entered AS t,
+        arrayMap(x -> arrayMin(arrayPushBack(arrayFilter(o -> o > ifNull(x, 0), known),
+                                             toInt64({_NEVER}))), entered) AS next_at,
+        arrayMap(k -> k < length(entered) AND entered[k + 1] IS NOT NULL,
+                 arrayEnumerate(entered)) AS has_next
+"""
+
+_TOTALS = f"""
+    SELECT i, countIf(t IS NOT NULL), countIf(t IS NOT NULL AND has_next), count(stay),
+           sum(stay), quantileExactLow(0.5)(stay), countIf(is_current)
+    FROM ({_PER_STATE})
+    GROUP BY i ORDER BY i
+    SETTINGS join_use_nulls = 1
+"""
+
+
+def lifecycle(*, workspace: Workspace, now: datetime | None = None) -> Lifecycle:
+    now = now or timezone.now()
+    rules = AnalyticsSettings.for_workspace(workspace).lifecycle_rules()
+    rows = {
+        int(row[0]): row
+        for row in store.rows(
+            _TOTALS,
+            {
+                "workspace": workspace.pk,
+                "active_from": int(now.timestamp() * 1000) - int(rules["active_days"]) * DAY_MS,
+                "customer": rules["customer_event"],
+                "retained": rules["retained_event"],
+                "churned": rules["churned_event"],
+                "active": rules["active_event"],
+            },
+        )
+    }
+    labels = dict(LifecycleStage.choices)
+    states = []
+    for index, stage in enumerate(LIFECYCLE_ORDER):
+        _, reached, to_next, left, total_ms, median_ms, current = rows.get(
+            index + 1, (index + 1, 0, 0, 0, None, None, 0)
+        )
+        states.append(
+            LifecycleState(
+                stage=stage,
+                label=str(labels[stage]),
+                current=int(current),
+                reached=int(reached),
+                conversion_to_next=(
+                    rate(int(to_next), int(reached)) if index < len(LIFECYCLE_ORDER) - 1 else None
+                ),
+                left=int(left),
+                mean_seconds_in_state=(
+                    round(int(total_ms) / int(left) / 1000, 3) if left and total_ms else None
+                ),
+                median_seconds_in_state=None if not left else int(median_ms) / 1000,
+            )
+        )
+    return Lifecycle(states=tuple(states), rules=rules)
