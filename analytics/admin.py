@@ -19,7 +19,7 @@ from rest_framework.exceptions import ValidationError
 from analytics import queries
 from analytics.export import report_csv
 from analytics.models import AnalyticsSettings
-from analytics.report import adoption, lifecycle, retention, walkthrough_funnel
+from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
 from analytics.reports import REPORTS, run_report
 from onboarding.queries import workspaces_for_user
 
@@ -52,7 +52,7 @@ def _chart(result: Any) -> list[tuple[str, float]]:
                 )
                 for c in result.cells
             ]
-        case queries.PaiValidation():
+        case pai.PaiValidation():
             return [(f">= {t.threshold}", (t.overlap or 0) * 100) for t in result.thresholds]
     return []
 

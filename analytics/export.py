@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from analytics import queries
-from analytics.report import adoption, lifecycle, retention, walkthrough_funnel
+from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
 
 
 def _rows(result: Any) -> Iterable[list[Any]]:
@@ -67,7 +67,7 @@ def _rows(result: Any) -> Iterable[list[Any]]:
             yield [*result.features, "users", "share"]
             for cell in result.cells:
                 yield [*("used" if u else "not used" for u in cell.used), cell.users, cell.share]
-        case queries.PaiValidation():
+        case pai.PaiValidation():
             yield ["threshold", "met", "met_and_retained", "retained_total", "overlap",
                    "retention_of_met", "best"]  # fmt: skip
             for t in result.thresholds:

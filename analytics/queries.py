@@ -50,19 +50,16 @@ from django.utils import timezone
 
 from analytics import funnel_engine, funnel_sql, services, velocity
 from analytics.inputs import (
-    MAX_PAI_THRESHOLD,
     DateRange,
     EventFunnelSpec,
     PropertyFilter,
     ReportInputError,
-    check_known_event,
     check_property_name,
     check_range,
 )
 from analytics.models import AnalyticsSettings, JourneyDayRollup, JourneyStaleDay
 from analytics.services import DayCounts
 from analytics.sql import (
-    DAY_MS,
     epoch_ms,
     fetch_all,
     json_text,
@@ -1494,145 +1491,3 @@ def pqls(
             )
         )
     return PqlList(period_days=period_days, rows=tuple(rows))
-
-
-# --- 9. PAI validation -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaiThreshold:
-    threshold: int
-    met: int  # did the key event at least `threshold` times in the window
-    met_and_retained: int
-    retained_total: int
-    overlap: float | None  # met & retained / met | retained
-    retention_of_met: float | None
-
-
-@dataclass(frozen=True)
-class PaiValidation:
-    key_event: str
-    window_days: int
-    retention_day: int
-    signups: int
-    retained: int
-    thresholds: tuple[PaiThreshold, ...]
-    best_threshold: int | None
-    curve_days: tuple[int, ...]
-    baseline_curve: tuple[float | None, ...]  # share of all signups active on day d
-    best_curve: tuple[float | None, ...]  # same, among those who met the best threshold
-
-
-def pai_validation(
-    *,
-    workspace: Workspace,
-    key_event: str,
-    date_range: DateRange,
-    window_days: int = 1,
-    retention_day: int = 21,
-    max_threshold: int = 10,
-    return_event: str | None = None,
-    now: datetime | None = None,
-) -> PaiValidation:
-    """Is "did `key_event` N times within `window_days` of signup" a predictor of retention?
-
-    People: signed up in the range and at least `retention_day` days ago. Retained: did
-    `return_event` (any event when None) on or after day `retention_day` since signup (day d =
-    [signup + d days, signup + d + 1 days)). For each threshold 1..max_threshold the overlap is
-    the Jaccard index of "met the threshold" and "retained"; the best threshold maximises it
-    (the smallest, among equals)."""
-    check_known_event(workspace, key_event, "key_event")
-    check_known_event(workspace, return_event, "return_event")
-    check_range(window_days, 1, 90, "window_days")
-    check_range(retention_day, 1, 365, "retention_day")
-    check_range(max_threshold, 1, MAX_PAI_THRESHOLD, "max_threshold")
-    now = now or timezone.now()
-    observable = now - timedelta(days=retention_day)
-    return_filter = "AND e.name = %s" if return_event else ""
-    e_ms = epoch_ms("e.timestamp")
-    people = f"""
-        WITH signups AS (
-            SELECT u.id, {epoch_ms("u.signed_up_at")} AS s_ms FROM {END_USER} u
-            WHERE u.workspace_id = %s AND u.signed_up_at >= %s AND u.signed_up_at < %s
-              AND u.signed_up_at <= %s
-        ),
-        scored AS (
-            SELECT s.id, s.s_ms,
-              (SELECT COUNT(*) FROM {EVENT} e WHERE e.end_user_id = s.id AND e.name = %s
-                 AND {e_ms} >= s.s_ms AND {e_ms} <= s.s_ms + %s) AS key_count,
-              CASE WHEN EXISTS (SELECT 1 FROM {EVENT} e WHERE e.end_user_id = s.id {return_filter}
-                 AND {e_ms} >= s.s_ms + %s) THEN 1 ELSE 0 END AS retained
-            FROM signups s
-        )
-    """
-    params: list[Any] = [
-        workspace.pk,
-        date_range.start,
-        date_range.end,
-        observable,
-        key_event,
-        window_days * DAY_MS,
-        *([return_event] if return_event else []),
-        retention_day * DAY_MS,
-    ]
-    distribution = fetch_all(
-        people
-        + f"SELECT CASE WHEN key_count > {max_threshold} THEN {max_threshold} ELSE key_count END,"
-        " retained, COUNT(*) FROM scored GROUP BY"
-        f" CASE WHEN key_count > {max_threshold} THEN {max_threshold} ELSE key_count END, retained",
-        params,
-    )
-    signups = sum(int(row[2]) for row in distribution)
-    retained_total = sum(int(row[2]) for row in distribution if row[1])
-    thresholds = []
-    for threshold in range(1, max_threshold + 1):
-        met = sum(int(row[2]) for row in distribution if row[0] >= threshold)
-        both = sum(int(row[2]) for row in distribution if row[0] >= threshold and row[1])
-        thresholds.append(
-            PaiThreshold(
-                threshold=threshold,
-                met=met,
-                met_and_retained=both,
-                retained_total=retained_total,
-                overlap=_rate(both, met + retained_total - both),
-                retention_of_met=_rate(both, met),
-            )
-        )
-    scored = [t for t in thresholds if t.overlap is not None]
-    best = max(scored, key=lambda t: (t.overlap, -t.threshold)).threshold if scored else None
-    days = tuple(range(retention_day + 1))
-    baseline: list[float | None] = [None] * len(days)
-    best_curve: list[float | None] = [None] * len(days)
-    if signups:
-        activity = fetch_all(
-            people
-            + f"""SELECT d, COUNT(*), SUM(CASE WHEN key_count >= %s THEN 1 ELSE 0 END) FROM (
-                    SELECT DISTINCT s.id, s.key_count, ({e_ms} - s.s_ms) / {DAY_MS} AS d
-                    FROM scored s JOIN {EVENT} e ON e.end_user_id = s.id
-                    WHERE {e_ms} >= s.s_ms AND {e_ms} < s.s_ms + %s {return_filter}
-                ) active GROUP BY d""",
-            [
-                *params,
-                best or 1,
-                (retention_day + 1) * DAY_MS,
-                *([return_event] if return_event else []),
-            ],
-        )
-        best_size = next((t.met for t in thresholds if t.threshold == best), 0)
-        by_day = {int(row[0]): (int(row[1]), int(row[2] or 0)) for row in activity}
-        for d in days:
-            everyone, met = by_day.get(d, (0, 0))
-            baseline[d] = _rate(everyone, signups)
-            best_curve[d] = _rate(met, best_size)
-    return PaiValidation(
-        key_event=key_event,
-        window_days=window_days,
-        retention_day=retention_day,
-        signups=signups,
-        retained=retained_total,
-        thresholds=tuple(thresholds),
-        best_threshold=best,
-        curve_days=days,
-        baseline_curve=tuple(baseline),
-        best_curve=tuple(best_curve),
-    )

@@ -21,7 +21,7 @@ from analytics.inputs import (
     PropertyFilter,
     ReportInputError,
 )
-from analytics.report import adoption, lifecycle, retention, walkthrough_funnel
+from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
 from onboarding.models import Journey, Walkthrough, Workspace
 
 
@@ -127,7 +127,7 @@ def _adoption(workspace: Workspace, data: dict[str, Any]) -> Any:
 
 
 def _pai(workspace: Workspace, data: dict[str, Any]) -> Any:
-    return queries.pai_validation(
+    return pai.pai_validation(
         workspace=workspace,
         key_event=data["key_event"],
         date_range=_range(data),

@@ -7,7 +7,7 @@ import pytest
 from analytics import queries
 from analytics.inputs import DateRange, ReportInputError
 from analytics.models import AnalyticsSettings
-from analytics.report import adoption, lifecycle, retention, walkthrough_funnel
+from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
 from onboarding.models import LifecycleStage
 from tests.analytics.conftest import at
 from tests.factories import (
@@ -351,7 +351,9 @@ def test_adoption_matrix_counts_every_combination(workspace, person, track, anal
     assert error.value.field == "features[0]"
 
 
-def test_pai_validation_finds_the_threshold_that_best_overlaps_retention(workspace, person, track):
+def test_pai_validation_finds_the_threshold_that_best_overlaps_retention(
+    workspace, person, track, analytics_store
+):
     # Retained people did "invite" twice on day 0; the others once or never.
     for index in range(3):
         retained = person(f"kept{index}", signed_up_at=at(1))
@@ -365,8 +367,9 @@ def test_pai_validation_finds_the_threshold_that_best_overlaps_retention(workspa
     late = person("late-invite", signed_up_at=at(1))
     track(late, "invite", at(2, 0, 0, 1))  # one second outside the window
     track(late, "login", at(25))
+    analytics_store()
 
-    result = queries.pai_validation(
+    result = pai.pai_validation(
         workspace=workspace,
         key_event="invite",
         date_range=MARCH,
@@ -401,5 +404,5 @@ def test_report_parameters_are_checked(workspace, journey):
         retention.retention(workspace=workspace, date_range=MARCH, return_event="ghost")
     assert error.value.field == "return_event"
     with pytest.raises(ReportInputError) as error:
-        queries.pai_validation(workspace=workspace, key_event="ghost", date_range=MARCH)
+        pai.pai_validation(workspace=workspace, key_event="ghost", date_range=MARCH)
     assert error.value.field == "key_event"

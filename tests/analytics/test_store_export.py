@@ -155,3 +155,32 @@ def test_an_unreachable_store_is_a_clear_command_error(settings: Any, db: None) 
     unavailable = r"analytics store http://127\.0\.0\.1:9/milepost is unavailable"
     with pytest.raises(CommandError, match=unavailable):
         call_command("analytics_store", "status")
+
+
+def test_a_person_s_new_traits_and_signup_reach_the_store_and_an_erasure_removes_them(
+    workspace: Workspace, analytics_store: Callable[[], Any]
+) -> None:
+    from onboarding.recording import end_user_identify
+
+    ann = end_user_identify(workspace=workspace, external_id="ann", traits={"plan": "trial"})
+    analytics_store()
+
+    end_user_identify(
+        workspace=workspace,
+        external_id="ann",
+        traits={"plan": "pro", "signed_up_at": "2025-03-02T10:00:00Z"},
+    )
+    analytics_store()
+
+    ((signed_up, traits),) = store.rows(
+        "SELECT signed_up_at, traits FROM people FINAL WHERE person_id = {p:UInt64}",
+        {"p": ann.pk},
+    )
+    assert signed_up.isoformat().startswith("2025-03-02T10:00:00")
+    assert '"pro"' in traits
+    ann_id = ann.pk
+    end_user_erase(end_user=ann)
+    analytics_store()
+    assert store.rows(
+        "SELECT count() FROM people FINAL WHERE person_id = {p:UInt64}", {"p": ann_id}
+    ) == [(0,)]
