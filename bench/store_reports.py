@@ -6,10 +6,11 @@ Two parts, both in one run:
    a fresh chDB store by `store_export.export()`; its rate is printed next to the floor, the
    same rows read out of PostgreSQL by COPY and discarded, in the same run.
 2. The reports computed in the store (retention first-time and recurring, 8 weekly periods;
-   the adoption matrix; the walkthrough step funnel) at 1 M events / 100 k people and 10 M
-   events / 1 M people, each next to a plain `count()` of the same workspace's events in the
-   same store (the floor). Events are generated straight into the store (columnar inserts),
-   spread over 60 days; people's activity is skewed (a few heavy users, many light ones).
+   lifecycle; PAI validation; the adoption matrix; the walkthrough step funnel) at 1 M events
+   / 100 k people and 10 M events / 1 M people, each next to a plain `count()` of the same
+   workspace's events in the same store (the floor). Events are generated straight into the
+   store (columnar inserts), spread over 60 days; people's activity is skewed (a few heavy
+   users, many light ones); 70 % of people signed up, 10 % became PQLs.
 
 Prints the median of `--repeat` warm runs per figure and its ratio to the floor. The export's
 events are counted back from the store, so the figure is proven, not assumed.
@@ -36,7 +37,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 STORE_DIR = tempfile.mkdtemp(prefix="milepost-store-bench-")
 os.environ["ANALYTICS_URL"] = f"chdb://{STORE_DIR}"
 
-NAMES = ("$pageview", "login", "campaign_created", "contacts_imported", "report_viewed")
+NAMES = (
+    "$pageview",
+    "login",
+    "campaign_created",
+    "contacts_imported",
+    "report_viewed",
+    "subscription_started",
+)
 STEP_NAMES = ("$walkthrough_started", "$step_viewed", "$step_completed")
 DAYS = 60
 ORIGIN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -112,7 +120,7 @@ def fill_store(workspace_id: int, people: int, events: int) -> None:
 
     rng = np.random.default_rng(workspace_id)
     names = np.array(NAMES + STEP_NAMES, dtype=object)
-    weights = np.array([0.4, 0.2, 0.08, 0.06, 0.1, 0.05, 0.06, 0.05])
+    weights = np.array([0.4, 0.2, 0.08, 0.06, 0.1, 0.01, 0.05, 0.06, 0.05])
     chunk = 1_000_000
     origin_ms = int(ORIGIN.timestamp() * 1000)
     for offset in range(0, events, chunk):
@@ -141,13 +149,39 @@ def fill_store(workspace_id: int, people: int, events: int) -> None:
             ],
             ["workspace_id", "person_id", "timestamp", "id", "name", "properties"],
         )
+    # One row per person: first seen on their start day, 70 % signed up then, 10 % PQLs.
+    ids = np.arange(1, people + 1)
+    first_ms = origin_ms + ((ids * 7919) % (DAYS // 2)) * 86_400_000
+    signed = rng.random(people) < 0.7
+    pql = rng.random(people) < 0.1
+    store.insert(
+        "people",
+        [
+            [workspace_id] * people,
+            ids.tolist(),
+            first_ms.tolist(),
+            [int(ms) + 3_600_000 if s else None for ms, s in zip(first_ms, signed, strict=True)],
+            [int(ms) + 5 * 86_400_000 if p else None for ms, p in zip(first_ms, pql, strict=True)],
+            ['{"plan":"pro"}'] * people,
+            [1] * people,
+        ],
+        [
+            "workspace_id",
+            "person_id",
+            "first_seen_at",
+            "signed_up_at",
+            "pql_at",
+            "traits",
+            "version",
+        ],
+    )
     store.command("OPTIMIZE TABLE events FINAL")
 
 
 def measure_reports(ws: Any, repeat: int) -> dict[str, float]:
     from analytics import store
     from analytics.inputs import DateRange
-    from analytics.report import adoption, retention, walkthrough_funnel
+    from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
     from onboarding.models import Walkthrough
 
     everything = DateRange(ORIGIN.date(), ORIGIN.date() + timedelta(days=DAYS), "UTC")
@@ -189,6 +223,13 @@ def measure_reports(ws: Any, repeat: int) -> dict[str, float]:
                 workspace=ws,
                 features=["campaign_created", "contacts_imported", "report_viewed"],
                 date_range=everything,
+            ),
+            repeat,
+        ),
+        "lifecycle": median_ms(lambda: lifecycle.lifecycle(workspace=ws, now=now), repeat),
+        "PAI validation (10 thresholds, day 21)": median_ms(
+            lambda: pai.pai_validation(
+                workspace=ws, key_event="campaign_created", date_range=everything, now=now
             ),
             repeat,
         ),
@@ -278,7 +319,8 @@ def main() -> None:
         floor = figures["floor: count() of the events"]
         for label, ms in figures.items():
             print(f"  {label:<40} {ms:9.1f} ms  {ms / floor:8.1f}x floor")
-        store.command("DELETE FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})
+        for table in ("events", "people"):
+            store.command(f"DELETE FROM {table} WHERE workspace_id = {{w:UInt64}}", {"w": ws.pk})
         drop(ws)
 
 

@@ -103,6 +103,10 @@ class _Pending(Generic[Item, Result]):
     answer: asyncio.Future[Result] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    # Done once the commit's after-commit work (pushes, signals) has run too.
+    settled: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -137,11 +141,21 @@ class GroupCommit(Generic[Item, Result]):
         self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item, *, weight: int = 1) -> Result:
+        answer, _ = await self.submit_settling(item, weight=weight)
+        return answer
+
+    async def submit_settling(
+        self, item: Item, *, weight: int = 1
+    ) -> tuple[Result, asyncio.Future[None]]:
+        """The item's answer as soon as its commit is done, and a future that is done once the
+        work that commit left for after it (numbering and sending pushes, signals) has run. A
+        socket answers at once but waits for the second before its next message, so its pushes
+        keep the order of its messages."""
         pending: _Pending[Item, Result] = _Pending(item, max(1, weight))
         self._pending.append(pending)
         self._weight += pending.weight
         self._start()
-        return await pending.answer
+        return await pending.answer, pending.settled
 
     def _start(self) -> None:
         if self._pending and len(self._running) < self.concurrency:
@@ -197,6 +211,14 @@ class GroupCommit(Generic[Item, Result]):
         return answers[0]
 
     async def _flush(self, batch: Sequence[_Pending[Item, Result]]) -> None:
+        try:
+            await self._flush_answering(batch)
+        finally:
+            for pending in batch:
+                if not pending.settled.done():
+                    pending.settled.set_result(None)
+
+    async def _flush_answering(self, batch: Sequence[_Pending[Item, Result]]) -> None:
         loop = asyncio.get_running_loop()
 
         def answer_now(answers: Sequence[Any]) -> None:

@@ -260,11 +260,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             raise delivery.ProtocolError("hello_first", "Send `hello` before `events`.")
         events = delivery.events_checked(message)
         try:
-            ack = await group_commit(
+            ack, settled = await group_commit(
                 "events",
                 delivery.events_receive_many,
                 max_weight=max(EVENTS_PER_COMMIT, settings.MILEPOST_MAX_EVENTS_PER_BATCH),
-            ).submit(
+            ).submit_settling(
                 delivery.EventsSubmission(self.end_user, events, message.get("sent_at")),
                 weight=len(events),
             )
@@ -273,6 +273,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             # refused this person's events: they were erased while the tab stayed open.
             raise delivery.user_erased() from None
         await self.send_json(ack)
+        # The next message of this socket may complete more milestones: its pushes must be
+        # numbered after this one's.
+        await settled
 
     async def on_page(self, message: dict[str, Any]) -> None:
         if self.end_user is None:
