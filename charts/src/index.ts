@@ -43,7 +43,7 @@ function draw(container: HTMLElement): void {
   if (!source?.textContent) return;
   const figure = JSON.parse(source.textContent) as Figure;
   const chart = echarts.init(container, undefined, { renderer: "svg" });
-  chart.setOption(chartOption(figure, adminPalette()));
+  chart.setOption(chartOption(figure, adminPalette(container.clientWidth)));
   container.setAttribute("role", "img");
   container.setAttribute("aria-label", `${figure.title}. ${figure.description}`);
   container.tabIndex = 0;
@@ -72,8 +72,9 @@ function wireKeyboard(container: HTMLElement, chart: echarts.ECharts, figure: Fi
 }
 
 function redraw(): void {
-  const palette = adminPalette();
-  for (const { chart, figure } of drawn.values()) chart.setOption(chartOption(figure, palette), true);
+  for (const { chart, figure } of drawn.values()) {
+    chart.setOption(chartOption(figure, adminPalette(chart.getWidth())), true);
+  }
 }
 
 /** Data points drawn per series of a chart, as the browser tests count them. */
@@ -106,6 +107,7 @@ function start(): void {
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", redraw);
   window.addEventListener("resize", () => {
     for (const { chart } of drawn.values()) chart.resize();
+    redraw();
   });
   document.body.dataset.chartsReady = "true";
 }

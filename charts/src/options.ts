@@ -11,6 +11,7 @@ export interface Palette {
   background: string;
   onSeries: string; // text drawn inside the first series' bars
   font: string;
+  width: number; // of the chart's container, in CSS pixels
   series: string[];
   heat: [string, string];
 }
@@ -20,9 +21,10 @@ function cssVariable(name: string, fallback: string): string {
   return value || fallback;
 }
 
-export function adminPalette(): Palette {
+export function adminPalette(width: number): Palette {
   const dark = isDark();
   return {
+    width,
     text: cssVariable("--body-fg", dark ? "#eeeeee" : "#333333"),
     muted: cssVariable("--body-quiet-color", dark ? "#d0d0d0" : "#666666"),
     line: cssVariable("--hairline-color", dark ? "#272727" : "#e8e8e8"),
@@ -46,20 +48,22 @@ export function isDark(): boolean {
 }
 
 function axes(figure: Figure, palette: Palette, horizontal = false): EChartsCoreOption {
+  // Labels get the room of their category; when that is too little to read, they lean.
+  const room = (palette.width - 100) / Math.max(1, figure.categories.length);
+  const lean = room < 84;
   const category = {
     type: "category",
     data: figure.categories,
     name: figure.x_label,
     nameLocation: "middle",
-    nameGap: horizontal ? 110 : 30,
+    nameGap: horizontal ? 110 : lean ? 58 : 44,
     axisLabel: {
       color: palette.text,
       // Every label while they fit (steps, buckets); on long date axes, as many as fit.
       interval: figure.categories.length <= 12 ? 0 : "auto",
-      // Many long labels (feature combinations) lean instead of overlapping.
-      rotate: figure.kind === "bars" && figure.categories.length > 5 ? 30 : 0,
-      width: 130,
-      overflow: "break",
+      rotate: lean ? 35 : 0,
+      width: lean ? 120 : Math.min(130, room - 8),
+      overflow: lean ? "truncate" : "break",
       lineHeight: 14,
     },
     axisLine: { lineStyle: { color: palette.muted } },
@@ -86,7 +90,7 @@ function base(figure: Figure, palette: Palette): EChartsCoreOption {
     color: palette.series,
     textStyle: { color: palette.text, fontFamily: palette.font },
     aria: { enabled: true, label: { description: figure.description } },
-    grid: { left: 16, right: 24, top: 48 + 15 * figure.marks.length, bottom: 40, containLabel: true },
+    grid: { left: 16, right: 24, top: 48 + 15 * figure.marks.length, bottom: 56, containLabel: true },
     tooltip: {
       trigger: "axis",
       axisPointer: { type: "shadow" },
@@ -97,6 +101,7 @@ function base(figure: Figure, palette: Palette): EChartsCoreOption {
     },
     legend: {
       show: figure.series.length > 1,
+      type: "scroll",
       top: 0,
       textStyle: { color: palette.text },
     },
