@@ -114,7 +114,7 @@ def histogram_position(seconds: float) -> float:
     low = 0.0
     for index, (_, bound) in enumerate(HISTOGRAM_BOUNDS):
         if bound is None or seconds < bound:
-            if bound is None or low <= 0 or seconds <= low:
+            if bound is None or low <= 0:
                 return float(index)
             share = math.log(seconds / low) / math.log(bound / low)
             return index - 0.5 + share
@@ -141,6 +141,31 @@ def _funnel_labels(
             parts.append(f"median {duration(time)}")
         labels.append("\n".join(parts))
     return labels
+
+
+def _funnel_bars(
+    names: Sequence[str],
+    steps: Sequence[queries.JourneyFunnelStep] | Sequence[queries.EventFunnelStep],
+    converted: str,
+    times: Sequence[float | None],
+) -> dict[str, Any]:
+    """A funnel chart's bars and labels: people converted, and above them those who dropped
+    off at each step; over each, % of start, % of previous and the median time to convert."""
+    return {
+        "categories": names,
+        "series": [
+            Series(
+                converted,
+                [s.users if isinstance(s, queries.JourneyFunnelStep) else s.count for s in steps],
+            ),
+            Series("Dropped off here", [s.dropped for s in steps]),
+        ],
+        "labels": _funnel_labels(
+            [s.conversion_from_start for s in steps],
+            [s.conversion_from_previous for s in steps],
+            times,
+        ),
+    }
 
 
 def _funnel_description(names: Sequence[str], counts: Sequence[int]) -> str:
@@ -198,16 +223,7 @@ def journey_funnel_figures(
             ],
             x_label="Milestone",
             y_label="People",
-            categories=names,
-            series=[
-                Series("Reached (with every earlier milestone)", [s.users for s in steps]),
-                Series("Dropped off here", [s.dropped for s in steps]),
-            ],
-            labels=_funnel_labels(
-                [s.conversion_from_start for s in steps],
-                [s.conversion_from_previous for s in steps],
-                times,
-            ),
+            **_funnel_bars(names, steps, "Reached (with every earlier milestone)", times),
         )
     ]
     if result.groups:
@@ -517,16 +533,7 @@ def event_funnel_figures(result: queries.EventFunnel) -> list[Figure]:
             y_label="People"
             if result.aggregate_by in ("person", "end_user")
             else f"Accounts ({result.aggregate_by})",
-            categories=names,
-            series=[
-                Series("Converted", [s.count for s in steps]),
-                Series("Dropped off here", [s.dropped for s in steps]),
-            ],
-            labels=_funnel_labels(
-                [s.conversion_from_start for s in steps],
-                [s.conversion_from_previous for s in steps],
-                [s.median_seconds_to_convert for s in steps],
-            ),
+            **_funnel_bars(names, steps, "Converted", [s.median_seconds_to_convert for s in steps]),
         )
     ]
     if result.breakdown:
