@@ -7,6 +7,7 @@ from the same Figure (analytics/dashboards.py), so they cannot disagree."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Any
 
@@ -255,7 +256,7 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
                     for m in velocity.milestones
                     if m.from_start.median is not None
                 ][:HOME_LINES],
-                figure=Figure(**{**figure.__dict__, "id": f"journey-{journey.pk}"}),
+                figure=dataclasses.replace(figure, id=f"journey-{journey.pk}"),
             )
         )
     week = dashboards.week_so_far(today)
