@@ -38,7 +38,7 @@ class EventName:
     count: int
 
 
-def recorded_events(workspace: Workspace, today: date) -> list[EventName]:
+def recorded_events(workspace: Workspace) -> list[EventName]:
     """Event names recorded in the workspace lately, the most frequent first."""
     since = timezone.now() - timedelta(days=SUGGESTION_DAYS)
     rows = (
@@ -74,7 +74,7 @@ class ReportForm(forms.Form):
     def __init__(self, query: QueryDict, *, workspace: Workspace, today: date) -> None:
         self.workspace = workspace
         self.today = today
-        self.events = recorded_events(workspace, today)
+        self.events = recorded_events(workspace)
         data = query.copy()
         for name, value in self.defaults().items():
             if name not in data:
