@@ -13,7 +13,7 @@ DEMO_PORT ?= 8001
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install widget run worker test test-python test-browser lint format bench browser-deps
+.PHONY: help install widget charts run worker test test-python test-browser lint format bench browser-deps
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,9 +30,12 @@ widget: ## Build the browser SDK into static/milepost/
 		npm --prefix widget ci --no-audit --no-fund --loglevel=error && npm --prefix widget run --silent build; \
 	else echo "widget/ has no package.json yet; skipping the SDK build"; fi
 
+charts: ## Build the admin dashboards' charts (Apache ECharts) into static/analytics/
+	npm --prefix charts ci --no-audit --no-fund --loglevel=error && npm --prefix charts run --silent build
+
 run: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: export DEMO_HOST_URL ?= http://localhost:$(DEMO_PORT)
-run: install widget ## Start the product on http://$(HOST):$(PORT) with a demo workspace
+run: install widget charts ## Start the product on http://$(HOST):$(PORT) with a demo workspace
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo
 	$(PY) manage.py seed_demo_engagement
@@ -47,8 +50,9 @@ browser-deps: ## Install Debian's Chromium for the browser tests, if it is missi
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: install widget browser-deps ## Install what the tests need and run the whole suite
+test: install widget charts browser-deps ## Install what the tests need and run the whole suite
 	@if [ -f widget/package.json ]; then npm --prefix widget test; fi
+	npm --prefix charts run --silent typecheck
 	SECRET_KEY="$${SECRET_KEY:-milepost-test-suite-only-key}" $(PY) -m pytest
 
 bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/README.md; not tests)
@@ -56,6 +60,7 @@ bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/READ
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/widget.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/analytics.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/store_reports.py
+	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/dashboards.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/engagement.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/realtime.py
 

@@ -10,7 +10,9 @@ class EngagementConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from analytics.dashboards import home_tiles
         from engagement import receivers
+        from engagement.home_tiles import deliveries_tile
         from engagement.models import Rule
         from onboarding import signals
 
@@ -23,3 +25,4 @@ class EngagementConfig(AppConfig):
         signals.end_user_updated.connect(receivers.on_end_user_updated, dispatch_uid=uid)
         post_save.connect(receivers.on_rule_changed, sender=Rule, dispatch_uid=uid)
         post_delete.connect(receivers.on_rule_changed, sender=Rule, dispatch_uid=uid)
+        home_tiles.register(deliveries_tile)

@@ -1,0 +1,91 @@
+"""Admin dashboards benchmark (not a test): `python bench/dashboards.py`.
+
+Renders the analytics home and each report's dashboard as a signed-in admin opens them (the
+default inputs: the last 30 days, the first journey), over `generate_demo_events` data in
+PostgreSQL, by default the demo's size (3 000 people / 150 000 events over 60 days; the
+issue's large size is `--users 1000000 --events 10000000`). Prints the median of `--repeat`
+renders of each page (after one warm-up) and its ratio to a baseline measured in the same run:
+a plain `SELECT count(*)` over the same events. The data is the same workspace
+bench/analytics.py makes, generated once per size and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("bench_analytics", HERE / "analytics.py")
+assert _spec is not None
+assert _spec.loader is not None
+bench_analytics = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_analytics)
+
+PAGES = [
+    "",
+    "journey-funnel/",
+    "velocity/",
+    "funnel/",
+    "retention/",
+    "lifecycle/",
+    "pqls/",
+    "adoption/",
+    "pai/",
+]
+
+
+def measure(workspace: Any, repeat: int) -> dict[str, float]:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    from onboarding.models import Event
+
+    setup_test_environment()
+    admin, _ = get_user_model().objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(admin)
+    figures: dict[str, float] = {}
+
+    def count() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {Event._meta.db_table} WHERE workspace_id = %s",
+                [workspace.pk],
+            )
+
+    figures["baseline: count(*) of the events"] = bench_analytics.median_ms(count, repeat)
+    for page in PAGES:
+        address = f"/admin/analytics/dashboard/{page}?workspace={workspace.pk}"
+
+        def render(address: str = address) -> None:
+            answer = client.get(address)
+            if answer.status_code != 200:
+                raise SystemExit(f"{address} answered {answer.status_code}")
+
+        figures[page.rstrip("/") or "home"] = bench_analytics.median_ms(render, repeat)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=3000)
+    parser.add_argument("--events", type=int, default=150_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    options = parser.parse_args()
+    bench_analytics.setup()
+    workspace = bench_analytics.dataset(options.users, options.events)
+    figures = measure(workspace, options.repeat)
+    baseline = figures["baseline: count(*) of the events"]
+    print(f"\n{options.users} people / {options.events} events, median of {options.repeat}")
+    for name, ms in figures.items():
+        print(f"  {name:36} {ms:9.1f} ms  {ms / baseline:7.1f}x baseline")
+
+
+if __name__ == "__main__":
+    main()
