@@ -258,3 +258,14 @@ def pixel(page: Any, x: float, y: float) -> tuple[int, int, int]:
 def brightness(colour: tuple[int, int, int]) -> float:
     red, green, blue = colour
     return 0.299 * red + 0.587 * green + 0.114 * blue
+
+
+SCREENS = Path(settings.BASE_DIR) / "test-results" / "screens"
+
+
+def screen(page: Any, name: str) -> Path:
+    """Save what the page shows now as test-results/screens/<name>.png, to look at."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    path = SCREENS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
