@@ -193,9 +193,7 @@ def test_escape_from_the_card_puts_focus_back_where_it_was(live: Live, page: Any
     expect(page.locator("#new")).to_be_focused()
 
 
-def test_escape_the_host_page_handles_itself_leaves_the_step_alone(
-    live: Live, page: Any
-) -> None:
+def test_escape_the_host_page_handles_itself_leaves_the_step_alone(live: Live, page: Any) -> None:
     workspace = host_workspace(live)
     publish_tour(workspace, [{"title": "Search here", "selector": "#search"}])
     # The host's own dialog closes on Esc and says so with preventDefault().

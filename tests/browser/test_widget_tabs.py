@@ -88,7 +88,8 @@ def test_next_and_back_in_one_tab_move_the_other_tab_at_once(live: Live, context
     expect(second.locator(CARD)).to_contain_text(STEPS[1])
 
     assert wait_for(lambda: saved() == ("in_progress", 1, 1))
-    assert first.errors == [] and second.errors == []
+    assert first.errors == []
+    assert second.errors == []
 
 
 def test_esc_in_one_tab_closes_the_tour_in_the_other_and_it_never_comes_back(

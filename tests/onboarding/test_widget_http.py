@@ -269,7 +269,9 @@ async def test_the_stream_carries_walkthrough_pushes_without_a_socket(
         headers={"Origin": ORIGIN},
     )
     response = await client.get(
-        "/api/v1/widget/stream", {"key": key, "user": "u1", "after": "0"}, headers={"Origin": ORIGIN}
+        "/api/v1/widget/stream",
+        {"key": key, "user": "u1", "after": "0"},
+        headers={"Origin": ORIGIN},
     )
     chunks = aiter(response.streaming_content)
     await anext(chunks)

@@ -428,8 +428,9 @@ async def test_a_walkthrough_transition_in_one_tab_is_pushed_to_every_tab(key: s
         await tab.connect()
         welcome = await hello(tab)
     before = welcome["seq"]
-    started, dismissed = tour_event("$walkthrough_started", 1), tour_event(
-        "$walkthrough_dismissed", 1
+    started, dismissed = (
+        tour_event("$walkthrough_started", 1),
+        tour_event("$walkthrough_dismissed", 1),
     )
 
     await first_tab.send_to(text_data=json.dumps({"type": "events", "events": [started]}))
