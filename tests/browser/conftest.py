@@ -191,13 +191,18 @@ def context(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-@pytest.fixture
-def page(context: Any) -> Any:
+def new_tab(context: Any) -> Any:
+    """A page of `context` that keeps the page's uncaught errors in `.errors`."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.errors = errors
     return page
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    return new_tab(context)
 
 
 def snippet(live: Live, workspace: Workspace, user_id: str, traits: str = "{}") -> str:

@@ -64,6 +64,22 @@ def publish_tour(workspace: Workspace, **step: Any) -> Walkthrough:
     return walkthrough
 
 
+def open_host_page(
+    live: Live, browser: Any, workspace: Workspace, viewport: dict[str, int], head: str, body: str
+) -> tuple[Any, Any]:
+    """The customer's page (its own `head` and `body`) in a new browser of the given size:
+    (context, page)."""
+    live.host.add(
+        "/app",
+        f"<!doctype html><html lang=en><head><title>Host</title>{head}"
+        f"{snippet(live, workspace, new_user_id())}</head><body>{body}</body></html>",
+    )
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.goto(f"{live.host_url}/app")
+    return context, page
+
+
 def publish_checklist(workspace: Workspace) -> None:
     journey = JourneyFactory(workspace=workspace, name="Getting started")
     bar = ProgressBarFactory(journey=journey, title="Getting started", style="checklist")
@@ -76,6 +92,21 @@ def publish_checklist(workspace: Workspace) -> None:
     in_thread(lambda: services.content_publish(obj=bar))
 
 
+# A phone-sized page whose main action sits at the bottom right, where the checklist is.
+IMPORT_PAGE = (
+    "<meta name=viewport content='width=device-width'>"
+    "<style>body{margin:0;font:16px sans-serif}main{padding:16px}"
+    "#import{position:fixed;right:16px;bottom:24px;padding:12px 18px}</style>",
+    "<main><h1>Contacts</h1><p>Nobody here yet.</p>"
+    "<button id=import>Import contacts</button></main>",
+)
+GEAR_PAGE = (
+    "<style>body{margin:0}#gear{position:absolute;top:8px;right:4px;width:32px;height:32px}"
+    "</style>",
+    "<button id=gear aria-label=Settings>⚙</button>",
+)
+
+
 @pytest.mark.parametrize("viewport", SIZES)
 def test_the_checklist_and_toasts_make_room_for_a_step_and_come_back_after_it(
     live: Live, browser: Any, viewport: dict[str, int]
@@ -83,18 +114,7 @@ def test_the_checklist_and_toasts_make_room_for_a_step_and_come_back_after_it(
     workspace = workspace_for(live)
     publish_checklist(workspace)
     publish_tour(workspace, title="Import here", selector="#import", placement=Step.Placement.AUTO)
-    live.host.add(
-        "/app",
-        "<!doctype html><html lang=en><head><title>Contacts</title>"
-        "<meta name=viewport content='width=device-width'>"
-        "<style>body{margin:0;font:16px sans-serif}main{padding:16px}"
-        "#import{position:fixed;right:16px;bottom:24px;padding:12px 18px}</style>"
-        f"{snippet(live, workspace, new_user_id())}</head><body><main><h1>Contacts</h1>"
-        "<p>Nobody here yet.</p><button id=import>Import contacts</button></main></body></html>",
-    )
-    context = browser.new_context(viewport=viewport)
-    page = context.new_page()
-    page.goto(f"{live.host_url}/app")
+    context, page = open_host_page(live, browser, workspace, viewport, *IMPORT_PAGE)
     expect(page.locator(CARD)).to_contain_text("Import here")
     expect(page.locator("milepost-widget [data-progress-bar]")).to_be_attached()
     # A milestone reached while the step shows: its celebration toast must make room too.
@@ -136,15 +156,7 @@ def test_below_a_sticky_header_in_a_scroll_container_the_popover_flips_out_of_th
 ) -> None:
     workspace = workspace_for(live)
     publish_tour(workspace, title="Deep inside", selector="#deep", placement=Step.Placement.TOP)
-    head, body = STICKY_PAGE
-    live.host.add(
-        "/app",
-        f"<!doctype html><html lang=en><head><title>Host</title>{head}"
-        f"{snippet(live, workspace, new_user_id())}</head><body>{body}</body></html>",
-    )
-    context = browser.new_context(viewport=viewport)
-    page = context.new_page()
-    page.goto(f"{live.host_url}/app")
+    context, page = open_host_page(live, browser, workspace, viewport, *STICKY_PAGE)
     expect(page.locator(CARD)).to_contain_text("Deep inside")
 
     # The container scrolled so the target is 30 px below its top, the page so that it comes to
@@ -183,16 +195,7 @@ def test_at_the_viewports_edge_the_popover_shifts_in_and_its_arrow_still_points(
 ) -> None:
     workspace = workspace_for(live)
     publish_tour(workspace, title="Settings", selector="#gear", placement=Step.Placement.BOTTOM)
-    live.host.add(
-        "/app",
-        "<!doctype html><html lang=en><head><title>Host</title>"
-        "<style>body{margin:0}#gear{position:absolute;top:8px;right:4px;width:32px;height:32px}"
-        f"</style>{snippet(live, workspace, new_user_id())}</head><body>"
-        "<button id=gear aria-label=Settings>⚙</button></body></html>",
-    )
-    context = browser.new_context(viewport=MOBILE)
-    page = context.new_page()
-    page.goto(f"{live.host_url}/app")
+    context, page = open_host_page(live, browser, workspace, MOBILE, *GEAR_PAGE)
     expect(page.locator(CARD)).to_contain_text("Settings")
     page.wait_for_timeout(300)
     seen = page.evaluate(BOXES, "#gear")

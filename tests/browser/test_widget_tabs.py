@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from onboarding import services
 from onboarding.models import ContentState, Walkthrough, Workspace
-from tests.browser.conftest import Live, in_thread, new_user_id, snippet, wait_for
+from tests.browser.conftest import Live, in_thread, new_tab, new_user_id, snippet, wait_for
 from tests.factories import StepFactory, WalkthroughFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.browser
@@ -52,14 +52,6 @@ def shared_tour(live: Live) -> tuple[Workspace, str]:
 def saved() -> tuple[str, int, int] | None:
     state = ContentState.objects.filter(key="tour").first()
     return (state.status, state.step_index, state.times_seen) if state else None
-
-
-def new_tab(context: Any) -> Any:
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    tab.errors = errors
-    return tab
 
 
 def open_tab(context: Any, url: str, title: str | None = STEPS[0]) -> Any:

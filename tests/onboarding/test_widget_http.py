@@ -183,21 +183,25 @@ async def _next_event(chunks: Any) -> str:
             return text
 
 
-async def test_the_stream_carries_progress_pushes_without_a_socket(
-    trial: TrialJourney, key: str
-) -> None:
-    client = AsyncClient()
+async def bootstrap_and_stream(client: AsyncClient, key: str) -> Any:
+    """Identify u1 over HTTP, then open its push stream (from sequence 0)."""
     await client.post(
         "/api/v1/widget/bootstrap",
         data=json.dumps({"key": key, "user": {"id": "u1"}}),
         content_type="application/json",
         headers={"Origin": ORIGIN},
     )
-    response = await client.get(
+    return await client.get(
         "/api/v1/widget/stream",
         {"key": key, "user": "u1", "after": "0"},
         headers={"Origin": ORIGIN},
     )
+
+
+async def test_the_stream_carries_progress_pushes_without_a_socket(
+    trial: TrialJourney, key: str
+) -> None:
+    response = await bootstrap_and_stream(AsyncClient(), key)
     chunks = aiter(response.streaming_content)
     assert (await anext(chunks)).startswith(b"retry:")
 
@@ -262,17 +266,7 @@ async def test_the_stream_carries_walkthrough_pushes_without_a_socket(
 ) -> None:
     client = AsyncClient()
     identity = {"key": key, "user": {"id": "u1"}}
-    await client.post(
-        "/api/v1/widget/bootstrap",
-        data=json.dumps(identity),
-        content_type="application/json",
-        headers={"Origin": ORIGIN},
-    )
-    response = await client.get(
-        "/api/v1/widget/stream",
-        {"key": key, "user": "u1", "after": "0"},
-        headers={"Origin": ORIGIN},
-    )
+    response = await bootstrap_and_stream(client, key)
     chunks = aiter(response.streaming_content)
     await anext(chunks)
     await asyncio.sleep(0.2)  # let the stream subscribe
