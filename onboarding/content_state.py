@@ -117,7 +117,9 @@ def _apply(state: ContentState, event: RecordedEvent, status: str) -> None:
     state.updated_at = event.timestamp
 
 
-def content_states_record(*, events: Sequence[RecordedEvent]) -> None:
+def content_states_record(*, events: Sequence[RecordedEvent]) -> set[int]:
+    """Apply the events' transitions; returns the primary keys of the walkthrough transitions
+    that were refused (a stale tab's Done is stored as an event, but completes nothing)."""
     relevant = []
     for event in events:
         transition = TRANSITIONS.get(event.name)
@@ -132,7 +134,7 @@ def content_states_record(*, events: Sequence[RecordedEvent]) -> None:
             continue  # a view of an attempt is a record, not a transition
         relevant.append((event, transition[0], key, transition[2], attempt))
     if not relevant:
-        return
+        return set()
     lookup = Q()
     for event, kind, key, *_ in relevant:
         lookup |= Q(end_user_id=event.end_user_id, kind=kind, key=key)
@@ -143,6 +145,7 @@ def content_states_record(*, events: Sequence[RecordedEvent]) -> None:
     }
     changed: dict[tuple[int, str, str], ContentState] = {}
     answers: list[tuple[int, dict[str, Any]]] = []
+    refused: set[int] = set()
     for event, kind, key, status, attempt in sorted(relevant, key=lambda item: item[0].timestamp):
         identity = (event.end_user_id, kind, key)
         state = states.get(identity)
@@ -156,6 +159,8 @@ def content_states_record(*, events: Sequence[RecordedEvent]) -> None:
                 _apply(state, event, status)
                 state.updated_at = max(state.updated_at, event.timestamp)
                 changed[identity] = state
+            elif event.pk is not None:
+                refused.add(event.pk)
             shown = state if state.pk is not None or identity in changed else None
             answers.append(
                 (
@@ -186,3 +191,4 @@ def content_states_record(*, events: Sequence[RecordedEvent]) -> None:
     )
     if answers:
         realtime.push_to_end_users_after_commit(answers)
+    return refused

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from onboarding.models import ContentState
+from onboarding.models import ContentState, MilestoneCompletion
 from onboarding.recording import events_record
 from tests.factories import EndUserFactory
+from tests.onboarding.conftest import TrialJourney
 
 pytestmark = pytest.mark.django_db
 START = timezone.now() - timedelta(minutes=10)
@@ -189,3 +190,18 @@ def test_events_without_an_attempt_never_reopen_a_finished_tour(end_user: Any) -
     assert state(end_user).status == "dismissed"
     record(end_user, event("$walkthrough_started", 9, walkthrough="tour"))
     assert shown(end_user) == ("in_progress", 0, 1)
+
+
+def test_a_refused_done_completes_no_walkthrough_milestone(trial: TrialJourney) -> None:
+    person = EndUserFactory(workspace=trial.workspace)
+
+    def walked(name: str, seconds: int, step: int = 0) -> dict[str, Any]:
+        return event(name, seconds, walkthrough="setup-tour", attempt=1, step=step)
+
+    record(person, walked("$walkthrough_started", 0), walked("$walkthrough_dismissed", 1))
+    record(person, walked("$walkthrough_completed", 2))  # a stale tab's Done
+    assert not MilestoneCompletion.objects.filter(end_user=person).exists()
+
+    record(person, event("$walkthrough_started", 3, walkthrough="setup-tour", attempt=2))
+    record(person, event("$walkthrough_completed", 4, walkthrough="setup-tour", attempt=2, step=0))
+    assert MilestoneCompletion.objects.filter(end_user=person, milestone=trial.tour).exists()
