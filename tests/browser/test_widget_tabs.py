@@ -21,9 +21,9 @@ CARD = "milepost-widget [role=dialog]"
 STEPS = ["First things", "The search", "Last words"]
 
 
-def shared_tour(live: Live) -> tuple[Workspace, str]:
-    """A "once" tour of three steps (the middle one anchored) and the page one person has open
-    in several tabs."""
+def shared_tour(live: Live, first_page: str = "") -> tuple[Workspace, str]:
+    """A "once" tour of three steps (the middle one anchored, the first on `first_page` if
+    given) and the page one person has open in several tabs (at /app and /other)."""
     workspace = WorkspaceFactory(
         allowed_origins=[live.host_url], enforce_identity_verification=True
     )
@@ -34,18 +34,19 @@ def shared_tour(live: Live) -> tuple[Workspace, str]:
         StepFactory(
             walkthrough=walkthrough,
             position=position,
-            page_url_pattern="",
+            page_url_pattern=first_page if position == 0 else "",
             title=title,
             selector="#search" if position == 1 else "",
         )
     in_thread(lambda: services.content_publish(obj=walkthrough))
-    live.host.add(
-        "/app",
+    html = (
         "<!doctype html><html lang=en><head><title>Host</title>"
         f"{snippet(live, workspace, new_user_id())}"
         '<script>milepost.push(["on", "ready", () => { document.body.dataset.ready = "1"; }]);'
-        "</script></head><body><main><input id=search aria-label=Search></main></body></html>",
+        "</script></head><body><main><input id=search aria-label=Search></main></body></html>"
     )
+    live.host.add("/app", html)
+    live.host.add("/other", html)
     return workspace, f"{live.host_url}/app"
 
 
@@ -162,3 +163,22 @@ def test_a_tab_on_the_http_fallback_follows_the_other_tab_too(live: Live, contex
     first.keyboard.press("Escape")
     expect(second.locator(CARD)).to_have_count(0)
     assert wait_for(lambda: saved() == ("dismissed", 1, 1))
+
+
+def test_a_tab_that_saw_the_tour_end_elsewhere_does_not_start_it_on_its_next_page(
+    live: Live, context: Any
+) -> None:
+    _, url = shared_tour(live, first_page="/app")
+    other = open_tab(context, f"{live.host_url}/other", title=None)  # not the tour's page
+    first = open_tab(context, url)
+    assert wait_for(lambda: saved() == ("in_progress", 0, 1))
+    first.keyboard.press("Escape")
+    assert wait_for(lambda: saved() == ("dismissed", 0, 1))
+    other.wait_for_timeout(300)  # the dismissal's push reaches the other tab
+
+    # The single-page app moves to the tour's page: its welcome said "start by itself", but
+    # the person has seen and dismissed this "once" tour since.
+    other.evaluate("history.pushState({}, '', '/app')")
+    other.wait_for_timeout(500)
+    expect(other.locator(CARD)).to_have_count(0)
+    assert saved() == ("dismissed", 0, 1)

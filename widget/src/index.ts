@@ -251,7 +251,11 @@ class Controller {
         this.#mine.delete(message.event as string);
         const walkthrough = this.#walkthrough(message.walkthrough);
         if (!walkthrough) return;
-        if (check !== "stale") walkthrough.state = tourState(message.state);
+        if (check !== "stale") {
+          walkthrough.state = tourState(message.state);
+          // Started by this person since the welcome: its auto_start no longer holds.
+          walkthrough.auto_start = false;
+        }
         this.#follow(walkthrough);
         break;
       }
