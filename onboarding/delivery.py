@@ -18,9 +18,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
-from onboarding import recording, signals, targeting
+from onboarding import content_state, recording, signals, targeting
 from onboarding.auth import KeyRefused, workspace_for_widget
-from onboarding.models import EndUser, Workspace
+from onboarding.models import ContentState, EndUser, PublishedVersion, Workspace
 
 SDK_EVENT_SOURCE = "widget"
 logger = logging.getLogger(__name__)
@@ -187,10 +187,19 @@ def content_message(*, end_user: EndUser, session: str | None) -> dict[str, Any]
 
 
 def progress_snapshot(*, end_user: EndUser) -> dict[str, Any]:
+    """What a tab re-fetches after a gap in its pushes: its journeys and its walkthroughs'
+    states (both are pushed). The sequence number is read first, so what follows is at least
+    as new as the pushes it covers; a push numbered later repeats what may already be here."""
     end_user.refresh_from_db(fields=["push_sequence"])
     return {
-        "journeys": recording.journey_progress(end_user=end_user),
         "seq": end_user.push_sequence,
+        "journeys": recording.journey_progress(end_user=end_user),
+        "walkthroughs": {
+            state.key: content_state.walkthrough_state(state)
+            for state in ContentState.objects.filter(
+                end_user=end_user, kind=PublishedVersion.Kind.WALKTHROUGH
+            ).order_by("key")
+        },
     }
 
 

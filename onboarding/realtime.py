@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import connection, transaction
 
 from onboarding.models import EndUser
 
@@ -54,6 +55,23 @@ def push_to_end_users(pushes: Sequence[tuple[int, dict[str, Any]]]) -> list[int]
     """`push_to_end_user` for many (end user id, message) pairs with one sequence UPDATE and one
     hop to the event loop; each person's messages carry consecutive numbers in the order given.
     Returns the numbers (0 for a person erased meanwhile, who is sent nothing)."""
+    numbers, per_person = _numbered(pushes)
+    _send(per_person)
+    return numbers
+
+
+def push_to_end_users_after_commit(pushes: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """`push_to_end_users` for pushes that must number in the order of the caller's writes: the
+    numbers are taken now, inside the caller's transaction (which holds the people's rows until
+    it commits, so a later transaction's pushes number after these), and the messages are sent
+    after commit. A tab that receives them out of order sees a gap and resyncs."""
+    _, per_person = _numbered(pushes)
+    transaction.on_commit(partial(_send, per_person), robust=True)
+
+
+def _numbered(
+    pushes: Sequence[tuple[int, dict[str, Any]]],
+) -> tuple[list[int], dict[int, list[dict[str, Any]]]]:
     counts = Counter(end_user_id for end_user_id, _ in pushes)
     last = _take_sequences(dict(counts))
     next_number = {person: last[person] - n + 1 for person, n in counts.items() if person in last}
@@ -67,10 +85,13 @@ def push_to_end_users(pushes: Sequence[tuple[int, dict[str, Any]]]) -> list[int]
             per_person[end_user_id].append(
                 {"type": "push.to.client", "message": {**message, "seq": seq}}
             )
+    return numbers, per_person
+
+
+def _send(per_person: dict[int, list[dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is not None and per_person:
         async_to_sync(_send_in_order)(layer, per_person)
-    return numbers
 
 
 async def _send_in_order(layer: Any, per_person: dict[int, list[dict[str, Any]]]) -> None:

@@ -553,16 +553,21 @@ def events_record_many(
             stored[row.workspace_id].append(row)
         answers.append(Ack(accepted=accepted, duplicates=duplicates, rejected=rejected))
     everything = [row for workspace_rows in stored.values() for row in workspace_rows]
+    refused: set[int] = set()
     if everything:
         seen = _last_seen_due({row.end_user_id for row in everything})
         if seen:
             # After commit, on its own: a timestamp need not hold these people's rows locked
             # while the rest of the batch is written.
             transaction.on_commit(partial(_last_seen_write, seen, received_at), robust=True)
-        content_state.content_states_record(events=everything)
+        refused = content_state.content_states_record(events=everything)
     for workspace_id, workspace_rows in stored.items():
+        # A walkthrough transition the person's state refused (a stale tab's Done after a
+        # dismissal elsewhere) is kept as an event but completes no walkthrough milestone.
         _evaluate_milestones(
-            workspace=workspaces[workspace_id], events=workspace_rows, users=users[workspace_id]
+            workspace=workspaces[workspace_id],
+            events=[row for row in workspace_rows if row.pk not in refused],
+            users=users[workspace_id],
         )
         transaction.on_commit(
             partial(

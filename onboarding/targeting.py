@@ -6,8 +6,9 @@ order. The widget decides what only the browser knows: whether the page's URL ma
 whether the target element is there.
 
 Frequency, for a walkthrough (its per-user state comes from `$walkthrough_*` events):
-- a tour in progress is always sent with its `state` so it resumes where it stopped, across
-  pages and reloads, whatever its frequency;
+- a walkthrough is sent with this user's `state` (status, step, attempt), so a tour in progress
+  resumes where it stopped, across pages and reloads, whatever its frequency, and a tab knows
+  which attempt its next start must claim (onboarding/content_state.py);
 - once: starts by itself only if this user never started it;
 - until_completed: starts by itself until completed; dismissed, it stays away for the rest of
   that session and comes back in the next one;
@@ -30,6 +31,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from onboarding.content_state import walkthrough_state
 from onboarding.models import (
     ContentState,
     EndUser,
@@ -192,7 +194,6 @@ def _content(
         if version.kind == Kind.WALKTHROUGH:
             if not snapshot["steps"]:
                 continue
-            resuming = state is not None and state.status == Status.IN_PROGRESS
             walkthroughs.append(
                 {
                     **base,
@@ -200,11 +201,7 @@ def _content(
                     "auto_start": bool(snapshot["auto_start"])
                     and walkthrough_may_auto_start(frequency, state, session),
                     "steps": [{f: step[f] for f in STEP_FIELDS} for step in snapshot["steps"]],
-                    "state": (
-                        {"status": state.status, "step": state.step_index}
-                        if resuming and state is not None
-                        else None
-                    ),
+                    "state": walkthrough_state(state),
                 }
             )
         elif version.kind == Kind.TOOLTIP:

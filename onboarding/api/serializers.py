@@ -147,6 +147,16 @@ class WidgetAckSerializer(AckSerializer):
     type = serializers.CharField()
 
 
+class WalkthroughStateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["in_progress", "completed", "dismissed"])
+    step = serializers.IntegerField(help_text="The step shown (or left at), from 0.")
+    attempt = serializers.IntegerField(help_text="How many times this person started it.")
+
+
 class WidgetProgressSerializer(serializers.Serializer):
-    journeys = JourneyProgressSerializer(many=True)
     seq = serializers.IntegerField()
+    journeys = JourneyProgressSerializer(many=True)
+    walkthroughs = serializers.DictField(
+        child=WalkthroughStateSerializer(),
+        help_text="Each walkthrough's state for this person, by walkthrough key.",
+    )

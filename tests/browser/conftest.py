@@ -191,13 +191,18 @@ def context(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-@pytest.fixture
-def page(context: Any) -> Any:
+def new_tab(context: Any) -> Any:
+    """A page of `context` that keeps the page's uncaught errors in `.errors`."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.errors = errors
     return page
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    return new_tab(context)
 
 
 def snippet(live: Live, workspace: Workspace, user_id: str, traits: str = "{}") -> str:
@@ -258,3 +263,14 @@ def pixel(page: Any, x: float, y: float) -> tuple[int, int, int]:
 def brightness(colour: tuple[int, int, int]) -> float:
     red, green, blue = colour
     return 0.299 * red + 0.587 * green + 0.114 * blue
+
+
+SCREENS = Path(settings.BASE_DIR) / "test-results" / "screens"
+
+
+def screen(page: Any, name: str) -> Path:
+    """Save what the page shows now as test-results/screens/<name>.png, to look at."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    path = SCREENS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path

@@ -160,6 +160,61 @@ def test_escape_dismisses_a_tour_after_a_click_on_the_page(live: Live, page: Any
     assert wait_for(lambda: events_named("$walkthrough_dismissed", step=0))
 
 
+def test_escape_leaves_focus_in_the_field_the_person_moved_it_to(live: Live, page: Any) -> None:
+    workspace = host_workspace(live)
+    publish_tour(
+        workspace, [{"title": "One", "selector": "#title"}, {"title": "Two", "selector": ""}]
+    )
+    body = (
+        "<main><h1 id=title>Contacts</h1><button id=new autofocus>New contact</button>"
+        "<input id=search aria-label=Search></main>"
+    )
+    page.goto(host_page(live, workspace, body))
+    # The step took focus from the page's button (where Esc from the card would put it back).
+    expect(page.get_by_role("button", name="Next")).to_be_focused()
+    page.locator("#search").click()
+    page.keyboard.type("inv")
+
+    page.keyboard.press("Escape")
+
+    expect(page.locator(CARD)).to_have_count(0)
+    expect(page.locator("#search")).to_be_focused()  # not pulled away to where it was before
+    expect(page.locator("#search")).to_have_value("inv")
+
+
+def test_escape_from_the_card_puts_focus_back_where_it_was(live: Live, page: Any) -> None:
+    workspace = host_workspace(live)
+    publish_tour(workspace, [{"title": "One", "selector": "#title"}])
+    body = "<main><h1 id=title>Contacts</h1><button id=new autofocus>New contact</button></main>"
+    page.goto(host_page(live, workspace, body))
+    expect(page.get_by_role("button", name="Done")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator(CARD)).to_have_count(0)
+    expect(page.locator("#new")).to_be_focused()
+
+
+def test_escape_the_host_page_handles_itself_leaves_the_step_alone(live: Live, page: Any) -> None:
+    workspace = host_workspace(live)
+    publish_tour(workspace, [{"title": "Search here", "selector": "#search"}])
+    # The host's own dialog closes on Esc and says so with preventDefault().
+    head = (
+        "<script>addEventListener('keydown', (event) => { if (event.key === 'Escape' &&"
+        " !document.getElementById('menu').hidden) { event.preventDefault();"
+        " document.getElementById('menu').hidden = true; } }, true);</script>"
+    )
+    body = "<main><input id=search aria-label=Search><div id=menu>Host menu</div></main>"
+    page.goto(host_page(live, workspace, body, head))
+    expect(page.locator(CARD)).to_contain_text("Search here")
+    page.locator("#search").click()
+
+    page.keyboard.press("Escape")  # the host's: its menu closes, the step stays
+    expect(page.locator("#menu")).to_be_hidden()
+    expect(page.locator(CARD)).to_contain_text("Search here")
+    page.keyboard.press("Escape")  # nobody else's: the step is dismissed
+    expect(page.locator(CARD)).to_have_count(0)
+    assert wait_for(lambda: events_named("$walkthrough_dismissed", step=0))
+
+
 def test_axe_finds_no_accessibility_violation_in_the_widget(live: Live, page: Any) -> None:
     page.goto(f"{live.demo_url}/dashboard")
     expect(page.locator(CARD)).to_be_visible()

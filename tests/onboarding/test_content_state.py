@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from onboarding.models import ContentState
+from onboarding.models import ContentState, MilestoneCompletion
 from onboarding.recording import events_record
 from tests.factories import EndUserFactory
+from tests.onboarding.conftest import TrialJourney
 
 pytestmark = pytest.mark.django_db
 START = timezone.now() - timedelta(minutes=10)
@@ -118,3 +119,89 @@ def test_each_end_user_has_their_own_state(end_user: Any) -> None:
     record(other, event("$walkthrough_started", 0, walkthrough="tour"))
     assert state(end_user).status == "completed"
     assert state(other).status == "in_progress"
+
+
+# One truth across tabs: transitions carry their attempt and the step they came from ----------
+
+
+def tour(name: str, seconds: int, attempt: int, step: int = 0) -> dict[str, Any]:
+    return event(name, seconds, walkthrough="tour", attempt=attempt, step=step)
+
+
+def shown(end_user: Any) -> tuple[str, int, int]:
+    saved = state(end_user)
+    return saved.status, saved.step_index, saved.times_seen
+
+
+def test_next_and_back_move_the_attempt_from_the_step_they_came_from(end_user: Any) -> None:
+    record(end_user, tour("$walkthrough_started", 0, 1))
+    record(end_user, tour("$step_completed", 1, 1, 0), tour("$step_completed", 2, 1, 1))
+    assert shown(end_user) == ("in_progress", 2, 1)
+    record(end_user, tour("$step_back", 3, 1, 2))
+    assert shown(end_user) == ("in_progress", 1, 1)
+    record(end_user, tour("$step_completed", 4, 1, 1), tour("$walkthrough_completed", 5, 1, 1))
+    assert shown(end_user) == ("completed", 2, 1)
+
+
+def test_a_stale_tabs_next_after_a_dismissal_never_brings_the_tour_back(end_user: Any) -> None:
+    record(end_user, tour("$walkthrough_started", 0, 1))
+    record(end_user, tour("$walkthrough_dismissed", 1, 1, 0))  # tab A: Esc
+    # Tab B still shows step 0 of that attempt and presses Next, then Back, then Done.
+    record(
+        end_user,
+        tour("$step_completed", 2, 1, 0),
+        tour("$step_back", 3, 1, 1),
+        tour("$walkthrough_completed", 4, 1, 0),
+    )
+    assert shown(end_user) == ("dismissed", 0, 1)
+
+
+def test_a_stale_tab_cannot_move_a_step_another_tab_already_left(end_user: Any) -> None:
+    record(end_user, tour("$walkthrough_started", 0, 1), tour("$step_completed", 1, 1, 0))
+    record(end_user, tour("$step_completed", 2, 1, 0))  # a second tab, still on step 0
+    record(end_user, tour("$step_back", 3, 1, 0))
+    assert shown(end_user) == ("in_progress", 1, 1)
+
+
+def test_a_start_must_claim_the_next_attempt_so_two_tabs_open_one(end_user: Any) -> None:
+    record(end_user, tour("$walkthrough_started", 0, 1), tour("$walkthrough_started", 1, 1))
+    assert shown(end_user) == ("in_progress", 0, 1)
+    record(end_user, tour("$walkthrough_dismissed", 2, 1))
+    record(end_user, tour("$walkthrough_started", 3, 1))  # a tab that never heard of attempt 1
+    assert shown(end_user) == ("dismissed", 0, 1)
+    record(end_user, tour("$walkthrough_started", 4, 2))  # started again on request
+    assert shown(end_user) == ("in_progress", 0, 2)
+
+
+def test_an_older_attempts_steps_change_nothing(end_user: Any) -> None:
+    record(end_user, tour("$walkthrough_started", 0, 1), tour("$walkthrough_started", 1, 2))
+    record(end_user, tour("$step_completed", 2, 1, 0), tour("$walkthrough_dismissed", 3, 1))
+    assert shown(end_user) == ("in_progress", 0, 2)
+
+
+def test_a_view_of_an_attempt_records_an_event_and_moves_nothing(end_user: Any) -> None:
+    record(end_user, tour("$walkthrough_started", 0, 1), tour("$step_viewed", 1, 1, 3))
+    assert shown(end_user) == ("in_progress", 0, 1)
+
+
+def test_events_without_an_attempt_never_reopen_a_finished_tour(end_user: Any) -> None:
+    record(end_user, event("$walkthrough_dismissed", 0, walkthrough="tour", step=0))
+    record(end_user, event("$step_completed", 5, walkthrough="tour", step=0))
+    assert state(end_user).status == "dismissed"
+    record(end_user, event("$walkthrough_started", 9, walkthrough="tour"))
+    assert shown(end_user) == ("in_progress", 0, 1)
+
+
+def test_a_refused_done_completes_no_walkthrough_milestone(trial: TrialJourney) -> None:
+    person = EndUserFactory(workspace=trial.workspace)
+
+    def walked(name: str, seconds: int, step: int = 0) -> dict[str, Any]:
+        return event(name, seconds, walkthrough="setup-tour", attempt=1, step=step)
+
+    record(person, walked("$walkthrough_started", 0), walked("$walkthrough_dismissed", 1))
+    record(person, walked("$walkthrough_completed", 2))  # a stale tab's Done
+    assert not MilestoneCompletion.objects.filter(end_user=person).exists()
+
+    record(person, event("$walkthrough_started", 3, walkthrough="setup-tour", attempt=2))
+    record(person, event("$walkthrough_completed", 4, walkthrough="setup-tour", attempt=2, step=0))
+    assert MilestoneCompletion.objects.filter(end_user=person, milestone=trial.tour).exists()

@@ -154,10 +154,14 @@ def test_it_orders_by_priority_then_key(workspace: Any, end_user: Any) -> None:
 def test_it_sends_resume_state_for_a_tour_in_progress(workspace: Any, end_user: Any) -> None:
     published_walkthrough(workspace, key="tour", frequency=Frequency.ONCE)
     ContentStateFactory(
-        end_user=end_user, key="tour", status=ContentState.Status.IN_PROGRESS, step_index=1
+        end_user=end_user,
+        key="tour",
+        status=ContentState.Status.IN_PROGRESS,
+        step_index=1,
+        times_seen=2,
     )
     [sent] = content_for(end_user=end_user, session="s2")["walkthroughs"]
-    assert sent["state"] == {"status": "in_progress", "step": 1}
+    assert sent["state"] == {"status": "in_progress", "step": 1, "attempt": 2}
 
 
 @pytest.mark.parametrize(
@@ -176,10 +180,13 @@ def test_frequency_decides_whether_a_tour_starts_by_itself(
     workspace: Any, end_user: Any, frequency: str, status: str, last_session: str, auto_start: bool
 ) -> None:
     published_walkthrough(workspace, key="tour", frequency=frequency)
-    ContentStateFactory(end_user=end_user, key="tour", status=status, last_session=last_session)
+    ContentStateFactory(
+        end_user=end_user, key="tour", status=status, last_session=last_session, times_seen=1
+    )
     [sent] = content_for(end_user=end_user, session="now")["walkthroughs"]
     assert sent["auto_start"] is auto_start
-    assert sent["state"] is None
+    # Sent finished too: the tab's next start must claim the attempt after this one.
+    assert sent["state"] == {"status": status, "step": 0, "attempt": 1}
 
 
 def test_a_tour_that_may_not_start_by_itself_is_still_sent_for_a_checklist(

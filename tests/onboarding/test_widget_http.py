@@ -183,21 +183,25 @@ async def _next_event(chunks: Any) -> str:
             return text
 
 
-async def test_the_stream_carries_progress_pushes_without_a_socket(
-    trial: TrialJourney, key: str
-) -> None:
-    client = AsyncClient()
+async def bootstrap_and_stream(client: AsyncClient, key: str) -> Any:
+    """Identify u1 over HTTP, then open its push stream (from sequence 0)."""
     await client.post(
         "/api/v1/widget/bootstrap",
         data=json.dumps({"key": key, "user": {"id": "u1"}}),
         content_type="application/json",
         headers={"Origin": ORIGIN},
     )
-    response = await client.get(
+    return await client.get(
         "/api/v1/widget/stream",
         {"key": key, "user": "u1", "after": "0"},
         headers={"Origin": ORIGIN},
     )
+
+
+async def test_the_stream_carries_progress_pushes_without_a_socket(
+    trial: TrialJourney, key: str
+) -> None:
+    response = await bootstrap_and_stream(AsyncClient(), key)
     chunks = aiter(response.streaming_content)
     assert (await anext(chunks)).startswith(b"retry:")
 
@@ -239,4 +243,49 @@ async def test_the_stream_asks_for_a_resync_after_missed_pushes(
     text = await _next_event(chunks)
 
     assert "event: resync" in text
+    await response.streaming_content.aclose()  # type: ignore[attr-defined]
+
+
+def test_progress_resync_returns_each_walkthroughs_state_too(
+    client: Client, trial: TrialJourney, key: str
+) -> None:
+    post(client, "/api/v1/widget/bootstrap", {"key": key, "user": {"id": "u1"}})
+    started = {**event("$walkthrough_started"), "properties": {"walkthrough": "tour", "attempt": 1}}
+    post(client, "/api/v1/widget/events", {"key": key, "user": {"id": "u1"}, "events": [started]})
+
+    response = client.get("/api/v1/widget/progress", {"key": key, "user": "u1"}, HTTP_ORIGIN=ORIGIN)
+
+    assert response.json()["walkthroughs"] == {
+        "tour": {"status": "in_progress", "step": 0, "attempt": 1}
+    }
+    assert response.json()["seq"] == 1  # the walkthrough push it answers
+
+
+async def test_the_stream_carries_walkthrough_pushes_without_a_socket(
+    trial: TrialJourney, key: str
+) -> None:
+    client = AsyncClient()
+    identity = {"key": key, "user": {"id": "u1"}}
+    response = await bootstrap_and_stream(client, key)
+    chunks = aiter(response.streaming_content)
+    await anext(chunks)
+    await asyncio.sleep(0.2)  # let the stream subscribe
+    dismissed = {
+        **event("$walkthrough_dismissed"),
+        "properties": {"walkthrough": "tour", "attempt": 1, "step": 0},
+    }
+    await client.post(
+        "/api/v1/widget/events",
+        data=json.dumps({**identity, "events": [dismissed]}),
+        content_type="application/json",
+        headers={"Origin": ORIGIN},
+    )
+    text = await _next_event(chunks)
+
+    lines = dict(line.split(": ", 1) for line in text.strip().splitlines())
+    assert lines["event"] == "walkthrough"
+    assert lines["id"] == "1"
+    data = json.loads(lines["data"])
+    # Refused (no attempt 1 was ever started) and answered with the state that holds: none.
+    assert (data["walkthrough"], data["state"], data["event"]) == ("tour", None, dismissed["id"])
     await response.streaming_content.aclose()  # type: ignore[attr-defined]

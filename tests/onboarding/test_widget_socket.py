@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
 from onboarding import recording
-from onboarding.models import Event, MilestoneCompletion, Workspace
+from onboarding.models import ContentState, Event, MilestoneCompletion, Workspace
 from tests.factories import WorkspaceFactory
 from tests.onboarding.conftest import TrialJourney
 
@@ -406,3 +406,77 @@ async def test_a_publish_reaches_open_tabs_even_if_content_was_read_just_before_
     assert pushed["type"] == "content"
     assert [t["key"] for t in pushed["content"]["tooltips"]] == ["fresh-tip"]
     await communicator.disconnect()
+
+
+def tour_event(name: str, attempt: int, step: int = 0) -> dict[str, Any]:
+    return event(name, properties={"walkthrough": "tour", "attempt": attempt, "step": step})
+
+
+async def pushes(tab: WebsocketCommunicator, count: int) -> list[dict[str, Any]]:
+    """The next `count` pushes to this tab (acks left out)."""
+    received: list[dict[str, Any]] = []
+    while len(received) < count:
+        message = json.loads(await tab.receive_from(timeout=5))
+        if message["type"] != "ack":
+            received.append(message)
+    return received
+
+
+async def test_a_walkthrough_transition_in_one_tab_is_pushed_to_every_tab(key: str) -> None:
+    first_tab, second_tab = socket(key), socket(key)
+    for tab in (first_tab, second_tab):
+        await tab.connect()
+        welcome = await hello(tab)
+    before = welcome["seq"]
+    started, dismissed = (
+        tour_event("$walkthrough_started", 1),
+        tour_event("$walkthrough_dismissed", 1),
+    )
+
+    await first_tab.send_to(text_data=json.dumps({"type": "events", "events": [started]}))
+    await first_tab.send_to(text_data=json.dumps({"type": "events", "events": [dismissed]}))
+
+    for tab in (first_tab, second_tab):
+        # Sent after each commit, so they may arrive swapped; their numbers give the order.
+        received = sorted(await pushes(tab, 2), key=lambda push: push["seq"])
+        assert received == [
+            {
+                "type": "walkthrough",
+                "walkthrough": "tour",
+                "state": {"status": "in_progress", "step": 0, "attempt": 1},
+                "event": started["id"],
+                "seq": before + 1,
+            },
+            {
+                "type": "walkthrough",
+                "walkthrough": "tour",
+                "state": {"status": "dismissed", "step": 0, "attempt": 1},
+                "event": dismissed["id"],
+                "seq": before + 2,
+            },
+        ]
+    await first_tab.disconnect()
+    await second_tab.disconnect()
+
+
+async def test_a_stale_tabs_next_is_answered_with_the_state_that_holds(key: str) -> None:
+    first_tab, second_tab = socket(key), socket(key)
+    for tab in (first_tab, second_tab):
+        await tab.connect()
+        await hello(tab)
+    await say(first_tab, {"type": "events", "events": [tour_event("$walkthrough_started", 1)]})
+    await say(first_tab, {"type": "events", "events": [tour_event("$walkthrough_dismissed", 1)]})
+    await pushes(second_tab, 2)
+    stale_next = tour_event("$step_completed", 1, step=0)
+
+    await second_tab.send_to(text_data=json.dumps({"type": "events", "events": [stale_next]}))
+
+    [answer] = await pushes(second_tab, 1)
+    assert answer["event"] == stale_next["id"]
+    assert answer["state"] == {"status": "dismissed", "step": 0, "attempt": 1}
+    # The Next is kept as an event (it happened); the tour stays dismissed.
+    assert await sync_to_async(Event.objects.filter(client_id=stale_next["id"]).exists)()
+    saved = await sync_to_async(ContentState.objects.get)(key="tour")
+    assert saved.status == "dismissed"
+    for tab in (first_tab, second_tab):
+        await tab.disconnect()

@@ -20,7 +20,7 @@ const INTERNAL_PROPERTIES = [
   "onEvent", "begin", "dismiss", "onMessage", "onReady", "onRefused", "sendEvents", "setSeq",
   "beacon", "retryAll", "onStorageError", "resendAfterMs", "closeLabel", "onClose", "onKey",
   "completedAt", "actions", "primary", "modal", "meta", "html", "run", "index",
-  "destroy", "root", "render", "show", "act", "enter", "leave",
+  "destroy", "root", "render", "show", "act", "enter", "leave", "next", "back", "bar",
   // Floating UI's platform methods and options, used only inside the bundle.
   "getElementRects", "getClippingRect", "getDimensions", "getOffsetParent", "getDocumentElement",
   "getScale", "isElement", "isRTL", "detectOverflow", "contextElement", "middlewareData",

@@ -12,19 +12,24 @@ import {
   type Content,
   type JourneyView,
   newlyCompleted,
+  isObject,
+  list,
   parseContent,
   parseJourney,
   parseJourneys,
   type ProgressItem,
-  resumeState,
   sequenceCheck,
-  type TourState,
+  text,
+  tourState,
+  type Walkthrough,
   withJourney,
 } from "./state";
 import { byPriority, urlMatches } from "./targeting";
 import { Tour } from "./walkthrough";
 
 const SDK = "milepost-js/0.1.0";
+/** A tour in progress at a step it still has (an index past the end: edited since, not resumed). */
+const going = (w: Walkthrough): boolean => w.state?.status === "in_progress" && w.state.step < w.steps.length;
 const SESSION_IDLE_MS = 30 * 60 * 1000;
 type Handler = (payload: unknown) => void;
 type Traits = Record<string, unknown>;
@@ -45,22 +50,6 @@ function storage(): Storage | null {
 /** Equal content (as the server sent it, so key order is stable). */
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
-function readJson<T>(store: Storage | null, key: string): T | null {
-  try {
-    return JSON.parse(store?.getItem(key) ?? "null") as T | null;
-  } catch {
-    return null;
-  }
-}
-
-function writeJson(store: Storage | null, key: string, value: unknown): void {
-  try {
-    store?.setItem(key, JSON.stringify(value));
-  } catch {
-    // Full or disabled storage: the widget keeps working from memory.
-  }
-}
-
 class Controller {
   readonly #store = storage();
   readonly #handlers = new Map<string, Set<Handler>>();
@@ -78,6 +67,8 @@ class Controller {
   #messages = new Set<string>();
   #lastUrl = "";
   #reporting = false;
+  /** Ids of this tab's tour transitions whose `walkthrough` answer has not come back yet. */
+  #mine = new Set<string>();
 
   readonly #api: string;
   readonly #key: string;
@@ -99,7 +90,7 @@ class Controller {
     const userHash = (options as { userHash?: unknown } | undefined)?.userHash;
     const next = {
       id: String(id),
-      traits: traits && typeof traits === "object" ? (traits as Traits) : {},
+      traits: isObject(traits) ? traits : {},
       userHash: typeof userHash === "string" ? userHash : undefined,
     };
     if (this.#user?.id === next.id && this.#transport) {
@@ -129,13 +120,13 @@ class Controller {
 
   track(name: unknown, properties?: unknown): void {
     if (typeof name !== "string" || !name || !this.#outbox) return;
-    const props =
-      properties && typeof properties === "object" ? { ...(properties as Traits) } : {};
+    const props: Traits = { ...(isObject(properties) && properties) };
     if (/^\$(walkthrough|step|tooltip)/.test(name)) {
       props.session = this.#session();
     }
     const event: QueuedEvent = { id: uuid(), name, timestamp: new Date().toISOString(), properties: props };
     this.#outbox.add(event);
+    if (/^\$(walkthrough_|step_[cb])/.test(name)) this.#mine.add(event.id);
     this.#flush();
     this.#emit(name, props);
     if (!name.startsWith("$")) this.#tour?.onEvent(name);
@@ -150,13 +141,13 @@ class Controller {
   }
 
   start(key: unknown): void {
-    const walkthrough = this.#content.walkthroughs.find((w) => w.key === key);
+    const walkthrough = this.#walkthrough(key);
     if (!walkthrough) {
       this.report("unknown_walkthrough", `no walkthrough ${String(key)} for this user`);
       return;
     }
-    this.#tour?.clear();
-    this.#tour = new Tour(walkthrough, this, 0);
+    this.#tour?.destroy();
+    this.#tour = new Tour(walkthrough, this);
     this.#tour.begin();
   }
 
@@ -166,7 +157,7 @@ class Controller {
     this.#outbox = null;
     this.#user = null;
     this.#seq = 0;
-    this.#tour?.clear();
+    this.#tour?.destroy();
     this.#tour = null;
     this.#clearViews();
     this.#content = parseContent({}).content;
@@ -226,9 +217,18 @@ class Controller {
   #session(): string {
     const key = `milepost:session:${this.#key}`;
     const now = Date.now();
-    const saved = readJson<{ id: string; at: number }>(this.#store, key);
+    let saved: { id: string; at: number } | null = null;
+    try {
+      saved = JSON.parse(this.#store?.getItem(key) ?? "null");
+    } catch {
+      // Unreadable: a new session, written over it below.
+    }
     const id = saved && now - saved.at < SESSION_IDLE_MS ? saved.id : uuid();
-    writeJson(this.#store, key, { id, at: now });
+    try {
+      this.#store?.setItem(key, JSON.stringify({ id, at: now }));
+    } catch {
+      // Full or disabled storage: the widget keeps working from memory.
+    }
     return id;
   }
 
@@ -238,18 +238,29 @@ class Controller {
   }
 
   #receive(message: Message): void {
-    // Every push to this user (progress, message…) carries the next sequence number.
-    if (message.type !== "welcome") {
-      const check = sequenceCheck(this.#seq, message.seq);
-      if (check === "stale") return;
-      if (check === "gap") {
-        // A push was lost: fetch the progress afresh (it sets the sequence number).
-        void this.#resync();
-        if (message.type === "progress") return;
-      } else this.#setSeq(message.seq);
-    }
-    switch (message.type) {
+    // Every push to this user (progress, walkthrough, message…) carries the next sequence
+    // number. A lost push is a gap: fetch progress and tour states afresh (that sets it).
+    const type = message.type;
+    const check = type === "welcome" ? "" : sequenceCheck(this.#seq, message.seq);
+    if (check === "gap") void this.#resync();
+    else if (check) this.#setSeq(message.seq);
+    // A stale walkthrough push still answers this tab's move: it is no longer awaited.
+    if (check === "stale" ? type !== "walkthrough" : check === "gap" && type === "progress") return;
+    switch (type) {
+      case "walkthrough": {
+        this.#mine.delete(message.event as string);
+        const walkthrough = this.#walkthrough(message.walkthrough);
+        if (!walkthrough) return;
+        if (check !== "stale") {
+          walkthrough.state = tourState(message.state);
+          // Started by this person since the welcome: its auto_start no longer holds.
+          walkthrough.auto_start = false;
+        }
+        this.#follow(walkthrough);
+        break;
+      }
       case "welcome":
+        this.#mine.clear();
         this.root.theme(message.theme);
         this.#setContent(message.content);
         this.#journeys = parseJourneys(message.journeys);
@@ -262,10 +273,10 @@ class Controller {
         this.#render();
         break;
       case "ack": {
-        const ids = [message.accepted, message.duplicates].flatMap((l) => (Array.isArray(l) ? l : []));
-        const rejected = Array.isArray(message.rejected) ? message.rejected : [];
-        for (const r of rejected) if (r && typeof r === "object" && "id" in r) ids.push(r.id);
-        this.#outbox?.ack(ids.map(String));
+        const rejected = list(message.rejected);
+        this.#outbox?.ack(
+          [...list(message.accepted), ...list(message.duplicates), ...rejected.map((r) => (r as Message)?.id)].map(String),
+        );
         if (rejected.length) this.#emit("error", { code: "events_rejected", rejected });
         this.#flush();
         break;
@@ -314,6 +325,37 @@ class Controller {
     this.#journeys = parseJourneys(snapshot.journeys);
     this.#setSeq(snapshot.seq);
     this.#renderProgress();
+    const states = (snapshot.walkthroughs ?? {}) as Record<string, unknown>;
+    this.#mine.clear();
+    for (const walkthrough of this.#content.walkthroughs) {
+      if (walkthrough.key in states) {
+        walkthrough.state = tourState(states[walkthrough.key]);
+        this.#follow(walkthrough);
+      }
+    }
+  }
+
+  #walkthrough(key: unknown): Walkthrough | undefined {
+    return this.#content.walkthroughs.find((w) => w.key === key);
+  }
+
+  /** Make this tab show what the server holds for the walkthrough (another tab moved it, or
+   * refused this one's move), once this tab's own moves have all been answered. */
+  #follow(walkthrough: Walkthrough): void {
+    const state = walkthrough.state;
+    const tour = this.#tour;
+    if (this.#mine.size || !state) return;
+    if (tour?.walkthrough.key === walkthrough.key) {
+      if (!going(walkthrough)) tour.leave();
+      else if (state.step !== tour.index || state.attempt !== tour.attempt) {
+        tour.index = state.step;
+        tour.attempt = state.attempt;
+        tour.show();
+      }
+    } else if (!tour && going(walkthrough)) {
+      this.#tour = new Tour(walkthrough, this, state);
+      this.#tour.show();
+    }
   }
 
   // Rendering ----------------------------------------------------------------------------
@@ -322,26 +364,6 @@ class Controller {
     this.#renderTour();
     this.#renderTooltips();
     this.#renderProgress();
-  }
-
-  #tourKey(): string {
-    return `milepost:tours:${this.#key}:${this.#user?.id ?? ""}`;
-  }
-
-  /** This session's local tour states (written before the server could have heard). */
-  #localTours(): Record<string, TourState> {
-    const saved = readJson<{ session: string; tours: Record<string, TourState> }>(
-      this.#store,
-      this.#tourKey(),
-    );
-    return saved && saved.session === this.#session() ? saved.tours : {};
-  }
-
-  remember(key: string, state: TourState): void {
-    writeJson(this.#store, this.#tourKey(), {
-      session: this.#session(),
-      tours: { ...this.#localTours(), [key]: state },
-    });
   }
 
   ended(): void {
@@ -364,35 +386,32 @@ class Controller {
 
   #renderTour(): void {
     const tour = this.#tour;
-    const current = tour && this.#content.walkthroughs.find((w) => w.key === tour.walkthrough.key);
+    const current = tour && this.#walkthrough(tour.walkthrough.key);
     if (tour && current) {
       // A publish may have changed the steps: carry on, at the same step, with the new ones.
       if (!same(current.steps, tour.walkthrough.steps)) {
-        tour.clear();
-        this.#tour = new Tour(current, this, Math.min(tour.index, current.steps.length - 1));
+        tour.destroy();
+        this.#tour = new Tour(current, this, {
+          step: Math.min(tour.index, current.steps.length - 1),
+          attempt: tour.attempt,
+        });
       }
       this.#tour!.show();
       return;
     }
-    this.#tour?.clear();
+    this.#tour?.destroy();
     this.#tour = null;
-    const local = this.#localTours();
-    const path = location.pathname;
-    for (const walkthrough of byPriority(this.#content.walkthroughs)) {
-      const state = resumeState(walkthrough.state, local[walkthrough.key] ?? null, walkthrough.steps.length);
-      if (state?.status === "in_progress") {
-        this.#tour = new Tour(walkthrough, this, state.step);
-        this.#tour.show();
-        return;
-      }
-    }
-    for (const walkthrough of byPriority(this.#content.walkthroughs)) {
-      const state = local[walkthrough.key];
-      if (walkthrough.auto_start && !state && urlMatches(walkthrough.steps[0]!.page_url_pattern, path, location.search)) {
-        this.#tour = new Tour(walkthrough, this, 0);
-        this.#tour.begin();
-        return;
-      }
+    const walkthroughs = byPriority(this.#content.walkthroughs);
+    const resumed = walkthroughs.find(going);
+    const started = walkthroughs.find(
+      (w) => w.auto_start && urlMatches(w.steps[0]!.page_url_pattern, location.pathname, location.search),
+    );
+    if (resumed) {
+      this.#tour = new Tour(resumed, this, resumed.state!);
+      this.#tour.show();
+    } else if (started) {
+      this.#tour = new Tour(started, this);
+      this.#tour.begin();
     }
   }
 
@@ -466,8 +485,8 @@ class Controller {
       });
     }
     el = card({
-      title: typeof message.title === "string" ? message.title : "",
-      html: typeof message.body_html === "string" ? message.body_html : "",
+      title: text(message.title),
+      html: text(message.body_html),
       modal: message.style === "modal",
       actions,
       closeLabel: "Close message",

@@ -31,7 +31,6 @@ export class Outbox {
   readonly #limit: number;
   readonly #resendAfterMs: number;
   readonly #now: () => number;
-  dropped = 0;
 
   #storage: Storage | null;
   readonly #storageKey: string;
@@ -78,10 +77,7 @@ export class Outbox {
     const events = this.#read();
     events.push(event);
     const excess = events.length - this.#limit;
-    if (excess > 0) {
-      events.splice(0, excess);
-      this.dropped += excess;
-    }
+    if (excess > 0) events.splice(0, excess);
     this.#write(events);
     if (excess > 0) this.#options.onOverflow?.(excess);
   }
@@ -112,10 +108,6 @@ export class Outbox {
     const done = new Set(ids);
     for (const id of ids) this.#inFlight.delete(id);
     this.#write(this.#read().filter((e) => !done.has(e.id)));
-  }
-
-  get size(): number {
-    return this.#read().length;
   }
 }
 

@@ -4,6 +4,7 @@
 
 import { backoffDelay } from "./backoff";
 import type { QueuedEvent } from "./queue";
+import { isObject } from "./state";
 
 export type Message = { type: string; [field: string]: unknown };
 
@@ -22,13 +23,11 @@ export interface TransportHooks {
   onRefused(code: string, message: string): void;
 }
 
-/** Close codes the server uses to refuse a key or an origin: retrying cannot help. */
-const REFUSALS: Record<number, string> = { 4401: "unknown_key", 4403: "origin_not_allowed" };
 const SOCKET_TRIES_BEFORE_FALLBACK = 2;
 const CONNECT_TIMEOUT_MS = 4000;
 
 export class Transport {
-  mode: "socket" | "http" | "closed" = "socket";
+  #mode: "socket" | "http" | "closed" = "socket";
   #socket: WebSocket | null = null;
   #stream: EventSource | null = null;
   #attempt = 0;
@@ -60,7 +59,7 @@ export class Transport {
   }
 
   readonly #reconnectNow = (): void => {
-    if (this.mode !== "socket" || this.#socket) return;
+    if (this.#mode !== "socket" || this.#socket) return;
     clearTimeout(this.#timer);
     this.#attempt = 0;
     this.#open();
@@ -93,16 +92,14 @@ export class Transport {
         this.#hooks.onReady();
       }
     };
-    socket.onclose = (event) => {
+    socket.onclose = () => {
       clearTimeout(timeout);
       if (this.#socket !== socket) return;
       this.#socket = null;
-      if (this.mode !== "socket") return;
-      const refusal = REFUSALS[event.code];
-      if (refusal) {
-        this.mode = "closed";
-        this.#hooks.onRefused(refusal, event.reason || refusal);
-      } else if (!this.#everOpened && ++this.#attempt >= SOCKET_TRIES_BEFORE_FALLBACK) {
+      if (this.#mode !== "socket") return;
+      // A key or origin the server refuses fails the handshake like a blocked socket does:
+      // the HTTP fallback's bootstrap then says why (401 or 403, reported by onRefused).
+      if (!this.#everOpened && ++this.#attempt >= SOCKET_TRIES_BEFORE_FALLBACK) {
         this.#fallback();
       } else {
         this.#timer = setTimeout(() => this.#open(), backoffDelay(this.#attempt++)) as unknown as number;
@@ -119,9 +116,9 @@ export class Transport {
 
   sendEvents(events: QueuedEvent[]): void {
     const sentAt = new Date().toISOString();
-    if (this.mode === "socket") {
+    if (this.#mode === "socket") {
       this.send({ type: "events", events, sent_at: sentAt });
-    } else if (this.mode === "http") {
+    } else if (this.#mode === "http") {
       void this.#post("events", { ...this.#identity(), events, sent_at: sentAt }).then((ack) => {
         if (ack) this.#hooks.onMessage({ ...ack, type: "ack" });
       });
@@ -133,7 +130,7 @@ export class Transport {
    * keepalive fetch only where the browser refuses the beacon. The ack is never read, so the
    * events stay queued and a later flush resends them (the server answers "duplicate"). */
   beacon(events: QueuedEvent[]): void {
-    if (!events.length || this.mode === "closed") return;
+    if (!events.length || this.#mode === "closed") return;
     const url = `${this.#api}/api/v1/widget/events`;
     const body = JSON.stringify({ ...this.#identity(), events, sent_at: new Date().toISOString() });
     try {
@@ -152,7 +149,7 @@ export class Transport {
   }
 
   close(): void {
-    this.mode = "closed";
+    this.#mode = "closed";
     clearTimeout(this.#timer);
     removeEventListener("online", this.#reconnectNow);
     this.#socket?.close(1000);
@@ -172,10 +169,10 @@ export class Transport {
   }
 
   async #fallback(): Promise<void> {
-    this.mode = "http";
+    this.#mode = "http";
     const welcome = await this.#post("bootstrap", { ...this.#hello(), key: this.#key });
-    if (!welcome || this.mode !== "http") {
-      if (this.mode === "http") {
+    if (!welcome || this.#mode !== "http") {
+      if (this.#mode === "http") {
         this.#timer = setTimeout(() => this.#fallback(), backoffDelay(this.#attempt++)) as unknown as number;
       }
       return;
@@ -200,13 +197,13 @@ export class Transport {
       if (message) this.#hooks.onMessage(message);
     };
     stream.onmessage = deliver;
-    for (const type of ["progress", "content", "message", "error", "resync"]) {
+    for (const type of ["progress", "walkthrough", "content", "message", "error", "resync"]) {
       stream.addEventListener(type, deliver as EventListener);
     }
     stream.onerror = () => {
       // Reopen ourselves (not EventSource's own retry) so `after` names the latest sequence.
       stream.close();
-      if (this.#stream !== stream || this.mode !== "http") return;
+      if (this.#stream !== stream || this.#mode !== "http") return;
       this.#stream = null;
       this.#timer = setTimeout(() => {
         this.#hooks.onMessage({ type: "resync" });
@@ -251,9 +248,7 @@ export class Transport {
 function parse(data: unknown): Message | null {
   try {
     const value: unknown = JSON.parse(String(data));
-    return value && typeof value === "object" && !Array.isArray(value)
-      ? ({ type: "", ...value } as Message)
-      : null;
+    return isObject(value) ? ({ type: "", ...value } as Message) : null;
   } catch {
     return null;
   }

@@ -19,9 +19,12 @@ export interface Step {
   wait_timeout_ms: number;
 }
 
+/** A walkthrough's state for this user: the server's one truth, pushed to every tab. `attempt`
+ * counts the user's starts of it; a transition names the attempt and step it came from. */
 export interface TourState {
   status: "in_progress" | "completed" | "dismissed";
   step: number;
+  attempt: number;
 }
 
 export interface Walkthrough {
@@ -85,12 +88,12 @@ export interface JourneyView {
 
 type Raw = Record<string, unknown>;
 
-const isObject = (value: unknown): value is Raw =>
+export const isObject = (value: unknown): value is Raw =>
   typeof value === "object" && value !== null && !Array.isArray(value);
-const text = (value: unknown): string => (typeof value === "string" ? value : "");
+export const text = (value: unknown): string => (typeof value === "string" ? value : "");
 const number = (value: unknown, fallback: number): number =>
   typeof value === "number" && Number.isFinite(value) ? value : fallback;
-const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+export const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 const PLACEMENTS = ["auto", "top", "bottom", "left", "right"];
 
 /** Thrown (as a plain string) for content the widget must leave out. */
@@ -122,16 +125,19 @@ const PROGRESS_BAR = {
   key: "", name: "", title: "", journey: "", style: "checklist", position: "bottom-right",
   hide_when_complete: true, priority: 0,
 };  // prettier-ignore
-const ITEM = { milestone: "", label: "", action: "none", walkthrough: "", url: "" };
+export const ITEM = { milestone: "", label: "", action: "none", walkthrough: "", url: "" };
 
 function walkthrough(raw: unknown): Walkthrough {
   const out = shape<Walkthrough>(raw, WALKTHROUGH, ["key"]);
   out.steps = list((raw as Raw).steps).map((step) => shape<Step>(step, STEP, ["title"]));
   if (!out.steps.length) throw "no steps";
-  const state = (raw as Raw).state;
-  out.state = isObject(state) ? shape<TourState>(state, { status: "in_progress", step: 0 }, []) : null;
+  out.state = tourState((raw as Raw).state);
   return out;
 }
+
+/** A walkthrough's state as `welcome`, a `walkthrough` push or the progress snapshot send it. */
+export const tourState = (raw: unknown): TourState | null =>
+  isObject(raw) ? shape<TourState>(raw, { status: "in_progress", step: 0, attempt: 0 }, []) : null;
 
 function progressBar(raw: unknown): ProgressBar {
   const out = shape<ProgressBar>(raw, PROGRESS_BAR, ["key", "journey"]);
@@ -216,21 +222,4 @@ export function sequenceCheck(last: number, seq: unknown): "apply" | "stale" | "
   if (typeof seq !== "number") return "apply";
   if (seq <= last) return "stale";
   return seq === last + 1 || last === 0 ? "apply" : "gap";
-}
-
-/** The tour state to resume from: the server's, unless this session's local record (written
- * before the server could have heard, e.g. a click that navigated) is further along. */
-export function resumeState(
-  server: TourState | null,
-  local: TourState | null,
-  stepCount: number,
-): TourState | null {
-  let state = server;
-  if (local && server && local.status === "in_progress") {
-    state = local.step > server.step ? local : server;
-  } else if (local) {
-    state = local;
-  }
-  // A step index past the end means the tour was edited since: start over.
-  return state && state.status === "in_progress" && state.step >= stepCount ? null : state;
 }

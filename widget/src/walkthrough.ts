@@ -1,7 +1,7 @@
 /** The walkthrough engine: shows one step at a time, waits for its target, advances on the
  * next button, a click on the target or a tracked event, continues across pages and reloads,
  * and reports every view, completion, dismissal and missing target as a `$`-event. */
-import { anchor, cover } from "./position";
+import { anchor, cover, makeRoom } from "./position";
 import { card, focusCard } from "./render/card";
 import { h, type Root } from "./render/dom";
 import type { Step, TourState, Walkthrough } from "./state";
@@ -10,7 +10,6 @@ import { urlMatches } from "./targeting";
 export interface TourHost {
   root: Root;
   track(name: string, properties: Record<string, unknown>): void;
-  remember(key: string, state: TourState): void;
   ended(): void;
   report(code: string, message: string): void;
   celebrate(text: string): void;
@@ -72,27 +71,38 @@ export class Tour {
 
   readonly walkthrough: Walkthrough;
   index: number;
+  /** Which of this user's starts of the walkthrough this is (the server's `attempt`). */
+  attempt: number;
   readonly #host: TourHost;
 
-  constructor(walkthrough: Walkthrough, host: TourHost, index: number) {
+  /** A tour at `at` (its step and attempt), or at its first step until `begin()`. */
+  constructor(walkthrough: Walkthrough, host: TourHost, at?: { step: number; attempt: number }) {
     this.walkthrough = walkthrough;
     this.#host = host;
-    this.index = index;
+    this.index = at?.step ?? 0;
+    this.attempt = at?.attempt ?? 0;
   }
 
   get #step(): Step {
     return this.walkthrough.steps[this.index]!;
   }
 
-  #props(extra: Record<string, unknown> = {}): Record<string, unknown> {
-    return { walkthrough: this.walkthrough.key, ...extra };
+  /** Every event of the tour names its attempt and the step it happened at (for a
+   * transition: the step it came from), so the server can refuse a stale tab's move. */
+  #props(): Record<string, unknown> {
+    return {
+      walkthrough: this.walkthrough.key,
+      attempt: this.attempt,
+      step: this.index,
+      step_id: this.#step.id,
+    };
   }
 
-  #stepProps(): Record<string, unknown> {
-    return this.#props({ step: this.index, step_id: this.#step.id });
-  }
-
+  /** Start a new attempt: the one after the last this tab knows of. */
   begin(): void {
+    this.attempt = (this.walkthrough.state?.attempt ?? 0) + 1;
+    // Started once on this page: a navigation inside the app does not start it again.
+    this.walkthrough.auto_start = false;
     this.#host.track("$walkthrough_started", this.#props());
     this.#save("in_progress");
     this.show();
@@ -100,7 +110,7 @@ export class Tour {
 
   /** Draw the current step if this page is its page; otherwise wait for a navigation. */
   show(): void {
-    this.clear();
+    this.destroy();
     const step = this.#step;
     if (!urlMatches(step.page_url_pattern, location.pathname, location.search)) return;
     if (!step.selector) {
@@ -121,11 +131,11 @@ export class Tour {
   #missing(step: Step): void {
     if (this.#reported.has(this.index)) return;
     this.#reported.add(this.index);
-    this.#host.track("$step_target_missing", { ...this.#stepProps(), selector: step.selector });
+    this.#host.track("$step_target_missing", { ...this.#props(), selector: step.selector });
   }
 
   #draw(step: Step, target: Element | null): void {
-    this.clear();
+    this.destroy();
     const count = this.walkthrough.steps.length;
     const last = this.index === count - 1;
     const actions = [];
@@ -168,13 +178,11 @@ export class Tour {
     if (target) {
       if (!inView(target)) target.scrollIntoView({ block: "center" });
       this.#cleanups.push(
-        anchor(
-          target,
-          el,
-          step.placement,
-          12,
-          spotlight ? (rect, hidden) => cover(spotlight!, rect, hidden) : undefined,
-        ),
+        anchor(target, el, step.placement, 12, (rect, hidden) => {
+          if (spotlight) cover(spotlight, rect, hidden);
+          makeRoom(layer, hidden ? [] : [rect, el.getBoundingClientRect()]);
+        }),
+        () => makeRoom(layer, []),
       );
       if (step.advance_on === "target_click") {
         const onClick = (event: Event): void => {
@@ -195,16 +203,16 @@ export class Tour {
     if (!this.#returnFocus && active && active !== this.#host.root.host) this.#returnFocus = active;
     focusCard(el);
     this.#host.root.announce(`Step ${this.index + 1} of ${count}: ${step.title}`);
-    this.#host.track("$step_viewed", this.#stepProps());
+    this.#host.track("$step_viewed", this.#props());
   }
 
   next(): void {
-    this.#host.track("$step_completed", this.#stepProps());
+    this.#host.track("$step_completed", this.#props());
     if (this.index >= this.walkthrough.steps.length - 1) {
       this.#host.track("$walkthrough_completed", this.#props());
       this.#save("completed");
       this.#host.celebrate(`${this.walkthrough.name || "Tour"} complete`);
-      this.#end();
+      this.leave();
       return;
     }
     this.index += 1;
@@ -214,15 +222,16 @@ export class Tour {
 
   back(): void {
     if (this.index === 0) return;
+    this.#host.track("$step_back", this.#props());
     this.index -= 1;
     this.#save("in_progress");
     this.show();
   }
 
   dismiss(): void {
-    this.#host.track("$walkthrough_dismissed", this.#props({ step: this.index }));
+    this.#host.track("$walkthrough_dismissed", this.#props());
     this.#save("dismissed");
-    this.#end();
+    this.leave();
   }
 
   /** A tracked event may be what the current step waits for. */
@@ -231,19 +240,23 @@ export class Tour {
     if (step.advance_on === "event" && step.advance_event === name) this.next();
   }
 
+  /** This tab's move, held until the server's `walkthrough` answer confirms or corrects it. */
   #save(status: TourState["status"]): void {
-    this.#host.remember(this.walkthrough.key, { status, step: this.index });
+    this.walkthrough.state = { status, step: this.index, attempt: this.attempt };
   }
 
-  #end(): void {
-    this.clear();
-    if (this.#returnFocus instanceof HTMLElement && this.#returnFocus.isConnected) {
-      this.#returnFocus.focus({ preventScroll: true });
+  /** Take the step off the page. Focus goes back to where it was before the tour took it,
+   * unless the person has moved it to the page meanwhile (Esc after a click into a field). */
+  leave(): void {
+    const focus = document.activeElement;
+    this.destroy();
+    if (focus === this.#host.root.host || focus === document.body) {
+      (this.#returnFocus as HTMLElement | null)?.focus?.({ preventScroll: true });
     }
     this.#host.ended();
   }
 
-  clear(): void {
+  destroy(): void {
     for (const cleanup of this.#cleanups.splice(0)) cleanup();
   }
 }

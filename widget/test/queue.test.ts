@@ -81,7 +81,6 @@ test("the outbox is bounded: past the limit the oldest events are dropped and re
   const outbox = new Outbox(new MemoryStorage(), "k", { limit: 3, onOverflow: (n) => told.push(n) });
   ["1", "2", "3", "4", "5"].forEach((id) => outbox.add(event(id)));
   assert.deepEqual(outbox.all().map((e) => e.id), ["3", "4", "5"]);
-  assert.equal(outbox.dropped, 2);
   assert.deepEqual(told, [1, 1]);
 });
 
@@ -100,7 +99,7 @@ test("full storage falls back to memory, says so once, and loses nothing", () =>
 test("no storage at all still queues in memory", () => {
   const outbox = new Outbox(null, "k");
   outbox.add(event("1"));
-  assert.equal(outbox.size, 1);
+  assert.equal(outbox.all().length, 1);
 });
 
 test("corrupt stored data is treated as an empty outbox", () => {

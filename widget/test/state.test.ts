@@ -5,8 +5,8 @@ import {
   parseContent,
   parseJourney,
   parseJourneys,
-  resumeState,
   sequenceCheck,
+  tourState,
   withJourney,
 } from "../src/state.ts";
 
@@ -14,14 +14,14 @@ const step = { id: 1, title: "Welcome", selector: "", advance_on: "next" };
 
 test("well-formed content is kept with defaults for what is missing", () => {
   const { content, errors } = parseContent({
-    walkthroughs: [{ key: "tour", name: "Tour", steps: [step], state: { status: "in_progress", step: 2 } }],
+    walkthroughs: [{ key: "tour", name: "Tour", steps: [step], state: { status: "in_progress", step: 2, attempt: 3 } }],
     tooltips: [{ key: "tip", selector: "#help", body_html: "<p>Hi</p>" }],
     progress_bars: [{ key: "bar", journey: "trial", items: [{ milestone: "m1", action: "open_url", url: "/x" }] }],
   });
   assert.deepEqual(errors, []);
   assert.equal(content.walkthroughs[0]!.steps[0]!.wait_timeout_ms, 5000);
   assert.equal(content.walkthroughs[0]!.auto_start, true);
-  assert.deepEqual(content.walkthroughs[0]!.state, { status: "in_progress", step: 2 });
+  assert.deepEqual(content.walkthroughs[0]!.state, { status: "in_progress", step: 2, attempt: 3 });
   assert.equal(content.tooltips[0]!.trigger, "hotspot");
   assert.equal(content.progress_bars[0]!.items[0]!.url, "/x");
 });
@@ -92,14 +92,8 @@ test("sequence numbers: next applies, old is stale, a jump is a gap to resync", 
   assert.equal(sequenceCheck(4, undefined), "apply");
 });
 
-test("a tour resumes from whichever of the server and this session is further along", () => {
-  const server = { status: "in_progress" as const, step: 1 };
-  assert.deepEqual(resumeState(server, null, 4), server);
-  assert.deepEqual(resumeState(server, { status: "in_progress", step: 3 }, 4), { status: "in_progress", step: 3 });
-  assert.deepEqual(resumeState({ status: "in_progress", step: 2 }, { status: "in_progress", step: 1 }, 4), {
-    status: "in_progress",
-    step: 2,
-  });
-  assert.deepEqual(resumeState(server, { status: "dismissed", step: 1 }, 4)?.status, "dismissed");
-  assert.equal(resumeState({ status: "in_progress", step: 9 }, null, 4), null);
+test("a walkthrough state from a push keeps its attempt; a missing one is none", () => {
+  assert.deepEqual(tourState({ status: "dismissed", step: 1, attempt: 2 }), { status: "dismissed", step: 1, attempt: 2 });
+  assert.deepEqual(tourState({ status: "completed" }), { status: "completed", step: 0, attempt: 0 });
+  assert.equal(tourState(null), null);
 });

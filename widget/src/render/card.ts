@@ -49,7 +49,7 @@ export function card(options: CardOptions): HTMLElement {
     {
       class: options.modal ? "c m" : "c",
       role: "dialog",
-      "aria-modal": String(!!options.modal),
+      "aria-modal": options.modal && "true",
       "aria-labelledby": options.title ? `${id}t` : undefined,
       "aria-label": options.title ? undefined : options.closeLabel.replace(/^Close /, ""),
       "aria-describedby": `${id}b`,
@@ -64,6 +64,7 @@ export function card(options: CardOptions): HTMLElement {
     options.title && h("h2", { id: `${id}t` }, options.title),
     body,
     h("div", { class: "f" }, h("span", { class: "n" }, options.meta ?? ""), ...buttons),
+    h("div", { class: "a" }),
   );
   el.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {

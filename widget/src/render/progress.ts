@@ -1,6 +1,6 @@
 /** A journey shown to the end user: a bar or a checklist of its milestones, each with its call
  * to action; updated in place when a `progress` push arrives. */
-import type { JourneyView, ProgressBar, ProgressItem } from "../state";
+import { ITEM, type JourneyView, type ProgressBar, type ProgressItem } from "../state";
 import { h, type Root } from "./dom";
 
 export interface ProgressHost {
@@ -27,13 +27,7 @@ export class ProgressView {
     const names = new Map(journey.milestones.map((m) => [m.key, m.name]));
     const items = this.bar.items.length
       ? this.bar.items
-      : journey.milestones.map((m) => ({
-          milestone: m.key,
-          label: "",
-          action: "none",
-          walkthrough: "",
-          url: "",
-        }));
+      : journey.milestones.map((m) => ({ ...ITEM, milestone: m.key }));
     const count = items.filter((item) => done.get(item.milestone)).length;
     const title = this.bar.title || journey.name;
     const listId = `mpl-${this.bar.key}`;
@@ -60,8 +54,7 @@ export class ProgressView {
           class: "r",
           role: "progressbar",
           "aria-label": title,
-          "aria-valuemin": "0",
-          "aria-valuemax": "100",
+          // aria-valuemin and aria-valuemax default to 0 and 100 for a progressbar.
           "aria-valuenow": String(journey.percent),
         },
         fill,

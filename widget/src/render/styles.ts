@@ -24,6 +24,9 @@ export const CSS =
   ".x{position:absolute;top:8px;inset-inline-end:8px;border:0;padding:2px 8px;font-size:18px}" +
   ".o,.s{position:fixed;inset:0;background:#1118}" +
   ".z{visibility:hidden}" +
+  // The arrow: a square turned 45° under the card's content, half of it showing.
+  ".a{position:absolute;width:12px;height:12px;background:inherit;transform:rotate(45deg);z-index:-1}" +
+  ".m>.a,.k>.a{display:none}" +
   ".h{position:fixed;top:0;left:0;width:22px;height:22px;padding:0;border-radius:50%;background:var(--p);border:3px solid #fff;animation:u 1.6s infinite}" +
   ".g{width:300px;max-width:calc(100vw - 24px);bottom:16px;inset-inline-end:16px}" +
   ".bottom-left{inset-inline:16px auto}" +
