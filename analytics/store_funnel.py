@@ -4,12 +4,14 @@ tests/analytics/test_store_funnel.py compares the two person by person).
 
 How the query works: the events that matter (for strict order, every event of the people who
 entered) are read with a bit mask of the steps and of the exclusions each matches, and
-gathered into one array per block of 1024 person ids (one group per person is what made
-ClickHouse slow), sorted in reading order (person, time, first step, id). Array functions then
-walk each attempt from its entry (arrayFold), check its exclusions, and keep per person the
-attempt that counts; the outer query aggregates those people into the report in the same
-pass, so only one row comes back. `windowFunnel()` is not used: it is not exact (one event
-matching two steps, strict modes, no step times).
+gathered into one row per person, in reading order (time, first step, id) by one numeric sort
+key (sorting numbers is several times faster than sorting tuples). Array functions then walk
+each attempt from its entry (arrayFold), check its exclusions, and keep the attempt that
+counts; the outer query aggregates those people into the report in the same pass, so only one
+row comes back. Lambdas look ahead only within one person's events: a lambda that captures a
+large array copies it once per element. `windowFunnel()` is not used: it is not exact (one
+event matching two steps, strict modes, no step times). Measured (bench/analytics_store.py),
+one group per person beat arrays of 1024 people cut apart again.
 """
 
 # SQL here is assembled from fixed fragments and integers; every value a caller supplies
@@ -39,7 +41,6 @@ from analytics.queries import (
 from analytics.velocity import HISTOGRAM_BOUNDS
 from onboarding.models import EndUser, Workspace
 
-BLOCK = 1024  # person ids per array; see the module docstring
 _LOOKUP_CHUNK = 5000
 _NUMBER_TYPES = "('Int64', 'UInt64', 'Double')"
 
@@ -159,7 +160,7 @@ def _attempt_sql(spec: EventFunnelSpec) -> str:
     return (
         f"arrayFold((acc, j) -> if(acc.3 = 1 OR acc.1 = {n}, acc,"
         f" if(ms[j] > ms[i] + {{window:Int64}}, (acc.1, acc.2, toUInt8(1), acc.4), {advance})),"
-        " range(i + 1, last[i] + 1),"
+        " range(i + 1, length(ms) + 1),"
         " (toUInt8(1), toUInt32(bitShiftLeft(toUInt32(1), rank[i])), toUInt8(0),"
         " [toUInt32(i)]))"
     )
@@ -177,7 +178,7 @@ def _excluded_sql(spec: EventFunnelSpec) -> str:
             f"(a.2 > {exclusion.from_step} AND arrayExists(k -> bitTest(xmask[k], {j})"
             f" AND NOT has(a.3, toUInt32(k)) AND ms[k] > {low} AND if(a.2 > {to},"
             f" ms[k] < ms[a.3[{to + 1}]], ms[k] <= ms[a.1] + {{window:Int64}}),"
-            " range(a.1 + 1, last[a.1] + 1)))"
+            " range(a.1 + 1, length(ms) + 1)))"
         )
     return f"toUInt8({' OR '.join(checks)})"
 
@@ -229,50 +230,55 @@ def people_sql(
         bind.values["end"] = date_range.end
     else:
         which = "name IN {names:Array(String)}"
-    ranks = ", ".join(f"bitTest(mask, {k}), {k}" for k in range(len(steps)))
+    ranks = ", ".join(f"bitTest(event_mask, {k}), {k}" for k in range(len(steps)))
+    values = (
+        "arraySort((x, key) -> key, groupArray(event_value), keys)"
+        if spec.breakdown is not None and spec.breakdown.kind == "event"
+        else "[]"
+    )
     entry = "mask[i] != 0" if spec.order == "unordered" else "bitTest(mask[i], 0)"
     sql = f"""
     WITH matched AS (
-        SELECT person_id, toUnixTimestamp64Milli(timestamp) AS ms, id,
-               {_mask_sql(steps)} AS mask, {_mask_sql(exclusions)} AS xmask, {value} AS value
+        SELECT person_id, toUnixTimestamp64Milli(timestamp) AS event_ms, id,
+               {_mask_sql(steps)} AS event_mask, {_mask_sql(exclusions)} AS event_xmask,
+               {value} AS event_value
         FROM events WHERE {in_range} AND {which}
     ),
-    blocks AS (
-        SELECT arraySort(groupArray(
-                   (person_id, ms, toUInt8(multiIf({ranks}, {NO_STEP})), id, mask, xmask, value)
-               )) AS ev
-        FROM matched WHERE mask != 0 OR xmask != 0 {"OR 1" if spec.order == "strict" else ""}
-        GROUP BY intDiv(person_id, {BLOCK})
-    ),
     arrays AS (
-        SELECT ev.1 AS pid, ev.2 AS ms, ev.3 AS rank, ev.5 AS mask, ev.6 AS xmask,
-               ev.7 AS value, arrayEnumerate(pid) AS indexes,
-               arrayReverseFill((index, is_last) -> is_last, indexes,
-                   arrayMap(index -> index = length(pid) OR pid[index] != pid[index + 1],
-                            indexes)) AS last,
+        -- One row per person, events in reading order (time, first step, id) by one numeric
+        -- key: sorting numbers is several times faster than sorting tuples.
+        SELECT person_id,
+               groupArray(bitShiftLeft(toUInt128(event_ms), 72)
+                   + bitShiftLeft(toUInt128(event_rank), 64) + toUInt128(id)) AS keys,
+               arraySort((x, key) -> key, groupArray(event_ms), keys) AS ms,
+               arraySort((x, key) -> key, groupArray(event_rank), keys) AS rank,
+               arraySort((x, key) -> key, groupArray(event_mask), keys) AS mask,
+               arraySort((x, key) -> key, groupArray(event_xmask), keys) AS xmask,
+               {values} AS value,
                arrayFilter(i -> ms[i] >= {{start_ms:Int64}} AND ms[i] < {{end_ms:Int64}}
-                   AND {entry}, indexes) AS entries
-        FROM blocks
+                   AND {entry}, arrayEnumerate(ms)) AS entries
+        FROM (
+            SELECT *, toUInt8(multiIf({ranks}, {NO_STEP})) AS event_rank FROM matched
+            WHERE event_mask != 0 OR event_xmask != 0 {"OR 1" if spec.order == "strict" else ""}
+        )
+        GROUP BY person_id
     ),
     attempts AS (
-        SELECT pid, ms, value, last, xmask,
+        SELECT person_id, ms, value, xmask,
                arrayMap(i -> {_attempt_sql(spec)}, entries) AS folds,
                arrayMap((i, f) -> (i, f.1, f.4), entries, folds) AS walked,
                -- (entry index, level, indexes of the events that counted, excluded)
                arrayMap(a -> (a.1, a.2, a.3, {_excluded_sql(spec)}), walked) AS tried
-        FROM arrays
+        FROM arrays WHERE notEmpty(entries)
     ),
     chosen AS (
-        -- Per person, the furthest level first, then attempts not excluded, then the earliest.
-        SELECT pid, ms, value,
-               arraySort(a -> (pid[a.1], -toInt16(a.2), a.4, a.1), tried) AS ranked,
-               arrayFilter((a, k) -> k = 1 OR pid[ranked[k - 1].1] != pid[a.1],
-                           ranked, arrayEnumerate(ranked)) AS counted
+        -- The furthest level first, then attempts not excluded, then the earliest.
+        SELECT person_id, ms, value, arraySort(a -> (-toInt16(a.2), a.4, a.1), tried)[1] AS a
         FROM attempts
     )
-    SELECT pid[a.1] AS person_id, a.2 AS level, a.4 AS excluded, ms[a.1] AS entry_ms,
+    SELECT person_id, a.2 AS level, a.4 AS excluded, ms[a.1] AS entry_ms,
            arrayMap(r -> ms[r], a.3) AS times, {_value_of_attempt_sql(spec)} AS value
-    FROM chosen ARRAY JOIN counted AS a
+    FROM chosen
     """
     return sql, bind.values
 
@@ -410,7 +416,10 @@ def event_funnel(
     for k in range(n):
         total, median, histogram, still_open = timing.get(k, (0, math.nan, {}, 0))
         previous = counts[k - 1] if k else counts[0]
-        converted_people, dropped_people = (sorted(labels[i] for i in ids) for ids in lists[k])
+        # A person erased a moment ago may still be in the store: not listed.
+        converted_people, dropped_people = (
+            sorted(labels[i] for i in ids if i in labels) for ids in lists[k]
+        )
         steps.append(
             StoreEventFunnelStep(
                 index=k,

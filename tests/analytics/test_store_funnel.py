@@ -217,7 +217,7 @@ def test_the_store_answers_what_the_reference_engine_answers_person_by_person(
     _record(workspace, rng, people=60)
     analytics_store()
     compared = excluded = converted = 0
-    for _ in range(40):
+    for _ in range(30):
         spec, date_range = _spec(rng, order), _date_range(rng)
         expected = _reference(workspace, spec, date_range)
 
@@ -226,7 +226,7 @@ def test_the_store_answers_what_the_reference_engine_answers_person_by_person(
         excluded += sum(person.excluded for person in expected.values())
         converted += sum(person.level == len(spec.steps) for person in expected.values())
     # The cases are not vacuous: many people, some excluded, some all the way through.
-    assert compared > 500
+    assert compared > 400
     assert excluded > 10
     assert converted > 5
 
