@@ -10,7 +10,7 @@ from typing import Any
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +20,7 @@ from analytics.export import report_csv
 from analytics.inputs import ReportInputError
 from analytics.reports import REPORTS, Report, run_report
 from analytics.serializers import AdoptionSegmentInput
+from analytics.store import StoreUnavailable
 from onboarding.auth import HasWorkspace, SecretKeyAuthentication
 from onboarding.models import Workspace
 
@@ -29,8 +30,17 @@ def _workspace(request: Request) -> Workspace:
     return request.auth
 
 
+class AnalyticsStoreUnavailable(APIException):
+    status_code = 503
+    default_code = "store_unavailable"
+
+
 def _answer(report: Report, request: Request, raw: Any) -> Response | HttpResponse:
-    result, export = run_report(report, _workspace(request), raw)
+    try:
+        result, export = run_report(report, _workspace(request), raw)
+    except StoreUnavailable as error:
+        # The report is fine; the store is down or busy: a 503 the caller can retry.
+        raise AnalyticsStoreUnavailable(str(error)) from None
     if export == "csv":
         response = HttpResponse(report_csv(result), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{report.slug}.csv"'

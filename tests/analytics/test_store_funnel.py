@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from analytics.inputs import (
     FunnelExclusion,
     FunnelStep,
     PropertyFilter,
+    ReportInputError,
 )
 from onboarding.models import EndUser, Event, Workspace
 
@@ -402,3 +404,44 @@ def test_entry_days_follow_the_time_zone_across_a_daylight_saving_change(
     ]
     weekly = _funnel(workspace, "signup", "pay", date_range=new_york, interval="week")
     assert [(p.period_start, p.entered) for p in weekly.over_time] == [(date(2025, 3, 3), 2)]
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"names": ("signup",)}, "steps"),
+        ({"names": ("signup",) * 21}, "steps"),
+        ({"window": timedelta(0)}, "window"),
+        ({"window": timedelta(days=90, seconds=1)}, "window"),
+        ({"exclusions": (FunnelExclusion("error", 1, 1),)}, "exclusions[0].from_step"),
+        ({"exclusions": (FunnelExclusion("error", 0, 2),)}, "exclusions[0].from_step"),
+        ({"breakdown": FunnelBreakdown("event", "x", "step", step=2)}, "breakdown.step"),
+        ({"aggregate_by": "company"}, "aggregate_by"),
+    ],
+)
+def test_it_refuses_bad_input_naming_the_field(workspace, analytics_store, options, field):
+    names = options.pop("names", ("signup", "pay"))
+
+    with pytest.raises(ReportInputError) as error:
+        _funnel(workspace, *names, **options)
+
+    assert error.value.field == field
+
+
+def test_a_date_range_the_wrong_way_round_is_refused():
+    with pytest.raises(ReportInputError) as error:
+        DateRange(date(2025, 3, 2), date(2025, 3, 1))
+
+    assert error.value.field == "date_from"
+
+
+def test_a_store_that_is_down_is_named(workspace, settings):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.ANALYTICS_URL = f"http://127.0.0.1:{port}/milepost"
+
+    with pytest.raises(store.StoreUnavailable) as error:
+        _funnel(workspace, "signup", "pay")
+
+    assert f"127.0.0.1:{port}" in str(error.value)
