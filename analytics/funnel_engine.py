@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from analytics.inputs import PropertyFilter
+from analytics.inputs import FunnelBreakdown, PropertyFilter
 
 NO_STEP = 255  # the reading-order rank of an event that matches no step
 
@@ -139,6 +139,17 @@ def best_attempt(
             if not attempt.excluded:
                 return attempt, True
     return None, True
+
+
+def attributed_event(attempt: Attempt, breakdown: FunnelBreakdown) -> FunnelEvent | None:
+    """The event whose property an event breakdown reads: the entry (first touch), the last
+    step reached (last touch) or the given step (None when the attempt did not reach it)."""
+    if breakdown.attribution == "first_touch":
+        return attempt.reached[0]
+    if breakdown.attribution == "last_touch":
+        return attempt.reached[-1]
+    step = breakdown.step or 0
+    return attempt.reached[step] if attempt.level > step else None
 
 
 def by_actor(rows: Iterable[tuple[Any, FunnelEvent]]) -> Iterator[tuple[Any, list[FunnelEvent]]]:

@@ -186,18 +186,11 @@ def _reference(
 
 
 def _value(spec: EventFunnelSpec, attempt: funnel_engine.Attempt) -> str:
-    breakdown = spec.breakdown
-    if breakdown is None:
+    if spec.breakdown is None:
         return ""
-    if breakdown.attribution == "first_touch":
-        source: funnel_engine.FunnelEvent | None = attempt.reached[0]
-    elif breakdown.attribution == "last_touch":
-        source = attempt.reached[-1]
-    else:
-        step = breakdown.step or 0
-        source = attempt.reached[step] if attempt.level > step else None
+    source = funnel_engine.attributed_event(attempt, spec.breakdown)
     properties = (source.properties if source else None) or {}
-    return funnel_engine.breakdown_label(properties.get(breakdown.property))
+    return funnel_engine.breakdown_label(properties.get(spec.breakdown.property))
 
 
 def _from_store(
