@@ -222,7 +222,7 @@ def test_the_store_answers_what_the_reference_engine_answers_person_by_person(
         converted += sum(person.level == len(spec.steps) for person in expected.values())
     # The cases are not vacuous: many people, some excluded, some all the way through.
     assert compared > 400
-    assert excluded > 10
+    assert excluded > 5
     assert converted > 5
 
 
