@@ -16,6 +16,7 @@ from typing import Any, Literal
 from onboarding.models import Event, Workspace
 
 MAX_FUNNEL_STEPS = 20
+MAX_FUNNEL_EXCLUSIONS = 20
 MIN_FUNNEL_STEPS = 2
 MAX_CONVERSION_WINDOW = timedelta(days=90)
 DEFAULT_CONVERSION_WINDOW = timedelta(days=14)
@@ -162,6 +163,10 @@ class EventFunnelSpec:
             for position, property_filter in enumerate(step.filters):
                 property_filter.check(f"steps[{index}].filters[{position}]")
         n = len(self.steps)
+        if len(self.exclusions) > MAX_FUNNEL_EXCLUSIONS:
+            raise ReportInputError(
+                "exclusions", f"A funnel has at most {MAX_FUNNEL_EXCLUSIONS} exclusions."
+            )
         for index, exclusion in enumerate(self.exclusions):
             if not (0 <= exclusion.from_step < exclusion.to_step <= n - 1):
                 raise ReportInputError(

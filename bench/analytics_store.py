@@ -155,6 +155,7 @@ def main() -> None:
         )
         for label, ms in measure(workspace, arguments.repeat).items():
             rows.setdefault(label, []).append(ms)
+            print(f"  {label:40}{ms:9.0f} ms", flush=True)
     header = "".join(f"{f'{e // 1_000_000} M events':>16}" for _, e in sizes)
     print(f"\n{'warm, median ms (x floor)':40}{header}")
     floors = rows["count() of the same events (floor)"]

@@ -409,6 +409,7 @@ def test_entry_days_follow_the_time_zone_across_a_daylight_saving_change(
         ({"exclusions": (FunnelExclusion("error", 1, 1),)}, "exclusions[0].from_step"),
         ({"exclusions": (FunnelExclusion("error", 0, 2),)}, "exclusions[0].from_step"),
         ({"breakdown": FunnelBreakdown("event", "x", "step", step=2)}, "breakdown.step"),
+        ({"exclusions": (FunnelExclusion("error", 0, 1),) * 21}, "exclusions"),
         ({"aggregate_by": "company"}, "aggregate_by"),
     ],
 )
