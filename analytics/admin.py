@@ -11,7 +11,7 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -26,7 +26,7 @@ from analytics.forms import EVENT_INPUTS, FORMS, ReportForm
 from analytics.inputs import DateRange
 from analytics.models import AnalyticsSettings, Dashboard
 from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
-from analytics.reports import REPORTS, run_report
+from analytics.reports import REPORTS, AnalyticsUnavailable, run_report
 from onboarding.models import Journey, Workspace
 from onboarding.queries import workspaces_for_user
 
@@ -161,8 +161,13 @@ class DashboardAdmin(admin.ModelAdmin):
                 result, _ = run_report(report, workspace, spec)
             except ValidationError as error:
                 form.add_report_errors(error.detail)
+            except AnalyticsUnavailable as error:
+                messages.error(request, str(error.detail))
+                return TemplateResponse(request, "analytics/report.html", context, status=503)
         if result is None:
             return TemplateResponse(request, "analytics/report.html", context, status=400)
+        for warning in getattr(result, "warnings", ()):
+            messages.warning(request, warning)
         if request.GET.get("export") == "csv":
             return _csv(report_csv(result), slug)
         figures = report_figures(slug, result, form)

@@ -30,6 +30,7 @@ def _workspace(request: Request) -> Workspace:
 
 
 def _answer(report: Report, request: Request, raw: Any) -> Response | HttpResponse:
+    # A store that is down is a 503 with Retry-After (reports.AnalyticsUnavailable).
     result, export = run_report(report, _workspace(request), raw)
     if export == "csv":
         response = HttpResponse(report_csv(result), content_type="text/csv; charset=utf-8")

@@ -1,28 +1,41 @@
-"""The ad-hoc event funnel's matching, done in one streaming pass over only the events that
-match a step or an exclusion (or, for strict order, every event of the people who entered).
+"""The ad-hoc event funnel's matching, in plain Python: the reference every engine is compared
+against (analytics/store_funnel.py computes the same in ClickHouse; tests/analytics/
+test_store_funnel.py checks them person by person).
 
-Semantics follow PostHog's funnels:
+Semantics follow PostHog's funnels, made exact:
+- a person's events are read in order of time; events that share a timestamp happen together
+  and are read in step order (the first step an event can count for, then its id; events that
+  match no step last), so steps done at one instant count in order;
 - ordered: steps in order, other events may happen in between;
-- strict: steps in order with no other event of that actor in between;
-- unordered ("any order"): every step within the window, in any order; the k-th step is
-  reached when k distinct steps have been done;
-- the conversion window runs from the entry (step 1) and is inclusive: a step exactly
-  `window` after the entry counts;
-- an event counts for one step at most; events with the same timestamp count in whichever
-  order completes the most steps;
-- every occurrence of step 1 in the date range starts an attempt; an actor counts once, at the
-  furthest step of their best attempt (the earliest, among equals);
-- an attempt in which an exclusion event happens between reaching its from_step and its to_step
-  (inclusive; up to the end of the window when to_step was never reached) is dropped; an actor
-  whose every attempt is dropped is left out of the funnel and counted as excluded.
+- strict: steps in order; any other event of that person read before the last step reached
+  ends the attempt there;
+- unordered ("any order"): every step within the window, in any order; each event counts for
+  the first of its steps that the attempt has not done yet, and the k-th step is reached when k
+  distinct steps are done;
+- an event counts for one step at most; an attempt reads the events after its entry;
+- the conversion window runs from the entry (step 1; any step for unordered) and is inclusive:
+  a step exactly `window` after the entry counts;
+- every entry in the date range starts an attempt; a person counts once, at the furthest step
+  any attempt reached, with the earliest attempt that got that far and was not excluded;
+- an attempt is excluded when an exclusion event (one the attempt did not use as a step)
+  happens strictly after it reached from_step and strictly before it reached to_step (up to
+  and including the end of the window when it never reached to_step): an exclusion at the same
+  instant as the steps around it does not exclude;
+- when every attempt that got furthest is excluded, the person leaves the funnel and is counted
+  as excluded, even if a cleaner attempt reached fewer steps.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from analytics.inputs import FunnelBreakdown, PropertyFilter
+
+NO_STEP = 255  # the reading-order rank of an event that matches no step
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,10 @@ class FunnelEvent:
     exclusions: frozenset[int]
     properties: dict[str, Any] | None
     end_user_id: int
+
+    @property
+    def reading_order(self) -> tuple[int, int, int]:
+        return (self.ms, min(self.steps, default=NO_STEP), self.id)
 
 
 @dataclass
@@ -47,83 +64,21 @@ class Attempt:
         return len(self.reached)
 
 
-def _groups(events: list[FunnelEvent], start: int) -> Iterator[list[int]]:
-    """Indices of events from `start` on, grouped by equal timestamps."""
-    index = start
-    while index < len(events):
-        ms = events[index].ms
-        group = []
-        while index < len(events) and events[index].ms == ms:
-            group.append(index)
-            index += 1
-        yield group
-
-
-def _ordered_attempt(
-    events: list[FunnelEvent], entry: int, group_start: int, n: int, window_ms: int, strict: bool
-) -> Attempt:
-    attempt = Attempt(entry=events[entry], reached=[events[entry]])
-    used = {entry}
-    limit = events[entry].ms + window_ms
-    for group in _groups(events, group_start):
-        if events[group[0]].ms > limit or attempt.level == n:
-            break
-        progress = True
-        while progress and attempt.level < n:
-            progress = False
-            for index in group:
-                if index not in used and attempt.level in events[index].steps:
-                    used.add(index)
-                    attempt.reached.append(events[index])
-                    progress = True
-        if strict and any(index not in used for index in group):
-            # Another event of this actor came between two steps: the strict chain ends here.
-            break
-    return attempt
-
-
-def _augment(
-    step: int, candidates: dict[int, list[int]], owner: dict[int, int], seen: set[int]
-) -> bool:
-    for index in candidates[step]:
-        if index in seen:
-            continue
-        seen.add(index)
-        if index not in owner or _augment(owner[index], candidates, owner, seen):
-            owner[index] = step
-            return True
-    return False
-
-
-def _unordered_attempt(
-    events: list[FunnelEvent], entry: int, group_start: int, n: int, window_ms: int
-) -> Attempt:
-    """Most distinct steps done by distinct events within the window (bipartite matching),
-    and the event at which each count was first reached."""
+def _attempt(events: list[FunnelEvent], entry: int, n: int, order: str, window_ms: int) -> Attempt:
     attempt = Attempt(entry=events[entry], reached=[events[entry]])
     limit = events[entry].ms + window_ms
-    candidates: dict[int, list[int]] = {step: [] for step in range(n)}
-    owner: dict[int, int] = {}
-    matched: set[int] = set()
-    # The entry event goes first so that it is always part of the attempt.
-    order = [entry] + [
-        index for group in _groups(events, group_start) for index in group if index != entry
-    ]
-    for index in order:
-        event = events[index]
-        if event.ms > limit:
+    done = {min(events[entry].steps)}
+    for event in events[entry + 1 :]:
+        if event.ms > limit or attempt.level == n:
             break
-        if not event.steps:
-            continue
-        for step in event.steps:
-            candidates[step].append(index)
-        for step in sorted(set(range(n)) - matched):
-            if _augment(step, candidates, owner, set()):
-                matched.add(step)
-                if index != entry:
-                    attempt.reached.append(event)
-                break
-        if len(matched) == n:
+        if order == "unordered":
+            free = sorted(event.steps - done)
+            if free:
+                done.add(free[0])
+                attempt.reached.append(event)
+        elif attempt.level in event.steps:
+            attempt.reached.append(event)
+        elif order == "strict":
             break
     return attempt
 
@@ -139,11 +94,17 @@ def _excluded(
         if attempt.level <= from_step:
             continue
         low = attempt.reached[from_step].ms
-        high = (
-            attempt.reached[to_step].ms if attempt.level > to_step else attempt.entry.ms + window_ms
-        )
+        if attempt.level > to_step:
+            high, closed = attempt.reached[to_step].ms, False
+        else:
+            high, closed = attempt.entry.ms + window_ms, True
         for event in events:
-            if exclusion in event.exclusions and event.id not in used and low <= event.ms <= high:
+            if (
+                exclusion in event.exclusions
+                and event.id not in used
+                and low < event.ms
+                and (event.ms <= high if closed else event.ms < high)
+            ):
                 return True
     return False
 
@@ -158,45 +119,104 @@ def best_attempt(
     entry_to_ms: int,
     exclusions: list[tuple[int, int]],
 ) -> tuple[Attempt | None, bool]:
-    """The actor's furthest non-excluded attempt, and whether they had any attempt at all.
-    `events` is the actor's events sorted by (timestamp, id)."""
-    best: Attempt | None = None
-    had_attempt = False
-    group_start = 0
+    """The person's attempt that counts (None when they had none, or when every attempt that
+    got furthest was excluded), and whether they had any attempt at all."""
+    events = sorted(events, key=lambda event: event.reading_order)
+    attempts = []
     for index, event in enumerate(events):
-        if index == 0 or event.ms != events[index - 1].ms:
-            group_start = index
         if not entry_from_ms <= event.ms < entry_to_ms:
             continue
-        if order == "unordered":
-            if not event.steps:
-                continue
-            attempt = _unordered_attempt(events, index, group_start, n, window_ms)
-        else:
-            if 0 not in event.steps:
-                continue
-            attempt = _ordered_attempt(
-                events, index, group_start, n, window_ms, strict=order == "strict"
+        if (order == "unordered" and event.steps) or 0 in event.steps:
+            attempts.append(_attempt(events, index, n, order, window_ms))
+    if not attempts:
+        return None, False
+    furthest = max(attempt.level for attempt in attempts)
+    for attempt in attempts:
+        if attempt.level == furthest:
+            attempt.excluded = bool(exclusions) and _excluded(
+                attempt, events, exclusions, window_ms
             )
-        had_attempt = True
-        if exclusions and _excluded(attempt, events, exclusions, window_ms):
-            continue
-        if best is None or attempt.level > best.level:
-            best = attempt
-            if best.level == n:
-                break
-    return best, had_attempt
+            if not attempt.excluded:
+                return attempt, True
+    return None, True
+
+
+def attributed_event(attempt: Attempt, breakdown: FunnelBreakdown) -> FunnelEvent | None:
+    """The event whose property an event breakdown reads: the entry (first touch), the last
+    step reached (last touch) or the given step (None when the attempt did not reach it)."""
+    if breakdown.attribution == "first_touch":
+        return attempt.reached[0]
+    if breakdown.attribution == "last_touch":
+        return attempt.reached[-1]
+    step = breakdown.step or 0
+    return attempt.reached[step] if attempt.level > step else None
 
 
 def by_actor(rows: Iterable[tuple[Any, FunnelEvent]]) -> Iterator[tuple[Any, list[FunnelEvent]]]:
-    """Consecutive rows of one actor, each actor's events sorted by (timestamp, id)."""
+    """Consecutive rows of one actor, each actor's events in reading order."""
     actor: Any = object()
     batch: list[FunnelEvent] = []
     for key, event in rows:
         if key != actor:
             if batch:
-                yield actor, sorted(batch, key=lambda e: (e.ms, e.id))
+                yield actor, sorted(batch, key=lambda e: e.reading_order)
             actor, batch = key, []
         batch.append(event)
     if batch:
-        yield actor, sorted(batch, key=lambda e: (e.ms, e.id))
+        yield actor, sorted(batch, key=lambda e: e.reading_order)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _equal(found: Any, wanted: Any) -> bool:
+    if isinstance(wanted, bool) or isinstance(found, bool):
+        return isinstance(wanted, bool) and isinstance(found, bool) and found == wanted
+    if _is_number(wanted):
+        return _is_number(found) and float(found) == float(wanted)
+    return isinstance(found, str) and found == wanted
+
+
+def property_matches(properties: dict[str, Any] | None, condition: PropertyFilter) -> bool:
+    """Whether an event's properties pass a step's or an exclusion's filter. Values compare
+    within their JSON type (the text "3" is not the number 3, true is not 1); `contains`
+    looks into text, case-insensitively; gt/gte/lt/lte compare numbers; a missing key is not
+    equal to anything."""
+    properties = properties or {}
+    present = condition.key in properties
+    found: Any = properties.get(condition.key)
+    match condition.operator:
+        case "is_set":
+            return present
+        case "is_not_set":
+            return not present
+        case "eq":
+            return present and _equal(found, condition.value)
+        case "neq":
+            return not (present and _equal(found, condition.value))
+        case "contains":
+            return isinstance(found, str) and str(condition.value).lower() in found.lower()
+    if not _is_number(found):
+        return False
+    wanted = float(condition.value)
+    return {
+        "gt": float(found) > wanted,
+        "gte": float(found) >= wanted,
+        "lt": float(found) < wanted,
+        "lte": float(found) <= wanted,
+    }[condition.operator]
+
+
+def breakdown_label(value: Any) -> str:
+    """How a breakdown shows a property value: text as is, "(none)" when missing or null,
+    true/false, numbers without a trailing ".0", objects and lists as compact JSON."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float | str):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from onboarding.models import Event, Workspace
 
 MAX_FUNNEL_STEPS = 20
+MAX_FUNNEL_EXCLUSIONS = 20
 MIN_FUNNEL_STEPS = 2
 MAX_CONVERSION_WINDOW = timedelta(days=90)
 DEFAULT_CONVERSION_WINDOW = timedelta(days=14)
@@ -158,11 +159,14 @@ class EventFunnelSpec:
             raise ReportInputError("people_limit", "Between 0 and 10000.")
         if self.aggregate_by is not None:
             check_property_name(self.aggregate_by, "aggregate_by")
-        names = [step.event for step in self.steps]
         for index, step in enumerate(self.steps):
             for position, property_filter in enumerate(step.filters):
                 property_filter.check(f"steps[{index}].filters[{position}]")
         n = len(self.steps)
+        if len(self.exclusions) > MAX_FUNNEL_EXCLUSIONS:
+            raise ReportInputError(
+                "exclusions", f"A funnel has at most {MAX_FUNNEL_EXCLUSIONS} exclusions."
+            )
         for index, exclusion in enumerate(self.exclusions):
             if not (0 <= exclusion.from_step < exclusion.to_step <= n - 1):
                 raise ReportInputError(
@@ -171,7 +175,6 @@ class EventFunnelSpec:
                 )
             for position, property_filter in enumerate(exclusion.filters):
                 property_filter.check(f"exclusions[{index}].filters[{position}]")
-            names.append(exclusion.event)
         if self.breakdown is not None:
             breakdown = self.breakdown
             if breakdown.kind not in ("event", "person"):
@@ -185,17 +188,12 @@ class EventFunnelSpec:
                 breakdown.step is None or not 0 <= breakdown.step < n
             ):
                 raise ReportInputError("breakdown.step", f"Name a step from 0 to {n - 1}.")
-        unknown = sorted(set(names) - known_event_names(workspace, set(names)))
-        if unknown:
-            fields = [f"steps[{i}].event" for i, s in enumerate(self.steps) if s.event in unknown]
-            fields += [
-                f"exclusions[{i}].event"
-                for i, e in enumerate(self.exclusions)
-                if e.event in unknown
-            ]
-            raise ReportInputError(
-                fields[0], f"No event named {unknown[0]!r} was ever recorded in this workspace."
-            )
+
+    def unknown_events(self, workspace: Workspace) -> list[str]:
+        """The step and exclusion event names this workspace never recorded. A funnel counts
+        them as done by nobody and warns about them (a typo shows, but is not fatal)."""
+        names = {step.event for step in self.steps} | {e.event for e in self.exclusions}
+        return sorted(names - known_event_names(workspace, names))
 
 
 def known_event_names(workspace: Workspace, names: set[str]) -> set[str]:

@@ -48,7 +48,7 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
-from analytics import funnel_engine, funnel_sql, services, velocity
+from analytics import funnel_engine, services, velocity
 from analytics.inputs import (
     DateRange,
     EventFunnelSpec,
@@ -1076,24 +1076,29 @@ def _json_label(value: Any) -> str:
 def event_funnel(
     *, workspace: Workspace, spec: EventFunnelSpec, date_range: DateRange
 ) -> EventFunnel:
-    """An ad-hoc funnel over events; see analytics/funnel_engine.py for the exact semantics.
-    Entries (step 1, or any step for unordered funnels) must fall in the date range; later
-    steps may follow up to the conversion window after the range ends."""
+    """An ad-hoc funnel over events, computed in the analytics store (analytics/store_funnel.py);
+    counted by an account trait (`aggregate_by`), by the reference engine over the primary
+    database, which the store does not do yet. See analytics/funnel_engine.py for the exact
+    semantics both follow."""
+    if spec.aggregate_by is None:
+        # Imported here: the store's funnel builds on this module's result types.
+        from analytics import store_funnel
+
+        return store_funnel.event_funnel(workspace=workspace, spec=spec, date_range=date_range)
+    return reference_event_funnel(workspace=workspace, spec=spec, date_range=date_range)
+
+
+def reference_event_funnel(
+    *, workspace: Workspace, spec: EventFunnelSpec, date_range: DateRange
+) -> EventFunnel:
+    """The funnel by the reference engine (analytics/funnel_engine.py), streaming only the
+    events that match a step or an exclusion from the primary database. Entries (step 1, or any
+    step for unordered funnels) must fall in the date range; later steps may follow up to the
+    conversion window after the range ends."""
     spec.check(workspace)
     n = len(spec.steps)
     window_ms = int(spec.window.total_seconds() * 1000)
     step_qs = [_event_q(step.event, step.filters) for step in spec.steps]
-    if funnel_sql.supports(spec):
-        totals = funnel_sql.funnel_totals(
-            workspace=workspace,
-            spec=spec,
-            step_qs=step_qs,
-            start=date_range.start,
-            end=date_range.end,
-            timezone=date_range.timezone,
-            histogram_bounds=[bound for _, bound in HISTOGRAM_BOUNDS],
-        )
-        return _event_funnel_from_totals(spec, totals)
     exclusion_qs = [_event_q(e.event, e.filters) for e in spec.exclusions]
     wanted = Q()
     for q in [*step_qs, *exclusion_qs]:
@@ -1241,64 +1246,6 @@ def _event_funnel_result(
     )
 
 
-def _event_funnel_from_totals(
-    spec: EventFunnelSpec, totals: funnel_sql.FunnelTotals
-) -> EventFunnel:
-    """The same report as _event_funnel_result, from the database path's per-level totals."""
-    n = len(spec.steps)
-    counts = [sum(c for level, c in totals.levels.items() if level > k) for k in range(n)]
-    steps = []
-    for k in range(n):
-        count, total_ms = totals.durations.get(k, (0, 0))
-        converted = sorted(
-            name for level, names in totals.people.items() if level > k for name in names
-        )
-        dropped = totals.people.get(k, []) if k else []
-        previous = counts[k - 1] if k else counts[0]
-        steps.append(
-            EventFunnelStep(
-                index=k,
-                event=spec.steps[k].event,
-                count=counts[k],
-                conversion_from_previous=_rate(counts[k], previous),
-                conversion_from_start=_rate(counts[k], counts[0]),
-                dropped=previous - counts[k],
-                median_seconds_to_convert=_seconds(totals.medians.get(k)),
-                mean_seconds_to_convert=_mean_seconds(total_ms, count),
-                histogram=_histogram(totals.histograms.get(k, {})) if k else (),
-                converted_people=tuple(converted[: spec.people_limit]),
-                dropped_people=tuple(dropped[: spec.people_limit]),
-            )
-        )
-    breakdown: tuple[EventFunnelGroup, ...] = ()
-    if spec.breakdown is not None:
-        grouped: dict[str, list[int]] = defaultdict(lambda: [0] * n)
-        for value, level, count in totals.breakdown:
-            group = grouped[_json_label(value)]
-            for k in range(level):
-                group[k] += count
-        breakdown = tuple(
-            EventFunnelGroup(value=value, counts=tuple(c), conversion=_rate(c[-1], c[0]))
-            for value, c in sorted(grouped.items(), key=lambda item: (-item[1][0], item[0]))
-        )
-    periods: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    for (day, level), count in totals.periods.items():
-        periods[day][0] += count
-        periods[day][1] += count if level == n else 0
-    return EventFunnel(
-        order=spec.order,
-        window_seconds=int(spec.window.total_seconds()),
-        aggregate_by="end_user",
-        steps=tuple(steps),
-        excluded=0,
-        breakdown=breakdown,
-        over_time=tuple(
-            EventFunnelPeriod(period_start=d, entered=e, converted=c, conversion=_rate(c, e))
-            for d, (e, c) in sorted(periods.items())
-        ),
-    )
-
-
 def _breakdown_values(
     spec: EventFunnelSpec, results: list[tuple[Any, funnel_engine.Attempt]]
 ) -> list[str]:
@@ -1319,13 +1266,7 @@ def _breakdown_values(
         ]
     values = []
     for _, attempt in results:
-        if breakdown.attribution == "first_touch":
-            source: funnel_engine.FunnelEvent | None = attempt.reached[0]
-        elif breakdown.attribution == "last_touch":
-            source = attempt.reached[-1]
-        else:
-            step = breakdown.step or 0
-            source = attempt.reached[step] if attempt.level > step else None
+        source = funnel_engine.attributed_event(attempt, breakdown)
         properties = (source.properties if source else None) or {}
         values.append(_json_label(properties.get(breakdown.property)))
     return values

@@ -90,6 +90,18 @@ def _target() -> _Target:
 
 
 def _connect(target: _Target) -> Any:
+    """A client whose store has every table: a report asked before the first export (a fresh
+    install) finds them empty rather than missing."""
+    connected = _open(target)
+    try:
+        for statement in SCHEMA:
+            connected.command(statement)
+    except Exception as error:
+        raise StoreUnavailable(_reason(target, error)) from error
+    return connected
+
+
+def _open(target: _Target) -> Any:
     from pathlib import Path
 
     import clickhouse_connect  # imported on first use: chDB costs ~270 MB per process

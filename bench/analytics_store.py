@@ -1,0 +1,171 @@
+"""Event funnel in the analytics store (not a test): `python bench/analytics_store.py`.
+
+Generates 1 M events / 100 k people and 10 M events / 1 M people straight into a chDB store in a
+temporary directory (one INSERT ... SELECT FROM numbers(): columnar, a few seconds), each size
+in its own workspace, over 60 days: five funnel events in decreasing frequency and three
+others, a `source` property that changes from event to event. Then measures, warm (median of
+`--repeat` runs after one warm-up), analytics/store_funnel.py's `event_funnel` end to end:
+ordered 5-step with a 14-day window, the same with a first-touch breakdown by `source`, with an
+exclusion, strict, and any order; and the floor: a plain `count()` of the same events in the
+same store. The primary database (for the known-event probe and the people lists) is a
+throw-away SQLite file that holds no events: the people lists stay empty, so the figures are the
+store's work. Goals (issue 12): 5-step funnel at 10 M events / 1 M people 1 s or less, with a
+breakdown 1.5 s or less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SCRATCH = Path(tempfile.mkdtemp(prefix="milepost-bench-store-"))
+os.environ["MILEPOST_VAR_DIR"] = str(SCRATCH)
+os.environ["ANALYTICS_URL"] = f"chdb://{SCRATCH / 'store'}"
+os.environ.pop("DATABASE_URL", None)
+os.environ.setdefault("SECRET_KEY", "milepost-bench-only")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+STEPS = ("$pageview", "login", "campaign_created", "contacts_imported", "report_viewed")
+OTHERS = ("$step_viewed", "settings_opened", "error_shown")
+DAYS = 60
+FIRST_DAY = date(2026, 1, 1)
+
+
+def generate(workspace_id: int, people: int, events: int) -> None:
+    """Events of `people` people, ~events / people each, spread over DAYS days; names weighted
+    so that each funnel step is rarer than the one before."""
+    from analytics import store
+
+    start = int(datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC).timestamp())
+    # 16 weighted slots: 5 pageviews, 3 logins, 2 campaigns, 1 import, 1 report, 4 others.
+    names = [*[STEPS[0]] * 5, *[STEPS[1]] * 3, *[STEPS[2]] * 2, STEPS[3], STEPS[4], *OTHERS]
+    names.append(OTHERS[0])
+    store.command(
+        f"""INSERT INTO events (workspace_id, person_id, timestamp, id, name, properties)
+        SELECT {workspace_id}, 1 + cityHash64(number, 1) % {people},
+               fromUnixTimestamp64Milli(toInt64(
+                   {start} * 1000 + cityHash64(number, 2) % ({DAYS} * 86400000))),
+               {workspace_id} * 100000000 + number,
+               {names}[1 + cityHash64(number, 3) % {len(names)}],
+               concat('{{"source": "', ['ads', 'email', 'direct', 'partner'][
+                   1 + cityHash64(number, 4) % 4], '", "plan": "',
+                   ['free', 'pro'][1 + cityHash64(number, 5) % 2], '"}}')
+        FROM numbers({events})"""
+    )
+
+
+def median_ms(run: Callable[[], Any], repeat: int) -> float:
+    run()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def measure(workspace: Any, repeat: int) -> dict[str, float]:
+    from analytics import store, store_funnel
+    from analytics.inputs import (
+        DateRange,
+        EventFunnelSpec,
+        FunnelBreakdown,
+        FunnelExclusion,
+        FunnelStep,
+    )
+
+    date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
+    steps = tuple(FunnelStep(name) for name in STEPS)
+    specs = {
+        "ordered 5 steps": EventFunnelSpec(steps=steps),
+        "  + breakdown (source, first touch)": EventFunnelSpec(
+            steps=steps, breakdown=FunnelBreakdown("event", "source")
+        ),
+        "  + exclusion (error_shown 1-3)": EventFunnelSpec(
+            steps=steps, exclusions=(FunnelExclusion("error_shown", 1, 3),)
+        ),
+        "strict 5 steps": EventFunnelSpec(steps=steps, order="strict"),
+        "any order 5 steps": EventFunnelSpec(steps=steps, order="unordered"),
+    }
+    figures = {
+        "count() of the same events (floor)": median_ms(
+            lambda: store.rows(
+                "SELECT count() FROM events WHERE workspace_id = {w:UInt64}"
+                " AND timestamp >= {a:DateTime64(3, 'UTC')}"
+                " AND timestamp <= {b:DateTime64(3, 'UTC')}",
+                {"w": workspace.id, "a": date_range.start, "b": date_range.end + timedelta(14)},
+            ),
+            repeat,
+        )
+    }
+    for label, spec in specs.items():
+        figures[label] = median_ms(
+            lambda spec=spec: store_funnel.event_funnel(
+                workspace=workspace, spec=spec, date_range=date_range
+            ),
+            repeat,
+        )
+    result = store_funnel.event_funnel(
+        workspace=workspace, spec=specs["ordered 5 steps"], date_range=date_range
+    )
+    print("  counts:", [step.count for step in result.steps], flush=True)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--sizes", default="100000:1000000,1000000:10000000", help="people:events,…"
+    )
+    arguments = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from analytics import store
+    from onboarding.models import Workspace
+
+    call_command("migrate", verbosity=0)
+    store.migrate()
+    print(f"ClickHouse {store.ping()} (chDB) in {SCRATCH}", flush=True)
+    rows: dict[str, list[float]] = {}
+    sizes = [tuple(int(x) for x in size.split(":")) for size in arguments.sizes.split(",")]
+    for people, events in sizes:
+        workspace = Workspace(name=f"bench {events}", slug=f"bench-{events}")
+        workspace.issue_keys()
+        workspace.save()
+        started = time.perf_counter()
+        generate(workspace.id, people, events)
+        print(
+            f"{people} people / {events} events generated in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+        for label, ms in measure(workspace, arguments.repeat).items():
+            rows.setdefault(label, []).append(ms)
+            print(f"  {label:40}{ms:9.0f} ms", flush=True)
+    header = "".join(f"{f'{e // 1_000_000} M events':>16}" for _, e in sizes)
+    print(f"\n{'warm, median ms (x floor)':40}{header}")
+    floors = rows["count() of the same events (floor)"]
+    for label, values in rows.items():
+        cells = "".join(
+            f"{value:9.0f} ({value / floor:4.0f}x)"
+            for value, floor in zip(values, floors, strict=True)
+        )
+        print(f"{label:40}{cells}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,441 @@
+"""The analytics store's event funnel (analytics/store_funnel.py) answers exactly what the
+reference engine (analytics/funnel_engine.py) answers, person by person, on random event sets
+full of adversarial people: repeated entries, events at the same instant, steps exactly at the
+window's edge, exclusions between steps, breakdown values that change between steps, one event
+that can count for two steps. Then the report built on it, and its bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from analytics import funnel_engine, store, store_funnel
+from analytics.inputs import (
+    DateRange,
+    EventFunnelSpec,
+    FunnelBreakdown,
+    FunnelExclusion,
+    FunnelStep,
+    PropertyFilter,
+    ReportInputError,
+)
+from onboarding.models import EndUser, Event, Workspace
+
+NAMES = ("visit", "signup", "invite", "pay", "error")
+VALUES = ("pro", "free", "PRO plan", "3", 3, 2.5, 3.0, 0, True, False, None, {"tier": 1}, [1, 2])
+ORIGIN = datetime(2025, 3, 10, tzinfo=UTC)
+SLOT = timedelta(minutes=30)
+FILTERS = (
+    PropertyFilter("plan", "eq", "pro"),
+    PropertyFilter("plan", "eq", 3),
+    PropertyFilter("plan", "eq", True),
+    PropertyFilter("plan", "neq", "free"),
+    PropertyFilter("plan", "contains", "pro"),
+    PropertyFilter("size", "gt", 1),
+    PropertyFilter("size", "gte", 2),
+    PropertyFilter("size", "lt", 2.5),
+    PropertyFilter("size", "lte", 1),
+    PropertyFilter("plan", "is_set"),
+    PropertyFilter("size", "is_not_set"),
+)
+
+
+def _properties(rng: random.Random) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    if rng.random() < 0.8:
+        properties["plan"] = rng.choice(VALUES)
+    if rng.random() < 0.6:
+        properties["size"] = rng.choice((1, 2, 3, 2.5, "2"))
+    return properties
+
+
+def _record(workspace: Workspace, rng: random.Random, people: int) -> None:
+    """Events on a coarse grid of 30-minute slots over ~3 days, so that equal instants and
+    exact window edges (windows are whole slots) are common; some a millisecond off."""
+    users = EndUser.objects.bulk_create(
+        EndUser(workspace=workspace, external_id=f"p{number:03d}") for number in range(people)
+    )
+    events = []
+    for user in users:
+        for _ in range(rng.randint(1, 14)):
+            instant = ORIGIN + SLOT * rng.randint(-6, 150)
+            if rng.random() < 0.1:
+                instant += timedelta(milliseconds=rng.choice((1, -1)))
+            events.append(
+                Event(
+                    workspace=workspace,
+                    end_user=user,
+                    client_id=uuid.uuid4(),
+                    name=rng.choice((*NAMES, "noise")),
+                    timestamp=instant,
+                    properties=_properties(rng),
+                )
+            )
+    Event.objects.bulk_create(events)
+
+
+def _spec(rng: random.Random, order: str) -> EventFunnelSpec:
+    size = rng.randint(2, 4)
+    # Repeated names make one event able to count for two steps.
+    names = [rng.choice(NAMES[:4]) for _ in range(size)]
+    steps = tuple(
+        FunnelStep(name, tuple(rng.sample(FILTERS, rng.choice((0, 0, 1, 2))))) for name in names
+    )
+    exclusions = []
+    for _ in range(rng.choice((0, 1, 1, 2))):
+        low = rng.randint(0, size - 2)
+        exclusions.append(
+            FunnelExclusion(
+                rng.choice(("error", "invite", names[low])),
+                low,
+                rng.randint(low + 1, size - 1),
+                tuple(rng.sample(FILTERS, rng.choice((0, 1)))),
+            )
+        )
+    breakdown = None
+    if rng.random() < 0.6:
+        attribution = rng.choice(("first_touch", "last_touch", "step"))
+        breakdown = FunnelBreakdown(
+            "event",
+            rng.choice(("plan", "size")),
+            attribution,
+            rng.randint(0, size - 1) if attribution == "step" else None,
+        )
+    return EventFunnelSpec(
+        steps=steps,
+        order=order,  # type: ignore[arg-type]
+        window=SLOT * rng.choice((1, 2, 5, 24, 200)),
+        exclusions=tuple(exclusions),
+        breakdown=breakdown,
+    )
+
+
+def _date_range(rng: random.Random) -> DateRange:
+    first = date(2025, 3, 10) + timedelta(days=rng.choice((-1, 0, 1)))
+    last = first + timedelta(days=rng.choice((0, 1, 3)))
+    return DateRange(first, last, rng.choice(("UTC", "America/New_York", "Asia/Kolkata")))
+
+
+def _reference(
+    workspace: Workspace, spec: EventFunnelSpec, date_range: DateRange
+) -> dict[int, store_funnel.PersonResult]:
+    """The reference engine's answer per person, from the events as the store holds them."""
+    start_ms = int(date_range.start.timestamp() * 1000)
+    end_ms = int(date_range.end.timestamp() * 1000)
+    window_ms = int(spec.window.total_seconds() * 1000)
+    by_person: dict[int, list[funnel_engine.FunnelEvent]] = defaultdict(list)
+    for person, ms, event_id, name, text in store.rows(
+        "SELECT person_id, toUnixTimestamp64Milli(timestamp), id, name, properties FROM events"
+        " WHERE workspace_id = {workspace:UInt64}",
+        {"workspace": workspace.id},
+    ):
+        if not start_ms <= ms <= end_ms + window_ms:
+            continue
+        properties = json.loads(text)
+
+        def matches(event: str, filters: tuple[PropertyFilter, ...]) -> bool:
+            return event == name and all(  # noqa: B023
+                funnel_engine.property_matches(properties, f)  # noqa: B023
+                for f in filters
+            )
+
+        by_person[person].append(
+            funnel_engine.FunnelEvent(
+                ms=ms,
+                id=event_id,
+                timestamp=datetime.fromtimestamp(ms / 1000, UTC),
+                steps=frozenset(k for k, s in enumerate(spec.steps) if matches(s.event, s.filters)),
+                exclusions=frozenset(
+                    k for k, e in enumerate(spec.exclusions) if matches(e.event, e.filters)
+                ),
+                properties=properties,
+                end_user_id=person,
+            )
+        )
+    answers = {}
+    for person, events in by_person.items():
+        attempt, had_attempt = funnel_engine.best_attempt(
+            events,
+            n=len(spec.steps),
+            order=spec.order,
+            window_ms=window_ms,
+            entry_from_ms=start_ms,
+            entry_to_ms=end_ms,
+            exclusions=[(e.from_step, e.to_step) for e in spec.exclusions],
+        )
+        if attempt is None:
+            if had_attempt:
+                answers[person] = store_funnel.PersonResult(person, 0, True, (), "")
+            continue
+        answers[person] = store_funnel.PersonResult(
+            person,
+            attempt.level,
+            False,
+            tuple(event.ms for event in attempt.reached),
+            _value(spec, attempt),
+        )
+    return answers
+
+
+def _value(spec: EventFunnelSpec, attempt: funnel_engine.Attempt) -> str:
+    if spec.breakdown is None:
+        return ""
+    source = funnel_engine.attributed_event(attempt, spec.breakdown)
+    properties = (source.properties if source else None) or {}
+    return funnel_engine.breakdown_label(properties.get(spec.breakdown.property))
+
+
+def _from_store(
+    workspace: Workspace, spec: EventFunnelSpec, date_range: DateRange
+) -> dict[int, store_funnel.PersonResult]:
+    answers = {}
+    for person in store_funnel.people(workspace=workspace, spec=spec, date_range=date_range):
+        if person.excluded:
+            person = store_funnel.PersonResult(person.person_id, 0, True, (), "")
+        answers[person.person_id] = person
+    return answers
+
+
+@pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
+def test_the_store_answers_what_the_reference_engine_answers_person_by_person(
+    workspace: Workspace, analytics_store: Callable[[], Any], order: str
+) -> None:
+    rng = random.Random(f"store-funnel-{order}")
+    _record(workspace, rng, people=60)
+    analytics_store()
+    compared = excluded = converted = 0
+    for _ in range(30):
+        spec, date_range = _spec(rng, order), _date_range(rng)
+        expected = _reference(workspace, spec, date_range)
+
+        assert _from_store(workspace, spec, date_range) == expected, (spec, date_range)
+        compared += len(expected)
+        excluded += sum(person.excluded for person in expected.values())
+        converted += sum(person.level == len(spec.steps) for person in expected.values())
+    # The cases are not vacuous: many people, some excluded, some all the way through.
+    assert compared > 400
+    assert excluded > 5
+    assert converted > 5
+
+
+MARCH = DateRange(date(2025, 3, 1), date(2025, 3, 31))
+
+
+def _funnel(workspace: Workspace, *names: str, **options: Any) -> store_funnel.StoreEventFunnel:
+    date_range = options.pop("date_range", MARCH)
+    spec = EventFunnelSpec(steps=tuple(FunnelStep(name) for name in names), **options)
+    return store_funnel.event_funnel(workspace=workspace, spec=spec, date_range=date_range)
+
+
+def _at(day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2025, 3, day, hour, minute, second, tzinfo=UTC)
+
+
+def test_the_report_counts_times_and_lists_people_at_each_step(
+    workspace, person, track, analytics_store
+):
+    ann, bob, cy, dee = person("ann"), person("bob"), person("cy"), person("dee")
+    for who in (ann, bob, cy, dee):
+        track(who, "signup", _at(2, 10))
+    track(ann, "invite", _at(2, 11))
+    track(bob, "invite", _at(2, 12))
+    track(cy, "invite", _at(2, 14))
+    track(dee, "invite", _at(2, 10, 0, 1))
+    track(ann, "pay", _at(3, 9))
+    analytics_store()
+
+    result = _funnel(workspace, "signup", "invite", "pay", people_limit=2)
+
+    assert [s.count for s in result.steps] == [4, 4, 1]
+    assert [s.dropped for s in result.steps] == [0, 0, 3]
+    assert [s.conversion_from_previous for s in result.steps] == [1.0, 1.0, 0.25]
+    # 1 s, 1 h, 2 h, 4 h: an even count, so the median lies halfway between 1 h and 2 h.
+    assert result.steps[1].median_seconds_to_convert == 1.5 * 3600
+    assert result.steps[1].mean_seconds_to_convert == round((1 + 7 * 3600) / 4, 3)
+    assert [b.users for b in result.steps[1].histogram][:5] == [1, 0, 0, 3, 0]
+    assert result.steps[2].median_seconds_to_convert == 22 * 3600
+    # The first people_limit people (by id), shown by external id.
+    assert result.steps[1].converted_people == ("ann", "bob")
+    assert result.steps[2].dropped_people == ("bob", "cy")
+    assert result.steps[2].converted_people == ("ann",)
+    assert [(p.period_start, p.entered, p.converted) for p in result.over_time] == [
+        (date(2025, 3, 2), 4, 1)
+    ]
+    assert result.warnings == ()
+
+
+def test_people_whose_window_is_still_open_are_not_counted_as_dropped(
+    workspace, person, track, analytics_store
+):
+    now = datetime.now(UTC).replace(microsecond=0)
+    eve, fay = person("eve"), person("fay")
+    track(eve, "signup", now - timedelta(hours=2))  # a day's window: still open
+    track(fay, "signup", now - timedelta(days=3))  # closed two days ago
+    analytics_store()
+    today = DateRange(now.date() - timedelta(days=5), now.date())
+
+    result = _funnel(workspace, "signup", "pay", window=timedelta(days=1), date_range=today)
+
+    assert [s.count for s in result.steps] == [2, 0]
+    assert (result.steps[1].dropped, result.steps[1].still_open) == (1, 1)
+    assert result.steps[1].dropped_people == ("fay",)
+
+
+def test_an_unknown_event_counts_nobody_and_is_named_in_a_warning(
+    workspace, person, track, analytics_store
+):
+    gus = person("gus")
+    track(gus, "signup", _at(2, 10))
+    track(gus, "pay", _at(2, 11))
+    analytics_store()
+
+    result = _funnel(
+        workspace,
+        "signup",
+        "pay",
+        "payy",
+        exclusions=(FunnelExclusion("eror", 0, 1),),
+    )
+
+    assert [s.count for s in result.steps] == [1, 1, 0]
+    assert result.warnings == (
+        "No event named 'eror' was ever recorded in this workspace: it counts 0 people.",
+        "No event named 'payy' was ever recorded in this workspace: it counts 0 people.",
+    )
+
+
+def test_the_furthest_attempt_decides_an_exclusion(workspace, person, track, analytics_store):
+    hal, ida, jo = person("hal"), person("ida"), person("jo")
+    # hal: a clean attempt reaches step 2 of 3, a later one goes all the way through an error.
+    track(hal, "signup", _at(2, 10))
+    track(hal, "invite", _at(2, 11))
+    track(hal, "signup", _at(5, 10))
+    track(hal, "invite", _at(5, 11))
+    track(hal, "error", _at(5, 12))
+    track(hal, "pay", _at(5, 13))
+    # ida: the error happens at the same instant as the steps around it: not excluded.
+    track(ida, "signup", _at(2, 10))
+    track(ida, "error", _at(2, 10))
+    track(ida, "pay", _at(2, 12))
+    track(ida, "error", _at(2, 12))
+    # jo: never reaches step 2; the error later in the window still excludes the attempt.
+    track(jo, "signup", _at(2, 10))
+    track(jo, "error", _at(9, 10))
+    analytics_store()
+
+    two_steps = _funnel(workspace, "signup", "pay", exclusions=(FunnelExclusion("error", 0, 1),))
+    three_steps = _funnel(
+        workspace,
+        "signup",
+        "invite",
+        "pay",
+        window=timedelta(days=1),
+        exclusions=(FunnelExclusion("error", 1, 2),),
+    )
+
+    # jo's error comes a week later, inside the open 14-day window: excluded.
+    assert [s.count for s in two_steps.steps] == [1, 1]
+    assert two_steps.excluded == 2
+    assert two_steps.steps[1].converted_people == ("ida",)
+    # Within a day, hal's attempt of the 2nd reaches invite cleanly, but the attempt that got
+    # furthest (the 5th) is excluded: he leaves the funnel.
+    assert [s.count for s in three_steps.steps] == [2, 0, 0]
+    assert three_steps.excluded == 1
+    assert three_steps.steps[0].converted_people == ("ida", "jo")
+
+
+def test_breakdowns_by_event_property_and_by_person_trait(
+    workspace, person, track, analytics_store
+):
+    kim = person("kim", traits={"plan": "pro"})
+    track(kim, "visit", _at(2, 10), source="ads")
+    track(kim, "visit2", _at(2, 11), source="email")
+    lee = person("lee", traits={"plan": 3.0})
+    track(lee, "visit", _at(2, 10), source=True)
+    analytics_store()
+
+    def groups(breakdown: FunnelBreakdown) -> dict[str, list[int]]:
+        result = _funnel(workspace, "visit", "visit2", breakdown=breakdown)
+        return {g.value: list(g.counts) for g in result.breakdown}
+
+    assert groups(FunnelBreakdown("event", "source")) == {"ads": [1, 1], "true": [1, 0]}
+    assert groups(FunnelBreakdown("event", "source", "last_touch")) == {
+        "email": [1, 1],
+        "true": [1, 0],
+    }
+    assert groups(FunnelBreakdown("event", "source", "step", step=1)) == {
+        "email": [1, 1],
+        "(none)": [1, 0],
+    }
+    assert groups(FunnelBreakdown("person", "plan")) == {"pro": [1, 1], "3": [1, 0]}
+
+
+def test_entry_days_follow_the_time_zone_across_a_daylight_saving_change(
+    workspace, person, track, analytics_store
+):
+    mo, ned = person("mo"), person("ned")
+    # New York moved its clocks on 9 March 2025; its day 9 has 23 hours (05:00-04:00 UTC).
+    track(mo, "signup", _at(9, 4, 30))  # 23:30 on the 8th in New York
+    track(ned, "signup", _at(10, 3, 30))  # 23:30 on the 9th
+    track(ned, "pay", _at(10, 5))
+    analytics_store()
+    new_york = DateRange(date(2025, 3, 8), date(2025, 3, 9), "America/New_York")
+
+    result = _funnel(workspace, "signup", "pay", date_range=new_york)
+
+    assert [(p.period_start, p.entered, p.converted) for p in result.over_time] == [
+        (date(2025, 3, 8), 1, 0),
+        (date(2025, 3, 9), 1, 1),
+    ]
+    weekly = _funnel(workspace, "signup", "pay", date_range=new_york, interval="week")
+    assert [(p.period_start, p.entered) for p in weekly.over_time] == [(date(2025, 3, 3), 2)]
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"names": ("signup",)}, "steps"),
+        ({"names": ("signup",) * 21}, "steps"),
+        ({"window": timedelta(0)}, "window"),
+        ({"window": timedelta(days=90, seconds=1)}, "window"),
+        ({"exclusions": (FunnelExclusion("error", 1, 1),)}, "exclusions[0].from_step"),
+        ({"exclusions": (FunnelExclusion("error", 0, 2),)}, "exclusions[0].from_step"),
+        ({"breakdown": FunnelBreakdown("event", "x", "step", step=2)}, "breakdown.step"),
+        ({"exclusions": (FunnelExclusion("error", 0, 1),) * 21}, "exclusions"),
+        ({"aggregate_by": "company"}, "aggregate_by"),
+    ],
+)
+def test_it_refuses_bad_input_naming_the_field(workspace, analytics_store, options, field):
+    names = options.pop("names", ("signup", "pay"))
+
+    with pytest.raises(ReportInputError) as error:
+        _funnel(workspace, *names, **options)
+
+    assert error.value.field == field
+
+
+def test_a_date_range_the_wrong_way_round_is_refused():
+    with pytest.raises(ReportInputError) as error:
+        DateRange(date(2025, 3, 2), date(2025, 3, 1))
+
+    assert error.value.field == "date_from"
+
+
+def test_a_store_that_is_down_is_named(workspace, settings):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.ANALYTICS_URL = f"http://127.0.0.1:{port}/milepost"
+
+    with pytest.raises(store.StoreUnavailable) as error:
+        _funnel(workspace, "signup", "pay")
+
+    assert f"127.0.0.1:{port}" in str(error.value)
