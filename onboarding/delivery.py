@@ -39,7 +39,7 @@ class ProtocolError(Exception):
         self.retry_after = retry_after  # seconds, for rate limits and outages
 
     def as_message(self) -> dict[str, Any]:
-        message = {"type": "error", "code": self.code, "message": self.message}
+        message: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
         if self.retry_after is not None:
             message["retry_after"] = self.retry_after
         return message

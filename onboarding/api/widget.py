@@ -102,10 +102,11 @@ class WidgetView(APIView):
         return super().handle_exception(exc)
 
     def finalize_response(
-        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
-    ) -> HttpResponseBase:
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        return _cors(response, self.granted_origin)
+        _cors(response, self.granted_origin)
+        return response
 
 
 class WidgetBootstrapView(WidgetView):
