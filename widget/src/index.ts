@@ -21,7 +21,7 @@ import {
   type TourState,
   withJourney,
 } from "./state";
-import { byPriority, urlMatches } from "./targeting";
+import { byPriority, safeLink, urlMatches } from "./targeting";
 import { Tour } from "./walkthrough";
 
 const SDK = "milepost-js/0.1.0";
@@ -359,7 +359,7 @@ class Controller {
 
   act(item: ProgressItem): void {
     if (item.action === "start_walkthrough" && item.walkthrough) this.start(item.walkthrough);
-    else if (item.action === "open_url" && item.url) location.assign(item.url);
+    else if (item.action === "open_url") follow(item.url);
   }
 
   #renderTour(): void {
@@ -461,7 +461,7 @@ class Controller {
         run: () => {
           this.track("$message_clicked", props);
           close();
-          if (typeof cta.url === "string" && cta.url) location.assign(cta.url);
+          follow(cta.url);
         },
       });
     }
@@ -551,3 +551,8 @@ w.Milepost = api;
 w.milepost = { push: (...calls: unknown[]) => calls.forEach(run) };
 if (!key) controller.report("missing_key", "the script tag needs data-key");
 queued.forEach(run);
+
+function follow(url: unknown): void {
+  const href = safeLink(url, location.href);
+  if (href) location.assign(href);
+}

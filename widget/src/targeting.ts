@@ -28,3 +28,15 @@ export function urlMatches(pattern: string | undefined, path: string, search = "
 export function byPriority<T extends { priority: number; key: string }>(items: T[]): T[] {
   return [...items].sort((a, b) => b.priority - a.priority || (a.key < b.key ? -1 : 1));
 }
+
+/** The absolute address of a link the SDK may follow (a call to action, a checklist item), or
+ * null: only http(s), whatever the server sent (defence in depth against `javascript:`). */
+export function safeLink(url: unknown, base: string): string | null {
+  if (typeof url !== "string" || !url) return null;
+  try {
+    const target = new URL(url, base);
+    return /^https?:$/.test(target.protocol) ? target.href : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { byPriority, urlMatches } from "../src/targeting.ts";
+import { byPriority, safeLink, urlMatches } from "../src/targeting.ts";
 
 test("an empty pattern matches every page", () => {
   assert.ok(urlMatches("", "/anything"));
@@ -40,4 +40,14 @@ test("content is ordered by priority, then key", () => {
     { key: "z", priority: 5 },
   ];
   assert.deepEqual(byPriority(items).map((i) => i.key), ["z", "a", "b"]);
+});
+
+test("only http(s) links are followed, never javascript: or data: ones", () => {
+  const base = "https://app.example.com/dashboard";
+  assert.equal(safeLink("/billing", base), "https://app.example.com/billing");
+  assert.equal(safeLink("https://docs.example.com/x", base), "https://docs.example.com/x");
+  for (const bad of ["javascript:alert(1)", " JavaScript:alert(1)", "java\tscript:alert(1)",
+    "data:text/html,x", "vbscript:x", "", null, 42]) {
+    assert.equal(safeLink(bad, base), null, String(bad));
+  }
 });
