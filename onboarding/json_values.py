@@ -68,21 +68,33 @@ def loads(text: str) -> Any:
             parse_int=_finite_int,
         )
     except _Overflow as overflow:
-        field = shape(json.loads(text, parse_float=float, parse_int=float), locate=True).where
-        raise JsonRefused(
-            "number_out_of_range",
-            f"{field or 'a value'}: {str(overflow)[:40]} is beyond the range of a "
-            "double-precision number (±1.8e308).",
-            field,
-        ) from None
+        number = str(overflow)[:40]
     except json.JSONDecodeError as error:
         raise JsonRefused("malformed_json", f"The message is not JSON: {error.msg}.") from None
     except (ValueError, RecursionError):
-        raise JsonRefused(
-            "malformed_json",
-            "The message is not JSON this server accepts (NaN, Infinity, integers over 4300 "
-            "digits and nesting deeper than ~1000 are refused).",
-        ) from None
+        raise _unacceptable() from None
+    # The number may be followed by a syntax error the parser had not reached yet.
+    try:
+        parsed = json.loads(text, parse_float=float, parse_int=float)
+    except json.JSONDecodeError as error:
+        raise JsonRefused("malformed_json", f"The message is not JSON: {error.msg}.") from None
+    except (ValueError, RecursionError):
+        raise _unacceptable() from None
+    field = shape(parsed, locate=True).where
+    raise JsonRefused(
+        "number_out_of_range",
+        f"{field or 'a value'}: {number} is beyond the range of a double-precision number "
+        "(±1.8e308).",
+        field,
+    )
+
+
+def _unacceptable() -> JsonRefused:
+    return JsonRefused(
+        "malformed_json",
+        "The message is not JSON this server accepts (NaN, Infinity, integers over 4300 "
+        "digits and nesting deeper than ~1000 are refused).",
+    )
 
 
 @dataclass(frozen=True, slots=True)
