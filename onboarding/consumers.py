@@ -31,8 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from uvicorn.protocols.utils import ClientDisconnected
 
-from onboarding import delivery, json_values, realtime
-from onboarding.api.errors import UNAVAILABLE_RETRY_AFTER_SECONDS, dependency_unavailable
+from onboarding import delivery, dependencies, json_values, realtime
 from onboarding.batching import database_work, group_commit
 from onboarding.models import EndUser, Workspace
 
@@ -82,7 +81,16 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         pushes: asyncio.Task[None] | None = None
         if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
+            try:
+                self.channel_name = await self.channel_layer.new_channel()
+            except Exception as error:
+                if not dependencies.unavailable(error):
+                    raise
+                # No pushes without the channel layer: answer the handshake only to say so.
+                if (await receive())["type"] == "websocket.connect":
+                    await self.accept()
+                    await self._unavailable(error, close=True)
+                return
             pushes = asyncio.get_running_loop().create_task(self._read_pushes())
         try:
             while True:
@@ -97,11 +105,14 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         while True:
             try:
                 message = await self.channel_layer.receive(self.channel_name)
-            except Exception:
+            except Exception as error:
                 # Without its pushes the tab would go stale unnoticed: close, so the SDK
                 # reconnects and its welcome brings it up to date.
-                logger.exception("widget socket lost its channel layer; closing it")
-                await self.close(code=1011)
+                if dependencies.unavailable(error):
+                    await self._unavailable(error, close=True)
+                else:
+                    logger.exception("widget socket lost its channel layer; closing it")
+                    await self.close(code=1011)
                 return
             try:
                 await self.dispatch(message)
@@ -132,7 +143,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         except Exception as error:
-            if not dependency_unavailable(error):
+            if not dependencies.unavailable(error):
                 raise
             # Accepted only to say why and when to come back, then closed.
             await self.accept()
@@ -234,7 +245,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if dependency_unavailable(error):
+                if dependencies.unavailable(error):
                     await self._unavailable(error)
                     continue
                 # The socket stays up and the SDK keeps its unacknowledged events to resend.
@@ -250,7 +261,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             delivery.ProtocolError(
                 "unavailable",
                 "A service Milepost depends on is unreachable; nothing was stored. Retry.",
-                retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS,
+                retry_after=dependencies.RETRY_AFTER_SECONDS,
             ).as_message()
         )
         if close:

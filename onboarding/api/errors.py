@@ -10,20 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from django.core.exceptions import RequestDataTooBig
-from django.db import InterfaceError, OperationalError
-from kombu.exceptions import OperationalError as BrokerUnavailable
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from onboarding import dependencies
 from onboarding.api.parsers import JsonRefusedError
 
 logger = logging.getLogger(__name__)
 
-# How long a caller should wait before retrying when a dependency is down.
-UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_RETRY_AFTER_SECONDS = dependencies.RETRY_AFTER_SECONDS
 # The code of each status that can reach a caller without one chosen by a view.
 STATUS_CODES = {
     400: "bad_request",
@@ -38,18 +35,7 @@ STATUS_CODES = {
     500: "internal",
     503: "unavailable",
 }
-_UNAVAILABLE = (
-    OperationalError,  # PostgreSQL unreachable, restarting or shutting down; SQLite locked
-    InterfaceError,  # a connection closed under us
-    redis.exceptions.ConnectionError,  # also redis' BusyLoadingError
-    redis.exceptions.TimeoutError,
-    BrokerUnavailable,
-)
-
-
-def dependency_unavailable(exc: BaseException) -> bool:
-    """True when `exc` means a service Milepost needs could not be reached, not a bug."""
-    return isinstance(exc, _UNAVAILABLE)
+dependency_unavailable = dependencies.unavailable
 
 
 def error_body(code: str, message: str, fields: Any = None) -> dict[str, Any]:
