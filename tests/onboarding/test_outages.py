@@ -5,12 +5,21 @@ stops. Rate limiters let calls through (logged), pushes and writes answer 503 wi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import socket as sockets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import websockets
 from django.test import AsyncClient, Client
 
 from onboarding import recording
@@ -102,3 +111,122 @@ async def test_with_redis_down_the_socket_handshake_says_unavailable_with_a_retr
     assert connected
     assert (reply["type"], reply["code"], reply["retry_after"]) == ("error", "unavailable", 5)
     assert closed == {"type": "websocket.close", "code": 1013}
+
+
+POSTGRES_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+
+
+class PrivatePostgres:
+    """A PostgreSQL of this test's own (initdb in a temporary folder, an ephemeral port) that
+    the test may stop and start: never the machine's shared instance."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = unused_port()
+        self.data = folder / "data"
+        self.bin = POSTGRES_BINARIES[-1]
+        folder.chmod(0o777)
+        self._as_postgres([str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
+                           "postgres"])  # fmt: skip
+
+    def _as_postgres(self, command: list[str]) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(prefix + command, check=True, capture_output=True, timeout=120)  # noqa: S603
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-w",
+                           "-l", str(self.folder / "log"), "start"])  # fmt: skip
+
+    def stop(self) -> None:
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
+                           "stop"])  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+
+@pytest.mark.services
+@pytest.mark.skipif(not POSTGRES_BINARIES, reason="needs PostgreSQL's server binaries")
+def test_with_postgresql_stopped_a_real_server_answers_503_and_recovers() -> None:
+    # Not pytest's tmp_path: its parents are closed to the postgres user the server runs as.
+    with tempfile.TemporaryDirectory(prefix="milepost-outage-") as folder:
+        _postgresql_outage(PrivatePostgres(Path(folder)))
+
+
+def _postgresql_outage(database: PrivatePostgres) -> None:
+    database.start()
+    port = unused_port()
+    environment = {
+        **{k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DEBUG"}},
+        "DATABASE_URL": database.url,
+        "SECRET_KEY": "outage-test-" + "x" * 40,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True, timeout=300)  # noqa: S603
+    created = subprocess.run(  # noqa: S603
+        [*manage, "create_workspace", "Acme", "--origin", ORIGIN],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    keys = json.loads(created.stdout)
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            for _ in range(300):
+                try:
+                    http.get("/api/v1/health")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+
+            def identify() -> httpx.Response:
+                return http.put(
+                    "/api/v1/users/u1",
+                    json={"traits": {"plan": "trial"}},
+                    headers={"Authorization": f"Bearer {keys['secret_key']}"},
+                )
+
+            before = identify()
+            database.stop()
+            during = [
+                identify(),
+                http.get(
+                    "/api/v1/widget/progress",
+                    params={"key": keys["publishable_key"], "user": "u1"},
+                    headers={"Origin": ORIGIN},
+                ),
+            ]
+            socket_answer = asyncio.run(_socket_answer(base, keys["publishable_key"]))
+            database.start()
+            after = identify()
+    finally:
+        server.terminate()
+        _, log = server.communicate(timeout=30)
+        database.stop()
+
+    assert before.status_code == 201
+    assert [r.status_code for r in during] == [503, 503]
+    assert [r.headers["Retry-After"] for r in during] == ["5", "5"]
+    assert [r.json()["error"]["code"] for r in during] == ["unavailable", "unavailable"]
+    assert socket_answer["code"] == "unavailable"
+    assert socket_answer["retry_after"] == 5
+    assert after.status_code == 200
+    assert b"Traceback" not in log
+
+
+async def _socket_answer(base: str, key: str) -> dict[str, Any]:
+    url = f"{base.replace('http', 'ws')}/ws/widget/?key={key}"
+    async with websockets.connect(url, origin=websockets.Origin(ORIGIN)) as connection:
+        return dict(json.loads(await connection.recv()))
