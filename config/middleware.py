@@ -76,6 +76,7 @@ class ApiErrorsMiddleware:
             response.status_code >= 400
             and _is_api(request)
             and not response.get("Content-Type", "").startswith("application/json")
+            and self._is_djangos_own(request, response)
         ):
             code = errors.STATUS_CODES.get(response.status_code, "error")
             reason = getattr(response, "reason_phrase", "") or code
@@ -88,6 +89,17 @@ class ApiErrorsMiddleware:
                     shaped[header] = response[header]
             return shaped
         return response
+
+    @staticmethod
+    def _is_djangos_own(request: HttpRequest, response: HttpResponseBase) -> bool:
+        """Django's error pages: a URL no view matched, a 5xx, an empty refusal (a method a
+        view's decorator does not allow). A view's own page is left alone (unsubscribe links
+        under the API path answer people in a browser)."""
+        return (
+            getattr(request, "resolver_match", None) is None
+            or response.status_code >= 500
+            or (not response.streaming and not getattr(response, "content", b""))
+        )
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
         if not errors.dependency_unavailable(exception):

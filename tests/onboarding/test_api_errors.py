@@ -29,16 +29,6 @@ def _a_fresh_rate_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rate_limits, "current_window", lambda: window)
 
 
-@pytest.fixture
-def secret(trial: TrialJourney) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {trial.workspace.keys['secret_key']}"}
-
-
-@pytest.fixture
-def key(trial: TrialJourney) -> str:
-    return trial.workspace.keys["publishable_key"]
-
-
 def error_of(response: Any) -> dict[str, Any]:
     assert response["Content-Type"].startswith("application/json")
     error = response.json()["error"]
@@ -58,16 +48,16 @@ def error_of(response: Any) -> dict[str, Any]:
     ],
 )
 def test_errors_on_api_paths_are_json_in_the_documented_shape(
-    client: Client, secret: dict[str, str], method: str, path: str, status: int, code: str
+    client: Client, secret_headers: dict[str, str], method: str, path: str, status: int, code: str
 ) -> None:
-    response = getattr(client, method)(path, **secret)
+    response = getattr(client, method)(path, **secret_headers)
 
     assert response.status_code == status
     assert error_of(response)["code"] == code
 
 
 def test_an_uncaught_error_is_a_json_500_not_djangos_page(
-    secret: dict[str, str], trial: TrialJourney, monkeypatch: pytest.MonkeyPatch
+    secret_headers: dict[str, str], trial: TrialJourney, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("a bug")
@@ -76,19 +66,21 @@ def test_an_uncaught_error_is_a_json_500_not_djangos_page(
     recording.end_user_identify(workspace=trial.workspace, external_id="u1")
     client = Client(raise_request_exception=False)
 
-    response = client.get("/api/v1/users/u1/progress", **secret)
+    response = client.get("/api/v1/users/u1/progress", **secret_headers)
 
     assert response.status_code == 500
     assert error_of(response)["code"] == "internal"
 
 
 def test_the_secret_key_api_is_limited_per_key_with_retry_after(
-    client: Client, secret: dict[str, str], settings: Any, trial: TrialJourney
+    client: Client, secret_headers: dict[str, str], settings: Any, trial: TrialJourney
 ) -> None:
     settings.MILEPOST_MAX_API_REQUESTS_PER_MINUTE = 3
     other = {"HTTP_AUTHORIZATION": f"Bearer {WorkspaceFactory().keys['secret_key']}"}
-    answers = [client.get("/api/v1/users/u1/progress", **secret).status_code for _ in range(4)]
-    limited = client.get("/api/v1/content", **secret)
+    answers = [
+        client.get("/api/v1/users/u1/progress", **secret_headers).status_code for _ in range(4)
+    ]
+    limited = client.get("/api/v1/content", **secret_headers)
     other_key = client.get("/api/v1/content", **other)
 
     assert answers == [404, 404, 404, 429]
@@ -99,10 +91,10 @@ def test_the_secret_key_api_is_limited_per_key_with_retry_after(
 
 
 def test_a_widget_key_over_its_budget_gets_retry_after(
-    client: Client, key: str, settings: Any
+    client: Client, publishable_key: str, settings: Any
 ) -> None:
     settings.MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE = 1
-    body = json.dumps({"key": key, "user": {"id": "u1"}})
+    body = json.dumps({"key": publishable_key, "user": {"id": "u1"}})
     client.post("/api/v1/widget/bootstrap", body, "application/json", HTTP_ORIGIN=ORIGIN)
 
     limited = client.post("/api/v1/widget/bootstrap", body, "application/json", HTTP_ORIGIN=ORIGIN)
@@ -124,10 +116,13 @@ def test_a_widget_key_over_its_budget_gets_retry_after(
     ],
 )
 def test_no_answer_given_before_the_origin_check_grants_a_foreign_origin(
-    client: Client, key: str, body: str, content_type: str, status: int
+    client: Client, publishable_key: str, body: str, content_type: str, status: int
 ) -> None:
     response = client.post(
-        "/api/v1/widget/events", body.replace("KEY", key), content_type, HTTP_ORIGIN=FOREIGN
+        "/api/v1/widget/events",
+        body.replace("KEY", publishable_key),
+        content_type,
+        HTTP_ORIGIN=FOREIGN,
     )
     wrong_method = client.put("/api/v1/widget/events", "{}", HTTP_ORIGIN=FOREIGN)
 
@@ -138,7 +133,7 @@ def test_no_answer_given_before_the_origin_check_grants_a_foreign_origin(
 
 
 def test_a_foreign_page_cannot_tell_a_valid_key_from_an_unknown_one(
-    client: Client, key: str
+    client: Client, publishable_key: str
 ) -> None:
     def probe(candidate: str) -> dict[str, str]:
         response = client.post(
@@ -149,4 +144,4 @@ def test_a_foreign_page_cannot_tell_a_valid_key_from_an_unknown_one(
         )
         return {k: v for k, v in response.items() if k.startswith("Access-Control")}
 
-    assert probe(key) == probe("pk_unknown") == {}
+    assert probe(publishable_key) == probe("pk_unknown") == {}

@@ -5,18 +5,17 @@ may be a 500. Derandomized, so CI replays the same cases; the budget keeps it to
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from typing import Any
 
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, Phase, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error
 
 from tests.factories import WorkspaceFactory
+from tests.fuzzing import bounded
 
 # Each request ends by closing the database connection, as in production: the test's data is
 # committed so the next request's connection sees it.
@@ -25,10 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = "https://app.example.com"
 # Server-sent events stay open for minutes: not a request a fuzzer can wait for.
 STREAMING_PATH = "/api/v1/widget/stream"
-# Cases per operation: a few seconds' worth in the suite (the same cases every run); set
-# MILEPOST_FUZZ_EXAMPLES for a longer, randomised hunt.
-DEFAULT_EXAMPLES = 8
-EXAMPLES = int(os.environ.get("MILEPOST_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
+# Cases per operation in the suite (tests/fuzzing.py).
+EXAMPLES = 8
 
 
 @pytest.fixture
@@ -56,14 +53,7 @@ def test_no_generated_call_is_answered_with_a_500(keys: dict[str, str]) -> None:
         operation = result.ok()
         operations += 1
 
-        @hypothesis_settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            derandomize=EXAMPLES == DEFAULT_EXAMPLES,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @bounded(EXAMPLES)
         @given(case=operation.as_strategy())
         def call(case: Any) -> None:
             _call(case, keys, statuses)

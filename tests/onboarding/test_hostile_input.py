@@ -31,24 +31,14 @@ def send(client: Client, method: str, path: str, body: str, **headers: Any) -> A
     return getattr(client, method)(path, data=body, content_type="application/json", **headers)
 
 
-@pytest.fixture
-def secret(trial: TrialJourney) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {trial.workspace.keys['secret_key']}"}
-
-
-@pytest.fixture
-def key(trial: TrialJourney) -> str:
-    return trial.workspace.keys["publishable_key"]
-
-
 @pytest.mark.parametrize("number", ["1e400", "-1.5E+999", HUGE_INTEGER])
 def test_a_number_beyond_a_double_refuses_the_whole_batch_naming_the_field(
-    client: Client, secret: dict[str, str], number: str
+    client: Client, secret_headers: dict[str, str], number: str
 ) -> None:
     body = json.dumps({"events": [server_event(), server_event(properties={"price": 0})]})
     body = body.replace('"price": 0', f'"price": {number}')
 
-    response = send(client, "post", "/api/v1/events", body, **secret)
+    response = send(client, "post", "/api/v1/events", body, **secret_headers)
 
     assert response.status_code == 400
     error = response.json()["error"]
@@ -59,9 +49,11 @@ def test_a_number_beyond_a_double_refuses_the_whole_batch_naming_the_field(
 
 
 def test_traits_with_a_number_beyond_a_double_are_a_400_and_create_no_one(
-    client: Client, secret: dict[str, str]
+    client: Client, secret_headers: dict[str, str]
 ) -> None:
-    response = send(client, "put", "/api/v1/users/u1", '{"traits": {"seats": 1e400}}', **secret)
+    response = send(
+        client, "put", "/api/v1/users/u1", '{"traits": {"seats": 1e400}}', **secret_headers
+    )
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {
@@ -73,10 +65,10 @@ def test_traits_with_a_number_beyond_a_double_are_a_400_and_create_no_one(
 
 @pytest.mark.parametrize("path", ["/api/v1/widget/bootstrap", "/api/v1/widget/events"])
 def test_widget_calls_with_a_number_beyond_a_double_are_a_400(
-    client: Client, key: str, path: str
+    client: Client, publishable_key: str, path: str
 ) -> None:
     body = (
-        f'{{"key": "{key}", "user": {{"id": "u1", "traits": {{"n": 1e400}}}}, '
+        f'{{"key": "{publishable_key}", "user": {{"id": "u1", "traits": {{"n": 1e400}}}}, '
         f'"events": [{{"id": "{uuid.uuid4()}", "name": "x", "properties": {{"n": -1e999}}}}]}}'
     )
 
@@ -87,8 +79,10 @@ def test_widget_calls_with_a_number_beyond_a_double_are_a_400(
     assert not EndUser.objects.exists()
 
 
-async def test_the_socket_refuses_a_number_beyond_a_double_and_stays_up(key: str) -> None:
-    communicator = socket(key)
+async def test_the_socket_refuses_a_number_beyond_a_double_and_stays_up(
+    publishable_key: str,
+) -> None:
+    communicator = socket(publishable_key)
     await communicator.connect()
     await hello(communicator)
     frame = json.dumps({"type": "events", "events": [event(), event(properties={"n": 1})]})
@@ -105,11 +99,11 @@ async def test_the_socket_refuses_a_number_beyond_a_double_and_stays_up(key: str
 
 
 async def test_an_unrelated_integrity_error_is_not_reported_as_an_erased_user(
-    trial: TrialJourney, key: str
+    trial: TrialJourney, publishable_key: str
 ) -> None:
     from django.db import connection
 
-    communicator = socket(key)
+    communicator = socket(publishable_key)
     await communicator.connect()
     await hello(communicator)
 
@@ -143,11 +137,11 @@ async def test_an_unrelated_integrity_error_is_not_reported_as_an_erased_user(
 )
 @pytest.mark.parametrize("path", ["/api/v1/widget/progress", "/api/v1/widget/stream"])
 def test_query_parameters_holding_nul_are_a_specific_400(
-    client: Client, trial: TrialJourney, key: str, path: str, query: str, code: str
+    client: Client, trial: TrialJourney, publishable_key: str, path: str, query: str, code: str
 ) -> None:
     recording.end_user_identify(workspace=trial.workspace, external_id="x")
 
-    response = client.get(f"{path}?{query.replace('KEY', key)}", HTTP_ORIGIN=ORIGIN)
+    response = client.get(f"{path}?{query.replace('KEY', publishable_key)}", HTTP_ORIGIN=ORIGIN)
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
@@ -165,9 +159,9 @@ def test_query_parameters_holding_nul_are_a_specific_400(
     ],
 )
 def test_a_bootstrap_holding_nul_or_a_lone_surrogate_is_a_specific_400(
-    client: Client, key: str, body: dict[str, Any], code: str
+    client: Client, publishable_key: str, body: dict[str, Any], code: str
 ) -> None:
-    text = json.dumps(body).replace("KEY", key).replace("\\\\", "\\")
+    text = json.dumps(body).replace("KEY", publishable_key).replace("\\\\", "\\")
 
     response = send(client, "post", "/api/v1/widget/bootstrap", text, HTTP_ORIGIN=ORIGIN)
 
@@ -188,9 +182,9 @@ def test_a_bootstrap_holding_nul_or_a_lone_surrogate_is_a_specific_400(
     ],
 )
 def test_server_calls_holding_nul_or_a_lone_surrogate_are_a_specific_400(
-    client: Client, secret: dict[str, str], method: str, path: str, body: str, code: str
+    client: Client, secret_headers: dict[str, str], method: str, path: str, body: str, code: str
 ) -> None:
-    response = send(client, method, path, body, **secret)
+    response = send(client, method, path, body, **secret_headers)
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
@@ -198,7 +192,7 @@ def test_server_calls_holding_nul_or_a_lone_surrogate_are_a_specific_400(
 
 
 def test_events_holding_nul_or_lone_surrogates_are_rejected_by_name_and_the_rest_stored(
-    client: Client, secret: dict[str, str]
+    client: Client, secret_headers: dict[str, str]
 ) -> None:
     good = server_event()
     body = json.dumps(
@@ -212,7 +206,7 @@ def test_events_holding_nul_or_lone_surrogates_are_rejected_by_name_and_the_rest
         }
     ).replace("\\\\", "\\")
 
-    response = send(client, "post", "/api/v1/events", body, **secret)
+    response = send(client, "post", "/api/v1/events", body, **secret_headers)
 
     assert response.status_code == 200
     assert response.json()["accepted"] == [good["id"]]
@@ -224,7 +218,7 @@ def test_events_holding_nul_or_lone_surrogates_are_rejected_by_name_and_the_rest
     assert Event.objects.count() == 1
 
 
-async def test_a_socket_handshake_with_a_nul_key_is_refused(key: str) -> None:
+async def test_a_socket_handshake_with_a_nul_key_is_refused(publishable_key: str) -> None:
     communicator = socket("pk_%00")
 
     connected, _ = await communicator.connect()
@@ -232,8 +226,10 @@ async def test_a_socket_handshake_with_a_nul_key_is_refused(key: str) -> None:
     assert connected is False
 
 
-async def test_a_hello_with_lone_surrogates_is_a_specific_error_not_internal(key: str) -> None:
-    communicator = socket(key)
+async def test_a_hello_with_lone_surrogates_is_a_specific_error_not_internal(
+    publishable_key: str,
+) -> None:
+    communicator = socket(publishable_key)
     await communicator.connect()
     frame = '{"type": "hello", "user": {"id": "\\udc80", "traits": {}}}'
 

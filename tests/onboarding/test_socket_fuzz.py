@@ -6,23 +6,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from hypothesis import HealthCheck, Phase, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fuzzing import bounded
 from tests.onboarding.conftest import TrialJourney
 from tests.onboarding.test_widget_socket import socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DEFAULT_EXAMPLES = 40
-EXAMPLES = int(os.environ.get("MILEPOST_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
+# Exchanges of up to 12 frames each in the suite (tests/fuzzing.py).
+EXAMPLES = 40
 FIELDS = [
     "type", "user", "id", "traits", "user_hash", "page", "url", "sdk", "session", "events",
     "sent_at", "name", "timestamp", "properties", "user_id",
@@ -109,14 +108,7 @@ def test_hostile_frames_get_specific_answers_and_the_socket_keeps_working(
 ) -> None:
     key = trial.workspace.keys["publishable_key"]
 
-    @hypothesis_settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=EXAMPLES == DEFAULT_EXAMPLES,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @bounded(EXAMPLES)
     @given(frames=st.lists(FRAME, min_size=1, max_size=12))
     def exchange(frames: list[str]) -> None:
         answers = async_to_sync(_exchange)(key, frames)
