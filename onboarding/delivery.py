@@ -397,7 +397,7 @@ class SharedKeyRate:
 
 @functools.cache
 def _redis_client() -> redis.Redis:
-    return redis.Redis.from_url(str(settings.REDIS_URL))
+    return redis.Redis.from_url(str(settings.REDIS_URL), **settings.REDIS_TIMEOUTS)
 
 
 @dataclass
