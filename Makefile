@@ -64,10 +64,15 @@ bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/READ
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/engagement.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/realtime.py
 
-lint: install ## ruff (lint + format check) and mypy
+lint: install ## ruff (lint + format check), mypy, and Django's deploy check on production settings
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	@# Only what the README asks a production start to set: HTTPS must need nothing more.
+	env -u DATABASE_URL -u REDIS_URL DEBUG=false ALLOWED_HOSTS=milepost.example.com \
+		PUBLIC_URL=https://milepost.example.com \
+		SECRET_KEY="deploy-check-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+		$(PY) manage.py check --deploy --fail-level WARNING
 
 format: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

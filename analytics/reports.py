@@ -13,6 +13,7 @@ from rest_framework import exceptions, serializers
 from analytics import queries, store
 from analytics import serializers as inputs
 from analytics.inputs import (
+    MAX_CONVERSION_WINDOW,
     DateRange,
     EventFunnelSpec,
     FunnelBreakdown,
@@ -66,12 +67,19 @@ def _walkthrough(workspace: Workspace, data: dict[str, Any]) -> Any:
     )
 
 
+def _conversion_window(seconds: int) -> timedelta:
+    # Kept just beyond the bounds the spec refuses with its own message: a timedelta of any
+    # integer the JSON held would overflow first.
+    limit = int(MAX_CONVERSION_WINDOW.total_seconds()) + 1
+    return timedelta(seconds=max(-1, min(seconds, limit)))
+
+
 def _event_funnel(workspace: Workspace, data: dict[str, Any]) -> Any:
     breakdown = data.get("breakdown")
     spec = EventFunnelSpec(
         steps=tuple(FunnelStep(s["event"], _filters(s["filters"])) for s in data["steps"]),
         order=data["order"],
-        window=timedelta(seconds=data["window_seconds"]),
+        window=_conversion_window(data["window_seconds"]),
         exclusions=tuple(
             FunnelExclusion(e["event"], e["from_step"], e["to_step"], _filters(e["filters"]))
             for e in data["exclusions"]

@@ -62,6 +62,29 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PUBLIC_URL = env_url("PUBLIC_URL", "http://127.0.0.1:8000")
 DEMO_HOST_URL = env_url("DEMO_HOST_URL", "http://localhost:8001")
 
+# HTTPS by default in production: with DEBUG off and an https PUBLIC_URL, `manage.py check
+# --deploy` passes with nothing else set. TLS usually ends at a proxy or load balancer, which
+# must set X-Forwarded-Proto (and overwrite one sent by a client); the header it uses is
+# MILEPOST_PROXY_SSL_HEADER ("none" when nothing sits in front and uvicorn serves TLS itself).
+_HTTPS = not DEBUG and PUBLIC_URL.startswith("https://")
+_PROXY_SSL_HEADER = env_str("MILEPOST_PROXY_SSL_HEADER", "X-Forwarded-Proto" if _HTTPS else "none")
+if _PROXY_SSL_HEADER.lower() != "none":
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"),
+        "https",
+    )
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS)
+# Load balancers probe over plain HTTP; a redirect would mark every process down.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _HTTPS)
+# Preloading commits a whole registrable domain to HTTPS in every browser: only its owner can
+# decide that (and on a subdomain, where Milepost usually runs, the directive does nothing).
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _HTTPS)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -79,6 +102,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.ApiErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -140,8 +164,17 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Short timeouts: the shared rate limits let calls through when Redis is unreachable, and
+# must find out quickly rather than hold a request (or a database thread) for long.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 CACHES = (
-    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": REDIS_TIMEOUTS,
+        }
+    }
     if REDIS_URL
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 )
@@ -168,6 +201,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_THROTTLE_CLASSES": ["onboarding.auth.SecretKeyRate"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["onboarding.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "onboarding.api.errors.exception_handler",
@@ -199,6 +233,10 @@ MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE = env_int(
 )
 MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE = env_int(
     "MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE", 60_000, minimum=1
+)
+# Calls a minute per secret key on the server API (users, events, content, analytics).
+MILEPOST_MAX_API_REQUESTS_PER_MINUTE = env_int(
+    "MILEPOST_MAX_API_REQUESTS_PER_MINUTE", 6_000, minimum=1
 )
 # The socket path's concurrency: database threads per process (each holds one connection, so
 # a process needs at most this many), how long a group commit waits for more sockets' messages

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, prefetch_related_objects
@@ -48,7 +49,7 @@ from engagement.models import (
     previous_milestone,
 )
 from engagement.rule_index import IndexedRule
-from onboarding import queries
+from onboarding import queries, validation
 from onboarding.models import (
     EndUser,
     Event,
@@ -212,10 +213,15 @@ def _render(*, rule: Rule, context: dict[str, Any], facts: dict[str, Any], now: 
     title = personalisation.render_text(message.title, context)
     cta = None
     if message.cta_label:
-        cta = {
-            "label": personalisation.render_text(message.cta_label, context),
-            "url": personalisation.render_text(message.cta_url, context),
-        }
+        url = personalisation.render_text(message.cta_url, context)
+        try:
+            # Checked again once filled in: a trait (which a page may set when identity
+            # verification is off) must not turn the link into `javascript:` or another site.
+            validation.check_link(url)
+        except ValidationError:
+            logger.warning("rule %s: its call to action became %r; sent without it", rule.pk, url)
+        else:
+            cta = {"label": personalisation.render_text(message.cta_label, context), "url": url}
     subject = personalisation.render_text(message.email_subject or message.title, context)
     return {
         "style": message.style,

@@ -6,13 +6,18 @@ from here and scopes every query by it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
 
+from onboarding import rate_limits
+from onboarding.json_values import UNSTORABLE_CHARACTERS
 from onboarding.models import Workspace, hash_secret_key
 
 
@@ -40,6 +45,8 @@ def workspace_for_widget(*, key: Any, origin: str | None) -> Workspace:
     """The workspace of a publishable key, if the calling page's Origin is one it allows."""
     if not isinstance(key, str) or not key:
         raise KeyRefused("missing_key", "Pass the workspace's publishable key (pk_…).")
+    if UNSTORABLE_CHARACTERS.search(key):
+        raise KeyRefused("invalid_key", "A key holds no NUL characters or unpaired surrogates.")
     if key.startswith("sk_"):
         raise KeyRefused(
             "secret_key_in_browser",
@@ -54,6 +61,16 @@ def workspace_for_widget(*, key: Any, origin: str | None) -> Workspace:
             f"Origin {origin or '(none)'} is not among this workspace's allowed origins.",
         )
     return workspace
+
+
+def origin_allowed_anywhere(origin: str | None) -> bool:
+    """Whether some workspace allows `origin`: what a CORS preflight, which carries no key, can
+    be granted on. Matched as text in the stored list, then exactly."""
+    if not origin or UNSTORABLE_CHARACTERS.search(origin) or not origin.isprintable():
+        return False
+    needle = json.dumps(origin.rstrip("/").lower())
+    candidates = Workspace.objects.filter(allowed_origins__icontains=needle).only("allowed_origins")
+    return any(workspace.allows_origin(origin) for workspace in candidates[:20])
 
 
 class SecretKeyAuthentication(BaseAuthentication):
@@ -91,3 +108,19 @@ class HasWorkspace(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return isinstance(request.auth, Workspace)
+
+
+class SecretKeyRate(BaseThrottle):
+    """`MILEPOST_MAX_API_REQUESTS_PER_MINUTE` calls per secret key, every process together (a
+    429 `rate_limited` with `Retry-After` beyond). Calls without a secret key are not counted
+    here: the widget's have their own budget per publishable key."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if not isinstance(request.auth, Workspace):
+            return True
+        return rate_limits.allows(
+            "api:", request.auth.pk, settings.MILEPOST_MAX_API_REQUESTS_PER_MINUTE
+        )
+
+    def wait(self) -> float:
+        return float(rate_limits.seconds_to_next_window())

@@ -31,8 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from uvicorn.protocols.utils import ClientDisconnected
 
-from onboarding import delivery, realtime
-from onboarding.api.parsers import refuse_json_constant
+from onboarding import delivery, dependencies, json_values, realtime
 from onboarding.batching import database_work, group_commit
 from onboarding.models import EndUser, Workspace
 
@@ -41,6 +40,8 @@ logger = logging.getLogger(__name__)
 # A frame larger than a full batch plus its envelope is refused without parsing it.
 MAX_FRAME_BYTES_OVER_BATCH = 16 * 1024
 CLOSE_TOO_BIG = 1009
+# "Try again later": a database or Redis is unreachable; the SDK reconnects with its backoff.
+CLOSE_TRY_AGAIN_LATER = 1013
 # Closes that say nothing went wrong: normal, going away (navigation), no status.
 ORDINARY_CLOSES = {1000, 1001, 1005}
 # What one group commit takes at most: hellos, and events (a socket's batch counts its events).
@@ -69,6 +70,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     session: str | None = None
     inbox: deque[dict[str, Any]]
     worker: asyncio.Task[None] | None = None
+    closing = False  # closed by the server; frames still in flight are ignored
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Channels' loop waits on the socket and the channel layer with `asyncio.wait` and a new
@@ -79,7 +81,16 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         pushes: asyncio.Task[None] | None = None
         if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
+            try:
+                self.channel_name = await self.channel_layer.new_channel()
+            except Exception as error:
+                if not dependencies.unavailable(error):
+                    raise
+                # No pushes without the channel layer: answer the handshake only to say so.
+                if (await receive())["type"] == "websocket.connect":
+                    await self.accept()
+                    await self._unavailable(error, close=True)
+                return
             pushes = asyncio.get_running_loop().create_task(self._read_pushes())
         try:
             while True:
@@ -94,11 +105,14 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         while True:
             try:
                 message = await self.channel_layer.receive(self.channel_name)
-            except Exception:
+            except Exception as error:
                 # Without its pushes the tab would go stale unnoticed: close, so the SDK
                 # reconnects and its welcome brings it up to date.
-                logger.exception("widget socket lost its channel layer; closing it")
-                await self.close(code=1011)
+                if dependencies.unavailable(error):
+                    await self._unavailable(error, close=True)
+                else:
+                    logger.exception("widget socket lost its channel layer; closing it")
+                    await self.close(code=1011)
                 return
             try:
                 await self.dispatch(message)
@@ -128,6 +142,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             logger.info("widget socket refused: %s", refusal.code)
             await self.close()
             return
+        except Exception as error:
+            if not dependencies.unavailable(error):
+                raise
+            # Accepted only to say why and when to come back, then closed.
+            await self.accept()
+            await self._unavailable(error, close=True)
+            return
         self.rate = delivery.ConnectionRate(settings.MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE)
         self.groups_joined: list[str] = []
         self.inbox = deque()
@@ -152,6 +173,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         limit = settings.MILEPOST_MAX_BATCH_BYTES + MAX_FRAME_BYTES_OVER_BATCH
         if len(raw.encode()) > limit:
@@ -159,14 +182,17 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_BIG)
             return
         if not self.rate.allows():
-            await self._error(
-                "rate_limited",
-                f"More than {self.rate.limit} messages a minute on this connection; "
-                "slow down and resend (unacknowledged events are kept by the SDK).",
+            await self.send_json(
+                delivery.ProtocolError(
+                    "rate_limited",
+                    f"More than {self.rate.limit} messages a minute on this connection; "
+                    "slow down and resend (unacknowledged events are kept by the SDK).",
+                    retry_after=self.rate.seconds_to_next_token(),
+                ).as_message()
             )
             return
         if not key_rates.allows(self.workspace.pk):
-            await self._error("rate_limited", "This key sends too many messages a minute.")
+            await self.send_json(delivery.rate_limited().as_message())
             return
         if key_rates.sync_due(self.workspace.pk):
             name, count = key_rates.sync_start(self.workspace.pk)
@@ -174,16 +200,12 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             background_tasks.add(syncing)
             syncing.add_done_callback(background_tasks.discard)
         try:
-            message = json.loads(raw, parse_constant=refuse_json_constant)
-        except json.JSONDecodeError as error:
-            await self._error("malformed_json", f"The message is not JSON: {error.msg}.")
-            return
-        except (ValueError, RecursionError):
-            await self._error(
-                "malformed_json",
-                "The message is not JSON this server accepts (NaN, "
-                "Infinity, numbers over 4300 digits and nesting deeper than ~1000 are refused).",
-            )
+            message = json_values.loads(raw)
+        except json_values.JsonRefused as refusal:
+            answer = {"type": "error", "code": refusal.code, "message": refusal.message}
+            if refusal.field:
+                answer["field"] = refusal.field
+            await self.send_json(answer)
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self._error("missing_type", "Every message is a JSON object with a `type`.")
@@ -222,10 +244,29 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 logger.debug("widget socket closed before its %r answer", message.get("type"))
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
+                if dependencies.unavailable(error):
+                    await self._unavailable(error)
+                    continue
                 # The socket stays up and the SDK keeps its unacknowledged events to resend.
                 logger.exception("widget message %r failed", message.get("type"))
                 await self._error("internal", "The server could not handle this message; retry.")
+
+    async def _unavailable(self, error: Exception, *, close: bool = False) -> None:
+        """A database or Redis is down: nothing of this message was acknowledged, so the SDK
+        keeps its events. Say when to try again (and, before a workspace is known, close:
+        the SDK reconnects with its backoff)."""
+        logger.warning("widget socket: a dependency is unreachable: %r", error)
+        await self.send_json(
+            delivery.ProtocolError(
+                "unavailable",
+                "A service Milepost depends on is unreachable; nothing was stored. Retry.",
+                retry_after=dependencies.RETRY_AFTER_SECONDS,
+            ).as_message()
+        )
+        if close:
+            self.closing = True
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
 
     async def on_hello(self, message: dict[str, Any]) -> None:
         session = message.get("session")
@@ -268,10 +309,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 delivery.EventsSubmission(self.end_user, events, message.get("sent_at")),
                 weight=len(events),
             )
-        except IntegrityError:
-            # Alone in its commit (a failed group is retried item by item), so the foreign key
-            # refused this person's events: they were erased while the tab stayed open.
-            raise delivery.user_erased() from None
+        except IntegrityError as error:
+            # Alone in its commit (a failed group is retried item by item): if the person is
+            # gone, they were erased while the tab stayed open; otherwise it is another fault.
+            raise await database_work(delivery.user_erased_or, error, self.end_user) from None
         await self.send_json(ack)
         # The next message of this socket may complete more milestones: its pushes must be
         # numbered after this one's.

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
-from onboarding import content_state, recording, signals, targeting
+from onboarding import content_state, rate_limits, recording, signals, targeting
 from onboarding.auth import KeyRefused, workspace_for_widget
 from onboarding.models import ContentState, EndUser, PublishedVersion, Workspace
 
@@ -29,17 +29,24 @@ logger = logging.getLogger(__name__)
 class ProtocolError(Exception):
     """A message or request the widget must be told about: `error {code, message}`."""
 
-    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
+    def __init__(
+        self, code: str, message: str, *, status: int = 400, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.retry_after = retry_after  # seconds, for rate limits and outages
 
     def as_message(self) -> dict[str, Any]:
-        return {"type": "error", "code": self.code, "message": self.message}
+        message: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            message["retry_after"] = self.retry_after
+        return message
 
 
 KEY_REFUSAL_STATUS = {
+    "invalid_key": 400,
     "missing_key": 401,
     "unknown_key": 401,
     "secret_key_in_browser": 401,
@@ -225,6 +232,15 @@ def user_erased() -> ProtocolError:
     return ProtocolError("unknown_user", "This user no longer exists; identify again.", status=404)
 
 
+def user_erased_or(error: IntegrityError, end_user: EndUser) -> Exception:
+    """What an IntegrityError on a person's events means: if the person is gone, they were
+    erased (`unknown_user`, the SDK identifies again); otherwise it is another fault, kept as
+    it is (an `internal` answer and a logged traceback, never a re-identify loop)."""
+    if EndUser.objects.filter(pk=end_user.pk).exists():
+        return error
+    return user_erased()
+
+
 @dataclass(frozen=True)
 class EventsSubmission:
     """One connection's `events` message waiting for the next group commit."""
@@ -251,10 +267,11 @@ def events_receive_many(
                 for submission in submissions
             ]
         )
-    except IntegrityError:
+    except IntegrityError as error:
         if len(submissions) > 1:
             raise  # the group commit answers each submission alone next
-        return [user_erased()]
+        # events_record_many rolled back its savepoint, so the check can still read.
+        return [user_erased_or(error, submissions[0].end_user)]
     return [{"type": "ack", **ack.as_dict()} for ack in acks]
 
 
@@ -280,26 +297,32 @@ def announce_connected(*, end_user: EndUser) -> None:
     )
 
 
+# Widget keys count under this kind of counter (secret keys under "api:").
+WIDGET_KEY_RATE = ""
+
+
 def _key_rate_window_name(workspace_id: int, window: int) -> str:
-    return f"milepost:rate:{workspace_id}:{window}"
-
-
-def _key_rate_add(name: str, count: int) -> int:
-    """Add `count` to a shared one-minute counter and return its total (the cache: Redis in
-    production, so every process counts toward the same budget)."""
-    cache.add(name, 0, timeout=120)
-    try:
-        return int(cache.incr(name, count))
-    except ValueError:  # expired between add and incr
-        cache.set(name, count, timeout=120)
-        return count
+    return rate_limits.counter_name(WIDGET_KEY_RATE, workspace_id, window)
 
 
 def key_rate_allows(workspace_id: int) -> bool:
     """A fixed one-minute window per publishable key, shared by every server process through
-    the cache (Redis in production). The HTTP fallback counts here on every call."""
-    name = _key_rate_window_name(workspace_id, int(time.time() // 60))
-    return _key_rate_add(name, 1) <= settings.MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE
+    the cache (Redis in production). The HTTP fallback counts here on every call; when the
+    cache is down, calls go through (logged)."""
+    return rate_limits.allows(
+        WIDGET_KEY_RATE, workspace_id, settings.MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE
+    )
+
+
+def rate_limited() -> ProtocolError:
+    """The answer to a key over its budget, saying when the next window opens."""
+    retry_after = rate_limits.seconds_to_next_window()
+    return ProtocolError(
+        "rate_limited",
+        f"This key sends too many messages a minute; retry in {retry_after} s.",
+        status=429,
+        retry_after=retry_after,
+    )
 
 
 @dataclass
@@ -324,7 +347,7 @@ class SharedKeyRate:
         self._keys: dict[int, _KeyWindow] = {}
 
     def _current(self, workspace_id: int) -> _KeyWindow:
-        window = int(time.time() // 60)
+        window = rate_limits.current_window()
         state = self._keys.get(workspace_id)
         if state is None or state.window != window:
             state = self._keys[workspace_id] = _KeyWindow(window)
@@ -367,7 +390,7 @@ class SharedKeyRate:
         """Blocking: the round trip to the shared counter (run it off the event loop)."""
         try:
             if settings.REDIS_URL is None:
-                return _key_rate_add(name, count)  # one process: the in-memory cache
+                return rate_limits.window_add(name, count)  # one process: the in-memory cache
             # Straight to Redis on one client for the process: Django's cache object is made
             # per async context, which on the socket path meant a connection per sync.
             key = cache.make_key(name)  # the key `key_rate_allows` counts under
@@ -376,14 +399,14 @@ class SharedKeyRate:
                 pipe.expire(key, 120)
                 total, _ = pipe.execute()
             return int(total)
-        except Exception:
-            logger.warning("the shared rate-limit counter is unreachable; counting locally")
+        except Exception as error:
+            rate_limits.count_unreachable(error)
             return None
 
 
 @functools.cache
 def _redis_client() -> redis.Redis:
-    return redis.Redis.from_url(str(settings.REDIS_URL))
+    return redis.Redis.from_url(str(settings.REDIS_URL), **settings.REDIS_TIMEOUTS)
 
 
 @dataclass
@@ -393,6 +416,9 @@ class ConnectionRate:
     limit: int
     tokens: float = -1.0
     updated: float = 0.0
+
+    def seconds_to_next_token(self) -> int:
+        return max(1, int((1 - self.tokens) * 60 / self.limit + 0.999))
 
     def allows(self) -> bool:
         now = time.monotonic()

@@ -8,6 +8,7 @@ re-fetches its progress over HTTP.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from functools import partial
@@ -17,7 +18,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
+from onboarding import dependencies
 from onboarding.models import EndUser
+
+logger = logging.getLogger(__name__)
 
 
 def end_user_group(end_user_id: int) -> str:
@@ -91,7 +95,19 @@ def _numbered(
 def _send(per_person: dict[int, list[dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is not None and per_person:
-        async_to_sync(_send_in_order)(layer, per_person)
+        _send_or_log(_send_in_order, layer, per_person)
+
+
+def _send_or_log(send: Any, *args: Any) -> None:
+    """Pushes are sent after commit and at most once: if the channel layer is unreachable
+    they are lost (logged), never an error for what was already committed. Tabs catch up by
+    the gap in `seq`, or by their next welcome."""
+    try:
+        async_to_sync(send)(*args)
+    except Exception as error:
+        if not dependencies.unavailable(error):
+            raise
+        logger.warning("pushes lost: the channel layer is unreachable (%r)", error)
 
 
 async def _send_in_order(layer: Any, per_person: dict[int, list[dict[str, Any]]]) -> None:
@@ -110,6 +126,8 @@ def push_to_workspace(*, workspace_id: int, message: dict[str, Any]) -> None:
     each connection then works out what its own user now sees)."""
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(
-            workspace_group(workspace_id), {"type": "workspace.notice", "message": message}
+        _send_or_log(
+            layer.group_send,
+            workspace_group(workspace_id),
+            {"type": "workspace.notice", "message": message},
         )

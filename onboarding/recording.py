@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
 from collections import defaultdict
@@ -30,7 +29,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from onboarding import content_state, queries, realtime, signals
+from onboarding import content_state, json_values, queries, realtime, signals
 from onboarding.models import (
     Criterion,
     EndUser,
@@ -138,44 +137,16 @@ def parse_timestamp(value: Any, *, field_name: str = "timestamp") -> datetime:
     return parsed
 
 
-# No database column stores U+0000, and PostgreSQL refuses unpaired UTF-16 surrogates.
-_NUL = "\x00"
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    depth: int  # nesting of objects and arrays; the value itself is level 1 if it is one
-    nul: bool  # some key or string holds U+0000
-    surrogate: bool  # some key or string holds an unpaired surrogate
-
-
-def _shape(value: Any) -> _Shape:
-    """Walk a parsed JSON value without recursion (the parser accepts nesting that Python's
-    recursion would not survive), noting its depth and the characters no database stores."""
-    depth, nul, surrogate = 0, False, False
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            depth = max(depth, level)
-            for key, child in item.items():
-                stack.append((key, level + 1))
-                stack.append((child, level + 1))
-        elif isinstance(item, list):
-            depth = max(depth, level)
-            stack.extend((child, level + 1) for child in item)
-        elif isinstance(item, str) and (found := _UNSTORABLE.findall(item)):
-            nul = nul or _NUL in found
-            surrogate = surrogate or any(ch != _NUL for ch in found)
-    return _Shape(depth, nul, surrogate)
-
-
-def _refuse_unstorable(shape: _Shape, what: str) -> None:
-    if shape.nul:
-        raise EventRejected(f"{what} must not contain NUL (U+0000) characters")
-    if shape.surrogate:
-        raise EventRejected(f"{what} must not contain unpaired surrogates (U+D800-U+DFFF)")
+def _refuse_unstorable(found: json_values.Shape, value: dict[str, Any], prefix: str) -> None:
+    """Refuse what no database column stores, naming the field that holds it."""
+    if not found.unstorable:
+        return
+    field = f"{prefix}{json_values.shape(value, locate=True).where}"
+    if found.nul:
+        raise EventRejected(f"{field} must not contain NUL (U+0000) characters")
+    if found.surrogate:
+        raise EventRejected(f"{field} must not contain unpaired surrogates (U+D800-U+DFFF)")
+    raise EventRejected(f"{field} must be a finite number")
 
 
 def clean_external_id(value: Any) -> str:
@@ -186,7 +157,7 @@ def clean_external_id(value: Any) -> str:
         raise EventRejected("user id must not be empty")
     if "/" in text or "\x00" in text:
         raise EventRejected("user id must not contain '/' or NUL characters")
-    if _UNSTORABLE.search(text):
+    if json_values.UNSTORABLE_CHARACTERS.search(text):
         raise EventRejected("user id must not contain unpaired surrogates (U+D800-U+DFFF)")
     if len(text) > MAX_EXTERNAL_ID_LENGTH:
         raise EventRejected(f"user id is longer than {MAX_EXTERNAL_ID_LENGTH} characters")
@@ -230,15 +201,16 @@ def _candidate(
         properties = {}
     if not isinstance(properties, dict):
         raise EventRejected("properties must be a JSON object")
-    shape = _shape([name, properties]) if properties else _shape(name)
-    # [name, properties] adds one level around the properties.
+    event = {"name": name, "properties": properties}
+    shape = json_values.shape(event) if properties else json_values.shape(name)
+    # The object around the name and properties adds one level.
     depth = shape.depth - 1 if properties else 0
     if depth > settings.MILEPOST_MAX_PROPERTY_DEPTH:
         raise EventRejected(
             f"properties are nested {depth} levels deep; "
             f"the limit is {settings.MILEPOST_MAX_PROPERTY_DEPTH}"
         )
-    _refuse_unstorable(shape, "name and properties")
+    _refuse_unstorable(shape, event, "")
     if "timestamp" in raw and raw["timestamp"] is not None:
         timestamp = parse_timestamp(raw["timestamp"])
         if sent_at is not None:
@@ -591,13 +563,13 @@ def clean_traits(traits: Any) -> dict[str, Any]:
         return {}
     if not isinstance(traits, dict):
         raise EventRejected("traits must be a JSON object")
-    shape = _shape(traits)
+    shape = json_values.shape(traits)
     if shape.depth > settings.MILEPOST_MAX_PROPERTY_DEPTH:
         raise EventRejected(
             f"traits are nested {shape.depth} levels deep; "
             f"the limit is {settings.MILEPOST_MAX_PROPERTY_DEPTH}"
         )
-    _refuse_unstorable(shape, "traits")
+    _refuse_unstorable(shape, traits, "traits.")
     if "signed_up_at" in traits and traits["signed_up_at"] not in (None, ""):
         parse_timestamp(traits["signed_up_at"], field_name="traits.signed_up_at")
     return traits

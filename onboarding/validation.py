@@ -71,6 +71,10 @@ def check_url_pattern(pattern: str) -> None:
 
 
 def check_link(url: str) -> None:
+    # Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so
+    # "/\\evil.example" or "java\tscript:" would lead elsewhere than they look.
+    if "\\" in url or any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ValidationError(f"{url!r} holds a backslash or a control character.")
     if url.startswith("/") and not url.startswith("//"):
         return
     parts = urlsplit(url)

@@ -102,3 +102,71 @@ def test_production_urls_select_postgresql_and_redis() -> None:
         "redis://127.0.0.1:6379/0",
         "False",
     ]
+
+
+def _production(**extra: str) -> dict[str, str]:
+    """The environment of a production start with only what the README requires set."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "MILEPOST_"))}
+    for name in ("DATABASE_URL", "REDIS_URL", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+        keep.pop(name, None)
+    return {
+        **keep,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "k3y-" + "".join(chr(ord("a") + i % 26) for i in range(60)),
+        "ALLOWED_HOSTS": "milepost.example.com",
+        "PUBLIC_URL": "https://milepost.example.com",
+        **extra,
+    }
+
+
+def test_production_settings_pass_the_deploy_check_with_nothing_else_set() -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=_production(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_https_is_enforced_behind_a_tls_terminating_proxy_and_can_be_turned_off() -> None:
+    script = (
+        "import django; django.setup(); from django.test import Client; c = Client(); "
+        "h = {'HTTP_HOST': 'milepost.example.com'}; "
+        "plain = c.get('/admin/login/', **h); "
+        "proxied = c.get('/api/v1/health', HTTP_X_FORWARDED_PROTO='https', **h); "
+        "probe = c.get('/api/v1/health', **h); "
+        "print(plain.status_code, plain.get('Location'), proxied.status_code, "
+        "proxied.get('Strict-Transport-Security'), probe.status_code)"
+    )
+
+    def run(**extra: str) -> list[str]:
+        result = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=_production(**extra),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.strip().split(maxsplit=4)
+
+    secure = run()
+    relaxed = run(SECURE_SSL_REDIRECT="false", SECURE_HSTS_SECONDS="0")
+
+    assert secure == [
+        "301",
+        "https://milepost.example.com/admin/login/",
+        "200",
+        "max-age=31536000;",
+        "includeSubDomains 200",
+    ]
+    assert relaxed[0] == "200"
+    assert relaxed[3] == "None"

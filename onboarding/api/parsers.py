@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from onboarding import json_values
 
-def refuse_json_constant(name: str) -> Any:
-    """`parse_constant` for json.loads: NaN and Infinity are not JSON and no column takes them."""
-    raise ValueError(f"{name} is not JSON")
+
+class JsonRefusedError(ParseError):
+    """A 400 whose code says why (`malformed_json`, `number_out_of_range`) and, when one value
+    is the cause, which field holds it."""
+
+    def __init__(self, refusal: json_values.JsonRefused) -> None:
+        super().__init__(refusal.message, refusal.code)
+        self.field = refusal.field
 
 
 class StrictJSONParser(JSONParser):
-    """JSON as the standard defines it: NaN and Infinity, which no database column takes, are
-    refused, and so is nesting deep enough to exhaust the parser (a 400, not a 500)."""
+    """JSON as the standard defines it (`json_values.loads`): NaN, Infinity, numbers beyond a
+    double and nesting deep enough to exhaust the parser are a 400, not a 500."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(stream.read().decode(encoding), parse_constant=refuse_json_constant)
-        except (ValueError, RecursionError, UnicodeDecodeError) as error:
+            return json_values.loads(stream.read().decode(encoding))
+        except UnicodeDecodeError as error:
             raise ParseError(f"JSON parse error - {str(error)[:200]}") from None
+        except json_values.JsonRefused as refusal:
+            raise JsonRefusedError(refusal) from None
 
 
 class PlainTextJSONParser(StrictJSONParser):

@@ -28,6 +28,8 @@ ERRORS = {
     401: OpenApiResponse(s.ErrorSerializer, description="Missing or wrong secret key"),
     404: OpenApiResponse(s.ErrorSerializer, description="Unknown user or milestone"),
     413: OpenApiResponse(s.ErrorSerializer, description="Body or batch too large"),
+    429: OpenApiResponse(s.ErrorSerializer, description="Rate limited (see Retry-After)"),
+    503: OpenApiResponse(s.ErrorSerializer, description="A dependency is down (see Retry-After)"),
 }
 
 
@@ -74,7 +76,16 @@ class ServerView(APIView):
         assert isinstance(self.request.auth, Workspace)  # noqa: S101 - HasWorkspace ensures it
         return self.request.auth
 
+    @staticmethod
+    def clean_id(external_id: str) -> str:
+        """The end user id of the URL, checked before any query (NUL, surrogates, length)."""
+        try:
+            return recording.clean_external_id(external_id)
+        except recording.EventRejected as error:
+            raise InvalidInput("invalid_user", str(error)) from None
+
     def end_user(self, external_id: str) -> EndUser:
+        external_id = self.clean_id(external_id)
         end_user = EndUser.objects.filter(workspace=self.workspace, external_id=external_id).first()
         if end_user is None:
             raise NotFound(f"No end user {external_id!r} in this workspace.", "unknown_user")
@@ -97,18 +108,20 @@ class EndUserView(ServerView):
         responses={200: s.EndUserSerializer, 201: s.EndUserSerializer, **ERRORS},
     )
     def put(self, request: Request, external_id: str) -> Response:
+        external_id = self.clean_id(external_id)
         body = s.TraitsSerializer(data=json_object(request))
         body.is_valid(raise_exception=True)
-        existed = EndUser.objects.filter(workspace=self.workspace, external_id=external_id).exists()
         try:
-            end_user = recording.end_user_identify(
-                workspace=self.workspace,
-                external_id=external_id,
-                traits=body.validated_data["traits"],
-                replace=body.validated_data["replace"],
-            )
+            traits = recording.clean_traits(body.validated_data["traits"])
         except recording.EventRejected as error:
-            raise InvalidInput("invalid_user", str(error)) from None
+            raise InvalidInput("invalid_traits", str(error)) from None
+        existed = EndUser.objects.filter(workspace=self.workspace, external_id=external_id).exists()
+        end_user = recording.end_user_identify(
+            workspace=self.workspace,
+            external_id=external_id,
+            traits=traits,
+            replace=body.validated_data["replace"],
+        )
         return Response(
             s.EndUserSerializer(end_user).data,
             status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
@@ -155,12 +168,9 @@ class MilestoneReportView(ServerView):
             raise NotFound(
                 f"No milestone with key {milestone_key!r} in this workspace.", "unknown_milestone"
             )
-        try:
-            end_user = recording.end_user_identify(
-                workspace=self.workspace, external_id=external_id, traits={}
-            )
-        except recording.EventRejected as error:
-            raise InvalidInput("invalid_user", str(error)) from None
+        end_user = recording.end_user_identify(
+            workspace=self.workspace, external_id=self.clean_id(external_id), traits={}
+        )
         completion = recording.milestone_complete(
             end_user=end_user,
             milestone=milestone,

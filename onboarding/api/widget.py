@@ -1,9 +1,12 @@
 """The widget's HTTP fallback: the same payloads as the socket, for pages where WebSockets
 fail or are blocked, plus a server-sent-events stream carrying the same pushes.
 
-Calls come from customers' pages on other origins, so these views answer CORS themselves:
-a preflight is answered for any origin (it carries no key), and the real call is accepted only
-from an origin the key's workspace allows. `text/plain` bodies are parsed as JSON too, because
+Calls come from customers' pages on other origins, so these views answer CORS themselves, and
+never to an origin that was not checked: a preflight carries no key, so it is granted to an
+origin that some workspace allows; a call is granted once its key's workspace allows its
+Origin. An answer given before that check (an unknown key, malformed JSON, a body too large, a
+wrong method or media type) carries no grant, so a foreign page cannot read it and cannot tell a
+valid key from an unknown one. `text/plain` bodies are parsed as JSON too, because
 `navigator.sendBeacon` on page hide cannot send application/json without a preflight.
 """
 
@@ -28,6 +31,8 @@ from onboarding import delivery, realtime
 from onboarding.api import serializers as s
 from onboarding.api.parsers import PlainTextJSONParser, StrictJSONParser
 from onboarding.api.views import json_object
+from onboarding.auth import origin_allowed_anywhere
+from onboarding.batching import database_work
 from onboarding.models import EndUser, Workspace
 
 KEEP_ALIVE_SECONDS = 15.0
@@ -40,37 +45,43 @@ WIDGET_ERRORS = {
     403: OpenApiResponse(s.ErrorSerializer, description="Origin not allowed or bad user_hash"),
     404: OpenApiResponse(s.ErrorSerializer, description="User not identified yet"),
     413: OpenApiResponse(s.ErrorSerializer, description="Batch too large"),
-    429: OpenApiResponse(s.ErrorSerializer, description="Rate limited"),
+    429: OpenApiResponse(s.ErrorSerializer, description="Rate limited (see Retry-After)"),
+    503: OpenApiResponse(s.ErrorSerializer, description="A dependency is down (see Retry-After)"),
 }
 
 
-def _cors(response: HttpResponseBase, origin: str | None) -> Any:
-    if origin:
-        response["Access-Control-Allow-Origin"] = origin
-        response["Vary"] = "Origin"
+def _cors(response: HttpResponseBase, granted_origin: str | None) -> Any:
+    response["Vary"] = "Origin"
+    if granted_origin:
+        response["Access-Control-Allow-Origin"] = granted_origin
     return response
 
 
-def _error(error: delivery.ProtocolError, origin: str | None) -> Response:
-    response = Response(
-        {"error": {"code": error.code, "message": error.message}}, status=error.status
-    )
-    # A refused origin gets no CORS grant, so the refused page cannot read the answer.
-    return _cors(response, origin if error.code != "origin_not_allowed" else None)
+def _error_body(error: delivery.ProtocolError) -> dict[str, Any]:
+    return {"error": {"code": error.code, "message": error.message}}
+
+
+def _retry_after(response: HttpResponseBase, error: delivery.ProtocolError) -> HttpResponseBase:
+    if error.retry_after is not None:
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 class WidgetView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     parser_classes = [StrictJSONParser, PlainTextJSONParser]
+    # The Origin, once the key's workspace (or, for a preflight, some workspace) allows it.
+    granted_origin: str | None = None
 
     @property
     def origin(self) -> str | None:
         return self.request.headers.get("Origin")
 
     def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        if origin_allowed_anywhere(self.origin):
+            self.granted_origin = self.origin
         response = Response(status=204)
-        _cors(response, self.origin)
         response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response["Access-Control-Allow-Headers"] = "Content-Type"
         response["Access-Control-Max-Age"] = "86400"
@@ -78,17 +89,24 @@ class WidgetView(APIView):
 
     def workspace(self, key: Any) -> Workspace:
         workspace = delivery.widget_workspace(key=key, origin=self.origin)
+        self.granted_origin = self.origin
         if not delivery.key_rate_allows(workspace.pk):
-            raise delivery.ProtocolError(
-                "rate_limited", "This key sends too many messages a minute.", status=429
-            )
+            raise delivery.rate_limited()
         return workspace
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, delivery.ProtocolError):
-            return _error(exc, self.origin)
-        response = super().handle_exception(exc)
-        return _cors(response, self.origin)
+            response = Response(_error_body(exc), status=exc.status)
+            _retry_after(response, exc)
+            return response
+        return super().handle_exception(exc)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        _cors(response, self.granted_origin)
+        return response
 
 
 class WidgetBootstrapView(WidgetView):
@@ -109,7 +127,7 @@ class WidgetBootstrapView(WidgetView):
             traits=user.get("traits") if isinstance(user, dict) else None,
         )
         delivery.announce_connected(end_user=end_user)
-        return _cors(Response(answer), self.origin)
+        return Response(answer)
 
 
 class WidgetEventsView(WidgetView):
@@ -128,7 +146,7 @@ class WidgetEventsView(WidgetView):
             user_hash=body.get("user_hash"),
         )
         answer = delivery.events_receive(end_user=end_user, payload=body)
-        return _cors(Response(answer), self.origin)
+        return Response(answer)
 
 
 class WidgetProgressView(WidgetView):
@@ -148,18 +166,20 @@ class WidgetProgressView(WidgetView):
             user_id=request.query_params.get("user"),
             user_hash=request.query_params.get("user_hash"),
         )
-        return _cors(Response(delivery.progress_snapshot(end_user=end_user)), self.origin)
+        return Response(delivery.progress_snapshot(end_user=end_user))
 
 
-def _stream_open(params: dict[str, str], origin: str | None) -> EndUser:
-    workspace = delivery.widget_workspace(key=params.get("key"), origin=origin)
+def _stream_end_user(workspace: Workspace, params: dict[str, str]) -> EndUser:
     if not delivery.key_rate_allows(workspace.pk):
-        raise delivery.ProtocolError(
-            "rate_limited", "This key sends too many messages a minute.", status=429
-        )
+        raise delivery.rate_limited()
     return delivery.end_user_for(
         workspace=workspace, user_id=params.get("user"), user_hash=params.get("user_hash")
     )
+
+
+def _refusal(error: delivery.ProtocolError, granted_origin: str | None) -> HttpResponseBase:
+    response = JsonResponse(_error_body(error), status=error.status)
+    return _cors(_retry_after(response, error), granted_origin)
 
 
 def _sse(message: dict[str, Any]) -> str:
@@ -175,14 +195,17 @@ async def widget_stream(request: HttpRequest) -> HttpResponseBase:
     origin = request.headers.get("Origin")
     params = dict(request.GET.items())
     try:
-        end_user = await database_sync_to_async(_stream_open)(params, origin)
-    except delivery.ProtocolError as error:
-        refusal = JsonResponse(
-            {"error": {"code": error.code, "message": error.message}}, status=error.status
+        workspace = await database_work(
+            delivery.widget_workspace, key=params.get("key"), origin=origin
         )
-        return _cors(refusal, origin if error.code != "origin_not_allowed" else None)
+    except delivery.ProtocolError as error:
+        return _refusal(error, None)
+    try:
+        end_user = await database_work(_stream_end_user, workspace, params)
+    except delivery.ProtocolError as error:
+        return _refusal(error, origin)
     after_text = str(params.get("after") or request.headers.get("Last-Event-ID") or "")
-    after = int(after_text) if after_text.isdigit() else None
+    after = int(after_text) if after_text.isascii() and after_text.isdigit() else None
     layer = get_channel_layer()
     if layer is None:
         return JsonResponse(

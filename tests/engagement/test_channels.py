@@ -88,6 +88,37 @@ async def test_an_in_app_message_reaches_the_users_open_tabs_at_once() -> None:
     assert isinstance(message["seq"], int)
 
 
+@pytest.mark.parametrize(
+    ("next_url", "cta_url"),
+    [
+        ("/billing", "/billing"),
+        ("https://app.example.com/next", "https://app.example.com/next"),
+        ("javascript:alert(document.cookie)", None),
+        (" JavaScript:alert(1)", None),
+        ("java\tscript:alert(1)", None),
+        ("data:text/html,<script>alert(1)</script>", None),
+        ("/\\evil.example.net", None),
+        ("//evil.example.net", None),
+        ("", None),
+    ],
+)
+def test_a_call_to_action_filled_from_traits_is_checked_again_before_it_is_sent(
+    next_url: str, cta_url: str | None
+) -> None:
+    end_user = EndUserFactory(traits={"next_url": next_url})
+    rule = RuleFactory(
+        workspace=end_user.workspace,
+        message=MessageFactory(
+            workspace=end_user.workspace, cta_label="Continue", cta_url="{{ traits.next_url }}"
+        ),
+    )
+
+    [delivery] = _fire_now(rule, end_user)
+
+    sent = delivery.payload["cta"]
+    assert (sent["url"] if sent else None) == cta_url
+
+
 def _shown(end_user: Any, delivery: Delivery, name: str) -> None:
     event = EventFactory(
         end_user=end_user, name=name, properties={"message": str(delivery.uid), "rule": "congrats"}

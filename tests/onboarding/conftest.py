@@ -54,3 +54,14 @@ def trial(workspace: Workspace) -> TrialJourney:
     )
     services.content_publish(obj=journey)
     return TrialJourney(workspace, journey, installed, messages, tour, walkthrough)
+
+
+@pytest.fixture
+def secret_headers(trial: TrialJourney) -> dict[str, str]:
+    """The trial workspace's secret key as the test client's Authorization header."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {trial.workspace.keys['secret_key']}"}
+
+
+@pytest.fixture
+def publishable_key(trial: TrialJourney) -> str:
+    return trial.workspace.keys["publishable_key"]

@@ -391,9 +391,8 @@ def test_nul_characters_and_impossible_times_are_rejected_not_fatal(trial: Trial
 
     reasons = [r["reason"] for r in ack.rejected]
     assert ack.accepted == [good["id"]]
-    assert (
-        reasons[0] == reasons[1] == ("name and properties must not contain NUL (U+0000) characters")
-    )
+    assert reasons[0] == "properties.note must not contain NUL (U+0000) characters"
+    assert reasons[1] == "name must not contain NUL (U+0000) characters"
     assert reasons[2] == "user id must not contain '/' or NUL characters"
     assert reasons[3].endswith("is outside 2000-01-01 … 9000-01-01")
     assert reasons[4].endswith("is outside 2000-01-01 … 9000-01-01")

@@ -111,7 +111,7 @@ async def test_a_failed_commit_acknowledges_nothing_and_a_resend_stores_each_eve
         await tab.send_to(text_data=json.dumps({"type": "events", "events": [one]}))
     acks = [await receive(tab) for tab in tabs]
 
-    assert [f["code"] for f in failures] == ["internal"] * 3
+    assert [(f["code"], f["retry_after"]) for f in failures] == [("unavailable", 5)] * 3
     assert [ack["accepted"] for ack in acks] == [[one["id"]] for one in sent]
     assert await sync_to_async(Event.objects.count)() == 3
     for tab in tabs:

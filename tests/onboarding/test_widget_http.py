@@ -55,16 +55,25 @@ def test_bootstrap_answers_like_the_sockets_welcome_with_a_cors_grant(
     assert [j["journey"]["key"] for j in body["journeys"]] == ["trial"]
 
 
-def test_a_preflight_is_answered_for_any_origin(client: Client) -> None:
-    response = client.options(
-        "/api/v1/widget/events",
-        HTTP_ORIGIN="https://anywhere.example",
-        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-    )
+def test_a_preflight_is_granted_only_to_an_origin_some_workspace_allows(
+    client: Client, key: str
+) -> None:
+    def preflight(origin: str) -> Any:
+        return client.options(
+            "/api/v1/widget/events",
+            HTTP_ORIGIN=origin,
+            HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+            HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
+        )
 
-    assert response.status_code == 204
-    assert response["Access-Control-Allow-Origin"] == "https://anywhere.example"
-    assert "POST" in response["Access-Control-Allow-Methods"]
+    allowed = preflight("https://APP.example.com")
+    foreign = preflight("https://anywhere.example")
+
+    assert allowed.status_code == 204
+    assert allowed["Access-Control-Allow-Origin"] == "https://APP.example.com"
+    assert "POST" in allowed["Access-Control-Allow-Methods"]
+    assert foreign.status_code == 204
+    assert "Access-Control-Allow-Origin" not in foreign
 
 
 def test_events_over_http_are_stored_once_even_as_a_beacon(client: Client, key: str) -> None:

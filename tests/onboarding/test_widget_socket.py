@@ -368,7 +368,7 @@ async def test_characters_and_nesting_no_database_stores_are_refused_with_a_reas
     assert ack["accepted"] == []
     assert [r["reason"] for r in ack["rejected"]] == [
         "properties are nested 401 levels deep; the limit is 5",
-        "name and properties must not contain unpaired surrogates (U+D800-U+DFFF)",
+        "name must not contain unpaired surrogates (U+D800-U+DFFF)",
     ]
     await communicator.disconnect()
 

@@ -24,7 +24,7 @@ import {
   type Walkthrough,
   withJourney,
 } from "./state";
-import { byPriority, urlMatches } from "./targeting";
+import { byPriority, safeLink, urlMatches } from "./targeting";
 import { Tour } from "./walkthrough";
 
 const SDK = "milepost-js/0.1.0";
@@ -84,7 +84,7 @@ class Controller {
 
   identify(id: unknown, traits?: unknown, options?: unknown): void {
     if ((typeof id !== "string" && typeof id !== "number") || id === "") {
-      this.report("missing_user", "identify() needs a user id");
+      this.report("missing_user", "identify() needs an id");
       return;
     }
     const userHash = (options as { userHash?: unknown } | undefined)?.userHash;
@@ -143,7 +143,7 @@ class Controller {
   start(key: unknown): void {
     const walkthrough = this.#walkthrough(key);
     if (!walkthrough) {
-      this.report("unknown_walkthrough", `no walkthrough ${String(key)} for this user`);
+      this.report("unknown_walkthrough", `no walkthrough ${String(key)} here`);
       return;
     }
     this.#tour?.destroy();
@@ -196,7 +196,7 @@ class Controller {
       try {
         handler(payload);
       } catch (error) {
-        console.error("Milepost: a handler threw", error);
+        console.error("Milepost:", error);
       }
     }
   }
@@ -381,7 +381,7 @@ class Controller {
 
   act(item: ProgressItem): void {
     if (item.action === "start_walkthrough" && item.walkthrough) this.start(item.walkthrough);
-    else if (item.action === "open_url" && item.url) location.assign(item.url);
+    else if (item.action === "open_url") follow(item.url);
   }
 
   #renderTour(): void {
@@ -480,7 +480,7 @@ class Controller {
         run: () => {
           this.track("$message_clicked", props);
           close();
-          if (typeof cta.url === "string" && cta.url) location.assign(cta.url);
+          follow(cta.url);
         },
       });
     }
@@ -568,5 +568,9 @@ const w = window as unknown as { Milepost?: Api; milepost?: unknown };
 const queued = Array.isArray(w.milepost) ? (w.milepost as unknown[]) : [];
 w.Milepost = api;
 w.milepost = { push: (...calls: unknown[]) => calls.forEach(run) };
-if (!key) controller.report("missing_key", "the script tag needs data-key");
+if (!key) controller.report("missing_key", "data-key missing");
 queued.forEach(run);
+
+function follow(url: unknown): void {
+  if (safeLink(url)) location.assign(url);
+}

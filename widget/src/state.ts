@@ -161,7 +161,7 @@ function parseAll<T>(raw: unknown, kind: string, parse: (item: unknown) => T, er
 export function parseContent(raw: unknown): { content: Content; errors: string[] } {
   const errors: string[] = [];
   const source = isObject(raw) ? raw : {};
-  if (!isObject(raw)) errors.push("content is not an object");
+  if (!isObject(raw)) errors.push("not an object");
   return {
     content: {
       walkthroughs: parseAll(source.walkthroughs, "walkthroughs", walkthrough, errors),

@@ -28,3 +28,9 @@ export function urlMatches(pattern: string | undefined, path: string, search = "
 export function byPriority<T extends { priority: number; key: string }>(items: T[]): T[] {
   return [...items].sort((a, b) => b.priority - a.priority || (a.key < b.key ? -1 : 1));
 }
+
+/** Whether the SDK may follow a link (a call to action, a checklist item): an http(s) URL or
+ * a path on this site, never `javascript:`, `data:` or a protocol-relative `//` or `/\`
+ * address, whatever the server sent (defence in depth). A value that is not a string reads
+ * as its text, which then has to pass the same test. */
+export const safeLink = (url: unknown): url is string => /^(https?:|\/[^/\\])/i.test(url as string);

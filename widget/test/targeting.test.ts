@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { byPriority, urlMatches } from "../src/targeting.ts";
+import { byPriority, safeLink, urlMatches } from "../src/targeting.ts";
 
 test("an empty pattern matches every page", () => {
   assert.ok(urlMatches("", "/anything"));
@@ -40,4 +40,14 @@ test("content is ordered by priority, then key", () => {
     { key: "z", priority: 5 },
   ];
   assert.deepEqual(byPriority(items).map((i) => i.key), ["z", "a", "b"]);
+});
+
+test("only http(s) links and paths of this site are followed, never javascript: or data: ones", () => {
+  assert.ok(safeLink("/billing"));
+  assert.ok(safeLink("https://docs.example.com/x"));
+  assert.ok(safeLink("HTTP://docs.example.com/x"));
+  for (const bad of ["javascript:alert(1)", " JavaScript:alert(1)", "java\tscript:alert(1)",
+    "data:text/html,x", "vbscript:x", "//evil.example/x", "/\\evil.example/x", "", null, 42]) {
+    assert.equal(safeLink(bad), false, String(bad));
+  }
 });
