@@ -89,7 +89,10 @@ def env_database(name: str, default: dict[str, Any]) -> dict[str, Any]:
         )
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name}={_redact(value)!r} has no database name.")
-    config["CONN_MAX_AGE"] = 0 if engine.endswith("sqlite3") else 60
+    # No thread keeps a connection between uses: PostgreSQL connections come from the
+    # process's pool (settings.py sizes it), which Django refuses to combine with persistent
+    # ones, and SQLite's are files.
+    config["CONN_MAX_AGE"] = 0
     config["CONN_HEALTH_CHECKS"] = True
     if engine.endswith("postgresql"):
         # Parameters travel apart from the SQL instead of being quoted into it by the client:

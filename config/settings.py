@@ -201,6 +201,27 @@ MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE = env_int(
 # event is not kept waiting for company; see bench/README.md), and how many messages one
 # connection may have waiting before it is told `backlog_full`.
 MILEPOST_DB_THREADS = env_int("MILEPOST_DB_THREADS", 4, minimum=1)
+# PostgreSQL connections come from one pool per process (psycopg_pool through Django), so a
+# process never holds more than MILEPOST_DB_POOL_MAX_SIZE server connections, and no thread
+# keeps one while idle: it is returned after each request, message or task. The database
+# threads above, Django's thread for sync views and Channels' thread each take one while they
+# work, hence the default of four more than the database threads; a caller that finds the pool
+# empty waits up to MILEPOST_DB_POOL_TIMEOUT_SECONDS. While the pool stays idle, one connection
+# beyond the minimum is closed every MILEPOST_DB_POOL_MAX_IDLE_SECONDS (psycopg_pool's pace).
+# Sizing for a deployment: README.md.
+MILEPOST_DB_POOL_MIN_SIZE = env_int("MILEPOST_DB_POOL_MIN_SIZE", 1, minimum=0)
+MILEPOST_DB_POOL_MAX_SIZE = env_int(
+    "MILEPOST_DB_POOL_MAX_SIZE", MILEPOST_DB_THREADS + 4, minimum=max(1, MILEPOST_DB_POOL_MIN_SIZE)
+)
+MILEPOST_DB_POOL_TIMEOUT_SECONDS = env_int("MILEPOST_DB_POOL_TIMEOUT_SECONDS", 10, minimum=1)
+MILEPOST_DB_POOL_MAX_IDLE_SECONDS = env_int("MILEPOST_DB_POOL_MAX_IDLE_SECONDS", 30, minimum=1)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": MILEPOST_DB_POOL_MIN_SIZE,
+        "max_size": MILEPOST_DB_POOL_MAX_SIZE,
+        "timeout": float(MILEPOST_DB_POOL_TIMEOUT_SECONDS),
+        "max_idle": float(MILEPOST_DB_POOL_MAX_IDLE_SECONDS),
+    }
 MILEPOST_GROUP_COMMIT_MS = env_int("MILEPOST_GROUP_COMMIT_MS", 0, minimum=0)
 MILEPOST_SOCKET_BACKLOG = env_int("MILEPOST_SOCKET_BACKLOG", 32, minimum=1)
 # Time-based engagement rules: a sweep every MILEPOST_ENGAGEMENT_SWEEP_SECONDS, from Celery beat
