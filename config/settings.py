@@ -228,15 +228,27 @@ MILEPOST_SOCKET_BACKLOG = env_int("MILEPOST_SOCKET_BACKLOG", 32, minimum=1)
 # in production and from an in-process scheduler that `manage.py run_milepost` starts beside
 # the servers in the embedded mode (no broker or worker needed).
 MILEPOST_ENGAGEMENT_SWEEP_SECONDS = env_int("MILEPOST_ENGAGEMENT_SWEEP_SECONDS", 60, minimum=5)
+# Data retention (Workspace.retention_days): a pass every MILEPOST_RETENTION_PURGE_SECONDS
+# deletes expired events MILEPOST_RETENTION_BATCH_SIZE per transaction, so no transaction holds
+# the events table for long.
+MILEPOST_RETENTION_PURGE_SECONDS = env_int("MILEPOST_RETENTION_PURGE_SECONDS", 3600, minimum=60)
+MILEPOST_RETENTION_BATCH_SIZE = env_int("MILEPOST_RETENTION_BATCH_SIZE", 5000, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "engagement-sweep": {
         "task": "engagement.tasks.sweep",
         "schedule": float(MILEPOST_ENGAGEMENT_SWEEP_SECONDS),
         # A pass that could not start before the next one is due is replaced by it.
         "options": {"expires": float(MILEPOST_ENGAGEMENT_SWEEP_SECONDS)},
-    }
+    },
+    "retention-purge": {
+        "task": "onboarding.tasks.purge_expired_events",
+        "schedule": float(MILEPOST_RETENTION_PURGE_SECONDS),
+        "options": {"expires": float(MILEPOST_RETENTION_PURGE_SECONDS)},
+    },
 }
-MILEPOST_BACKGROUND_TASKS: list[str] = [] if REDIS_URL else ["engagement.scheduler.run"]
+MILEPOST_BACKGROUND_TASKS: list[str] = (
+    [] if REDIS_URL else ["engagement.scheduler.run", "onboarding.retention.run"]
+)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = MILEPOST_MAX_BATCH_BYTES + 64 * 1024
 
