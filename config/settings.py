@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
     env_bool,
+    env_choice,
     env_database,
     env_int,
     env_list,
@@ -252,11 +253,25 @@ MILEPOST_BACKGROUND_TASKS: list[str] = (
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = MILEPOST_MAX_BATCH_BYTES + 64 * 1024
 
+# Prometheus metrics at /metrics: open in the embedded default; with a token set, only with
+# `Authorization: Bearer <token>`; with DEBUG off and no token, closed.
+MILEPOST_METRICS_TOKEN = env_str("MILEPOST_METRICS_TOKEN", "")
+
+# Logs go to stderr as text, or with MILEPOST_LOG_FORMAT=json one JSON object a line (time,
+# level, logger, message, and the exception's traceback when there is one).
+MILEPOST_LOG_FORMAT = env_choice("MILEPOST_LOG_FORMAT", "plain", ["plain", "json"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": MILEPOST_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

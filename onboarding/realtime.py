@@ -8,6 +8,7 @@ re-fetches its progress over HTTP.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -58,6 +59,7 @@ def push_to_end_users(pushes: Sequence[tuple[int, dict[str, Any]]]) -> list[int]
     last = _take_sequences(dict(counts))
     next_number = {person: last[person] - n + 1 for person, n in counts.items() if person in last}
     numbers: list[int] = []
+    sent_at = time.time()
     per_person: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for end_user_id, message in pushes:
         seq = next_number.get(end_user_id, 0)
@@ -65,7 +67,8 @@ def push_to_end_users(pushes: Sequence[tuple[int, dict[str, Any]]]) -> list[int]
         if seq:
             next_number[end_user_id] += 1
             per_person[end_user_id].append(
-                {"type": "push.to.client", "message": {**message, "seq": seq}}
+                # `sent_at` (this process's clock) measures the push lag where it is delivered.
+                {"type": "push.to.client", "message": {**message, "seq": seq}, "sent_at": sent_at}
             )
     layer = get_channel_layer()
     if layer is not None and per_person:

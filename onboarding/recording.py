@@ -31,7 +31,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from onboarding import content_state, queries, realtime, signals
+from onboarding import content_state, metrics, queries, realtime, signals
 from onboarding.models import (
     Criterion,
     EndUser,
@@ -554,6 +554,7 @@ def events_record_many(
             accepted.append(candidate.raw_id)
             stored[row.workspace_id].append(row)
         answers.append(Ack(accepted=accepted, duplicates=duplicates, rejected=rejected))
+    transaction.on_commit(partial(metrics.events_counted, answers))
     everything = [row for workspace_rows in stored.values() for row in workspace_rows]
     if everything:
         seen = _last_seen_due({row.end_user_id for row in everything})
