@@ -554,7 +554,6 @@ def events_record_many(
             accepted.append(candidate.raw_id)
             stored[row.workspace_id].append(row)
         answers.append(Ack(accepted=accepted, duplicates=duplicates, rejected=rejected))
-    transaction.on_commit(partial(metrics.events_counted, answers))
     everything = [row for workspace_rows in stored.values() for row in workspace_rows]
     if everything:
         seen = _last_seen_due({row.end_user_id for row in everything})
@@ -578,6 +577,8 @@ def events_record_many(
                 event_names=sorted({row.name for row in workspace_rows}),
             )
         )
+    # Last after commit: the pushes and signals above go first.
+    transaction.on_commit(partial(metrics.events_counted, answers))
     return answers
 
 
