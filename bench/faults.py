@@ -226,38 +226,39 @@ def stack() -> Iterator[Stack]:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
         base.chmod(0o777)
-    postgres, redis = Postgres(base), Redis()
-    postgres.init()
-    redis.start()
-    subprocess.run(  # noqa: S603
-        [
-            *(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(postgres.port)),
-            *("-U", "postgres", "milepost"),
-        ],
-        check=True,
-    )
-    running = Stack(base, postgres, redis)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
-        cwd=ROOT,
-        env=running.env(),
-        check=True,
-    )
-    os.environ.update(running.env())
-    import django
-
-    django.setup()
+    running = Stack(base, Postgres(base), Redis())
     try:
+        running.postgres.init()
+        running.redis.start()
+        subprocess.run(  # noqa: S603
+            [
+                *(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(running.postgres.port)),
+                *("-U", "postgres", "milepost"),
+            ],
+            check=True,
+        )
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
+            cwd=ROOT,
+            env=running.env(),
+            check=True,
+        )
+        os.environ.update(running.env())
+        import django
+
+        django.setup()
         yield running
     finally:
+        # Whatever happened, nothing of this run is left running.
         for process in running.processes:
             process.stop()
-        from django.db import connections
-
-        connections.close_all()
         with contextlib.suppress(Exception):
-            postgres.stop("fast")
-        redis.kill()
+            from django.db import connections
+
+            connections.close_all()
+        with contextlib.suppress(Exception):
+            running.postgres.stop("fast")
+        running.redis.kill()
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -270,7 +271,11 @@ def workspace_create(name: str) -> tuple[Any, dict[str, str]]:
 
 
 def stored_ids(workspace_id: int) -> collections.Counter[str]:
+    from django.db import connection
+
     from onboarding.models import Event
+
+    connection.close()  # back to the pool, which replaces it if a restart broke it
 
     return collections.Counter(
         str(i)
@@ -295,15 +300,26 @@ class DroppingProxy:
         self.random = random.Random(seed)
         self.dropped = 0
         self.port = 0
+        self.handlers: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]
         self.server = server
 
+    async def stop(self) -> None:
+        self.server.close()
+        for handler in list(self.handlers):
+            handler.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+
     async def _handle(
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
     ) -> None:
+        current = asyncio.current_task()
+        if current is not None:
+            self.handlers.add(current)
+            current.add_done_callback(self.handlers.discard)
         drop = self.random.random() < self.rate
         try:
             up_in, up_out = await asyncio.open_connection("127.0.0.1", self.upstream_port)
@@ -440,7 +456,7 @@ async def drops(
             "events/s": round(len(sent) / elapsed),
             "server tracebacks": running.tracebacks(),
         }
-        proxy.server.close()
+        await proxy.stop()
         return result
 
 
@@ -552,9 +568,6 @@ async def outages(
                 *(api_client(n, http) for n in range(api_clients)),
                 *(widget_client(n, http) for n in range(widget_clients)),
             )
-        from django.db import connections
-
-        connections.close_all()  # ours broke with the server
         stored = await sync_to_async(stored_ids)(workspace.pk)
         acknowledged = set().union(*(t.acknowledged for t in tallies.values()))
         given_up = set().union(*(t.given_up for t in tallies.values()))
