@@ -283,8 +283,13 @@ def stored_ids(workspace_id: int) -> collections.Counter[str]:
     )
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
+def new_events(count: int, name: str, user_id: str | None = None) -> list[dict[str, Any]]:
+    """Events with fresh ids, as now; `user_id` for the server API (the widget's say no user)."""
+    person = {} if user_id is None else {"user_id": user_id}
+    at = datetime.now(UTC).isoformat()
+    return [
+        {"id": str(uuid.uuid4()), "name": name, "timestamp": at, **person} for _ in range(count)
+    ]
 
 
 # 1. Dropped responses -----------------------------------------------------------------------
@@ -420,15 +425,7 @@ async def drops(
 
         async def client(number: int, http: httpx.AsyncClient) -> None:
             for start in range(0, events_per_client, batch):
-                events = [
-                    {
-                        "id": str(uuid.uuid4()),
-                        "user_id": f"c{number}-u{(start // batch) % 5}",
-                        "name": "message_sent",
-                        "timestamp": now_iso(),
-                    }
-                    for _ in range(batch)
-                ]
+                events = new_events(batch, "message_sent", f"c{number}-u{(start // batch) % 5}")
                 sent.update(e["id"] for e in events)
                 await send_until_acknowledged(
                     http, url, {"events": events}, headers, tally, deadline
@@ -488,11 +485,7 @@ async def outages(
             tally = tallies["server API"]
             headers = {"Authorization": f"Bearer {keys['secret_key']}"}
             while time.monotonic() < producing_until:
-                events = [
-                    {"id": str(uuid.uuid4()), "user_id": f"api-{number}", "name": "message_sent",
-                     "timestamp": now_iso()}
-                    for _ in range(batch)
-                ]  # fmt: skip
+                events = new_events(batch, "message_sent", f"api-{number}")
                 sent.update(e["id"] for e in events)
                 await send_until_acknowledged(
                     http, f"{base}/api/v1/events", {"events": events}, headers, tally, deadline,
@@ -520,10 +513,7 @@ async def outages(
                     phase_statuses[phase][f"bootstrap {type(error).__name__}"] += 1
                 await asyncio.sleep(0.5)
             while time.monotonic() < producing_until:
-                events = [
-                    {"id": str(uuid.uuid4()), "name": "page_viewed", "timestamp": now_iso()}
-                    for _ in range(batch)
-                ]
+                events = new_events(batch, "page_viewed")
                 sent.update(e["id"] for e in events)
                 body = {"key": keys["publishable_key"], "user": user, "events": events}
                 await send_until_acknowledged(
@@ -671,8 +661,7 @@ async def fanout(servers: int = 3, workers: int = 2) -> dict[str, Any]:
             for (holder, origin), connection in sockets.items():
                 answer = await http.post(
                     f"{bases[origin]}/api/v1/events",
-                    json={"events": [{"id": str(uuid.uuid4()), "user_id": f"h{holder}-o{origin}",
-                                      "name": "ping", "timestamp": now_iso()}]},
+                    json={"events": new_events(1, "ping", f"h{holder}-o{origin}")},
                     headers=headers,
                 )  # fmt: skip
                 assert answer.status_code == 200, answer.text

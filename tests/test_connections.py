@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,8 +16,8 @@ import psycopg
 import pytest
 from django.db import connection, connections
 
-from tests.engagement.conftest import free_port
 from tests.factories import WorkspaceFactory
+from tests.servers import uvicorn_server
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +55,6 @@ def server_connections() -> int:
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -67,27 +63,10 @@ def server() -> Iterator[str]:
         "MILEPOST_DB_POOL_MAX_IDLE_SECONDS": "1",
         "MILEPOST_DB_POOL_TIMEOUT_SECONDS": "30",
     }
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{base}/api/v1/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        yield base
+        with uvicorn_server(env) as base:
+            yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
         connections.close_all()
 
 

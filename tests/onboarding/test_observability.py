@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,13 +25,10 @@ from onboarding import recording
 from tests.engagement.conftest import free_port
 from tests.onboarding.conftest import TrialJourney
 from tests.onboarding.test_widget_socket import hello, socket
+from tests.servers import uvicorn_server
 from tests.test_connections import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def uvicorn_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)]
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -133,21 +128,18 @@ def test_metrics_need_the_token_when_one_is_set(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_metrics_are_open_in_the_embedded_default(client: Client) -> None:
-    with override_settings(DEBUG=True, MILEPOST_METRICS_TOKEN=""):
+@pytest.mark.parametrize(
+    ("debug", "status", "says"),
+    [(True, 200, "milepost_open_sockets"), (False, 403, "Set MILEPOST_METRICS_TOKEN")],
+)
+def test_without_a_token_metrics_are_open_only_in_debug(
+    client: Client, debug: bool, status: int, says: str
+) -> None:
+    with override_settings(DEBUG=debug, MILEPOST_METRICS_TOKEN=""):
         response = client.get("/metrics")
 
-    assert response.status_code == 200
-    assert b"milepost_open_sockets" in response.content
-
-
-@pytest.mark.django_db
-def test_metrics_are_closed_in_production_without_a_token(client: Client) -> None:
-    with override_settings(DEBUG=False, MILEPOST_METRICS_TOKEN=""):
-        response = client.get("/metrics")
-
-    assert response.status_code == 403
-    assert "MILEPOST_METRICS_TOKEN" in response.json()["error"]["message"]
+    assert response.status_code == status
+    assert says in response.content.decode()
 
 
 @pytest.mark.services
@@ -190,38 +182,13 @@ def test_not_ready_while_redis_is_unreachable(client: Client) -> None:
 
 @pytest.fixture
 def server_without_its_database() -> Iterator[str]:
-    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/gone",
         "SECRET_KEY": "x",
     }
-    process = subprocess.Popen(  # noqa: S603
-        uvicorn_command(port),
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base)
+    with uvicorn_server(env) as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-
-
-def _wait_until_up(base: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/api/v1/health", timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"{base} did not start")
 
 
 def test_a_server_whose_database_is_down_is_alive_but_not_ready(
@@ -241,7 +208,7 @@ def test_a_server_whose_database_is_down_is_alive_but_not_ready(
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_every_worker_process_reports_the_same_totals(trial: TrialJourney) -> None:
-    port = free_port()
+    headers = {"Authorization": f"Bearer {trial.workspace.keys['secret_key']}"}
     with tempfile.TemporaryDirectory() as shared:
         env = {
             **os.environ,
@@ -249,18 +216,7 @@ def test_every_worker_process_reports_the_same_totals(trial: TrialJourney) -> No
             "PROMETHEUS_MULTIPROC_DIR": shared,
             "MILEPOST_METRICS_TOKEN": "t",
         }
-        process = subprocess.Popen(  # noqa: S603
-            [*uvicorn_command(port), "--workers", "2"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(base)
-            headers = {"Authorization": f"Bearer {trial.workspace.keys['secret_key']}"}
+        with uvicorn_server(env, workers=2) as base:
             for _ in range(20):  # a new connection each: the workers share them out
                 batch = [{"id": str(uuid.uuid4()), "user_id": "u1", "name": "x"}]
                 answer = httpx.post(
@@ -273,9 +229,6 @@ def test_every_worker_process_reports_the_same_totals(trial: TrialJourney) -> No
                 ]
                 for _ in range(10)
             }
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
 
     assert totals == {20}
 
