@@ -47,6 +47,7 @@ from onboarding.models import (
 )
 
 EDITOR_ROLES = {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}
+ERASED_KINDS = ("events", "completions", "journeys")
 WORKSPACE_OWNED = (Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar)
 
 
@@ -838,4 +839,7 @@ class ErasureRecordAdmin(ReadOnlyScopedAdmin):
 
     @admin.display(description="Erased")
     def erased_counts(self, obj: ErasureRecord) -> str:
-        return ", ".join(f"{count} {what}" for what, count in obj.erased.items())
+        # In the order erasure counts them (PostgreSQL's jsonb keeps keys in its own order).
+        order = {what: position for position, what in enumerate(ERASED_KINDS)}
+        counts = sorted(obj.erased.items(), key=lambda item: order.get(item[0], len(order)))
+        return ", ".join(f"{count} {what}" for what, count in counts)
