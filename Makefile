@@ -13,7 +13,7 @@ DEMO_PORT ?= 8001
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install widget charts run worker test test-python test-browser lint format bench browser-deps
+.PHONY: help install widget charts run worker test test-python test-browser lint format bench faults browser-deps
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/READ
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/dashboards.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/engagement.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/realtime.py
+
+faults: install ## Fault suite on its own PostgreSQL + Redis: dropped answers, outages, pushes across processes (bench/README.md)
+	$(PY) bench/faults.py $(SCENARIOS)
 
 lint: install ## ruff (lint + format check), mypy, and Django's deploy check on production settings
 	$(VENV)/bin/ruff check .

@@ -23,7 +23,7 @@ from django.dispatch import receiver
 from analytics import services
 from analytics.models import StorePurge
 from onboarding.models import EndUser, JourneyProgress, MilestoneCompletion
-from onboarding.signals import journey_started, milestone_completed
+from onboarding.signals import events_purged, journey_started, milestone_completed
 
 
 @receiver(journey_started, dispatch_uid="analytics.journey_started")
@@ -96,3 +96,14 @@ def on_completion_deleted(sender: Any, instance: MilestoneCompletion, **kwargs: 
 def on_end_user_deleted(sender: Any, instance: EndUser, **kwargs: Any) -> None:
     # In the erasure's own transaction: the store forgets the person whenever it can.
     StorePurge.objects.create(workspace_id=instance.workspace_id, end_user_id=instance.pk)
+
+
+@receiver(events_purged, dispatch_uid="analytics.events_purged")
+def on_events_purged(sender: Any, *, workspace_id: int, before: datetime, **kwargs: Any) -> None:
+    # Sent after every retention pass: one waiting request per workspace, moved to the latest
+    # instant, so the store deletes what the primary database no longer keeps.
+    waiting = StorePurge.objects.filter(
+        workspace_id=workspace_id, end_user_id=None, before__isnull=False
+    )
+    if not waiting.update(before=before):
+        StorePurge.objects.create(workspace_id=workspace_id, before=before)

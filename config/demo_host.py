@@ -27,6 +27,7 @@ django.setup()
 
 from asgiref.sync import sync_to_async  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.db import close_old_connections  # noqa: E402
 from django.template.loader import render_to_string  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -68,7 +69,11 @@ def _visitor(headers: list[tuple[bytes, bytes]]) -> Visitor:
 
 
 def _workspace() -> Workspace | None:
-    return Workspace.objects.filter(slug=DEMO_SLUG).first()
+    try:
+        return Workspace.objects.filter(slug=DEMO_SLUG).first()
+    finally:
+        # No Django request cycle here to give the connection back to the pool.
+        close_old_connections()
 
 
 def _json_for_script(value: Any) -> str:

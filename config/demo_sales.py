@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.template.loader import render_to_string
 
 Scope = dict[str, Any]
@@ -56,11 +57,15 @@ def _sales_secrets() -> list[str]:
     from engagement.management.commands.seed_demo_engagement import DEMO_SLUG, SALES_WEBHOOK_PATH
     from engagement.models import WebhookEndpoint
 
-    return list(
-        WebhookEndpoint.objects.filter(
-            workspace__slug=DEMO_SLUG, is_active=True, url__endswith=SALES_WEBHOOK_PATH
-        ).values_list("secret", flat=True)
-    )
+    try:
+        return list(
+            WebhookEndpoint.objects.filter(
+                workspace__slug=DEMO_SLUG, is_active=True, url__endswith=SALES_WEBHOOK_PATH
+            ).values_list("secret", flat=True)
+        )
+    finally:
+        # No Django request cycle here to give the connection back to the pool.
+        close_old_connections()
 
 
 def signature_problem(header: str, body: bytes, secrets: list[str], now: float) -> str:

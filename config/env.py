@@ -57,6 +57,15 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return number
 
 
+def env_choice(name: str, default: str, choices: list[str]) -> str:
+    value = _raw(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}.")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None:
@@ -89,7 +98,10 @@ def env_database(name: str, default: dict[str, Any]) -> dict[str, Any]:
         )
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name}={_redact(value)!r} has no database name.")
-    config["CONN_MAX_AGE"] = 0 if engine.endswith("sqlite3") else 60
+    # No thread keeps a connection between uses: PostgreSQL connections come from the
+    # process's pool (settings.py sizes it), which Django refuses to combine with persistent
+    # ones, and SQLite's are files.
+    config["CONN_MAX_AGE"] = 0
     config["CONN_HEALTH_CHECKS"] = True
     if engine.endswith("postgresql"):
         # Parameters travel apart from the SQL instead of being quoted into it by the client:

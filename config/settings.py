@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
     env_bool,
+    env_choice,
     env_database,
     env_int,
     env_list,
@@ -244,19 +245,50 @@ MILEPOST_MAX_API_REQUESTS_PER_MINUTE = env_int(
 # event is not kept waiting for company; see bench/README.md), and how many messages one
 # connection may have waiting before it is told `backlog_full`.
 MILEPOST_DB_THREADS = env_int("MILEPOST_DB_THREADS", 4, minimum=1)
+# PostgreSQL connections come from one pool per process (psycopg_pool through Django), so a
+# process never holds more than MILEPOST_DB_POOL_MAX_SIZE server connections, and no thread
+# keeps one while idle: it is returned after each request, message or task. The database
+# threads above, Django's thread for sync views and Channels' thread each take one while they
+# work, hence the default of four more than the database threads; a caller that finds the pool
+# empty waits up to MILEPOST_DB_POOL_TIMEOUT_SECONDS. While the pool stays idle, one connection
+# beyond the minimum is closed every MILEPOST_DB_POOL_MAX_IDLE_SECONDS (psycopg_pool's pace).
+# Sizing for a deployment: README.md.
+MILEPOST_DB_POOL_MIN_SIZE = env_int("MILEPOST_DB_POOL_MIN_SIZE", 1, minimum=0)
+MILEPOST_DB_POOL_MAX_SIZE = env_int(
+    "MILEPOST_DB_POOL_MAX_SIZE", MILEPOST_DB_THREADS + 4, minimum=max(1, MILEPOST_DB_POOL_MIN_SIZE)
+)
+MILEPOST_DB_POOL_TIMEOUT_SECONDS = env_int("MILEPOST_DB_POOL_TIMEOUT_SECONDS", 10, minimum=1)
+MILEPOST_DB_POOL_MAX_IDLE_SECONDS = env_int("MILEPOST_DB_POOL_MAX_IDLE_SECONDS", 30, minimum=1)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": MILEPOST_DB_POOL_MIN_SIZE,
+        "max_size": MILEPOST_DB_POOL_MAX_SIZE,
+        "timeout": float(MILEPOST_DB_POOL_TIMEOUT_SECONDS),
+        "max_idle": float(MILEPOST_DB_POOL_MAX_IDLE_SECONDS),
+    }
 MILEPOST_GROUP_COMMIT_MS = env_int("MILEPOST_GROUP_COMMIT_MS", 0, minimum=0)
 MILEPOST_SOCKET_BACKLOG = env_int("MILEPOST_SOCKET_BACKLOG", 32, minimum=1)
 # Time-based engagement rules: a sweep every MILEPOST_ENGAGEMENT_SWEEP_SECONDS, from Celery beat
 # in production and from an in-process scheduler that `manage.py run_milepost` starts beside
 # the servers in the embedded mode (no broker or worker needed).
 MILEPOST_ENGAGEMENT_SWEEP_SECONDS = env_int("MILEPOST_ENGAGEMENT_SWEEP_SECONDS", 60, minimum=5)
+# Data retention (Workspace.retention_days): a pass every MILEPOST_RETENTION_PURGE_SECONDS
+# deletes expired events MILEPOST_RETENTION_BATCH_SIZE per transaction, so no transaction holds
+# the events table for long.
+MILEPOST_RETENTION_PURGE_SECONDS = env_int("MILEPOST_RETENTION_PURGE_SECONDS", 3600, minimum=60)
+MILEPOST_RETENTION_BATCH_SIZE = env_int("MILEPOST_RETENTION_BATCH_SIZE", 5000, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "engagement-sweep": {
         "task": "engagement.tasks.sweep",
         "schedule": float(MILEPOST_ENGAGEMENT_SWEEP_SECONDS),
         # A pass that could not start before the next one is due is replaced by it.
         "options": {"expires": float(MILEPOST_ENGAGEMENT_SWEEP_SECONDS)},
-    }
+    },
+    "retention-purge": {
+        "task": "onboarding.tasks.purge_expired_events",
+        "schedule": float(MILEPOST_RETENTION_PURGE_SECONDS),
+        "options": {"expires": float(MILEPOST_RETENTION_PURGE_SECONDS)},
+    },
 }
 # The analytics store (analytics/store.py): ClickHouse in this process (chDB) by default, a
 # ClickHouse server in production. The export copies new events into it every
@@ -282,16 +314,30 @@ CELERY_BEAT_SCHEDULE["analytics-export"] = {
     "options": {"expires": float(ANALYTICS_EXPORT_SECONDS)},
 }
 MILEPOST_BACKGROUND_TASKS: list[str] = (
-    [] if REDIS_URL else ["engagement.scheduler.run", "analytics.scheduler.run"]
+    [] if REDIS_URL else ["engagement.scheduler.run", "analytics.scheduler.run", "onboarding.retention.run"]
 )
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = MILEPOST_MAX_BATCH_BYTES + 64 * 1024
 
+# Prometheus metrics at /metrics: open in the embedded default; with a token set, only with
+# `Authorization: Bearer <token>`; with DEBUG off and no token, closed.
+MILEPOST_METRICS_TOKEN = env_str("MILEPOST_METRICS_TOKEN", "")
+
+# Logs go to stderr as text, or with MILEPOST_LOG_FORMAT=json one JSON object a line (time,
+# level, logger, message, and the exception's traceback when there is one).
+MILEPOST_LOG_FORMAT = env_choice("MILEPOST_LOG_FORMAT", "plain", ["plain", "json"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": MILEPOST_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -8,12 +8,16 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from config.observability import metrics_view, readiness_view
+
 admin.site.site_header = "Milepost"
 admin.site.site_title = "Milepost admin"
 admin.site.index_title = "Onboarding, analytics and engagement"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
+    path("api/v1/ready", readiness_view, name="ready"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

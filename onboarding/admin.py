@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
@@ -28,6 +29,7 @@ from onboarding import queries, services, validation
 from onboarding.models import (
     Condition,
     EndUser,
+    ErasureRecord,
     Event,
     Journey,
     JourneyProgress,
@@ -45,6 +47,7 @@ from onboarding.models import (
 )
 
 EDITOR_ROLES = {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}
+ERASED_KINDS = ("events", "completions", "journeys")
 WORKSPACE_OWNED = (Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar)
 
 
@@ -352,7 +355,14 @@ class WorkspaceForm(forms.ModelForm):
 
     class Meta:
         model = Workspace
-        fields = ("name", "slug", "allowed_origins", "enforce_identity_verification", "theme")
+        fields = (
+            "name",
+            "slug",
+            "allowed_origins",
+            "enforce_identity_verification",
+            "retention_days",
+            "theme",
+        )
 
 
 class WorkspaceMemberInline(ScopedInline):
@@ -696,6 +706,20 @@ class EndUserAdmin(ReadOnlyScopedAdmin):
     show_full_result_count = False
     actions = ["complete_milestone"]
 
+    # Deleting an end user here is an erasure like DELETE /api/v1/users/{id}: every record of
+    # the person goes, and the audit trail says which admin user asked.
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        from onboarding.recording import end_user_erase
+
+        assert isinstance(request.user, User)  # noqa: S101 - the admin needs a signed-in user
+        end_user_erase(
+            end_user=obj, requested_by=ErasureRecord.Requester.ADMIN, admin_user=request.user
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for end_user in queryset.select_related("workspace"):
+            self.delete_model(request, end_user)
+
     def has_complete_milestone_permission(self, request: HttpRequest) -> bool:
         return _may(request, None, set(EDITOR_ROLES))
 
@@ -770,3 +794,52 @@ class MilestoneCompletionAdmin(ReadOnlyScopedAdmin):
     search_fields = ("end_user__external_id", "milestone__key")
     list_select_related = ("end_user", "milestone", "journey")
     show_full_result_count = False
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(ReadOnlyScopedAdmin):
+    """The erasure audit trail: read-only for everyone, superusers included. Searching for an
+    external id finds its erasures through the same keyed hash, never the id in clear."""
+
+    list_display = ("requested_at", "workspace", "requester", "erased_counts", "subject_hash")
+    list_filter = ("requested_by", ("workspace", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("subject_hash",)
+    search_help_text = "Search by the person's external id (compared through its hash)."
+    list_select_related = ("workspace", "admin_user")
+    readonly_fields = (
+        "workspace",
+        "requested_at",
+        "requester",
+        "erased_counts",
+        "subject_hash",
+    )
+    fields = readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: Any, search_term: str
+    ) -> tuple[Any, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        hashes = [
+            ErasureRecord.subject_hash_for(workspace_id=workspace_id, external_id=term)
+            for workspace_id in queryset.values_list("workspace_id", flat=True).distinct()
+        ]
+        return queryset.filter(subject_hash__in=hashes), False
+
+    @admin.display(description="Requested by")
+    def requester(self, obj: ErasureRecord) -> str:
+        if obj.requested_by == ErasureRecord.Requester.ADMIN:
+            who = obj.admin_user.get_username() if obj.admin_user else "a deleted user"
+            return f"Admin user {who}"
+        return f"Secret key {obj.secret_key_hint}…"
+
+    @admin.display(description="Erased")
+    def erased_counts(self, obj: ErasureRecord) -> str:
+        # In the order erasure counts them (PostgreSQL's jsonb keeps keys in its own order).
+        order = {what: position for position, what in enumerate(ERASED_KINDS)}
+        counts = sorted(obj.erased.items(), key=lambda item: order.get(item[0], len(order)))
+        return ", ".join(f"{count} {what}" for what, count in counts)

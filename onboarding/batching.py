@@ -4,8 +4,10 @@ one thread: a pool of database threads, and group commit.
 Channels' `database_sync_to_async` runs every call of a process on one thread, so throughput is
 one over the serial time per message however many sockets are open. Instead:
 
-- `database_work(fn, …)` runs `fn` on one of `MILEPOST_DB_THREADS` threads, each keeping its own
-  connection (recycled as Django's request cycle would: `CONN_MAX_AGE`, broken connections).
+- `database_work(fn, …)` runs `fn` on one of `MILEPOST_DB_THREADS` threads. Each takes a
+  connection for the call and gives it back afterwards, as Django's request cycle does: on
+  PostgreSQL from the process's connection pool (which checks it before handing it out), so an
+  idle thread holds none.
 - `GroupCommit` gathers the work items that sockets submit while earlier flushes are running
   (and within `MILEPOST_GROUP_COMMIT_MS` of the first one, if set) and hands them to one
   `flush` call, which answers each item. Every socket's `events` of that moment are stored in
@@ -19,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +38,6 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 _pool: ThreadPoolExecutor | None = None
-# A connection used less than this long ago is not health-checked again before its next use.
-HEALTH_CHECK_AFTER_IDLE_SECONDS = 5.0
-_recently_checked = threading.local()
 
 
 def database_pool() -> ThreadPoolExecutor:
@@ -53,25 +50,13 @@ def database_pool() -> ThreadPoolExecutor:
 
 
 def _with_connection_hygiene(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
-    # What Django does around a request: drop a connection that is broken or past its age.
+    # What Django does around a request. With CONN_MAX_AGE 0 the connection goes back to the
+    # pool (or, on SQLite, is closed) when the call ends, so a thread waiting for work holds none.
     close_old_connections()
-    _skip_health_check_if_recent()
     try:
         return function(*args, **kwargs)
     finally:
         close_old_connections()
-        # That also asks for a health check (a `SELECT 1`) before the next query. Under load a
-        # thread's connection is used many times a second, and one that just worked needs none
-        # (one whose last use failed was closed above): the check is kept for connections
-        # that will have been idle for a while by their next use.
-        _recently_checked.until = time.monotonic() + HEALTH_CHECK_AFTER_IDLE_SECONDS
-
-
-def _skip_health_check_if_recent() -> None:
-    if time.monotonic() < getattr(_recently_checked, "until", 0.0):
-        for database in connections.all(initialized_only=True):
-            if database.connection is not None:
-                database.health_check_done = True  # type: ignore[attr-defined]
 
 
 async def database_work(function: Callable[..., Result], /, *args: Any, **kwargs: Any) -> Result:

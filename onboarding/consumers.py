@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
@@ -31,7 +32,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from uvicorn.protocols.utils import ClientDisconnected
 
-from onboarding import delivery, dependencies, json_values, realtime
+from onboarding import delivery, dependencies, json_values, metrics, realtime
 from onboarding.batching import database_work, group_commit
 from onboarding.models import EndUser, Workspace
 
@@ -71,6 +72,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     inbox: deque[dict[str, Any]]
     worker: asyncio.Task[None] | None = None
     closing = False  # closed by the server; frames still in flight are ignored
+    counted_open = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Channels' loop waits on the socket and the channel layer with `asyncio.wait` and a new
@@ -108,6 +110,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             except Exception as error:
                 # Without its pushes the tab would go stale unnoticed: close, so the SDK
                 # reconnects and its welcome brings it up to date.
+                metrics.ERRORS.labels("socket").inc()
                 if dependencies.unavailable(error):
                     await self._unavailable(error, close=True)
                 else:
@@ -153,6 +156,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         self.groups_joined: list[str] = []
         self.inbox = deque()
         await self.accept()
+        self.counted_open = True
+        metrics.OPEN_SOCKETS.inc()
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         code = message.get("code", 1005)
@@ -167,6 +172,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         await super().websocket_disconnect(message)
 
     async def disconnect(self, code: int) -> None:
+        if self.counted_open:
+            self.counted_open = False
+            metrics.OPEN_SOCKETS.dec()
         if self.worker is not None:
             self.worker.cancel()
         for group in getattr(self, "groups_joined", []):
@@ -249,6 +257,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                     await self._unavailable(error)
                     continue
                 # The socket stays up and the SDK keeps its unacknowledged events to resend.
+                metrics.ERRORS.labels("socket").inc()
                 logger.exception("widget message %r failed", message.get("type"))
                 await self._error("internal", "The server could not handle this message; retry.")
 
@@ -339,6 +348,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
 
     async def push_to_client(self, event: dict[str, Any]) -> None:
         await self.send_json(event["message"])
+        if "sent_at" in event:
+            metrics.PUSH_LAG.observe(max(0.0, time.time() - event["sent_at"]))
 
     async def workspace_notice(self, event: dict[str, Any]) -> None:
         if event["message"].get("type") == "content_changed":

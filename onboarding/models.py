@@ -14,9 +14,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from onboarding import validation
 from onboarding.markdown import render_markdown
@@ -52,6 +54,13 @@ class Workspace(models.Model):
         help_text="Origins allowed to load the widget, e.g. https://app.example.com.",
     )
     theme = models.JSONField(default=dict, blank=True)
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Delete events older than this many days (checked every hour). "
+        "Empty keeps events for ever.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -719,3 +728,44 @@ class ContentState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.end_user} {self.kind}:{self.key} {self.status}"
+
+
+class ErasureRecord(models.Model):
+    """The audit trail of an erasure (`DELETE /api/v1/users/{id}` or the admin): who asked, when,
+    and how many rows went. The person's external id is kept only as a keyed hash, so the record
+    can answer "was this person erased?" (`subject_hash_for`) without holding personal data."""
+
+    class Requester(models.TextChoices):
+        SECRET_KEY = "secret_key", "Secret key (API)"
+        ADMIN = "admin", "Admin user"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    subject_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    requested_by = models.CharField(max_length=10, choices=Requester.choices, editable=False)
+    # Which secret key (its hint, as the admin shows it) or which admin user asked.
+    secret_key_hint = models.CharField(max_length=12, blank=True, editable=False)
+    admin_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    requested_at = models.DateTimeField(default=timezone.now, editable=False)
+    erased = models.JSONField(default=dict, editable=False)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["workspace", "-requested_at"], name="erasure_ws_time")]
+
+    def __str__(self) -> str:
+        return f"Erasure {self.subject_hash[:12]} at {self.requested_at:%Y-%m-%d %H:%M:%S}"
+
+    @staticmethod
+    def subject_hash_for(*, workspace_id: int, external_id: str) -> str:
+        """HMAC-SHA256 of the workspace and external id, keyed with SECRET_KEY: the same person
+        always gives the same hash, and nobody without the key can reverse or test it."""
+        return salted_hmac(
+            "milepost.erasure-record", f"{workspace_id}:{external_id}", algorithm="sha256"
+        ).hexdigest()

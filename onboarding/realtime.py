@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from functools import partial
@@ -80,6 +81,7 @@ def _numbered(
     last = _take_sequences(dict(counts))
     next_number = {person: last[person] - n + 1 for person, n in counts.items() if person in last}
     numbers: list[int] = []
+    sent_at = time.time()
     per_person: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for end_user_id, message in pushes:
         seq = next_number.get(end_user_id, 0)
@@ -87,7 +89,8 @@ def _numbered(
         if seq:
             next_number[end_user_id] += 1
             per_person[end_user_id].append(
-                {"type": "push.to.client", "message": {**message, "seq": seq}}
+                # `sent_at` (this process's clock) measures the push lag where it is delivered.
+                {"type": "push.to.client", "message": {**message, "seq": seq}, "sent_at": sent_at}
             )
     return numbers, per_person
 

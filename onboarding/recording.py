@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection, models, transaction
 from django.db.models import ExpressionWrapper, F, Window
 from django.db.models.functions import RowNumber
@@ -29,10 +30,11 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from onboarding import content_state, json_values, queries, realtime, signals
+from onboarding import content_state, json_values, metrics, queries, realtime, signals
 from onboarding.models import (
     Criterion,
     EndUser,
+    ErasureRecord,
     Event,
     Journey,
     JourneyProgress,
@@ -552,6 +554,8 @@ def events_record_many(
                 event_names=sorted({row.name for row in workspace_rows}),
             )
         )
+    # Last after commit: the pushes and signals above go first.
+    transaction.on_commit(partial(metrics.events_counted, answers))
     return answers
 
 
@@ -696,15 +700,45 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
 
 
 @transaction.atomic
-def end_user_erase(*, end_user: EndUser) -> dict[str, int]:
+def end_user_erase(
+    *,
+    end_user: EndUser,
+    requested_by: ErasureRecord.Requester,
+    admin_user: User | None = None,
+) -> dict[str, int]:
     """Erase every record of one person (events, completions, progress, content state, the end
-    user). Later events for the same id start a new person."""
+    user) and leave an ErasureRecord saying who asked and how much went, without the person's
+    id in clear. Later events for the same id start a new person."""
     counts = {
         "events": Event.objects.filter(end_user=end_user).count(),
         "completions": MilestoneCompletion.objects.filter(end_user=end_user).count(),
         "journeys": JourneyProgress.objects.filter(end_user=end_user).count(),
     }
+    erased_id = end_user.pk
     end_user.delete()
+    ErasureRecord.objects.create(
+        workspace_id=end_user.workspace_id,
+        subject_hash=ErasureRecord.subject_hash_for(
+            workspace_id=end_user.workspace_id, external_id=end_user.external_id
+        ),
+        requested_by=requested_by,
+        secret_key_hint=(
+            end_user.workspace.secret_key_hint
+            if requested_by == ErasureRecord.Requester.SECRET_KEY
+            else ""
+        ),
+        admin_user=admin_user,
+        erased=counts,
+    )
+    transaction.on_commit(
+        partial(
+            announce_robustly,
+            signals.end_user_erased,
+            sender=EndUser,
+            workspace_id=end_user.workspace_id,
+            end_user_id=erased_id,
+        )
+    )
     return counts
 
 

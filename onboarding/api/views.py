@@ -21,7 +21,7 @@ from onboarding import recording
 from onboarding.api import serializers as s
 from onboarding.api.parsers import StrictJSONParser
 from onboarding.auth import HasWorkspace, SecretKeyAuthentication
-from onboarding.models import EndUser, Event, Milestone, Workspace
+from onboarding.models import EndUser, ErasureRecord, Event, Milestone, Workspace
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Malformed or invalid input"),
@@ -132,7 +132,10 @@ class EndUserView(ServerView):
         responses={200: s.ErasedSerializer, **ERRORS},
     )
     def delete(self, request: Request, external_id: str) -> Response:
-        erased = recording.end_user_erase(end_user=self.end_user(external_id))
+        erased = recording.end_user_erase(
+            end_user=self.end_user(external_id),
+            requested_by=ErasureRecord.Requester.SECRET_KEY,
+        )
         return Response({"user": external_id, "erased": erased})
 
 

@@ -12,6 +12,7 @@ from analytics import queries, receivers, services
 from analytics.inputs import DateRange
 from analytics.models import JourneyDayRollup, JourneyStaleDay
 from onboarding import recording
+from onboarding.models import ErasureRecord
 from onboarding.signals import journey_started, milestone_completed
 from tests.analytics.conftest import at
 from tests.factories import (
@@ -157,7 +158,7 @@ def test_erasing_a_person_takes_them_out_of_the_rollup_funnel(
     queries.journey_funnel(journey=journey, date_range=MARCH)
 
     with django_capture_on_commit_callbacks(execute=True):
-        recording.end_user_erase(end_user=crowd[0])
+        recording.end_user_erase(end_user=crowd[0], requested_by=ErasureRecord.Requester.SECRET_KEY)
 
     result = queries.journey_funnel(journey=journey, date_range=MARCH)
     assert result.steps[0].users == 11

@@ -184,3 +184,22 @@ def test_a_person_s_new_traits_and_signup_reach_the_store_and_an_erasure_removes
     assert store.rows(
         "SELECT count() FROM people FINAL WHERE person_id = {p:UInt64}", {"p": ann_id}
     ) == [(0,)]
+
+
+def test_events_past_the_workspace_s_retention_leave_the_store_too(
+    workspace: Workspace, analytics_store: Callable[[], Any]
+) -> None:
+    user = EndUserFactory(workspace=workspace)
+    now = timezone.now()
+    old = EventFactory(workspace=workspace, end_user=user, timestamp=now - timedelta(days=40))
+    kept = EventFactory(workspace=workspace, end_user=user, timestamp=now - timedelta(days=5))
+    analytics_store()
+    workspace.retention_days = 30
+    workspace.save(update_fields=["retention_days"])
+
+    call_command("purge_expired_events")
+    result = analytics_store()
+
+    assert result.purged == 1
+    assert [row[0] for row in _stored()] == [kept.id]
+    assert not Event.objects.filter(pk=old.pk).exists()

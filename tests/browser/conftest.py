@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 from django.conf import settings
 from django.core.management import call_command
-from django.db import OperationalError
+from django.db import OperationalError, connections
 
 from onboarding.models import Event, Workspace
 
@@ -50,6 +50,9 @@ def in_thread(work: Callable[[], Any]) -> Any:
             result.append(work())
         except BaseException as error:
             errors.append(error)
+        finally:
+            # Back to the pool: a thread that ends holding its connection keeps it taken.
+            connections.close_all()
 
     thread = threading.Thread(target=run)
     thread.start()

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from onboarding import recording, signals
-from onboarding.models import EndUser, Event, JourneyProgress, MilestoneCompletion
+from onboarding.models import EndUser, ErasureRecord, Event, JourneyProgress, MilestoneCompletion
 from tests.factories import EndUserFactory, JourneyFactory, MilestoneFactory, WorkspaceFactory
 from tests.onboarding.conftest import TrialJourney
 
@@ -274,7 +274,9 @@ def test_erasing_an_end_user_removes_every_record_and_a_new_event_starts_afresh(
     )
     assert MilestoneCompletion.objects.filter(end_user=end_user).exists()
 
-    erased = recording.end_user_erase(end_user=end_user)
+    erased = recording.end_user_erase(
+        end_user=end_user, requested_by=ErasureRecord.Requester.SECRET_KEY
+    )
     recording.events_record(workspace=trial.workspace, events=[event()], source="server")
 
     assert erased == {"events": 3, "completions": 1, "journeys": 1}

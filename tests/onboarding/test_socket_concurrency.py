@@ -22,7 +22,7 @@ from django.db import OperationalError, connection, transaction
 
 from config.asgi import application
 from onboarding import recording
-from onboarding.models import Event, MilestoneCompletion
+from onboarding.models import ErasureRecord, Event, MilestoneCompletion
 from tests.onboarding.conftest import TrialJourney
 from tests.onboarding.test_widget_socket import ORIGIN, event, hello
 from tests.onboarding.test_widget_socket import socket as widget_socket
@@ -155,7 +155,9 @@ async def test_a_person_erased_while_their_tab_is_open_fails_alone_in_a_shared_c
     settings.MILEPOST_GROUP_COMMIT_MS = 50
     tabs = await open_tabs(key, ["u1", "u2", "u3"])
     erased = await sync_to_async(lambda: trial.workspace.end_users.get(external_id="u2"))()
-    await sync_to_async(recording.end_user_erase)(end_user=erased)
+    await sync_to_async(recording.end_user_erase)(
+        end_user=erased, requested_by=ErasureRecord.Requester.SECRET_KEY
+    )
 
     await asyncio.gather(
         *(

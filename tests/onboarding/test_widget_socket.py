@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
 from onboarding import recording
-from onboarding.models import ContentState, Event, MilestoneCompletion, Workspace
+from onboarding.models import ContentState, ErasureRecord, Event, MilestoneCompletion, Workspace
 from tests.factories import WorkspaceFactory
 from tests.onboarding.conftest import TrialJourney
 
@@ -318,7 +318,9 @@ async def test_an_open_tab_of_an_erased_user_is_told_so(trial: TrialJourney, key
     await communicator.connect()
     await hello(communicator)
     end_user = await sync_to_async(lambda: trial.workspace.end_users.get(external_id="u1"))()
-    await sync_to_async(recording.end_user_erase)(end_user=end_user)
+    await sync_to_async(recording.end_user_erase)(
+        end_user=end_user, requested_by=ErasureRecord.Requester.SECRET_KEY
+    )
 
     reply = await say(communicator, {"type": "events", "events": [event()]})
 

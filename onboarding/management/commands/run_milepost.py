@@ -27,7 +27,14 @@ class Command(BaseCommand):
     async def _serve(self, host: str, port: int, demo_port: int) -> None:
         servers = [
             uvicorn.Server(
-                uvicorn.Config("config.asgi:application", host=host, port=port, lifespan="off")
+                # No access log: it would write every visitor's IP address (README, Privacy).
+                uvicorn.Config(
+                    "config.asgi:application",
+                    host=host,
+                    port=port,
+                    lifespan="off",
+                    access_log=False,
+                )
             )
         ]
         if demo_port:

@@ -1,0 +1,52 @@
+"""Real server processes for the tests that need one: `uvicorn config.asgi:application` on a
+free port with the environment given, stopped (with its workers) when the block ends."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tests.engagement.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def uvicorn_server(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
+    """Yields the server's base URL once /api/v1/health answers."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own server on loopback
+        [
+            *(sys.executable, "-m", "uvicorn", "config.asgi:application"),
+            *("--port", str(port), "--workers", str(workers)),
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # Generous: the machine may be busy with other work while the server imports.
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                httpx.get(f"{base}/api/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError(f"{base} did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
