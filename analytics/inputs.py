@@ -44,6 +44,11 @@ def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+# The days the analytics store can hold (ClickHouse's DateTime64), a day of margin each side.
+EARLIEST_DAY = date(1900, 1, 2)
+LATEST_DAY = date(2299, 12, 30)
+
+
 @dataclass(frozen=True)
 class DateRange:
     """Calendar days date_from..date_to (both inclusive) in a time zone."""
@@ -59,6 +64,12 @@ class DateRange:
             raise ReportInputError(
                 "date_from", "The date range is the wrong way round: date_from is after date_to."
             )
+        for field_name, day in (("date_from", self.date_from), ("date_to", self.date_to)):
+            if not EARLIEST_DAY <= day <= LATEST_DAY:
+                raise ReportInputError(
+                    field_name,
+                    f"Between {EARLIEST_DAY} and {LATEST_DAY} (the analytics store's range).",
+                )
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

@@ -406,3 +406,13 @@ def test_report_parameters_are_checked(workspace, journey):
     with pytest.raises(ReportInputError) as error:
         pai.pai_validation(workspace=workspace, key_event="ghost", date_range=MARCH)
     assert error.value.field == "key_event"
+
+
+def test_a_date_the_analytics_store_cannot_hold_is_refused_by_name():
+    with pytest.raises(ReportInputError) as error:
+        DateRange(date(559, 6, 8), date(2025, 3, 1))
+    assert error.value.field == "date_from"
+    assert "1900-01-02" in error.value.message
+    with pytest.raises(ReportInputError) as error:
+        DateRange(date(2025, 3, 1), date(9999, 12, 31))
+    assert error.value.field == "date_to"

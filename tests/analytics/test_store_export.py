@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from analytics import store, store_export
-from onboarding.models import EndUser, Event, Workspace
+from onboarding.models import EndUser, ErasureRecord, Event, Workspace
 from onboarding.recording import end_user_erase
 from tests.analytics.conftest import at
 from tests.factories import EndUserFactory, EventFactory
@@ -120,7 +120,7 @@ def test_an_erased_person_leaves_the_store_even_when_it_was_down(
     working = settings.ANALYTICS_URL
 
     settings.ANALYTICS_URL = "http://127.0.0.1:9/milepost"  # nothing listens there
-    end_user_erase(end_user=gone)
+    end_user_erase(end_user=gone, requested_by=ErasureRecord.Requester.SECRET_KEY)
     with pytest.raises(store.StoreUnavailable, match=r"127\.0\.0\.1:9"):
         store_export.export(settle=timedelta(0))
     settings.ANALYTICS_URL = working
@@ -179,7 +179,7 @@ def test_a_person_s_new_traits_and_signup_reach_the_store_and_an_erasure_removes
     assert signed_up.isoformat().startswith("2025-03-02T10:00:00")
     assert '"pro"' in traits
     ann_id = ann.pk
-    end_user_erase(end_user=ann)
+    end_user_erase(end_user=ann, requested_by=ErasureRecord.Requester.SECRET_KEY)
     analytics_store()
     assert store.rows(
         "SELECT count() FROM people FINAL WHERE person_id = {p:UInt64}", {"p": ann_id}
@@ -187,7 +187,9 @@ def test_a_person_s_new_traits_and_signup_reach_the_store_and_an_erasure_removes
 
 
 def test_events_past_the_workspace_s_retention_leave_the_store_too(
-    workspace: Workspace, analytics_store: Callable[[], Any]
+    workspace: Workspace,
+    analytics_store: Callable[[], Any],
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     user = EndUserFactory(workspace=workspace)
     now = timezone.now()
@@ -197,7 +199,8 @@ def test_events_past_the_workspace_s_retention_leave_the_store_too(
     workspace.retention_days = 30
     workspace.save(update_fields=["retention_days"])
 
-    call_command("purge_expired_events")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("purge_expired_events")
     result = analytics_store()
 
     assert result.purged == 1
