@@ -39,7 +39,7 @@ run: install widget ## Start the product on http://$(HOST):$(PORT) with a demo w
 	$(PY) manage.py run_milepost --host $(HOST) --port $(PORT) --demo-port $(DEMO_PORT)
 
 worker: install ## Run a Celery worker and beat (production mode, needs REDIS_URL)
-	$(VENV)/bin/celery -A config worker --beat --loglevel=INFO
+	$(VENV)/bin/celery -A milepost worker --beat --loglevel=INFO
 
 browser-deps: ## Install Debian's Chromium for the browser tests, if it is missing
 	@command -v chromium >/dev/null 2>&1 || { \

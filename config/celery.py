@@ -1,13 +1,8 @@
-"""The Celery app. Tasks run eagerly in the embedded mode (see settings)."""
+"""Compatibility name for `milepost.celery` (see config/__init__.py); `celery -A config` finds
+the app here."""
 
 from __future__ import annotations
 
-import os
+from milepost.celery import app
 
-from celery import Celery
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-app = Celery("milepost")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+__all__ = ["app"]

@@ -27,7 +27,7 @@ class Command(BaseCommand):
     async def _serve(self, host: str, port: int, demo_port: int) -> None:
         servers = [
             uvicorn.Server(
-                uvicorn.Config("config.asgi:application", host=host, port=port, lifespan="off")
+                uvicorn.Config("milepost.asgi:application", host=host, port=port, lifespan="off")
             )
         ]
         if demo_port:
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             servers.append(
                 uvicorn.Server(
                     uvicorn.Config(
-                        "config.demo_host:application",
+                        "milepost.demo_host:application",
                         host="localhost" if host == "127.0.0.1" else host,
                         port=demo_port,
                         lifespan="off",
