@@ -21,10 +21,10 @@ from asgiref.sync import SyncToAsync
 from django.db import connections
 from django.test import override_settings
 
-from milepost import demo_sales
-from milepost.celery import app as celery_app
 from engagement import rule_index
 from engagement.models import EngagementSettings
+from milepost import demo_sales
+from milepost.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,9 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from milepost import demo_sales
 from engagement import services, webhooks
 from engagement.models import Delivery, EngagementSettings, Message, Rule, WebhookEndpoint
+from milepost import demo_sales
 from onboarding import recording
 from onboarding.models import Workspace
 from tests.engagement.conftest import SalesInbox

@@ -1,0 +1,188 @@
+"""`AsyncMilepost`: the asyncio client, with a background task that sends tracked events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from milepost_client import batching, calls
+from milepost_client.errors import ApiError, MilepostError
+from milepost_client.models import (
+    ContentChanges,
+    EndUser,
+    Erased,
+    EventAck,
+    MilestoneCompletion,
+    Progress,
+    PublishedVersion,
+)
+from milepost_client.transport import Options, result, unreachable
+
+T = TypeVar("T")
+
+
+class AsyncMilepost:
+    """The same API as `Milepost`, awaited. `track` stays a plain (non-blocking) method: it
+    queues the event for a task on the running event loop. `await aclose()` (or `async with`)
+    sends what is queued."""
+
+    def __init__(
+        self,
+        base_url: str,
+        secret_key: str,
+        *,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        batch_size: int = 100,
+        max_queue_size: int = 10_000,
+        flush_interval: float = 1.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.options = Options(base_url, secret_key, timeout, max_retries, backoff)
+        self._http = httpx.AsyncClient(transport=transport, **self.options.client_arguments())
+        self._queue = batching.EventQueue(max_queue_size, batch_size)
+        self._flush_interval = flush_interval
+        self._wake: asyncio.Event | None = None
+        self._sending: asyncio.Lock | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def identify(
+        self, user_id: str, traits: Mapping[str, Any] | None = None, *, replace: bool = False
+    ) -> EndUser:
+        return await self._send(calls.identify(user_id, traits, replace=replace))
+
+    def track(
+        self,
+        user_id: str,
+        name: str,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        timestamp: datetime | None = None,
+        event_id: str | None = None,
+    ) -> str:
+        if self._closed:
+            raise MilepostError("this client is closed")
+        item = batching.event(user_id, name, properties, timestamp, event_id)
+        full = self._queue.put(item)
+        wake = self._start_flusher()
+        if full:
+            wake.set()
+        return str(item["id"])
+
+    async def send_events(self, events: Sequence[Mapping[str, Any]]) -> EventAck:
+        return await self._send(
+            calls.send_events([dict(e) for e in events], sent_at=datetime.now(UTC))
+        )
+
+    async def complete_milestone(
+        self, user_id: str, milestone: str, *, at: datetime | None = None
+    ) -> MilestoneCompletion:
+        return await self._send(calls.complete_milestone(user_id, milestone, at=at))
+
+    async def progress(self, user_id: str) -> Progress:
+        return await self._send(calls.progress(user_id))
+
+    async def erase(self, user_id: str) -> Erased:
+        return await self._send(calls.erase(user_id))
+
+    async def export_content(self) -> dict[str, Any]:
+        return await self._send(calls.export_content())
+
+    async def import_content(
+        self, document: Mapping[str, Any], *, dry_run: bool = False, publish: bool = False
+    ) -> ContentChanges:
+        return await self._send(calls.import_content(document, dry_run=dry_run, publish=publish))
+
+    async def publish(self, kind: str, key: str) -> PublishedVersion:
+        return await self._send(calls.publish(kind, key))
+
+    async def report(self, name: str, **params: Any) -> dict[str, Any]:
+        return await self._send(calls.report(name, params))
+
+    async def event_funnel(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._send(calls.event_funnel(spec))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def flush(self) -> None:
+        """Send every queued event now; see `Milepost.flush`."""
+        if self._sending is None:
+            self._sending = asyncio.Lock()
+        async with self._sending:
+            while batch := self._queue.take():
+                try:
+                    batching.log_ack(await self.send_events(batch))
+                except MilepostError as error:
+                    if batching.worth_retrying(error):
+                        self._queue.put_back(batch)
+                    elif isinstance(error, ApiError):
+                        batching.log_dropped(batch, error)
+                    raise
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        try:
+            await self.flush()
+        except MilepostError as error:
+            batching.logger.error("Milepost: %d events not sent at close: %s", self.pending, error)
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncMilepost:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _start_flusher(self) -> asyncio.Event:
+        if self._wake is None or self._flusher is None:
+            self._wake = asyncio.Event()
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        return self._wake
+
+    async def _flush_forever(self) -> None:
+        assert self._wake is not None  # noqa: S101 - set before the task starts
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._flush_interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except MilepostError as error:
+                batching.logger.warning("Milepost: sending tracked events failed: %s", error)
+
+    async def _send(self, call: calls.Call[T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method, call.path, json=call.json, params=call.params
+                )
+            except httpx.TransportError as error:
+                delay = self.options.retry_delay(call, attempt, error=error)
+                if delay is None:
+                    raise unreachable(call, error) from error
+            else:
+                delay = self.options.retry_delay(call, attempt, response=response)
+                if delay is None:
+                    return result(call, response)
+            await asyncio.sleep(delay)
+            attempt += 1
