@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -40,7 +39,7 @@ def run(*command: str | Path, cwd: Path | None = None, env: dict[str, str] | Non
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     uv = str(UV) if UV.exists() else shutil.which("uv")
     assert uv, "uv is needed to build the wheels (make install puts it in .tools/)"
     home = tmp_path_factory.mktemp("team")
@@ -50,7 +49,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     run(uv, "venv", "--quiet", "--python", "python3.11", home / "venv")
     wheels = sorted(dist.glob("*.whl"))
     run(uv, "pip", "install", "--quiet", "--python", home / "venv" / "bin" / "python", *wheels)
-    yield home
+    return home
 
 
 def clean_env(home: Path) -> dict[str, str]:
@@ -94,7 +93,8 @@ def test_milepost_run_serves_from_the_installed_wheel(installed: Path) -> None:
                 health = httpx.get(f"{url}/api/v1/health", timeout=1)
                 break
             except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "did not start"
+                assert server.poll() is None, "milepost run exited"
+                assert time.monotonic() < deadline, "milepost run did not answer in 60 s"
                 time.sleep(0.2)
         sdk = httpx.get(f"{url}/static/milepost/milepost.js")
         client_run = run(
