@@ -13,7 +13,7 @@ DEMO_PORT ?= 8001
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install widget run worker test test-python test-browser lint format bench browser-deps
+.PHONY: help install widget wheel run worker test test-python test-browser lint format bench browser-deps
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,10 @@ widget: ## Build the browser SDK into static/milepost/
 	@if [ -f widget/package.json ]; then \
 		npm --prefix widget ci --no-audit --no-fund --loglevel=error && npm --prefix widget run --silent build; \
 	else echo "widget/ has no package.json yet; skipping the SDK build"; fi
+
+wheel: install widget ## Build the wheels of Milepost (with the SDK) and of its Python client into dist/
+	$(UV) build --wheel --quiet --out-dir dist .
+	$(UV) build --wheel --quiet --out-dir dist clients/python
 
 run: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: export DEMO_HOST_URL ?= http://localhost:$(DEMO_PORT)
