@@ -7,27 +7,19 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from milepost_client import batching, calls
-from milepost_client.errors import ApiError, MilepostError
-from milepost_client.models import (
-    ContentChanges,
-    EndUser,
-    Erased,
-    EventAck,
-    MilestoneCompletion,
-    Progress,
-    PublishedVersion,
-)
-from milepost_client.transport import Options, result, unreachable
+from milepost_client import batching, calls, models
+from milepost_client.base import ClientBase, ClientOptions
+from milepost_client.errors import MilepostError
+from milepost_client.transport import result, unreachable
 
 T = TypeVar("T")
 
 
-class AsyncMilepost:
+class AsyncMilepost(ClientBase):
     """The same API as `Milepost`, awaited. `track` stays a plain (non-blocking) method: it
     queues the event for a task on the running event loop. `await aclose()` (or `async with`)
     sends what is queued."""
@@ -37,26 +29,18 @@ class AsyncMilepost:
         base_url: str,
         secret_key: str,
         *,
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        batch_size: int = 100,
-        max_queue_size: int = 10_000,
-        flush_interval: float = 1.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self.options = Options(base_url, secret_key, timeout, max_retries, backoff)
+        super().__init__(base_url, secret_key, **options)
         self._http = httpx.AsyncClient(transport=transport, **self.options.client_arguments())
-        self._queue = batching.EventQueue(max_queue_size, batch_size)
-        self._flush_interval = flush_interval
         self._wake: asyncio.Event | None = None
         self._sending: asyncio.Lock | None = None
         self._flusher: asyncio.Task[None] | None = None
-        self._closed = False
 
     async def identify(
         self, user_id: str, traits: Mapping[str, Any] | None = None, *, replace: bool = False
-    ) -> EndUser:
+    ) -> models.EndUser:
         return await self._send(calls.identify(user_id, traits, replace=replace))
 
     def track(
@@ -68,29 +52,26 @@ class AsyncMilepost:
         timestamp: datetime | None = None,
         event_id: str | None = None,
     ) -> str:
-        if self._closed:
-            raise MilepostError("this client is closed")
-        item = batching.event(user_id, name, properties, timestamp, event_id)
-        full = self._queue.put(item)
+        event_id, full = self._enqueue(user_id, name, properties, timestamp, event_id)
         wake = self._start_flusher()
         if full:
             wake.set()
-        return str(item["id"])
+        return event_id
 
-    async def send_events(self, events: Sequence[Mapping[str, Any]]) -> EventAck:
+    async def send_events(self, events: Sequence[Mapping[str, Any]]) -> models.EventAck:
         return await self._send(
             calls.send_events([dict(e) for e in events], sent_at=datetime.now(UTC))
         )
 
     async def complete_milestone(
         self, user_id: str, milestone: str, *, at: datetime | None = None
-    ) -> MilestoneCompletion:
+    ) -> models.MilestoneCompletion:
         return await self._send(calls.complete_milestone(user_id, milestone, at=at))
 
-    async def progress(self, user_id: str) -> Progress:
+    async def progress(self, user_id: str) -> models.Progress:
         return await self._send(calls.progress(user_id))
 
-    async def erase(self, user_id: str) -> Erased:
+    async def erase(self, user_id: str) -> models.Erased:
         return await self._send(calls.erase(user_id))
 
     async def export_content(self) -> dict[str, Any]:
@@ -98,10 +79,10 @@ class AsyncMilepost:
 
     async def import_content(
         self, document: Mapping[str, Any], *, dry_run: bool = False, publish: bool = False
-    ) -> ContentChanges:
+    ) -> models.ContentChanges:
         return await self._send(calls.import_content(document, dry_run=dry_run, publish=publish))
 
-    async def publish(self, kind: str, key: str) -> PublishedVersion:
+    async def publish(self, kind: str, key: str) -> models.PublishedVersion:
         return await self._send(calls.publish(kind, key))
 
     async def report(self, name: str, **params: Any) -> dict[str, Any]:
@@ -109,10 +90,6 @@ class AsyncMilepost:
 
     async def event_funnel(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         return await self._send(calls.event_funnel(spec))
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
 
     async def flush(self) -> None:
         """Send every queued event now; see `Milepost.flush`."""
@@ -123,10 +100,7 @@ class AsyncMilepost:
                 try:
                     batching.log_ack(await self.send_events(batch))
                 except MilepostError as error:
-                    if batching.worth_retrying(error):
-                        self._queue.put_back(batch)
-                    elif isinstance(error, ApiError):
-                        batching.log_dropped(batch, error)
+                    self._undelivered(batch, error)
                     raise
 
     async def aclose(self) -> None:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from milepost_client.errors import (
-    ApiError,
     MilepostError,
     QueueFullError,
     RateLimitedError,
@@ -55,10 +54,6 @@ def worth_retrying(error: MilepostError) -> bool:
 def log_ack(ack: EventAck) -> None:
     for rejection in ack.rejected:
         logger.warning("Milepost rejected event %s: %s", rejection.id, rejection.reason)
-
-
-def log_dropped(batch: list[dict[str, Any]], error: ApiError) -> None:
-    logger.error("Milepost refused a batch of %d events, dropped: %s", len(batch), error)
 
 
 class EventQueue:

@@ -9,15 +9,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-from milepost_client.models import (
-    ContentChanges,
-    EndUser,
-    Erased,
-    EventAck,
-    MilestoneCompletion,
-    Progress,
-    PublishedVersion,
-)
+from milepost_client import models
 
 T = TypeVar("T")
 
@@ -26,18 +18,6 @@ T = TypeVar("T")
 # the request cannot have reached Milepost (no connection), because repeating it would act
 # twice (a publish makes a new version each time).
 RetrySafety = Literal["always", "unsent"]
-
-CONTENT_KINDS = ("journey", "walkthrough", "tooltip", "progress_bar")
-REPORTS = (
-    "journey-funnel",
-    "velocity",
-    "walkthrough-funnel",
-    "retention",
-    "lifecycle",
-    "pqls",
-    "adoption",
-    "pai",
-)
 
 
 @dataclass(frozen=True)
@@ -58,43 +38,49 @@ def _body(status: int, body: Any) -> Any:
     return body
 
 
-def identify(user_id: str, traits: Mapping[str, Any] | None, *, replace: bool) -> Call[EndUser]:
+def identify(
+    user_id: str, traits: Mapping[str, Any] | None, *, replace: bool
+) -> Call[models.EndUser]:
     return Call(
         "PUT",
         f"users/{_segment(user_id)}",
-        lambda status, body: EndUser.from_json(body, created=status == 201),
+        lambda status, body: models.EndUser.from_json(body, created=status == 201),
         json={"traits": dict(traits or {}), "replace": replace},
     )
 
 
-def send_events(events: list[dict[str, Any]], *, sent_at: datetime) -> Call[EventAck]:
+def send_events(events: list[dict[str, Any]], *, sent_at: datetime) -> Call[models.EventAck]:
     return Call(
         "POST",
         "events",
-        lambda status, body: EventAck.from_json(body),
+        lambda status, body: models.EventAck.from_json(body),
         json={"events": events, "sent_at": sent_at.isoformat()},
     )
 
 
 def complete_milestone(
     user_id: str, milestone: str, *, at: datetime | None
-) -> Call[MilestoneCompletion]:
+) -> Call[models.MilestoneCompletion]:
     return Call(
         "POST",
         f"users/{_segment(user_id)}/milestones/{_segment(milestone)}",
-        lambda status, body: MilestoneCompletion.from_json(body),
+        lambda status, body: models.MilestoneCompletion.from_json(body),
         json={"at": at.isoformat()} if at is not None else {},
     )
 
 
-def progress(user_id: str) -> Call[Progress]:
+def progress(user_id: str) -> Call[models.Progress]:
     return Call(
-        "GET", f"users/{_segment(user_id)}/progress", lambda status, body: Progress.from_json(body)
+        "GET",
+        f"users/{_segment(user_id)}/progress",
+        lambda status, body: models.Progress.from_json(body),
     )
 
 
-def erase(user_id: str) -> Call[Erased]:
-    return Call("DELETE", f"users/{_segment(user_id)}", lambda status, body: Erased.from_json(body))
+def erase(user_id: str) -> Call[models.Erased]:
+    return Call(
+        "DELETE", f"users/{_segment(user_id)}", lambda status, body: models.Erased.from_json(body)
+    )
 
 
 def export_content() -> Call[dict[str, Any]]:
@@ -103,22 +89,22 @@ def export_content() -> Call[dict[str, Any]]:
 
 def import_content(
     document: Mapping[str, Any], *, dry_run: bool, publish: bool
-) -> Call[ContentChanges]:
+) -> Call[models.ContentChanges]:
     params = {"dry_run": "1" if dry_run else "0", "publish": "1" if publish else "0"}
     return Call(
         "PUT",
         "content",
-        lambda status, body: ContentChanges.from_json(body),
+        lambda status, body: models.ContentChanges.from_json(body),
         json=dict(document),
         params=params,
     )
 
 
-def publish(kind: str, key: str) -> Call[PublishedVersion]:
+def publish(kind: str, key: str) -> Call[models.PublishedVersion]:
     return Call(
         "POST",
         f"content/{_segment(kind)}/{_segment(key)}/publish",
-        lambda status, body: PublishedVersion.from_json(body),
+        lambda status, body: models.PublishedVersion.from_json(body),
         retry="unsent",
     )
 

@@ -7,27 +7,19 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from milepost_client import batching, calls
-from milepost_client.errors import ApiError, MilepostError
-from milepost_client.models import (
-    ContentChanges,
-    EndUser,
-    Erased,
-    EventAck,
-    MilestoneCompletion,
-    Progress,
-    PublishedVersion,
-)
-from milepost_client.transport import Options, result, unreachable
+from milepost_client import batching, calls, models
+from milepost_client.base import ClientBase, ClientOptions
+from milepost_client.errors import MilepostError
+from milepost_client.transport import result, unreachable
 
 T = TypeVar("T")
 
 
-class Milepost:
+class Milepost(ClientBase):
     """A client of one workspace, authenticated with its secret key (`sk_…`).
 
     `track` queues events (at most `max_queue_size`) for a background thread that sends them
@@ -42,29 +34,21 @@ class Milepost:
         base_url: str,
         secret_key: str,
         *,
-        timeout: float = 10.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        batch_size: int = 100,
-        max_queue_size: int = 10_000,
-        flush_interval: float = 1.0,
         transport: httpx.BaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self.options = Options(base_url, secret_key, timeout, max_retries, backoff)
+        super().__init__(base_url, secret_key, **options)
         self._http = httpx.Client(transport=transport, **self.options.client_arguments())
-        self._queue = batching.EventQueue(max_queue_size, batch_size)
-        self._flush_interval = flush_interval
         self._wake = threading.Event()
         self._sending = threading.Lock()  # one flush at a time, so batches keep their order
         self._starting = threading.Lock()
-        self._closed = False
         self._flusher: threading.Thread | None = None
 
     # --- end users and events -------------------------------------------------------------
 
     def identify(
         self, user_id: str, traits: Mapping[str, Any] | None = None, *, replace: bool = False
-    ) -> EndUser:
+    ) -> models.EndUser:
         """Create or update an end user; traits merge unless `replace`."""
         return self._send(calls.identify(user_id, traits, replace=replace))
 
@@ -79,28 +63,26 @@ class Milepost:
     ) -> str:
         """Queue an event for the background flusher and answer its id. Raises
         `QueueFullError` when `max_queue_size` events are already waiting."""
-        if self._closed:
-            raise MilepostError("this client is closed")
-        item = batching.event(user_id, name, properties, timestamp, event_id)
-        if self._queue.put(item):
+        event_id, full = self._enqueue(user_id, name, properties, timestamp, event_id)
+        if full:
             self._wake.set()
         self._start_flusher()
-        return str(item["id"])
+        return event_id
 
-    def send_events(self, events: Sequence[Mapping[str, Any]]) -> EventAck:
+    def send_events(self, events: Sequence[Mapping[str, Any]]) -> models.EventAck:
         """Send a batch now (no queue); each event needs `id`, `user_id` and `name`."""
         return self._send(calls.send_events([dict(e) for e in events], sent_at=datetime.now(UTC)))
 
     def complete_milestone(
         self, user_id: str, milestone: str, *, at: datetime | None = None
-    ) -> MilestoneCompletion:
+    ) -> models.MilestoneCompletion:
         """Report a milestone reached on the server (a milestone whose criterion is a report)."""
         return self._send(calls.complete_milestone(user_id, milestone, at=at))
 
-    def progress(self, user_id: str) -> Progress:
+    def progress(self, user_id: str) -> models.Progress:
         return self._send(calls.progress(user_id))
 
-    def erase(self, user_id: str) -> Erased:
+    def erase(self, user_id: str) -> models.Erased:
         """Erase every record of the end user (events, completions, progress, content state)."""
         return self._send(calls.erase(user_id))
 
@@ -112,11 +94,11 @@ class Milepost:
 
     def import_content(
         self, document: Mapping[str, Any], *, dry_run: bool = False, publish: bool = False
-    ) -> ContentChanges:
+    ) -> models.ContentChanges:
         """Create or update pieces by key in one transaction (`dry_run`: report only)."""
         return self._send(calls.import_content(document, dry_run=dry_run, publish=publish))
 
-    def publish(self, kind: str, key: str) -> PublishedVersion:
+    def publish(self, kind: str, key: str) -> models.PublishedVersion:
         """Publish one journey, walkthrough, tooltip or progress bar as its next version."""
         return self._send(calls.publish(kind, key))
 
@@ -132,11 +114,6 @@ class Milepost:
 
     # --- queue ----------------------------------------------------------------------------
 
-    @property
-    def pending(self) -> int:
-        """Events tracked and not yet delivered."""
-        return len(self._queue)
-
     def flush(self) -> None:
         """Send every queued event now. Raises the error of a batch Milepost could not take;
         a batch that failed for a reason worth retrying stays queued."""
@@ -145,10 +122,7 @@ class Milepost:
                 try:
                     batching.log_ack(self.send_events(batch))
                 except MilepostError as error:
-                    if batching.worth_retrying(error):
-                        self._queue.put_back(batch)
-                    elif isinstance(error, ApiError):
-                        batching.log_dropped(batch, error)
+                    self._undelivered(batch, error)
                     raise
 
     def close(self) -> None:
