@@ -6,10 +6,7 @@ Rendering without django-csp or a signed-in user is checked with a bare template
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,54 +17,22 @@ import httpx
 import pytest
 from django.template import Context, Engine
 from django.test import override_settings
+from milepost_client import Milepost
 
 from onboarding.models import Event, MilestoneCompletion
 from tests.browser.conftest import free_port
 from tests.clients.conftest import TRIAL_CONTENT, LiveMilepost
-
-HOST_DIR = Path(__file__).resolve().parent.parent / "django_host"
+from tests.clients.django_host import running_host
 
 
 @pytest.fixture
 def acme_host(live_milepost: LiveMilepost, tmp_path: Path) -> Iterator[str]:
-    from milepost_client import Milepost
-
     with Milepost(live_milepost.url, live_milepost.secret_key) as client:
         client.import_content(TRIAL_CONTENT, publish=True)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(HOST_DIR),
-        "DJANGO_SETTINGS_MODULE": "acme_host.settings",
-        "HOST_DB": str(tmp_path / "acme.sqlite3"),
-        "MILEPOST_URL": live_milepost.url,
-        "MILEPOST_PUBLISHABLE_KEY": live_milepost.keys["publishable_key"],
-        "MILEPOST_SECRET_KEY": live_milepost.secret_key,
-        "MILEPOST_IDENTITY_SECRET": live_milepost.keys["identity_secret"],
-    }
-    subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "-v0"], env=env, check=True, timeout=120
-    )
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "uvicorn", "acme_host.asgi:application", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/page", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the Django host did not start") from None
-                time.sleep(0.1)
+    with running_host(
+        milepost_url=live_milepost.url, keys=live_milepost.keys, port=free_port(), data_dir=tmp_path
+    ) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def wait_for(predicate: object, seconds: float = 15) -> None:

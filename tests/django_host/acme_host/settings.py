@@ -35,8 +35,9 @@ TEMPLATES = [
     }
 ]
 USE_TZ = True
+MILEPOST_URL = os.environ["MILEPOST_URL"]
 MILEPOST = {
-    "URL": os.environ["MILEPOST_URL"],
+    "URL": MILEPOST_URL,
     "PUBLISHABLE_KEY": os.environ["MILEPOST_PUBLISHABLE_KEY"],
     "SECRET_KEY": os.environ["MILEPOST_SECRET_KEY"],
     "IDENTITY_SECRET": os.environ["MILEPOST_IDENTITY_SECRET"],
@@ -48,6 +49,7 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [NONCE, "'strict-dynamic'"],
-        "connect-src": [SELF, os.environ["MILEPOST_URL"]],
+        # The SDK talks to Milepost over a WebSocket, with HTTP as its fallback.
+        "connect-src": [SELF, MILEPOST_URL, "ws" + MILEPOST_URL.removeprefix("http")],
     }
 }
