@@ -127,7 +127,8 @@ class AsyncMilepost(ClientBase):
         await self.aclose()
 
     def _start_flusher(self) -> asyncio.Event:
-        if self._wake is None or self._flusher is None:
+        # A task dies with its event loop (a new asyncio.run): start another on this one.
+        if self._wake is None or self._flusher is None or self._flusher.done():
             self._wake = asyncio.Event()
             self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
         return self._wake

@@ -151,9 +151,10 @@ class Milepost(ClientBase):
     # --- internals ------------------------------------------------------------------------
 
     def _start_flusher(self) -> None:
-        if self._flusher is None:
+        # A forked worker (gunicorn, Celery) inherits the object but not the thread.
+        if self._flusher is None or not self._flusher.is_alive():
             with self._starting:
-                if self._flusher is None:
+                if self._flusher is None or not self._flusher.is_alive():
                     self._flusher = threading.Thread(
                         target=self._flush_forever, name="milepost-flusher", daemon=True
                     )
