@@ -98,10 +98,12 @@ class AsyncMilepost(ClientBase):
         async with self._sending:
             while batch := self._queue.take():
                 try:
-                    batching.log_ack(await self.send_events(batch))
+                    ack = await self.send_events(batch)
                 except MilepostError as error:
                     self._undelivered(batch, error)
                     raise
+                self._queue.settle(batch)
+                batching.log_ack(ack)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -60,6 +60,7 @@ class ClientBase:
         if batching.worth_retrying(error):
             self._queue.put_back(batch)
         else:
+            self._queue.settle(batch)
             batching.logger.error(
                 "Milepost refused a batch of %d events, dropped: %s", len(batch), error
             )

@@ -57,7 +57,8 @@ def log_ack(ack: EventAck) -> None:
 
 
 class EventQueue:
-    """Events waiting to be sent, at most `max_size`; thread-safe."""
+    """Events waiting to be sent, at most `max_size`; thread-safe. Its length counts the
+    batch being sent too, until it is delivered (`settle`) or put back."""
 
     def __init__(self, max_size: int, batch_size: int) -> None:
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
@@ -67,10 +68,11 @@ class EventQueue:
         self.max_size = max_size
         self.batch_size = batch_size
         self._events: deque[dict[str, Any]] = deque()
+        self._in_flight = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._events) + self._in_flight
 
     def put(self, item: dict[str, Any]) -> bool:
         """Queue one event; True when a full batch is now waiting."""
@@ -86,12 +88,19 @@ class EventQueue:
     def take(self) -> list[dict[str, Any]]:
         with self._lock:
             count = min(self.batch_size, len(self._events))
+            self._in_flight += count
             return [self._events.popleft() for _ in range(count)]
+
+    def settle(self, batch: list[dict[str, Any]]) -> None:
+        """A taken batch is done with: delivered, or dropped because Milepost refused it."""
+        with self._lock:
+            self._in_flight -= len(batch)
 
     def put_back(self, batch: list[dict[str, Any]]) -> None:
         """Return a batch that could not be delivered to the front, in order; events that no
         longer fit (new ones arrived meanwhile) are dropped oldest first and logged."""
         with self._lock:
+            self._in_flight -= len(batch)
             room = self.max_size - len(self._events)
             kept = batch[len(batch) - room :] if room < len(batch) else batch
             if len(kept) < len(batch):

@@ -120,10 +120,12 @@ class Milepost(ClientBase):
         with self._sending:
             while batch := self._queue.take():
                 try:
-                    batching.log_ack(self.send_events(batch))
+                    ack = self.send_events(batch)
                 except MilepostError as error:
                     self._undelivered(batch, error)
                     raise
+                self._queue.settle(batch)
+                batching.log_ack(ack)
 
     def close(self) -> None:
         """Send what is queued (errors are logged), stop the flusher, close connections."""
