@@ -220,7 +220,6 @@ def test_the_queue_is_bounded_while_milepost_is_unreachable() -> None:
 
     with pytest.raises(QueueFullError):
         client.track("user-1", "c")
-    with pytest.raises(TransportError):
-        client.flush()
-    assert client.pending == 2  # kept for a later flush, in order
-    client.close()
+    assert client.pending == 2  # waiting or being tried, whichever the flusher is at
+    client.close()  # logs what it could not send
+    assert client.pending == 2  # kept, never silently counted as sent

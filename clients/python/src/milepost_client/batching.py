@@ -57,8 +57,8 @@ def log_ack(ack: EventAck) -> None:
 
 
 class EventQueue:
-    """Events waiting to be sent, at most `max_size`; thread-safe. Its length counts the
-    batch being sent too, until it is delivered (`settle`) or put back."""
+    """Events waiting to be sent, at most `max_size`; thread-safe. The batch being sent
+    counts too (in the length and the limit) until it is delivered (`settle`) or put back."""
 
     def __init__(self, max_size: int, batch_size: int) -> None:
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
@@ -77,9 +77,9 @@ class EventQueue:
     def put(self, item: dict[str, Any]) -> bool:
         """Queue one event; True when a full batch is now waiting."""
         with self._lock:
-            if len(self._events) >= self.max_size:
+            if len(self._events) + self._in_flight >= self.max_size:
                 raise QueueFullError(
-                    f"{len(self._events)} events are waiting to be sent (max_queue_size); "
+                    f"{self.max_size} events are waiting to be sent (max_queue_size); "
                     f"event {item['id']} was not queued."
                 )
             self._events.append(item)
@@ -97,15 +97,8 @@ class EventQueue:
             self._in_flight -= len(batch)
 
     def put_back(self, batch: list[dict[str, Any]]) -> None:
-        """Return a batch that could not be delivered to the front, in order; events that no
-        longer fit (new ones arrived meanwhile) are dropped oldest first and logged."""
+        """Return a batch that could not be delivered to the front, in order (it still counts
+        toward the limit, so there is always room for it)."""
         with self._lock:
             self._in_flight -= len(batch)
-            room = self.max_size - len(self._events)
-            kept = batch[len(batch) - room :] if room < len(batch) else batch
-            if len(kept) < len(batch):
-                logger.error(
-                    "Milepost event queue full: %d undelivered events dropped",
-                    len(batch) - len(kept),
-                )
-            self._events.extendleft(reversed(kept))
+            self._events.extendleft(reversed(batch))
