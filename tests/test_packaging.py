@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from django.conf import settings
 
 from tests.browser.conftest import free_port
+from tests.serving import serving
 
 ROOT = Path(settings.BASE_DIR)
 UV = ROOT / ".tools" / "bin" / "uv"
@@ -78,24 +78,13 @@ def test_milepost_run_serves_from_the_installed_wheel(installed: Path) -> None:
         + run("milepost", "create_workspace", "Acme", cwd=installed, env=env)
     )
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        ["milepost", "run", "--port", str(port)],  # noqa: S607 - the venv's own command
-        cwd=installed,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"{url}/api/v1/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, "milepost run exited"
-                assert time.monotonic() < deadline, "milepost run did not answer in 60 s"
-                time.sleep(0.2)
+    with serving(
+        ["milepost", "run", "--port", str(port)],
+        probe=f"{url}/api/v1/health",
+        env=env,
+        cwd=installed,
+    ) as health:
         sdk = httpx.get(f"{url}/static/milepost/milepost.js")
         client_run = run(
             installed / "venv" / "bin" / "python",
@@ -108,9 +97,6 @@ def test_milepost_run_serves_from_the_installed_wheel(installed: Path) -> None:
             cwd=installed,
             env=env,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
     no_config = subprocess.run(  # noqa: S603
         [installed / "venv" / "bin" / "python", "-c", "import config"],
         cwd=installed,

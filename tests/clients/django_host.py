@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from tests.serving import serving
 
 HOST_DIR = Path(__file__).resolve().parent.parent / "django_host"
 
@@ -34,25 +33,10 @@ def running_host(
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "-v0"], env=env, check=True, timeout=120
     )
-    server = subprocess.Popen(  # noqa: S603
+    with serving(
         [sys.executable, "-m", "uvicorn", "acme_host.asgi:application", "--port", str(port)],
+        probe=f"http://127.0.0.1:{port}/page",
         env=env,
         cwd=data_dir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/page", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the Django host did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    ):
+        yield f"http://127.0.0.1:{port}"
