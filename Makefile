@@ -13,7 +13,7 @@ DEMO_PORT ?= 8001
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install widget charts run worker test test-python test-browser lint format bench faults browser-deps
+.PHONY: help install widget charts wheel run worker test test-python test-browser lint format bench faults browser-deps
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ widget: ## Build the browser SDK into static/milepost/
 charts: ## Build the admin dashboards' charts (Apache ECharts) into static/analytics/
 	npm --prefix charts ci --no-audit --no-fund --loglevel=error && npm --prefix charts run --silent build
 
+wheel: install widget charts ## Build the wheels of Milepost (with the SDK) and of its Python client into dist/
+	$(UV) build --wheel --quiet --out-dir dist .
+	$(UV) build --wheel --quiet --out-dir dist clients/python
+
 run: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: export DEMO_HOST_URL ?= http://localhost:$(DEMO_PORT)
 run: install widget charts ## Start the product on http://$(HOST):$(PORT) with a demo workspace
@@ -43,7 +47,7 @@ run: install widget charts ## Start the product on http://$(HOST):$(PORT) with a
 	$(PY) manage.py run_milepost --host $(HOST) --port $(PORT) --demo-port $(DEMO_PORT)
 
 worker: install ## Run a Celery worker and beat (production mode, needs REDIS_URL)
-	$(VENV)/bin/celery -A config worker --beat --loglevel=INFO
+	$(VENV)/bin/celery -A milepost worker --beat --loglevel=INFO
 
 browser-deps: ## Install Debian's Chromium for the browser tests, if it is missing
 	@command -v chromium >/dev/null 2>&1 || { \

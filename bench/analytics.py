@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/milepost_bench_analytics")
 os.environ.setdefault("SECRET_KEY", "milepost-bench-only")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "milepost.settings")
 
 FUNNEL_STEPS = ("$pageview", "login", "campaign_created", "contacts_imported", "report_viewed")
 DAYS = 60

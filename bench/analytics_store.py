@@ -33,7 +33,7 @@ os.environ["MILEPOST_VAR_DIR"] = str(SCRATCH)
 os.environ["ANALYTICS_URL"] = f"chdb://{SCRATCH / 'store'}"
 os.environ.pop("DATABASE_URL", None)
 os.environ.setdefault("SECRET_KEY", "milepost-bench-only")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "milepost.settings")
 
 STEPS = ("$pageview", "login", "campaign_created", "contacts_imported", "report_viewed")
 OTHERS = ("$step_viewed", "settings_opened", "error_shown")

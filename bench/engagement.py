@@ -54,7 +54,7 @@ def main(total: int) -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "milepost.settings")
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
     import logging
 
@@ -68,7 +68,7 @@ def main(total: int) -> None:
     call_command("migrate", verbosity=0)
     try:
         sweep_bench(total)
-        from config.celery import app
+        from milepost.celery import app
 
         # Production: the receiver only enqueues (an in-memory broker stands in for Redis).
         app.conf.task_always_eager = False

@@ -44,7 +44,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "milepost.settings")
 # The harness reads the database between awaits (counts, seeding); no server code runs here.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 PG_BIN = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
@@ -190,7 +190,7 @@ class Stack:
 
     def uvicorn(self, name: str, workers: int = 1) -> str:
         port = free_port()
-        command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+        command = [sys.executable, "-m", "uvicorn", "milepost.asgi:application"]
         command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
         self.processes.append(Process(name, command, self.env(), self.base))
         base = f"http://127.0.0.1:{port}"

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/milepost_bench")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("SECRET_KEY", "milepost-bench-only")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "milepost.settings")
 
 
 def ensure_database() -> None:
@@ -188,7 +188,7 @@ async def _start_server(port: int) -> subprocess.Popen[bytes]:
             sys.executable,
             "-m",
             "uvicorn",
-            "config.asgi:application",
+            "milepost.asgi:application",
             "--port",
             str(port),
             "--log-level",

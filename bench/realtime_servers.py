@@ -18,7 +18,7 @@ from pathlib import Path
 from ingest import ROOT, free_port
 
 BENCH = Path(__file__).resolve().parent
-# Raised so that the load is measured, not refused (config/settings.py, the README's limits).
+# Raised so that the load is measured, not refused (milepost/settings.py, the README's limits).
 SERVER_LIMITS = {
     "MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE": "1000000",
     "MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE": "100000000",
@@ -190,7 +190,7 @@ def server_env() -> dict[str, str]:
 
 
 def milepost_server(workers: int) -> Server:
-    return Server("milepost", ["config.asgi:application"], workers, "/api/v1/health")
+    return Server("milepost", ["milepost.asgi:application"], workers, "/api/v1/health")
 
 
 def echo_server(workers: int) -> Server:

@@ -1,22 +1,7 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels, on one port.
-
-Origins are checked by the widget consumer against each workspace's allowed origins, not by
-Channels' AllowedHostsOriginValidator, which compares them with our own host.
-"""
+"""Compatibility name for `milepost.asgi` (see config/__init__.py)."""
 
 from __future__ import annotations
 
-import os
+from milepost.asgi import application
 
-from django.core.asgi import get_asgi_application
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
-
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-
-from onboarding.routing import websocket_urlpatterns  # noqa: E402
-
-application = ProtocolTypeRouter(
-    {"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)}
-)
+__all__ = ["application"]

@@ -1,22 +1,8 @@
-"""The Celery app. Tasks run eagerly in the embedded mode (see settings)."""
+"""Compatibility name for `milepost.celery` (see config/__init__.py); `celery -A config` finds
+the app here."""
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from milepost.celery import app
 
-from celery import Celery
-from celery.signals import task_failure
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-app = Celery("milepost")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
-
-
-@task_failure.connect
-def _count_task_error(**kwargs: Any) -> None:
-    from onboarding import metrics
-
-    metrics.ERRORS.labels("task").inc()
+__all__ = ["app"]

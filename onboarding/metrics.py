@@ -1,4 +1,4 @@
-"""What the runtime counts for Prometheus (served at /metrics by config.observability).
+"""What the runtime counts for Prometheus (served at /metrics by milepost.observability).
 
 Counters and gauges live in the process that changes them. With several processes (uvicorn
 --workers, Celery), set PROMETHEUS_MULTIPROC_DIR to an empty directory they share before they

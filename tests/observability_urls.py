@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from config.urls import urlpatterns as product_urlpatterns
+from milepost.urls import urlpatterns as product_urlpatterns
 
 
 def broken_view(request: HttpRequest) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""Real server processes for the tests that need one: `uvicorn config.asgi:application` on a
+"""Real server processes for the tests that need one: `uvicorn milepost.asgi:application` on a
 free port with the environment given, stopped (with its workers) when the block ends."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def uvicorn_server(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own server on loopback
         [
-            *(sys.executable, "-m", "uvicorn", "config.asgi:application"),
+            *(sys.executable, "-m", "uvicorn", "milepost.asgi:application"),
             *("--port", str(port), "--workers", str(workers)),
         ],
         cwd=ROOT,

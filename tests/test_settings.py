@@ -16,7 +16,7 @@ def _start_django(**environment: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "milepost.settings"},
         capture_output=True,
         text=True,
         timeout=60,
@@ -59,7 +59,7 @@ def test_the_embedded_default_needs_no_services() -> None:
         cwd=ROOT,
         env={
             **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SETTINGS_MODULE": "milepost.settings",
         },
         capture_output=True,
         text=True,
@@ -86,7 +86,7 @@ def test_production_urls_select_postgresql_and_redis() -> None:
         cwd=ROOT,
         env={
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SETTINGS_MODULE": "milepost.settings",
             "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
             "REDIS_URL": "redis://127.0.0.1:6379/0",
             "SECRET_KEY": "x" * 50,
@@ -112,7 +112,7 @@ def _production(**extra: str) -> dict[str, str]:
         keep.pop(name, None)
     return {
         **keep,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": "milepost.settings",
         "DEBUG": "false",
         "SECRET_KEY": "k3y-" + "".join(chr(ord("a") + i % 26) for i in range(60)),
         "ALLOWED_HOSTS": "milepost.example.com",

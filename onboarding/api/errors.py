@@ -2,7 +2,7 @@
 
 DRF views answer through `exception_handler`; everything else on an API path (an unknown URL,
 a method a plain view does not take, an uncaught error) is put in the same shape by
-`config.middleware.ApiErrorsMiddleware`. A dependency that cannot be reached (the database,
+`milepost.middleware.ApiErrorsMiddleware`. A dependency that cannot be reached (the database,
 Redis, the task broker) is a 503 with `Retry-After`, never a 500: the caller's retry is safe."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Real Chromium against real servers: Milepost (config.asgi) under uvicorn on 127.0.0.1, and
+"""Real Chromium against real servers: Milepost (milepost.asgi) under uvicorn on 127.0.0.1, and
 the customer's pages on ANOTHER origin (localhost): the Acme demo host app, and a host of
 purpose-made pages for the edge cases. The servers run in a background thread of the test
 process, against the test database (transactional_db, so the threads see committed rows)."""
@@ -147,8 +147,8 @@ def orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
 def live(orm_beside_playwright: None, transactional_db: None, settings: Any) -> Iterator[Live]:
     if not BUNDLE.is_file():
         pytest.fail(f"{BUNDLE} is missing: build the SDK first (make widget)")
-    from config.asgi import application as milepost_app
-    from config.demo_host import application as demo_app
+    from milepost.asgi import application as milepost_app
+    from milepost.demo_host import application as demo_app
 
     ports = free_port(), free_port(), free_port()
     settings.PUBLIC_URL = f"http://127.0.0.1:{ports[0]}"

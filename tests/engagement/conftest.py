@@ -21,10 +21,10 @@ from asgiref.sync import SyncToAsync
 from django.db import connections
 from django.test import override_settings
 
-from config import demo_sales
-from config.celery import app as celery_app
 from engagement import rule_index
 from engagement.models import EngagementSettings
+from milepost import demo_sales
+from milepost.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +151,7 @@ def allow_loopback_webhooks(workspace: Any) -> None:
 
 @dataclass
 class SalesInbox:
-    """config.demo_sales served by uvicorn on 127.0.0.1, as the demo host app mounts it."""
+    """milepost.demo_sales served by uvicorn on 127.0.0.1, as the demo host app mounts it."""
 
     url: str
 

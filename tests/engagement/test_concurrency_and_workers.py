@@ -123,7 +123,7 @@ def celery_worker() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     credentials = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
     url = f"postgres://{credentials}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
     script = (
-        "from config.celery import app;"
+        "from milepost.celery import app;"
         "app.conf.broker_transport_options = {'visibility_timeout': 3,"
         " 'unacked_restore_interval': 1, 'unacked_restore_throttle': 1};"
         "app.worker_main(['worker', '--pool=solo', '--loglevel=INFO', '--without-mingle',"

@@ -1,4 +1,4 @@
-"""The demo's engagement: `seed_demo_engagement`, the sales inbox (config/demo_sales.py) and
+"""The demo's engagement: `seed_demo_engagement`, the sales inbox (milepost/demo_sales.py) and
 the seeds' sequence end to end (welcome → congratulate → next step; PQL → sales e-mail and a
 signed webhook that the sales inbox verifies and lists)."""
 
@@ -18,9 +18,9 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from config import demo_sales
 from engagement import services, webhooks
 from engagement.models import Delivery, EngagementSettings, Message, Rule, WebhookEndpoint
+from milepost import demo_sales
 from onboarding import recording
 from onboarding.models import Workspace
 from tests.engagement.conftest import SalesInbox

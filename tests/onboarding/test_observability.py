@@ -20,7 +20,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.celery import app as celery_app
+from milepost.celery import app as celery_app
 from onboarding import recording
 from tests.engagement.conftest import free_port
 from tests.onboarding.conftest import TrialJourney
@@ -247,7 +247,7 @@ def test_json_logs_are_one_object_a_line() -> None:
         cwd=ROOT,
         env={
             **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SETTINGS_MODULE": "milepost.settings",
             "MILEPOST_LOG_FORMAT": "json",
         },
         capture_output=True,

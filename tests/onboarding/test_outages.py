@@ -162,7 +162,7 @@ def _postgresql_outage(database: PrivatePostgres) -> None:
         **{k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DEBUG"}},
         "DATABASE_URL": database.url,
         "SECRET_KEY": "outage-test-" + "x" * 40,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": "milepost.settings",
     }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True, timeout=300)  # noqa: S603
@@ -176,7 +176,7 @@ def _postgresql_outage(database: PrivatePostgres) -> None:
     )
     keys = json.loads(created.stdout)
     server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)],
+        [sys.executable, "-m", "uvicorn", "milepost.asgi:application", "--port", str(port)],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

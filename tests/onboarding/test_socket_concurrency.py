@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection, transaction
 
-from config.asgi import application
+from milepost.asgi import application
 from onboarding import recording
 from onboarding.models import ErasureRecord, Event, MilestoneCompletion
 from tests.onboarding.conftest import TrialJourney

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from config.asgi import application
+from milepost.asgi import application
 from onboarding import recording
 from onboarding.models import ContentState, ErasureRecord, Event, MilestoneCompletion, Workspace
 from tests.factories import WorkspaceFactory

@@ -3,7 +3,7 @@
 The seeds' example sequence: welcome when the trial journey starts → congratulate the first
 campaign and point to the next milestone → remind on day 10 whoever has not imported contacts
 → tell sales (e-mail to sales@acme.test and a signed webhook to the demo's sales inbox at
-DEMO_HOST_URL/sales/webhook, config/demo_sales.py) the moment a user becomes a PQL.
+DEMO_HOST_URL/sales/webhook, milepost/demo_sales.py) the moment a user becomes a PQL.
 
 Idempotent: a re-run creates only what is missing and never overwrites a message, rule or
 endpoint an admin edited (rows are found by key, the endpoint by name).

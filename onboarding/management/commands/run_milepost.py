@@ -29,7 +29,7 @@ class Command(BaseCommand):
             uvicorn.Server(
                 # No access log: it would write every visitor's IP address (README, Privacy).
                 uvicorn.Config(
-                    "config.asgi:application",
+                    "milepost.asgi:application",
                     host=host,
                     port=port,
                     lifespan="off",
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             servers.append(
                 uvicorn.Server(
                     uvicorn.Config(
-                        "config.demo_host:application",
+                        "milepost.demo_host:application",
                         host="localhost" if host == "127.0.0.1" else host,
                         port=demo_port,
                         lifespan="off",

@@ -8,7 +8,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
-from config.observability import metrics_view, readiness_view
+from milepost.observability import metrics_view, readiness_view
 
 admin.site.site_header = "Milepost"
 admin.site.site_title = "Milepost admin"

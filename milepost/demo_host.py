@@ -22,7 +22,7 @@ from typing import Any
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "milepost.settings")
 django.setup()
 
 from asgiref.sync import sync_to_async  # noqa: E402
@@ -31,7 +31,7 @@ from django.db import close_old_connections  # noqa: E402
 from django.template.loader import render_to_string  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from config import demo_sales  # noqa: E402
+from milepost import demo_sales  # noqa: E402
 from onboarding.models import Workspace  # noqa: E402
 
 Scope = dict[str, Any]
@@ -40,7 +40,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 DEMO_SLUG = "acme"
 COOKIE = "acme_demo_user"
-STATIC_DIR = (Path(settings.BASE_DIR) / "static" / "demo").resolve()
+STATIC_DIR = (Path(settings.RESOURCE_DIR) / "static" / "demo").resolve()
 PAGES = {
     "/dashboard": ("demo/dashboard.html", "Dashboard"),
     "/campaigns": ("demo/campaigns.html", "Campaigns"),

@@ -1,5 +1,5 @@
 """The demo's "sales inbox": a stand-in for the CRM or sales channel that Milepost's PQL webhook
-tells. Mounted by the demo host app (config/demo_host.py) at /sales on DEMO_HOST_URL:
+tells. Mounted by the demo host app (milepost/demo_host.py) at /sales on DEMO_HOST_URL:
 
 - `POST /sales/webhook` checks the `Milepost-Signature` header (HMAC-SHA256 over
   "timestamp.body" with the secret of the demo workspace's sales endpoint, read from the

@@ -1,0 +1,63 @@
+"""A live Milepost for the clients: milepost.asgi under uvicorn on 127.0.0.1 (in a thread of
+the test process, against the test database), a workspace with its keys, and its content."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from milepost.asgi import application
+from onboarding.content_io import FORMAT
+from onboarding.models import Workspace
+from onboarding.services import workspace_create
+from tests.browser.conftest import ServerThread, free_port
+
+TRIAL_CONTENT: dict[str, Any] = {
+    "format": FORMAT,
+    "journeys": [
+        {
+            "key": "trial",
+            "name": "Trial onboarding",
+            "starts_on": "first_seen",
+            "milestones": [
+                {"key": "installed-js", "name": "Installed the snippet", "criterion": "server"},
+                {
+                    "key": "sent-2-messages",
+                    "name": "Sent two messages",
+                    "criterion": "event",
+                    "event_name": "message_sent",
+                    "min_count": 2,
+                    "counts_toward_pql": True,
+                },
+            ],
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class LiveMilepost:
+    url: str
+    workspace: Workspace
+    keys: dict[str, str]
+
+    @property
+    def secret_key(self) -> str:
+        return self.keys["secret_key"]
+
+
+def serve(app: Any) -> ServerThread:
+    port = free_port()
+    server = ServerThread([(app, "127.0.0.1", port)])
+    server.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.fixture
+def live_milepost(transactional_db: None) -> Iterator[LiveMilepost]:
+    workspace, keys = workspace_create(name="Acme", origins=["https://app.acme.test"])
+    with serve(application) as server:
+        yield LiveMilepost(server.url, workspace, keys)  # type: ignore[attr-defined]
