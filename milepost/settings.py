@@ -321,7 +321,9 @@ CELERY_BEAT_SCHEDULE["analytics-export"] = {
     "options": {"expires": float(ANALYTICS_EXPORT_SECONDS)},
 }
 MILEPOST_BACKGROUND_TASKS: list[str] = (
-    [] if REDIS_URL else ["engagement.scheduler.run", "analytics.scheduler.run", "onboarding.retention.run"]
+    []
+    if REDIS_URL
+    else ["engagement.scheduler.run", "analytics.scheduler.run", "onboarding.retention.run"]
 )
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = MILEPOST_MAX_BATCH_BYTES + 64 * 1024

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from analytics import store, store_export
 from milepost.asgi import application
 from onboarding.content_io import FORMAT
 from onboarding.models import Workspace
@@ -48,6 +50,11 @@ class LiveMilepost:
     def secret_key(self) -> str:
         return self.keys["secret_key"]
 
+    def export_to_store(self) -> None:
+        """What the running server's scheduler does every few seconds: copy the events recorded
+        so far into the analytics store, which event-level reports read."""
+        store_export.export(settle=timedelta(0))
+
 
 def serve(app: Any) -> ServerThread:
     port = free_port()
@@ -59,5 +66,6 @@ def serve(app: Any) -> ServerThread:
 @pytest.fixture
 def live_milepost(transactional_db: None) -> Iterator[LiveMilepost]:
     workspace, keys = workspace_create(name="Acme", origins=["https://app.acme.test"])
+    store.reset()
     with serve(application) as server:
         yield LiveMilepost(server.url, workspace, keys)  # type: ignore[attr-defined]

@@ -98,6 +98,7 @@ async def test_an_agent_creates_publishes_a_walkthrough_and_reads_its_step_funne
                     for name in ("$step_viewed", "$step_completed"):
                         backend.track(user, name, {"walkthrough": "reports-tour", "step": step})
             backend.flush()
+            await sync_to_async(live_milepost.export_to_store)()
             funnel = await tool(session, "walkthrough_step_funnel", walkthrough="reports-tour")
 
     assert {"list_content", "create_content", "publish_content", "journey_funnel"} <= tools

@@ -163,6 +163,8 @@ def _postgresql_outage(database: PrivatePostgres) -> None:
         "DATABASE_URL": database.url,
         "SECRET_KEY": "outage-test-" + "x" * 40,
         "DJANGO_SETTINGS_MODULE": "milepost.settings",
+        # A request waits this long for a pooled connection before it is answered 503.
+        "MILEPOST_DB_POOL_TIMEOUT_SECONDS": "2",
     }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True, timeout=300)  # noqa: S603
