@@ -64,6 +64,7 @@ bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/READ
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/widget.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/analytics.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/store_reports.py
+	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/analytics_store.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/dashboards.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/engagement.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/realtime.py
