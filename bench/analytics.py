@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from timing import median_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -113,16 +114,6 @@ def dataset(users: int, events: int) -> Any:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return workspace
-
-
-def median_ms(run: Callable[[], Any], repeat: int) -> float:
-    run()  # warm caches (and, for the journey funnel, the rollups)
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def measure(workspace: Any, repeat: int) -> dict[str, float]:

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from timing import median_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,16 +62,6 @@ def generate(workspace_id: int, people: int, events: int) -> None:
                    ['free', 'pro'][1 + cityHash64(number, 5) % 2], '"}}')
         FROM numbers({events})"""
     )
-
-
-def median_ms(run: Callable[[], Any], repeat: int) -> float:
-    run()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def measure(workspace: Any, repeat: int) -> dict[str, float]:
