@@ -8,7 +8,7 @@ from typing import Any, TypedDict, Unpack
 
 from milepost_client import batching
 from milepost_client.errors import MilepostError
-from milepost_client.transport import Options
+from milepost_client.transport import Options, RetryPolicy
 
 
 class ClientOptions(TypedDict, total=False):
@@ -26,8 +26,9 @@ class ClientBase:
             base_url,
             secret_key,
             timeout=options.get("timeout", 10.0),
-            max_retries=options.get("max_retries", 3),
-            backoff=options.get("backoff", 0.5),
+            retry=RetryPolicy(
+                max_retries=options.get("max_retries", 3), backoff=options.get("backoff", 0.5)
+            ),
         )
         self._queue = batching.EventQueue(
             options.get("max_queue_size", 10_000), options.get("batch_size", 100)
