@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from milepost_client import AsyncMilepost, JourneyFunnel, Milepost, NotFoundError
+from milepost_client import AsyncMilepost, JourneyFunnel, Milepost, NotFoundError, RetryPolicy
 
 from onboarding.models import Event
 from tests.clients.conftest import TRIAL_CONTENT, GatewayTimeoutOnce, LiveMilepost, serve
@@ -58,7 +58,11 @@ async def test_the_async_client_retries_a_timed_out_batch_and_stores_it_once(
 ) -> None:
     gateway = GatewayTimeoutOnce()
     with serve(gateway) as server:
-        async with AsyncMilepost(server.url, live_milepost.secret_key, backoff=0.01) as client:  # type: ignore[attr-defined]
+        async with AsyncMilepost(
+            server.url,  # type: ignore[attr-defined]
+            live_milepost.secret_key,
+            retry=RetryPolicy(max_retries=1, backoff=0.01),
+        ) as client:
             ids = [client.track("user-9", "message_sent") for _ in range(3)]
             await client.flush()
 

@@ -18,6 +18,7 @@ class ClientOptions(TypedDict, total=False):
     batch_size: int  # events per request from the queue (100; Milepost takes at most 500)
     max_queue_size: int  # events waiting at most; `track` raises QueueFullError beyond (10 000)
     flush_interval: float  # seconds between background sends (1)
+    retry: RetryPolicy  # the whole retry policy at once (max_retries, backoff, max_backoff)
 
 
 class ClientBase:
@@ -26,7 +27,8 @@ class ClientBase:
             base_url,
             secret_key,
             timeout=options.get("timeout", 10.0),
-            retry=RetryPolicy(
+            retry=options.get("retry")
+            or RetryPolicy(
                 max_retries=options.get("max_retries", 3), backoff=options.get("backoff", 0.5)
             ),
         )
