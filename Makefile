@@ -72,10 +72,12 @@ bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/READ
 faults: install ## Fault suite on its own PostgreSQL + Redis: dropped answers, outages, pushes across processes (bench/README.md)
 	$(PY) bench/faults.py $(SCENARIOS)
 
-lint: install ## ruff (lint + format check), mypy, and Django's deploy check on production settings
+lint: install ## ruff (lint + format check), mypy (--strict for clients/python), and Django's deploy check on production settings
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	@# The Python client is a typed library for other code: strict, with its own settings.
+	$(VENV)/bin/mypy --config-file clients/python/pyproject.toml clients/python/src/milepost_client
 	@# Only what the README asks a production start to set: HTTPS must need nothing more.
 	env -u DATABASE_URL -u REDIS_URL DEBUG=false ALLOWED_HOSTS=milepost.example.com \
 		PUBLIC_URL=https://milepost.example.com \

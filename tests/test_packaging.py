@@ -110,3 +110,24 @@ def test_milepost_run_serves_from_the_installed_wheel(installed: Path) -> None:
     assert client_run.strip() == "True"
     assert (installed / "milepost-data" / "milepost.sqlite3").is_file()
     assert b"No module named 'config'" in no_config.stderr
+
+
+def test_milepost_run_demo_serves_the_acme_app_from_the_installed_wheel(installed: Path) -> None:
+    env = clean_env(installed)
+    port, demo_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serving(
+        ["milepost", "run", "--demo", "--port", str(port), "--demo-port", str(demo_port)],
+        probe=f"http://localhost:{demo_port}/dashboard",  # answers once the seeding is done
+        env=env,
+        cwd=installed,
+        seconds=120,
+    ) as dashboard:
+        sdk = httpx.get(f"{url}/static/milepost/milepost.js")
+        admin = httpx.get(f"{url}/admin/login/")
+
+    assert dashboard.status_code == 200
+    assert f'src="{url}/static/milepost/milepost.js" data-key="pk_' in dashboard.text
+    assert "The demo workspace does not exist yet" not in dashboard.text
+    assert sdk.status_code == 200
+    assert admin.status_code == 200

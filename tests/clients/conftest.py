@@ -63,6 +63,27 @@ def serve(app: Any) -> ServerThread:
     return server
 
 
+class GatewayTimeoutOnce:
+    """A load balancer that gives up on the first event batch after Milepost stored it: the
+    client sees 504 although the events are in, and must retry without doubling them."""
+
+    def __init__(self) -> None:
+        self.timed_out = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/api/v1/events" and not self.timed_out:
+            self.timed_out += 1
+
+            async def lost(message: dict[str, Any]) -> None:
+                pass
+
+            await application(scope, receive, lost)
+            await send({"type": "http.response.start", "status": 504, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await application(scope, receive, send)
+
+
 @pytest.fixture
 def live_milepost(transactional_db: None) -> Iterator[LiveMilepost]:
     workspace, keys = workspace_create(name="Acme", origins=["https://app.acme.test"])

@@ -17,12 +17,14 @@ from milepost_client import (
     Milepost,
     NotFoundError,
     QueueFullError,
+    ServerError,
     TransportError,
+    UnavailableError,
 )
 
 from milepost.asgi import application
 from onboarding.models import EndUser, Event
-from tests.clients.conftest import TRIAL_CONTENT, LiveMilepost, serve
+from tests.clients.conftest import TRIAL_CONTENT, GatewayTimeoutOnce, LiveMilepost, serve
 
 
 @pytest.fixture
@@ -74,27 +76,6 @@ def test_flush_sends_whole_batches_and_a_resend_stores_nothing_twice(client: Mil
     assert stored(ids) == 250
     assert again.accepted == ()
     assert again.duplicates == tuple(ids[:3])
-
-
-class GatewayTimeoutOnce:
-    """A load balancer that gives up on the first event batch after Milepost stored it: the
-    client sees 504 although the events are in, and must retry without doubling them."""
-
-    def __init__(self) -> None:
-        self.timed_out = 0
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == "/api/v1/events" and not self.timed_out:
-            self.timed_out += 1
-
-            async def lost(message: dict[str, Any]) -> None:
-                pass
-
-            await application(scope, receive, lost)
-            await send({"type": "http.response.start", "status": 504, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await application(scope, receive, send)
 
 
 def test_a_batch_retried_after_a_gateway_timeout_is_stored_once(
@@ -185,15 +166,64 @@ def test_reports_answer_the_dashboard_numbers(client: Milepost) -> None:
     client.flush()
     today = datetime.now(UTC).date()
 
-    funnel = client.report(
-        "journey-funnel",
-        journey="trial",
-        date_from=today - timedelta(days=1),
-        date_to=today + timedelta(days=1),
+    funnel = client.journey_funnel(
+        "trial", date_from=today - timedelta(days=1), date_to=today + timedelta(days=1)
     )
 
-    reached = {step["key"]: step["reached"] for step in funnel["steps"]}
+    reached = {step.key: step.reached for step in funnel.steps}
     assert reached == {"started": 1, "installed-js": 0, "sent-2-messages": 1}
+
+
+class PublishedThenTimedOut:
+    """A load balancer that gives up on every publish after Milepost made the version."""
+
+    def __init__(self) -> None:
+        self.publishes = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/publish"):
+            self.publishes += 1
+
+            async def lost(message: dict[str, Any]) -> None:
+                pass
+
+            await application(scope, receive, lost)
+            await send({"type": "http.response.start", "status": 504, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await application(scope, receive, send)
+
+
+def test_a_publish_that_timed_out_is_not_repeated(
+    client: Milepost, live_milepost: LiveMilepost
+) -> None:
+    gateway = PublishedThenTimedOut()
+    with (
+        serve(gateway) as server,
+        Milepost(server.url, live_milepost.secret_key, backoff=0.01) as behind,  # type: ignore[attr-defined]
+        pytest.raises(ServerError) as failed,
+    ):
+        behind.publish("journey", "trial")
+
+    assert (failed.value.status, failed.value.code) == (504, "http_504")
+    assert gateway.publishes == 1  # a retry would have made a third version
+    assert client.publish("journey", "trial").version == 3
+
+
+def test_an_analytics_store_that_is_down_raises_unavailable_with_its_wait(
+    client: Milepost, settings: Any
+) -> None:
+    settings.ANALYTICS_URL = "http://127.0.0.1:9/milepost"  # nothing listens there
+    today = datetime.now(UTC).date()
+    with (
+        Milepost(client.options.base_url, client.options.secret_key, max_retries=0) as once,
+        pytest.raises(UnavailableError) as down,
+    ):
+        once.retention(date_from=today, date_to=today, periods=2)
+
+    assert (down.value.status, down.value.code) == (503, "analytics_unavailable")
+    assert down.value.retry_after == 30
+    assert "127.0.0.1:9" in down.value.message
 
 
 def test_an_unanswering_server_fails_with_a_transport_error_after_the_retries() -> None:

@@ -8,7 +8,7 @@ from typing import Any, TypedDict, Unpack
 
 from milepost_client import batching
 from milepost_client.errors import MilepostError
-from milepost_client.transport import Options
+from milepost_client.transport import Options, RetryPolicy
 
 
 class ClientOptions(TypedDict, total=False):
@@ -18,6 +18,7 @@ class ClientOptions(TypedDict, total=False):
     batch_size: int  # events per request from the queue (100; Milepost takes at most 500)
     max_queue_size: int  # events waiting at most; `track` raises QueueFullError beyond (10 000)
     flush_interval: float  # seconds between background sends (1)
+    retry: RetryPolicy  # the whole retry policy at once (max_retries, backoff, max_backoff)
 
 
 class ClientBase:
@@ -26,8 +27,10 @@ class ClientBase:
             base_url,
             secret_key,
             timeout=options.get("timeout", 10.0),
-            max_retries=options.get("max_retries", 3),
-            backoff=options.get("backoff", 0.5),
+            retry=options.get("retry")
+            or RetryPolicy(
+                max_retries=options.get("max_retries", 3), backoff=options.get("backoff", 0.5)
+            ),
         )
         self._queue = batching.EventQueue(
             options.get("max_queue_size", 10_000), options.get("batch_size", 100)

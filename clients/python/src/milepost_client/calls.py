@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-from milepost_client import models
+from milepost_client import models, reports
+from milepost_client.parsing import R, parse
 
 T = TypeVar("T")
 
@@ -38,13 +39,17 @@ def _body(status: int, body: Any) -> Any:
     return body
 
 
+def _parsed(cls: type[R]) -> Callable[[int, Any], R]:
+    return lambda status, body: parse(cls, body)
+
+
 def identify(
     user_id: str, traits: Mapping[str, Any] | None, *, replace: bool
 ) -> Call[models.EndUser]:
     return Call(
         "PUT",
         f"users/{_segment(user_id)}",
-        lambda status, body: models.EndUser.from_json(body, created=status == 201),
+        lambda status, body: parse(models.EndUser, body, created=status == 201),
         json={"traits": dict(traits or {}), "replace": replace},
     )
 
@@ -53,7 +58,7 @@ def send_events(events: list[dict[str, Any]], *, sent_at: datetime) -> Call[mode
     return Call(
         "POST",
         "events",
-        lambda status, body: models.EventAck.from_json(body),
+        _parsed(models.EventAck),
         json={"events": events, "sent_at": sent_at.isoformat()},
     )
 
@@ -64,7 +69,7 @@ def complete_milestone(
     return Call(
         "POST",
         f"users/{_segment(user_id)}/milestones/{_segment(milestone)}",
-        lambda status, body: models.MilestoneCompletion.from_json(body),
+        _parsed(models.MilestoneCompletion),
         json={"at": at.isoformat()} if at is not None else {},
     )
 
@@ -73,14 +78,12 @@ def progress(user_id: str) -> Call[models.Progress]:
     return Call(
         "GET",
         f"users/{_segment(user_id)}/progress",
-        lambda status, body: models.Progress.from_json(body),
+        _parsed(models.Progress),
     )
 
 
 def erase(user_id: str) -> Call[models.Erased]:
-    return Call(
-        "DELETE", f"users/{_segment(user_id)}", lambda status, body: models.Erased.from_json(body)
-    )
+    return Call("DELETE", f"users/{_segment(user_id)}", _parsed(models.Erased))
 
 
 def export_content() -> Call[dict[str, Any]]:
@@ -94,7 +97,7 @@ def import_content(
     return Call(
         "PUT",
         "content",
-        lambda status, body: models.ContentChanges.from_json(body),
+        _parsed(models.ContentChanges),
         json=dict(document),
         params=params,
     )
@@ -104,15 +107,40 @@ def publish(kind: str, key: str) -> Call[models.PublishedVersion]:
     return Call(
         "POST",
         f"content/{_segment(kind)}/{_segment(key)}/publish",
-        lambda status, body: models.PublishedVersion.from_json(body),
+        _parsed(models.PublishedVersion),
         retry="unsent",
     )
 
 
-def report(slug: str, params: Mapping[str, Any]) -> Call[dict[str, Any]]:
-    query = {name: str(value) for name, value in params.items() if value is not None}
-    return Call("GET", f"analytics/{_segment(slug)}", _body, params=query)
+def report(slug: str, result: type[R], params: Mapping[str, Any]) -> Call[R]:
+    """A GET report by the slug of its endpoint; parameters left None are left out (the
+    server's defaults apply)."""
+    query = {name: _query_value(value) for name, value in params.items() if value is not None}
+    return Call("GET", f"analytics/{_segment(slug)}", _parsed(result), params=query)
 
 
-def event_funnel(spec: Mapping[str, Any]) -> Call[dict[str, Any]]:
-    return Call("POST", "analytics/funnel", _body, json=dict(spec))
+def report_by_name(slug: str, params: Mapping[str, Any]) -> Call[reports.AnyReport]:
+    result = reports.BY_SLUG.get(slug)
+    if result is None or slug == "funnel":
+        names = ", ".join(name for name in reports.BY_SLUG if name != "funnel")
+        raise ValueError(f"unknown report {slug!r}; one of: {names} (or event_funnel)")
+    return report(slug, result, params)
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def event_funnel(spec: Mapping[str, Any]) -> Call[reports.EventFunnel]:
+    return Call(
+        "POST", "analytics/funnel", _parsed(reports.EventFunnel), json=_jsonable(dict(spec))
+    )
+
+
+def _jsonable(spec: dict[str, Any]) -> dict[str, Any]:
+    # Dates are the one non-JSON value a caller naturally passes (date_from, date_to).
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in spec.items()}

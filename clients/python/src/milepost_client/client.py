@@ -5,16 +5,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from milepost_client import batching, calls, models
+from milepost_client import batching, calls, models, reports
 from milepost_client.base import ClientBase, ClientOptions
 from milepost_client.errors import MilepostError
-from milepost_client.transport import result, unreachable
+from milepost_client.transport import Outcome
 
 T = TypeVar("T")
 
@@ -103,14 +103,211 @@ class Milepost(ClientBase):
         return self._send(calls.publish(kind, key))
 
     # --- analytics ------------------------------------------------------------------------
+    # Days are inclusive, in `timezone` (IANA, the server's default UTC); an argument left None
+    # is left out of the request and Milepost's default applies.
 
-    def report(self, name: str, **params: Any) -> dict[str, Any]:
-        """One of `calls.REPORTS` with its parameters, e.g. `report("walkthrough-funnel",
-        walkthrough="tour", date_from=date(2026, 12, 1), date_to=date(2026, 12, 3))`."""
-        return self._send(calls.report(name, params))
+    def journey_funnel(
+        self,
+        journey: str,
+        *,
+        date_from: date,
+        date_to: date,
+        timezone: str | None = None,
+        breakdown: str | None = None,
+        breakdown_value: str | None = None,
+    ) -> reports.JourneyFunnel:
+        """How many people who started the journey in the range reached each milestone (and
+        every earlier one); `breakdown`: lifecycle, trait (`breakdown_value` names it) or
+        segment."""
+        return self._send(
+            calls.report(
+                "journey-funnel",
+                reports.JourneyFunnel,
+                {
+                    "journey": journey,
+                    "date_from": date_from,
+                    "date_to": date_to,
+                    "timezone": timezone,
+                    "breakdown": breakdown,
+                    "breakdown_value": breakdown_value,
+                },
+            )
+        )
 
-    def event_funnel(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def velocity(
+        self,
+        journey: str,
+        *,
+        date_from: date,
+        date_to: date,
+        timezone: str | None = None,
+        horizon_days: int | None = None,
+    ) -> reports.Velocity:
+        """How long people take to reach each milestone, from the start and from the previous
+        one (percentiles, histograms, weekly medians), and who is still on the way."""
+        return self._send(
+            calls.report(
+                "velocity",
+                reports.Velocity,
+                {
+                    "journey": journey,
+                    "date_from": date_from,
+                    "date_to": date_to,
+                    "timezone": timezone,
+                    "horizon_days": horizon_days,
+                },
+            )
+        )
+
+    def walkthrough_funnel(
+        self, walkthrough: str, *, date_from: date, date_to: date, timezone: str | None = None
+    ) -> reports.WalkthroughFunnel:
+        """Step drop-off of a walkthrough: per step, people who viewed, completed, dismissed
+        the tour there, and how often its target was missing."""
+        return self._send(
+            calls.report(
+                "walkthrough-funnel",
+                reports.WalkthroughFunnel,
+                {
+                    "walkthrough": walkthrough,
+                    "date_from": date_from,
+                    "date_to": date_to,
+                    "timezone": timezone,
+                },
+            )
+        )
+
+    def event_funnel(self, spec: Mapping[str, Any]) -> reports.EventFunnel:
+        """A funnel of events: `{"steps": [{"event": …, "filters": [...]}, …], "date_from",
+        "date_to", "order", "window_seconds", "exclusions", "breakdown", …}` (README,
+        "Analytics")."""
         return self._send(calls.event_funnel(spec))
+
+    def retention(
+        self,
+        *,
+        date_from: date,
+        date_to: date,
+        timezone: str | None = None,
+        period: str | None = None,
+        periods: int | None = None,
+        mode: str | None = None,
+        cohort_type: str | None = None,
+        cohort_event: str | None = None,
+        journey: str | None = None,
+        return_event: str | None = None,
+    ) -> reports.Retention:
+        """Cohorts by first (or recurring) activity and how many return in each period."""
+        return self._send(
+            calls.report(
+                "retention",
+                reports.Retention,
+                {
+                    "date_from": date_from,
+                    "date_to": date_to,
+                    "timezone": timezone,
+                    "period": period,
+                    "periods": periods,
+                    "mode": mode,
+                    "cohort_type": cohort_type,
+                    "cohort_event": cohort_event,
+                    "journey": journey,
+                    "return_event": return_event,
+                },
+            )
+        )
+
+    def lifecycle(self) -> reports.Lifecycle:
+        """People in each lifecycle stage now, and how they move between stages."""
+        return self._send(calls.report("lifecycle", reports.Lifecycle, {}))
+
+    def pqls(
+        self,
+        *,
+        journey: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        timezone: str | None = None,
+        period_days: int | None = None,
+        min_score: int | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+    ) -> reports.PqlList:
+        """Product qualified leads with their activity score, best first."""
+        return self._send(
+            calls.report(
+                "pqls",
+                reports.PqlList,
+                {
+                    "journey": journey,
+                    "date_from": date_from,
+                    "date_to": date_to,
+                    "timezone": timezone,
+                    "period_days": period_days,
+                    "min_score": min_score,
+                    "search": search,
+                    "limit": limit,
+                },
+            )
+        )
+
+    def adoption(
+        self,
+        features: Sequence[str],
+        *,
+        date_from: date,
+        date_to: date,
+        timezone: str | None = None,
+    ) -> reports.AdoptionMatrix:
+        """Active people by which of these events (up to 6) they used: every combination."""
+        return self._send(
+            calls.report(
+                "adoption",
+                reports.AdoptionMatrix,
+                {
+                    "features": list(features),
+                    "date_from": date_from,
+                    "date_to": date_to,
+                    "timezone": timezone,
+                },
+            )
+        )
+
+    def pai(
+        self,
+        key_event: str,
+        *,
+        date_from: date,
+        date_to: date,
+        timezone: str | None = None,
+        window_days: int | None = None,
+        retention_day: int | None = None,
+        max_threshold: int | None = None,
+        return_event: str | None = None,
+    ) -> reports.PaiValidation:
+        """Which count of `key_event` in the first days best predicts retention."""
+        return self._send(
+            calls.report(
+                "pai",
+                reports.PaiValidation,
+                {
+                    "key_event": key_event,
+                    "date_from": date_from,
+                    "date_to": date_to,
+                    "timezone": timezone,
+                    "window_days": window_days,
+                    "retention_day": retention_day,
+                    "max_threshold": max_threshold,
+                    "return_event": return_event,
+                },
+            )
+        )
+
+    def report(self, name: str, **params: Any) -> reports.AnyReport:
+        """Any GET report by the slug of its endpoint, e.g. `report("walkthrough-funnel",
+        walkthrough="tour", date_from=date(2026, 12, 1), date_to=date(2026, 12, 3))`; the
+        result is the same typed object as the report's own method answers."""
+        return self._send(calls.report_by_name(name, params))
 
     # --- queue ----------------------------------------------------------------------------
 
@@ -172,19 +369,13 @@ class Milepost(ClientBase):
                 batching.logger.warning("Milepost: sending tracked events failed: %s", error)
 
     def _send(self, call: calls.Call[T]) -> T:
-        attempt = 0
-        while True:
-            try:
-                response = self._http.request(
-                    call.method, call.path, json=call.json, params=call.params
-                )
-            except httpx.TransportError as error:
-                delay = self.options.retry_delay(call, attempt, error=error)
-                if delay is None:
-                    raise unreachable(call, error) from error
-            else:
-                delay = self.options.retry_delay(call, attempt, response=response)
-                if delay is None:
-                    return result(call, response)
-            time.sleep(delay)
-            attempt += 1
+        attempts = self.options.retry.start(call)
+        while not attempts.final(self._try(call)):
+            time.sleep(attempts.wait)
+        return attempts.result()
+
+    def _try(self, call: calls.Call[Any]) -> Outcome:
+        try:
+            return self._http.request(call.method, call.path, json=call.json, params=call.params)
+        except httpx.TransportError as error:
+            return error

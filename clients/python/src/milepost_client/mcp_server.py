@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -22,6 +22,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from milepost_client.async_client import AsyncMilepost
 from milepost_client.errors import ApiError, MilepostError
 
+T = TypeVar("T")
 FORMAT = "milepost-content/1"
 Kind = Literal["journey", "walkthrough", "tooltip", "progress_bar", "segment"]
 PublishableKind = Literal["journey", "walkthrough", "tooltip", "progress_bar"]
@@ -78,7 +79,7 @@ def _summary(kind: str, piece: Mapping[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _date_range(date_from: str | None, date_to: str | None) -> dict[str, date]:
+def _date_range(date_from: str | None, date_to: str | None) -> dict[str, Any]:
     try:
         end = date.fromisoformat(date_to) if date_to else datetime.now(UTC).date()
         start = (
@@ -96,7 +97,7 @@ def build_server(client: AsyncMilepost) -> MCPServer[Any]:
         name="milepost", title="Milepost", instructions=INSTRUCTIONS, version="0.1.0"
     )
 
-    async def call(coroutine: Any) -> Any:
+    async def call(coroutine: Awaitable[T]) -> T:
         try:
             return await coroutine
         except MilepostError as error:
@@ -173,9 +174,8 @@ def build_server(client: AsyncMilepost) -> MCPServer[Any]:
         there, and how often its target was missing. Dates YYYY-MM-DD, inclusive (default: the
         last 30 days)."""
         dates = _date_range(date_from, date_to)
-        return await call(
-            client.report("walkthrough-funnel", walkthrough=walkthrough, timezone=timezone, **dates)
-        )
+        funnel = await call(client.walkthrough_funnel(walkthrough, timezone=timezone, **dates))
+        return funnel.raw
 
     @server.tool()
     async def journey_funnel(
@@ -187,9 +187,8 @@ def build_server(client: AsyncMilepost) -> MCPServer[Any]:
         """How many people who started a journey in the range reached each milestone (and
         every earlier one), with conversion and drop-off."""
         dates = _date_range(date_from, date_to)
-        return await call(
-            client.report("journey-funnel", journey=journey, timezone=timezone, **dates)
-        )
+        funnel = await call(client.journey_funnel(journey, timezone=timezone, **dates))
+        return funnel.raw
 
     @server.tool()
     async def milestone_velocity(
@@ -201,7 +200,8 @@ def build_server(client: AsyncMilepost) -> MCPServer[Any]:
         """How long people take to reach each milestone of a journey (from the start and from
         the previous milestone): percentiles, mean, and who is still on the way."""
         dates = _date_range(date_from, date_to)
-        return await call(client.report("velocity", journey=journey, timezone=timezone, **dates))
+        velocity = await call(client.velocity(journey, timezone=timezone, **dates))
+        return velocity.raw
 
     return server
 

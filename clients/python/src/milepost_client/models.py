@@ -1,4 +1,5 @@
-"""Typed results of the API, built from its JSON answers (frozen dataclasses)."""
+"""Typed results of the end-user and content calls (frozen dataclasses built from the API's JSON;
+`raw` on each keeps the JSON object as it came). The reports' results are in `reports`."""
 
 from __future__ import annotations
 
@@ -6,20 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
-def _required_time(value: Any) -> datetime:
-    parsed = _time(value)
-    if parsed is None:
-        raise ValueError(f"expected an ISO 8601 time, got {value!r}")
-    return parsed
+from milepost_client.parsing import Result, parse
 
 
 @dataclass(frozen=True)
-class EndUser:
+class EndUser(Result):
     id: str
     traits: dict[str, Any]
     signed_up_at: datetime | None
@@ -28,28 +20,21 @@ class EndUser:
     lifecycle_stage: str
     created: bool  # the call created this end user (201) rather than updating one (200)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any], *, created: bool) -> EndUser:
-        return cls(
-            id=data["id"],
-            traits=data["traits"],
-            signed_up_at=_time(data.get("signed_up_at")),
-            first_seen_at=_required_time(data["first_seen_at"]),
-            last_seen_at=_required_time(data["last_seen_at"]),
-            lifecycle_stage=data["lifecycle_stage"],
-            created=created,
-        )
-
 
 @dataclass(frozen=True)
-class Rejection:
+class Rejection(Result):
     index: int
-    id: str | None
+    id: str | None  # the event's id as sent (made a string), None when it had none
     reason: str
 
+    @classmethod
+    def _derived(cls, data: dict[str, Any], path: str) -> dict[str, Any]:
+        sent_id = data.get("id")  # any JSON value the sender put there
+        return {"id": None if sent_id is None else str(sent_id)}
+
 
 @dataclass(frozen=True)
-class EventAck:
+class EventAck(Result):
     """Which events of a batch were stored now, which had been stored before (a retry), and
     which were refused and why (the others are stored all the same)."""
 
@@ -57,35 +42,16 @@ class EventAck:
     duplicates: tuple[str, ...]
     rejected: tuple[Rejection, ...]
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> EventAck:
-        return cls(
-            accepted=tuple(data["accepted"]),
-            duplicates=tuple(data["duplicates"]),
-            rejected=tuple(
-                Rejection(
-                    index=item["index"],
-                    id=None if item.get("id") is None else str(item["id"]),
-                    reason=item["reason"],
-                )
-                for item in data["rejected"]
-            ),
-        )
-
 
 @dataclass(frozen=True)
-class MilestoneCompletion:
+class MilestoneCompletion(Result):
     milestone: str
     completed: bool  # False: it had been reached before, at `completed_at`
     completed_at: datetime
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MilestoneCompletion:
-        return cls(data["milestone"], data["completed"], _required_time(data["completed_at"]))
-
 
 @dataclass(frozen=True)
-class MilestoneProgress:
+class MilestoneProgress(Result):
     key: str
     name: str
     completed_at: datetime | None
@@ -93,8 +59,8 @@ class MilestoneProgress:
 
 
 @dataclass(frozen=True)
-class JourneyProgress:
-    key: str
+class JourneyProgress(Result):
+    key: str  # the journey's, from the answer's `journey: {key, name}`
     name: str
     started_at: datetime | None
     completed_at: datetime | None
@@ -106,37 +72,21 @@ class JourneyProgress:
     pql_at: datetime | None
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JourneyProgress:
-        return cls(
-            key=data["journey"]["key"],
-            name=data["journey"]["name"],
-            started_at=_time(data.get("started_at")),
-            completed_at=_time(data.get("completed_at")),
-            milestones=tuple(
-                MilestoneProgress(
-                    key=item["key"],
-                    name=item["name"],
-                    completed_at=_time(item.get("completed_at")),
-                    counts_toward_pql=item["counts_toward_pql"],
-                )
-                for item in data["milestones"]
-            ),
-            completed=data["completed"],
-            total=data["total"],
-            percent=data["percent"],
-            pql=data["pql"],
-            pql_at=_time(data.get("pql_at")),
-        )
+    def _derived(cls, data: dict[str, Any], path: str) -> dict[str, Any]:
+        journey = parse(_JourneyRef, data.get("journey"), f"{path}.journey")
+        return {"key": journey.key, "name": journey.name}
 
 
 @dataclass(frozen=True)
-class Progress:
+class _JourneyRef(Result):
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Progress(Result):
     user: str
     journeys: tuple[JourneyProgress, ...]
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Progress:
-        return cls(data["user"], tuple(JourneyProgress.from_json(j) for j in data["journeys"]))
 
     def journey(self, key: str) -> JourneyProgress:
         for journey in self.journeys:
@@ -146,32 +96,20 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class Erased:
+class Erased(Result):
     user: str
     erased: dict[str, int]  # rows removed, by kind (events, completions, …)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Erased:
-        return cls(data["user"], dict(data["erased"]))
-
 
 @dataclass(frozen=True)
-class ContentChanges:
+class ContentChanges(Result):
     changes: tuple[str, ...]  # e.g. "walkthrough tour: created", "… published v2"
     dry_run: bool
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ContentChanges:
-        return cls(tuple(data["changes"]), data["dry_run"])
-
 
 @dataclass(frozen=True)
-class PublishedVersion:
+class PublishedVersion(Result):
     kind: str
     key: str
     version: int
     published_at: datetime
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PublishedVersion:
-        return cls(data["kind"], data["key"], data["version"], _required_time(data["published_at"]))

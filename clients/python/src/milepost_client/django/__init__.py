@@ -52,7 +52,8 @@ def setting(name: str, default: Any = ...) -> Any:
 
 def _callable(name: str) -> Callable[[Any], Any] | None:
     value = setting(name, None)
-    return import_string(value) if isinstance(value, str) else value
+    read: Callable[[Any], Any] | None = import_string(value) if isinstance(value, str) else value
+    return read
 
 
 def user_id(user: Any) -> str:
