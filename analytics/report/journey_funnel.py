@@ -92,9 +92,9 @@ def journey_funnel(
     breakdown_value) or "segment" (segment key in breakdown_value: members vs non-members,
     evaluated in the database by segment_members).
 
-    Without a breakdown, whole UTC days come from the journey rollups (JourneyDayRollup, kept
-    current by analytics/receivers.py) and the rest is read live: the same numbers as a full
-    live count, which `fresh=True` forces.
+    Without a breakdown, whole UTC days and quarter hours come from the journey rollups
+    (JourneyDayRollup, kept current after each commit: analytics/journey_rollups.py): the
+    same numbers as a full live count, which `fresh=True` forces.
     """
     milestones = journey_rollups.journey_milestones(journey)
     n = len(milestones)
@@ -133,7 +133,7 @@ def journey_funnel(
         by_group = {
             str(row[0]): journey_rollups.day_counts(row, n)
             for row in journey_rollups.funnel_rows(
-                journey, milestones, date_range.start, date_range.end, group_sql, group_params
+                journey, milestones, [(date_range.start, date_range.end)], group_sql, group_params
             )
         }
         empty = DayCounts(started=0, users=(0,) * n, reached=(0,) * n)

@@ -60,13 +60,13 @@ class Velocity:
 
 @dataclass(frozen=True)
 class _Term:
-    """One signed part of a span of starts: a running total up to a day, some hours of one
+    """One signed part of a span of starts: a running total up to a day, some slices of one
     day's own durations, or a live count of [low, high)."""
 
     sign: int
-    kind: str  # "total", "day" (its UTC hours first..end) or "live"
+    kind: str  # "total", "day" (its slices first..end) or "live"
     day: date | None = None
-    hours: tuple[int, int] = (0, 24)
+    slices: tuple[int, int] = (0, velocity.SLICES_PER_DAY)
     low: datetime | None = None
     high: datetime | None = None
 
@@ -77,8 +77,8 @@ class _VelocityPlan:
 
     def __init__(self, journey: Journey, ids: list[int], stored: tuple[date, date] | None):
         self.journey, self.ids, self.stored = journey, ids, stored
-        self.started_by_hour: dict[int, int] = {}
-        self.reached_by_hour: list[dict[int, int]] = [{} for _ in ids]
+        self.started_by_slice: dict[int, int] = {}
+        self.reached_by_slice: list[dict[int, int]] = [{} for _ in ids]
 
     def terms(self, low: datetime, high: datetime) -> list[_Term]:
         if low >= high:
@@ -91,7 +91,8 @@ class _VelocityPlan:
             journey_rollups.utc_midnight(last) + velocity.DAY,
         )
         terms = []
-        if high > stored_high:
+        if high > stored_high and max(low, stored_high) <= timezone.now():
+            # Nobody has started after now: a span wholly in the future needs no count.
             terms.append(_Term(1, "live", low=max(low, stored_high), high=high))
         low, high = max(low, stored_low), min(high, stored_high)
         if low >= high:
@@ -112,7 +113,7 @@ class _VelocityPlan:
 
     def _partial(self, low: datetime, high: datetime) -> list[_Term]:
         """Terms of less than a whole stored day (or of the parts of two neighbouring days):
-        its whole UTC hours from the day's per-hour durations, the rest counted live."""
+        its whole slices from the day's per-slice durations, the rest counted live."""
         if low >= high:
             return []
         midnight = journey_rollups.utc_midnight(low.astimezone(UTC).date())
@@ -120,25 +121,29 @@ class _VelocityPlan:
             return self._partial(low, midnight + velocity.DAY) + self._partial(
                 midnight + velocity.DAY, high
             )
-        # A boundary inside an hour (UTC+5:30) is always counted live from the start of its
-        # hour: the span before it is that live count, the span after it the stored hour less
-        # the same count, so both sides of a week boundary share one live count.
-        first_hour, end_hour = journey_rollups.floor_hour(low), journey_rollups.floor_hour(high)
-        if first_hour == end_hour:
+        # A boundary inside a slice (no zone in use has one) is counted live from the start of
+        # its slice: the span before it is that live count, the span after it the stored slice
+        # less the same count, so both sides of a week boundary share one live count.
+        first_slice = journey_rollups.floor_slice(low)
+        end_slice = journey_rollups.floor_slice(high)
+        if first_slice == end_slice:
             return [_Term(1, "live", low=low, high=high)]
-        hour_of_day = (first_hour - midnight) // velocity.HOUR
+        slice_of_day = (first_slice - midnight) // velocity.SLICE
         terms = [
             _Term(
                 1,
                 "day",
                 day=midnight.date(),
-                hours=(hour_of_day, hour_of_day + (end_hour - first_hour) // velocity.HOUR),
+                slices=(
+                    slice_of_day,
+                    slice_of_day + (end_slice - first_slice) // velocity.SLICE,
+                ),
             )
         ]
-        if first_hour < low:
-            terms.append(_Term(-1, "live", low=first_hour, high=low))
-        if end_hour < high:
-            terms.append(_Term(1, "live", low=end_hour, high=high))
+        if first_slice < low:
+            terms.append(_Term(-1, "live", low=first_slice, high=low))
+        if end_slice < high:
+            terms.append(_Term(1, "live", low=end_slice, high=high))
         return terms
 
     def add_up(self, spans: list[list[_Term]]) -> list[Durations]:
@@ -157,7 +162,7 @@ class _VelocityPlan:
                 strict=True,
             )
         )
-        # Per-hour counts of the live pieces after the stored days (they never overlap), for
+        # Per-slice counts of the live pieces after the stored days (they never overlap), for
         # the people on the way.
         stored_high = (
             journey_rollups.utc_midnight(self.stored[1]) + velocity.DAY
@@ -166,21 +171,22 @@ class _VelocityPlan:
         )
         for (low, _), counts in live.items():
             if stored_high is None or low >= stored_high:
-                for hour, people in counts.started_by_hour.items():
-                    self.started_by_hour[hour] = self.started_by_hour.get(hour, 0) + people
-                for index, reached in enumerate(counts.reached_by_hour):
-                    for hour, people in reached.items():
-                        by_hour = self.reached_by_hour[index]
-                        by_hour[hour] = by_hour.get(hour, 0) + people
+                for number, people in counts.started_by_slice.items():
+                    started = self.started_by_slice
+                    started[number] = started.get(number, 0) + people
+                for index, reached in enumerate(counts.reached_by_slice):
+                    for number, people in reached.items():
+                        by_slice = self.reached_by_slice[index]
+                        by_slice[number] = by_slice.get(number, 0) + people
         totals: dict[date, Durations] = {}
         wanted = {t.day for t in everything if t.kind == "total" and t.day is not None}
         if self.stored is not None and wanted:
             totals = journey_rollups.duration_totals(self.journey, self.ids, *self.stored, wanted)
         days = {
-            day: velocity.DayDurations.unpacked(data, summary, hours, n)
-            for day, data, summary, hours in JourneyDayRollup.objects.filter(
+            day: velocity.DayDurations.unpacked(data, summary, slices, n)
+            for day, data, summary, slices in JourneyDayRollup.objects.filter(
                 journey=self.journey, day__in=[t.day for t in everything if t.kind == "day"]
-            ).values_list("day", "durations", "durations_summary", "hours")
+            ).values_list("day", "durations", "durations_summary", "slices")
         }
         results = []
         for terms in spans:
@@ -191,15 +197,15 @@ class _VelocityPlan:
                 elif term.kind == "total" and term.day is not None:
                     part = totals[term.day]
                 elif term.day is not None:
-                    part = days[term.day].part(*term.hours)
+                    part = days[term.day].part(*term.slices)
                 result = result + part if term.sign > 0 else result - part
             results.append(result)
         return results
 
 
-def _hour_number(instant: datetime) -> int:
-    """Hours since the epoch, as velocity's per-hour counts number them."""
-    return int(instant.timestamp()) // 3600
+def _slice_number(instant: datetime) -> int:
+    """Slices since the epoch, as velocity's per-slice counts number them."""
+    return int(instant.timestamp()) // (velocity.SLICE_MS // 1000)
 
 
 def _on_the_way(
@@ -213,8 +219,8 @@ def _on_the_way(
 ) -> list[int]:
     """Per milestone, people who started in [start, end), have not reached it and whose
     window (or `horizon`) since their start is still open, i.e. who started after now - window:
-    whole hours of start from per-hour counts (the rollups' on stored days, the live counts'
-    after them), the partial hours at either end counted live."""
+    whole slices of start from per-slice counts (the rollups' on stored days, the live counts'
+    after them), the partial slices at either end counted live."""
     stored_high = (
         journey_rollups.utc_midnight(plan.stored[1]) + velocity.DAY
         if plan.stored is not None
@@ -225,49 +231,58 @@ def _on_the_way(
     for milestone in milestones:
         cut = now - (milestone.window or horizon)
         low, open_low = (cut, True) if cut >= start else (start, False)
-        first_hour = journey_rollups.floor_hour(low)
-        if open_low or first_hour < low:  # the cut's own hour is partly out: counted live
-            first_hour += velocity.HOUR
-        # Live counts hold exactly the starts before `end`; a stored day's hours are whole.
-        hours_end = end if end > stored_high else journey_rollups.floor_hour(end)
-        if low >= end or first_hour >= hours_end:
+        first_slice = journey_rollups.floor_slice(low)
+        if open_low or first_slice < low:  # the cut's own slice is partly out: counted live
+            first_slice += velocity.SLICE
+        # Live counts hold exactly the starts before `end`; a stored day's slices are whole.
+        slices_end = end if end > stored_high else journey_rollups.floor_slice(end)
+        if low >= end or first_slice >= slices_end:
             spans.append((0, 0))
             partial.append([(low, end, open_low)] if low < end else [])
             continue
         spans.append(
-            (_hour_number(first_hour), _hour_number(hours_end - timedelta(microseconds=1)) + 1)
+            (
+                _slice_number(first_slice),
+                _slice_number(slices_end - timedelta(microseconds=1)) + 1,
+            )
         )
-        pieces = [(low, first_hour, open_low), (hours_end, end, False)]
+        pieces = [(low, first_slice, open_low), (slices_end, end, False)]
         partial.append([piece for piece in pieces if piece[0] < piece[1]])
     counts = velocity.not_reached_count(
         journey_id=journey.pk, milestone_ids=plan.ids, pieces=partial
     )
-    stored_hours = _hour_number(stored_high)
+    stored_slices = _slice_number(stored_high)
+    per_day = velocity.SLICES_PER_DAY
     summaries: dict[date, Any] = {}
-    stored_spans = [(a, min(b, stored_hours)) for a, b in spans if a < min(b, stored_hours)]
+    stored_spans = [(a, min(b, stored_slices)) for a, b in spans if a < min(b, stored_slices)]
     if stored_spans:
         epoch = date(1970, 1, 1)
         summaries = dict(
             JourneyDayRollup.objects.filter(
                 journey=journey,
                 day__range=(
-                    epoch + timedelta(days=min(a for a, _ in stored_spans) // 24),
-                    epoch + timedelta(days=(max(b for _, b in stored_spans) - 1) // 24),
+                    epoch
+                    + timedelta(days=min(a for a, _ in stored_spans) // velocity.SLICES_PER_DAY),
+                    epoch
+                    + timedelta(
+                        days=(max(b for _, b in stored_spans) - 1) // velocity.SLICES_PER_DAY
+                    ),
                 ),
-            ).values_list("day", "hours")
+            ).values_list("day", "slices")
         )
-    for index, (hour_from, hour_to) in enumerate(spans):
-        for hour in range(hour_from, hour_to):
-            if hour < stored_hours:
-                day_hours = summaries.get(date(1970, 1, 1) + timedelta(days=hour // 24))
-                if day_hours:
+    for index, (slice_from, slice_to) in enumerate(spans):
+        for number in range(slice_from, slice_to):
+            if number < stored_slices:
+                day_slices = summaries.get(date(1970, 1, 1) + timedelta(days=number // per_day))
+                if day_slices:
                     counts[index] += (
-                        day_hours["started"][hour % 24] - day_hours["reached"][index][hour % 24]
+                        day_slices["started"][number % per_day]
+                        - day_slices["reached"][index][number % per_day]
                     )
             else:
-                counts[index] += plan.started_by_hour.get(hour, 0) - plan.reached_by_hour[
+                counts[index] += plan.started_by_slice.get(number, 0) - plan.reached_by_slice[
                     index
-                ].get(hour, 0)
+                ].get(number, 0)
     return counts
 
 
@@ -299,9 +314,10 @@ def milestone_velocity(
     still open; they are not counted as failures.
 
     Percentiles are nearest-rank over durations floored to 3 significant digits, counted in
-    the journey rollups (analytics/velocity.py): whole past UTC days come from running totals,
-    whole hours of partial days from the days' hours, today and sub-hour edges are counted
-    live; `fresh=True` counts everything live, with the same answer.
+    the journey rollups (analytics/velocity.py): whole UTC days (today included) come from
+    running totals, whole quarter hours of partial days from the days' slices; only an edge
+    inside a quarter hour and the cut of the people on the way are counted live; `fresh=True`
+    counts everything live, with the same answer.
     """
     now = now or timezone.now()
     milestones = journey_rollups.journey_milestones(journey)

@@ -100,7 +100,7 @@ def test_the_rollup_funnel_equals_the_live_count(journey, crowd, date_range):
     assert read_again == live
 
 
-def test_the_funnel_keeps_one_rollup_row_per_past_utc_day_it_read(journey, crowd):
+def test_the_funnel_keeps_one_rollup_row_per_utc_day_it_read(journey, crowd):
     journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
 
     rows = JourneyDayRollup.objects.filter(journey=journey)
@@ -231,7 +231,7 @@ def test_receivers_ignore_people_and_journeys_that_are_gone(journey, person):
     assert not JourneyStaleDay.objects.exists()
 
 
-def test_a_receiver_marks_a_day_stale_with_a_lookup_and_one_write(
+def test_a_receiver_marks_the_quarter_hour_of_the_start_stale_with_a_lookup_and_one_write(
     journey, person, django_assert_max_num_queries
 ):
     ann = person("ann")
@@ -247,22 +247,23 @@ def test_a_receiver_marks_a_day_stale_with_a_lookup_and_one_write(
             completed_at=at(4),
         )
 
-    assert list(JourneyStaleDay.objects.values_list("day", flat=True)) == [date(2025, 3, 3)]
+    assert list(JourneyStaleDay.objects.values_list("day", "slice")) == [(date(2025, 3, 3), 95)]
 
 
-def test_a_mark_set_while_a_day_was_recomputed_is_kept(journey):
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(3))
+def test_a_mark_set_while_a_slice_was_counted_again_is_kept(journey):
+    services.journey_slice_mark_stale(journey_id=journey.pk, started_at=at(3, 0, 5))
     seen = JourneyStaleDay.objects.get().marked_at
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(3, 12))
+    services.journey_slice_mark_stale(journey_id=journey.pk, started_at=at(3, 0, 10))
 
     services.journey_rollups_store(
         journey=journey,
         milestone_ids=[],
-        counts={date(2025, 3, 3): services.DayCounts(started=0, users=(), reached=())},
-        marks_seen={date(2025, 3, 3): seen},
+        slices={date(2025, 3, 3): services.empty_slices(0)},
+        durations={},
+        marks_seen={(date(2025, 3, 3), 0): seen},
     )
 
-    assert JourneyStaleDay.objects.filter(day=date(2025, 3, 3)).exists()
+    assert JourneyStaleDay.objects.filter(day=date(2025, 3, 3), slice=0).exists()
 
 
 def test_the_rollups_use_utc_days_whatever_the_time_zone_of_the_start(journey, person):
@@ -273,22 +274,6 @@ def test_the_rollups_use_utc_days_whatever_the_time_zone_of_the_start(journey, p
     journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
 
     assert JourneyDayRollup.objects.get(journey=journey, day=date(2025, 3, 4)).started == 1
-
-
-def test_a_start_today_needs_no_mark_until_just_before_midnight(journey):
-    noon = datetime(2025, 3, 9, 12, 0, tzinfo=UTC)
-
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(9, 8), now=noon)
-    assert not JourneyStaleDay.objects.exists()
-
-    services.journey_day_mark_stale(
-        journey_id=journey.pk, started_at=at(9, 8), now=noon.replace(hour=23, minute=55)
-    )
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(8, 8), now=noon)
-    assert sorted(JourneyStaleDay.objects.values_list("day", flat=True)) == [
-        date(2025, 3, 8),
-        date(2025, 3, 9),
-    ]
 
 
 def test_a_completion_today_shows_at_once_in_the_funnel(
@@ -309,13 +294,13 @@ def test_a_completion_today_shows_at_once_in_the_funnel(
     )
 
 
-def test_a_time_zones_partial_day_is_read_from_the_hours_of_its_utc_day(journey, crowd):
+def test_a_time_zones_partial_day_is_read_from_the_slices_of_its_utc_day(journey, crowd):
     tokyo = DateRange(date(2025, 3, 3), date(2025, 3, 7), "Asia/Tokyo")  # from 15:00 UTC, March 2
 
     from_rollups = journey_funnel.journey_funnel(journey=journey, date_range=tokyo)
 
     partial = JourneyDayRollup.objects.get(journey=journey, day=date(2025, 3, 2))
-    assert sum(partial.hours["started"][15:]) == 1  # p0 started at 23:30 UTC
+    assert sum(partial.slices["started"][60:]) == 1  # p0 started at 23:30 UTC
     assert partial.started == 2
     assert from_rollups == journey_funnel.journey_funnel(
         journey=journey, date_range=tokyo, fresh=True

@@ -250,7 +250,7 @@ def test_a_completion_recorded_after_a_read_shows_in_the_next_velocity_read(
 def test_a_funnel_read_that_recomputes_a_day_empties_the_later_running_totals(journey, crowd):
     march = DateRange(date(2025, 3, 1), date(2025, 3, 31))
     milestone_velocity.milestone_velocity(journey=journey, date_range=march)
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(12, 8))
+    services.journey_day_mark_stale(journey_id=journey.pk, day=date(2025, 3, 12))
 
     journey_funnel.journey_funnel(
         journey=journey, date_range=DateRange(date(2025, 3, 12), date(2025, 3, 12))
