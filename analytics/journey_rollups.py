@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Case, When
 from django.utils import timezone
 
 from analytics import services, velocity
@@ -115,34 +116,25 @@ def floor_slice(instant: datetime) -> datetime:
     return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
 
 
-def _is_current(ids: list[int], milestone_ids: Any, slices: Any, summary: Any) -> bool:
-    # A row kept for another milestone order, or by hour before slices, is counted again.
-    return (
-        milestone_ids == ids
-        and bool(slices)
-        and len(slices["started"]) == SLICES_PER_DAY
-        and bool(summary)
-        and "sums_by_slice" in summary
-    )
-
-
 def _stale(
     journey: Journey, ids: list[int], first: date, last: date
-) -> tuple[dict[date, dict[str, Any]], dict[tuple[date, int], datetime], list[date], dict]:
-    """The current rows' slices of first..last, the stale marks, the days to count whole and
-    the slices of other days to count again."""
+) -> tuple[set[date], dict[tuple[date, int], datetime], list[date], dict[date, set[int]]]:
+    """The current rows' days of first..last, the stale marks, the days to count whole and the
+    slices of other days to count again. A row kept for another milestone order, or by hour
+    before slices (its `slices` empty), is counted again whole."""
     marks = {
         (day, number): marked_at
         for day, number, marked_at in JourneyStaleDay.objects.filter(
             journey=journey, day__range=(first, last)
         ).values_list("day", "slice", "marked_at")
     }
-    current: dict[date, dict[str, Any]] = {}
-    for day, milestone_ids, slices, summary in JourneyDayRollup.objects.filter(
-        journey=journey, day__range=(first, last)
-    ).values_list("day", "milestone_ids", "slices", "durations_summary"):
-        if slices is not None and _is_current(ids, milestone_ids, slices, summary):
-            current[day] = slices
+    current = {
+        day
+        for day, milestone_ids in JourneyDayRollup.objects.filter(
+            journey=journey, day__range=(first, last), slices__isnull=False
+        ).values_list("day", "milestone_ids")
+        if milestone_ids == ids
+    }
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     whole = [day for day in days if day not in current or (day, JourneyStaleDay.WHOLE_DAY) in marks]
     partial: dict[date, set[int]] = {}
@@ -152,23 +144,20 @@ def _stale(
     return current, marks, whole, partial
 
 
-def rollup_days(
-    journey: Journey, milestones: list[Milestone], first: date, last: date
-) -> dict[date, dict[str, Any]]:
-    """Per-slice funnel counts (JourneyDayRollup.slices) of each UTC start day first..last from
-    the rollups, counting again (and saving) first what is stale: the slices marked after a
-    commit changed them, and whole days that are missing or kept for another milestone order."""
+def rollup_days(journey: Journey, milestones: list[Milestone], first: date, last: date) -> None:
+    """Make the rollups of each UTC start day first..last current, counting again (and saving)
+    first what is stale: the slices marked after a commit changed them, and whole days that are
+    missing or kept for another milestone order. Reads no counts when nothing is stale."""
     ids = [int(m.pk) for m in milestones]
-    current, _, whole, partial = _stale(journey, ids, first, last)
+    _, _, whole, partial = _stale(journey, ids, first, last)
     if whole or partial:
         with transaction.atomic():
             _lock(journey)
             # Read again under the lock: another refresh may have done the work meanwhile, and
             # only the marks read here, before counting, are cleared after it.
-            current, marks, whole, partial = _stale(journey, ids, first, last)
-            current |= _count_whole_days(journey, milestones, whole, marks)
-            current |= _count_slices(journey, milestones, partial, marks)
-    return {day: current[day] for day in sorted(current) if first <= day <= last}
+            _, marks, whole, partial = _stale(journey, ids, first, last)
+            _count_whole_days(journey, milestones, whole, marks)
+            _count_slices(journey, milestones, partial, marks)
 
 
 def _lock(journey: Journey) -> None:
@@ -355,7 +344,8 @@ def stored_days(
     first_started = first_start(journey)
     if first_started is None:
         return start, None
-    start = max(start, first_started)
+    # Nobody started before the first start: from the start of its slice is the same span.
+    start = max(start, floor_slice(first_started))
     first, last = start.astimezone(UTC).date(), last_stored_day(end)
     return start, ((first, last) if first <= last else None)
 
@@ -370,9 +360,9 @@ def last_stored_day(end: datetime) -> date:
 def funnel_totals(
     journey: Journey, milestones: list[Milestone], start: datetime, end: datetime, fresh: bool
 ) -> DayCounts:
-    """Counts of everyone who started in [start, end): whole UTC days and the whole slices of
-    partial days (a time zone's midnight is not UTC's) from the rollups; only an edge inside a
-    quarter hour (no zone in use has one) and starts after today are counted live."""
+    """Counts of everyone who started in [start, end): whole UTC days from their rollup rows'
+    totals, the whole slices of partial days (a time zone's midnight is not UTC's) from the
+    days' slices; only an edge inside a quarter hour (no zone in use has one) is counted live."""
     n = len(milestones)
     stored = None
     if not fresh:
@@ -381,10 +371,33 @@ def funnel_totals(
     live = [(start, end)]
     if stored is not None:
         first, last = stored
+        rollup_days(journey, milestones, first, last)
         live = [(max(start, utc_midnight(last + timedelta(days=1))), end)]
-        for day, slices in rollup_days(journey, milestones, first, last).items():
+        partial = {}
+        for day in (first, last):
             low = max(start, utc_midnight(day))
             high = min(end, utc_midnight(day + timedelta(days=1)))
+            if (low, high) != (utc_midnight(day), utc_midnight(day + timedelta(days=1))):
+                partial[day] = (low, high)
+        ids = [str(m.pk) for m in milestones]
+        for day, started, per_milestone, slices in JourneyDayRollup.objects.filter(
+            journey=journey, day__range=(first, last)
+        ).values_list(
+            "day",
+            "started",
+            "milestones",
+            Case(When(day__in=list(partial), then="slices"), default=None),
+        ):
+            if day not in partial:
+                parts.append(
+                    DayCounts(
+                        started=started,
+                        users=tuple(per_milestone[i][0] for i in ids),
+                        reached=tuple(per_milestone[i][1] for i in ids),
+                    )
+                )
+                continue
+            low, high = partial[day]
             first_slice, end_slice = floor_slice(low), floor_slice(high)
             if first_slice < low:
                 first_slice += SLICE

@@ -334,7 +334,8 @@ def milestone_velocity(
         if first <= last and journey_rollups.utc_midnight(last) + velocity.DAY > start:
             journey_rollups.rollup_days(journey, milestones, first, last)
             stored = (first, last)
-        start = max(start, first_start)  # nobody started before the first start
+        # Nobody started before the first start: from the start of its slice is the same span.
+        start = max(start, journey_rollups.floor_slice(first_start))
     weeks = []
     week = date_range.date_from - timedelta(days=date_range.date_from.weekday())
     while week <= date_range.date_to:
