@@ -186,7 +186,7 @@ class DayDurations:
     (`slot` indexes Durations.counts flattened), the sums of their milliseconds and the people
     who started (kept with the funnel's slices, JourneyDayRollup.slices)."""
 
-    entries: np.ndarray  # (k, 3) int64
+    entries: np.ndarray  # (k, 3) integers, sorted by slice
     sums_by_slice: np.ndarray  # (96, milestones, 2) int64
     started_by_slice: list[int]
 
@@ -201,8 +201,12 @@ class DayDurations:
     def part(self, first_slice: int = 0, end_slice: int = SLICES_PER_DAY) -> Durations:
         """The durations of the people who started in these slices of the day."""
         milestones = self.sums_by_slice.shape[1]
-        slices = self.entries[:, 0]
-        chosen = self.entries[(slices >= first_slice) & (slices < end_slice)]
+        if first_slice == 0 and end_slice == SLICES_PER_DAY:
+            chosen = self.entries
+        else:
+            # Entries are kept sorted by slice: the slices wanted are one run of rows.
+            low, high = np.searchsorted(self.entries[:, 0], [first_slice, end_slice])
+            chosen = self.entries[low:high]
         counts = np.bincount(
             chosen[:, 1], weights=chosen[:, 2], minlength=milestones * 2 * len(grains())
         )
@@ -219,8 +223,9 @@ class DayDurations:
         counted = fresh.entries[np.isin(fresh.entries[:, 0], chosen)]
         sums = self.sums_by_slice.copy()
         sums[chosen] = fresh.sums_by_slice[chosen]
+        entries = np.concatenate([kept, counted])
         return DayDurations(
-            entries=np.concatenate([kept, counted]),
+            entries=entries[np.argsort(entries[:, 0], kind="stable")],
             sums_by_slice=sums,
             started_by_slice=list(fresh.started_by_slice),
         )
@@ -241,7 +246,8 @@ class DayDurations:
     ) -> DayDurations:
         if data is None or summary is None or slices is None:
             raise ValueError("These durations were not stored.")
-        entries = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4").astype(np.int64)
+        # Read as stored (int32, sorted by slice): indices and weights need no wider copy.
+        entries = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4")
         return cls(
             entries=entries.reshape(-1, 3),
             sums_by_slice=np.array(summary["sums_by_slice"], dtype=np.int64).reshape(
@@ -410,8 +416,9 @@ def day_durations(
         for (number, m, basis), total in collected.sums.items():
             sums[number % SLICES_PER_DAY, m, basis] += total
         day = epoch + timedelta(days=int(day_number))
+        entries = _entries(collected, slice_of_day=True)
         days[day] = DayDurations(
-            entries=_entries(collected, slice_of_day=True),
+            entries=entries[np.argsort(entries[:, 0], kind="stable")],
             sums_by_slice=sums,
             started_by_slice=starts[day],
         )
