@@ -298,9 +298,13 @@ def refresh_stale(*, limit: int = 50) -> int:
         marked = JourneyStaleDay.objects.filter(journey=journey).order_by("day")
         first_marked = marked.values_list("day", flat=True).first()
         last_marked = marked.reverse().values_list("day", flat=True).first()
+        # A mark is written after its commit: one set by now belongs to a change that the
+        # first start read next already sees.
+        checked = timezone.now()
         first_started = first_start(journey)
         if first_marked is None or last_marked is None or first_started is None:
-            JourneyStaleDay.objects.filter(journey=journey).delete()  # nobody left to count
+            # Nobody left to count.
+            JourneyStaleDay.objects.filter(journey=journey, marked_at__lte=checked).delete()
             continue
         milestones = journey_milestones(journey)
         first = max(first_marked, first_started.astimezone(UTC).date())
@@ -322,7 +326,10 @@ def refresh_stale(*, limit: int = 50) -> int:
                     stored_last,
                     from_first=False,
                 )
-        JourneyStaleDay.objects.filter(journey=journey, day__lt=first_started.date()).delete()
+        # Days before the first start are never read: their marks go.
+        JourneyStaleDay.objects.filter(
+            journey=journey, day__lt=first_started.astimezone(UTC).date(), marked_at__lte=checked
+        ).delete()
     return len(journey_ids)
 
 
