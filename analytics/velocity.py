@@ -172,7 +172,8 @@ class Durations:
     ) -> Durations:
         if data is None or summary is None:
             raise ValueError("These durations were not stored.")
-        counts = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4").astype(np.int64)
+        # int32 as stored: sums with other totals widen to int64 (Durations.empty).
+        counts = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4")
         return cls(
             started=int(summary["started"]),
             counts=counts.reshape(milestones, 2, len(grains())),
