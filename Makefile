@@ -63,6 +63,7 @@ bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/READ
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/ingest.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/widget.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/analytics.py
+	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/journey_rollups.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/store_reports.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/analytics_store.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/dashboards.py

@@ -19,13 +19,23 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from rest_framework.exceptions import ValidationError
 
-from analytics import dashboards, queries
+from analytics import dashboards
 from analytics.dashboards import Figure, Tile
 from analytics.export import report_csv
 from analytics.forms import EVENT_INPUTS, FORMS, ReportForm
 from analytics.inputs import DateRange
 from analytics.models import AnalyticsSettings, Dashboard
-from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
+from analytics.report import (
+    adoption,
+    event_funnel,
+    journey_funnel,
+    lifecycle,
+    milestone_velocity,
+    pai,
+    pqls,
+    retention,
+    walkthrough_funnel,
+)
 from analytics.reports import REPORTS, AnalyticsUnavailable, run_report
 from onboarding.models import Journey, Workspace
 from onboarding.queries import workspaces_for_user
@@ -189,7 +199,7 @@ def _csv(text: str, name: str) -> HttpResponse:
 
 def _people(result: Any) -> list[tuple[str, list[tuple[str, str]], list[tuple[str, str]]]]:
     """An event funnel's people per step: (step, converted, dropped), each with their links."""
-    if not isinstance(result, queries.EventFunnel):
+    if not isinstance(result, event_funnel.EventFunnel):
         return []
     return [
         (
@@ -204,25 +214,27 @@ def _people(result: Any) -> list[tuple[str, list[tuple[str, str]], list[tuple[st
 def report_figures(slug: str, result: Any, form: ReportForm) -> list[Figure]:
     data = form.cleaned_data
     match result:
-        case queries.JourneyFunnel():
+        case journey_funnel.JourneyFunnel():
             journey: Journey = data["journey"]
             date_range = DateRange(data["date_from"], data["date_to"], data["timezone"])
             return dashboards.journey_funnel_figures(
                 result,
-                velocity=queries.milestone_velocity(journey=journey, date_range=date_range),
+                velocity=milestone_velocity.milestone_velocity(
+                    journey=journey, date_range=date_range
+                ),
                 weekly=dashboards.journey_funnel_weekly(journey, date_range),
             )
-        case queries.Velocity():
+        case milestone_velocity.Velocity():
             return dashboards.velocity_figures(result)
         case walkthrough_funnel.WalkthroughFunnel():
             return dashboards.walkthrough_figures(result)
-        case queries.EventFunnel():
+        case event_funnel.EventFunnel():
             return dashboards.event_funnel_figures(result)
         case retention.Retention():
             return dashboards.retention_figures(result)
         case lifecycle.Lifecycle():
             return dashboards.lifecycle_figures(result)
-        case queries.PqlList():
+        case pqls.PqlList():
             return dashboards.pql_figures(
                 result, DateRange(data["date_from"], data["date_to"], data["timezone"])
             )
@@ -266,18 +278,18 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
             )
         )
     week = dashboards.week_so_far(today)
-    pqls = queries.pqls(workspace=workspace, date_range=week, limit=1000)
+    new_pqls = pqls.pqls(workspace=workspace, date_range=week, limit=1000)
     tiles.append(
         Tile(
             title="PQLs this week",
             link=report_link("pqls", workspace, date_from=week.date_from, date_to=week.date_to),
-            headline=f"{len(pqls.rows):,} new since Monday",
+            headline=f"{len(new_pqls.rows):,} new since Monday",
             lines=[
                 (
                     f"{row.external_id}: score {row.score}, {row.journey}",
                     person_link(row.external_id),
                 )
-                for row in sorted(pqls.rows, key=lambda row: -row.score)[:HOME_LINES]
+                for row in sorted(new_pqls.rows, key=lambda row: -row.score)[:HOME_LINES]
             ],
             empty="No new PQLs this week yet.",
         )

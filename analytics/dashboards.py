@@ -18,9 +18,18 @@ from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
-from analytics import queries
 from analytics.inputs import DateRange
-from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
+from analytics.report import (
+    adoption,
+    event_funnel,
+    journey_funnel,
+    lifecycle,
+    milestone_velocity,
+    pai,
+    pqls,
+    retention,
+    walkthrough_funnel,
+)
 from analytics.velocity import HISTOGRAM_BOUNDS
 from onboarding.models import Journey, Walkthrough, Workspace
 
@@ -146,7 +155,7 @@ def _funnel_labels(
 
 def _funnel_bars(
     names: Sequence[str],
-    steps: Sequence[queries.JourneyFunnelStep] | Sequence[queries.EventFunnelStep],
+    steps: Sequence[journey_funnel.JourneyFunnelStep] | Sequence[event_funnel.EventFunnelStep],
     converted: str,
     times: Sequence[float | None],
 ) -> dict[str, Any]:
@@ -157,7 +166,10 @@ def _funnel_bars(
         "series": [
             Series(
                 converted,
-                [s.users if isinstance(s, queries.JourneyFunnelStep) else s.count for s in steps],
+                [
+                    s.users if isinstance(s, journey_funnel.JourneyFunnelStep) else s.count
+                    for s in steps
+                ],
             ),
             Series("Dropped off here", [s.dropped for s in steps]),
         ],
@@ -180,10 +192,10 @@ def _funnel_description(names: Sequence[str], counts: Sequence[int]) -> str:
 
 
 def journey_funnel_figures(
-    result: queries.JourneyFunnel,
+    result: journey_funnel.JourneyFunnel,
     *,
-    velocity: queries.Velocity | None = None,
-    weekly: Sequence[tuple[date, queries.JourneyFunnel]] = (),
+    velocity: milestone_velocity.Velocity | None = None,
+    weekly: Sequence[tuple[date, journey_funnel.JourneyFunnel]] = (),
 ) -> list[Figure]:
     steps = result.steps
     times: list[float | None] = [None]
@@ -285,11 +297,11 @@ def weeks_of(date_range: DateRange) -> list[DateRange]:
 
 def journey_funnel_weekly(
     journey: Journey, date_range: DateRange
-) -> list[tuple[date, queries.JourneyFunnel]]:
+) -> list[tuple[date, journey_funnel.JourneyFunnel]]:
     """Conversion per week of journey start: the journey funnel of each week. The report layer
     has no time series of the journey funnel; each of these reads the day rollups."""
     return [
-        (week.date_from, queries.journey_funnel(journey=journey, date_range=week))
+        (week.date_from, journey_funnel.journey_funnel(journey=journey, date_range=week))
         for week in weeks_of(date_range)
     ]
 
@@ -297,7 +309,7 @@ def journey_funnel_weekly(
 # --- Velocity ----------------------------------------------------------------------------
 
 
-def velocity_figures(result: queries.Velocity) -> list[Figure]:
+def velocity_figures(result: milestone_velocity.Velocity) -> list[Figure]:
     bucket_labels = [label for label, _ in HISTOGRAM_BOUNDS]
     figures = []
     for index, m in enumerate(result.milestones):
@@ -499,7 +511,7 @@ def queries_rate(part: int, whole: int) -> float | None:
 # --- Event funnel ------------------------------------------------------------------------
 
 
-def event_funnel_figures(result: queries.EventFunnel) -> list[Figure]:
+def event_funnel_figures(result: event_funnel.EventFunnel) -> list[Figure]:
     steps = result.steps
     names = [f"{s.index + 1}. {s.event}" for s in steps]
     figures = [
@@ -676,7 +688,7 @@ def lifecycle_figures(result: lifecycle.Lifecycle) -> list[Figure]:
 # --- PQLs --------------------------------------------------------------------------------
 
 
-def pql_figures(result: queries.PqlList, date_range: DateRange | None) -> list[Figure]:
+def pql_figures(result: pqls.PqlList, date_range: DateRange | None) -> list[Figure]:
     per_day = Counter(row.pql_at.date() for row in result.rows)
     if date_range is not None:
         days = [
@@ -875,10 +887,10 @@ def last_days(today: date, days: int, timezone: str = "UTC") -> DateRange:
 
 def journey_glance(
     journey: Journey, date_range: DateRange
-) -> tuple[queries.JourneyFunnel, queries.Velocity]:
+) -> tuple[journey_funnel.JourneyFunnel, milestone_velocity.Velocity]:
     return (
-        queries.journey_funnel(journey=journey, date_range=date_range),
-        queries.milestone_velocity(journey=journey, date_range=date_range),
+        journey_funnel.journey_funnel(journey=journey, date_range=date_range),
+        milestone_velocity.milestone_velocity(journey=journey, date_range=date_range),
     )
 
 

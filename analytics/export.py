@@ -7,13 +7,22 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from analytics import queries
-from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
+from analytics.report import (
+    adoption,
+    event_funnel,
+    journey_funnel,
+    lifecycle,
+    milestone_velocity,
+    pai,
+    pqls,
+    retention,
+    walkthrough_funnel,
+)
 
 
 def _rows(result: Any) -> Iterable[list[Any]]:
     match result:
-        case queries.JourneyFunnel():
+        case journey_funnel.JourneyFunnel():
             yield ["group", "step", "name", "users", "reached_any_order",
                    "conversion_from_previous", "conversion_from_start", "dropped"]  # fmt: skip
             groups = [("all", result.steps)] + [(g.value, g.steps) for g in result.groups]
@@ -21,7 +30,7 @@ def _rows(result: Any) -> Iterable[list[Any]]:
                 for s in steps:
                     yield [value, s.key, s.name, s.users, s.reached, s.conversion_from_previous,
                            s.conversion_from_start, s.dropped]  # fmt: skip
-        case queries.Velocity():
+        case milestone_velocity.Velocity():
             yield ["milestone", "started", "reached", "on_the_way", "not_reached",
                    "completion_rate", "median_s", "p75_s", "p90_s", "mean_s",
                    "median_from_previous_s", "mean_from_previous_s"]  # fmt: skip
@@ -36,7 +45,7 @@ def _rows(result: Any) -> Iterable[list[Any]]:
             for st in result.steps:
                 yield [st.index, st.title, st.viewed, st.completed, st.dismissed,
                        st.target_missing, st.completion_rate]  # fmt: skip
-        case queries.EventFunnel():
+        case event_funnel.EventFunnel():
             yield ["step", "event", "count", "conversion_from_previous", "conversion_from_start",
                    "dropped", "median_seconds_to_convert", "mean_seconds_to_convert"]  # fmt: skip
             for f in result.steps:
@@ -55,7 +64,7 @@ def _rows(result: Any) -> Iterable[list[Any]]:
             for ls in result.states:
                 yield [ls.stage, ls.current, ls.reached, ls.conversion_to_next, ls.left,
                        ls.mean_seconds_in_state, ls.median_seconds_in_state]  # fmt: skip
-        case queries.PqlList():
+        case pqls.PqlList():
             yield ["external_id", "journey", "pql_at", "milestones_completed",
                    "milestones_total", "progress_percent", "logins", "active_days",
                    "core_actions", "features_used", "message_engagement", "score"]  # fmt: skip

@@ -58,16 +58,18 @@ class JourneyDayRollup(models.Model):
 
     "Every earlier one" depends on the journey's milestone order, so the row keeps the ordered
     ids it was computed with (`milestone_ids`); a row whose order no longer matches the
-    journey's is recomputed before it is read."""
+    journey's is recomputed before it is read. Today is a day like the others: kept current
+    after each commit by counting again only the slices that changed (JourneyStaleDay)."""
 
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     started = models.PositiveIntegerField(default=0)
     milestones = models.JSONField(default=dict)
     milestone_ids = models.JSONField(default=list)
-    # Per UTC hour of start: {"started": [24], "users": [[24] per milestone], "reached": [...]},
-    # so a partial day (a time zone's midnight) reads its whole hours from here.
-    hours = models.JSONField(null=True)
+    # Per slice of start (a UTC quarter hour, 96 a day): {"started": [96], "users": [[96] per
+    # milestone], "reached": [...]}, so a partial day (a time zone's midnight, +5:30 and +5:45
+    # included) reads its whole slices from here.
+    slices = models.JSONField(null=True)
     # Milestone velocity (analytics/velocity.py): this day's durations and, from the journey's
     # first start day through this one, their running total. A total is only ever stored valid:
     # recomputing a day empties the totals of that day and every later one.
@@ -87,22 +89,29 @@ class JourneyDayRollup(models.Model):
 
 
 class JourneyStaleDay(models.Model):
-    """A (journey, start day) whose rollup rows must be recomputed before they are read.
+    """A slice (a UTC quarter hour) of journey starts whose rollup must be counted again before
+    it is read: written after the commit that changed it, cleared by the refresh
+    (analytics/journey_rollups.py). `slice` -1 marks the whole day.
 
-    `marked_at` moves on every new mark, so a reader that recomputed the day only clears the
-    marks it saw, never one that arrived while it was computing."""
+    `marked_at` moves on every new mark, so a refresh only clears the marks it saw, never one
+    that arrived while it was counting."""
+
+    WHOLE_DAY = -1
 
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
+    slice = models.SmallIntegerField(default=WHOLE_DAY)
     marked_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["journey", "day"], name="unique_journey_stale_day")
+            models.UniqueConstraint(
+                fields=["journey", "day", "slice"], name="unique_journey_stale_slice"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.journey_id} {self.day}"
+        return f"{self.journey_id} {self.day} {self.slice}"
 
 
 class StorePurge(models.Model):

@@ -1,7 +1,9 @@
 """Keep the journey rollups current from what onboarding/ recorded.
 
-A receiver marks the (journey, UTC start day) stale with a few indexed writes and never
-scans; journey_funnel recomputes stale days when it reads them. onboarding's domain signals
+A receiver marks the (journey, UTC start day, quarter hour of start) stale after commit with one
+indexed upsert and never scans; the scheduler (analytics.tasks.refresh_journey_rollups) counts
+the marked slices again within seconds, and a report that reads one first counts it itself
+(analytics/journey_rollups.py). onboarding's domain signals
 cover new starts and completions. Erasures, deleted completions and a journey start moved to
 a signup time learnt later send none, so Django's model signals on JourneyProgress and
 MilestoneCompletion cover those (marked after commit, when a cascade has finished).
@@ -30,7 +32,7 @@ from onboarding.signals import events_purged, journey_started, milestone_complet
 def on_journey_started(
     sender: Any, *, journey_id: int, started_at: datetime, **kwargs: Any
 ) -> None:
-    services.journey_day_mark_stale(journey_id=journey_id, started_at=started_at)
+    services.journey_slice_mark_stale(journey_id=journey_id, started_at=started_at)
 
 
 @receiver(milestone_completed, dispatch_uid="analytics.milestone_completed")
@@ -43,7 +45,7 @@ def on_milestone_completed(
     **kwargs: Any,
 ) -> None:
     if journey_started_at is not None:  # the write path knows it: no lookup
-        services.journey_day_mark_stale(journey_id=journey_id, started_at=journey_started_at)
+        services.journey_slice_mark_stale(journey_id=journey_id, started_at=journey_started_at)
     else:
         services.journey_progress_mark_stale(end_user_id=end_user_id, journey_id=journey_id)
 
@@ -63,7 +65,7 @@ def on_progress_saving(
     for started_at in (before, instance.started_at):
         transaction.on_commit(
             partial(
-                services.journey_day_mark_stale,
+                services.journey_slice_mark_stale,
                 journey_id=instance.journey_id,
                 started_at=started_at,
             )
@@ -74,7 +76,7 @@ def on_progress_saving(
 def on_progress_deleted(sender: Any, instance: JourneyProgress, **kwargs: Any) -> None:
     transaction.on_commit(
         partial(
-            services.journey_day_mark_stale,
+            services.journey_slice_mark_stale,
             journey_id=instance.journey_id,
             started_at=instance.started_at,
         )

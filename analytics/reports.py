@@ -10,8 +10,8 @@ from typing import Any
 
 from rest_framework import exceptions, serializers
 
-from analytics import queries, store
 from analytics import serializers as inputs
+from analytics import store
 from analytics.inputs import (
     MAX_CONVERSION_WINDOW,
     DateRange,
@@ -22,7 +22,17 @@ from analytics.inputs import (
     PropertyFilter,
     ReportInputError,
 )
-from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
+from analytics.report import (
+    adoption,
+    event_funnel,
+    journey_funnel,
+    lifecycle,
+    milestone_velocity,
+    pai,
+    pqls,
+    retention,
+    walkthrough_funnel,
+)
 from onboarding.models import Journey, Walkthrough, Workspace
 
 
@@ -42,7 +52,7 @@ def _filters(items: list[dict[str, Any]]) -> tuple[PropertyFilter, ...]:
 
 
 def _journey_funnel(workspace: Workspace, data: dict[str, Any]) -> Any:
-    return queries.journey_funnel(
+    return journey_funnel.journey_funnel(
         journey=_journey(workspace, data["journey"]),
         date_range=_range(data),
         breakdown=data.get("breakdown"),
@@ -51,7 +61,7 @@ def _journey_funnel(workspace: Workspace, data: dict[str, Any]) -> Any:
 
 
 def _velocity(workspace: Workspace, data: dict[str, Any]) -> Any:
-    return queries.milestone_velocity(
+    return milestone_velocity.milestone_velocity(
         journey=_journey(workspace, data["journey"]),
         date_range=_range(data),
         horizon=timedelta(days=data["horizon_days"]),
@@ -96,7 +106,7 @@ def _event_funnel(workspace: Workspace, data: dict[str, Any]) -> Any:
         aggregate_by=data.get("aggregate_by"),
         people_limit=data["people_limit"],
     )
-    return queries.event_funnel(workspace=workspace, spec=spec, date_range=_range(data))
+    return event_funnel.event_funnel(workspace=workspace, spec=spec, date_range=_range(data))
 
 
 def _retention(workspace: Workspace, data: dict[str, Any]) -> Any:
@@ -118,7 +128,7 @@ def _lifecycle(workspace: Workspace, data: dict[str, Any]) -> Any:
 
 
 def _pqls(workspace: Workspace, data: dict[str, Any]) -> Any:
-    return queries.pqls(
+    return pqls.pqls(
         workspace=workspace,
         journey=_journey(workspace, data["journey"]) if data.get("journey") else None,
         date_range=_range(data) if data.get("date_from") else None,

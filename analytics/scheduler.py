@@ -1,6 +1,7 @@
-"""The embedded mode's export loop: `manage.py run_milepost` runs `run()` beside the servers
-(settings.MILEPOST_BACKGROUND_TASKS), so new events reach the analytics store without a worker.
-Production runs the same export from Celery beat (analytics.tasks.export)."""
+"""The embedded mode's analytics loops: `manage.py run_milepost` runs them beside the servers
+(settings.MILEPOST_BACKGROUND_TASKS), so new events reach the analytics store and the journey
+rollups count again what commits changed, without a worker. Production runs the same work from
+Celery beat (analytics.tasks.export, analytics.tasks.refresh_journey_rollups)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
-from analytics import store_export
+from analytics import journey_rollups, store_export
 
 logger = logging.getLogger(__name__)
 
@@ -32,5 +33,23 @@ def _export_once() -> None:
     # connection is closed afterwards, not left to the pool's next user.
     try:
         store_export.export()
+    finally:
+        connection.close()
+
+
+async def run_rollup_refresh() -> None:
+    interval = float(settings.MILEPOST_ROLLUP_REFRESH_SECONDS)
+    while True:
+        try:
+            await sync_to_async(_refresh_once, thread_sensitive=False)()
+        except Exception:
+            # Keep refreshing: a report that comes first counts what is stale itself.
+            logger.exception("journey rollup refresh failed")
+        await asyncio.sleep(interval)
+
+
+def _refresh_once() -> None:
+    try:
+        journey_rollups.refresh_stale()
     finally:
         connection.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -13,7 +13,7 @@ from django.utils.timezone import now as timezone_now
 
 from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_known_event
 from analytics.models import JourneyDayRollup, JourneyStaleDay
-from analytics.velocity import DayDurations, Durations
+from analytics.velocity import SLICES_PER_DAY, DayDurations, Durations
 from onboarding.models import Condition, Journey, JourneyProgress, Segment, Workspace
 
 STALE_DAY = JourneyStaleDay._meta.db_table
@@ -53,34 +53,32 @@ def segment_create_from_adoption_cell(
 # --- Journey rollups ---------------------------------------------------------------------
 
 
-def _utc_day(instant: datetime) -> date:
-    return instant.astimezone(UTC).date()
+def journey_slice_mark_stale(*, journey_id: int, started_at: datetime) -> None:
+    """Mark the rollup slice (UTC day and quarter hour) of people whose journey started at
+    `started_at` as out of date, after the commit that changed it. The scheduler counts the
+    slice again within seconds; a report that reads it first does so itself."""
+    instant = started_at.astimezone(UTC)
+    _mark_stale(journey_id, instant.date(), (instant.hour * 60 + instant.minute) // 15)
 
 
-# journey_funnel never keeps a rollup of today (it counts today live), so a start day of
-# today needs no mark, except near midnight, when a reader may already be in tomorrow.
-TODAY_MARKS_FROM = time(23, 50)
+def journey_day_mark_stale(*, journey_id: int, day: date) -> None:
+    """Mark a whole UTC day of starts as out of date (bulk writes such as demo data)."""
+    _mark_stale(journey_id, day, JourneyStaleDay.WHOLE_DAY)
 
 
-def journey_day_mark_stale(
-    *, journey_id: int, started_at: datetime, now: datetime | None = None
-) -> None:
-    """Mark the rollup of people whose journey started on this UTC day as out of date: one
-    upsert on the (journey, day) unique index, which writes nothing when the journey is gone
-    (its rollups went with it). A start today needs no mark (and no commit) until 23:50 UTC."""
-    day = _utc_day(started_at)
-    moment = (now or timezone_now()).astimezone(UTC)
-    if day == moment.date() and moment.time() < TODAY_MARKS_FROM:
-        return
+def _mark_stale(journey_id: int, day: date, number: int) -> None:
+    # One upsert on the (journey, day, slice) unique index, which writes nothing when the
+    # journey is gone (its rollups went with it).
     with connection.cursor() as cursor:
         cursor.execute(  # table names only are interpolated; values are parameters
             f"""
-            INSERT INTO {STALE_DAY} (journey_id, day, marked_at)
-            SELECT id, %s, %s FROM {JOURNEY} WHERE id = %s
-            ON CONFLICT (journey_id, day) DO UPDATE SET marked_at = excluded.marked_at
+            INSERT INTO {STALE_DAY} (journey_id, day, slice, marked_at)
+            SELECT id, %s, %s, %s FROM {JOURNEY} WHERE id = %s
+            ON CONFLICT (journey_id, day, slice) DO UPDATE SET marked_at = excluded.marked_at
             """,  # noqa: S608
             [
                 day,
+                number,
                 connection.ops.adapt_datetimefield_value(timezone_now()),
                 journey_id,
             ],
@@ -88,16 +86,16 @@ def journey_day_mark_stale(
 
 
 def journey_progress_mark_stale(*, end_user_id: int, journey_id: int) -> None:
-    """Mark stale the start day of one person's journey: one lookup on the (end user, journey)
-    unique index and one upsert. Signals carry ids only, so the row may be gone by now (the
-    person erased); then there is nothing left to count and nothing to do."""
+    """Mark stale the start slice of one person's journey: one lookup on the (end user,
+    journey) unique index and one upsert. Signals carry ids only, so the row may be gone by now
+    (the person erased); then its own deletion marked the slice."""
     started_at = (
         JourneyProgress.objects.filter(end_user_id=end_user_id, journey_id=journey_id)
         .values_list("started_at", flat=True)
         .first()
     )
     if started_at is not None:
-        journey_day_mark_stale(journey_id=journey_id, started_at=started_at)
+        journey_slice_mark_stale(journey_id=journey_id, started_at=started_at)
 
 
 @dataclass(frozen=True)
@@ -109,12 +107,12 @@ class DayCounts:
     reached: tuple[int, ...]
 
 
-def empty_hours(milestones: int) -> dict[str, Any]:
-    """JourneyDayRollup.hours of a day nobody started."""
+def empty_slices(milestones: int) -> dict[str, Any]:
+    """JourneyDayRollup.slices of a day nobody started."""
     return {
-        "started": [0] * 24,
-        "users": [[0] * 24 for _ in range(milestones)],
-        "reached": [[0] * 24 for _ in range(milestones)],
+        "started": [0] * SLICES_PER_DAY,
+        "users": [[0] * SLICES_PER_DAY for _ in range(milestones)],
+        "reached": [[0] * SLICES_PER_DAY for _ in range(milestones)],
     }
 
 
@@ -122,34 +120,33 @@ def journey_rollups_store(
     *,
     journey: Journey,
     milestone_ids: Sequence[int],
-    counts: dict[date, DayCounts],
-    marks_seen: dict[date, datetime],
-    hours: dict[date, dict[str, Any]] | None = None,
-    durations: dict[date, DayDurations] | None = None,
+    slices: dict[date, dict[str, Any]],
+    durations: dict[date, DayDurations],
+    marks_seen: dict[tuple[date, int], datetime],
 ) -> None:
-    """Save freshly computed days and clear the stale marks that were read before computing
-    them; a mark set while the computation ran has a later `marked_at` and stays.
+    """Save freshly counted days (whole, or with some slices counted again) and clear the stale
+    marks that were read before counting them; a mark set while the count ran has a later
+    `marked_at` and stays.
 
     The days' durations are saved beside their counts (an empty day has none), and the running
     totals of durations from the first saved day on are emptied: they are added up again from
-    the days' own durations when velocity next reads them (journey_duration_totals_store)."""
-    durations, hours = durations or {}, hours or {}
+    the days' own durations (journey_duration_totals_store)."""
     rows = []
-    for day, day_counts in counts.items():
+    for day, day_slices in slices.items():
         day_durations = durations.get(day) or DayDurations.empty(len(milestone_ids))
         rows.append(
             JourneyDayRollup(
                 journey=journey,
                 day=day,
-                started=day_counts.started,
+                started=sum(day_slices["started"]),
                 milestones={
-                    str(milestone_id): [users, reached]
+                    str(milestone_id): [sum(users), sum(reached)]
                     for milestone_id, users, reached in zip(
-                        milestone_ids, day_counts.users, day_counts.reached, strict=True
+                        milestone_ids, day_slices["users"], day_slices["reached"], strict=True
                     )
                 },
                 milestone_ids=list(milestone_ids),
-                hours=hours.get(day) or empty_hours(len(milestone_ids)),
+                slices=day_slices,
                 durations=day_durations.packed(),
                 durations_summary=day_durations.summary(),
                 durations_total=None,
@@ -167,7 +164,7 @@ def journey_rollups_store(
                 "started",
                 "milestones",
                 "milestone_ids",
-                "hours",
+                "slices",
                 "durations",
                 "durations_summary",
                 "durations_total",
@@ -175,17 +172,17 @@ def journey_rollups_store(
                 "refreshed_at",
             ],
         )
-        if counts:
-            JourneyDayRollup.objects.filter(journey=journey, day__gt=min(counts)).exclude(
+        if slices:
+            JourneyDayRollup.objects.filter(journey=journey, day__gt=min(slices)).exclude(
                 durations_total=None
             ).update(
                 durations_total=None, durations_total_summary=None, refreshed_at=timezone_now()
             )
-        seen = [(day, marked_at) for day, marked_at in marks_seen.items() if day in counts]
+        seen = list(marks_seen.items())
         for offset in range(0, len(seen), 200):
             clear = Q()
-            for day, marked_at in seen[offset : offset + 200]:
-                clear |= Q(day=day, marked_at__lte=marked_at)
+            for (day, number), marked_at in seen[offset : offset + 200]:
+                clear |= Q(day=day, slice=number, marked_at__lte=marked_at)
             JourneyStaleDay.objects.filter(clear, journey=journey).delete()
 
 

@@ -88,8 +88,11 @@ def _report_cursor() -> Iterator[Any]:
             yield cursor
         return
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [REPORT_WORK_MEM])
+        # One round trip for both settings.
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)",
+            [REPORT_WORK_MEM],
+        )
         yield cursor
 
 

@@ -31,13 +31,13 @@ from django.utils import timezone
 from analytics import store
 from analytics.funnel_engine import NO_STEP, breakdown_label
 from analytics.inputs import DateRange, EventFunnelSpec, PropertyFilter, ReportInputError
-from analytics.queries import (
+from analytics.report.event_funnel import (
     EventFunnel,
     EventFunnelGroup,
     EventFunnelPeriod,
     EventFunnelStep,
-    HistogramBucket,
 )
+from analytics.report.time_to_convert import HistogramBucket
 from analytics.velocity import HISTOGRAM_BOUNDS
 from onboarding.models import EndUser, Workspace
 

@@ -10,13 +10,15 @@ grain of the nearest-rank percentile: every reported percentile is the true one 
 significant digits (less than 1 % low), identical on SQLite and PostgreSQL. Means add up the
 exact milliseconds; counts and histograms are exact.
 
-A UTC day of journey starts keeps (analytics.models.JourneyDayRollup) its counts per UTC hour
-of start, milestone, basis (0 = from the journey start, 1 = from the previous milestone) and
-grain as compressed numpy arrays, and the running total of the days' counts from the journey's
-first start day; any span of whole days is then the difference of two totals, so a report reads
-a few rows whatever the range, and the whole hours of a partial day (a time zone's midnight or
-week boundary) come from that day's hours. Only today and sub-hour edges (UTC+5:30) are counted
-live.
+A UTC day of journey starts keeps (analytics.models.JourneyDayRollup) its counts per quarter
+hour of start (a *slice*: 96 a day), milestone, basis (0 = from the journey start, 1 = from the
+previous milestone) and grain as compressed numpy arrays, and the running total of the days'
+counts from the journey's first start day; any span of whole days is then the difference of two
+totals, so a report reads a few rows whatever the range, and the whole slices of a partial day
+(a time zone's midnight or week boundary, UTC+5:30 and +5:45 included: every zone in use is
+offset by whole quarter hours) come from that day's slices. A change (a start, a completion,
+an erasure) marks its slice stale after commit, and only that slice is counted again
+(analytics/journey_rollups.py).
 """
 
 # SQL here is assembled from fixed fragments, table names and integer ids only; every value a
@@ -28,7 +30,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any
@@ -58,7 +60,9 @@ BOUNDS_MS = tuple(bound * 1000 for _, bound in HISTOGRAM_BOUNDS if bound is not 
 GRAIN_CAP_MS = 10**11
 FROM_START, FROM_PREVIOUS = 0, 1
 DAY = timedelta(days=1)
-HOUR = timedelta(hours=1)
+SLICE = timedelta(minutes=15)
+SLICE_MS = 900_000
+SLICES_PER_DAY = 96
 # Live counts over at most this much time look completions up person by person; longer ones
 # join all of the journey's completions at once.
 LATERAL_SPAN_LIMIT = timedelta(days=7)
@@ -168,7 +172,8 @@ class Durations:
     ) -> Durations:
         if data is None or summary is None:
             raise ValueError("These durations were not stored.")
-        counts = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4").astype(np.int64)
+        # int32 as stored: sums with other totals widen to int64 (Durations.empty).
+        counts = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4")
         return cls(
             started=int(summary["started"]),
             counts=counts.reshape(milestones, 2, len(grains())),
@@ -178,59 +183,78 @@ class Durations:
 
 @dataclass
 class DayDurations:
-    """One UTC day of starts, per UTC hour of start: the durations as (hour, slot, people)
-    rows (`slot` indexes Durations.counts flattened), the sums of their milliseconds and the
-    people who started (kept with the funnel's hours, JourneyDayRollup.hours)."""
+    """One UTC day of starts, per slice of start: the durations as (slice, slot, people) rows
+    (`slot` indexes Durations.counts flattened), the sums of their milliseconds and the people
+    who started (kept with the funnel's slices, JourneyDayRollup.slices)."""
 
-    entries: np.ndarray  # (k, 3) int64
-    sums_by_hour: np.ndarray  # (24, milestones, 2) int64
-    started_by_hour: list[int]
+    entries: np.ndarray  # (k, 3) integers, sorted by slice
+    sums_by_slice: np.ndarray  # (96, milestones, 2) int64
+    started_by_slice: list[int]
 
     @classmethod
     def empty(cls, milestones: int) -> DayDurations:
         return cls(
             entries=np.zeros((0, 3), dtype=np.int64),
-            sums_by_hour=np.zeros((24, milestones, 2), dtype=np.int64),
-            started_by_hour=[0] * 24,
+            sums_by_slice=np.zeros((SLICES_PER_DAY, milestones, 2), dtype=np.int64),
+            started_by_slice=[0] * SLICES_PER_DAY,
         )
 
-    def part(self, first_hour: int = 0, end_hour: int = 24) -> Durations:
-        """The durations of the people who started in these UTC hours of the day."""
-        milestones = self.sums_by_hour.shape[1]
-        hours = self.entries[:, 0]
-        chosen = self.entries[(hours >= first_hour) & (hours < end_hour)]
+    def part(self, first_slice: int = 0, end_slice: int = SLICES_PER_DAY) -> Durations:
+        """The durations of the people who started in these slices of the day."""
+        milestones = self.sums_by_slice.shape[1]
+        if first_slice == 0 and end_slice == SLICES_PER_DAY:
+            chosen = self.entries
+        else:
+            # Entries are kept sorted by slice: the slices wanted are one run of rows.
+            low, high = np.searchsorted(self.entries[:, 0], [first_slice, end_slice])
+            chosen = self.entries[low:high]
         counts = np.bincount(
             chosen[:, 1], weights=chosen[:, 2], minlength=milestones * 2 * len(grains())
         )
         return Durations(
-            started=sum(self.started_by_hour[first_hour:end_hour]),
+            started=sum(self.started_by_slice[first_slice:end_slice]),
             counts=counts.astype(np.int64).reshape(milestones, 2, len(grains())),
-            sums=self.sums_by_hour[first_hour:end_hour].sum(axis=0),
+            sums=self.sums_by_slice[first_slice:end_slice].sum(axis=0),
+        )
+
+    def patched(self, fresh: DayDurations, slices: Sequence[int]) -> DayDurations:
+        """This day with `slices` replaced by the same slices of `fresh` (counted again)."""
+        chosen = np.array(sorted(slices), dtype=np.int64)
+        kept = self.entries[~np.isin(self.entries[:, 0], chosen)]
+        counted = fresh.entries[np.isin(fresh.entries[:, 0], chosen)]
+        sums = self.sums_by_slice.copy()
+        sums[chosen] = fresh.sums_by_slice[chosen]
+        entries = np.concatenate([kept, counted])
+        return DayDurations(
+            entries=entries[np.argsort(entries[:, 0], kind="stable")],
+            sums_by_slice=sums,
+            started_by_slice=list(fresh.started_by_slice),
         )
 
     def packed(self) -> bytes:
         return zlib.compress(self.entries.astype("<i4").tobytes(), 1)
 
     def summary(self) -> dict[str, Any]:
-        return {"sums_by_hour": self.sums_by_hour.tolist()}
+        return {"sums_by_slice": self.sums_by_slice.tolist()}
 
     @classmethod
     def unpacked(
         cls,
         data: bytes | memoryview | None,
         summary: dict[str, Any] | None,
-        hours: dict[str, Any] | None,
+        slices: dict[str, Any] | None,
         milestones: int,
     ) -> DayDurations:
-        if data is None or summary is None or hours is None:
+        if data is None or summary is None or slices is None:
             raise ValueError("These durations were not stored.")
-        entries = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4").astype(np.int64)
+        # Read as stored (int32, sorted by slice): indices and weights need no wider copy.
+        entries = np.frombuffer(zlib.decompress(bytes(data)), dtype="<i4")
         return cls(
             entries=entries.reshape(-1, 3),
-            sums_by_hour=np.array(summary["sums_by_hour"], dtype=np.int64).reshape(
-                24, milestones, 2
+            sums_by_slice=np.array(summary["sums_by_slice"], dtype=np.int64).reshape(
+                SLICES_PER_DAY, milestones, 2
             ),
-            started_by_hour=hours["started"],
+            started_by_slice=slices["started"],
         )
 
 
@@ -240,12 +264,12 @@ def _rows(
     pieces: Sequence[tuple[str, datetime, datetime]],
     *,
     lateral: bool,
-    hour_counts: bool,
+    slice_counts: bool,
 ) -> list[tuple[Any, ...]]:
-    """(kind, group, hour, milestone id, basis, grain, people, sum ms) of the people who
-    started in each piece (group SQL, from, to): kind 0 starts per hour of start (hours since
+    """(kind, group, slice, milestone id, basis, grain, people, sum ms) of the people who
+    started in each piece (group SQL, from, to): kind 0 starts per slice of start (slices since
     the epoch), 1 durations per milestone, basis and grain, 2 completions per milestone and
-    hour of start (kinds 0 and 2 only with `hour_counts`)."""
+    slice of start (kinds 0 and 2 only with `slice_counts`)."""
     ids = ", ".join(str(int(i)) for i in milestone_ids)
     previous = " ".join(
         f"WHEN {int(current)} THEN {int(before)}" for before, current in pairwise(milestone_ids)
@@ -271,7 +295,7 @@ def _rows(
         if previous
         else ""
     )
-    hour = "(s_ms / 3600000)"
+    slice_number = f"(s_ms / {SLICE_MS})"
     # A few people's completions are looked up by person (PostgreSQL would otherwise hash
     # every completion of the journey); a day run joins them all at once.
     if lateral and is_postgresql():
@@ -280,15 +304,16 @@ def _rows(
         per_person = "AND c.end_user_id = prog.end_user_id OFFSET 0"
     else:
         join, per_person, on = "JOIN", "", "ON c.end_user_id = prog.end_user_id"
-    by_hour = (
+    by_slice = (
         f"""
         UNION ALL
-        SELECT 0, grp, {hour}, 0, 0, 0, COUNT(*), 0 FROM prog GROUP BY grp, {hour}
+        SELECT 0, grp, {slice_number}, 0, 0, 0, COUNT(*), 0 FROM prog
+        GROUP BY grp, {slice_number}
         UNION ALL
-        SELECT 2, grp, {hour}, milestone_id, 0, 0, COUNT(*), 0 FROM comp
-        GROUP BY grp, {hour}, milestone_id
+        SELECT 2, grp, {slice_number}, milestone_id, 0, 0, COUNT(*), 0 FROM comp
+        GROUP BY grp, {slice_number}, milestone_id
         """
-        if hour_counts
+        if slice_counts
         else ""
     )
     return fetch_all(
@@ -308,11 +333,12 @@ def _rows(
             FROM comp
             {by_previous}
         )
-        SELECT 1, grp, hour, milestone_id, basis, grain, COUNT(*), SUM(d) FROM (
-            SELECT grp, {hour} AS hour, milestone_id, basis, {grain_sql("d")} AS grain, d
+        SELECT 1, grp, slice_number, milestone_id, basis, grain, COUNT(*), SUM(d) FROM (
+            SELECT grp, {slice_number} AS slice_number, milestone_id, basis,
+                   {grain_sql("d")} AS grain, d
             FROM durations
-        ) grained GROUP BY grp, hour, milestone_id, basis, grain
-        {by_hour}
+        ) grained GROUP BY grp, slice_number, milestone_id, basis, grain
+        {by_slice}
         """,
         [*params, journey_id],
     )
@@ -320,22 +346,22 @@ def _rows(
 
 @dataclass
 class LiveCounts:
-    """Durations of the people who started in a span, and per hour of start (hours since the
-    epoch, UTC) how many started and how many reached each milestone."""
+    """Durations of the people who started in a span, and per slice of start (slices since the
+    epoch) how many started and how many reached each milestone."""
 
     durations: Durations
-    started_by_hour: dict[int, int]
-    reached_by_hour: list[dict[int, int]]
+    started_by_slice: dict[int, int]
+    reached_by_slice: list[dict[int, int]]
 
 
 @dataclass
 class _Collected:
-    """The rows of _rows() of one group, per hour of start (hours since the epoch)."""
+    """The rows of _rows() of one group, per slice of start (slices since the epoch)."""
 
-    entries: list[tuple[int, int, int]]  # hour, flat slot, people
-    sums: dict[tuple[int, int, int], int]  # (hour, milestone, basis): sum of ms
-    started_by_hour: dict[int, int]
-    reached_by_hour: list[dict[int, int]]
+    entries: list[tuple[int, int, int]]  # slice, flat slot, people
+    sums: dict[tuple[int, int, int], int]  # (slice, milestone, basis): sum of ms
+    started_by_slice: dict[int, int]
+    reached_by_slice: list[dict[int, int]]
 
 
 def _collect(rows: list[tuple[Any, ...]], milestone_ids: Sequence[int]) -> dict[Any, _Collected]:
@@ -343,26 +369,26 @@ def _collect(rows: list[tuple[Any, ...]], milestone_ids: Sequence[int]) -> dict[
     slots = {int(grain): slot for slot, grain in enumerate(grains())}
     width = len(grains())
     groups: dict[Any, _Collected] = {}
-    for kind, group, hour, milestone_id, basis, grain, people, total in rows:
+    for kind, group, number, milestone_id, basis, grain, people, total in rows:
         if group not in groups:
             groups[group] = _Collected([], {}, {}, [{} for _ in milestone_ids])
-        collected, hour = groups[group], int(hour)
+        collected, number = groups[group], int(number)
         if kind == 0:
-            collected.started_by_hour[hour] = int(people)
+            collected.started_by_slice[number] = int(people)
         elif kind == 1:
             m, basis = position[int(milestone_id)], int(basis)
-            collected.entries.append((hour, (m * 2 + basis) * width + slots[int(grain)], people))
-            key = (hour, m, basis)
+            collected.entries.append((number, (m * 2 + basis) * width + slots[int(grain)], people))
+            key = (number, m, basis)
             collected.sums[key] = collected.sums.get(key, 0) + int(total)
         else:
-            collected.reached_by_hour[position[int(milestone_id)]][hour] = int(people)
+            collected.reached_by_slice[position[int(milestone_id)]][number] = int(people)
     return groups
 
 
-def _entries(collected: _Collected, hour_of_day: bool) -> np.ndarray:
+def _entries(collected: _Collected, slice_of_day: bool) -> np.ndarray:
     entries = np.array(collected.entries, dtype=np.int64).reshape(-1, 3)
-    if hour_of_day:
-        entries[:, 0] %= 24
+    if slice_of_day:
+        entries[:, 0] %= SLICES_PER_DAY
     return entries
 
 
@@ -370,33 +396,32 @@ def day_durations(
     *,
     journey_id: int,
     milestone_ids: Sequence[int],
-    first: date,
-    last: date,
-    hours: dict[date, dict[str, Any]],
+    spans: Sequence[tuple[datetime, datetime]],
+    starts: dict[date, list[int]],
 ) -> dict[date, DayDurations]:
-    """Durations of each UTC start day first..last (days nobody reached a milestone are left
-    out); the starts per hour come from the days' funnel `hours`, counted beside them."""
-    low = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    high = datetime(last.year, last.month, last.day, tzinfo=UTC) + DAY
+    """Durations of the people who started in the spans (whole UTC days or single slices),
+    by UTC start day (days nobody in the spans reached a milestone are left out); the starts
+    per slice come from the days' funnel `starts`, counted beside them."""
     rows = _rows(
         journey_id,
         milestone_ids,
-        [(f"{epoch_ms('p.started_at')} / 86400000", low, high)],
-        lateral=False,
-        hour_counts=False,
+        [(f"{epoch_ms('p.started_at')} / 86400000", low, high) for low, high in spans],
+        lateral=sum((high - low for low, high in spans), timedelta()) <= LATERAL_SPAN_LIMIT,
+        slice_counts=False,
     )
     epoch = date(1970, 1, 1)
     n = len(milestone_ids)
     days = {}
     for day_number, collected in _collect(rows, milestone_ids).items():
-        sums = np.zeros((24, n, 2), dtype=np.int64)
-        for (hour, m, basis), total in collected.sums.items():
-            sums[hour % 24, m, basis] += total
+        sums = np.zeros((SLICES_PER_DAY, n, 2), dtype=np.int64)
+        for (number, m, basis), total in collected.sums.items():
+            sums[number % SLICES_PER_DAY, m, basis] += total
         day = epoch + timedelta(days=int(day_number))
+        entries = _entries(collected, slice_of_day=True)
         days[day] = DayDurations(
-            entries=_entries(collected, hour_of_day=True),
-            sums_by_hour=sums,
-            started_by_hour=hours[day]["started"],
+            entries=entries[np.argsort(entries[:, 0], kind="stable")],
+            sums_by_slice=sums,
+            started_by_slice=starts[day],
         )
     return days
 
@@ -414,7 +439,7 @@ def live_durations(
             milestone_ids,
             [(str(index), low, high) for index, (low, high) in enumerate(pieces)],
             lateral=sum((high - low for low, high in pieces), timedelta()) <= LATERAL_SPAN_LIMIT,
-            hour_counts=True,
+            slice_counts=True,
         ),
         milestone_ids,
     )
@@ -422,7 +447,7 @@ def live_durations(
     results = []
     for index in range(len(pieces)):
         collected = groups.get(index) or _Collected([], {}, {}, [{} for _ in range(n)])
-        entries = _entries(collected, hour_of_day=False)
+        entries = _entries(collected, slice_of_day=False)
         counts = np.bincount(entries[:, 1], weights=entries[:, 2], minlength=n * 2 * len(grains()))
         sums = np.zeros((n, 2), dtype=np.int64)
         for (_, m, basis), total in collected.sums.items():
@@ -430,12 +455,12 @@ def live_durations(
         results.append(
             LiveCounts(
                 Durations(
-                    started=sum(collected.started_by_hour.values()),
+                    started=sum(collected.started_by_slice.values()),
                     counts=counts.astype(np.int64).reshape(n, 2, len(grains())),
                     sums=sums,
                 ),
-                collected.started_by_hour,
-                collected.reached_by_hour,
+                collected.started_by_slice,
+                collected.reached_by_slice,
             )
         )
     return results

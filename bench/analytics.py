@@ -120,10 +120,9 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
     from django.db import connection
     from django.utils import timezone
 
-    from analytics import queries
     from analytics.inputs import DateRange, EventFunnelSpec, FunnelStep
     from analytics.models import JourneyDayRollup
-    from analytics.report import retention
+    from analytics.report import event_funnel, journey_funnel, milestone_velocity, retention
     from onboarding.models import Event, Journey
 
     journey = Journey.objects.get(workspace=workspace, key="trial")
@@ -136,7 +135,7 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
     # One cold read: the first velocity read of a journey computes every day's rollup.
     JourneyDayRollup.objects.filter(journey=journey).delete()
     started = time.perf_counter()
-    queries.milestone_velocity(journey=journey, date_range=everything)
+    milestone_velocity.milestone_velocity(journey=journey, date_range=everything)
     cold_ms = (time.perf_counter() - started) * 1000
 
     def baseline() -> None:
@@ -158,24 +157,28 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
             cursor.fetchone()
 
     def journey_reports(date_range: DateRange = everything) -> None:
-        queries.journey_funnel(journey=journey, date_range=date_range)
-        queries.milestone_velocity(journey=journey, date_range=date_range)
+        journey_funnel.journey_funnel(journey=journey, date_range=date_range)
+        milestone_velocity.milestone_velocity(journey=journey, date_range=date_range)
 
     return {
         "baseline: count(*) of the events": median_ms(baseline, repeat),
         "count(*) of the funnel's step events": median_ms(step_events, repeat),
         "journey funnel (rollups)": median_ms(
-            lambda: queries.journey_funnel(journey=journey, date_range=everything), repeat
+            lambda: journey_funnel.journey_funnel(journey=journey, date_range=everything), repeat
         ),
         "journey funnel (live)": median_ms(
-            lambda: queries.journey_funnel(journey=journey, date_range=everything, fresh=True),
+            lambda: journey_funnel.journey_funnel(
+                journey=journey, date_range=everything, fresh=True
+            ),
             repeat,
         ),
         "milestone velocity": median_ms(
-            lambda: queries.milestone_velocity(journey=journey, date_range=everything), repeat
+            lambda: milestone_velocity.milestone_velocity(journey=journey, date_range=everything),
+            repeat,
         ),
         "velocity, America/New_York": median_ms(
-            lambda: queries.milestone_velocity(journey=journey, date_range=new_york), repeat
+            lambda: milestone_velocity.milestone_velocity(journey=journey, date_range=new_york),
+            repeat,
         ),
         "velocity, first read (cold rollups)": cold_ms,
         "journey funnel + velocity": median_ms(journey_reports, repeat),
@@ -183,7 +186,9 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
             lambda: journey_reports(until_yesterday), repeat
         ),
         "5-step event funnel": median_ms(
-            lambda: queries.event_funnel(workspace=workspace, spec=funnel, date_range=everything),
+            lambda: event_funnel.event_funnel(
+                workspace=workspace, spec=funnel, date_range=everything
+            ),
             repeat,
         ),
         "retention grid (8 days)": median_ms(

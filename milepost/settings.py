@@ -320,10 +320,24 @@ CELERY_BEAT_SCHEDULE["analytics-export"] = {
     "schedule": float(ANALYTICS_EXPORT_SECONDS),
     "options": {"expires": float(ANALYTICS_EXPORT_SECONDS)},
 }
+# The journey rollups (analytics/journey_rollups.py): a commit marks the quarter hour of starts
+# it changed; every MILEPOST_ROLLUP_REFRESH_SECONDS the marked quarter hours are counted again,
+# so journey funnel and velocity read stored rows only.
+MILEPOST_ROLLUP_REFRESH_SECONDS = env_int("MILEPOST_ROLLUP_REFRESH_SECONDS", 5, minimum=1)
+CELERY_BEAT_SCHEDULE["journey-rollups-refresh"] = {
+    "task": "analytics.tasks.refresh_journey_rollups",
+    "schedule": float(MILEPOST_ROLLUP_REFRESH_SECONDS),
+    "options": {"expires": float(MILEPOST_ROLLUP_REFRESH_SECONDS)},
+}
 MILEPOST_BACKGROUND_TASKS: list[str] = (
     []
     if REDIS_URL
-    else ["engagement.scheduler.run", "analytics.scheduler.run", "onboarding.retention.run"]
+    else [
+        "engagement.scheduler.run",
+        "analytics.scheduler.run",
+        "analytics.scheduler.run_rollup_refresh",
+        "onboarding.retention.run",
+    ]
 )
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = MILEPOST_MAX_BATCH_BYTES + 64 * 1024

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from analytics import queries, store_export
+from analytics import store_export
 from analytics.inputs import (
     DateRange,
     EventFunnelSpec,
@@ -14,6 +14,7 @@ from analytics.inputs import (
     PropertyFilter,
     ReportInputError,
 )
+from analytics.report import event_funnel as event_funnel_report
 from tests.analytics.conftest import at
 
 MARCH = DateRange(date(2025, 3, 1), date(2025, 3, 31))
@@ -33,7 +34,7 @@ def funnel(workspace, *names, **options):
 def event_funnel(**arguments):
     """What a report reader gets once the export has copied the events in."""
     store_export.export(settle=timedelta(0))
-    return queries.event_funnel(**arguments)
+    return event_funnel_report.event_funnel(**arguments)
 
 
 def counts(result):

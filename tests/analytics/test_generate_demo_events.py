@@ -7,9 +7,9 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.utils import timezone
 
-from analytics import queries
 from analytics.inputs import DateRange
 from analytics.models import JourneyDayRollup, JourneyStaleDay
+from analytics.report import journey_funnel, milestone_velocity
 from onboarding.models import EndUser, Event, JourneyProgress, MilestoneCompletion
 from tests.factories import JourneyFactory, MilestoneFactory
 
@@ -64,7 +64,7 @@ def test_every_person_starts_the_journey_and_fewer_reach_each_later_milestone(wo
 def test_later_milestones_take_longer_to_reach(workspace, journey):
     generate(workspace, "--users", 600, "--days", 60, "--seed", 3)
 
-    velocity = queries.milestone_velocity(
+    velocity = milestone_velocity.milestone_velocity(
         journey=journey,
         date_range=DateRange(date(2000, 1, 1), timezone.now().date()),
         now=timezone.now(),
@@ -88,15 +88,15 @@ def test_an_event_milestone_is_reached_by_its_own_recorded_event(workspace, jour
 def test_the_journey_funnel_of_generated_people_matches_the_live_count(workspace, journey):
     days = DateRange(timezone.now().date() - timedelta(days=40), timezone.now().date())
     generate(workspace, "--users", 50, "--days", 30)
-    before = queries.journey_funnel(journey=journey, date_range=days)  # fills the rollups
+    before = journey_funnel.journey_funnel(journey=journey, date_range=days)  # fills the rollups
     assert rollup_days(journey) > 20
 
     generate(workspace, "--users", 300, "--days", 30)
 
     assert JourneyStaleDay.objects.filter(journey=journey).exists()
-    after = queries.journey_funnel(journey=journey, date_range=days)
+    after = journey_funnel.journey_funnel(journey=journey, date_range=days)
     assert after.steps[0].users == before.steps[0].users + 300
-    assert after == queries.journey_funnel(journey=journey, date_range=days, fresh=True)
+    assert after == journey_funnel.journey_funnel(journey=journey, date_range=days, fresh=True)
 
 
 def test_two_runs_add_people_without_colliding(workspace, journey):

@@ -3,7 +3,7 @@ journeys and several PQLs are each scored on their own rows."""
 
 from __future__ import annotations
 
-from analytics import queries
+from analytics.report import pqls
 from tests.analytics.conftest import at
 from tests.factories import (
     JourneyFactory,
@@ -34,9 +34,7 @@ def test_each_pql_is_scored_on_their_own_activity_only(workspace, person, track)
     track(bob, "export", at(8))
     track(bob, "$message_clicked", at(8))
 
-    rows = {
-        (r.external_id, r.journey): r for r in queries.pqls(workspace=workspace, now=at(10)).rows
-    }
+    rows = {(r.external_id, r.journey): r for r in pqls.pqls(workspace=workspace, now=at(10)).rows}
 
     figures = {
         key: (
@@ -57,7 +55,7 @@ def test_each_pql_is_scored_on_their_own_activity_only(workspace, person, track)
         ("bob", "trial"): (0, 2, 0, 2, 0, 1, 1, 2 + 2 * 1 + 2 * 1),
         ("quiet", "trial"): (0, 2, 0, 0, 0, 0, 0, 0),
     }
-    assert [r.external_id for r in queries.pqls(workspace=workspace, now=at(10)).rows] == [
+    assert [r.external_id for r in pqls.pqls(workspace=workspace, now=at(10)).rows] == [
         "ann",
         "ann",
         "bob",

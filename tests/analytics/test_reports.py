@@ -4,10 +4,18 @@ from datetime import date, timedelta
 
 import pytest
 
-from analytics import queries
 from analytics.inputs import DateRange, ReportInputError
 from analytics.models import AnalyticsSettings
-from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
+from analytics.report import (
+    adoption,
+    journey_funnel,
+    lifecycle,
+    milestone_velocity,
+    pai,
+    pqls,
+    retention,
+    walkthrough_funnel,
+)
 from onboarding.models import LifecycleStage
 from tests.analytics.conftest import at
 from tests.factories import (
@@ -64,7 +72,7 @@ def test_journey_funnel_counts_people_at_each_milestone_in_any_order(journey, pe
     reach(journey, cy, "campaign", at(2, 1))  # never installed
     start(journey, person("late"), at(1, month=4))  # outside the range
 
-    result = queries.journey_funnel(journey=journey, date_range=MARCH)
+    result = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
 
     assert [(s.key, s.users, s.reached, s.dropped) for s in result.steps] == [
         ("started", 4, 4, 0),
@@ -86,7 +94,7 @@ def test_journey_funnel_breaks_down_by_lifecycle_trait_and_segment(journey, pers
     ConditionFactory(segment=segment, trait="plan", operator="eq", value="pro")
 
     def firsts(**breakdown):
-        result = queries.journey_funnel(journey=journey, date_range=MARCH, **breakdown)
+        result = journey_funnel.journey_funnel(journey=journey, date_range=MARCH, **breakdown)
         return {g.value: (g.steps[0].users, g.steps[1].users) for g in result.groups}
 
     assert firsts(breakdown="trait", breakdown_value="plan") == {
@@ -106,10 +114,10 @@ def test_journey_funnel_breaks_down_by_lifecycle_trait_and_segment(journey, pers
 
 def test_journey_funnel_reads_start_days_in_the_time_zone(journey, person):
     start(journey, person("ann"), at(1, 3))  # 22:00 on Feb 28th in New York
-    tokyo = queries.journey_funnel(
+    tokyo = journey_funnel.journey_funnel(
         journey=journey, date_range=DateRange(date(2025, 3, 1), date(2025, 3, 1), "Asia/Tokyo")
     )
-    new_york = queries.journey_funnel(
+    new_york = journey_funnel.journey_funnel(
         journey=journey,
         date_range=DateRange(date(2025, 3, 1), date(2025, 3, 1), "America/New_York"),
     )
@@ -130,7 +138,7 @@ def test_milestone_velocity_gives_nearest_rank_percentiles_and_separates_people_
     start(journey, person("early"), at(2))  # reached nothing; windows still open on the 5th
     start(journey, person("old"), at(1, month=3) - timedelta(days=0))
 
-    result = queries.milestone_velocity(journey=journey, date_range=MARCH, now=at(5))
+    result = milestone_velocity.milestone_velocity(journey=journey, date_range=MARCH, now=at(5))
     installed, campaign, _ = result.milestones
 
     assert (installed.started, installed.reached) == (6, 4)
@@ -146,7 +154,7 @@ def test_milestone_velocity_gives_nearest_rank_percentiles_and_separates_people_
     assert campaign.weeks[0].week_start == date(2025, 2, 24)
     assert (campaign.weeks[0].started, campaign.weeks[0].reached) == (6, 1)
 
-    later = queries.milestone_velocity(journey=journey, date_range=MARCH, now=at(20))
+    later = milestone_velocity.milestone_velocity(journey=journey, date_range=MARCH, now=at(20))
     # The 7-day window of "contacts" and the 14-day horizon of the others have passed.
     assert [m.on_the_way for m in later.milestones] == [0, 0, 0]
     assert later.milestones[0].completion_rate == round(4 / 6, 4)
@@ -308,7 +316,7 @@ def test_pql_list_scores_engagement_over_the_period(journey, workspace, person, 
     track(ann, "$message_clicked", at(9), message="m", rule="r")
     track(ann, "login", at(1, month=1))  # outside the 30-day period
 
-    result = queries.pqls(workspace=workspace, now=at(10))
+    result = pqls.pqls(workspace=workspace, now=at(10))
 
     assert len(result.rows) == 1
     row = result.rows[0]
@@ -317,8 +325,8 @@ def test_pql_list_scores_engagement_over_the_period(journey, workspace, person, 
     assert (row.logins, row.active_days, row.core_actions, row.features_used) == (2, 2, 2, 2)
     assert row.message_engagement == 1
     assert row.score == 2 + 2 + 3 * 2 + 2 * 2 + 2 * 1
-    assert queries.pqls(workspace=workspace, now=at(10), min_score=17).rows == ()
-    assert queries.pqls(workspace=workspace, now=at(10), search="AN").rows == result.rows
+    assert pqls.pqls(workspace=workspace, now=at(10), min_score=17).rows == ()
+    assert pqls.pqls(workspace=workspace, now=at(10), search="AN").rows == result.rows
 
 
 def test_adoption_matrix_counts_every_combination(workspace, person, track, analytics_store):

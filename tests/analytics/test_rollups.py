@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from analytics import queries, receivers, services
+from analytics import receivers, services
 from analytics.inputs import DateRange
 from analytics.models import JourneyDayRollup, JourneyStaleDay
+from analytics.report import journey_funnel
 from onboarding import recording
 from onboarding.models import ErasureRecord
 from onboarding.signals import journey_started, milestone_completed
@@ -91,16 +92,16 @@ def crowd(journey, person):
     ids=["march", "five-days", "tokyo", "new-york", "one-day-kolkata", "empty", "up-to-today"],
 )
 def test_the_rollup_funnel_equals_the_live_count(journey, crowd, date_range):
-    from_rollups = queries.journey_funnel(journey=journey, date_range=date_range)
-    read_again = queries.journey_funnel(journey=journey, date_range=date_range)
-    live = queries.journey_funnel(journey=journey, date_range=date_range, fresh=True)
+    from_rollups = journey_funnel.journey_funnel(journey=journey, date_range=date_range)
+    read_again = journey_funnel.journey_funnel(journey=journey, date_range=date_range)
+    live = journey_funnel.journey_funnel(journey=journey, date_range=date_range, fresh=True)
 
     assert from_rollups == live
     assert read_again == live
 
 
-def test_the_funnel_keeps_one_rollup_row_per_past_utc_day_it_read(journey, crowd):
-    queries.journey_funnel(journey=journey, date_range=MARCH)
+def test_the_funnel_keeps_one_rollup_row_per_utc_day_it_read(journey, crowd):
+    journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
 
     rows = JourneyDayRollup.objects.filter(journey=journey)
     assert rows.count() == 30  # March 2nd (the first start) to 31st
@@ -109,7 +110,7 @@ def test_the_funnel_keeps_one_rollup_row_per_past_utc_day_it_read(journey, crowd
 
 
 def test_the_rollups_hold_the_exact_numbers_of_a_hand_built_month(journey, crowd):
-    result = queries.journey_funnel(journey=journey, date_range=MARCH)
+    result = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
 
     assert counts(result) == [
         ("started", 12, 12, 0),
@@ -122,7 +123,7 @@ def test_the_rollups_hold_the_exact_numbers_of_a_hand_built_month(journey, crowd
 def test_a_completion_recorded_after_a_read_shows_in_the_next_read(
     journey, crowd, django_capture_on_commit_callbacks
 ):
-    before = queries.journey_funnel(journey=journey, date_range=MARCH)
+    before = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     late = crowd[1]  # started March 3rd, reached only "campaign"
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -130,16 +131,16 @@ def test_a_completion_recorded_after_a_read_shows_in_the_next_read(
             end_user=late, milestone=journey.milestones.get(key="installed"), at=at(20)
         )
 
-    after = queries.journey_funnel(journey=journey, date_range=MARCH)
+    after = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     assert after.steps[1].users == before.steps[1].users + 1
-    assert after == queries.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
+    assert after == journey_funnel.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
     assert not JourneyStaleDay.objects.filter(journey=journey).exists()
 
 
 def test_a_person_who_starts_a_journey_after_a_read_is_counted(
     journey, crowd, person, django_capture_on_commit_callbacks
 ):
-    queries.journey_funnel(journey=journey, date_range=MARCH)
+    journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     newcomer = person("newcomer", signed_up_at=at(4, 12))
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -147,64 +148,64 @@ def test_a_person_who_starts_a_journey_after_a_read_is_counted(
             end_user=newcomer, milestone=journey.milestones.get(key="installed"), at=at(4, 13)
         )
 
-    result = queries.journey_funnel(journey=journey, date_range=MARCH)
+    result = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     assert result.steps[0].users == 13
-    assert result == queries.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
+    assert result == journey_funnel.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
 
 
 def test_erasing_a_person_takes_them_out_of_the_rollup_funnel(
     journey, crowd, django_capture_on_commit_callbacks
 ):
-    queries.journey_funnel(journey=journey, date_range=MARCH)
+    journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
 
     with django_capture_on_commit_callbacks(execute=True):
         recording.end_user_erase(end_user=crowd[0], requested_by=ErasureRecord.Requester.SECRET_KEY)
 
-    result = queries.journey_funnel(journey=journey, date_range=MARCH)
+    result = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     assert result.steps[0].users == 11
-    assert result == queries.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
+    assert result == journey_funnel.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
 
 
 def test_a_journey_start_moved_to_another_day_moves_the_person(
     journey, crowd, django_capture_on_commit_callbacks
 ):
     five_days = DateRange(date(2025, 3, 2), date(2025, 3, 6))
-    assert queries.journey_funnel(journey=journey, date_range=five_days).steps[0].users == 7
+    assert journey_funnel.journey_funnel(journey=journey, date_range=five_days).steps[0].users == 7
     progress = crowd[0].progress.get(journey=journey)  # started March 2nd
 
     with django_capture_on_commit_callbacks(execute=True):
         progress.started_at = at(25)
         progress.save(update_fields=["started_at"])
 
-    assert queries.journey_funnel(journey=journey, date_range=five_days).steps[0].users == 6
-    assert queries.journey_funnel(journey=journey, date_range=MARCH) == queries.journey_funnel(
-        journey=journey, date_range=MARCH, fresh=True
-    )
+    assert journey_funnel.journey_funnel(journey=journey, date_range=five_days).steps[0].users == 6
+    assert journey_funnel.journey_funnel(
+        journey=journey, date_range=MARCH
+    ) == journey_funnel.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
 
 
 def test_reordering_milestones_recounts_people_who_reached_every_earlier_one(journey, crowd):
-    queries.journey_funnel(journey=journey, date_range=MARCH)
+    journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     journey.milestones.filter(key="contacts").update(position=0)
     journey.milestones.filter(key="installed").update(position=2)
 
-    result = queries.journey_funnel(journey=journey, date_range=MARCH)
+    result = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
 
     assert [s.key for s in result.steps] == ["started", "contacts", "campaign", "installed"]
     assert counts(result) == counts(
-        queries.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
+        journey_funnel.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
     )
 
 
 def test_a_milestone_added_later_appears_in_the_rollup_funnel(journey, crowd):
-    queries.journey_funnel(journey=journey, date_range=MARCH)
+    journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     MilestoneFactory(journey=journey, key="invited", position=9)
     reach(journey, crowd[0], "invited", at(5))
 
-    result = queries.journey_funnel(journey=journey, date_range=MARCH)
+    result = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
 
     assert result.steps[-1].key == "invited"
     assert result.steps[-1].reached == 1
-    assert result == queries.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
+    assert result == journey_funnel.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
 
 
 def test_receivers_ignore_people_and_journeys_that_are_gone(journey, person):
@@ -230,7 +231,7 @@ def test_receivers_ignore_people_and_journeys_that_are_gone(journey, person):
     assert not JourneyStaleDay.objects.exists()
 
 
-def test_a_receiver_marks_a_day_stale_with_a_lookup_and_one_write(
+def test_a_receiver_marks_the_quarter_hour_of_the_start_stale_with_a_lookup_and_one_write(
     journey, person, django_assert_max_num_queries
 ):
     ann = person("ann")
@@ -246,22 +247,23 @@ def test_a_receiver_marks_a_day_stale_with_a_lookup_and_one_write(
             completed_at=at(4),
         )
 
-    assert list(JourneyStaleDay.objects.values_list("day", flat=True)) == [date(2025, 3, 3)]
+    assert list(JourneyStaleDay.objects.values_list("day", "slice")) == [(date(2025, 3, 3), 95)]
 
 
-def test_a_mark_set_while_a_day_was_recomputed_is_kept(journey):
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(3))
+def test_a_mark_set_while_a_slice_was_counted_again_is_kept(journey):
+    services.journey_slice_mark_stale(journey_id=journey.pk, started_at=at(3, 0, 5))
     seen = JourneyStaleDay.objects.get().marked_at
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(3, 12))
+    services.journey_slice_mark_stale(journey_id=journey.pk, started_at=at(3, 0, 10))
 
     services.journey_rollups_store(
         journey=journey,
         milestone_ids=[],
-        counts={date(2025, 3, 3): services.DayCounts(started=0, users=(), reached=())},
-        marks_seen={date(2025, 3, 3): seen},
+        slices={date(2025, 3, 3): services.empty_slices(0)},
+        durations={},
+        marks_seen={(date(2025, 3, 3), 0): seen},
     )
 
-    assert JourneyStaleDay.objects.filter(day=date(2025, 3, 3)).exists()
+    assert JourneyStaleDay.objects.filter(day=date(2025, 3, 3), slice=0).exists()
 
 
 def test_the_rollups_use_utc_days_whatever_the_time_zone_of_the_start(journey, person):
@@ -269,49 +271,37 @@ def test_the_rollups_use_utc_days_whatever_the_time_zone_of_the_start(journey, p
         DateRange(date(2025, 3, 4), date(2025, 3, 4), "Asia/Tokyo").zone
     )
     start(journey, person("ann"), tokyo_morning)
-    queries.journey_funnel(journey=journey, date_range=MARCH)
+    journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
 
     assert JourneyDayRollup.objects.get(journey=journey, day=date(2025, 3, 4)).started == 1
-
-
-def test_a_start_today_needs_no_mark_until_just_before_midnight(journey):
-    noon = datetime(2025, 3, 9, 12, 0, tzinfo=UTC)
-
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(9, 8), now=noon)
-    assert not JourneyStaleDay.objects.exists()
-
-    services.journey_day_mark_stale(
-        journey_id=journey.pk, started_at=at(9, 8), now=noon.replace(hour=23, minute=55)
-    )
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(8, 8), now=noon)
-    assert sorted(JourneyStaleDay.objects.values_list("day", flat=True)) == [
-        date(2025, 3, 8),
-        date(2025, 3, 9),
-    ]
 
 
 def test_a_completion_today_shows_at_once_in_the_funnel(
     journey, crowd, django_capture_on_commit_callbacks
 ):
     recent_days = DateRange(timezone.now().date() - timedelta(days=3), timezone.now().date())
-    before = queries.journey_funnel(journey=journey, date_range=recent_days)
+    before = journey_funnel.journey_funnel(journey=journey, date_range=recent_days)
 
     with django_capture_on_commit_callbacks(execute=True):
         recording.milestone_complete(
             end_user=crowd[-1], milestone=journey.milestones.get(key="campaign")
         )
 
-    after = queries.journey_funnel(journey=journey, date_range=recent_days)
+    after = journey_funnel.journey_funnel(journey=journey, date_range=recent_days)
     assert after.steps[2].reached == before.steps[2].reached + 1
-    assert after == queries.journey_funnel(journey=journey, date_range=recent_days, fresh=True)
+    assert after == journey_funnel.journey_funnel(
+        journey=journey, date_range=recent_days, fresh=True
+    )
 
 
-def test_a_time_zones_partial_day_is_read_from_the_hours_of_its_utc_day(journey, crowd):
+def test_a_time_zones_partial_day_is_read_from_the_slices_of_its_utc_day(journey, crowd):
     tokyo = DateRange(date(2025, 3, 3), date(2025, 3, 7), "Asia/Tokyo")  # from 15:00 UTC, March 2
 
-    from_rollups = queries.journey_funnel(journey=journey, date_range=tokyo)
+    from_rollups = journey_funnel.journey_funnel(journey=journey, date_range=tokyo)
 
     partial = JourneyDayRollup.objects.get(journey=journey, day=date(2025, 3, 2))
-    assert sum(partial.hours["started"][15:]) == 1  # p0 started at 23:30 UTC
+    assert sum(partial.slices["started"][60:]) == 1  # p0 started at 23:30 UTC
     assert partial.started == 2
-    assert from_rollups == queries.journey_funnel(journey=journey, date_range=tokyo, fresh=True)
+    assert from_rollups == journey_funnel.journey_funnel(
+        journey=journey, date_range=tokyo, fresh=True
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.queries import segment_members
+from analytics.report.segment_members import segment_members
 from onboarding.models import Condition, LifecycleStage, Segment
 from onboarding.segments import segment_matches
 from tests.analytics.conftest import at

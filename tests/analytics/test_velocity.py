@@ -11,9 +11,10 @@ from datetime import UTC, date, timedelta
 import pytest
 from django.utils import timezone
 
-from analytics import queries, services
+from analytics import services, velocity
 from analytics.inputs import DateRange
 from analytics.models import JourneyDayRollup, JourneyStaleDay
+from analytics.report import journey_funnel, milestone_velocity, time_to_convert
 from analytics.velocity import Durations, duration_grain
 from onboarding import recording
 from tests.analytics.conftest import at
@@ -38,14 +39,14 @@ def ms(later, earlier):
 
 
 def bucket(ms):
-    for index, (_, bound) in enumerate(queries.HISTOGRAM_BOUNDS):
+    for index, (_, bound) in enumerate(velocity.HISTOGRAM_BOUNDS):
         if bound is not None and ms < bound * 1000:
             return index
-    return len(queries.HISTOGRAM_BOUNDS) - 1
+    return len(velocity.HISTOGRAM_BOUNDS) - 1
 
 
 def expected_stats(values):
-    return queries.DurationStats(
+    return time_to_convert.DurationStats(
         users=len(values),
         median=nearest_rank(values, 50),
         p75=nearest_rank(values, 75),
@@ -82,7 +83,7 @@ def test_velocity_equals_a_person_by_person_reckoning(workspace, person, zone):
                 )
         crowd.append((started, done))
 
-    result = queries.milestone_velocity(
+    result = milestone_velocity.milestone_velocity(
         journey=journey, date_range=date_range, horizon=timedelta(days=14), now=now
     )
 
@@ -118,11 +119,11 @@ def test_velocity_equals_a_person_by_person_reckoning(workspace, person, zone):
         assert row.from_previous == expected_stats(from_previous)
         assert [b.users for b in row.histogram_from_start] == [
             sum(1 for v in from_start if bucket(v) == i)
-            for i in range(len(queries.HISTOGRAM_BOUNDS))
+            for i in range(len(velocity.HISTOGRAM_BOUNDS))
         ]
         assert [b.users for b in row.histogram_from_previous] == [
             sum(1 for v in from_previous if bucket(v) == i)
-            for i in range(len(queries.HISTOGRAM_BOUNDS))
+            for i in range(len(velocity.HISTOGRAM_BOUNDS))
         ]
         assert [(w.week_start, w.started, w.reached, w.median_from_start) for w in row.weeks] == [
             (week, started_by_week[week], len(weekly[week]), nearest_rank(weekly[week], 50))
@@ -194,9 +195,15 @@ def crowd(journey, person):
 )
 def test_velocity_from_the_rollups_equals_the_live_count(journey, crowd, date_range):
     now = timezone.now()
-    from_rollups = queries.milestone_velocity(journey=journey, date_range=date_range, now=now)
-    read_again = queries.milestone_velocity(journey=journey, date_range=date_range, now=now)
-    live = queries.milestone_velocity(journey=journey, date_range=date_range, now=now, fresh=True)
+    from_rollups = milestone_velocity.milestone_velocity(
+        journey=journey, date_range=date_range, now=now
+    )
+    read_again = milestone_velocity.milestone_velocity(
+        journey=journey, date_range=date_range, now=now
+    )
+    live = milestone_velocity.milestone_velocity(
+        journey=journey, date_range=date_range, now=now, fresh=True
+    )
 
     assert from_rollups == live
     assert read_again == live
@@ -205,7 +212,7 @@ def test_velocity_from_the_rollups_equals_the_live_count(journey, crowd, date_ra
 
 
 def test_velocity_reads_running_totals_from_the_journeys_first_start_day(journey, crowd):
-    queries.milestone_velocity(
+    milestone_velocity.milestone_velocity(
         journey=journey, date_range=DateRange(date(2025, 3, 20), date(2025, 3, 25))
     )
 
@@ -222,7 +229,7 @@ def test_a_completion_recorded_after_a_read_shows_in_the_next_velocity_read(
     journey, crowd, django_capture_on_commit_callbacks
 ):
     march = DateRange(date(2025, 3, 1), date(2025, 3, 31))
-    before = queries.milestone_velocity(journey=journey, date_range=march)
+    before = milestone_velocity.milestone_velocity(journey=journey, date_range=march)
     late = next(
         who for who in crowd[:60] if not who.completions.filter(milestone__key="m2").exists()
     )
@@ -232,18 +239,20 @@ def test_a_completion_recorded_after_a_read_shows_in_the_next_velocity_read(
             end_user=late, milestone=journey.milestones.get(key="m2"), at=at(31, 12)
         )
 
-    after = queries.milestone_velocity(journey=journey, date_range=march)
+    after = milestone_velocity.milestone_velocity(journey=journey, date_range=march)
     assert after.milestones[2].reached == before.milestones[2].reached + 1
-    assert after == queries.milestone_velocity(journey=journey, date_range=march, fresh=True)
+    assert after == milestone_velocity.milestone_velocity(
+        journey=journey, date_range=march, fresh=True
+    )
     assert not JourneyStaleDay.objects.filter(journey=journey).exists()
 
 
 def test_a_funnel_read_that_recomputes_a_day_empties_the_later_running_totals(journey, crowd):
     march = DateRange(date(2025, 3, 1), date(2025, 3, 31))
-    queries.milestone_velocity(journey=journey, date_range=march)
-    services.journey_day_mark_stale(journey_id=journey.pk, started_at=at(12, 8))
+    milestone_velocity.milestone_velocity(journey=journey, date_range=march)
+    services.journey_day_mark_stale(journey_id=journey.pk, day=date(2025, 3, 12))
 
-    queries.journey_funnel(
+    journey_funnel.journey_funnel(
         journey=journey, date_range=DateRange(date(2025, 3, 12), date(2025, 3, 12))
     )
 
@@ -252,13 +261,13 @@ def test_a_funnel_read_that_recomputes_a_day_empties_the_later_running_totals(jo
     assert not JourneyDayRollup.objects.filter(
         journey=journey, day__gte=date(2025, 3, 12), durations_total_summary__isnull=False
     ).exists()
-    assert queries.milestone_velocity(journey=journey, date_range=march) == (
-        queries.milestone_velocity(journey=journey, date_range=march, fresh=True)
+    assert milestone_velocity.milestone_velocity(journey=journey, date_range=march) == (
+        milestone_velocity.milestone_velocity(journey=journey, date_range=march, fresh=True)
     )
 
 
 def test_running_totals_are_not_saved_over_a_day_recomputed_meanwhile(journey, crowd):
-    queries.milestone_velocity(
+    milestone_velocity.milestone_velocity(
         journey=journey, date_range=DateRange(date(2025, 3, 1), date(2025, 3, 31))
     )
     row = JourneyDayRollup.objects.filter(journey=journey).order_by("-day").first()

@@ -117,10 +117,7 @@ class Command(BaseCommand):
                 for journey_id, day in {
                     (p[1], p[2].astimezone(UTC).date()) for p in batch.progress
                 }:
-                    services.journey_day_mark_stale(
-                        journey_id=journey_id,
-                        started_at=datetime(day.year, day.month, day.day, tzinfo=UTC),
-                    )
+                    services.journey_day_mark_stale(journey_id=journey_id, day=day)
             done += size
             written_events += len(batch.events)
             if not options["quiet"]:

@@ -1,0 +1,334 @@
+"""Journey rollups benchmark (not a test): `python bench/journey_rollups.py [--users N]`.
+
+Journey funnel + milestone velocity over every person of a 3-milestone journey, read from the
+journey rollups, in several time zones and with today's starts kept current after commit,
+against a plain `count(*)` of the same journey progress rows in the same run (the floor).
+
+Data: N people (default 1 000 000) who started the journey over the last 60 days up to now,
+generated once in SQL (no events: these reports read journey starts and milestone
+completions only) into DATABASE_URL (default postgres://postgres@127.0.0.1:5432/
+milepost_bench_rollups, created if missing) and reused by later runs.
+
+"Late in the UTC day" is simulated without waiting for it: the people who started in the last
+`--today-hours` hours (default 23.5) are moved into today, so today holds as many starts as a
+day ending at 23:30 UTC would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from timing import median_ms
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/milepost_bench_rollups")
+os.environ.setdefault("SECRET_KEY", "milepost-bench-only")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "milepost.settings")
+
+DAYS = 60
+ZONES = ("UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
+
+
+def ensure_database() -> None:
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    if not url.startswith("postgres"):
+        raise SystemExit("bench/journey_rollups.py measures PostgreSQL; set DATABASE_URL to one.")
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup() -> None:
+    ensure_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def dataset(users: int) -> Any:
+    """The journey of the workspace holding `users` people, generated if missing."""
+    from django.db import connection
+
+    from onboarding.models import (
+        Criterion,
+        EndUser,
+        Journey,
+        JourneyProgress,
+        Milestone,
+        MilestoneCompletion,
+        Workspace,
+    )
+
+    slug = f"rollups-{users}u"
+    workspace = Workspace.objects.filter(slug=slug).first()
+    if workspace is not None:
+        journey = Journey.objects.get(workspace=workspace, key="trial")
+        if JourneyProgress.objects.filter(journey=journey).count() == users:
+            return journey
+        workspace.delete()  # an interrupted run; start again
+    workspace = Workspace(name=slug, slug=slug)
+    workspace.issue_keys()
+    workspace.save()
+    journey = Journey.objects.create(workspace=workspace, key="trial", name="Trial")
+    milestones = [
+        Milestone.objects.create(
+            workspace=workspace,
+            journey=journey,
+            key=key,
+            name=key,
+            position=position,
+            criterion=Criterion.SERVER,
+        )
+        for position, key in enumerate(["installed-js", "first-campaign", "imported-contacts"])
+    ]
+    print(f"generating {users} people ...", flush=True)
+    began = time.perf_counter()
+    now = datetime.now(UTC)
+    first = now - timedelta(days=DAYS)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(0.42)")
+        cursor.execute(
+            f"""INSERT INTO {EndUser._meta.db_table}
+                (workspace_id, external_id, traits, lifecycle_stage, signed_up_at,
+                 first_seen_at, last_seen_at, push_sequence)
+            SELECT %s, 'user-' || i, '{{}}'::jsonb, 'trial', NULL, %s, %s, 0
+            FROM generate_series(1, %s) i""",
+            [workspace.pk, now, now, users],
+        )
+        cursor.execute(
+            f"""INSERT INTO {JourneyProgress._meta.db_table}
+                (workspace_id, end_user_id, journey_id, started_at)
+            SELECT %s, u.id, %s, %s + random() * (%s - %s)
+            FROM {EndUser._meta.db_table} u WHERE u.workspace_id = %s""",
+            [workspace.pk, journey.pk, first, now, first, workspace.pk],
+        )
+        # Each milestone reached by a share of the people, some time after the start (a
+        # log-uniform delay from 1 s to 20 days), never in the future.
+        for milestone, share in zip(milestones, (0.7, 0.45, 0.3), strict=True):
+            cursor.execute(
+                f"""INSERT INTO {MilestoneCompletion._meta.db_table}
+                    (workspace_id, end_user_id, milestone_id, journey_id, completed_at, source)
+                SELECT %s, c.end_user_id, %s, %s, c.at, 'server' FROM (
+                    SELECT p.end_user_id,
+                           p.started_at + power(1728000.0, random()) * interval '1 second' AS at
+                    FROM {JourneyProgress._meta.db_table} p
+                    WHERE p.journey_id = %s AND random() < %s
+                ) c WHERE c.at < %s""",
+                [workspace.pk, milestone.pk, journey.pk, journey.pk, share, now],
+            )
+        cursor.execute("ANALYZE")
+    print(f"generated in {time.perf_counter() - began:.0f} s", flush=True)
+    return journey
+
+
+def shift(journey: Any, hour: float) -> None:
+    """Move the journey's starts and completions so the latest start is at `hour` UTC today:
+    23.5 puts a whole day's starts into today (late in the UTC day), 0.5 almost none."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from analytics.models import JourneyDayRollup, JourneyStaleDay
+    from onboarding.models import JourneyProgress, MilestoneCompletion
+
+    latest = JourneyProgress.objects.filter(journey=journey).order_by("-started_at")[0].started_at
+    midnight = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    delta = midnight + timedelta(hours=hour) - latest
+    print(f"shifting the data by {delta} ...", flush=True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {JourneyProgress._meta.db_table} SET started_at = started_at + %s"
+            " WHERE journey_id = %s",
+            [delta, journey.pk],
+        )
+        cursor.execute(
+            f"UPDATE {MilestoneCompletion._meta.db_table} SET completed_at = completed_at + %s"
+            " WHERE journey_id = %s",
+            [delta, journey.pk],
+        )
+        # Every day changed: the rollups are counted again (outside the timed reads).
+        JourneyDayRollup.objects.filter(journey=journey).delete()
+        JourneyStaleDay.objects.filter(journey=journey).delete()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def measure(journey: Any, repeat: int, zones: list[str]) -> None:
+    import django.db
+    from django.db import connection
+    from django.utils import timezone
+
+    from analytics.inputs import DateRange
+    from analytics.report import journey_funnel, milestone_velocity
+    from onboarding.models import JourneyProgress
+
+    now = timezone.now()
+    today = now.astimezone(UTC).date()
+    today_starts = JourneyProgress.objects.filter(
+        journey=journey, started_at__gte=datetime.combine(today, datetime.min.time(), UTC)
+    ).count()
+    load = os.getloadavg()
+    print(
+        f"{now:%Y-%m-%d %H:%M} UTC, {today_starts} starts today so far,"
+        f" load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
+        flush=True,
+    )
+
+    def floor() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {JourneyProgress._meta.db_table} WHERE journey_id = %s",
+                [journey.pk],
+            )
+            cursor.fetchone()
+
+    began = time.perf_counter()
+    milestone_velocity.milestone_velocity(
+        journey=journey, date_range=DateRange(today - timedelta(days=DAYS + 1), today)
+    )
+    print(f"first read (rollups counted where missing): {time.perf_counter() - began:.1f} s")
+    baseline = median_ms(floor, repeat)
+    print(f"baseline count(*) of the journey's {args_users(journey)} starts: {baseline:.1f} ms")
+    print("| zone | journey funnel | velocity | both | x baseline |")
+    print("|---|---|---|---|---|")
+    for zone in zones:
+        local_today = now.astimezone(ZoneInfo(zone)).date()
+        date_range = DateRange(local_today - timedelta(days=DAYS + 1), local_today, zone)
+        funnel = median_ms(
+            lambda dr=date_range: journey_funnel.journey_funnel(journey=journey, date_range=dr),
+            repeat,
+        )
+        speed = median_ms(
+            lambda dr=date_range: milestone_velocity.milestone_velocity(
+                journey=journey, date_range=dr
+            ),
+            repeat,
+        )
+        both = median_ms(
+            lambda dr=date_range: (
+                journey_funnel.journey_funnel(journey=journey, date_range=dr),
+                milestone_velocity.milestone_velocity(journey=journey, date_range=dr),
+            ),
+            repeat,
+        )
+        print(
+            f"| {zone} | {funnel:.1f} ms | {speed:.1f} ms | {both:.1f} ms |"
+            f" {both / baseline:.2f}x |",
+            flush=True,
+        )
+    keep_current(journey, repeat, baseline)
+    django.db.close_old_connections()
+
+
+def keep_current(journey: Any, repeat: int, baseline: float) -> None:
+    """Completions recorded now (people who started today), each marking its quarter hour after
+    commit; the refresh the scheduler runs; reads after it, and a read that finds marks."""
+    import statistics
+
+    from django.utils import timezone
+
+    from analytics import journey_rollups, services
+    from analytics.inputs import DateRange
+    from analytics.report import journey_funnel, milestone_velocity
+    from onboarding import recording
+    from onboarding.models import EndUser, JourneyProgress, MilestoneCompletion
+
+    now = timezone.now()
+    midnight = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), UTC)
+    last = journey.milestones.order_by("-position")[0]
+    done = MilestoneCompletion.objects.filter(milestone=last).values("end_user_id")
+    people = list(
+        EndUser.objects.filter(
+            pk__in=JourneyProgress.objects.filter(journey=journey, started_at__gte=midnight)
+            .exclude(end_user_id__in=done)
+            .values("end_user_id")[:200]
+        )
+    )
+    write_ms, mark_ms = [], []
+    for who in people:
+        began = time.perf_counter()
+        recording.milestone_complete(end_user=who, milestone=last)
+        write_ms.append((time.perf_counter() - began) * 1000)
+    for who in people[:50]:
+        began = time.perf_counter()
+        services.journey_progress_mark_stale(end_user_id=who.pk, journey_id=journey.pk)
+        mark_ms.append((time.perf_counter() - began) * 1000)
+    from analytics.models import JourneyStaleDay
+
+    marked = JourneyStaleDay.objects.filter(journey=journey).count()
+    began = time.perf_counter()
+    journey_rollups.refresh_stale()
+    refresh_ms = (time.perf_counter() - began) * 1000
+    today = now.astimezone(UTC).date()
+    everything = DateRange(today - timedelta(days=DAYS + 1), today)
+
+    def both() -> None:
+        journey_funnel.journey_funnel(journey=journey, date_range=everything)
+        milestone_velocity.milestone_velocity(journey=journey, date_range=everything)
+
+    after = median_ms(both, repeat)
+    # A read that finds 8 quarter hours marked (the scheduler has not run yet) counts them.
+    pending = []
+    for _ in range(5):
+        for who in people[:8]:
+            recording.milestone_complete(end_user=who, milestone=journey.milestones.get(position=1))
+            services.journey_progress_mark_stale(end_user_id=who.pk, journey_id=journey.pk)
+        began = time.perf_counter()
+        both()
+        pending.append((time.perf_counter() - began) * 1000)
+    print(
+        f"\nkept current: {len(people)} completions recorded by people who started today"
+        f" (median {statistics.median(write_ms):.1f} ms each, the whole write path), the mark"
+        f" alone median {statistics.median(mark_ms):.2f} ms; {marked} quarter hours marked,"
+        f" refreshed in {refresh_ms:.0f} ms; then funnel + velocity (UTC) {after:.1f} ms"
+        f" ({after / baseline:.2f}x baseline); a read finding up to 8 marked quarter hours"
+        f" {statistics.median(pending):.1f} ms (median of 5)",
+        flush=True,
+    )
+
+
+def args_users(journey: Any) -> int:
+    from onboarding.models import JourneyProgress
+
+    return JourneyProgress.objects.filter(journey=journey).count()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--generate-only", action="store_true")
+    parser.add_argument(
+        "--shift-to",
+        type=float,
+        default=None,
+        help="move every start and completion so the last start is at this hour of today (UTC)",
+    )
+    parser.add_argument("--zones", default=",".join(ZONES))
+    args = parser.parse_args()
+    setup()
+    journey = dataset(args.users)
+    if args.generate_only:
+        return
+    if args.shift_to is not None:
+        shift(journey, args.shift_to)
+    measure(journey, args.repeat, args.zones.split(","))
+
+
+if __name__ == "__main__":
+    main()
