@@ -571,6 +571,23 @@ w.milepost = { push: (...calls: unknown[]) => calls.forEach(run) };
 if (!key) controller.report("missing_key", "data-key missing");
 queued.forEach(run);
 
+// The builder: admin opened this page with a one-time token in the fragment. It leaves the
+// address bar at once; the builder's own bundle (loaded only then, and on the tab's next
+// pages while its session lasts) exchanges it and draws in this root.
+try {
+  const token = /^#milepost-builder=([\w-]+)$/.exec(location.hash)?.[1];
+  if (token) {
+    sessionStorage.setItem("milepost:builder", JSON.stringify({ token }));
+    history.replaceState(history.state, "", location.pathname + location.search);
+  }
+  if (sessionStorage.getItem("milepost:builder")) {
+    (w as { MilepostBuilder?: Controller }).MilepostBuilder = controller;
+    document.head.append(Object.assign(document.createElement("script"), { src: `${apiBase}/static/milepost/builder.js` }));
+  }
+} catch {
+  // No session storage here: no builder either.
+}
+
 function follow(url: unknown): void {
   if (safeLink(url)) location.assign(url);
 }
