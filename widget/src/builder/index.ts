@@ -1,12 +1,14 @@
 /** The visual builder, a bundle of its own (static/milepost/builder.js) that the core loads only
  * when admin opened the page with a builder token, or while this tab's builder session lasts.
  *
- * It exchanges the token (the core already took it out of the address bar), keeps the session
- * and the draft being edited in sessionStorage (so the author can go to another page of the
- * app and carry on), draws its panel in the widget's shadow root, previews every step with the
- * very renderer end users get (walkthrough.ts, render/*, bundled here from source), and saves
- * and publishes through the builder API. It never listens to postMessage. */
-import { h, type Root } from "../render/dom";
+ * It exchanges the token (the core already took it out of the address bar and handed it over
+ * in this bundle's address), keeps the session and the draft being edited in sessionStorage
+ * (so the author can go to another page of the app and carry on), draws its panel in a widget
+ * root (render/dom.ts: the same custom element, shadow root and stylesheet end users get,
+ * which the host's CSS cannot reach), previews every step with the very renderer end users
+ * get (walkthrough.ts, render/*, bundled here from source), and saves and publishes through
+ * the builder API. It never listens to postMessage. */
+import { h, Root } from "../render/dom";
 import { ProgressView } from "../render/progress";
 import { TooltipView } from "../render/tooltip";
 import type { Placement, Step, Tooltip, Walkthrough } from "../state";
@@ -15,7 +17,8 @@ import { Tour, type TourHost } from "../walkthrough";
 import { matchCount, selectorFor } from "./selector";
 import { BUILDER_CSS } from "./styles";
 
-const STORE = "milepost:builder";
+/** The key the core looks for on every page to load this bundle again (src/index.ts). */
+const STORE = "milepostBuilder";
 type Doc = Record<string, unknown> & { key: string; name: string };
 type StepDoc = Record<string, unknown> & {
   page_url_pattern: string;
@@ -45,14 +48,10 @@ interface Saved {
   left?: boolean;
 }
 
-interface Core {
-  root: Root;
-  reset(): void;
-}
-
-const core = (window as unknown as { MilepostBuilder?: Core }).MilepostBuilder;
 const script = document.currentScript as HTMLScriptElement | null;
 const API = script ? new URL(script.src).origin : location.origin;
+/** The core hands admin's one-time token over in this bundle's address (`builder.js#mpg_…`). */
+const TOKEN = script ? new URL(script.src).hash.slice(1) : "";
 
 function load(): Saved {
   try {
@@ -584,6 +583,9 @@ class Builder {
     this.panel.classList.toggle("left", !!state.left);
     this.panel.replaceChildren(header, who, main, footer);
     this.makeRoom();
+    // The core's own widget root (reset, but maybe drawn before this bundle came) must not
+    // sit on top of the builder.
+    for (const other of document.querySelectorAll("milepost-widget")) if (other !== this.root.host) other.remove();
     if (!this.status.textContent) this.say(state.dirty ? "Unsaved changes (kept in this tab)" : "");
     this.showPreview();
   }
@@ -730,11 +732,10 @@ class Builder {
   }
 }
 
-if (core) {
-  const state = load();
-  if (state.token || state.session) {
-    // Building, not using: the author's own tours and hints stay out of the way.
-    core.reset();
-    void new Builder(core.root, state).start();
-  }
+const state = load();
+if (TOKEN.startsWith("mpg_")) state.token = TOKEN;
+if (state.token || state.session) {
+  // Building, not using: the author's own tours, hints and checklist stay out of the way.
+  (window as unknown as { Milepost?: { reset(): void } }).Milepost?.reset();
+  void new Builder(new Root(), state).start();
 }
