@@ -126,6 +126,10 @@ class BuilderView(APIView):
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, builder.BuilderRefused):
+            # The builder shows why it was refused; the reason is no secret, so a page on an
+            # origin some workspace allows may read it.
+            if origin_allowed_anywhere(self.origin):
+                self.granted_origin = self.origin
             return Response(error_body(exc.code, exc.message), status=exc.status)
         return super().handle_exception(exc)
 

@@ -231,3 +231,41 @@ def test_selectors_picked_on_hashed_class_names_still_match_after_a_deploy(
         found = deployed.locator(selector)
         expect(found).to_have_count(1)
         assert name in (found.text_content() or "") + (found.get_attribute("aria-label") or "")
+
+
+def test_a_reused_token_or_a_forged_message_opens_no_builder(
+    live: Live, page: Any, browser: Any
+) -> None:
+    tour = Walkthrough.objects.create(workspace=live.demo, key="reuse-tour", name="Reuse")
+    editor(live)
+    log_in(page, live)
+    page.goto(f"{live.milepost_url}/admin/onboarding/walkthrough/{tour.pk}/change/")
+    page.fill("#milepost-builder-address", f"{live.demo_url}/dashboard")
+    redirects: list[str] = []
+    page.context.on(
+        "response",
+        lambda response: response.status == 302 and redirects.append(response.headers["location"]),
+    )
+    with page.context.expect_page() as opened:
+        page.get_by_role("button", name="Edit on my app").click()
+    first = opened.value
+    expect(first.locator(PANEL)).to_contain_text("Walkthrough: Reuse")
+    address = next(url for url in redirects if "milepost-builder" in url)
+    assert "#milepost-builder=mpg_" in address
+
+    # Someone who got hold of the address (history, a screenshot) arrives too late.
+    stranger = browser.new_context()
+    other = new_tab(stranger)
+    other.goto(address)
+    expect(other.locator(PANEL)).to_contain_text("already used")
+    assert "milepost-builder" not in other.url
+    # The builder never listens to postMessage: a forged one opens nothing.
+    other.goto(f"{live.demo_url}/contacts")
+    other.evaluate(
+        "token => window.postMessage({type: 'milepost-builder', token, session: token}, '*')",
+        address.split("=")[-1],
+    )
+    other.wait_for_timeout(500)
+    expect(other.locator(PANEL)).to_have_count(0)
+    screen(other, "builder-07-refused")
+    stranger.close()

@@ -230,7 +230,7 @@ class Builder {
       this.save();
       this.render();
     } catch (error) {
-      if (error instanceof ApiError && error.status && error.status < 500) {
+      if (error instanceof ApiError && error.status < 500) {
         this.end(`The builder did not open: ${error.message}`);
       } else {
         this.fail(error);
