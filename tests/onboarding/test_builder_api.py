@@ -39,9 +39,7 @@ def member(tour: Walkthrough, role: str = "editor") -> Any:
 
 def grant(client: Client, user: Any, tour: Walkthrough, address: str = f"{APP}/dashboard") -> Any:
     client.force_login(user)
-    return client.post(
-        f"/admin/onboarding/walkthrough/{tour.pk}/builder/", {"address": address}
-    )
+    return client.post(f"/admin/onboarding/walkthrough/{tour.pk}/builder/", {"address": address})
 
 
 def token_of(response: Any) -> str:

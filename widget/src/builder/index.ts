@@ -641,6 +641,8 @@ class Builder {
     control.value = String(item[name] ?? "");
     control.addEventListener(kind === "select" ? "change" : "input", () => {
       item[name] = control.value;
+      const label = this.panel.querySelector("li.on > button")?.firstChild;
+      if (name === "title" && label) label.textContent = `${(this.state.selected ?? 0) + 1}. ${control.value}`;
       if (name === "body_markdown") this.renderBody();
       if (name === "selector") this.countMatches();
       this.changed(name === "advance_on" || name === "page_url_pattern");
