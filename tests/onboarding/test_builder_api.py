@@ -232,3 +232,14 @@ def test_only_hashes_of_the_tokens_are_stored(tour: Walkthrough) -> None:
 
 def test_a_non_member_staff_user_cannot_open_the_builder(tour: Walkthrough) -> None:
     assert grant(Client(), UserFactory(), tour).status_code == 404
+
+
+def test_the_openapi_schema_documents_the_builder_api() -> None:
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert {
+        "/api/v1/builder/session",
+        "/api/v1/builder/content",
+        "/api/v1/builder/content/publish",
+        "/api/v1/builder/markdown",
+    } <= set(schema["paths"])
+    assert "403" in schema["paths"]["/api/v1/builder/content"]["put"]["responses"]
