@@ -12,7 +12,10 @@ from django.utils import timezone
 
 from onboarding.models import BuilderSession, PublishedVersion, Step, Walkthrough, WorkspaceMember
 from tests.factories import (
+    MilestoneFactory,
+    ProgressBarFactory,
     StepFactory,
+    TooltipFactory,
     UserFactory,
     WalkthroughFactory,
     WorkspaceFactory,
@@ -243,3 +246,36 @@ def test_the_openapi_schema_documents_the_builder_api() -> None:
         "/api/v1/builder/markdown",
     } <= set(schema["paths"])
     assert "403" in schema["paths"]["/api/v1/builder/content"]["put"]["responses"]
+
+
+def test_the_builder_edits_a_tooltip_and_a_progress_bar_too() -> None:
+    tip = TooltipFactory(key="hint", selector="#help")
+    editor = WorkspaceMemberFactory(workspace=tip.workspace).user
+    client = Client()
+    client.force_login(editor)
+    opened = client.post(
+        f"/admin/onboarding/tooltip/{tip.pk}/builder/", {"address": f"{APP}/dashboard"}
+    )
+    session = exchange(token_of(opened)).json()["session"]
+    document = call("get", "content", session).json()["document"]
+    document["selector"] = '[data-tour="help"]'
+    saved = call("put", "content", session, body={"document": document})
+    assert saved.status_code == 200, saved.content
+    tip.refresh_from_db()
+    assert tip.selector == '[data-tour="help"]'
+
+    bar = ProgressBarFactory(key="setup")
+    MilestoneFactory(journey=bar.journey, workspace=bar.workspace, key="first", name="First")
+    owner = WorkspaceMemberFactory(workspace=bar.workspace, role="owner").user
+    client.force_login(owner)
+    opened = client.post(
+        f"/admin/onboarding/progressbar/{bar.pk}/builder/", {"address": f"{APP}/dashboard"}
+    )
+    session = exchange(token_of(opened)).json()["session"]
+    draft = call("get", "content", session).json()
+    assert [m["name"] for m in draft["milestones"]] == ["First"]
+    document = {**draft["document"], "title": "Get set up", "position": "top"}
+    answer = call("put", "content", session, body={"document": document})
+    assert answer.status_code == 200, answer.content
+    bar.refresh_from_db()
+    assert (bar.title, bar.position) == ("Get set up", "top")
