@@ -26,6 +26,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from onboarding import queries, services, validation
+from onboarding.admin_builder import BuilderAdminMixin
 from onboarding.models import (
     Condition,
     EndUser,
@@ -542,7 +543,8 @@ class StepInline(ScopedInlineMixin, admin.StackedInline):
 
 
 @admin.register(Walkthrough)
-class WalkthroughAdmin(PublishableAdmin):
+class WalkthroughAdmin(BuilderAdminMixin, PublishableAdmin):
+    builder_kind = "walkthrough"
     list_display = ("name", "key", "workspace", "segment", "priority", "publication")
     fields = (
         "workspace", "key", "name", "segment", "frequency", "priority", "auto_start",
@@ -552,7 +554,8 @@ class WalkthroughAdmin(PublishableAdmin):
 
 
 @admin.register(Tooltip)
-class TooltipAdmin(PublishableAdmin):
+class TooltipAdmin(BuilderAdminMixin, PublishableAdmin):
+    builder_kind = "tooltip"
     list_display = ("name", "key", "workspace", "trigger", "page_url_pattern", "publication")
     fields = (
         "workspace", "key", "name", "page_url_pattern", "selector", "body_markdown", "trigger",
@@ -575,7 +578,8 @@ class ProgressBarItemInline(ScopedInline):
 
 
 @admin.register(ProgressBar)
-class ProgressBarAdmin(PublishableAdmin):
+class ProgressBarAdmin(BuilderAdminMixin, PublishableAdmin):
+    builder_kind = "progress_bar"
     list_display = ("name", "key", "workspace", "journey", "style", "publication")
     fields = (
         "workspace", "key", "name", "title", "journey", "style", "position", "segment",

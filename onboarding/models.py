@@ -769,3 +769,36 @@ class ErasureRecord(models.Model):
         return salted_hmac(
             "milepost.erasure-record", f"{workspace_id}:{external_id}", algorithm="sha256"
         ).hexdigest()
+
+
+class BuilderSession(models.Model):
+    """An editor's visual builder on one of the workspace's own pages (one origin).
+
+    Admin grants it with a one-time token (only its SHA-256 is stored) that the page's snippet
+    exchanges within `GRANT_SECONDS` for the session token the builder then sends with every
+    call (again only its hash is stored). The session is bound to its user, workspace and
+    origin, ends `SESSION_SECONDS` after the exchange, and dies as soon as its user loses the
+    role it was granted with (see onboarding/builder.py)."""
+
+    GRANT_SECONDS = 60
+    SESSION_SECONDS = 3600
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The role when granted: an editor's (or owner's) session may save, a viewer's only looks.
+    role = models.CharField(max_length=10, choices=WorkspaceMember.Role.choices)
+    origin = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20)
+    content_key = models.SlugField(max_length=80)
+    grant_hash = models.CharField(max_length=64, unique=True)
+    granted_at = models.DateTimeField(default=timezone.now)
+    session_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    exchanged_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"builder of {self.kind} {self.content_key} on {self.origin} for {self.user}"
+
+    @property
+    def may_save(self) -> bool:
+        return self.role in {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}

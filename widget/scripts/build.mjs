@@ -1,5 +1,8 @@
 // Bundle the SDK into static/milepost/milepost.js (one minified IIFE) and fail when the
 // gzipped bundle exceeds the size budget (DESIGN.md: the core bundle stays <= 12 KB gzipped).
+// The visual builder is a second bundle, static/milepost/builder.js, that the core loads only
+// for an author (README "The builder"); it has no budget, but shares the core's shortened
+// property names (esbuild's mangleCache) because it draws in the core's own shadow root.
 //
 // esbuild bundles and minifies; terser then compresses the result further (about 420 B
 // gzipped less, bench/README.md). Property names that never leave the bundle (internal
@@ -28,44 +31,56 @@ const INTERNAL_PROPERTIES = [
   "convertOffsetParentRelativeRectToViewportRelativeRect", "fallbackPlacements",
   "fallbackStrategy", "fallbackAxisSideDirection", "flipAlignment", "crossAxis", "mainAxis",
   "alignmentAxis", "limiter", "resetCount", "reference", "floating", "overflows",
-  "alignmentOffset",
+  "alignmentOffset", "strategy", "platform", "rects", "middleware", "elements", "padding",
 ];  // prettier-ignore
 
 const here = dirname(fileURLToPath(import.meta.url));
-const outfile = join(here, "..", "..", "static", "milepost", "milepost.js");
+const outdir = join(here, "..", "..", "static", "milepost");
+const mangleCache = {};
 
-const bundled = await build({
-  entryPoints: [join(here, "..", "src", "index.ts")],
-  outfile,
-  bundle: true,
-  minify: true,
-  mangleProps: new RegExp(`^(${INTERNAL_PROPERTIES.join("|")})$`),
-  format: "iife",
-  target: ["chrome100", "firefox100", "safari15.4"],
-  sourcemap: "external",
-  legalComments: "none",
-  logLevel: "warning",
-  write: false,
-});
-const code = bundled.outputFiles.find((file) => file.path.endsWith(".js")).text;
-const map = bundled.outputFiles.find((file) => file.path.endsWith(".map")).text;
-const compressed = await minify(code, {
-  ecma: 2020,
-  toplevel: true,
-  compress: { passes: 2, unsafe: true, unsafe_arrows: true, pure_getters: true },
-  format: { comments: false },
-  sourceMap: { content: map, url: "milepost.js.map" },
-});
-// static/milepost/ is build output, not in git: a fresh clone has no such folder yet.
-mkdirSync(dirname(outfile), { recursive: true });
-writeFileSync(outfile, compressed.code);
-writeFileSync(`${outfile}.map`, compressed.map);
+/** Bundle `entry` into static/milepost/`name` (esbuild, then terser); answers its bytes. */
+async function bundle(entry, name) {
+  const outfile = join(outdir, name);
+  const bundled = await build({
+    entryPoints: [join(here, "..", "src", entry)],
+    outfile,
+    bundle: true,
+    minify: true,
+    mangleProps: new RegExp(`^(${INTERNAL_PROPERTIES.join("|")})$`),
+    mangleCache,
+    format: "iife",
+    target: ["chrome100", "firefox100", "safari15.4"],
+    sourcemap: "external",
+    legalComments: "none",
+    logLevel: "warning",
+    write: false,
+  });
+  Object.assign(mangleCache, bundled.mangleCache);
+  const code = bundled.outputFiles.find((file) => file.path.endsWith(".js")).text;
+  const map = bundled.outputFiles.find((file) => file.path.endsWith(".map")).text;
+  const compressed = await minify(code, {
+    ecma: 2020,
+    toplevel: true,
+    compress: { passes: 2, unsafe: true, unsafe_arrows: true, pure_getters: true },
+    format: { comments: false },
+    sourceMap: { content: map, url: `${name}.map` },
+  });
+  // static/milepost/ is build output, not in git: a fresh clone has no such folder yet.
+  mkdirSync(outdir, { recursive: true });
+  writeFileSync(outfile, compressed.code);
+  writeFileSync(`${outfile}.map`, compressed.map);
+  return readFileSync(outfile);
+}
 
-const bundle = readFileSync(outfile);
-const gzipped = gzipSync(bundle, { level: 9 }).length;
-const summary = `milepost.js: ${bundle.length} B, ${gzipped} B gzipped (budget ${BUDGET_BYTES} B)`;
+const core = await bundle("index.ts", "milepost.js");
+const gzipped = gzipSync(core, { level: 9 }).length;
+const summary = `milepost.js: ${core.length} B, ${gzipped} B gzipped (budget ${BUDGET_BYTES} B)`;
 if (gzipped > BUDGET_BYTES) {
   console.error(`${summary}: OVER BUDGET`);
   process.exit(1);
 }
 console.log(summary);
+const messages = await bundle("messages.ts", "messages.js");
+console.log(`messages.js: ${gzipSync(messages, { level: 9 }).length} B gzipped (loaded with the first in-app message)`);
+const builder = await bundle("builder/index.ts", "builder.js");
+console.log(`builder.js: ${builder.length} B, ${gzipSync(builder, { level: 9 }).length} B gzipped (loaded only for authors)`);

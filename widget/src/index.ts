@@ -3,7 +3,6 @@
  * No call ever throws into the host's code: failures become a `$widget_error` event and an
  * `error` hook call. */
 import { Outbox, type QueuedEvent, uuid } from "./queue";
-import { card, focusCard } from "./render/card";
 import { Root } from "./render/dom";
 import { celebrate, ProgressView } from "./render/progress";
 import { TooltipView } from "./render/tooltip";
@@ -19,7 +18,6 @@ import {
   parseJourneys,
   type ProgressItem,
   sequenceCheck,
-  text,
   tourState,
   type Walkthrough,
   withJourney,
@@ -462,45 +460,13 @@ class Controller {
     this.#progress = null;
   }
 
+  /** In-app messages draw from their own small bundle (static/milepost/messages.js, from
+   * render/message.ts), loaded with the first one: most pages never get one. */
   #showMessage(message: Message): void {
     // A reconnect may push again a message this tab still shows.
     if (this.#messages.has(String(message.id))) return;
     this.#messages.add(String(message.id));
-    const props = { message: message.id, rule: message.rule };
-    const cta = message.cta as { label?: unknown; url?: unknown } | undefined;
-    let el: HTMLElement | null = null;
-    const close = (): void => {
-      el?.remove();
-    };
-    const actions = [];
-    if (cta && typeof cta.label === "string") {
-      actions.push({
-        text: cta.label,
-        primary: true,
-        run: () => {
-          this.track("$message_clicked", props);
-          close();
-          follow(cta.url);
-        },
-      });
-    }
-    el = card({
-      title: text(message.title),
-      html: text(message.body_html),
-      modal: message.style === "modal",
-      actions,
-      closeLabel: "Close message",
-      onClose: () => {
-        this.track("$message_dismissed", props);
-        close();
-      },
-    });
-    el.dataset.message = String(message.id ?? "");
-    if (message.style !== "modal") el.classList.add("k");
-    this.root.attach();
-    this.root.layer.append(el);
-    if (message.style === "modal") focusCard(el);
-    this.track("$message_shown", props);
+    (w.MilepostMessages ??= (load("messages.js"), [] as [Controller, Message][])).push([this, message]);
     this.#emit("message", message);
   }
 
@@ -564,12 +530,29 @@ const run = (call: unknown): void => {
   (api[method] as (...a: unknown[]) => unknown)(...args);
 };
 
-const w = window as unknown as { Milepost?: Api; milepost?: unknown };
+const w = window as unknown as { Milepost?: Api; milepost?: unknown; MilepostMessages?: { push(item: [Controller, Message]): void } };
 const queued = Array.isArray(w.milepost) ? (w.milepost as unknown[]) : [];
 w.Milepost = api;
 w.milepost = { push: (...calls: unknown[]) => calls.forEach(run) };
 if (!key) controller.report("missing_key", "data-key missing");
 queued.forEach(run);
+
+/** Load one of the SDK's lazy bundles, from where this one came. */
+function load(file: string): void {
+  document.head.append(Object.assign(document.createElement("script"), { src: `${apiBase}/static/milepost/${file}` }));
+}
+
+// The builder: admin opened this page with a one-time token in the fragment. It leaves the
+// address bar at once; the builder's own bundle (loaded only then, and on the tab's next
+// pages while its session lasts) reads it from its script address and draws in our root.
+try {
+  const token = location.hash.split("#milepost-builder=")[1];
+  // A page opened from admin in a new tab has no history state to keep.
+  if (token) history.replaceState(null, "", location.pathname + location.search);
+  if (token || sessionStorage.milepostBuilder) load(`builder.js#${token}`);
+} catch {
+  // No session storage here: no builder either.
+}
 
 function follow(url: unknown): void {
   if (safeLink(url)) location.assign(url);

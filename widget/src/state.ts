@@ -122,7 +122,7 @@ const TOOLTIP = {
   placement: "auto", priority: 0,
 };  // prettier-ignore
 const PROGRESS_BAR = {
-  key: "", name: "", title: "", journey: "", style: "checklist", position: "bottom-right",
+  key: "", title: "", journey: "", style: "checklist", position: "bottom-right",
   hide_when_complete: true, priority: 0,
 };  // prettier-ignore
 export const ITEM = { milestone: "", label: "", action: "none", walkthrough: "", url: "" };
