@@ -22,6 +22,9 @@ from ingest import ROOT, free_port
 # shared machine each user of it has its own range); without it, any free port.
 PORT_RANGE = os.environ.get("MILEPOST_BENCH_PORTS", "")
 _ports_given: set[int] = set()
+# `MILEPOST_BENCH_PYSPY=DIR`: each Milepost worker is sampled by py-spy (on PATH, e.g. from
+# `uv tool install py-spy`) while it runs, its stacks written to DIR as collapsed text.
+PYSPY_DIR = os.environ.get("MILEPOST_BENCH_PYSPY", "")
 
 
 def server_port() -> int:
@@ -149,8 +152,22 @@ class Server:
             if len(pids) == self.workers and all(
                 b - a <= 2 for a, b in zip(before, after, strict=True)
             ):
+                self._profile()
                 return
         raise RuntimeError(f"{self.name}: workers not settled: {self.log_tail()}")
+
+    def _profile(self) -> None:
+        if not PYSPY_DIR or self.name != "milepost":
+            return
+        for pid in self.worker_pids():
+            out = Path(PYSPY_DIR) / f"milepost-{self.workers}w-{pid}.txt"
+            subprocess.Popen(  # noqa: S603, S607 - a developer's opt-in profiler
+                ["py-spy", "record", "--pid", str(pid), "--nonblocking", "--threads",
+                 "--format", "raw", "--rate", "97", "--output", str(out)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
 
     def worker_pids(self) -> list[int]:
         assert self.process is not None
