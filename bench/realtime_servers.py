@@ -161,13 +161,16 @@ class Server:
             return
         for pid in self.worker_pids():
             out = Path(PYSPY_DIR) / f"milepost-{self.workers}w-{pid}.txt"
-            subprocess.Popen(  # noqa: S603, S607 - a developer's opt-in profiler
-                ["py-spy", "record", "--pid", str(pid), "--nonblocking", "--threads",
-                 "--format", "raw", "--rate", "97", "--output", str(out)],
+            profiler = [
+                "py-spy", "record", "--pid", str(pid), "--nonblocking", "--threads",
+                "--format", "raw", "--rate", "97", "--output", str(out),
+            ]  # fmt: skip
+            subprocess.Popen(  # noqa: S603 - a developer's opt-in profiler
+                profiler,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
-            )  # fmt: skip
+            )
 
     def worker_pids(self) -> list[int]:
         assert self.process is not None
