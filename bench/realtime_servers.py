@@ -43,6 +43,7 @@ def server_port() -> int:
         return port
     raise RuntimeError(f"no free port left in MILEPOST_BENCH_PORTS={PORT_RANGE}")
 
+
 BENCH = Path(__file__).resolve().parent
 # Raised so that the load is measured, not refused (milepost/settings.py, the README's limits).
 SERVER_LIMITS = {
