@@ -540,11 +540,6 @@ def _events_record_many(batches: Sequence[EventBatch], received_at: datetime | N
     everything = [row for workspace_rows in stored.values() for row in workspace_rows]
     refused: set[int] = set()
     if everything:
-        seen = _last_seen_due({row.end_user_id for row in everything})
-        if seen:
-            # After commit, on its own: a timestamp need not hold these people's rows locked
-            # while the rest of the batch is written.
-            transaction.on_commit(partial(_last_seen_write, seen, received_at), robust=True)
         refused = content_state.content_states_record(events=everything)
     for workspace_id, workspace_rows in stored.items():
         # A walkthrough transition the person's state refused (a stale tab's Done after a
@@ -565,6 +560,13 @@ def _events_record_many(batches: Sequence[EventBatch], received_at: datetime | N
                 event_names=sorted({row.name for row in workspace_rows}),
             )
         )
+    if everything:
+        seen = _last_seen_due({row.end_user_id for row in everything})
+        if seen:
+            # After commit, on its own: a timestamp need not hold these people's rows locked
+            # while the rest of the batch is written; after the pushes and signals above too,
+            # so that no tab waits for it.
+            transaction.on_commit(partial(_last_seen_write, seen, received_at), robust=True)
     # Last after commit: the pushes and signals above go first.
     transaction.on_commit(partial(metrics.events_counted, answers))
     return answers
