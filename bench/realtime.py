@@ -289,6 +289,11 @@ def measure(options: Options, workers: int) -> Run:
                 f"seq gaps {rate.seq_gaps}; events still unanswered "
                 f"{options.push_drain:.0f} s later: {rate.backlog}"
             )
+            if rate.to_ack:
+                say(
+                    f"         of which event → ack on tab A {spread(rate.to_ack)}; "
+                    f"ack → progress on tab B {spread(rate.ack_to_push)}"
+                )
         if result.exhausted:
             say("       (the pool ran out of milestones to complete)")
         say(f"       {result.tally.summary()}")

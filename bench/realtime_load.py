@@ -338,6 +338,10 @@ class RateResult:
     late: int = 0  # of the lost, arrived after the grace but before the tabs closed
     backlog: int = 0  # events of this rate still not acknowledged when the next one started
     seq_gaps: int = 0
+    # Milepost: where a push's time goes, event sent → its ack on tab A (the commit), and that
+    # ack → the progress on tab B (numbering, the channel layer, the fan-out).
+    to_ack: list[float] = field(default_factory=list)
+    ack_to_push: list[float] = field(default_factory=list)
 
     @property
     def achieved(self) -> float:
@@ -386,6 +390,8 @@ async def pushes(
     setup_seconds = time.monotonic() - setup_started
 
     pending: dict[tuple[int, str], float] = {}
+    last_key: dict[int, str] = {}  # what tab A of person j sent last (one at a time per person)
+    acked: dict[tuple[int, str], float] = {}
     expired: dict[tuple[int, str], RateResult] = {}
     outstanding = Counter[str]()  # acks (Milepost) or A's own copies (relay) still to come
     current: list[RateResult] = []
@@ -407,6 +413,9 @@ async def pushes(
             sent_at = pending.pop(key, None)
             if sent_at is not None and at - sent_at <= grace:
                 current[-1].latencies.append((at - sent_at) * 1000)
+                ack_at = acked.pop(key, None)
+                if ack_at is not None:
+                    current[-1].ack_to_push.append((at - ack_at) * 1000)
             elif sent_at is not None:  # later than the grace: lost, though it came
                 current[-1].lost += 1
                 current[-1].late += 1
@@ -417,13 +426,20 @@ async def pushes(
 
         return listen
 
-    def on_a(at: float, text: str) -> None:
+    def on_a(j: int) -> Callable[[float, str], None]:
+        return lambda at, text: a_heard(j, at, text)
+
+    def a_heard(j: int, at: float, text: str) -> None:
         message = json.loads(text)
         kind = message.get("type")
         if kind in ("ack", "events"):
             outstanding["answers"] -= 1
             if kind == "ack":
                 tally.count_ack(message)
+                key = (j, last_key.get(j, ""))
+                if key in pending:
+                    acked[key] = at
+                    current[-1].to_ack.append((at - pending[key]) * 1000)
         elif kind == "error":
             outstanding["answers"] -= 1
             tally.errors[str(message.get("code"))] += 1
@@ -436,7 +452,7 @@ async def pushes(
         assert a is not None
         assert b is not None
         # Whatever arrived before (welcome, hello's pushes) is not part of the figure.
-        a.listener, b.listener = on_a, on_b(j)
+        a.listener, b.listener = on_a(j), on_b(j)
     next_slot = dict.fromkeys(live, 0)
     result = PushResult(pairs=len(live), setup_seconds=setup_seconds, rates=[], tally=tally)
     cursor = 0
@@ -465,6 +481,7 @@ async def pushes(
                 key = f"{rate}-{n}"
                 text = json.dumps({"type": "events", "k": key, "pad": "x" * 120})
             pending[(j, key)] = time.monotonic()
+            last_key[j] = key
             if not await a.send(text):
                 pending.pop((j, key))
                 continue

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,32 @@ import time
 from pathlib import Path
 
 from ingest import ROOT, free_port
+
+# `MILEPOST_BENCH_PORTS=18300-18399`: the servers listen on free ports of this range only (on a
+# shared machine each user of it has its own range); without it, any free port.
+PORT_RANGE = os.environ.get("MILEPOST_BENCH_PORTS", "")
+_ports_given: set[int] = set()
+# `MILEPOST_BENCH_PYSPY=DIR`: each Milepost worker is sampled by py-spy (on PATH, e.g. from
+# `uv tool install py-spy`) while it runs, its stacks written to DIR as collapsed text.
+PYSPY_DIR = os.environ.get("MILEPOST_BENCH_PYSPY", "")
+
+
+def server_port() -> int:
+    if not PORT_RANGE:
+        return free_port()
+    first, last = (int(part) for part in PORT_RANGE.split("-"))
+    for port in range(first, last + 1):
+        if port in _ports_given:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError(f"no free port left in MILEPOST_BENCH_PORTS={PORT_RANGE}")
+
 
 BENCH = Path(__file__).resolve().parent
 # Raised so that the load is measured, not refused (milepost/settings.py, the README's limits).
@@ -74,7 +101,7 @@ class Server:
         self.app = app
         self.workers = workers
         self.health_path = health_path
-        self.port = free_port()
+        self.port = server_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.mkstemp(prefix=f"bench-realtime-{name}-", suffix=".log")[1])
 
@@ -126,8 +153,25 @@ class Server:
             if len(pids) == self.workers and all(
                 b - a <= 2 for a, b in zip(before, after, strict=True)
             ):
+                self._profile()
                 return
         raise RuntimeError(f"{self.name}: workers not settled: {self.log_tail()}")
+
+    def _profile(self) -> None:
+        if not PYSPY_DIR or self.name != "milepost":
+            return
+        for pid in self.worker_pids():
+            out = Path(PYSPY_DIR) / f"milepost-{self.workers}w-{pid}.txt"
+            profiler = [
+                "py-spy", "record", "--pid", str(pid), "--nonblocking", "--threads",
+                "--format", "raw", "--rate", "97", "--output", str(out),
+            ]  # fmt: skip
+            subprocess.Popen(  # noqa: S603 - a developer's opt-in profiler
+                profiler,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def worker_pids(self) -> list[int]:
         assert self.process is not None

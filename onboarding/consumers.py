@@ -65,6 +65,21 @@ key_rates = delivery.SharedKeyRate()
 background_tasks: set[asyncio.Task[None]] = set()
 
 
+async def _stopped(task: asyncio.Task[None]) -> None:
+    """Cancel the channel-read task and wait until it is done. Cancelled, channels_redis's
+    `receive` unsubscribes the connection's channel from Redis; left running after the consumer
+    returns, that unsubscribe could be cancelled again half-way by a worker stopping (asyncio
+    cancels every task left at shutdown), which channels_redis logs as an ERROR for what was a
+    normal close. Channels' own consumer loop waits the same way."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # this consumer itself is being cancelled: let that go on
+
+
 class WidgetConsumer(AsyncWebsocketConsumer):
     workspace: Workspace
     end_user: EndUser | None = None
@@ -101,7 +116,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             pass
         finally:
             if pushes is not None:
-                pushes.cancel()
+                await _stopped(pushes)
 
     async def _read_pushes(self) -> None:
         while True:

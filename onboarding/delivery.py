@@ -265,7 +265,9 @@ def events_receive_many(
                     end_user=submission.end_user,
                 )
                 for submission in submissions
-            ]
+            ],
+            # Several: a failure fails the group, whose items are committed one by one next.
+            savepoint=len(submissions) == 1,
         )
     except IntegrityError as error:
         if len(submissions) > 1:

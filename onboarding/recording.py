@@ -467,16 +467,27 @@ def _validated(
     return candidates, duplicates, rejected
 
 
-@transaction.atomic
 def events_record_many(
-    *, batches: Sequence[EventBatch], received_at: datetime | None = None
+    *,
+    batches: Sequence[EventBatch],
+    received_at: datetime | None = None,
+    savepoint: bool = True,
 ) -> list[Ack]:
     """Store the batches of many callers in one transaction (the socket path's group commit):
     one insert for all their events, one milestone evaluation per workspace, one commit. Each
     batch gets its own Ack.
 
     An id sent by two batches of the same workspace is stored once: the first batch gets it
-    as accepted, the other as a duplicate, exactly as if they had come one after the other."""
+    as accepted, the other as a duplicate, exactly as if they had come one after the other.
+
+    Inside a caller's transaction this is a savepoint (two more round trips), so the caller can
+    still read after a failure; `savepoint=False` when a failure ends the caller's transaction
+    anyway (a group commit of several batches, retried one by one)."""
+    with transaction.atomic(savepoint=savepoint):
+        return _events_record_many(batches, received_at)
+
+
+def _events_record_many(batches: Sequence[EventBatch], received_at: datetime | None) -> list[Ack]:
     received_at = received_at or timezone.now()
     validated = [_validated(batch, received_at) for batch in batches]
     answers: list[Ack] = []
@@ -529,11 +540,6 @@ def events_record_many(
     everything = [row for workspace_rows in stored.values() for row in workspace_rows]
     refused: set[int] = set()
     if everything:
-        seen = _last_seen_due({row.end_user_id for row in everything})
-        if seen:
-            # After commit, on its own: a timestamp need not hold these people's rows locked
-            # while the rest of the batch is written.
-            transaction.on_commit(partial(_last_seen_write, seen, received_at), robust=True)
         refused = content_state.content_states_record(events=everything)
     for workspace_id, workspace_rows in stored.items():
         # A walkthrough transition the person's state refused (a stale tab's Done after a
@@ -554,6 +560,13 @@ def events_record_many(
                 event_names=sorted({row.name for row in workspace_rows}),
             )
         )
+    if everything:
+        seen = _last_seen_due({row.end_user_id for row in everything})
+        if seen:
+            # After commit, on its own: a timestamp need not hold these people's rows locked
+            # while the rest of the batch is written; after the pushes and signals above too,
+            # so that no tab waits for it.
+            transaction.on_commit(partial(_last_seen_write, seen, received_at), robust=True)
     # Last after commit: the pushes and signals above go first.
     transaction.on_commit(partial(metrics.events_counted, answers))
     return answers
@@ -643,7 +656,9 @@ class Identity:
     traits: dict[str, Any]
 
 
-@transaction.atomic
+# No savepoint inside a caller's transaction (two round trips less per group of hellos): nothing
+# catches its errors to go on in the same transaction.
+@transaction.atomic(savepoint=False)
 def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
     """`end_user_identify` (traits merged) for the hellos of many connections at once: the
     people locked, created where missing, written and started on their journeys with a few
@@ -1082,7 +1097,7 @@ def _completions_store(
         if (row.pql_at, row.completed_at) != before:
             changed.append(row)
     if changed:
-        JourneyProgress.objects.bulk_update(changed, ["pql_at", "completed_at"])
+        _progress_times_write(changed)
     # Each push shows the journey as it stood right after that completion (what was stored
     # before, and this batch's completions up to it), built now from what this transaction
     # knows, so after commit the pushes cost only their sequence numbers.
@@ -1140,6 +1155,23 @@ def _completions_store(
 
     transaction.on_commit(announce, robust=True)
     return new
+
+
+def _progress_times_write(rows: Sequence[JourneyProgress]) -> None:
+    """Save the rows' `pql_at` and `completed_at`. On PostgreSQL one UPDATE joined to arrays of
+    the values: `bulk_update` builds a CASE per field and row, whose Python cost was a fifth of
+    a busy group commit's."""
+    if connection.vendor != "postgresql":
+        JourneyProgress.objects.bulk_update(rows, ["pql_at", "completed_at"])
+        return
+    table = connection.ops.quote_name(JourneyProgress._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS p SET pql_at = v.pql_at, completed_at = v.completed_at "  # noqa: S608 - our names
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) "
+            "AS v(id, pql_at, completed_at) WHERE p.id = v.id",
+            [[r.pk for r in rows], [r.pql_at for r in rows], [r.completed_at for r in rows]],
+        )
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 import uuid
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import uvicorn
 import websockets
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection, transaction
 
@@ -300,3 +301,29 @@ async def test_a_connection_waiting_on_the_database_still_answers_pings_and_stay
     assert answers[0]["accepted"] == [first["id"]]
     stored = await sync_to_async(Event.objects.filter(client_id=uuid.UUID(first["id"])).count)()
     assert stored == 1
+
+
+def test_closing_sockets_logs_no_error_even_when_the_worker_stops_right_after(
+    key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A normal close is not an error for operators. A worker that stops (a deploy, a restart)
+    cancels every task its event loop still runs, as asyncio does at shutdown: nothing a closed
+    socket started may still be running then (channels_redis logs an ERROR for a channel whose
+    unsubscribe is cancelled half-way)."""
+
+    async def close_then_stop(turns: int) -> None:
+        tabs = await open_tabs(key, [f"u{i}" for i in range(5)])
+        await asyncio.gather(*(tab.disconnect() for tab in tabs))
+        for _ in range(turns):  # the stop may come at any moment after the closes
+            await asyncio.sleep(0)
+        # What asyncio.run and asgiref do to the tasks left when their loop's work is done.
+        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+
+    with caplog.at_level(logging.ERROR):
+        for turns in range(6):
+            async_to_sync(close_then_stop)(turns)
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
