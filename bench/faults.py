@@ -57,10 +57,27 @@ SERVER_LIMITS = {
 }
 
 
+# Ports come from FAULTS_PORTS ("first-last", e.g. 18700-18799 on a shared machine) when it is
+# set, else from the kernel; a port handed out once is not handed out again by this process.
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    first, _, last = os.environ.get("FAULTS_PORTS", "").partition("-")
+    candidates = range(int(first), int(last) + 1) if first and last else [0] * 50
+    for candidate in candidates:
+        if candidate in _PORTS_GIVEN:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            port = int(probe.getsockname()[1])
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+    raise RuntimeError(f"no free port in FAULTS_PORTS={os.environ.get('FAULTS_PORTS')}")
 
 
 def log(message: str) -> None:

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from milepost.env import (
     env_bool,
+    env_channel_prefix,
     env_choice,
     env_database,
     env_int,
@@ -22,6 +23,7 @@ from milepost.env import (
     env_redis_url,
     env_str,
     env_url,
+    redis_database,
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -162,11 +164,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channels: the Redis layer built on pub/sub delivers group sends reliably at the rates measured
 # in DESIGN.md; the core RedisChannelLayer drops group messages once a consumer falls behind.
+# Redis pub/sub channels belong to the whole server, not to the database REDIS_URL selects: every
+# channel name starts with this prefix, so two deployments (or test suites) on one Redis never
+# hear each other's pushes. The default carries the database number; set it when two share one.
+MILEPOST_CHANNEL_PREFIX = env_channel_prefix(
+    "MILEPOST_CHANNEL_PREFIX",
+    f"milepost.db{redis_database(REDIS_URL)}." if REDIS_URL else "milepost.",
+)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": MILEPOST_CHANNEL_PREFIX},
         }
     }
 else:
