@@ -99,7 +99,7 @@ def test_production_urls_select_postgresql_and_redis() -> None:
     )
 
     assert result.stdout.split() == [
-        "django.db.backends.postgresql",
+        "milepost.postgresql",
         "channels_redis.pubsub.RedisPubSubChannelLayer",
         "redis://127.0.0.1:6379/0",
         "False",
