@@ -460,11 +460,11 @@ def scenario_arguments(name: str, arguments: argparse.Namespace) -> dict[str, An
     scale = arguments.scale
     return {
         "worker-kills": {"minutes": arguments.kill_minutes},
-        "reconnect": {"sockets": round(5000 * scale), "drop": arguments.drop},
+        "reconnect": {"sockets": arguments.sockets or round(5000 * scale), "drop": arguments.drop},
         "churn": {"clients_count": round(1000 * scale), "seconds": arguments.churn_seconds},
         "soak": {
             "minutes": arguments.soak_minutes,
-            "sockets": round(5000 * scale),
+            "sockets": arguments.sockets or round(5000 * scale),
             "events_per_second": round(1000 * scale),
         },
     }.get(name, {})
@@ -486,6 +486,9 @@ def main() -> None:
         choices=["proxy", "server"],
         default="proxy",
         help="reconnect: kill the proxy in front of Milepost, or Milepost itself",
+    )
+    parser.add_argument(
+        "--sockets", type=int, default=0, help="reconnect, soak: sockets (5000 x scale)"
     )
     parser.add_argument("--churn-seconds", type=float, default=120.0, help="churn's duration")
     parser.add_argument(

@@ -43,6 +43,9 @@ SERVER_LIMITS = {
 _PORTS_GIVEN: set[int] = set()
 
 
+FAULTS_WORKER_HEALTHCHECK = os.environ.get("FAULTS_WORKER_HEALTHCHECK", "60")
+
+
 def free_port() -> int:
     first, _, last = os.environ.get("FAULTS_PORTS", "").partition("-")
     candidates = range(int(first), int(last) + 1) if first and last else [0] * 50
@@ -210,6 +213,10 @@ class Stack:
         command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
         # Thousands of sockets: no backlog limit of uvicorn's own in the way.
         command += ["--backlog", "4096", "--log-level", "warning"]
+        # uvicorn's supervisor kills a worker that does not answer its ping within 5 s; on
+        # this machine's 2 shared cores, thousands of hellos starve the answering thread that
+        # long, and every socket of the worker drops (see bench/README.md).
+        command += ["--timeout-worker-healthcheck", FAULTS_WORKER_HEALTHCHECK]
         process = Process(name, command, self.env(**extra), self.base)
         self.processes.append(process)
         base = f"http://127.0.0.1:{port}"
