@@ -13,6 +13,11 @@ production: uvicorn workers and Celery workers on that PostgreSQL and Redis. Sce
    (500s, 503s), events acknowledged but not stored (lost), events stored twice (duplicated).
 3. `fanout`: N uvicorn processes and M Celery workers on one Redis: a push from any of them
    reaches a socket held by any other.
+4. `worker-kills` (bench/faults_worker.py): a Celery worker SIGKILLed every 10 s for 5 minutes
+   while sign-ups send e-mails and webhooks, counted at real receivers.
+5. `reconnect`, `churn`, `soak` (bench/faults_sockets.py): 5 000 sockets dropped at once; 1 000
+   clients churning while numbered pushes flow; 5 000 sockets and 1 000 events/s for 30 minutes
+   (not run by default: name it).
 
 Each scenario is bounded in time and prints its figures; bench/README.md keeps them. Nothing
 here gates CI.
