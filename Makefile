@@ -70,8 +70,8 @@ bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/READ
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/engagement.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/realtime.py
 
-faults: install ## Fault suite on its own PostgreSQL + Redis: dropped answers, outages, pushes across processes (bench/README.md)
-	$(PY) bench/faults.py $(SCENARIOS)
+faults: install ## Fault suite on its own PostgreSQL + Redis (SCENARIOS="…", FAULTS_OPTIONS="--soak-minutes 10"; README)
+	$(PY) bench/faults.py $(SCENARIOS) $(FAULTS_OPTIONS)
 
 lint: install ## ruff (lint + format check), mypy (--strict for clients/python), and Django's deploy check on production settings
 	$(VENV)/bin/ruff check .

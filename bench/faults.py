@@ -13,6 +13,11 @@ production: uvicorn workers and Celery workers on that PostgreSQL and Redis. Sce
    (500s, 503s), events acknowledged but not stored (lost), events stored twice (duplicated).
 3. `fanout`: N uvicorn processes and M Celery workers on one Redis: a push from any of them
    reaches a socket held by any other.
+4. `worker-kills` (bench/faults_worker.py): a Celery worker SIGKILLed every 10 s for 5 minutes
+   while sign-ups send e-mails and webhooks, counted at real receivers.
+5. `reconnect`, `churn`, `soak` (bench/faults_sockets.py): 5 000 sockets dropped at once; 1 000
+   clients churning while numbered pushes flow; 5 000 sockets and 1 000 events/s for 30 minutes
+   (not run by default: name it).
 
 Each scenario is bounded in time and prints its figures; bench/README.md keeps them. Nothing
 here gates CI.
@@ -24,273 +29,26 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import glob
 import json
-import os
 import random
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "milepost.settings")
-# The harness reads the database between awaits (counts, seeding); no server code runs here.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-PG_BIN = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
-ORIGIN = "http://faults.localhost"
-# Raised so that the load is measured, not refused (the README's limits).
-SERVER_LIMITS = {
-    "MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE": "1000000",
-    "MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE": "100000000",
-    "MILEPOST_MAX_API_REQUESTS_PER_MINUTE": "100000000",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# Our own services -------------------------------------------------------------------------
-
-
-class Postgres:
-    """A throw-away cluster in `base`, run as the `postgres` user when we are root."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base / "pg"
-        self.data = self.base / "data"
-        self.port = free_port()
-        self.base.mkdir()
-        if os.geteuid() == 0:
-            shutil.chown(self.base, "postgres", "postgres")
-
-    def _run(self, *command: str) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run(  # noqa: S603 - our own binaries and arguments
-            [*prefix, *command], check=True, capture_output=True, cwd=self.base
-        )
-
-    def init(self) -> None:
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust")
-        self.start()
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
-        options += " -c max_connections=200"
-        self._run(
-            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "log"),
-            "-o", options, "-w", "start",
-        )  # fmt: skip
-
-    def stop(self, mode: str = "immediate") -> None:
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    def url(self, database: str = "milepost") -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
-
-
-class Redis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-
-class Process:
-    """A Milepost process (uvicorn or Celery) with its output in a log file."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        with self.log_path.open("ab") as output:
-            self.process = subprocess.Popen(  # noqa: S603
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-
-    def tracebacks(self) -> int:
-        return self.log_path.read_text(errors="replace").count("Traceback (most recent call last)")
-
-
-@dataclass
-class Stack:
-    """Our PostgreSQL and Redis, and the Milepost processes started on them."""
-
-    base: Path
-    postgres: Postgres
-    redis: Redis
-    processes: list[Process] = field(default_factory=list)
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {
-            **os.environ,
-            **SERVER_LIMITS,
-            "DATABASE_URL": self.postgres.url(),
-            "REDIS_URL": self.redis.url,
-            "SECRET_KEY": "milepost-faults-only",
-            "DEBUG": "false",
-            "LOG_LEVEL": "WARNING",
-            **extra,
-        }
-
-    def uvicorn(self, name: str, workers: int = 1) -> str:
-        port = free_port()
-        command = [sys.executable, "-m", "uvicorn", "milepost.asgi:application"]
-        command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
-        self.processes.append(Process(name, command, self.env(), self.base))
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{base}/api/v1/health")
-        return base
-
-    def celery(self, name: str) -> Process:
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
-        command += ["--loglevel=WARNING", "--without-mingle", "--without-gossip", "-n", name]
-        process = Process(name, command, self.env(), self.base)
-        self.processes.append(process)
-        return process
-
-    def tracebacks(self) -> int:
-        return sum(process.tracebacks() for process in self.processes)
-
-
-def wait_until_up(url: str, seconds: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer")
-
-
-@contextlib.contextmanager
-def stack() -> Iterator[Stack]:
-    base = Path(tempfile.mkdtemp(prefix="milepost-faults-"))
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-        base.chmod(0o777)
-    running = Stack(base, Postgres(base), Redis())
-    try:
-        running.postgres.init()
-        running.redis.start()
-        subprocess.run(  # noqa: S603
-            [
-                *(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(running.postgres.port)),
-                *("-U", "postgres", "milepost"),
-            ],
-            check=True,
-        )
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
-            cwd=ROOT,
-            env=running.env(),
-            check=True,
-        )
-        os.environ.update(running.env())
-        import django
-
-        django.setup()
-        yield running
-    finally:
-        # Whatever happened, nothing of this run is left running.
-        for process in running.processes:
-            process.stop()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        with contextlib.suppress(Exception):
-            running.postgres.stop("fast")
-        running.redis.kill()
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def workspace_create(name: str) -> tuple[Any, dict[str, str]]:
-    from onboarding import services
-
-    slug = f"{name}-{uuid.uuid4().hex[:6]}"
-    workspace, keys = services.workspace_create(name=slug, slug=slug, origins=[ORIGIN])
-    return workspace, keys
-
-
-def stored_ids(workspace_id: int) -> collections.Counter[str]:
-    from django.db import connection
-
-    from onboarding.models import Event
-
-    connection.close()  # back to the pool, which replaces it if a restart broke it
-
-    return collections.Counter(
-        str(i)
-        for i in Event.objects.filter(workspace_id=workspace_id).values_list("client_id", flat=True)
-    )
-
-
-def new_events(count: int, name: str, user_id: str | None = None) -> list[dict[str, Any]]:
-    """Events with fresh ids, as now; `user_id` for the server API (the widget's say no user)."""
-    person = {} if user_id is None else {"user_id": user_id}
-    at = datetime.now(UTC).isoformat()
-    return [
-        {"id": str(uuid.uuid4()), "name": name, "timestamp": at, **person} for _ in range(count)
-    ]
-
+import faults_sockets
+import faults_worker
+from faults_stack import (
+    ORIGIN,
+    load_average,
+    log,
+    new_events,
+    stack,
+    stored_ids,
+    workspace_create,
+)
 
 # 1. Dropped responses -----------------------------------------------------------------------
 
@@ -686,19 +444,64 @@ async def fanout(servers: int = 3, workers: int = 2) -> dict[str, Any]:
         }
 
 
-SCENARIOS = {"drops": drops, "outages": outages, "fanout": fanout}
-# The bound of one scenario, services included (drops needs most: 100 000 events).
+SCENARIOS = {
+    "drops": drops,
+    "outages": outages,
+    "fanout": fanout,
+    "worker-kills": faults_worker.worker_kills,
+    "reconnect": faults_sockets.reconnect,
+    "churn": faults_sockets.churn,
+    "soak": faults_sockets.soak,
+}
+# The soak is not part of a plain `make faults` (30 minutes of load): name it to run it.
+DEFAULT_SCENARIOS = [name for name in SCENARIOS if name != "soak"]
+# The bound of one scenario, services included (drops needs most: 100 000 events); the soak's
+# is its duration and as much again for setting up 5 000 sockets and reading the figures.
 SCENARIO_SECONDS = 1200
+
+
+def scenario_arguments(name: str, arguments: argparse.Namespace) -> dict[str, Any]:
+    """The options that apply to scenario `name`; `--scale` shrinks the crowds for a quick try."""
+    scale = arguments.scale
+    return {
+        "worker-kills": {"minutes": arguments.kill_minutes},
+        "reconnect": {"sockets": arguments.sockets or round(5000 * scale), "drop": arguments.drop},
+        "churn": {"clients_count": round(1000 * scale), "seconds": arguments.churn_seconds},
+        "soak": {
+            "minutes": arguments.soak_minutes,
+            "sockets": arguments.sockets or round(5000 * scale),
+            "events_per_second": round(1000 * scale),
+        },
+    }.get(name, {})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)"
+        "scenarios",
+        nargs="*",
+        help=f"any of {', '.join(SCENARIOS)} (default: all but soak)",
+    )
+    parser.add_argument("--soak-minutes", type=float, default=30.0, help="the soak's duration")
+    parser.add_argument(
+        "--kill-minutes", type=float, default=5.0, help="how long worker-kills kills workers"
+    )
+    parser.add_argument(
+        "--drop",
+        choices=["proxy", "server"],
+        default="proxy",
+        help="reconnect: kill the proxy in front of Milepost, or Milepost itself",
+    )
+    parser.add_argument(
+        "--sockets", type=int, default=0, help="reconnect, soak: sockets (5000 x scale)"
+    )
+    parser.add_argument("--churn-seconds", type=float, default=120.0, help="churn's duration")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="crowd sizes x this (0.1: a quick try)"
     )
     parser.add_argument("--in-this-process", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    names = arguments.scenarios or list(SCENARIOS)
+    names = arguments.scenarios or DEFAULT_SCENARIOS
     unknown = sorted(set(names) - set(SCENARIOS))
     if unknown:
         parser.error(
@@ -707,17 +510,21 @@ def main() -> None:
     if arguments.in_this_process:
         (name,) = names
         started = time.monotonic()
-        result = asyncio.run(SCENARIOS[name]())
-        log(f"{name} done in {time.monotonic() - started:.0f} s:")
+        log(f"{name}: load average {load_average()}")
+        result = asyncio.run(SCENARIOS[name](**scenario_arguments(name, arguments)))
+        log(f"{name} done in {time.monotonic() - started:.0f} s (load average {load_average()}):")
         print(json.dumps(result, indent=2), flush=True)
         return
     # Each scenario in a process of its own: Django is set up once per process, on that
     # scenario's own PostgreSQL and Redis.
     failed = []
+    options = sys.argv[1:]
+    options = [o for o in options if o not in names]
     for name in names:
+        bound = SCENARIO_SECONDS + (2 * 60 * arguments.soak_minutes if name == "soak" else 0)
         run = subprocess.run(  # noqa: S603
-            [sys.executable, __file__, name, "--in-this-process"],
-            timeout=SCENARIO_SECONDS,
+            [sys.executable, __file__, name, *options, "--in-this-process"],
+            timeout=bound,
             check=False,
         )
         if run.returncode:

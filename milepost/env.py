@@ -8,8 +8,9 @@ django-environ parses URLs; these readers add the validation it leaves out.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -125,6 +126,31 @@ def env_redis_url(name: str) -> str | None:
         raise ImproperlyConfigured(
             f"{name}={_redact(value)!r} has a port that is not a number."
         ) from None
+    return value
+
+
+def redis_database(url: str) -> int:
+    """The database number a Redis URL selects, as redis-py reads it: `/3`, else `?db=3`, else 0."""
+    parts = urlsplit(url)
+    number = parts.path.strip("/") or (parse_qs(parts.query).get("db") or ["0"])[0]
+    try:
+        return int(number)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"REDIS_URL={_redact(url)!r} selects database {number!r}, which is not a number."
+        ) from None
+
+
+# Redis channel names built from a prefix: letters, digits, dot, dash, underscore.
+_CHANNEL_PREFIX = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def env_channel_prefix(name: str, default: str) -> str:
+    value = _raw(name) or default
+    if not _CHANNEL_PREFIX.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a channel prefix; use 1-64 letters, digits, '.', '-' or '_'."
+        )
     return value
 
 

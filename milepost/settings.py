@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from milepost.env import (
     env_bool,
+    env_channel_prefix,
     env_choice,
     env_database,
     env_int,
@@ -22,6 +23,7 @@ from milepost.env import (
     env_redis_url,
     env_str,
     env_url,
+    redis_database,
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -162,11 +164,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channels: the Redis layer built on pub/sub delivers group sends reliably at the rates measured
 # in DESIGN.md; the core RedisChannelLayer drops group messages once a consumer falls behind.
+# Redis pub/sub channels belong to the whole server, not to the database REDIS_URL selects: every
+# channel name starts with this prefix, so two deployments (or test suites) on one Redis never
+# hear each other's pushes. The default carries the database number; set it when two share one.
+MILEPOST_CHANNEL_PREFIX = env_channel_prefix(
+    "MILEPOST_CHANNEL_PREFIX",
+    f"milepost.db{redis_database(REDIS_URL)}." if REDIS_URL else "milepost.",
+)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": MILEPOST_CHANNEL_PREFIX},
         }
     }
 else:
@@ -195,6 +204,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task taken by a worker that dies before acknowledging it (acks_late) goes back to the queue
+# once this long has passed on the Redis broker; kombu's default is an hour. It must exceed the
+# longest acks_late task (engagement deliveries: seconds; the retention purge: batches), or a
+# task still running is handed to a second worker (they are idempotent, but work twice).
+MILEPOST_TASK_VISIBILITY_TIMEOUT_SECONDS = env_int(
+    "MILEPOST_TASK_VISIBILITY_TIMEOUT_SECONDS", 300, minimum=5
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": MILEPOST_TASK_VISIBILITY_TIMEOUT_SECONDS}
 CELERY_TIMEZONE = "UTC"
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -267,6 +284,9 @@ MILEPOST_DB_POOL_MAX_SIZE = env_int(
 MILEPOST_DB_POOL_TIMEOUT_SECONDS = env_int("MILEPOST_DB_POOL_TIMEOUT_SECONDS", 10, minimum=1)
 MILEPOST_DB_POOL_MAX_IDLE_SECONDS = env_int("MILEPOST_DB_POOL_MAX_IDLE_SECONDS", 30, minimum=1)
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Django's backend with a breaker: while PostgreSQL is unreachable, callers are refused at
+    # once rather than each waiting the pool timeout (milepost/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "milepost.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": MILEPOST_DB_POOL_MIN_SIZE,
         "max_size": MILEPOST_DB_POOL_MAX_SIZE,

@@ -35,6 +35,7 @@ def _start_django(**environment: str) -> subprocess.CompletedProcess[str]:
         ("MILEPOST_MAX_EVENTS_PER_BATCH", "lots", "is not a whole number"),
         ("MILEPOST_LOG_FORMAT", "xml", "MILEPOST_LOG_FORMAT='xml' is not one of plain, json"),
         ("PUBLIC_URL", "ftp://x", "PUBLIC_URL='ftp://x' is not an http(s) URL"),
+        ("MILEPOST_CHANNEL_PREFIX", "a b", "MILEPOST_CHANNEL_PREFIX='a b' is not a channel prefix"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_the_variable(
@@ -98,11 +99,48 @@ def test_production_urls_select_postgresql_and_redis() -> None:
     )
 
     assert result.stdout.split() == [
-        "django.db.backends.postgresql",
+        "milepost.postgresql",
         "channels_redis.pubsub.RedisPubSubChannelLayer",
         "redis://127.0.0.1:6379/0",
         "False",
     ]
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "prefix", "expected"),
+    [
+        ("redis://127.0.0.1:6379/3", "", "milepost.db3."),
+        ("redis://127.0.0.1:6379", "", "milepost.db0."),
+        ("redis://127.0.0.1:6379/?db=7", "", "milepost.db7."),
+        ("redis://127.0.0.1:6379/3", "staging.", "staging."),
+    ],
+)
+def test_pub_sub_channels_carry_the_redis_database_or_the_prefix_set(
+    redis_url: str, prefix: str, expected: str
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.CHANNEL_LAYERS['default']['CONFIG']['prefix'])",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "milepost.settings",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+            "REDIS_URL": redis_url,
+            "MILEPOST_CHANNEL_PREFIX": prefix,
+            "SECRET_KEY": "x" * 50,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert result.stdout.strip() == expected
 
 
 def _production(**extra: str) -> dict[str, str]:

@@ -163,8 +163,8 @@ def _postgresql_outage(database: PrivatePostgres) -> None:
         "DATABASE_URL": database.url,
         "SECRET_KEY": "outage-test-" + "x" * 40,
         "DJANGO_SETTINGS_MODULE": "milepost.settings",
-        # A request waits this long for a pooled connection before it is answered 503.
-        "MILEPOST_DB_POOL_TIMEOUT_SECONDS": "2",
+        # A request that finds no pooled connection waits this long before its 503.
+        "MILEPOST_DB_POOL_TIMEOUT_SECONDS": "5",
     }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True, timeout=300)  # noqa: S603
@@ -211,6 +211,9 @@ def _postgresql_outage(database: PrivatePostgres) -> None:
                 ),
             ]
             socket_answer = asyncio.run(_socket_answer(base, keys["publishable_key"]))
+            # Twelve callers at once on the process's one thread for sync views: each one
+            # waiting out the pool would keep the last a minute; they are all answered.
+            crowd = asyncio.run(_crowd(base, keys["secret_key"], 12))
             database.start()
             after = identify()
     finally:
@@ -222,10 +225,28 @@ def _postgresql_outage(database: PrivatePostgres) -> None:
     assert [r.status_code for r in during] == [503, 503]
     assert [r.headers["Retry-After"] for r in during] == ["5", "5"]
     assert [r.json()["error"]["code"] for r in during] == ["unavailable", "unavailable"]
+    assert crowd == ["503"] * 12
     assert socket_answer["code"] == "unavailable"
     assert socket_answer["retry_after"] == 5
     assert after.status_code == 200
     assert b"Traceback" not in log
+
+
+async def _crowd(base: str, secret_key: str, callers: int) -> list[str]:
+    async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+
+        async def call() -> str:
+            try:
+                answer = await http.put(
+                    "/api/v1/users/u1",
+                    json={"traits": {"plan": "trial"}},
+                    headers={"Authorization": f"Bearer {secret_key}"},
+                )
+            except httpx.TimeoutException:
+                return "no answer within 20 s"
+            return str(answer.status_code)
+
+        return list(await asyncio.gather(*(call() for _ in range(callers))))
 
 
 async def _socket_answer(base: str, key: str) -> dict[str, Any]:

@@ -1,11 +1,9 @@
 /** Reconnect delays: exponential growth with "equal jitter", so a server restart is not met by
- * every tab reconnecting in the same instant, and no delay is ever shorter than half its step. */
-export function backoffDelay(
-  attempt: number,
-  random: () => number = Math.random,
-  base = 500,
-  max = 30000,
-): number {
-  const ceiling = Math.min(max, base * 2 ** Math.max(0, Math.min(attempt, 20)));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+ * every tab reconnecting in the same instant, and no delay is ever shorter than half its step.
+ * `atLeast` (ms) is the server's own `retry_after`: the delay is then never shorter than it,
+ * and spread up to twice it so that thousands of tabs told the same do not return together. */
+export function backoffDelay(attempt: number, atLeast = 0, random = Math.random): number {
+  // 2 ** attempt may reach Infinity; the 30 s ceiling still holds.
+  const step = Math.max(Math.min(30000, 500 * 2 ** attempt), 2 * atLeast);
+  return Math.round((step * (1 + random())) / 2);
 }

@@ -24,16 +24,23 @@ export interface TransportHooks {
 }
 
 const SOCKET_TRIES_BEFORE_FALLBACK = 2;
+// How messages travel: over the socket, over HTTP (the fallback), or not at all (closed).
+const SOCKET = 0;
+const HTTP = 1;
+const CLOSED = 2;
+type Mode = typeof SOCKET | typeof HTTP | typeof CLOSED;
 const CONNECT_TIMEOUT_MS = 4000;
 
 export class Transport {
-  #mode: "socket" | "http" | "closed" = "socket";
+  #mode: Mode = SOCKET;
   #socket: WebSocket | null = null;
   #stream: EventSource | null = null;
   #attempt = 0;
   #everOpened = false;
   #timer = 0;
   #lastSeq = 0;
+  /** The server's `retry_after` (ms) from its last `unavailable`, for the next reconnect. */
+  #retryAfter = 0;
 
   readonly #api: string;
   readonly #key: string;
@@ -49,8 +56,8 @@ export class Transport {
 
   start(): void {
     addEventListener("online", this.#reconnectNow);
-    if (typeof WebSocket === "function") this.#open();
-    else this.#fallback();
+    // Where WebSocket is missing its constructor throws, and #open falls back to HTTP.
+    this.#open();
   }
 
   /** The last push sequence number applied, so a re-opened stream asks only for newer ones. */
@@ -59,7 +66,7 @@ export class Transport {
   }
 
   readonly #reconnectNow = (): void => {
-    if (this.#mode !== "socket" || this.#socket) return;
+    if (this.#mode !== SOCKET || this.#socket) return;
     clearTimeout(this.#timer);
     this.#attempt = 0;
     this.#open();
@@ -86,9 +93,15 @@ export class Transport {
       if (!message) return;
       this.#hooks.onMessage(message);
       // A socket counts as working once it answers: a proxy that accepts and drops it does not.
+      // An `unavailable` answers too (the server's database or Redis is down): no fallback,
+      // and no reconnect before its `retry_after`.
+      if (message.code === "unavailable") {
+        this.#everOpened = true;
+        this.#retryAfter = 1000 * (message.retry_after as number) || 0;
+      }
       if (message.type === "welcome") {
         this.#everOpened = true;
-        this.#attempt = 0;
+        this.#attempt = this.#retryAfter = 0;
         this.#hooks.onReady();
       }
     };
@@ -96,13 +109,13 @@ export class Transport {
       clearTimeout(timeout);
       if (this.#socket !== socket) return;
       this.#socket = null;
-      if (this.#mode !== "socket") return;
+      if (this.#mode !== SOCKET) return;
       // A key or origin the server refuses fails the handshake like a blocked socket does:
       // the HTTP fallback's bootstrap then says why (401 or 403, reported by onRefused).
       if (!this.#everOpened && ++this.#attempt >= SOCKET_TRIES_BEFORE_FALLBACK) {
         this.#fallback();
       } else {
-        this.#timer = setTimeout(() => this.#open(), backoffDelay(this.#attempt++)) as unknown as number;
+        this.#timer = setTimeout(() => this.#open(), backoffDelay(this.#attempt++, this.#retryAfter)) as unknown as number;
       }
     };
   }
@@ -116,9 +129,9 @@ export class Transport {
 
   sendEvents(events: QueuedEvent[]): void {
     const sentAt = new Date().toISOString();
-    if (this.#mode === "socket") {
+    if (this.#mode === SOCKET) {
       this.send({ type: "events", events, sent_at: sentAt });
-    } else if (this.#mode === "http") {
+    } else if (this.#mode === HTTP) {
       void this.#post("events", { ...this.#identity(), events, sent_at: sentAt }).then((ack) => {
         if (ack) this.#hooks.onMessage({ ...ack, type: "ack" });
       });
@@ -130,29 +143,26 @@ export class Transport {
    * keepalive fetch only where the browser refuses the beacon. The ack is never read, so the
    * events stay queued and a later flush resends them (the server answers "duplicate"). */
   beacon(events: QueuedEvent[]): void {
-    if (!events.length || this.#mode === "closed") return;
+    if (!events.length || this.#mode === CLOSED) return;
     const url = `${this.#api}/api/v1/widget/events`;
     const body = JSON.stringify({ ...this.#identity(), events, sent_at: new Date().toISOString() });
-    try {
-      if (!navigator.sendBeacon(url, body)) throw 0;
-    } catch {
-      // No beacon, or over its 64 KB limit: a keepalive fetch has the same cap but may still
-      // go through when beacons are disabled.
+    // No beacon (disabled), or over its 64 KB limit: a keepalive fetch has the same cap but
+    // may still go through when beacons are disabled.
+    navigator.sendBeacon?.(url, body) ||
       fetch(url, { method: "POST", body, keepalive: true }).catch(() => undefined);
-    }
   }
 
   /** Fetch the user's progress over HTTP, e.g. after a sequence gap. */
-  async progress(): Promise<Message | null> {
+  progress(): Promise<Message | null> {
     const query = new URLSearchParams(this.#query());
     return this.#request(`progress?${query}`);
   }
 
   close(): void {
-    this.#mode = "closed";
+    this.#mode = CLOSED;
     clearTimeout(this.#timer);
     removeEventListener("online", this.#reconnectNow);
-    this.#socket?.close(1000);
+    this.#socket?.close();
     this.#socket = null;
     this.#stream?.close();
     this.#stream = null;
@@ -169,10 +179,10 @@ export class Transport {
   }
 
   async #fallback(): Promise<void> {
-    this.#mode = "http";
+    this.#mode = HTTP;
     const welcome = await this.#post("bootstrap", { ...this.#hello(), key: this.#key });
-    if (!welcome || this.#mode !== "http") {
-      if (this.#mode === "http") {
+    if (!welcome || this.#mode !== HTTP) {
+      if (this.#mode === HTTP) {
         this.#timer = setTimeout(() => this.#fallback(), backoffDelay(this.#attempt++)) as unknown as number;
       }
       return;
@@ -184,7 +194,6 @@ export class Transport {
   }
 
   #listen(): void {
-    if (typeof EventSource !== "function") return;
     const query = new URLSearchParams({
       ...this.#query(),
       after: String(this.#lastSeq),
@@ -203,7 +212,7 @@ export class Transport {
     stream.onerror = () => {
       // Reopen ourselves (not EventSource's own retry) so `after` names the latest sequence.
       stream.close();
-      if (this.#stream !== stream || this.#mode !== "http") return;
+      if (this.#stream !== stream || this.#mode !== HTTP) return;
       this.#stream = null;
       this.#timer = setTimeout(() => {
         this.#hooks.onMessage({ type: "resync" });
@@ -215,12 +224,10 @@ export class Transport {
     };
   }
 
+  /** JSON sent as text/plain (the server parses it as JSON): a CORS-safelisted type, so no
+   * preflight round trip before each call. */
   #post(path: string, body: unknown): Promise<Message | null> {
-    return this.#request(path, {
-      method: "POST",
-      body: JSON.stringify(body),
-      headers: { "content-type": "application/json" },
-    });
+    return this.#request(path, { method: "POST", body: JSON.stringify(body) });
   }
 
   async #request(path: string, init?: RequestInit): Promise<Message | null> {
@@ -247,7 +254,7 @@ export class Transport {
 
 function parse(data: unknown): Message | null {
   try {
-    const value: unknown = JSON.parse(String(data));
+    const value: unknown = JSON.parse(data as string);
     return isObject(value) ? ({ type: "", ...value } as Message) : null;
   } catch {
     return null;

@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend with an outage breaker (base.py): `milepost.postgresql`."""
