@@ -83,6 +83,9 @@ async def _stopped(task: asyncio.Task[None]) -> None:
 class WidgetConsumer(AsyncWebsocketConsumer):
     workspace: Workspace
     end_user: EndUser | None = None
+    # Pushes that arrive while a hello is between joining its groups and sending its welcome:
+    # sent after the welcome, those it already counts (seq <= its seq) dropped.
+    held_pushes: list[dict[str, Any]] | None = None
     session: str | None = None
     inbox: deque[dict[str, Any]]
     worker: asyncio.Task[None] | None = None
@@ -304,7 +307,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             self.groups_joined.remove(group)
         self.end_user = end_user
         # Joined before the welcome is read, so a push from now on reaches this socket and
-        # the welcome's `seq` tells the SDK which pushes it already has.
+        # the welcome's `seq` tells the SDK which pushes it already has; pushes that come
+        # before the welcome is sent wait for it (a push numbered after the welcome's read
+        # but sent ahead of the welcome looked like a gap to the SDK).
+        self.held_pushes = []
         for group in (
             realtime.end_user_group(end_user.pk),
             realtime.workspace_group(self.workspace.pk),
@@ -314,11 +320,17 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 self.groups_joined.append(group)
         user = message.get("user")
         traits = user.get("traits") if isinstance(user, dict) else None
-        await self.send_json(
-            await group_commit(
+        try:
+            welcome = await group_commit(
                 "welcome", delivery.welcomes_many, max_weight=HELLOS_PER_COMMIT
             ).submit(delivery.WelcomeRequest(end_user, self.session, traits))
-        )
+            await self.send_json(welcome)
+        finally:
+            held, self.held_pushes = self.held_pushes or [], None
+        seen = int(welcome.get("seq") or 0)
+        for message in held:
+            if "seq" not in message or int(message["seq"]) > seen:
+                await self.send_json(message)
 
     async def on_events(self, message: dict[str, Any]) -> None:
         if self.end_user is None:
@@ -362,6 +374,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     # Channel layer handlers --------------------------------------------------------------
 
     async def push_to_client(self, event: dict[str, Any]) -> None:
+        if self.held_pushes is not None:
+            self.held_pushes.append(event["message"])
+            return
         await self.send_json(event["message"])
         if "sent_at" in event:
             metrics.PUSH_LAG.observe(max(0.0, time.time() - event["sent_at"]))

@@ -22,7 +22,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection, transaction
 
 from milepost.asgi import application
-from onboarding import recording
+from onboarding import delivery, realtime, recording
 from onboarding.models import ErasureRecord, Event, MilestoneCompletion
 from tests.onboarding.conftest import TrialJourney
 from tests.onboarding.test_widget_socket import ORIGIN, event, hello
@@ -327,3 +327,36 @@ def test_closing_sockets_logs_no_error_even_when_the_worker_stops_right_after(
             async_to_sync(close_then_stop)(turns)
 
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("numbered", ["after the welcome's read", "before the welcome's read"])
+async def test_a_push_that_arrives_while_the_welcome_is_prepared_never_overtakes_it(
+    key: str, monkeypatch: pytest.MonkeyPatch, numbered: str
+) -> None:
+    """A tab joins its person's group before its welcome is read, so a push can reach the
+    socket while the welcome is still being committed. It must follow the welcome (a push
+    ahead of it looks like a gap to the SDK), and one the welcome already counts is not sent."""
+    real_welcomes = delivery.welcomes_many
+
+    def welcomes_with_a_push_meanwhile(requests: Any) -> Any:
+        person = requests[0].end_user.pk
+        if numbered == "before the welcome's read":
+            realtime.push_to_end_user(end_user_id=person, message={"type": "progress"})
+        answers = real_welcomes(requests)
+        if numbered == "after the welcome's read":
+            realtime.push_to_end_user(end_user_id=person, message={"type": "progress"})
+        return answers
+
+    monkeypatch.setattr(delivery, "welcomes_many", welcomes_with_a_push_meanwhile)
+    tab = widget_socket(key)
+    await tab.connect()
+    await tab.send_to(text_data=json.dumps({"type": "hello", "user": {"id": "u1"}}))
+    welcome = await receive(tab)
+
+    assert welcome["type"] == "welcome"
+    if numbered == "after the welcome's read":
+        push = await receive(tab)
+        assert (push["type"], push["seq"]) == ("progress", welcome["seq"] + 1)
+    else:
+        assert await tab.receive_nothing(timeout=0.5)  # the welcome already holds it
+    await tab.disconnect()
