@@ -302,7 +302,7 @@ class Step(models.Model):
         try:
             validation.check_selector(self.selector)
         except ValidationError as error:
-            errors["selector"] = error.messages
+            errors["selector"] = [f"Step “{self.title}”: {m}" for m in error.messages]
         try:
             validation.check_url_pattern(self.page_url_pattern)
         except ValidationError as error:

@@ -154,9 +154,9 @@ def bad_file(authored: Workspace, change: Any) -> dict[str, Any]:
     ("change", "path", "message"),
     [
         (
-            lambda d: d["walkthroughs"][0]["steps"][1].update(selector="div[oops"),
+            lambda d: d["walkthroughs"][0]["steps"][1].update(selector="li:eq(1)"),
             "walkthroughs[0].steps[1].selector",
-            "is not a valid CSS selector",
+            "is not a CSS selector browsers accept",
         ),
         (
             lambda d: d["journeys"][0]["milestones"][1].update(event_name=""),
