@@ -537,7 +537,7 @@ class StepInline(ScopedInlineMixin, admin.StackedInline):
     ordering = ("position", "id")
     fields = (
         "position", "title", "page_url_pattern", "selector", "body_markdown", "placement",
-        "advance_on", "advance_event", "spotlight", "wait_timeout_ms",
+        "advance_on", "advance_event", "spotlight", "wait_timeout_ms", "on_target_missing",
     )  # fmt: skip
 
 

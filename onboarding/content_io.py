@@ -297,6 +297,7 @@ class _StepFile(_Strict):
     advance_event = _text(200)
     spotlight = serializers.BooleanField(default=False)
     wait_timeout_ms = serializers.IntegerField(min_value=0, max_value=600_000, default=5000)
+    on_target_missing = _choice(Step.TargetMissing.choices, Step.TargetMissing.MODAL)
 
 
 class _WalkthroughFile(_Strict):

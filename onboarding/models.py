@@ -264,6 +264,11 @@ class Step(models.Model):
         TARGET_CLICK = "target_click", "Click on the target"
         EVENT = "event", "A tracked event"
 
+    class TargetMissing(models.TextChoices):
+        MODAL = "modal", "Show the step as a centred modal"
+        SKIP = "skip", "Skip to the next step"
+        END = "end", "End the tour"
+
     walkthrough = models.ForeignKey(Walkthrough, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField(default=0)
     page_url_pattern = models.CharField(
@@ -283,6 +288,14 @@ class Step(models.Model):
     spotlight = models.BooleanField(default=False)
     wait_timeout_ms = models.PositiveIntegerField(
         default=5000, help_text="How long to wait for the target before reporting it missing."
+    )
+    on_target_missing = models.CharField(
+        "if the target is missing",
+        max_length=5,
+        choices=TargetMissing.choices,
+        default=TargetMissing.MODAL,
+        help_text="What end users get when the target has not appeared after the wait. "
+        "Skipping the last step ends the tour.",
     )
 
     class Meta:

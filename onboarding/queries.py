@@ -90,7 +90,7 @@ def journey_snapshot(journey: Journey) -> dict[str, Any]:
 # published snapshot adds the step's id, position and rendered HTML.
 STEP_FIELDS = (
     "page_url_pattern", "selector", "title", "body_markdown", "placement", "advance_on",
-    "advance_event", "spotlight", "wait_timeout_ms",
+    "advance_event", "spotlight", "wait_timeout_ms", "on_target_missing",
 )  # fmt: skip
 
 
