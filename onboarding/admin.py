@@ -286,6 +286,7 @@ class PublishableAdmin(WorkspaceScopedAdmin):
         return format_html('<a href="{}?{}">Version history</a>', url, query)
 
     def _publish_one(self, request: HttpRequest, obj: Any) -> bool:
+        warnings = queries.publish_warnings(obj=obj)
         try:
             version = services.content_publish(obj=obj, user=request.user)
         except ValidationError as error:
@@ -296,6 +297,8 @@ class PublishableAdmin(WorkspaceScopedAdmin):
             )
             return False
         self.message_user(request, f"Published {obj} as version {version.version}.")
+        for warning in warnings:
+            self.message_user(request, f"{obj}: {warning}", messages.WARNING)
         return True
 
     @admin.action(description="Publish selected (make the drafts live)", permissions=["change"])

@@ -280,6 +280,7 @@ def test_the_api_imports_with_a_dry_run_then_for_real(client: Client, authored: 
             "create progress bar 'bar'",
         ],
         "dry_run": True,
+        "warnings": [],
     }
     assert not Walkthrough.objects.filter(workspace=target).exists()
 
