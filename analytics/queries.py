@@ -58,6 +58,7 @@ from analytics.inputs import (
     check_range,
 )
 from analytics.models import AnalyticsSettings, JourneyDayRollup, JourneyStaleDay
+from analytics.report import walkthrough_funnel
 from analytics.services import DayCounts
 from analytics.sql import (
     epoch_ms,
@@ -76,6 +77,7 @@ from onboarding.models import (
     Milestone,
     MilestoneCompletion,
     Segment,
+    Walkthrough,
     Workspace,
 )
 
@@ -1432,3 +1434,13 @@ def pqls(
             )
         )
     return PqlList(period_days=period_days, rows=tuple(rows))
+
+
+def missing_target_flags(*, workspace_id: int) -> list[walkthrough_funnel.MissingTargetFlag]:
+    """The workspace's walkthrough steps whose target was missing for more than their
+    threshold of the people who reached them in the last 30 days (from the analytics store:
+    as fresh as its last export; raises StoreUnavailable when it cannot answer)."""
+    walkthroughs = list(
+        Walkthrough.objects.filter(workspace_id=workspace_id).select_related("workspace")
+    )
+    return walkthrough_funnel.missing_target_flags(walkthroughs=walkthroughs)
