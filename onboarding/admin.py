@@ -540,9 +540,36 @@ class StepInline(ScopedInlineMixin, admin.StackedInline):
     model = Step
     ordering = ("position", "id")
     fields = (
-        "position", "title", "page_url_pattern", "selector", "body_markdown", "placement",
-        "advance_on", "advance_event", "spotlight", "wait_timeout_ms", "on_target_missing",
+        "preview", "position", "title", "page_url_pattern", "selector", "body_markdown",
+        "placement", "advance_on", "advance_event", "spotlight", "wait_timeout_ms",
+        "on_target_missing",
     )  # fmt: skip
+    readonly_fields = ("preview",)
+
+    class Media:
+        # The widget's renderer, bundled on its own for admin (widget/src/preview.ts).
+        js = ("milepost/preview.js",)
+
+    @admin.display(description="Preview")
+    def preview(self, obj: Step) -> str:
+        """The step drawn by the widget's own renderer (static/milepost/preview.js)."""
+        if obj.pk is None:
+            return "Save to see the step as end users will."
+        order = list(obj.walkthrough.steps.order_by("position", "id").values_list("pk", flat=True))
+        step = {
+            "title": obj.title,
+            "body_html": obj.body_html,
+            "advance_on": obj.advance_on,
+            "index": order.index(obj.pk),
+            "count": len(order),
+            "walkthrough": obj.walkthrough.name,
+        }
+        return format_html(
+            '<div data-milepost-step-preview data-step="{}" data-theme="{}">'
+            "Loading the preview…</div>",
+            json.dumps(step),
+            json.dumps(obj.walkthrough.workspace.theme or {}),
+        )
 
 
 # Notes on the walkthrough list from apps onboarding does not import (analytics flags the
