@@ -19,7 +19,8 @@ interface PreviewStep {
 
 // The card in the flow of the admin page: no fixed position, no arrow, no entry animation.
 const IN_PLACE =
-  ":host{all:initial!important;display:block!important;position:relative!important;z-index:auto!important}" +
+  ":host{all:initial!important;display:block!important;position:relative!important;" +
+  "z-index:auto!important}" +
   ".c{position:relative;top:auto;left:auto;animation:none}.a{display:none}";
 
 /** The buttons a step shows (the same rules as the runtime's walkthrough card). */
@@ -43,12 +44,12 @@ export function mount(container: HTMLElement): void {
   const step = JSON.parse(container.dataset.step ?? "{}") as PreviewStep;
   const host = h("milepost-step-preview" as "div");
   const shadow = host.attachShadow({ mode: "open" });
-  const sheets = [CSS, IN_PLACE, themeCss(JSON.parse(container.dataset.theme ?? "{}"))].map((text) => {
+  const theme = themeCss(JSON.parse(container.dataset.theme ?? "{}"));
+  shadow.adoptedStyleSheets = [CSS, IN_PLACE, theme].map((text) => {
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(text);
     return sheet;
   });
-  shadow.adoptedStyleSheets = sheets;
   const layer = h("div", { class: "l", dir: getComputedStyle(document.documentElement).direction });
   shadow.append(layer);
   container.replaceChildren(host);
@@ -57,7 +58,11 @@ export function mount(container: HTMLElement): void {
   const draw = (): void => {
     const title = field(form, "title");
     const advance = field(form, "advance_on");
-    const now = { ...step, title: title ? title.value : step.title, advance_on: advance ? advance.value : step.advance_on };
+    const now = {
+      ...step,
+      title: title ? title.value : step.title,
+      advance_on: advance ? advance.value : step.advance_on,
+    };
     const el = card({
       title: now.title,
       html: now.body_html,
