@@ -174,3 +174,12 @@ def test_an_alert_rule_is_for_the_team_not_end_users() -> None:
     errors = caught.value.message_dict
     assert "alerts your team, not end users" in errors["send_in_app"][0]
     assert "give the addresses" in errors["email_to"][0]
+
+
+def test_the_threshold_is_a_percentage_from_1_to_100() -> None:
+    for bad in (0, 101):
+        with pytest.raises(ValidationError) as caught:
+            WorkspaceFactory.build(missing_target_alert_percent=bad).full_clean(
+                exclude=["publishable_key", "secret_key_hash", "secret_key_hint", "identity_secret"]
+            )
+        assert "missing_target_alert_percent" in caught.value.message_dict

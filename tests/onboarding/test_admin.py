@@ -226,7 +226,7 @@ def walkthrough_form(
     step_defaults = {
         "position": "0", "title": "Hello", "page_url_pattern": "/dashboard", "selector": "",
         "body_markdown": "Hi", "placement": "auto", "advance_on": "next", "advance_event": "",
-        "wait_timeout_ms": "5000",
+        "wait_timeout_ms": "5000", "on_target_missing": "modal",
     }  # fmt: skip
     return {
         "workspace": workspace.pk,
@@ -429,6 +429,7 @@ def test_a_new_workspaces_keys_are_shown_once_and_only_the_hash_is_stored(client
             "name": "Gamma",
             "slug": "gamma",
             "allowed_origins": "https://app.gamma.io\nhttp://localhost:3000",
+            "missing_target_alert_percent": "20",
             "theme": "{}",
             **management("members", []),
         },
