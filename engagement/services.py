@@ -890,17 +890,14 @@ def deliveries_enqueue_due(*, now: datetime | None = None) -> int:
 
 
 def _alert_missing_targets(rule: Rule, now: datetime) -> int:
-    """Fire a team alert rule once per flagged step and selector: a step stays flagged until
-    fixed, and a new selector for it (a fix that did not work) alerts again. The delivery names
-    the latest person whose target was missing (a delivery is always about someone)."""
+    """Fire a team alert rule once per flagged step and missing selector (as end users' widgets
+    reported it): a step stays flagged until fixed, and a published new selector that goes
+    missing too (a fix that did not work) alerts again. The delivery names the latest person
+    whose target was missing (a delivery is always about someone)."""
     if rule.is_paused:
         return 0
     fired = 0
     for flag in analytics_queries.missing_target_flags(workspace_id=rule.workspace_id):
-        digest = hashlib.sha256(flag.selector.encode()).hexdigest()[:16]
-        occurrence = f"missing-target:{flag.walkthrough.pk}:{flag.index}:{digest}"
-        if Delivery.objects.filter(rule=rule, occurrence=occurrence, is_test=False).exists():
-            continue
         latest = (
             Event.objects.filter(
                 workspace_id=rule.workspace_id,
@@ -909,24 +906,31 @@ def _alert_missing_targets(rule: Rule, now: datetime) -> int:
                 properties__step=flag.index,
             )
             .order_by("-timestamp")
-            .values_list("end_user_id", flat=True)
+            .values_list("end_user_id", "properties__selector")
             .first()
         )
         if latest is None:
+            continue
+        end_user_id, selector = latest[0], str(latest[1] or flag.selector)
+        digest = hashlib.sha256(selector.encode()).hexdigest()[:16]
+        occurrence = f"missing-target:{flag.walkthrough.pk}:{flag.index}:{digest}"
+        if Delivery.objects.filter(rule=rule, occurrence=occurrence, is_test=False).exists():
             continue
         facts = {
             "walkthrough": flag.walkthrough.key,
             "walkthrough_name": flag.walkthrough.name,
             "step_number": flag.index + 1,
             "step_title": flag.title,
-            "selector": flag.selector,
+            "selector": selector,
             "people_reached": flag.reached,
             "people_missing": flag.missing,
             "missing_percent": round(100 * flag.share),
             "threshold_percent": flag.threshold,
         }
         fired += _count_fired(
-            rule_fire(rule=rule, end_user_id=latest, occurrence=occurrence, facts=facts, now=now)
+            rule_fire(
+                rule=rule, end_user_id=end_user_id, occurrence=occurrence, facts=facts, now=now
+            )
         )
     return fired
 

@@ -33,7 +33,9 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def widget_events(workspace: Workspace, user: str, *events: tuple[str, int]) -> None:
+def widget_events(
+    workspace: Workspace, user: str, *events: tuple[str, int], selector: str = "#create"
+) -> None:
     now = timezone.now().isoformat()
     ack = recording.events_record(
         workspace=workspace,
@@ -44,7 +46,7 @@ def widget_events(workspace: Workspace, user: str, *events: tuple[str, int]) -> 
                 "user_id": user,
                 "name": name,
                 "timestamp": now,
-                "properties": {"walkthrough": "tour", "step": step},
+                "properties": {"walkthrough": "tour", "step": step, "selector": selector},
             }
             for name, step in events
         ],
@@ -155,11 +157,16 @@ def test_an_alert_rule_tells_the_team_once_by_webhook_and_email(
     with django_capture_on_commit_callbacks(execute=True):
         assert engagement.rules_sweep().fired == 0
     assert len(webhook_receiver.received) == 1
-    # A new selector that is still missing for too many people alerts again.
+    # A new selector published that end users' widgets report missing too alerts again.
     walkthrough.steps.filter(position=1).update(selector="#create-campaign")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert engagement.rules_sweep().fired == 0  # a draft edit: nobody had it yet
+    widget_events(workspace, "person-0", ("$step_target_missing", 1), selector="#create-campaign")
+    analytics_store()
     with django_capture_on_commit_callbacks(execute=True):
         assert engagement.rules_sweep().fired == 1
     assert len(webhook_receiver.received) == 2
+    assert webhook_receiver.received[1].json()["facts"]["selector"] == "#create-campaign"
 
 
 def test_an_alert_rule_is_for_the_team_not_end_users() -> None:
