@@ -37,7 +37,8 @@ from analytics.report import (
     walkthrough_funnel,
 )
 from analytics.reports import REPORTS, AnalyticsUnavailable, run_report
-from onboarding.models import Journey, Workspace
+from analytics.store import StoreUnavailable
+from onboarding.models import Journey, Walkthrough, Workspace
 from onboarding.queries import workspaces_for_user
 
 HOME_JOURNEYS = 6
@@ -347,3 +348,19 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
     for provider in dashboards.home_tiles.providers:
         tiles.extend(provider(workspace, today))
     return tiles
+
+
+def walkthrough_step_notes(walkthroughs: list[Walkthrough]) -> dict[int, str]:
+    """The walkthrough list's "Step health": the steps whose target was missing for too many
+    people in the last 30 days (walkthrough_funnel.missing_target_flags)."""
+    try:
+        flags = walkthrough_funnel.missing_target_flags(walkthroughs=walkthroughs)
+    except StoreUnavailable:
+        return {w.pk: "(analytics store unavailable)" for w in walkthroughs}
+    notes: dict[int, list[str]] = {}
+    for flag in flags:
+        notes.setdefault(flag.walkthrough.pk, []).append(
+            f"⚠ step {flag.index + 1} “{flag.title}”: target missing for "
+            f"{flag.missing} of {flag.reached} people ({flag.share:.0%})"
+        )
+    return {pk: "; ".join(lines) for pk, lines in notes.items()}

@@ -486,10 +486,26 @@ def walkthrough_figures(result: walkthrough_funnel.WalkthroughFunnel) -> list[Fi
             kind="stacked",
             title="What people did at each step",
             description="People who completed, dismissed the walkthrough, or could not see "
-            "the step because its target was missing.",
-            header=["step", "completed", "dismissed here", "target missing (people)"],
+            "the step because its target was missing. A step is flagged when its target was "
+            f"missing for more than {result.missing_target_threshold} % of the people who "
+            "reached it (at least 10 of them).",
+            header=[
+                "step",
+                "completed",
+                "dismissed here",
+                "target missing (people)",
+                "target missing (share of people who reached it)",
+                f"flag (over {result.missing_target_threshold} %)",
+            ],
             rows=[
-                [name, s.completed, s.dismissed, s.target_missing_users]
+                [
+                    name,
+                    s.completed,
+                    s.dismissed,
+                    s.target_missing_users,
+                    percent(s.target_missing_share),
+                    "⚠ target missing too often" if s.flagged else "",
+                ]
                 for name, s in zip(names, steps, strict=True)
             ],
             x_label="Step",

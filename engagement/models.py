@@ -174,6 +174,10 @@ class Trigger(models.TextChoices):
     INACTIVE = "inactive", "No activity for a while"
     TRAIT_THRESHOLD = "trait_threshold", "Numeric trait reached a threshold"
     AFTER_SIGNUP = "after_signup", "Time after signup"
+    STEP_TARGET_MISSING = (
+        "step_target_missing",
+        "A walkthrough step's target is missing for too many people (alert your team)",
+    )
 
 
 TIME_TRIGGERS = {
@@ -192,7 +196,10 @@ _NEEDS: dict[str, set[str]] = {
     Trigger.INACTIVE: {"delay"},
     Trigger.TRAIT_THRESHOLD: {"trait", "threshold"},
     Trigger.AFTER_SIGNUP: {"delay"},
+    Trigger.STEP_TARGET_MISSING: set(),
 }
+# Triggers about the workspace's content rather than an end user: they alert the team.
+TEAM_ALERTS = {Trigger.STEP_TARGET_MISSING}
 _ALL_TRIGGER_FIELDS = {"milestone", "journey", "event_name", "delay", "trait", "threshold"}
 
 
@@ -315,6 +322,15 @@ class Rule(models.Model):
             errors["send_in_app"] = ["Choose at least one channel: in-app, e-mail or a webhook."]
         if self.email_to and not self.send_email:
             errors["email_to"] = ["Addresses are only used by the e-mail channel; tick it."]
+        if self.trigger in TEAM_ALERTS:
+            if self.send_in_app:
+                errors["send_in_app"] = [
+                    f"A “{label}” rule alerts your team, not end users: use e-mail or a webhook."
+                ]
+            if self.send_email and not self.email_to:
+                errors["email_to"] = [f"A “{label}” rule e-mails your team: give the addresses."]
+            if self.segment_id is not None:
+                errors["segment"] = [f"A “{label}” rule is about content, not end users; clear it."]
         for address in self.email_addresses():
             try:
                 validate_email(address)

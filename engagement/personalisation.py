@@ -33,6 +33,12 @@ FIELDS = {
     "next_milestone": "The next milestone of the journey the user has not reached.",
     "progress_percent": "How much of the journey the user has completed, 0-100.",
     "event_name": "The event that triggered the rule.",
+    "walkthrough_name": "Missing-target alerts: the walkthrough whose step is flagged.",
+    "step_title": "Missing-target alerts: the flagged step's title.",
+    "step_number": "Missing-target alerts: the flagged step's number (1 for the first).",
+    "selector": "Missing-target alerts: the flagged step's CSS selector.",
+    "missing_percent": "Missing-target alerts: for how many of the people who reached the "
+    "step (in %) its target was missing.",
 }
 TRAIT_PREFIX = "traits."
 MAX_TEMPLATE_LENGTH = 10_000

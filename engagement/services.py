@@ -12,6 +12,7 @@ Retries are rows with `next_attempt_at`, picked up by the periodic sweep: no lon
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import smtplib
@@ -34,8 +35,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from analytics.report import walkthrough_funnel
 from engagement import personalisation, rule_index, webhooks
 from engagement.models import (
+    TEAM_ALERTS,
     TIME_TRIGGERS,
     Channel,
     Delivery,
@@ -56,6 +59,7 @@ from onboarding.models import (
     JourneyProgress,
     MilestoneCompletion,
     PublishedVersion,
+    Walkthrough,
 )
 from onboarding.realtime import push_to_end_user
 from onboarding.segments import segment_matches
@@ -188,6 +192,8 @@ def _context(
         "milestone_name": published_names.get(milestone_id, "") if milestone_id else "",
         "event_name": facts.get("event", ""),
     }
+    for fact in ("walkthrough_name", "step_title", "step_number", "selector", "missing_percent"):
+        context[fact] = facts.get(fact, "")
     if snapshot is not None:
         upcoming = next_milestone(milestones, completed)
         context["journey_name"] = snapshot.get("name") or ""
@@ -884,10 +890,59 @@ def deliveries_enqueue_due(*, now: datetime | None = None) -> int:
     return len(ids)
 
 
+def _alert_missing_targets(rule: Rule, now: datetime) -> int:
+    """Fire a team alert rule once per flagged step and missing selector (as end users' widgets
+    reported it): a step stays flagged until fixed, and a published new selector that goes
+    missing too (a fix that did not work) alerts again. The delivery names the latest person
+    whose target was missing (a delivery is always about someone)."""
+    if rule.is_paused:
+        return 0
+    fired = 0
+    walkthroughs = Walkthrough.objects.filter(workspace_id=rule.workspace_id).select_related(
+        "workspace"
+    )
+    for flag in walkthrough_funnel.missing_target_flags(walkthroughs=list(walkthroughs)):
+        latest = (
+            Event.objects.filter(
+                workspace_id=rule.workspace_id,
+                name="$step_target_missing",
+                properties__walkthrough=flag.walkthrough.key,
+                properties__step=flag.index,
+            )
+            .order_by("-timestamp")
+            .values_list("end_user_id", "properties__selector")
+            .first()
+        )
+        if latest is None:
+            continue
+        end_user_id, selector = latest[0], str(latest[1] or flag.selector)
+        digest = hashlib.sha256(selector.encode()).hexdigest()[:16]
+        occurrence = f"missing-target:{flag.walkthrough.pk}:{flag.index}:{digest}"
+        if Delivery.objects.filter(rule=rule, occurrence=occurrence, is_test=False).exists():
+            continue
+        facts = {
+            "walkthrough": flag.walkthrough.key,
+            "walkthrough_name": flag.walkthrough.name,
+            "step_number": flag.index + 1,
+            "step_title": flag.title,
+            "selector": selector,
+            "people_reached": flag.reached,
+            "people_missing": flag.missing,
+            "missing_percent": round(100 * flag.share),
+            "threshold_percent": flag.threshold,
+        }
+        fired += _count_fired(
+            rule_fire(
+                rule=rule, end_user_id=end_user_id, occurrence=occurrence, facts=facts, now=now
+            )
+        )
+    return fired
+
+
 def rules_sweep(*, now: datetime | None = None) -> SweepResult:
     """The periodic pass (Celery beat in production, engagement.scheduler embedded): fire the
-    inaction and time rules whose deadlines passed since the last pass, then enqueue due
-    retries."""
+    inaction and time rules whose deadlines passed since the last pass and the team alerts on
+    steps whose target is missing too often, then enqueue due retries."""
     now = now or timezone.now()
     rules = Rule.objects.filter(trigger__in=TIME_TRIGGERS).select_related(
         "workspace", "message", "webhook", "segment", "journey", "milestone"
@@ -901,6 +956,14 @@ def rules_sweep(*, now: datetime | None = None) -> SweepResult:
         except Exception:
             # One broken rule must not stop the others; the next pass tries it again.
             logger.exception("engagement sweep failed for rule %s", rule.pk)
+    for rule in Rule.objects.filter(trigger__in=TEAM_ALERTS).select_related(
+        "workspace", "message", "webhook"
+    ):
+        count += 1
+        try:
+            fired += _alert_missing_targets(rule, now)
+        except Exception:
+            logger.exception("engagement sweep failed for alert rule %s", rule.pk)
     return SweepResult(rules=count, fired=fired, enqueued=deliveries_enqueue_due(now=now))
 
 

@@ -56,6 +56,8 @@ class ContentImportError(ValueError):
 class ImportResult:
     changes: list[str] = field(default_factory=list)
     dry_run: bool = False
+    # Published anyway, but worth a look (queries.publish_warnings), each naming its piece.
+    warnings: list[str] = field(default_factory=list)
 
 
 # Export ----------------------------------------------------------------------------------
@@ -297,6 +299,7 @@ class _StepFile(_Strict):
     advance_event = _text(200)
     spotlight = serializers.BooleanField(default=False)
     wait_timeout_ms = serializers.IntegerField(min_value=0, max_value=600_000, default=5000)
+    on_target_missing = _choice(Step.TargetMissing.choices, Step.TargetMissing.MODAL)
 
 
 class _WalkthroughFile(_Strict):
@@ -706,11 +709,13 @@ def _publish_changed(
         for obj in model.objects.filter(workspace=workspace, key__in=keys).order_by("key"):
             if not queries.draft_differs_from_published(obj=obj):
                 continue
+            index = keys.index(obj.key)
+            warnings = queries.publish_warnings(obj=obj)
             try:
                 version = services.content_publish(obj=obj)
             except ValidationError as error:
-                index = keys.index(obj.key)
                 raise ContentImportError(
                     [f"{section}[{index}]: cannot publish: {m}" for m in error.messages]
                 ) from None
             result.changes.append(f"publish {label} {obj.key!r} as version {version.version}")
+            result.warnings += [f"{section}[{index}].{warning}" for warning in warnings]

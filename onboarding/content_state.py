@@ -3,9 +3,10 @@ from the widget's `$`-events: one truth per person, which every open tab of thei
 
 Recording calls `content_states_record` inside its transaction with the newly stored events,
 applied in timestamp order. A walkthrough's transitions (`$walkthrough_started`,
-`$step_completed`, `$step_back`, `$walkthrough_completed`, `$walkthrough_dismissed`) carry the
-`attempt` they belong to (the n-th start of that walkthrough by this person, `times_seen`) and
-the `step` they came from, and apply only to that state:
+`$step_completed`, `$step_skipped`, `$step_back`, `$walkthrough_completed`,
+`$walkthrough_dismissed`) carry the `attempt` they belong to (the n-th start of that
+walkthrough by this person, `times_seen`) and the `step` they came from, and apply only to
+that state:
 - a start opens attempt n + 1 and must claim exactly that number (two tabs starting at once
   open one attempt; a tab that has not heard of attempt n cannot start it again);
 - advance and back need the attempt in progress at that step; complete needs it at the last
@@ -45,6 +46,8 @@ TRANSITIONS: dict[str, tuple[str, str, str]] = {
     "$step_viewed": (Kind.WALKTHROUGH, "walkthrough", Status.IN_PROGRESS),
     "$step_completed": (Kind.WALKTHROUGH, "walkthrough", Status.IN_PROGRESS),
     "$step_back": (Kind.WALKTHROUGH, "walkthrough", Status.IN_PROGRESS),
+    # The step's target was missing and the step says to skip it.
+    "$step_skipped": (Kind.WALKTHROUGH, "walkthrough", Status.IN_PROGRESS),
     "$walkthrough_completed": (Kind.WALKTHROUGH, "walkthrough", Status.COMPLETED),
     "$walkthrough_dismissed": (Kind.WALKTHROUGH, "walkthrough", Status.DISMISSED),
     "$tooltip_viewed": (Kind.TOOLTIP, "tooltip", Status.SEEN),
@@ -82,7 +85,7 @@ def _allows(state: ContentState, name: str, attempt: int, step: int | None) -> b
     if state.status != Status.IN_PROGRESS or attempt != state.times_seen:
         return False
     match name:
-        case "$step_completed":
+        case "$step_completed" | "$step_skipped":
             return step == state.step_index
         case "$step_back":
             return step == state.step_index and step > 0
@@ -101,7 +104,7 @@ def _apply(state: ContentState, event: RecordedEvent, status: str) -> None:
             state.times_seen += 1
         case "$step_viewed" if step is not None:
             state.step_index = step
-        case "$step_completed" if step is not None:
+        case "$step_completed" | "$step_skipped" if step is not None:
             state.step_index = step + 1
         case "$step_back" if step is not None:
             state.step_index = step - 1
@@ -128,7 +131,7 @@ def content_states_record(*, events: Sequence[RecordedEvent]) -> set[int]:
         if transition is None or not isinstance(key, str) or not 0 < len(key) <= KEY_MAX_LENGTH:
             continue
         attempt = _whole(properties, "attempt") if transition[0] == Kind.WALKTHROUGH else None
-        if event.name in {"$step_viewed", "$step_completed", "$step_back"} and (
+        if event.name in {"$step_viewed", "$step_completed", "$step_skipped", "$step_back"} and (
             _step(properties) is None or (event.name == "$step_viewed" and attempt is not None)
         ):
             continue  # a view of an attempt is a record, not a transition

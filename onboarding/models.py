@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -60,6 +60,13 @@ class Workspace(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Delete events older than this many days (checked every hour). "
         "Empty keeps events for ever.",
+    )
+    missing_target_alert_percent = models.PositiveSmallIntegerField(
+        "flag a step when its target is missing for more than (%)",
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Share of the people who reached a step in the last 30 days (at least "
+        "10 of them) for whom its target was missing. A walkthrough may set its own.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -235,6 +242,13 @@ class Walkthrough(models.Model):
     )
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
+    missing_target_alert_percent = models.PositiveSmallIntegerField(
+        "flag a step when its target is missing for more than (%)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Empty: the workspace's setting.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -250,6 +264,11 @@ class Walkthrough(models.Model):
         validation.check_schedule(self.starts_at, self.ends_at)
         validation.check_same_workspace(self, segment=self.segment)
 
+    def missing_target_threshold(self) -> int:
+        """The share (%) of a step's viewers with a missing target above which it is flagged."""
+        own = self.missing_target_alert_percent
+        return own if own is not None else self.workspace.missing_target_alert_percent
+
 
 class Step(models.Model):
     class Placement(models.TextChoices):
@@ -263,6 +282,11 @@ class Step(models.Model):
         NEXT = "next", "Next button"
         TARGET_CLICK = "target_click", "Click on the target"
         EVENT = "event", "A tracked event"
+
+    class TargetMissing(models.TextChoices):
+        MODAL = "modal", "Show the step as a centred modal"
+        SKIP = "skip", "Skip to the next step"
+        END = "end", "End the tour"
 
     walkthrough = models.ForeignKey(Walkthrough, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField(default=0)
@@ -284,6 +308,14 @@ class Step(models.Model):
     wait_timeout_ms = models.PositiveIntegerField(
         default=5000, help_text="How long to wait for the target before reporting it missing."
     )
+    on_target_missing = models.CharField(
+        "if the target is missing",
+        max_length=5,
+        choices=TargetMissing.choices,
+        default=TargetMissing.MODAL,
+        help_text="What end users get when the target has not appeared after the wait. "
+        "Skipping the last step ends the tour.",
+    )
 
     class Meta:
         ordering = ["walkthrough", "position", "id"]
@@ -302,7 +334,7 @@ class Step(models.Model):
         try:
             validation.check_selector(self.selector)
         except ValidationError as error:
-            errors["selector"] = error.messages
+            errors["selector"] = [f"Step “{self.title}”: {m}" for m in error.messages]
         try:
             validation.check_url_pattern(self.page_url_pattern)
         except ValidationError as error:

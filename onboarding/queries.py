@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from onboarding.models import (
+    Event,
     Journey,
     ProgressBar,
     PublishedVersion,
@@ -90,7 +91,7 @@ def journey_snapshot(journey: Journey) -> dict[str, Any]:
 # published snapshot adds the step's id, position and rendered HTML.
 STEP_FIELDS = (
     "page_url_pattern", "selector", "title", "body_markdown", "placement", "advance_on",
-    "advance_event", "spotlight", "wait_timeout_ms",
+    "advance_event", "spotlight", "wait_timeout_ms", "on_target_missing",
 )  # fmt: skip
 
 
@@ -299,3 +300,74 @@ def draft_differs_from_published(*, obj: ContentObject) -> bool:
     """True when publishing now would change what live users see (or nothing is published)."""
     latest = latest_version(obj=obj)
     return latest is None or latest.snapshot != content_snapshot(obj)
+
+
+# Publishing warnings ---------------------------------------------------------------------
+
+# How many of a step's most recent views are looked at to find one whose target was there.
+SEEN_VIEWS_EXAMINED = 200
+
+
+def _unchanged_since(step: Step) -> datetime | None:
+    """When the step's selector and page were first published as they are now (kept through
+    every later version), or None when the draft's pair was never published."""
+    since = None
+    versions = PublishedVersion.objects.filter(
+        kind=PublishedVersion.Kind.WALKTHROUGH, object_id=step.walkthrough_id
+    ).order_by("-version")
+    for version in versions.only("snapshot", "published_at").iterator():
+        published = next((s for s in version.snapshot["steps"] if s.get("id") == step.pk), None)
+        if published is None or (published["selector"], published["page_url_pattern"]) != (
+            step.selector,
+            step.page_url_pattern,
+        ):
+            break
+        since = version.published_at
+    return since
+
+
+def step_seen_matching(step: Step) -> bool:
+    """Whether end users' widgets have shown this step on its target since its selector and
+    page were published as they are: a `$step_viewed` of the step in an attempt whose target
+    was not reported missing (the centred-modal fallback also sends `$step_viewed`)."""
+    since = _unchanged_since(step)
+    if since is None:
+        return False
+    events = Event.objects.filter(
+        workspace_id=step.walkthrough.workspace_id,
+        timestamp__gte=since,
+        properties__step_id=step.pk,
+    )
+    views = list(
+        events.filter(name="$step_viewed")
+        .order_by("-timestamp")
+        .values_list("end_user_id", "properties__attempt")[:SEEN_VIEWS_EXAMINED]
+    )
+    if not views:
+        return False
+    missing = set(
+        events.filter(
+            name="$step_target_missing", end_user_id__in={user for user, _ in views}
+        ).values_list("end_user_id", "properties__attempt")
+    )
+    return any(view not in missing for view in views)
+
+
+def publish_warnings(*, obj: ContentObject) -> list[str]:
+    """What publishing `obj` would put live that may not work, without refusing it: each
+    step whose selector was never seen matching on its page since it was published as it is
+    (a typo, or a page the author has not visited yet). Read before publishing."""
+    if not isinstance(obj, Walkthrough):
+        return []
+    warnings = []
+    for index, step in enumerate(
+        obj.steps.select_related("walkthrough").order_by("position", "id")
+    ):
+        if step.selector and not step_seen_matching(step):
+            page = step.page_url_pattern or "any page"
+            warnings.append(
+                f"steps[{index}].selector: Step “{step.title}”: {step.selector!r} was never seen "
+                f"matching on {page}; check it there before end users get the fallback "
+                f"({step.get_on_target_missing_display().lower()})."
+            )
+    return warnings

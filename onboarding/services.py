@@ -250,6 +250,8 @@ def _restore_walkthrough(walkthrough: Walkthrough, snapshot: dict[str, Any]) -> 
             "advance_event", "spotlight", "wait_timeout_ms",
         ):  # fmt: skip
             setattr(step, field, data[field])
+        # Versions published before the field existed showed a missing target as a modal.
+        step.on_target_missing = data.get("on_target_missing", Step.TargetMissing.MODAL)
         step.body_markdown = data.get("body_markdown", data["body_html"])
         step.save()
         keep.add(step.pk)

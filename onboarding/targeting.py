@@ -58,6 +58,7 @@ STEP_FIELDS = (
     "advance_event",
     "spotlight",
     "wait_timeout_ms",
+    "on_target_missing",
 )
 TOOLTIP_FIELDS = ("key", "page_url_pattern", "selector", "body_html", "trigger", "placement")
 PROGRESS_BAR_FIELDS = ("key", "name", "title", "journey", "style", "position", "hide_when_complete")
@@ -200,7 +201,7 @@ def _content(
                     "name": snapshot["name"],
                     "auto_start": bool(snapshot["auto_start"])
                     and walkthrough_may_auto_start(frequency, state, session),
-                    "steps": [{f: step[f] for f in STEP_FIELDS} for step in snapshot["steps"]],
+                    "steps": [{f: step.get(f) for f in STEP_FIELDS} for step in snapshot["steps"]],
                     "state": walkthrough_state(state),
                 }
             )

@@ -1,6 +1,11 @@
 """The walkthrough step funnel: per step, people who saw it, completed it, dismissed the tour
 there, and how often its target was missing; from the widget's `$step_*` and `$walkthrough_*`
-events in the range. Computed in the analytics store."""
+events in the range. Computed in the analytics store.
+
+A step is flagged when its target was missing for more than the walkthrough's threshold
+(`Walkthrough.missing_target_threshold()`, a share of the people who reached the step: had it
+shown or missing) and at least ALERT_MIN_PEOPLE people reached it; `missing_target_flags` lists
+the flagged steps of many walkthroughs at once (the admin list, engagement's alert rules)."""
 
 # SQL here is assembled from fixed fragments; every value travels as a query parameter.
 # ruff: noqa: S608
@@ -8,8 +13,11 @@ events in the range. Computed in the analytics store."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+
+from django.utils import timezone
 
 from analytics import store
 from analytics.inputs import DateRange
@@ -36,6 +44,9 @@ class WalkthroughStepRow:
     target_missing: int  # how many times the step's target was not found
     target_missing_users: int
     completion_rate: float | None
+    reached: int = 0  # people for whom the step was shown or its target missing
+    target_missing_share: float | None = None  # target_missing_users / reached
+    flagged: bool = False  # the share is over the walkthrough's threshold (module docstring)
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class WalkthroughFunnel:
     completed: int
     dismissed: int
     steps: tuple[WalkthroughStepRow, ...]
+    missing_target_threshold: int = 0  # percent
 
 
 def walkthrough_step_funnel(
@@ -88,11 +100,14 @@ def walkthrough_step_funnel(
         int(step) for (_, step) in users if step is not None and step.lstrip("-").isdigit()
     }
     count = max([len(titles), *(s + 1 for s in seen_steps if s >= 0)])
+    reach = _step_reach([walkthrough], date_range)
+    threshold = walkthrough.missing_target_threshold()
     steps = []
     for index in range(count):
         key = str(index)
         viewed = users[("$step_viewed", key)]
         done = users[("$step_completed", key)]
+        reached, missing = reach.get((walkthrough.workspace_id, walkthrough.key, index), (0, 0))
         steps.append(
             WalkthroughStepRow(
                 index=index,
@@ -103,6 +118,9 @@ def walkthrough_step_funnel(
                 target_missing=events[("$step_target_missing", key)],
                 target_missing_users=users[("$step_target_missing", key)],
                 completion_rate=rate(done, viewed),
+                reached=reached,
+                target_missing_share=rate(missing, reached),
+                flagged=_over(missing, reached, threshold),
             )
         )
     return WalkthroughFunnel(
@@ -113,4 +131,95 @@ def walkthrough_step_funnel(
         completed=totals.get("$walkthrough_completed", 0),
         dismissed=totals.get("$walkthrough_dismissed", 0),
         steps=tuple(steps),
+        missing_target_threshold=threshold,
     )
+
+
+# Missing-target flags ----------------------------------------------------------------------
+
+ALERT_MIN_PEOPLE = 10
+ALERT_WINDOW_DAYS = 30
+
+
+def _over(missing: int, reached: int, threshold: int) -> bool:
+    return reached >= ALERT_MIN_PEOPLE and missing * 100 > threshold * reached
+
+
+def _step_reach(
+    walkthroughs: Sequence[Walkthrough], date_range: DateRange
+) -> dict[tuple[int, str, int], tuple[int, int]]:
+    """(workspace id, walkthrough key, step) -> (people who reached the step, people whose
+    target was missing there), for the walkthroughs' events in the range: one scan."""
+    if not walkthroughs:
+        return {}
+    rows = store.rows(
+        f"""
+        SELECT workspace_id, tour, step, uniqExact(person_id),
+               uniqExactIf(person_id, name = '$step_target_missing')
+        FROM (
+            SELECT workspace_id, person_id, name,
+                   JSONExtractString(properties, 'walkthrough') AS tour,
+                   {json_text("properties", "step_key")} AS step
+            FROM events
+            WHERE workspace_id IN {{workspaces:Array(UInt64)}}
+              AND name IN ('$step_viewed', '$step_target_missing')
+              AND JSONExtractString(properties, 'walkthrough') IN {{tours:Array(String)}}
+              AND timestamp >= {{start:DateTime64(3, 'UTC')}}
+              AND timestamp < {{end:DateTime64(3, 'UTC')}}
+        ) WHERE step IS NOT NULL GROUP BY workspace_id, tour, step
+        """,
+        {
+            "step_key": "step",
+            "workspaces": sorted({w.workspace_id for w in walkthroughs}),
+            "tours": sorted({w.key for w in walkthroughs}),
+            "start": date_range.start,
+            "end": date_range.end,
+        },
+    )
+    return {
+        (int(workspace), str(tour), int(step)): (int(reached), int(missing))
+        for workspace, tour, step, reached, missing in rows
+        if str(step).isdigit()
+    }
+
+
+@dataclass(frozen=True)
+class MissingTargetFlag:
+    walkthrough: Walkthrough
+    index: int
+    title: str
+    selector: str
+    reached: int
+    missing: int
+    threshold: int  # percent
+
+    @property
+    def share(self) -> float:
+        return self.missing / self.reached
+
+
+def alert_range(today: date | None = None) -> DateRange:
+    """The window flags are computed over: the last ALERT_WINDOW_DAYS days, today included."""
+    today = today or timezone.localdate()
+    return DateRange(today - timedelta(days=ALERT_WINDOW_DAYS - 1), today)
+
+
+def missing_target_flags(
+    *, walkthroughs: Sequence[Walkthrough], date_range: DateRange | None = None
+) -> list[MissingTargetFlag]:
+    """The flagged steps of `walkthroughs` (select_related their workspace), in the order
+    given, step by step; over the last ALERT_WINDOW_DAYS days unless a range is given."""
+    reach = _step_reach(walkthroughs, date_range or alert_range())
+    flags = []
+    for walkthrough in walkthroughs:
+        steps = list(walkthrough.steps.order_by("position", "id"))
+        threshold = walkthrough.missing_target_threshold()
+        for index, step in enumerate(steps):
+            reached, missing = reach.get((walkthrough.workspace_id, walkthrough.key, index), (0, 0))
+            if _over(missing, reached, threshold):
+                flags.append(
+                    MissingTargetFlag(
+                        walkthrough, index, step.title, step.selector, reached, missing, threshold
+                    )
+                )
+    return flags

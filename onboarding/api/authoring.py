@@ -20,7 +20,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from onboarding import services
+from onboarding import queries, services
 from onboarding.api.errors import error_body
 from onboarding.api.views import ERRORS, ServerView, json_object
 from onboarding.content_io import ContentImportError, content_export, content_import
@@ -31,6 +31,7 @@ _CHANGES = inline_serializer(
     {
         "changes": serializers.ListField(child=serializers.CharField()),
         "dry_run": serializers.BooleanField(),
+        "warnings": serializers.ListField(child=serializers.CharField()),
     },
 )
 _VERSION = inline_serializer(
@@ -40,6 +41,7 @@ _VERSION = inline_serializer(
         "key": serializers.CharField(),
         "version": serializers.IntegerField(),
         "published_at": serializers.DateTimeField(),
+        "warnings": serializers.ListField(child=serializers.CharField()),
     },
 )
 
@@ -97,7 +99,9 @@ class ContentView(ServerView):
                 ),
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        return Response({"changes": result.changes, "dry_run": dry_run})
+        return Response(
+            {"changes": result.changes, "dry_run": dry_run, "warnings": result.warnings}
+        )
 
 
 class PublishView(ServerView):
@@ -115,6 +119,7 @@ class PublishView(ServerView):
         obj: Any = model.objects.filter(workspace=self.workspace, key=key).first()
         if obj is None:
             raise NotFound(f"No {kind} with the key {key!r} in this workspace.", "unknown_key")
+        warnings = queries.publish_warnings(obj=obj)
         try:
             version = services.content_publish(obj=obj)
         except ValidationError as error:
@@ -128,6 +133,7 @@ class PublishView(ServerView):
                 "key": version.key,
                 "version": version.version,
                 "published_at": version.published_at,
+                "warnings": warnings,
             },
             status=status.HTTP_201_CREATED,
         )

@@ -66,17 +66,6 @@ def test_a_target_that_appears_two_seconds_late_is_waited_for(live: Live, page: 
     assert events_named("$step_target_missing") == []
 
 
-def test_a_target_that_never_appears_is_reported(live: Live, page: Any) -> None:
-    workspace = host_workspace(live)
-    publish_tour(workspace, [{"title": "Ghost", "selector": "#never", "wait_timeout_ms": 1000}])
-    page.goto(host_page(live, workspace, "<main><h1>App</h1></main>"))
-    missing = wait_for(lambda: events_named("$step_target_missing", selector="#never"))
-    assert len(missing) == 1
-    assert missing[0].properties["step"] == 0
-    expect(page.locator(CARD)).to_have_count(0)
-    assert page.errors == []
-
-
 def test_hostile_host_css_does_not_break_the_widget(live: Live, page: Any) -> None:
     workspace = host_workspace(live)
     publish_tour(

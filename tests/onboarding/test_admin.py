@@ -226,7 +226,7 @@ def walkthrough_form(
     step_defaults = {
         "position": "0", "title": "Hello", "page_url_pattern": "/dashboard", "selector": "",
         "body_markdown": "Hi", "placement": "auto", "advance_on": "next", "advance_event": "",
-        "wait_timeout_ms": "5000",
+        "wait_timeout_ms": "5000", "on_target_missing": "modal",
     }  # fmt: skip
     return {
         "workspace": workspace.pk,
@@ -257,10 +257,10 @@ def test_an_editor_authors_a_walkthrough_with_ordered_steps(
 def test_a_step_with_an_invalid_selector_is_refused_in_the_form(
     editor_client: Client, two_workspaces: dict[str, Any]
 ) -> None:
-    data = walkthrough_form(two_workspaces["mine"], [{"selector": "div[unclosed"}])
+    data = walkthrough_form(two_workspaces["mine"], [{"selector": 'button:contains("Help")'}])
     response = editor_client.post(admin_url("walkthrough", "add"), data)
     assert response.status_code == 200
-    assert "is not a valid CSS selector" in response.content.decode()
+    assert "is not a CSS selector browsers accept" in response.content.decode()
     assert not Walkthrough.objects.filter(key="tour").exists()
 
 
@@ -429,6 +429,7 @@ def test_a_new_workspaces_keys_are_shown_once_and_only_the_hash_is_stored(client
             "name": "Gamma",
             "slug": "gamma",
             "allowed_origins": "https://app.gamma.io\nhttp://localhost:3000",
+            "missing_target_alert_percent": "20",
             "theme": "{}",
             **management("members", []),
         },

@@ -154,9 +154,9 @@ def bad_file(authored: Workspace, change: Any) -> dict[str, Any]:
     ("change", "path", "message"),
     [
         (
-            lambda d: d["walkthroughs"][0]["steps"][1].update(selector="div[oops"),
+            lambda d: d["walkthroughs"][0]["steps"][1].update(selector="li:eq(1)"),
             "walkthroughs[0].steps[1].selector",
-            "is not a valid CSS selector",
+            "is not a CSS selector browsers accept",
         ),
         (
             lambda d: d["journeys"][0]["milestones"][1].update(event_name=""),
@@ -280,6 +280,7 @@ def test_the_api_imports_with_a_dry_run_then_for_real(client: Client, authored: 
             "create progress bar 'bar'",
         ],
         "dry_run": True,
+        "warnings": [],
     }
     assert not Walkthrough.objects.filter(workspace=target).exists()
 

@@ -84,3 +84,18 @@ const messages = await bundle("messages.ts", "messages.js");
 console.log(`messages.js: ${gzipSync(messages, { level: 9 }).length} B gzipped (loaded with the first in-app message)`);
 const builder = await bundle("builder/index.ts", "builder.js");
 console.log(`builder.js: ${builder.length} B, ${gzipSync(builder, { level: 9 }).length} B gzipped (loaded only for authors)`);
+
+// Admin's step previews (static/milepost/preview.js): the same renderer (render/*) bundled
+// from source into its own file, loaded only by admin pages, never by the core bundle.
+const preview = join(here, "..", "..", "static", "milepost", "preview.js");
+await build({
+  entryPoints: [join(here, "..", "src", "preview.ts")],
+  outfile: preview,
+  bundle: true,
+  minify: true,
+  format: "iife",
+  target: ["chrome100", "firefox100", "safari15.4"],
+  legalComments: "none",
+  logLevel: "warning",
+});
+console.log(`preview.js (admin only): ${gzipSync(readFileSync(preview), { level: 9 }).length} B gzipped`);

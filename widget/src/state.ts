@@ -17,6 +17,7 @@ export interface Step {
   advance_event: string;
   spotlight: boolean;
   wait_timeout_ms: number;
+  on_target_missing: "modal" | "skip" | "end";
 }
 
 /** A walkthrough's state for this user: the server's one truth, pushed to every tab. `attempt`
@@ -115,6 +116,7 @@ function shape<T>(raw: unknown, defaults: Raw, required: string[]): T {
 const STEP = {
   id: 0, page_url_pattern: "", selector: "", title: "", body_html: "", placement: "auto",
   advance_on: "next", advance_event: "", spotlight: false, wait_timeout_ms: 5000,
+  on_target_missing: "modal",
 };  // prettier-ignore
 const WALKTHROUGH = { key: "", name: "", priority: 0, auto_start: true };
 const TOOLTIP = {

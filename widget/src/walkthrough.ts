@@ -15,59 +15,46 @@ export interface TourHost {
   celebrate(text: string): void;
 }
 
-/** The element a selector names, if it is there and laid out; a selector that throws counts
- * as absent and is reported once. */
-export function findTarget(selector: string, onBadSelector?: (error: unknown) => void): Element | null {
+/** The element a selector names, if it is there and laid out. Publishing refuses selectors
+ * browsers reject; one this browser still rejects counts as absent (then missing). */
+export function findTarget(selector: string): Element | null {
   try {
     const el = document.querySelector(selector);
-    return el && el.getClientRects().length ? el : null;
-  } catch (error) {
-    onBadSelector?.(error);
+    return el?.getClientRects().length ? el : null;
+  } catch {
     return null;
   }
 }
 
-/** Wait for a target with a MutationObserver; `missing` runs once when `timeoutMs` passes
- * first. Returns a cancel function. */
+/** Wait for a target with a MutationObserver; `missing` runs once when `timeoutMs` (if not 0)
+ * passes first. Returns a cancel function. */
 export function waitForTarget(
   selector: string,
   timeoutMs: number,
   found: (el: Element) => void,
   missing: () => void,
-  onBadSelector?: (error: unknown) => void,
 ): () => void {
-  let bad = false;
-  const look = (): Element | null =>
-    findTarget(selector, (error) => {
-      bad = true;
-      onBadSelector?.(error);
-    });
-  const now = look();
-  if (now || bad) {
-    if (now) found(now);
-    else missing();
-    return () => undefined;
-  }
-  const observer = new MutationObserver(() => {
-    const el = look();
+  const look = (): void => {
+    const el = findTarget(selector);
     if (el) {
       stop();
       found(el);
     }
-  });
+  };
+  const observer = new MutationObserver(look);
   observer.observe(document.documentElement, { childList: true, subtree: true, attributes: true });
-  const timer = timeoutMs > 0 ? setTimeout(() => (stop(), missing()), timeoutMs) : 0;
+  const timer = timeoutMs && setTimeout(() => (stop(), missing()), timeoutMs);
   const stop = (): void => {
     observer.disconnect();
     clearTimeout(timer);
   };
+  look();
   return stop;
 }
 
 export class Tour {
   #cleanups: (() => void)[] = [];
   #returnFocus: Element | null = null;
-  #reported = new Set<number>();
 
   readonly walkthrough: Walkthrough;
   index: number;
@@ -87,15 +74,26 @@ export class Tour {
     return this.walkthrough.steps[this.index]!;
   }
 
-  /** Every event of the tour names its attempt and the step it happened at (for a
-   * transition: the step it came from), so the server can refuse a stale tab's move. */
-  #props(): Record<string, unknown> {
-    return {
+  /** Report `name`: every event of the tour names its attempt and the step it happened at
+   * (for a transition: the step it came from), so the server can refuse a stale tab's move. */
+  #track(name: string, more?: Record<string, unknown>): void {
+    this.#host.track(name, {
       walkthrough: this.walkthrough.key,
       attempt: this.attempt,
       step: this.index,
       step_id: this.#step.id,
-    };
+      ...more,
+    });
+  }
+
+  get #last(): boolean {
+    return this.index >= this.walkthrough.steps.length - 1;
+  }
+
+  /** Listen on the document while this step shows. */
+  #listen(type: string, listener: (event: never) => void, capture?: boolean): void {
+    document.addEventListener(type, listener as EventListener, capture);
+    this.#cleanups.push(() => document.removeEventListener(type, listener as EventListener, capture));
   }
 
   /** Start a new attempt: the one after the last this tab knows of. */
@@ -103,7 +101,7 @@ export class Tour {
     this.attempt = (this.walkthrough.state?.attempt ?? 0) + 1;
     // Started once on this page: a navigation inside the app does not start it again.
     this.walkthrough.auto_start = false;
-    this.#host.track("$walkthrough_started", this.#props());
+    this.#track("$walkthrough_started");
     this.#save("in_progress");
     this.show();
   }
@@ -123,31 +121,37 @@ export class Tour {
         step.wait_timeout_ms,
         (el) => this.#draw(step, el),
         () => this.#missing(step),
-        (error) => this.#host.report("bad_selector", `${step.selector}: ${String(error)}`),
       ),
     );
   }
 
+  /** The wait is over and the target is not there: report it (each time: a navigation back
+   * to the page waits again), then do what the step says: show it as a centred modal, skip
+   * it, or end the tour; never nothing. */
   #missing(step: Step): void {
-    if (this.#reported.has(this.index)) return;
-    this.#reported.add(this.index);
-    this.#host.track("$step_target_missing", { ...this.#props(), selector: step.selector });
+    const then = step.on_target_missing;
+    this.#track("$step_target_missing", { selector: step.selector, then });
+    if (then == "modal") this.#draw(step, null);
+    else if (then == "skip" && !this.#last) this.#go("$step_skipped", 1);
+    else this.dismiss();
   }
 
   #draw(step: Step, target: Element | null): void {
     this.destroy();
-    const count = this.walkthrough.steps.length;
-    const last = this.index === count - 1;
+    const meta = `${this.index + 1} of ${this.walkthrough.steps.length}`;
+    // Drawn without its target (a centred step, or one whose target is missing), a step that
+    // waits for a click on the target offers Next instead.
+    const advance = target || step.advance_on != "target_click" ? step.advance_on : "next";
     const actions = [];
-    if (this.index > 0) actions.push({ text: "Back", run: () => this.back() });
-    if (step.advance_on === "next") {
-      actions.push({ text: last ? "Done" : "Next", primary: true, run: () => this.next() });
-    } else if (step.advance_on === "target_click" && target) {
+    if (this.index) actions.push({ text: "Back", run: () => this.back() });
+    if (advance == "next") {
+      actions.push({ text: this.#last ? "Done" : "Next", primary: true, run: () => this.next() });
+    } else if (target && advance == "target_click") {
       // Keyboard and screen-reader users reach the target through this button.
       actions.push({
         text: "Show me",
         primary: true,
-        label: `Activate: ${(target.textContent ?? "").trim().slice(0, 60) || step.title}`,
+        label: `Activate: ${target.textContent!.trim().slice(0, 60) || step.title}`,
         run: () => (target as HTMLElement).click(),
       });
     }
@@ -155,23 +159,20 @@ export class Tour {
       title: step.title,
       html: step.body_html,
       modal: !target,
-      meta: `${this.index + 1} of ${count}`,
+      meta,
       actions,
       closeLabel: `Close ${this.walkthrough.name || "tour"}`,
       onClose: () => this.dismiss(),
       onKey: (event) => {
-        if (event.key === "ArrowRight" && step.advance_on === "next") this.next();
-        else if (event.key === "ArrowLeft" && this.index > 0) this.back();
+        if (event.key == "ArrowRight" && advance == "next") this.next();
+        else if (event.key == "ArrowLeft") this.back();
       },
     });
     el.dataset.step = String(this.index);
     el.dataset.walkthrough = this.walkthrough.key;
     const layer = this.#host.root.layer;
-    const parts: HTMLElement[] = [];
-    if (!target) parts.push(h("div", { class: "o" }));
-    let spotlight: HTMLElement | null = null;
-    if (target && step.spotlight) parts.push((spotlight = h("div", { class: "s" })));
-    parts.push(el);
+    const spotlight = target && step.spotlight ? h("div", { class: "s" }) : null;
+    const parts = [target ? spotlight : h("div", { class: "o" }), el].filter((p) => p) as HTMLElement[];
     this.#host.root.attach();
     layer.append(...parts);
     this.#cleanups.push(() => parts.forEach((part) => part.remove()));
@@ -184,12 +185,11 @@ export class Tour {
         }),
         () => makeRoom(layer, []),
       );
-      if (step.advance_on === "target_click") {
+      if (advance == "target_click") {
         const onClick = (event: Event): void => {
           if (event.target instanceof Node && target.contains(event.target)) this.next();
         };
-        document.addEventListener("click", onClick, true);
-        this.#cleanups.push(() => document.removeEventListener("click", onClick, true));
+        this.#listen("click", onClick, true);
       }
     }
     // Esc dismisses the step wherever focus is (after a click on the page too), unless the
@@ -197,39 +197,39 @@ export class Tour {
     const onEscape = (event: KeyboardEvent): void => {
       if (event.key === "Escape" && !event.defaultPrevented) this.dismiss();
     };
-    document.addEventListener("keydown", onEscape);
-    this.#cleanups.push(() => document.removeEventListener("keydown", onEscape));
+    this.#listen("keydown", onEscape);
     const active = document.activeElement;
     if (!this.#returnFocus && active && active !== this.#host.root.host) this.#returnFocus = active;
     focusCard(el);
-    this.#host.root.announce(`Step ${this.index + 1} of ${count}: ${step.title}`);
-    this.#host.track("$step_viewed", this.#props());
+    this.#host.root.announce(`Step ${meta}: ${step.title}`);
+    this.#track("$step_viewed");
   }
 
   next(): void {
-    this.#host.track("$step_completed", this.#props());
-    if (this.index >= this.walkthrough.steps.length - 1) {
-      this.#host.track("$walkthrough_completed", this.#props());
-      this.#save("completed");
-      this.#host.celebrate(`${this.walkthrough.name || "Tour"} complete`);
-      this.leave();
-      return;
-    }
-    this.index += 1;
-    this.#save("in_progress");
-    this.show();
+    if (!this.#last) return this.#go("$step_completed", 1);
+    this.#track("$step_completed");
+    this.#track("$walkthrough_completed");
+    this.#save("completed");
+    this.#host.celebrate(`${this.walkthrough.name || "Tour"} complete`);
+    this.leave();
   }
 
   back(): void {
-    if (this.index === 0) return;
-    this.#host.track("$step_back", this.#props());
-    this.index -= 1;
+    if (this.index) this.#go("$step_back", -1);
+  }
+
+  /** Report `name` at this step, then move `by` steps and show that one. */
+  #go(name: string, by: number): void {
+    this.#track(name);
+    this.index += by;
     this.#save("in_progress");
     this.show();
   }
 
+  /** End the tour here (closed by the person, or by a missing target whose step says so:
+   * the `$step_target_missing` just before says `then: "end"`). */
   dismiss(): void {
-    this.#host.track("$walkthrough_dismissed", this.#props());
+    this.#track("$walkthrough_dismissed");
     this.#save("dismissed");
     this.leave();
   }
@@ -237,7 +237,7 @@ export class Tour {
   /** A tracked event may be what the current step waits for. */
   onEvent(name: string): void {
     const step = this.#step;
-    if (step.advance_on === "event" && step.advance_event === name) this.next();
+    if (step.advance_on == "event" && step.advance_event == name) this.next();
   }
 
   /** This tab's move, held until the server's `walkthrough` answer confirms or corrects it. */

@@ -48,6 +48,8 @@ class Command(BaseCommand):
         prefix = "would " if dry_run else ""
         for change in result.changes:
             self.stdout.write(f"{prefix}{change}")
+        for warning in result.warnings:
+            self.stdout.write(self.style.WARNING(f"warning: {warning}"))
         if not result.changes:
             self.stdout.write("No changes: the workspace already matches the file.")
         elif dry_run:

@@ -25,15 +25,7 @@ export class TooltipView {
   constructor(tooltip: Tooltip, host: TooltipHost) {
     this.tooltip = tooltip;
     this.#host = host;
-    this.#cleanups.push(
-      waitForTarget(
-        tooltip.selector,
-        0,
-        (el) => this.#mount(el),
-        () => undefined,
-        (error) => host.report("bad_selector", `${tooltip.selector}: ${String(error)}`),
-      ),
-    );
+    this.#cleanups.push(waitForTarget(tooltip.selector, 0, (el) => this.#mount(el), () => 0));
   }
 
   #mount(target: Element): void {
