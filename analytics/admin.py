@@ -8,6 +8,7 @@ from the same Figure (analytics/dashboards.py), so they cannot disagree."""
 from __future__ import annotations
 
 import dataclasses
+import zoneinfo
 from datetime import date
 from typing import Any
 
@@ -128,7 +129,7 @@ class DashboardAdmin(admin.ModelAdmin):
         context = self._context(request, "Analytics")
         workspace: Workspace | None = context["workspace"]
         if workspace is not None:
-            tiles = home_tiles(workspace, timezone.now().date())
+            tiles = home_tiles(workspace, workspace_today(workspace))
             context |= {
                 "tiles": tiles,
                 "figures": [tile.figure for tile in tiles if tile.figure is not None],
@@ -145,7 +146,7 @@ class DashboardAdmin(admin.ModelAdmin):
             return TemplateResponse(request, "analytics/report.html", context)
         query = request.GET.copy()
         query["workspace"] = str(workspace.pk)
-        form = FORMS[slug](query, workspace=workspace, today=timezone.now().date())
+        form = FORMS[slug](query, workspace=workspace, today=workspace_today(workspace))
         context |= {
             "report": report,
             "form": form,
@@ -179,6 +180,11 @@ class DashboardAdmin(admin.ModelAdmin):
             return _csv(figure.csv(), f"{slug}-{figure.id}")
         context |= {"figures": figures, "people": _people(result), "people_limit": PEOPLE_LIMIT}
         return TemplateResponse(request, "analytics/report.html", context)
+
+
+def workspace_today(workspace: Workspace) -> date:
+    """Today in the workspace's time zone: the day its reports end on by default."""
+    return timezone.now().astimezone(zoneinfo.ZoneInfo(workspace.time_zone)).date()
 
 
 def _csv(text: str, name: str) -> HttpResponse:
@@ -236,7 +242,7 @@ def report_figures(slug: str, result: Any, form: ReportForm) -> list[Figure]:
 def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
     """The analytics home of one workspace: its journeys at a glance, this week's PQLs, the
     walkthroughs that lose the most people, broken steps, and what other apps add."""
-    month = dashboards.last_days(today, 30)
+    month = dashboards.last_days(today, 30, workspace.time_zone)
     month_query = {"date_from": month.date_from, "date_to": month.date_to}
     tiles = []
     for journey in Journey.objects.filter(workspace=workspace).order_by("name")[:HOME_JOURNEYS]:
@@ -265,7 +271,7 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
                 figure=dataclasses.replace(figure, id=f"journey-{journey.pk}"),
             )
         )
-    week = dashboards.week_so_far(today)
+    week = dashboards.week_so_far(today, workspace.time_zone)
     pqls = queries.pqls(workspace=workspace, date_range=week, limit=1000)
     tiles.append(
         Tile(

@@ -635,7 +635,7 @@ def retention_figures(result: retention.Retention) -> list[Figure]:
 
 def lifecycle_figures(result: lifecycle.Lifecycle) -> list[Figure]:
     states = result.states
-    return [
+    figures = [
         Figure(
             id="states",
             kind="bars",
@@ -671,6 +671,41 @@ def lifecycle_figures(result: lifecycle.Lifecycle) -> list[Figure]:
             ],
         )
     ]
+    periods = result.over_time
+    if periods:
+        name = result.activity_event or "any event"
+        figures.append(
+            Figure(
+                id="over-time",
+                kind="stacked",
+                title=f"Active people per {result.period} ({name})",
+                description=f"Per {result.period}: people new (active for the first time), "
+                f"returning (active the {result.period} before too), resurrecting (back after "
+                "a gap), and, below the line, dormant (active the period before, not in this "
+                "one). "
+                + " ".join(
+                    f"{p.period_start}: {p.new} new, {p.returning} returning, "
+                    f"{p.resurrecting} resurrecting, {p.dormant} dormant."
+                    for p in periods[-3:]
+                ),
+                header=[f"{result.period} starting", "new", "returning", "resurrecting", "dormant"],
+                rows=[
+                    [p.period_start.isoformat(), p.new, p.returning, p.resurrecting, p.dormant]
+                    for p in periods
+                ],
+                x_label=f"{result.period.title()} starting",
+                y_label="People",
+                categories=[p.period_start.isoformat() for p in periods],
+                series=[
+                    Series("New", [p.new for p in periods]),
+                    Series("Returning", [p.returning for p in periods]),
+                    Series("Resurrecting", [p.resurrecting for p in periods]),
+                    # Below the axis, as PostHog draws it: people lost this period.
+                    Series("Dormant", [-p.dormant for p in periods]),
+                ],
+            )
+        )
+    return figures
 
 
 # --- PQLs --------------------------------------------------------------------------------

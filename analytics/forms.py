@@ -92,7 +92,7 @@ class ReportForm(forms.Form):
         return {
             "date_from": (self.today - timedelta(days=DEFAULT_DAYS - 1)).isoformat(),
             "date_to": self.today.isoformat(),
-            "timezone": "UTC",
+            "timezone": self.workspace.time_zone,
         }
 
     def presets(self) -> list[tuple[str, str]]:
@@ -359,6 +359,14 @@ class RetentionForm(ReportForm):
         label="Came back",
         choices=[("on", "in that period"), ("on_or_after", "in that period or later")],
     )
+    cohort_type = forms.ChoiceField(
+        label="Cohorts are",
+        choices=[
+            ("first_time", "people doing it for the first time (each person once)"),
+            ("recurring", "everyone doing it in the period (a person in many cohorts)"),
+        ],
+        help_text="Recurring cohorts cannot start with a journey (a journey starts once).",
+    )
     journey = ByNameChoiceField(
         label="Cohort starts with", required=False, empty_label="their first event"
     )
@@ -374,7 +382,13 @@ class RetentionForm(ReportForm):
         journey_field(self)
 
     def defaults(self) -> dict[str, Any]:
-        return {**super().defaults(), "period": "week", "periods": "8", "mode": "on"}
+        return {
+            **super().defaults(),
+            "period": "week",
+            "periods": "8",
+            "mode": "on",
+            "cohort_type": "first_time",
+        }
 
     def report_input(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -383,6 +397,7 @@ class RetentionForm(ReportForm):
             "period": data["period"],
             "periods": data["periods"],
             "mode": data["mode"],
+            "cohort_type": data["cohort_type"],
             **({"journey": data["journey"].key} if data["journey"] else {}),
             **({"cohort_event": data["cohort_event"]} if data["cohort_event"] else {}),
             **({"return_event": data["return_event"]} if data["return_event"] else {}),
@@ -391,7 +406,27 @@ class RetentionForm(ReportForm):
 
 class LifecycleForm(ReportForm):
     slug = "lifecycle"
-    has_dates = False
+    period = forms.ChoiceField(
+        label="Over time by", choices=[("day", "day"), ("week", "week"), ("month", "month")]
+    )
+    activity_event = forms.CharField(
+        label="Active means doing", required=False, help_text="an event name; empty: any event"
+    )
+
+    def defaults(self) -> dict[str, Any]:
+        return {
+            **super().defaults(),
+            "date_from": (self.today - timedelta(days=89)).isoformat(),
+            "period": "week",
+        }
+
+    def report_input(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            **super().report_input(),
+            "period": data["period"],
+            **({"activity_event": data["activity_event"]} if data["activity_event"] else {}),
+        }
 
 
 class PqlForm(ReportForm):
@@ -499,4 +534,6 @@ FORMS: dict[str, type[ReportForm]] = {
     )
 }
 # Inputs whose values are event names get the recorded names as suggestions.
-EVENT_INPUTS = {"step", "exclusion", "cohort_event", "return_event", "key_event"}
+EVENT_INPUTS = {
+    "step", "exclusion", "cohort_event", "return_event", "key_event", "activity_event"
+}  # fmt: skip

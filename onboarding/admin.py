@@ -603,7 +603,9 @@ class ConditionForm(forms.ModelForm):
 
     class Meta:
         model = Condition
-        fields = ("position", "kind", "trait", "milestone", "event_name", "operator", "value")
+        fields = (
+            "position", "kind", "trait", "milestone", "event_name", "operator", "value", "people",
+        )  # fmt: skip
 
 
 class ConditionInline(ScopedInline):

@@ -39,6 +39,7 @@ from onboarding.models import (
     Walkthrough,
     Workspace,
 )
+from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 FORMAT = "milepost-content/1"
 SECTIONS = ("segments", "journeys", "walkthroughs", "tooltips", "progress_bars")
@@ -82,6 +83,7 @@ def segment_document(segment: Segment) -> dict[str, Any]:
                 "event_name": condition.event_name,
                 "operator": condition.operator,
                 "value": condition.value,
+                **({"people": condition.people} if condition.people else {}),
             }
             for condition in segment.conditions.select_related("milestone").order_by(
                 "position", "id"
@@ -257,6 +259,11 @@ class _ConditionFile(_Strict):
     event_name = _text(200)
     operator = serializers.CharField(max_length=20)
     value = _text(500)
+    people = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        max_length=MAX_SEGMENT_PEOPLE,
+        default=list,
+    )
 
 
 class _SegmentFile(_Strict):
@@ -485,7 +492,7 @@ class _Importer:
             where = f"{path}.conditions[{index}]"
             condition = existing[index] if index < len(existing) else Condition(segment=segment)
             condition.position = index
-            for name in ("kind", "trait", "event_name", "operator", "value"):
+            for name in ("kind", "trait", "event_name", "operator", "value", "people"):
                 setattr(condition, name, item[name])
             condition.milestone = self.find(
                 Milestone, item["milestone"], f"{where}.milestone", "milestone"
