@@ -20,20 +20,23 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from rest_framework.exceptions import ValidationError
 
-from analytics import dashboards, queries
+from analytics import dashboards, queries, services
 from analytics.dashboards import Figure, Tile
 from analytics.export import report_csv
-from analytics.forms import EVENT_INPUTS, FORMS, ReportForm
-from analytics.inputs import DateRange
+from analytics.forms import EVENT_INPUTS, FORMS, ReportForm, flatten_errors
+from analytics.inputs import DateRange, ReportInputError
 from analytics.models import AnalyticsSettings, Dashboard
 from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
+from analytics.report import people as report_people_module
 from analytics.reports import REPORTS, AnalyticsUnavailable, run_report
-from onboarding.models import Journey, Workspace
+from onboarding.models import EndUser, Journey, Workspace
 from onboarding.queries import workspaces_for_user
+from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 HOME_JOURNEYS = 6
 HOME_LINES = 5
 PEOPLE_LIMIT = 20
+PEOPLE_SHOWN = 500  # listed on a people page; a segment made there holds them all
 
 
 @admin.register(AnalyticsSettings)
@@ -108,6 +111,11 @@ class DashboardAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.dashboard),
                 name="analytics_dashboard",
             ),
+            path(
+                "<slug:slug>/people/",
+                self.admin_site.admin_view(self.people),
+                name="analytics_dashboard_people",
+            ),
         ]
 
     def _context(self, request: HttpRequest, title: str) -> dict[str, Any]:
@@ -172,6 +180,7 @@ class DashboardAdmin(admin.ModelAdmin):
         if request.GET.get("export") == "csv":
             return _csv(report_csv(result), slug)
         figures = report_figures(slug, result, form)
+        figures = [with_people_links(slug, figure, result, query.urlencode()) for figure in figures]
         chosen = request.GET.get("download")
         if chosen:
             figure = next((f for f in figures if f.id == chosen), None)
@@ -180,6 +189,181 @@ class DashboardAdmin(admin.ModelAdmin):
             return _csv(figure.csv(), f"{slug}-{figure.id}")
         context |= {"figures": figures, "people": _people(result), "people_limit": PEOPLE_LIMIT}
         return TemplateResponse(request, "analytics/report.html", context)
+
+    def people(self, request: HttpRequest, slug: str) -> HttpResponse:
+        """The people behind one number of a report (an event funnel's step, a retention
+        cell), each linking to their admin page, and a segment made of them in one click."""
+        if slug not in PEOPLE_PARAMETERS:
+            return HttpResponse("This report does not list people.", status=404)
+        report = REPORTS[slug]
+        context = self._context(request, f"People: {report.title}")
+        workspace: Workspace | None = context["workspace"]
+        if workspace is None:
+            return TemplateResponse(request, "analytics/people.html", context)
+        query = request.GET.copy()
+        query["workspace"] = str(workspace.pk)
+        form = FORMS[slug](query, workspace=workspace, today=workspace_today(workspace))
+        back = query.copy()
+        for name in PEOPLE_PARAMETERS[slug]:
+            back.pop(name, None)
+        context |= {
+            "report": report,
+            "back": reverse("admin:analytics_dashboard", args=[slug]) + "?" + back.urlencode(),
+        }
+        try:
+            found, label = report_people(slug, form, workspace, query)
+        except ReportInputError as error:
+            context["error"] = error.message
+            return TemplateResponse(request, "analytics/people.html", context, status=400)
+        except AnalyticsUnavailable as error:
+            context["error"] = str(error.detail)
+            return TemplateResponse(request, "analytics/people.html", context, status=503)
+        status = 200
+        if request.method == "POST":
+            try:
+                segment = services.segment_create_from_people(
+                    workspace=workspace,
+                    external_ids=found.external_ids,
+                    name=request.POST.get("name", ""),
+                )
+            except ReportInputError as error:
+                context["error"] = error.message
+                status = 400
+            else:
+                messages.success(
+                    request,
+                    f"The segment “{segment.name}” (key {segment.key}) holds these "
+                    f"{len(found.external_ids):,} people.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:onboarding_segment_change", args=[segment.pk])
+                )
+        shown = found.external_ids[:PEOPLE_SHOWN]
+        pages = dict(
+            EndUser.objects.filter(workspace=workspace, external_id__in=shown).values_list(
+                "external_id", "pk"
+            )
+        )
+        context |= {
+            "label": label,
+            "found": found,
+            "shown": [
+                (p, reverse("admin:onboarding_enduser_change", args=[pages[p]]))
+                for p in shown
+                if p in pages
+            ],
+            "people_shown": PEOPLE_SHOWN,
+            "segment_limit": MAX_SEGMENT_PEOPLE,
+            "segment_name": f"{report.title}: {label}"[:120],
+        }
+        return TemplateResponse(request, "analytics/people.html", context, status=status)
+
+
+# The query parameters that choose a report's number, on top of the report's own inputs.
+PEOPLE_PARAMETERS = {"funnel": ("at_step", "outcome"), "retention": ("cohort", "period_offset")}
+
+
+def people_link(slug: str, query: str, **chosen: Any) -> str:
+    return (
+        reverse("admin:analytics_dashboard_people", args=[slug]) + f"?{query}&{urlencode(chosen)}"
+    )
+
+
+def with_people_links(slug: str, figure: Figure, result: Any, query: str) -> Figure:
+    """Links from a funnel's steps and a retention's cells to the people in them."""
+    if isinstance(result, queries.EventFunnel) and figure.id == "funnel":
+        converted = [people_link(slug, query, at_step=s.index + 1) for s in result.steps]
+        dropped = [
+            people_link(slug, query, at_step=s.index + 1, outcome="dropped") if s.index else ""
+            for s in result.steps
+        ]
+        # Columns: step, people, conversion from start, from previous, dropped off, ...
+        row_links = [
+            ["", c if s.count else "", "", "", d if s.dropped else "", "", ""]
+            for s, c, d in zip(result.steps, converted, dropped, strict=True)
+        ]
+        links = {str(i): link for i, link in enumerate(converted)}
+        return dataclasses.replace(figure, links=links, row_links=row_links)
+    if isinstance(result, retention.Retention) and figure.id == "cohorts":
+        links, row_links = {}, []
+        for y, cohort in enumerate(result.cohorts):
+            row = ["", ""]
+            for x, (rate, returned) in enumerate(zip(cohort.rates, cohort.returned, strict=True)):
+                link = ""
+                if rate is not None and returned:
+                    link = people_link(
+                        slug, query, cohort=cohort.cohort_start.isoformat(), period_offset=x
+                    )
+                    links[f"{x},{y}"] = link
+                row.append(link)
+            row_links.append(row)
+        return dataclasses.replace(figure, links=links, row_links=row_links)
+    return figure
+
+
+def _number(query: Any, name: str, low: int, high: int) -> int:
+    text = query.get(name, "")
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ReportInputError(name, f"{name} is a whole number from {low} to {high}.")
+    return int(text)
+
+
+def report_people(
+    slug: str, form: ReportForm, workspace: Workspace, query: Any
+) -> tuple[report_people_module.People, str]:
+    """Who is behind the number the query points at, and that number's name in words."""
+    if not form.is_valid():
+        problems = [f"{form.fields[f].label if f in form.fields else f}: {' '.join(e)}"
+                    for f, e in form.errors.items()]  # fmt: skip
+        raise ReportInputError("report", "The report's inputs are wrong. " + " ".join(problems))
+    spec = form.report_input()
+    if slug == "funnel":
+        at_step = _number(query, "at_step", 1, len(spec["steps"]))
+        outcome = query.get("outcome", "converted")
+        if outcome not in ("converted", "dropped") or (outcome == "dropped" and at_step == 1):
+            raise ReportInputError(
+                "outcome", "outcome is converted, or dropped at a step after the first."
+            )
+        spec["people_limit"] = MAX_SEGMENT_PEOPLE
+        try:
+            result, _ = run_report(REPORTS[slug], workspace, spec)
+        except ValidationError as error:
+            problems = " ".join(m for _, m in flatten_errors(error.detail))
+            raise ReportInputError("report", problems) from None
+        step = result.steps[at_step - 1]
+        if outcome == "converted":
+            found = report_people_module.People(step.count, step.converted_people)
+            label = f"reached step {at_step} ({step.event})"
+        else:
+            found = report_people_module.People(step.dropped, step.dropped_people)
+            label = f"dropped off before step {at_step} ({step.event})"
+        return found, label
+    data = form.cleaned_data
+    if data.get("journey"):
+        raise ReportInputError(
+            "journey",
+            "People are listed for cohorts by event; a journey's cohorts are not listed yet.",
+        )
+    try:
+        cohort = date.fromisoformat(query.get("cohort", ""))
+    except ValueError:
+        raise ReportInputError(
+            "cohort", "cohort is the day its cohort starts, YYYY-MM-DD."
+        ) from None
+    offset = _number(query, "period_offset", 0, data["periods"] - 1)
+    found = report_people_module.retention_cell_people(
+        workspace=workspace,
+        date_range=DateRange(data["date_from"], data["date_to"], data["timezone"]),
+        period=data["period"],
+        mode=data["mode"],
+        cohort_type=data["cohort_type"],
+        cohort_event=data["cohort_event"] or None,
+        return_event=data["return_event"] or None,
+        cohort_start=cohort,
+        offset=offset,
+    )
+    when = "came back" if data["mode"] == "on" else "came back then or later"
+    return found, f"cohort of {cohort}, {data['period']} {offset}, {when}"
 
 
 def workspace_today(workspace: Workspace) -> date:

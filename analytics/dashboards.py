@@ -12,7 +12,7 @@ import csv
 import io
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import pairwise
@@ -59,6 +59,21 @@ class Figure:
     cells: Sequence[tuple[int, int, float | None]] = ()
     labels: Sequence[str] = ()
     marks: Sequence[Mark] = ()
+    # Where a data point leads ("x,y" of a heat map cell, or a category's index), and, shaped
+    # as `rows`, where each table cell leads ("" for none): the people behind the number.
+    links: Mapping[str, str] = field(default_factory=dict)
+    row_links: Sequence[Sequence[str]] = ()
+
+    @property
+    def table(self) -> list[list[tuple[Any, str]]]:
+        """The rows as (value, link) pairs."""
+        return [
+            [
+                (value, self.row_links[i][j] if i < len(self.row_links) else "")
+                for j, value in enumerate(row)
+            ]
+            for i, row in enumerate(self.rows)
+        ]
 
     def chart(self) -> dict[str, Any]:
         """The chart's part, as the browser bundle (charts/src/figure.ts) reads it."""
@@ -76,6 +91,7 @@ class Figure:
             "cells": [list(cell) for cell in self.cells],
             "labels": list(self.labels),
             "marks": [{"label": m.label, "position": m.position} for m in self.marks],
+            "links": dict(self.links),
         }
 
     @property

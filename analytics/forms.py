@@ -118,7 +118,7 @@ class ReportForm(forms.Form):
 
     def add_report_errors(self, detail: Any) -> None:
         """Put the report's errors (DRF's nested detail) on the fields they concern."""
-        for path, message in _flatten(detail):
+        for path, message in flatten_errors(detail):
             field = self.field_for(path)
             label = _step_prefix(path)
             self.add_error(field, f"{label}{message}")
@@ -131,18 +131,18 @@ class ReportForm(forms.Form):
         return head if head in self.fields else None
 
 
-def _flatten(detail: Any, path: str = "") -> Iterator[tuple[str, str]]:
+def flatten_errors(detail: Any, path: str = "") -> Iterator[tuple[str, str]]:
     if isinstance(detail, dict):
         for key, value in detail.items():
             name = path if key == "non_field_errors" else (f"{path}.{key}" if path else key)
-            yield from _flatten(value, name)
+            yield from flatten_errors(value, name)
     elif isinstance(detail, list) and detail and all(isinstance(x, str) for x in detail):
         for message in detail:
             yield path, str(message)
     elif isinstance(detail, list):
         for index, item in enumerate(detail):
             if item:
-                yield from _flatten(item, f"{path}[{index}]")
+                yield from flatten_errors(item, f"{path}[{index}]")
     else:
         yield path, str(detail)
 

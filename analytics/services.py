@@ -9,12 +9,14 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
+from django.utils.text import slugify
 from django.utils.timezone import now as timezone_now
 
 from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_known_event
 from analytics.models import JourneyDayRollup, JourneyStaleDay
 from analytics.velocity import DayDurations, Durations
 from onboarding.models import Condition, Journey, JourneyProgress, Segment, Workspace
+from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 STALE_DAY = JourneyStaleDay._meta.db_table
 JOURNEY = Journey._meta.db_table
@@ -46,6 +48,38 @@ def segment_create_from_adoption_cell(
             operator="performed" if was_used else "not_performed",
         )
         for position, (feature, was_used) in enumerate(zip(features, used, strict=True))
+    )
+    return segment
+
+
+@transaction.atomic
+def segment_create_from_people(
+    *, workspace: Workspace, external_ids: Sequence[str], name: str
+) -> Segment:
+    """Save a list of people (a funnel step's, a retention cell's) as a segment: one "is one of
+    them" condition holding their external ids. Its key is the name's slug, made unique."""
+    people = list(dict.fromkeys(external_ids))
+    if not people:
+        raise ReportInputError("people", "There is nobody to make a segment of.")
+    if len(people) > MAX_SEGMENT_PEOPLE:
+        raise ReportInputError(
+            "people",
+            f"A segment holds a list of at most {MAX_SEGMENT_PEOPLE:,} people; "
+            f"this one has {len(people):,}.",
+        )
+    name = name.strip()
+    if not name or len(name) > Segment._meta.get_field("name").max_length:  # type: ignore[operator]
+        raise ReportInputError("name", "Name the segment in 1 to 120 characters.")
+    base = slugify(name)[:70] or "people"
+    key, number = base, 1
+    while Segment.objects.filter(workspace=workspace, key=key).exists():
+        number += 1
+        key = f"{base}-{number}"
+    segment = Segment.objects.create(
+        workspace=workspace, key=key, name=name, match=Segment.Match.ALL
+    )
+    Condition.objects.create(
+        segment=segment, kind=Condition.Kind.PEOPLE, operator="is_one_of", people=people
     )
     return segment
 

@@ -2,8 +2,12 @@ from __future__ import annotations
 
 import math
 
+from analytics import queries
 from analytics.dashboards import adoption_figures, histogram_position
 from analytics.report import adoption
+from onboarding.models import Segment
+from tests.analytics.conftest import at
+from tests.analytics.test_admin import MARCH, figure, logged_in
 
 
 def test_percentile_marks_stand_where_their_time_falls_inside_a_bucket():
@@ -35,3 +39,83 @@ def test_the_adoption_heat_map_counts_people_who_used_both_features():
     assert heat.cells == [(0, 0, 0.6), (1, 0, 0.4), (0, 1, 0.4), (1, 1, 0.7)]
     assert heat.rows[0] == ["import", "60.0 % (6)", "40.0 % (4)"]
     assert combinations.categories == ["none of them", "import", "send", "import + send"]
+
+
+PEOPLE = "/admin/analytics/dashboard/{}/people/"
+
+
+def test_a_funnel_step_opens_its_people_and_makes_a_segment_of_them_in_one_click(
+    workspace, person, track, analytics_store
+):
+    people = [person(f"p{n}") for n in range(5)]
+    for n, someone in enumerate(people):
+        track(someone, "signup", at(2, 10 + n))
+        if n % 2 == 0:
+            track(someone, "invite", at(3, 10))
+    analytics_store()
+    client = logged_in(workspace)
+    query = {**MARCH, "step": ["signup", "invite"], "timezone": "UTC"}
+
+    report = client.get("/admin/analytics/dashboard/funnel/", query).content.decode()
+    links = figure(report, "funnel")["links"]
+    dropped = client.get(PEOPLE.format("funnel"), {**query, "at_step": 2, "outcome": "dropped"})
+
+    assert set(links) == {"0", "1"}
+    assert "at_step=2" in links["1"]
+    page = dropped.content.decode()
+    assert dropped.status_code == 200
+    assert "2 people: dropped off before step 2 (invite)" in page
+    for n in (1, 3):
+        pk = people[n].pk
+        assert f'href="/admin/onboarding/enduser/{pk}/change/">p{n}</a>' in page
+    assert ">p0</a>" not in page
+
+    made = client.post(
+        PEOPLE.format("funnel") + "?" + dropped.request["QUERY_STRING"],
+        {"name": "Did not invite"},
+    )
+
+    segment = Segment.objects.get(workspace=workspace, key="did-not-invite")
+    assert made.status_code == 302
+    assert made["Location"] == f"/admin/onboarding/segment/{segment.pk}/change/"
+    members = queries.segment_members(segment=segment).values_list("external_id", flat=True)
+    assert sorted(members) == ["p1", "p3"]
+
+
+def test_a_retention_cell_opens_its_people(workspace, person, track, analytics_store):
+    ann, bob, cy = person("ann"), person("bob"), person("cy")
+    for someone in (ann, bob, cy):
+        track(someone, "login", at(3, 9))
+    track(ann, "login", at(11, 9))
+    track(cy, "login", at(12, 9))
+    analytics_store()
+    client = logged_in(workspace)
+    query = {**MARCH, "timezone": "UTC", "period": "week", "periods": "3"}
+
+    report = client.get("/admin/analytics/dashboard/retention/", query).content.decode()
+    cells = figure(report, "cohorts")["links"]
+    week_one = client.get(cells["1,0"].replace("&amp;", "&"))
+
+    assert "cohort=2025-03-03" in cells["1,0"]
+    assert "period_offset=1" in cells["1,0"]
+    page = week_one.content.decode()
+    assert "2 people: cohort of 2025-03-03, week 1, came back" in page
+    assert ">ann</a>" in page
+    assert ">cy</a>" in page
+    assert ">bob</a>" not in page
+
+
+def test_the_people_page_names_a_wrong_choice(workspace, person, track, analytics_store):
+    track(person("ann"), "signup", at(2, 10))
+    analytics_store()
+    client = logged_in(workspace)
+    query = {**MARCH, "step": ["signup", "signup"]}
+
+    answer = client.get(PEOPLE.format("funnel"), {**query, "at_step": 7})
+    cell = client.get(PEOPLE.format("retention"), {**MARCH, "cohort": "soon", "period_offset": 0})
+
+    assert answer.status_code == 400
+    assert "at_step is a whole number from 1 to 2." in answer.content.decode()
+    assert cell.status_code == 400
+    assert "cohort is the day its cohort starts, YYYY-MM-DD." in cell.content.decode()
+    assert client.get(PEOPLE.format("pai")).status_code == 404
