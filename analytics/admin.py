@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -25,7 +25,7 @@ from analytics.dashboards import Figure, Tile
 from analytics.export import report_csv
 from analytics.forms import EVENT_INPUTS, FORMS, ReportForm, flatten_errors
 from analytics.inputs import DateRange, ReportInputError
-from analytics.models import AnalyticsSettings, Dashboard
+from analytics.models import AnalyticsSettings, Dashboard, SavedReport
 from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
 from analytics.report import people as report_people_module
 from analytics.reports import REPORTS, AnalyticsUnavailable, run_report
@@ -106,6 +106,16 @@ class DashboardAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         return [
             path("", self.admin_site.admin_view(self.home), name="analytics_dashboard_changelist"),
+            path(
+                "saved/",
+                self.admin_site.admin_view(self.pin),
+                name="analytics_dashboard_pin",
+            ),
+            path(
+                "saved/<int:pk>/unpin/",
+                self.admin_site.admin_view(self.unpin),
+                name="analytics_dashboard_unpin",
+            ),
             path(
                 "<slug:slug>/",
                 self.admin_site.admin_view(self.dashboard),
@@ -189,6 +199,60 @@ class DashboardAdmin(admin.ModelAdmin):
             return _csv(figure.csv(), f"{slug}-{figure.id}")
         context |= {"figures": figures, "people": _people(result), "people_limit": PEOPLE_LIMIT}
         return TemplateResponse(request, "analytics/report.html", context)
+
+    def _posted_workspace(self, request: HttpRequest) -> Workspace | None:
+        workspace: Workspace | None = (
+            self._workspaces(request).filter(pk=request.POST.get("workspace") or 0).first()
+        )
+        return workspace
+
+    def pin(self, request: HttpRequest) -> HttpResponse:
+        """Save the report's state under a name, as a tile of the workspace's home."""
+        if request.method != "POST":
+            return HttpResponse("Pin a report with POST.", status=405)
+        workspace = self._posted_workspace(request)
+        if workspace is None:
+            return HttpResponse("No such workspace of yours.", status=404)
+        slug = request.POST.get("report", "")
+        query = QueryDict(request.POST.get("query", ""))
+        try:
+            saved = services.saved_report_pin(
+                workspace=workspace,
+                report=slug,
+                name=request.POST.get("name", ""),
+                query=query,
+                rolling=request.POST.get("rolling") == "on",
+                today=workspace_today(workspace),
+                user=request.user,
+            )
+        except ReportInputError as error:
+            messages.error(request, f"Not pinned: {error.message}")
+        else:
+            messages.success(request, f"“{saved.name}” is pinned to the analytics home.")
+        back = query.copy()
+        back["workspace"] = str(workspace.pk)
+        target = reverse("admin:analytics_dashboard", args=[slug]) if slug in REPORTS else ""
+        return HttpResponseRedirect(
+            f"{target}?{back.urlencode()}"
+            if target
+            else reverse("admin:analytics_dashboard_changelist")
+        )
+
+    def unpin(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse("Unpin a report with POST.", status=405)
+        workspace = self._posted_workspace(request)
+        if workspace is None:
+            return HttpResponse("No such workspace of yours.", status=404)
+        try:
+            services.saved_report_unpin(workspace=workspace, saved_report_id=pk)
+        except ReportInputError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "Unpinned from the analytics home.")
+        return HttpResponseRedirect(
+            reverse("admin:analytics_dashboard_changelist") + f"?workspace={workspace.pk}"
+        )
 
     def people(self, request: HttpRequest, slug: str) -> HttpResponse:
         """The people behind one number of a report (an event funnel's step, a retention
@@ -391,12 +455,15 @@ def _people(result: Any) -> list[tuple[str, list[tuple[str, str]], list[tuple[st
     ]
 
 
-def report_figures(slug: str, result: Any, form: ReportForm) -> list[Figure]:
+def report_figures(slug: str, result: Any, form: ReportForm, home: bool = False) -> list[Figure]:
+    """The report's figures; on the home (a pinned tile) only what its first chart needs."""
     data = form.cleaned_data
     match result:
         case queries.JourneyFunnel():
             journey: Journey = data["journey"]
             date_range = DateRange(data["date_from"], data["date_to"], data["timezone"])
+            if home:
+                return dashboards.journey_funnel_figures(result)
             return dashboards.journey_funnel_figures(
                 result,
                 velocity=queries.milestone_velocity(journey=journey, date_range=date_range),
@@ -423,12 +490,48 @@ def report_figures(slug: str, result: Any, form: ReportForm) -> list[Figure]:
     return []
 
 
+def saved_tile(saved: SavedReport, today: date) -> Tile:
+    """A pinned report as a tile: its first chart, as its dashboard would draw it today."""
+    report = REPORTS.get(saved.report)
+    query = services.saved_report_query(saved, today)
+    link = reverse("admin:analytics_dashboard", args=[saved.report]) + "?" + query.urlencode()
+    if report is None:
+        return Tile(title=saved.name, link=link, empty="This report no longer exists.", saved=saved)
+    form = FORMS[saved.report](query, workspace=saved.workspace, today=today)
+    figure = None
+    problem = ""
+    if form.is_valid():
+        try:
+            result, _ = run_report(report, saved.workspace, form.report_input())
+            figures = report_figures(saved.report, result, form, home=True)
+            figure = figures[0] if figures else None
+        except ValidationError as error:
+            problem = " ".join(m for _, m in flatten_errors(error.detail))
+        except AnalyticsUnavailable as error:
+            problem = str(error.detail)
+    else:
+        problem = " ".join(e for errors in form.errors.values() for e in errors)
+    dates = (
+        f"{form.cleaned_data['date_from']} to {form.cleaned_data['date_to']}"
+        if form.has_dates and not problem
+        else ""
+    )
+    return Tile(
+        title=saved.name,
+        link=link,
+        headline=report.title + (f" · {dates}" if dates else ""),
+        figure=dataclasses.replace(figure, id=f"saved-{saved.pk}") if figure else None,
+        empty=f"Cannot be drawn: {problem}" if problem else "Nothing to draw.",
+        saved=saved,
+    )
+
+
 def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
     """The analytics home of one workspace: its journeys at a glance, this week's PQLs, the
     walkthroughs that lose the most people, broken steps, and what other apps add."""
+    tiles = [saved_tile(saved, today) for saved in SavedReport.objects.filter(workspace=workspace)]
     month = dashboards.last_days(today, 30, workspace.time_zone)
     month_query = {"date_from": month.date_from, "date_to": month.date_to}
-    tiles = []
     for journey in Journey.objects.filter(workspace=workspace).order_by("name")[:HOME_JOURNEYS]:
         funnel, velocity = dashboards.journey_glance(journey, month)
         figure = dashboards.journey_funnel_figures(funnel, velocity=velocity)[0]

@@ -898,6 +898,7 @@ class Tile:
     lines: Sequence[tuple[str, str]] = ()  # (text, link) pairs; the link may be ""
     figure: Figure | None = None
     empty: str = ""
+    saved: Any = None  # the SavedReport a pinned tile shows (it can be unpinned)
 
 
 @dataclass

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
+from urllib.parse import urlencode
 
-from analytics import queries
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from analytics import queries, services
 from analytics.dashboards import adoption_figures, histogram_position
+from analytics.models import SavedReport
 from analytics.report import adoption
 from onboarding.models import Segment
 from tests.analytics.conftest import at
 from tests.analytics.test_admin import MARCH, figure, logged_in
+from tests.factories import WorkspaceFactory
 
 
 def test_percentile_marks_stand_where_their_time_falls_inside_a_bucket():
@@ -119,3 +127,82 @@ def test_the_people_page_names_a_wrong_choice(workspace, person, track, analytic
     assert cell.status_code == 400
     assert "cohort is the day its cohort starts, YYYY-MM-DD." in cell.content.decode()
     assert client.get(PEOPLE.format("pai")).status_code == 404
+
+
+def test_a_pinned_report_is_a_tile_of_the_home_with_its_dates_moving_until_unpinned(
+    workspace, person, track, analytics_store
+):
+    ann = person("ann")
+    today = timezone.now().date()
+    track(ann, "signup", timezone.now() - timedelta(days=2))
+    track(ann, "invite", timezone.now() - timedelta(days=1))
+    analytics_store()
+    client = logged_in(workspace)
+    week = {
+        "date_from": (today - timedelta(days=6)).isoformat(),
+        "date_to": today.isoformat(),
+        "step": ["signup", "invite"],
+        "workspace": str(workspace.pk),
+    }
+    report = client.get("/admin/analytics/dashboard/funnel/", week).content.decode()
+    assert 'action="/admin/analytics/dashboard/saved/"' in report
+
+    pinned = client.post(
+        "/admin/analytics/dashboard/saved/",
+        {
+            "workspace": workspace.pk,
+            "report": "funnel",
+            "name": "Invites this week",
+            "query": urlencode(week, doseq=True) + "&export=csv",
+            "rolling": "on",
+        },
+    )
+    twice = client.post(
+        "/admin/analytics/dashboard/saved/",
+        {"workspace": workspace.pk, "report": "funnel", "name": "Invites this week", "query": ""},
+        follow=True,
+    )
+
+    assert pinned.status_code == 302
+    saved = SavedReport.objects.get(workspace=workspace)
+    assert "export" not in saved.query
+    assert "days=7" in saved.query
+    assert "is pinned already" in twice.content.decode()
+    home = client.get(f"/admin/analytics/dashboard/?workspace={workspace.pk}").content.decode()
+    assert "Invites this week" in home
+    tile = figure(home, f"saved-{saved.pk}")
+    assert tile["series"][0]["values"] == [1, 1]
+    # A week later the tile still shows the last 7 days, up to that day.
+    later = services.saved_report_query(saved, today + timedelta(days=7))
+    assert later["date_from"] == (today + timedelta(days=1)).isoformat()
+    assert later["date_to"] == (today + timedelta(days=7)).isoformat()
+
+    other = WorkspaceFactory()
+    assert (
+        client.post(
+            f"/admin/analytics/dashboard/saved/{saved.pk}/unpin/", {"workspace": other.pk}
+        ).status_code
+        == 404
+    )
+    unpinned = client.post(
+        f"/admin/analytics/dashboard/saved/{saved.pk}/unpin/", {"workspace": workspace.pk}
+    )
+
+    assert unpinned.status_code == 302
+    assert not SavedReport.objects.exists()
+    home = client.get(f"/admin/analytics/dashboard/?workspace={workspace.pk}").content.decode()
+    assert "Invites this week" not in home
+
+
+def test_report_time_zones_default_to_the_workspace_s(workspace):
+    workspace.time_zone = "Asia/Tokyo"
+    workspace.save(update_fields=["time_zone"])
+    client = logged_in(workspace)
+
+    page = client.get("/admin/analytics/dashboard/retention/").content.decode()
+
+    assert '<option value="Asia/Tokyo" selected>' in page
+    workspace.time_zone = "Mars/Olympus"
+    with pytest.raises(ValidationError) as error:
+        workspace.full_clean()
+    assert "is not an IANA time zone" in str(error.value)
