@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.http import QueryDict
@@ -15,8 +17,10 @@ from django.utils.timezone import now as timezone_now
 
 from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_known_event
 from analytics.models import JourneyDayRollup, JourneyStaleDay, SavedReport
+from analytics.report import lifecycle
 from analytics.velocity import DayDurations, Durations
 from onboarding.models import Condition, Journey, JourneyProgress, Segment, Workspace
+from onboarding.services import end_user_lifecycle_stages_set
 from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 STALE_DAY = JourneyStaleDay._meta.db_table
@@ -155,6 +159,27 @@ def saved_report_unpin(*, workspace: Workspace, saved_report_id: int) -> None:
     deleted, _ = SavedReport.objects.filter(workspace=workspace, pk=saved_report_id).delete()
     if not deleted:
         raise ReportInputError("saved_report", "No such pinned report in this workspace.")
+
+
+def lifecycle_stages_refresh(*, workspace: Workspace, now: datetime | None = None) -> int:
+    """Write each end user's current lifecycle state, as the lifecycle report counts it, into
+    their lifecycle stage (admin's column, segments and breakdowns read it). Returns how many
+    changed."""
+    stages = lifecycle.current_stages(workspace=workspace, now=now)
+    return end_user_lifecycle_stages_set(workspace=workspace, stages=stages)
+
+
+_LIFECYCLE_REFRESH_LOCK = "analytics:lifecycle-refresh"
+
+
+def lifecycle_stages_refresh_due() -> int:
+    """After an export: refresh every workspace's stages, at most once per
+    ANALYTICS_LIFECYCLE_REFRESH_SECONDS across processes (a cache key is the clock)."""
+    if not cache.add(_LIFECYCLE_REFRESH_LOCK, "1", settings.ANALYTICS_LIFECYCLE_REFRESH_SECONDS):
+        return 0
+    return sum(
+        lifecycle_stages_refresh(workspace=workspace) for workspace in Workspace.objects.all()
+    )
 
 
 # --- Journey rollups ---------------------------------------------------------------------

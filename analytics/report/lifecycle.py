@@ -139,6 +139,32 @@ _TOTALS = f"""
 """
 
 
+_CURRENT = f"""
+    SELECT person_id, length(entered) + 1 - indexOf(arrayReverse(known), arrayMax(known))
+    FROM (SELECT person_id, entered, arrayMap(x -> ifNull(x, -1), entered) AS known
+          FROM ({_ENTRIES}))
+    SETTINGS join_use_nulls = 1
+"""
+
+
+def _parameters(workspace: Workspace, now: datetime) -> dict[str, Any]:
+    rules = AnalyticsSettings.for_workspace(workspace).lifecycle_rules()
+    return {
+        "workspace": workspace.pk,
+        "active_from": int(now.timestamp() * 1000) - int(rules["active_days"]) * DAY_MS,
+        "customer": rules["customer_event"],
+        "retained": rules["retained_event"],
+        "churned": rules["churned_event"],
+        "active": rules["active_event"],
+    }
+
+
+def current_stages(*, workspace: Workspace, now: datetime | None = None) -> dict[int, str]:
+    """Each person's state now, as the report counts them: person id -> LifecycleStage value."""
+    rows = store.rows(_CURRENT, _parameters(workspace, now or timezone.now()))
+    return {int(person): LIFECYCLE_ORDER[int(index) - 1] for person, index in rows}
+
+
 def lifecycle(
     *,
     workspace: Workspace,
@@ -156,20 +182,7 @@ def lifecycle(
             workspace=workspace, date_range=date_range, period=period, activity_event=activity_event
         )
     rules = AnalyticsSettings.for_workspace(workspace).lifecycle_rules()
-    rows = {
-        int(row[0]): row
-        for row in store.rows(
-            _TOTALS,
-            {
-                "workspace": workspace.pk,
-                "active_from": int(now.timestamp() * 1000) - int(rules["active_days"]) * DAY_MS,
-                "customer": rules["customer_event"],
-                "retained": rules["retained_event"],
-                "churned": rules["churned_event"],
-                "active": rules["active_event"],
-            },
-        )
-    }
+    rows = {int(row[0]): row for row in store.rows(_TOTALS, _parameters(workspace, now))}
     labels = dict(LifecycleStage.choices)
     states = []
     for index, stage in enumerate(LIFECYCLE_ORDER):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -11,8 +12,8 @@ from django.utils import timezone
 from analytics import queries, services
 from analytics.dashboards import adoption_figures, histogram_position
 from analytics.models import SavedReport
-from analytics.report import adoption
-from onboarding.models import Segment
+from analytics.report import adoption, lifecycle
+from onboarding.models import EndUser, Segment
 from tests.analytics.conftest import at
 from tests.analytics.test_admin import MARCH, figure, logged_in
 from tests.factories import WorkspaceFactory
@@ -206,3 +207,43 @@ def test_report_time_zones_default_to_the_workspace_s(workspace):
     with pytest.raises(ValidationError) as error:
         workspace.full_clean()
     assert "is not an IANA time zone" in str(error.value)
+
+
+def test_the_end_users_lifecycle_column_agrees_with_the_lifecycle_report(
+    workspace, person, track, analytics_store
+):
+    now = timezone.now()
+    person("visitor", signed_up_at=None, first_seen_at=now - timedelta(days=9))
+    person("trial", signed_up_at=now - timedelta(days=8))
+    customer = person("customer", signed_up_at=now - timedelta(days=8))
+    active = person("active", signed_up_at=now - timedelta(days=8))
+    churned = person("churned", signed_up_at=now - timedelta(days=8))
+    for someone in (customer, active, churned):
+        track(someone, "subscription_started", now - timedelta(days=5))
+    track(customer, "$pageview", now - timedelta(days=60))  # before becoming a customer
+    track(active, "$pageview", now - timedelta(days=1))
+    track(churned, "subscription_cancelled", now - timedelta(days=2))
+    analytics_store()
+    # Everyone starts as the model's default (trial) until analytics writes the stages back.
+    assert set(EndUser.objects.values_list("lifecycle_stage", flat=True)) == {"trial"}
+
+    changed = services.lifecycle_stages_refresh(workspace=workspace)
+
+    report = lifecycle.lifecycle(workspace=workspace)
+    now_per_stage = {s.stage: s.current for s in report.states if s.current}
+    stored = Counter(EndUser.objects.values_list("lifecycle_stage", flat=True))
+    assert now_per_stage == dict(stored)
+    assert changed == 4
+    assert {p.external_id: p.lifecycle_stage for p in EndUser.objects.all()} == {
+        "visitor": "visitor",
+        "trial": "trial",
+        "customer": "customer",
+        "active": "active_customer",
+        "churned": "churned",
+    }
+    client = logged_in(workspace)
+    listed = client.get("/admin/onboarding/enduser/", {"lifecycle_stage__exact": "churned"})
+    assert listed.status_code == 200
+    assert ">churned</a>" in listed.content.decode()
+    assert ">visitor</a>" not in listed.content.decode()
+    assert services.lifecycle_stages_refresh(workspace=workspace) == 0
