@@ -16,18 +16,20 @@ from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from django import forms
-from django.db.models import Count
+from django.core.cache import cache
 from django.http import QueryDict
 from django.utils import timezone
 
+from analytics import store
 from analytics.inputs import MAX_ADOPTION_FEATURES, MAX_FUNNEL_STEPS
-from onboarding.models import Event, Journey, Walkthrough, Workspace
+from onboarding.models import Journey, Walkthrough, Workspace
 
 DEFAULT_DAYS = 30
 PRESET_DAYS = (7, 30, 90)
 # Suggested event names come from this much recent history: one indexed range scan.
 SUGGESTION_DAYS = 90
 SUGGESTION_LIMIT = 200
+SUGGESTION_CACHE_SECONDS = 300
 TIME_ZONES = sorted(zoneinfo.available_timezones() - {"localtime"})
 WINDOW_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 
@@ -38,16 +40,33 @@ class EventName:
     count: int
 
 
+_RECORDED = """
+    SELECT name, count() AS times FROM events
+    WHERE workspace_id = {workspace:UInt64} AND timestamp >= {since:DateTime64(3, 'UTC')}
+    GROUP BY name ORDER BY times DESC, name LIMIT {limit:UInt32}
+"""
+
+
 def recorded_events(workspace: Workspace) -> list[EventName]:
-    """Event names recorded in the workspace lately, the most frequent first."""
+    """Event names recorded in the workspace lately, the most frequent first. Counted in the
+    analytics store (a GROUP BY over the primary database's events took ~0.6 s at the demo's
+    size) and kept for SUGGESTION_CACHE_SECONDS: suggestions may miss a name recorded in the
+    last few minutes, which the input still accepts typed."""
+    # created_at too: a test database (or a restored one) hands out the same ids again.
+    key = f"analytics:recorded-events:{workspace.pk}:{workspace.created_at.timestamp()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return [EventName(name, count) for name, count in cached]
     since = timezone.now() - timedelta(days=SUGGESTION_DAYS)
-    rows = (
-        Event.objects.filter(workspace=workspace, timestamp__gte=since)
-        .values("name")
-        .annotate(count=Count("id"))
-        .order_by("-count", "name")[:SUGGESTION_LIMIT]
-    )
-    return [EventName(row["name"], row["count"]) for row in rows]
+    try:
+        rows = store.rows(
+            _RECORDED, {"workspace": workspace.pk, "since": since, "limit": SUGGESTION_LIMIT}
+        )
+    except store.StoreUnavailable:
+        return []  # no suggestions; the report itself says the store is unavailable
+    found = [(str(name), int(count)) for name, count in rows]
+    cache.set(key, found, SUGGESTION_CACHE_SECONDS)
+    return [EventName(name, count) for name, count in found]
 
 
 class DateInput(forms.DateInput):
