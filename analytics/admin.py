@@ -372,14 +372,21 @@ def _number(query: Any, name: str, low: int, high: int) -> int:
     return int(text)
 
 
+def form_problems(form: ReportForm) -> str:
+    """A form's errors in one sentence, each after its field's label."""
+    return " ".join(
+        f"{form.fields[name].label if name in form.fields else name}: "
+        + " ".join(str(e) for e in errors)
+        for name, errors in form.errors.items()
+    )
+
+
 def report_people(
     slug: str, form: ReportForm, workspace: Workspace, query: Any
 ) -> tuple[report_people_module.People, str]:
     """Who is behind the number the query points at, and that number's name in words."""
     if not form.is_valid():
-        problems = [f"{form.fields[f].label if f in form.fields else f}: {' '.join(e)}"
-                    for f, e in form.errors.items()]  # fmt: skip
-        raise ReportInputError("report", "The report's inputs are wrong. " + " ".join(problems))
+        raise ReportInputError("report", "The report's inputs are wrong. " + form_problems(form))
     spec = form.report_input()
     if slug == "funnel":
         at_step = _number(query, "at_step", 1, len(spec["steps"]))
@@ -392,8 +399,8 @@ def report_people(
         try:
             result, _ = run_report(REPORTS[slug], workspace, spec)
         except ValidationError as error:
-            problems = " ".join(m for _, m in flatten_errors(error.detail))
-            raise ReportInputError("report", problems) from None
+            detail = " ".join(m for _, m in flatten_errors(error.detail))
+            raise ReportInputError("report", detail) from None
         step = result.steps[at_step - 1]
         if outcome == "converted":
             found = report_people_module.People(step.count, step.converted_people)
@@ -510,7 +517,7 @@ def saved_tile(saved: SavedReport, today: date) -> Tile:
         except AnalyticsUnavailable as error:
             problem = str(error.detail)
     else:
-        problem = " ".join(e for errors in form.errors.values() for e in errors)
+        problem = form_problems(form)
     dates = (
         f"{form.cleaned_data['date_from']} to {form.cleaned_data['date_to']}"
         if form.has_dates and not problem

@@ -126,8 +126,8 @@ def saved_report_pin(
             kept.setlist(key, query.getlist(key))
     if rolling and kept.get("date_from") and kept.get("date_to"):
         try:
-            first = date.fromisoformat(kept["date_from"])
-            last = date.fromisoformat(kept["date_to"])
+            first = date.fromisoformat(str(kept["date_from"]))
+            last = date.fromisoformat(str(kept["date_to"]))
         except ValueError:
             raise ReportInputError("date_from", "Dates are YYYY-MM-DD.") from None
         del kept["date_from"], kept["date_to"]

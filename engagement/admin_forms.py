@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from engagement.models import FrequencyCap, Rule
 
@@ -114,7 +115,7 @@ class EventFiltersWidget(forms.Widget):
 
     def render(
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
-    ) -> str:
+    ) -> SafeString:
         if isinstance(value, dict):
             rows = [(str(k), _value_text(v)) for k, v in value.items()]
         elif isinstance(value, list):
