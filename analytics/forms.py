@@ -13,12 +13,16 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from django import forms
 from django.core.cache import cache
+from django.forms.utils import flatatt
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from analytics import store
 from analytics.inputs import MAX_ADOPTION_FEATURES, MAX_FUNNEL_STEPS
@@ -69,6 +73,30 @@ def recorded_events(workspace: Workspace) -> list[EventName]:
     return [EventName(name, count) for name, count in found]
 
 
+@lru_cache(maxsize=1)
+def _zone_options() -> dict[str, str]:
+    return {zone: f'<option value="{escape(zone)}">{escape(zone)}</option>' for zone in TIME_ZONES}
+
+
+class TimeZoneSelect(forms.Select):
+    """The ~600 IANA zones as one <select>, its options written once per process: Django's
+    template per option took most of a dashboard's render time (about 0.3 s a page here)."""
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        chosen = str(value[0] if isinstance(value, list | tuple) and value else value or "")
+        options = _zone_options()
+        html = "".join(
+            f'<option value="{escape(zone)}" selected>{escape(zone)}</option>'
+            if zone == chosen
+            else option
+            for zone, option in options.items()
+        )
+        final = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
+        return format_html("<select{}>{}</select>", flatatt(final), mark_safe(html))  # noqa: S308 - escaped above
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -87,7 +115,10 @@ class ReportForm(forms.Form):
     date_from = forms.DateField(label="From", widget=DateInput())
     date_to = forms.DateField(label="To", widget=DateInput())
     timezone = forms.ChoiceField(
-        label="Time zone", choices=[(name, name) for name in TIME_ZONES], initial="UTC"
+        label="Time zone",
+        choices=[(name, name) for name in TIME_ZONES],
+        initial="UTC",
+        widget=TimeZoneSelect,
     )
 
     def __init__(self, query: QueryDict, *, workspace: Workspace, today: date) -> None:

@@ -288,8 +288,9 @@ def test_each_dashboard_draws_the_numbers_of_the_api_with_its_table_and_csv(
     # The table's header is shown in capitals by admin's CSS; the words are the same.
     assert [h.lower() for h in download[0]] == [h.lower() for h in header.all_inner_texts()]
     assert download[1:] == rows
-    # The keyboard reaches the chart after the report's links, and arrow keys read it out.
-    page.get_by_role("link", name="Link to this report").focus()
+    # The keyboard reaches the chart after the report's links and its pin form, and arrow keys
+    # read it out.
+    page.get_by_role("button", name="Pin", exact=True).focus()
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.dataset.figure")
     assert focused == chart_ids(page)[0]
