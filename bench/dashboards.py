@@ -45,9 +45,9 @@ PAGES = [
 
 
 def measure(workspace: Any, repeat: int) -> dict[str, float]:
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
-    from django.conf import settings
     from django.test import Client
 
     from onboarding.models import Event
