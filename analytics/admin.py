@@ -528,7 +528,7 @@ def saved_tile(saved: SavedReport, today: date) -> Tile:
         link=link,
         headline=report.title + (f" · {dates}" if dates else ""),
         figure=dataclasses.replace(figure, id=f"saved-{saved.pk}") if figure else None,
-        empty=f"Cannot be drawn: {problem}" if problem else "Nothing to draw.",
+        empty=f"Cannot be drawn: {problem}" if problem else ("" if figure else "Nothing to draw."),
         saved=saved,
     )
 

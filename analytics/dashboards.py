@@ -690,7 +690,9 @@ def lifecycle_figures(result: lifecycle.Lifecycle) -> list[Figure]:
     periods = result.over_time
     if periods:
         name = result.activity_event or "any event"
-        figures.append(
+        # Over time first: the chart a person opens lifecycle for (and a pinned tile's).
+        figures.insert(
+            0,
             Figure(
                 id="over-time",
                 kind="stacked",
@@ -719,7 +721,7 @@ def lifecycle_figures(result: lifecycle.Lifecycle) -> list[Figure]:
                     # Below the axis, as PostHog draws it: people lost this period.
                     Series("Dormant", [-p.dormant for p in periods]),
                 ],
-            )
+            ),
         )
     return figures
 
