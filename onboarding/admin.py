@@ -601,6 +601,10 @@ class ConditionForm(forms.ModelForm):
         },
     )
 
+    def clean_people(self) -> Any:
+        # An empty box is no list (the column holds [], never null).
+        return self.cleaned_data.get("people") or []
+
     class Meta:
         model = Condition
         fields = (

@@ -262,7 +262,7 @@ class _ConditionFile(_Strict):
     people = serializers.ListField(
         child=serializers.CharField(max_length=255),
         max_length=MAX_SEGMENT_PEOPLE,
-        default=list,
+        required=False,  # absent unless the condition is a list of people, as exported
     )
 
 
@@ -432,7 +432,10 @@ def _normalise(piece: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, datetime):
             out[name] = _iso(value)
         elif isinstance(value, list):
-            out[name] = [_normalise(dict(item)) for item in value]
+            # Lists of rows (steps, conditions) or of plain values (a condition's people).
+            out[name] = [
+                _normalise(dict(item)) if isinstance(item, dict) else item for item in value
+            ]
         else:
             out[name] = value
     return out
@@ -492,8 +495,9 @@ class _Importer:
             where = f"{path}.conditions[{index}]"
             condition = existing[index] if index < len(existing) else Condition(segment=segment)
             condition.position = index
-            for name in ("kind", "trait", "event_name", "operator", "value", "people"):
+            for name in ("kind", "trait", "event_name", "operator", "value"):
                 setattr(condition, name, item[name])
+            condition.people = item.get("people", [])
             condition.milestone = self.find(
                 Milestone, item["milestone"], f"{where}.milestone", "milestone"
             )

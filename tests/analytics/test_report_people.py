@@ -13,9 +13,10 @@ import pytest
 from analytics import queries, services
 from analytics.inputs import DateRange, ReportInputError
 from analytics.report import people, retention
+from onboarding.content_io import content_export, content_import
 from onboarding.models import Event, Workspace
 from onboarding.segments import segment_matches
-from tests.factories import EndUserFactory
+from tests.factories import EndUserFactory, WorkspaceFactory
 
 ORIGIN = datetime(2025, 3, 3, tzinfo=UTC)
 
@@ -126,3 +127,30 @@ def test_a_segment_from_people_refuses_an_empty_or_too_long_list(workspace: Work
             workspace=workspace, external_ids=[f"u{n}" for n in range(10_001)], name="Many"
         )
     assert "at most 10,000" in long.value.message
+
+
+def test_a_segment_of_people_travels_in_a_content_file(workspace: Workspace) -> None:
+    for n in range(3):
+        EndUserFactory(workspace=workspace, external_id=f"u{n}")
+    services.segment_create_from_people(
+        workspace=workspace, external_ids=["u0", "u2"], name="Picked"
+    )
+    other = WorkspaceFactory()
+
+    exported = content_export(workspace=workspace)
+    content_import(workspace=other, data=exported)
+
+    [condition] = exported["segments"][0]["conditions"]
+    assert condition["people"] == ["u0", "u2"]
+    assert content_export(workspace=other) == exported
+
+
+def test_a_segment_saved_in_admin_without_people_keeps_an_empty_list(workspace: Workspace) -> None:
+    from onboarding.admin import ConditionForm
+
+    form = ConditionForm(
+        data={"position": 0, "kind": "trait", "trait": "plan", "operator": "eq", "value": "pro"}
+    )
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["people"] == []
