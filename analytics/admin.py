@@ -20,10 +20,11 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from rest_framework.exceptions import ValidationError
 
-from analytics import dashboards, queries, services
-from analytics.dashboards import Figure, Tile
+from analytics import dashboards, home, queries, services
+from analytics.dashboards import Figure
 from analytics.export import report_csv
 from analytics.forms import EVENT_INPUTS, FORMS, ReportForm, flatten_errors
+from analytics.home import Tile
 from analytics.inputs import DateRange, ReportInputError
 from analytics.models import AnalyticsSettings, Dashboard, SavedReport
 from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
@@ -537,10 +538,10 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
     """The analytics home of one workspace: its journeys at a glance, this week's PQLs, the
     walkthroughs that lose the most people, broken steps, and what other apps add."""
     tiles = [saved_tile(saved, today) for saved in SavedReport.objects.filter(workspace=workspace)]
-    month = dashboards.last_days(today, 30, workspace.time_zone)
+    month = home.last_days(today, 30, workspace.time_zone)
     month_query = {"date_from": month.date_from, "date_to": month.date_to}
     for journey in Journey.objects.filter(workspace=workspace).order_by("name")[:HOME_JOURNEYS]:
-        funnel, velocity = dashboards.journey_glance(journey, month)
+        funnel, velocity = home.journey_glance(journey, month)
         figure = dashboards.journey_funnel_figures(funnel, velocity=velocity)[0]
         last = funnel.steps[-1]
         velocity_link = report_link("velocity", workspace, journey=journey.key, **month_query)
@@ -565,7 +566,7 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
                 figure=dataclasses.replace(figure, id=f"journey-{journey.pk}"),
             )
         )
-    week = dashboards.week_so_far(today, workspace.time_zone)
+    week = home.week_so_far(today, workspace.time_zone)
     pqls = queries.pqls(workspace=workspace, date_range=week, limit=1000)
     tiles.append(
         Tile(
@@ -582,7 +583,7 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
             empty="No new PQLs this week yet.",
         )
     )
-    losses = dashboards.walkthrough_losses(workspace, month)
+    losses = home.walkthrough_losses(workspace, month)
     tiles.append(
         Tile(
             title="Walkthroughs that lose the most people",
@@ -632,6 +633,6 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
             empty="Every step found its target in the last 30 days.",
         )
     )
-    for provider in dashboards.home_tiles.providers:
+    for provider in home.home_tiles.providers:
         tiles.extend(provider(workspace, today))
     return tiles
