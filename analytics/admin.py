@@ -8,23 +8,25 @@ from the same Figure (analytics/dashboards.py), so they cannot disagree."""
 from __future__ import annotations
 
 import dataclasses
+import zoneinfo
 from datetime import date
 from typing import Any
 
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from rest_framework.exceptions import ValidationError
 
-from analytics import dashboards
-from analytics.dashboards import Figure, Tile
+from analytics import dashboards, home, services
+from analytics.dashboards import Figure
 from analytics.export import report_csv
-from analytics.forms import EVENT_INPUTS, FORMS, ReportForm
-from analytics.inputs import DateRange
-from analytics.models import AnalyticsSettings, Dashboard
+from analytics.forms import EVENT_INPUTS, FORMS, ReportForm, flatten_errors
+from analytics.home import Tile
+from analytics.inputs import DateRange, ReportInputError
+from analytics.models import AnalyticsSettings, Dashboard, SavedReport
 from analytics.report import (
     adoption,
     event_funnel,
@@ -36,14 +38,17 @@ from analytics.report import (
     retention,
     walkthrough_funnel,
 )
+from analytics.report import people as report_people_module
 from analytics.reports import REPORTS, AnalyticsUnavailable, run_report
 from analytics.store import StoreUnavailable
-from onboarding.models import Journey, Walkthrough, Workspace
+from onboarding.models import EndUser, Journey, Walkthrough, Workspace
 from onboarding.queries import workspaces_for_user
+from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 HOME_JOURNEYS = 6
 HOME_LINES = 5
 PEOPLE_LIMIT = 20
+PEOPLE_SHOWN = 500  # listed on a people page; a segment made there holds them all
 
 
 @admin.register(AnalyticsSettings)
@@ -114,9 +119,24 @@ class DashboardAdmin(admin.ModelAdmin):
         return [
             path("", self.admin_site.admin_view(self.home), name="analytics_dashboard_changelist"),
             path(
+                "saved/",
+                self.admin_site.admin_view(self.pin),
+                name="analytics_dashboard_pin",
+            ),
+            path(
+                "saved/<int:pk>/unpin/",
+                self.admin_site.admin_view(self.unpin),
+                name="analytics_dashboard_unpin",
+            ),
+            path(
                 "<slug:slug>/",
                 self.admin_site.admin_view(self.dashboard),
                 name="analytics_dashboard",
+            ),
+            path(
+                "<slug:slug>/people/",
+                self.admin_site.admin_view(self.people),
+                name="analytics_dashboard_people",
             ),
         ]
 
@@ -139,7 +159,7 @@ class DashboardAdmin(admin.ModelAdmin):
         context = self._context(request, "Analytics")
         workspace: Workspace | None = context["workspace"]
         if workspace is not None:
-            tiles = home_tiles(workspace, timezone.now().date())
+            tiles = home_tiles(workspace, workspace_today(workspace))
             context |= {
                 "tiles": tiles,
                 "figures": [tile.figure for tile in tiles if tile.figure is not None],
@@ -156,7 +176,7 @@ class DashboardAdmin(admin.ModelAdmin):
             return TemplateResponse(request, "analytics/report.html", context)
         query = request.GET.copy()
         query["workspace"] = str(workspace.pk)
-        form = FORMS[slug](query, workspace=workspace, today=timezone.now().date())
+        form = FORMS[slug](query, workspace=workspace, today=workspace_today(workspace))
         context |= {
             "report": report,
             "form": form,
@@ -182,6 +202,7 @@ class DashboardAdmin(admin.ModelAdmin):
         if request.GET.get("export") == "csv":
             return _csv(report_csv(result), slug)
         figures = report_figures(slug, result, form)
+        figures = [with_people_links(slug, figure, result, query.urlencode()) for figure in figures]
         chosen = request.GET.get("download")
         if chosen:
             figure = next((f for f in figures if f.id == chosen), None)
@@ -190,6 +211,247 @@ class DashboardAdmin(admin.ModelAdmin):
             return _csv(figure.csv(), f"{slug}-{figure.id}")
         context |= {"figures": figures, "people": _people(result), "people_limit": PEOPLE_LIMIT}
         return TemplateResponse(request, "analytics/report.html", context)
+
+    def _posted_workspace(self, request: HttpRequest) -> Workspace | None:
+        workspace: Workspace | None = (
+            self._workspaces(request).filter(pk=request.POST.get("workspace") or 0).first()
+        )
+        return workspace
+
+    def pin(self, request: HttpRequest) -> HttpResponse:
+        """Save the report's state under a name, as a tile of the workspace's home."""
+        if request.method != "POST":
+            return HttpResponse("Pin a report with POST.", status=405)
+        workspace = self._posted_workspace(request)
+        if workspace is None:
+            return HttpResponse("No such workspace of yours.", status=404)
+        slug = request.POST.get("report", "")
+        query = QueryDict(request.POST.get("query", ""))
+        try:
+            saved = services.saved_report_pin(
+                workspace=workspace,
+                report=slug,
+                name=request.POST.get("name", ""),
+                query=query,
+                rolling=request.POST.get("rolling") == "on",
+                today=workspace_today(workspace),
+                user=request.user,
+            )
+        except ReportInputError as error:
+            messages.error(request, f"Not pinned: {error.message}")
+        else:
+            messages.success(request, f"“{saved.name}” is pinned to the analytics home.")
+        back = query.copy()
+        back["workspace"] = str(workspace.pk)
+        target = reverse("admin:analytics_dashboard", args=[slug]) if slug in REPORTS else ""
+        return HttpResponseRedirect(
+            f"{target}?{back.urlencode()}"
+            if target
+            else reverse("admin:analytics_dashboard_changelist")
+        )
+
+    def unpin(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse("Unpin a report with POST.", status=405)
+        workspace = self._posted_workspace(request)
+        if workspace is None:
+            return HttpResponse("No such workspace of yours.", status=404)
+        try:
+            services.saved_report_unpin(workspace=workspace, saved_report_id=pk)
+        except ReportInputError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "Unpinned from the analytics home.")
+        return HttpResponseRedirect(
+            reverse("admin:analytics_dashboard_changelist") + f"?workspace={workspace.pk}"
+        )
+
+    def people(self, request: HttpRequest, slug: str) -> HttpResponse:
+        """The people behind one number of a report (an event funnel's step, a retention
+        cell), each linking to their admin page, and a segment made of them in one click."""
+        if slug not in PEOPLE_PARAMETERS:
+            return HttpResponse("This report does not list people.", status=404)
+        report = REPORTS[slug]
+        context = self._context(request, f"People: {report.title}")
+        workspace: Workspace | None = context["workspace"]
+        if workspace is None:
+            return TemplateResponse(request, "analytics/people.html", context)
+        query = request.GET.copy()
+        query["workspace"] = str(workspace.pk)
+        form = FORMS[slug](query, workspace=workspace, today=workspace_today(workspace))
+        back = query.copy()
+        for name in PEOPLE_PARAMETERS[slug]:
+            back.pop(name, None)
+        context |= {
+            "report": report,
+            "back": reverse("admin:analytics_dashboard", args=[slug]) + "?" + back.urlencode(),
+        }
+        try:
+            found, label = report_people(slug, form, workspace, query)
+        except ReportInputError as error:
+            context["error"] = error.message
+            return TemplateResponse(request, "analytics/people.html", context, status=400)
+        except AnalyticsUnavailable as error:
+            context["error"] = str(error.detail)
+            return TemplateResponse(request, "analytics/people.html", context, status=503)
+        status = 200
+        if request.method == "POST":
+            try:
+                segment = services.segment_create_from_people(
+                    workspace=workspace,
+                    external_ids=found.external_ids,
+                    name=request.POST.get("name", ""),
+                )
+            except ReportInputError as error:
+                context["error"] = error.message
+                status = 400
+            else:
+                messages.success(
+                    request,
+                    f"The segment “{segment.name}” (key {segment.key}) holds these "
+                    f"{len(found.external_ids):,} people.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:onboarding_segment_change", args=[segment.pk])
+                )
+        shown = found.external_ids[:PEOPLE_SHOWN]
+        pages = dict(
+            EndUser.objects.filter(workspace=workspace, external_id__in=shown).values_list(
+                "external_id", "pk"
+            )
+        )
+        context |= {
+            "label": label,
+            "found": found,
+            "shown": [
+                (p, reverse("admin:onboarding_enduser_change", args=[pages[p]]))
+                for p in shown
+                if p in pages
+            ],
+            "people_shown": PEOPLE_SHOWN,
+            "segment_limit": MAX_SEGMENT_PEOPLE,
+            "segment_name": f"{report.title}: {label}"[:120],
+        }
+        return TemplateResponse(request, "analytics/people.html", context, status=status)
+
+
+# The query parameters that choose a report's number, on top of the report's own inputs.
+PEOPLE_PARAMETERS = {"funnel": ("at_step", "outcome"), "retention": ("cohort", "period_offset")}
+
+
+def people_link(slug: str, query: str, **chosen: Any) -> str:
+    return (
+        reverse("admin:analytics_dashboard_people", args=[slug]) + f"?{query}&{urlencode(chosen)}"
+    )
+
+
+def with_people_links(slug: str, figure: Figure, result: Any, query: str) -> Figure:
+    """Links from a funnel's steps and a retention's cells to the people in them."""
+    if isinstance(result, event_funnel.EventFunnel) and figure.id == "funnel":
+        converted = [people_link(slug, query, at_step=s.index + 1) for s in result.steps]
+        dropped = [
+            people_link(slug, query, at_step=s.index + 1, outcome="dropped") if s.index else ""
+            for s in result.steps
+        ]
+        # Columns: step, people, conversion from start, from previous, dropped off, ...
+        row_links = [
+            ["", c if s.count else "", "", "", d if s.dropped else "", "", ""]
+            for s, c, d in zip(result.steps, converted, dropped, strict=True)
+        ]
+        links = {str(i): link for i, link in enumerate(converted)}
+        return dataclasses.replace(figure, links=links, row_links=row_links)
+    if isinstance(result, retention.Retention) and figure.id == "cohorts":
+        links, row_links = {}, []
+        for y, cohort in enumerate(result.cohorts):
+            row = ["", ""]
+            for x, (rate, returned) in enumerate(zip(cohort.rates, cohort.returned, strict=True)):
+                link = ""
+                if rate is not None and returned:
+                    link = people_link(
+                        slug, query, cohort=cohort.cohort_start.isoformat(), period_offset=x
+                    )
+                    links[f"{x},{y}"] = link
+                row.append(link)
+            row_links.append(row)
+        return dataclasses.replace(figure, links=links, row_links=row_links)
+    return figure
+
+
+def _number(query: Any, name: str, low: int, high: int) -> int:
+    text = query.get(name, "")
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ReportInputError(name, f"{name} is a whole number from {low} to {high}.")
+    return int(text)
+
+
+def form_problems(form: ReportForm) -> str:
+    """A form's errors in one sentence, each after its field's label."""
+    return " ".join(
+        f"{form.fields[name].label if name in form.fields else name}: "
+        + " ".join(str(e) for e in errors)
+        for name, errors in form.errors.items()
+    )
+
+
+def report_people(
+    slug: str, form: ReportForm, workspace: Workspace, query: Any
+) -> tuple[report_people_module.People, str]:
+    """Who is behind the number the query points at, and that number's name in words."""
+    if not form.is_valid():
+        raise ReportInputError("report", "The report's inputs are wrong. " + form_problems(form))
+    spec = form.report_input()
+    if slug == "funnel":
+        at_step = _number(query, "at_step", 1, len(spec["steps"]))
+        outcome = query.get("outcome", "converted")
+        if outcome not in ("converted", "dropped") or (outcome == "dropped" and at_step == 1):
+            raise ReportInputError(
+                "outcome", "outcome is converted, or dropped at a step after the first."
+            )
+        spec["people_limit"] = MAX_SEGMENT_PEOPLE
+        try:
+            result, _ = run_report(REPORTS[slug], workspace, spec)
+        except ValidationError as error:
+            detail = " ".join(m for _, m in flatten_errors(error.detail))
+            raise ReportInputError("report", detail) from None
+        step = result.steps[at_step - 1]
+        if outcome == "converted":
+            found = report_people_module.People(step.count, step.converted_people)
+            label = f"reached step {at_step} ({step.event})"
+        else:
+            found = report_people_module.People(step.dropped, step.dropped_people)
+            label = f"dropped off before step {at_step} ({step.event})"
+        return found, label
+    data = form.cleaned_data
+    if data.get("journey"):
+        raise ReportInputError(
+            "journey",
+            "People are listed for cohorts by event; a journey's cohorts are not listed yet.",
+        )
+    try:
+        cohort = date.fromisoformat(query.get("cohort", ""))
+    except ValueError:
+        raise ReportInputError(
+            "cohort", "cohort is the day its cohort starts, YYYY-MM-DD."
+        ) from None
+    offset = _number(query, "period_offset", 0, data["periods"] - 1)
+    found = report_people_module.retention_cell_people(
+        workspace=workspace,
+        date_range=DateRange(data["date_from"], data["date_to"], data["timezone"]),
+        period=data["period"],
+        mode=data["mode"],
+        cohort_type=data["cohort_type"],
+        cohort_event=data["cohort_event"] or None,
+        return_event=data["return_event"] or None,
+        cohort_start=cohort,
+        offset=offset,
+    )
+    when = "came back" if data["mode"] == "on" else "came back then or later"
+    return found, f"cohort of {cohort}, {data['period']} {offset}, {when}"
+
+
+def workspace_today(workspace: Workspace) -> date:
+    """Today in the workspace's time zone: the day its reports end on by default."""
+    return timezone.now().astimezone(zoneinfo.ZoneInfo(workspace.time_zone)).date()
 
 
 def _csv(text: str, name: str) -> HttpResponse:
@@ -212,12 +474,15 @@ def _people(result: Any) -> list[tuple[str, list[tuple[str, str]], list[tuple[st
     ]
 
 
-def report_figures(slug: str, result: Any, form: ReportForm) -> list[Figure]:
+def report_figures(slug: str, result: Any, form: ReportForm, home: bool = False) -> list[Figure]:
+    """The report's figures; on the home (a pinned tile) only what its first chart needs."""
     data = form.cleaned_data
     match result:
         case journey_funnel.JourneyFunnel():
             journey: Journey = data["journey"]
             date_range = DateRange(data["date_from"], data["date_to"], data["timezone"])
+            if home:
+                return dashboards.journey_funnel_figures(result)
             return dashboards.journey_funnel_figures(
                 result,
                 velocity=milestone_velocity.milestone_velocity(
@@ -246,14 +511,50 @@ def report_figures(slug: str, result: Any, form: ReportForm) -> list[Figure]:
     return []
 
 
+def saved_tile(saved: SavedReport, today: date) -> Tile:
+    """A pinned report as a tile: its first chart, as its dashboard would draw it today."""
+    report = REPORTS.get(saved.report)
+    query = services.saved_report_query(saved, today)
+    link = reverse("admin:analytics_dashboard", args=[saved.report]) + "?" + query.urlencode()
+    if report is None:
+        return Tile(title=saved.name, link=link, empty="This report no longer exists.", saved=saved)
+    form = FORMS[saved.report](query, workspace=saved.workspace, today=today)
+    figure = None
+    problem = ""
+    if form.is_valid():
+        try:
+            result, _ = run_report(report, saved.workspace, form.report_input())
+            figures = report_figures(saved.report, result, form, home=True)
+            figure = figures[0] if figures else None
+        except ValidationError as error:
+            problem = " ".join(m for _, m in flatten_errors(error.detail))
+        except AnalyticsUnavailable as error:
+            problem = str(error.detail)
+    else:
+        problem = form_problems(form)
+    dates = (
+        f"{form.cleaned_data['date_from']} to {form.cleaned_data['date_to']}"
+        if form.has_dates and not problem
+        else ""
+    )
+    return Tile(
+        title=saved.name,
+        link=link,
+        headline=report.title + (f" · {dates}" if dates else ""),
+        figure=dataclasses.replace(figure, id=f"saved-{saved.pk}") if figure else None,
+        empty=f"Cannot be drawn: {problem}" if problem else ("" if figure else "Nothing to draw."),
+        saved=saved,
+    )
+
+
 def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
     """The analytics home of one workspace: its journeys at a glance, this week's PQLs, the
     walkthroughs that lose the most people, broken steps, and what other apps add."""
-    month = dashboards.last_days(today, 30)
+    tiles = [saved_tile(saved, today) for saved in SavedReport.objects.filter(workspace=workspace)]
+    month = home.last_days(today, 30, workspace.time_zone)
     month_query = {"date_from": month.date_from, "date_to": month.date_to}
-    tiles = []
     for journey in Journey.objects.filter(workspace=workspace).order_by("name")[:HOME_JOURNEYS]:
-        funnel, velocity = dashboards.journey_glance(journey, month)
+        funnel, velocity = home.journey_glance(journey, month)
         figure = dashboards.journey_funnel_figures(funnel, velocity=velocity)[0]
         last = funnel.steps[-1]
         velocity_link = report_link("velocity", workspace, journey=journey.key, **month_query)
@@ -278,7 +579,7 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
                 figure=dataclasses.replace(figure, id=f"journey-{journey.pk}"),
             )
         )
-    week = dashboards.week_so_far(today)
+    week = home.week_so_far(today, workspace.time_zone)
     new_pqls = pqls.pqls(workspace=workspace, date_range=week, limit=1000)
     tiles.append(
         Tile(
@@ -295,7 +596,7 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
             empty="No new PQLs this week yet.",
         )
     )
-    losses = dashboards.walkthrough_losses(workspace, month)
+    losses = home.walkthrough_losses(workspace, month)
     tiles.append(
         Tile(
             title="Walkthroughs that lose the most people",
@@ -345,7 +646,7 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
             empty="Every step found its target in the last 30 days.",
         )
     )
-    for provider in dashboards.home_tiles.providers:
+    for provider in home.home_tiles.providers:
         tiles.extend(provider(workspace, today))
     return tiles
 

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import pairwise
@@ -31,7 +31,7 @@ from analytics.report import (
     walkthrough_funnel,
 )
 from analytics.velocity import HISTOGRAM_BOUNDS
-from onboarding.models import Journey, Walkthrough, Workspace
+from onboarding.models import Journey
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,21 @@ class Figure:
     cells: Sequence[tuple[int, int, float | None]] = ()
     labels: Sequence[str] = ()
     marks: Sequence[Mark] = ()
+    # Where a data point leads ("x,y" of a heat map cell, or a category's index), and, shaped
+    # as `rows`, where each table cell leads ("" for none): the people behind the number.
+    links: Mapping[str, str] = field(default_factory=dict)
+    row_links: Sequence[Sequence[str]] = ()
+
+    @property
+    def table(self) -> list[list[tuple[Any, str]]]:
+        """The rows as (value, link) pairs."""
+        return [
+            [
+                (value, self.row_links[i][j] if i < len(self.row_links) else "")
+                for j, value in enumerate(row)
+            ]
+            for i, row in enumerate(self.rows)
+        ]
 
     def chart(self) -> dict[str, Any]:
         """The chart's part, as the browser bundle (charts/src/figure.ts) reads it."""
@@ -85,6 +100,7 @@ class Figure:
             "cells": [list(cell) for cell in self.cells],
             "labels": list(self.labels),
             "marks": [{"label": m.label, "position": m.position} for m in self.marks],
+            "links": dict(self.links),
         }
 
     @property
@@ -663,7 +679,7 @@ def retention_figures(result: retention.Retention) -> list[Figure]:
 
 def lifecycle_figures(result: lifecycle.Lifecycle) -> list[Figure]:
     states = result.states
-    return [
+    figures = [
         Figure(
             id="states",
             kind="bars",
@@ -699,6 +715,43 @@ def lifecycle_figures(result: lifecycle.Lifecycle) -> list[Figure]:
             ],
         )
     ]
+    periods = result.over_time
+    if periods:
+        name = result.activity_event or "any event"
+        # Over time first: the chart a person opens lifecycle for (and a pinned tile's).
+        figures.insert(
+            0,
+            Figure(
+                id="over-time",
+                kind="stacked",
+                title=f"Active people per {result.period} ({name})",
+                description=f"Per {result.period}: people new (active for the first time), "
+                f"returning (active the {result.period} before too), resurrecting (back after "
+                "a gap), and, below the line, dormant (active the period before, not in this "
+                "one). "
+                + " ".join(
+                    f"{p.period_start}: {p.new} new, {p.returning} returning, "
+                    f"{p.resurrecting} resurrecting, {p.dormant} dormant."
+                    for p in periods[-3:]
+                ),
+                header=[f"{result.period} starting", "new", "returning", "resurrecting", "dormant"],
+                rows=[
+                    [p.period_start.isoformat(), p.new, p.returning, p.resurrecting, p.dormant]
+                    for p in periods
+                ],
+                x_label=f"{result.period.title()} starting",
+                y_label="People",
+                categories=[p.period_start.isoformat() for p in periods],
+                series=[
+                    Series("New", [p.new for p in periods]),
+                    Series("Returning", [p.returning for p in periods]),
+                    Series("Resurrecting", [p.resurrecting for p in periods]),
+                    # Below the axis, as PostHog draws it: people lost this period.
+                    Series("Dormant", [-p.dormant for p in periods]),
+                ],
+            ),
+        )
+    return figures
 
 
 # --- PQLs --------------------------------------------------------------------------------
@@ -859,63 +912,3 @@ def pai_figures(result: pai.PaiValidation) -> list[Figure]:
             )
         )
     return figures
-
-
-# --- The analytics home ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One tile of the analytics home: a headline, a few lines, a chart maybe, and the report
-    it opens."""
-
-    title: str
-    link: str
-    headline: str = ""
-    lines: Sequence[tuple[str, str]] = ()  # (text, link) pairs; the link may be ""
-    figure: Figure | None = None
-    empty: str = ""
-
-
-@dataclass
-class HomeTiles:
-    """Tiles other apps add to the home (engagement adds its deliveries): functions of
-    (workspace, today) that return tiles. Apps depend on analytics, never the other way, so
-    they register here rather than being imported."""
-
-    providers: list[Callable[[Workspace, date], list[Tile]]] = field(default_factory=list)
-
-    def register(self, provider: Callable[[Workspace, date], list[Tile]]) -> None:
-        if provider not in self.providers:
-            self.providers.append(provider)
-
-
-home_tiles = HomeTiles()
-
-
-def week_so_far(today: date, timezone: str = "UTC") -> DateRange:
-    return DateRange(today - timedelta(days=today.weekday()), today, timezone)
-
-
-def last_days(today: date, days: int, timezone: str = "UTC") -> DateRange:
-    return DateRange(today - timedelta(days=days - 1), today, timezone)
-
-
-def journey_glance(
-    journey: Journey, date_range: DateRange
-) -> tuple[journey_funnel.JourneyFunnel, milestone_velocity.Velocity]:
-    return (
-        journey_funnel.journey_funnel(journey=journey, date_range=date_range),
-        milestone_velocity.milestone_velocity(journey=journey, date_range=date_range),
-    )
-
-
-def walkthrough_losses(
-    workspace: Workspace, date_range: DateRange
-) -> list[tuple[Walkthrough, walkthrough_funnel.WalkthroughFunnel]]:
-    """Every walkthrough's step funnel over the range, the one losing most people first."""
-    results = [
-        (w, walkthrough_funnel.walkthrough_step_funnel(walkthrough=w, date_range=date_range))
-        for w in Walkthrough.objects.filter(workspace=workspace).order_by("name")
-    ]
-    return sorted(results, key=lambda pair: pair[1].completed - pair[1].started)

@@ -64,6 +64,11 @@ def _rows(result: Any) -> Iterable[list[Any]]:
             for ls in result.states:
                 yield [ls.stage, ls.current, ls.reached, ls.conversion_to_next, ls.left,
                        ls.mean_seconds_in_state, ls.median_seconds_in_state]  # fmt: skip
+            if result.over_time:
+                yield ["period_start", "new", "returning", "resurrecting", "dormant"]
+                for lp in result.over_time:
+                    yield [lp.period_start.isoformat(), lp.new, lp.returning, lp.resurrecting,
+                           lp.dormant]  # fmt: skip
         case pqls.PqlList():
             yield ["external_id", "journey", "pql_at", "milestones_completed",
                    "milestones_total", "progress_percent", "logins", "active_days",

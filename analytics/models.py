@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -131,6 +132,29 @@ class StorePurge(models.Model):
     def __str__(self) -> str:
         who = f"person {self.end_user_id}" if self.end_user_id else "workspace"
         return f"Purge {who} of workspace {self.workspace_id}"
+
+
+class SavedReport(models.Model):
+    """A report's inputs (its dashboard's query string) saved under a name and pinned to the
+    workspace's analytics home as a tile, for everyone in the workspace."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=120)
+    report = models.SlugField(max_length=40)
+    query = models.TextField(blank=True, help_text="The dashboard's query string.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["workspace", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="unique_saved_report_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Dashboard(AnalyticsSettings):

@@ -124,7 +124,12 @@ def _retention(workspace: Workspace, data: dict[str, Any]) -> Any:
 
 
 def _lifecycle(workspace: Workspace, data: dict[str, Any]) -> Any:
-    return lifecycle.lifecycle(workspace=workspace)
+    return lifecycle.lifecycle(
+        workspace=workspace,
+        date_range=_range(data) if data.get("date_from") else None,
+        period=data["period"],
+        activity_event=data.get("activity_event") or None,
+    )
 
 
 def _pqls(workspace: Workspace, data: dict[str, Any]) -> Any:

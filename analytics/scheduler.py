@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
-from analytics import journey_rollups, store_export
+from analytics import journey_rollups, services, store_export
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ def _export_once() -> None:
     # connection is closed afterwards, not left to the pool's next user.
     try:
         store_export.export()
+        services.lifecycle_stages_refresh_due()
     finally:
         connection.close()
 

@@ -91,6 +91,20 @@ class RetentionInput(DateRangeInput):
 
 class LifecycleInput(serializers.Serializer):
     export = serializers.ChoiceField(choices=["json", "csv"], default="json")
+    date_from = serializers.DateField(
+        required=False, allow_null=True, help_text="With date_to: the states over time too."
+    )
+    date_to = serializers.DateField(required=False, allow_null=True)
+    timezone = serializers.CharField(default="UTC", help_text="IANA time zone of the days.")
+    period = serializers.ChoiceField(choices=["day", "week", "month"], default="day")
+    activity_event = serializers.CharField(
+        required=False, allow_null=True, help_text="Active means doing this; empty: any event."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if (attrs.get("date_from") is None) != (attrs.get("date_to") is None):
+            raise serializers.ValidationError({"date_to": ["Give both date_from and date_to."]})
+        return attrs
 
 
 class PqlInput(serializers.Serializer):

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
+from django.http import QueryDict
+from django.utils.text import slugify
 from django.utils.timezone import now as timezone_now
 
 from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_known_event
-from analytics.models import JourneyDayRollup, JourneyStaleDay
+from analytics.models import JourneyDayRollup, JourneyStaleDay, SavedReport
+from analytics.report import lifecycle
 from analytics.velocity import SLICES_PER_DAY, DayDurations, Durations
 from onboarding.models import Condition, Journey, JourneyProgress, Segment, Workspace
+from onboarding.services import end_user_lifecycle_stages_set
+from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 STALE_DAY = JourneyStaleDay._meta.db_table
 JOURNEY = Journey._meta.db_table
@@ -48,6 +55,131 @@ def segment_create_from_adoption_cell(
         for position, (feature, was_used) in enumerate(zip(features, used, strict=True))
     )
     return segment
+
+
+@transaction.atomic
+def segment_create_from_people(
+    *, workspace: Workspace, external_ids: Sequence[str], name: str
+) -> Segment:
+    """Save a list of people (a funnel step's, a retention cell's) as a segment: one "is one of
+    them" condition holding their external ids. Its key is the name's slug, made unique."""
+    people = list(dict.fromkeys(external_ids))
+    if not people:
+        raise ReportInputError("people", "There is nobody to make a segment of.")
+    if len(people) > MAX_SEGMENT_PEOPLE:
+        raise ReportInputError(
+            "people",
+            f"A segment holds a list of at most {MAX_SEGMENT_PEOPLE:,} people; "
+            f"this one has {len(people):,}.",
+        )
+    name = name.strip()
+    if not name or len(name) > Segment._meta.get_field("name").max_length:  # type: ignore[operator]
+        raise ReportInputError("name", "Name the segment in 1 to 120 characters.")
+    base = slugify(name)[:70] or "people"
+    key, number = base, 1
+    while Segment.objects.filter(workspace=workspace, key=key).exists():
+        number += 1
+        key = f"{base}-{number}"
+    segment = Segment.objects.create(
+        workspace=workspace, key=key, name=name, match=Segment.Match.ALL
+    )
+    Condition.objects.create(
+        segment=segment, kind=Condition.Kind.PEOPLE, operator="is_one_of", people=people
+    )
+    return segment
+
+
+MAX_SAVED_REPORTS = 12  # tiles pinned to one workspace's analytics home
+MAX_SAVED_QUERY = 4000  # characters of a saved report's query string
+# Not part of a report's state: who looks, and what the page was asked to download.
+_NOT_SAVED = {"workspace", "export", "download", "csrfmiddlewaretoken", "name", "rolling"}
+
+
+def saved_report_pin(
+    *,
+    workspace: Workspace,
+    report: str,
+    name: str,
+    query: QueryDict,
+    rolling: bool,
+    today: date,
+    user: Any = None,
+) -> SavedReport:
+    """Pin a report's state (its dashboard's query string) to the workspace's analytics home.
+    `rolling` keeps its date range as the last N days up to the day it is opened."""
+    from analytics.reports import REPORTS  # the table of reports; it never imports services
+
+    if report not in REPORTS:
+        raise ReportInputError("report", f"No report {report!r}.")
+    name = name.strip()
+    if not 1 <= len(name) <= SavedReport._meta.get_field("name").max_length:  # type: ignore[operator]
+        raise ReportInputError("name", "Name the report in 1 to 120 characters.")
+    if SavedReport.objects.filter(workspace=workspace, name=name).exists():
+        raise ReportInputError("name", f"A report named “{name}” is pinned already.")
+    if SavedReport.objects.filter(workspace=workspace).count() >= MAX_SAVED_REPORTS:
+        raise ReportInputError(
+            "name", f"The home holds {MAX_SAVED_REPORTS} pinned reports: unpin one first."
+        )
+    kept = QueryDict(mutable=True)
+    for key in query:
+        if key not in _NOT_SAVED:
+            kept.setlist(key, query.getlist(key))
+    if rolling and kept.get("date_from") and kept.get("date_to"):
+        try:
+            first = date.fromisoformat(str(kept["date_from"]))
+            last = date.fromisoformat(str(kept["date_to"]))
+        except ValueError:
+            raise ReportInputError("date_from", "Dates are YYYY-MM-DD.") from None
+        del kept["date_from"], kept["date_to"]
+        # Counted back from the last day: "the last N days" up to today, or ending N days ago.
+        kept["days"] = str((last - first).days + 1)
+        kept["days_before_today"] = str(max(0, (today - last).days))
+    text = kept.urlencode()
+    if len(text) > MAX_SAVED_QUERY:
+        raise ReportInputError("query", f"A saved report's inputs are at most {MAX_SAVED_QUERY}.")
+    return SavedReport.objects.create(
+        workspace=workspace, name=name, report=report, query=text, created_by=user
+    )
+
+
+def saved_report_query(saved: SavedReport, today: date) -> QueryDict:
+    """The saved report's query string as its dashboard reads it today."""
+    query = QueryDict(saved.query, mutable=True)
+    days = query.pop("days", None)
+    before = query.pop("days_before_today", None)
+    if days and days[0].isdigit():
+        last = today - timedelta(days=int(before[0]) if before and before[0].isdigit() else 0)
+        query["date_to"] = last.isoformat()
+        query["date_from"] = (last - timedelta(days=int(days[0]) - 1)).isoformat()
+    query["workspace"] = str(saved.workspace_id)
+    return query
+
+
+def saved_report_unpin(*, workspace: Workspace, saved_report_id: int) -> None:
+    deleted, _ = SavedReport.objects.filter(workspace=workspace, pk=saved_report_id).delete()
+    if not deleted:
+        raise ReportInputError("saved_report", "No such pinned report in this workspace.")
+
+
+def lifecycle_stages_refresh(*, workspace: Workspace, now: datetime | None = None) -> int:
+    """Write each end user's current lifecycle state, as the lifecycle report counts it, into
+    their lifecycle stage (admin's column, segments and breakdowns read it). Returns how many
+    changed."""
+    stages = lifecycle.current_stages(workspace=workspace, now=now)
+    return end_user_lifecycle_stages_set(workspace=workspace, stages=stages)
+
+
+_LIFECYCLE_REFRESH_LOCK = "analytics:lifecycle-refresh"
+
+
+def lifecycle_stages_refresh_due() -> int:
+    """After an export: refresh every workspace's stages, at most once per
+    ANALYTICS_LIFECYCLE_REFRESH_SECONDS across processes (a cache key is the clock)."""
+    if not cache.add(_LIFECYCLE_REFRESH_LOCK, "1", settings.ANALYTICS_LIFECYCLE_REFRESH_SECONDS):
+        return 0
+    return sum(
+        lifecycle_stages_refresh(workspace=workspace) for workspace in Workspace.objects.all()
+    )
 
 
 # --- Journey rollups ---------------------------------------------------------------------

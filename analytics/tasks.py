@@ -7,13 +7,20 @@ from typing import Any
 
 from celery import shared_task
 
-from analytics import journey_rollups, store_export
+from analytics import journey_rollups, services, store_export
 
 
 @shared_task(name="analytics.tasks.export", ignore_result=True)
 def export() -> dict[str, Any]:
     result = store_export.export()
-    return {"exported": result.exported, "purged": result.purged, "busy": result.busy}
+    # The lifecycle stages follow the events just exported (throttled inside).
+    changed = 0 if result.busy else services.lifecycle_stages_refresh_due()
+    return {
+        "exported": result.exported,
+        "purged": result.purged,
+        "busy": result.busy,
+        "lifecycle_stages_changed": changed,
+    }
 
 
 @shared_task(name="analytics.tasks.refresh_journey_rollups", ignore_result=True)

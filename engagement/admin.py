@@ -10,9 +10,12 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import ForeignKey, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.utils.html import escape, format_html
 
-from engagement import services
+from engagement import personalisation, services
+from engagement.admin_forms import DurationWidget, FrequencyCapForm, RuleForm
 from engagement.models import (
     Delivery,
     DeliveryAttempt,
@@ -47,6 +50,14 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
             kwargs["queryset"] = model._default_manager.filter(workspace__in=workspaces)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # As onboarding's add forms do: someone in one workspace has nothing to choose.
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
+        workspaces = list(workspaces_for_user(user=request.user).values_list("pk", flat=True)[:2])
+        if len(workspaces) == 1:
+            initial.setdefault("workspace", workspaces[0])
+        return initial
+
 
 @admin.register(EngagementSettings)
 class EngagementSettingsAdmin(WorkspaceScopedAdmin):
@@ -60,7 +71,65 @@ class EngagementSettingsAdmin(WorkspaceScopedAdmin):
 
 @admin.register(FrequencyCap)
 class FrequencyCapAdmin(WorkspaceScopedAdmin):
-    list_display = ["workspace", "channel", "limit", "period"]
+    form = FrequencyCapForm
+    list_display = ["workspace", "channel", "limit", "per"]
+
+    @admin.display(description="per", ordering="period")
+    def per(self, cap: FrequencyCap) -> str:
+        number, unit = DurationWidget().decompress(cap.period)
+        return f"{number} {unit[:-1] if number == 1 else unit}"
+
+
+# Placeholders filled with these in a preview, so a person sees a message as it will read.
+PREVIEW_PERSON = {
+    "traits": {"first_name": "Alex", "name": "Alex Kim", "plan": "trial"},
+    "first_name": "Alex",
+    "last_name": "Kim",
+    "name": "Alex Kim",
+    "email": "alex@example.com",
+    "company": "Acme",
+    "plan": "trial",
+    "user_id": "user-42",
+    "journey_name": "Trial onboarding",
+    "milestone_name": "Created a campaign",
+    "next_milestone": "Imported contacts",
+    "progress_percent": 50,
+    "event_name": "campaign_created",
+}
+PREVIEW_THEME = {
+    "primary_color": "#4f46e5",
+    "text_color": "#18181b",
+    "background_color": "#ffffff",
+    "font_family": "-apple-system, Segoe UI, Roboto, sans-serif",
+    "radius_px": 10,
+}
+
+
+def message_preview(message: Message) -> dict[str, str]:
+    """The message filled in for a sample person: the in-app card in the workspace's theme
+    (drawn like the widget's card) and the e-mail exactly as it is sent."""
+    context = {**PREVIEW_PERSON, "workspace_name": message.workspace.name}
+    body = personalisation.render_markdown_body(message.body, context)
+    title = personalisation.render_text(message.title, context)
+    cta = None
+    if message.cta_label and message.cta_url:
+        cta = {
+            "label": personalisation.render_text(message.cta_label, context),
+            "url": personalisation.render_text(message.cta_url, context),
+        }
+    theme = {**PREVIEW_THEME, **(message.workspace.theme or {})}
+    parts = {"title": title, "body_html": body.html, "cta": cta}
+    return {
+        "in_app": render_to_string(
+            "engagement/admin/message_preview.html",
+            {**parts, "style": message.style, "theme": theme},
+        ),
+        "email": render_to_string(
+            "engagement/email.html",
+            {**parts, "workspace_name": message.workspace.name, "unsubscribe_url": "#"},
+        ),
+        "subject": personalisation.render_text(message.email_subject or message.title, context),
+    }
 
 
 @admin.register(Message)
@@ -69,6 +138,26 @@ class MessageAdmin(WorkspaceScopedAdmin):
     list_filter = ["style"]
     search_fields = ["name", "key", "title"]
     prepopulated_fields = {"key": ["name"]}
+    readonly_fields = ["preview"]
+
+    @admin.display(description="Preview (as Alex Kim, a sample person, will see it)")
+    def preview(self, message: Message) -> str:
+        if message.pk is None:
+            return "Shown once the message is saved."
+        shown = message_preview(message)
+        return format_html(
+            '<div class="message-preview"><p><strong>In the app ({})</strong></p>'
+            '<iframe title="In-app preview" sandbox srcdoc="{}" width="560" height="280" '
+            'style="border:1px solid #ccc;border-radius:6px"></iframe>'
+            "<p><strong>E-mail</strong> · subject: {}</p>"
+            '<iframe title="E-mail preview" sandbox srcdoc="{}" width="560" height="320" '
+            'style="border:1px solid #ccc;border-radius:6px"></iframe></div>',
+            message.get_style_display(),
+            # Whole documents inside an attribute: escaped even though they are safe HTML.
+            escape(shown["in_app"]),
+            shown["subject"],
+            escape(shown["email"]),
+        )
 
 
 @admin.register(WebhookEndpoint)
@@ -94,6 +183,7 @@ WHEN_FIELDS: list[str | list[str] | tuple[str, ...] | tuple[()]] = [
 
 @admin.register(Rule)
 class RuleAdmin(WorkspaceScopedAdmin):
+    form = RuleForm
     list_display = ["name", "key", "workspace", "trigger", "is_paused", "channel_list"]
     list_filter = ["trigger", "is_paused"]
     search_fields = ["name", "key"]

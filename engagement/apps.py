@@ -10,7 +10,7 @@ class EngagementConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from analytics.dashboards import home_tiles
+        from analytics.home import home_tiles
         from engagement import receivers
         from engagement.home_tiles import deliveries_tile
         from engagement.models import Rule

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from analytics.dashboards import Tile
+from analytics.home import Tile
 from engagement.models import Channel, Delivery
 from onboarding.models import Workspace
 

@@ -335,6 +335,9 @@ if ANALYTICS_EXPORT_BATCH > 1_000_000:  # ClickHouse writes up to a million rows
         f"ANALYTICS_EXPORT_BATCH={ANALYTICS_EXPORT_BATCH} is above its maximum of 1000000."
     )
 ANALYTICS_EXPORT_SETTLE_SECONDS = env_int("ANALYTICS_EXPORT_SETTLE_SECONDS", 5, minimum=0)
+# End users' lifecycle stage (admin's column, segments, breakdowns) is the lifecycle report's
+# current state, written back after an export at most this often.
+ANALYTICS_LIFECYCLE_REFRESH_SECONDS = env_int("ANALYTICS_LIFECYCLE_REFRESH_SECONDS", 300, minimum=1)
 CELERY_BEAT_SCHEDULE["analytics-export"] = {
     "task": "analytics.tasks.export",
     "schedule": float(ANALYTICS_EXPORT_SECONDS),

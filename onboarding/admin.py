@@ -657,9 +657,15 @@ class ConditionForm(forms.ModelForm):
         },
     )
 
+    def clean_people(self) -> Any:
+        # An empty box is no list (the column holds [], never null).
+        return self.cleaned_data.get("people") or []
+
     class Meta:
         model = Condition
-        fields = ("position", "kind", "trait", "milestone", "event_name", "operator", "value")
+        fields = (
+            "position", "kind", "trait", "milestone", "event_name", "operator", "value", "people",
+        )  # fmt: skip
 
 
 class ConditionInline(ScopedInline):

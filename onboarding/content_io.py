@@ -39,6 +39,7 @@ from onboarding.models import (
     Walkthrough,
     Workspace,
 )
+from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 FORMAT = "milepost-content/1"
 SECTIONS = ("segments", "journeys", "walkthroughs", "tooltips", "progress_bars")
@@ -84,6 +85,7 @@ def segment_document(segment: Segment) -> dict[str, Any]:
                 "event_name": condition.event_name,
                 "operator": condition.operator,
                 "value": condition.value,
+                **({"people": condition.people} if condition.people else {}),
             }
             for condition in segment.conditions.select_related("milestone").order_by(
                 "position", "id"
@@ -259,6 +261,11 @@ class _ConditionFile(_Strict):
     event_name = _text(200)
     operator = serializers.CharField(max_length=20)
     value = _text(500)
+    people = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        max_length=MAX_SEGMENT_PEOPLE,
+        required=False,  # absent unless the condition is a list of people, as exported
+    )
 
 
 class _SegmentFile(_Strict):
@@ -428,7 +435,10 @@ def _normalise(piece: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, datetime):
             out[name] = _iso(value)
         elif isinstance(value, list):
-            out[name] = [_normalise(dict(item)) for item in value]
+            # Lists of rows (steps, conditions) or of plain values (a condition's people).
+            out[name] = [
+                _normalise(dict(item)) if isinstance(item, dict) else item for item in value
+            ]
         else:
             out[name] = value
     return out
@@ -490,6 +500,7 @@ class _Importer:
             condition.position = index
             for name in ("kind", "trait", "event_name", "operator", "value"):
                 setattr(condition, name, item[name])
+            condition.people = item.get("people", [])
             condition.milestone = self.find(
                 Milestone, item["milestone"], f"{where}.milestone", "milestone"
             )

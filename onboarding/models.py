@@ -68,6 +68,13 @@ class Workspace(models.Model):
         help_text="Share of the people who reached a step in the last 30 days (at least "
         "10 of them) for whom its target was missing. A walkthrough may set its own.",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validation.check_time_zone],
+        help_text="IANA time zone (e.g. Europe/Paris) the analytics reports count days in "
+        "by default.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -580,6 +587,7 @@ class Condition(models.Model):
         MILESTONE = "milestone", "Milestone state"
         LIFECYCLE = "lifecycle", "Lifecycle stage"
         EVENT = "event", "Event performed"
+        PEOPLE = "people", "One of a list of people"
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="conditions")
     position = models.PositiveIntegerField(default=0)
@@ -593,11 +601,19 @@ class Condition(models.Model):
     )
     operator = models.CharField(max_length=20)
     value = models.CharField(max_length=500, blank=True)
+    people = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="External ids of the people, for a list-of-people rule "
+        f"(at most {validation.MAX_SEGMENT_PEOPLE:,}), e.g. made from a funnel step.",
+    )
 
     class Meta:
         ordering = ["segment", "position", "id"]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.PEOPLE:
+            return f"{self.operator.replace('_', ' ')} {len(self.people):,} people"
         subject = self.trait or self.event_name or (self.milestone and self.milestone.key)
         subject = subject or "stage"
         return f"{subject} {self.operator} {self.value}".strip()

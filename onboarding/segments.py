@@ -81,6 +81,9 @@ def condition_holds(
         case Condition.Kind.EVENT:
             done = condition.event_name in performed_event_names
             return done if condition.operator == "performed" else not done
+        case Condition.Kind.PEOPLE:
+            listed = end_user.external_id in condition.people
+            return listed if condition.operator == "is_one_of" else not listed
     return False
 
 

@@ -7,6 +7,7 @@ tells every connected widget of the workspace that content changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from django.utils.text import slugify
 
 from onboarding import queries, realtime
 from onboarding.models import (
+    EndUser,
     Journey,
     Milestone,
     MilestoneCompletion,
@@ -316,3 +318,21 @@ def content_restore(*, version: PublishedVersion, user: AnyUser = None) -> Publi
     else:
         _restore_progress_bar(obj, snapshot)
     return _publish(obj, user, restored_from=version.version)
+
+
+@transaction.atomic
+def end_user_lifecycle_stages_set(*, workspace: Workspace, stages: Mapping[int, str]) -> int:
+    """Set the lifecycle stage of the workspace's end users (id -> stage), as analytics counts
+    them; returns how many changed. One UPDATE per stage, of only the rows that differ."""
+    changed = 0
+    by_stage: dict[str, list[int]] = {}
+    for end_user_id, stage in stages.items():
+        by_stage.setdefault(stage, []).append(end_user_id)
+    for stage, ids in by_stage.items():
+        for start in range(0, len(ids), 10_000):
+            changed += (
+                EndUser.objects.filter(workspace=workspace, pk__in=ids[start : start + 10_000])
+                .exclude(lifecycle_stage=stage)
+                .update(lifecycle_stage=stage)
+            )
+    return changed

@@ -4,7 +4,9 @@ ValidationError whose message names what is wrong and how to fix it."""
 from __future__ import annotations
 
 import re
+import zoneinfo
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -31,16 +33,22 @@ TRAIT_OPERATORS = {
 MILESTONE_OPERATORS = {"completed": "completed", "not_completed": "not completed"}
 LIFECYCLE_OPERATORS = {"is": "is", "is_not": "is not"}
 EVENT_OPERATORS = {"performed": "performed at least once", "not_performed": "never performed"}
+PEOPLE_OPERATORS = {"is_one_of": "is one of them", "is_not_one_of": "is none of them"}
 OPERATORS_BY_KIND = {
     "trait": TRAIT_OPERATORS,
     "milestone": MILESTONE_OPERATORS,
     "lifecycle": LIFECYCLE_OPERATORS,
     "event": EVENT_OPERATORS,
+    "people": PEOPLE_OPERATORS,
 }
 NUMERIC_OPERATORS = {"gt", "gte", "lt", "lte"}
 VALUELESS_OPERATORS = {
     "exists", "not_exists", "completed", "not_completed", "performed", "not_performed",
+    "is_one_of", "is_not_one_of",
 }  # fmt: skip
+# A list-of-people condition holds its people by external id in the row itself: bounded so a
+# segment stays one small read (a bigger audience is better said with traits or events).
+MAX_SEGMENT_PEOPLE = 10_000
 
 THEME_COLOURS = {"primary_color", "text_color", "background_color"}
 THEME_KEYS = THEME_COLOURS | {"font_family", "radius_px"}
@@ -166,6 +174,18 @@ def check_condition(condition: Condition) -> None:
             float(condition.value)
         except ValueError:
             errors["value"] = [f"{condition.value!r} is not a number."]
+    if condition.kind == "people":
+        people = condition.people
+        if not isinstance(people, list) or not people:
+            errors["people"] = ["List at least one person's external id."]
+        elif len(people) > MAX_SEGMENT_PEOPLE:
+            errors["people"] = [
+                f"At most {MAX_SEGMENT_PEOPLE:,} people in a list; this one has {len(people):,}."
+            ]
+        elif not all(isinstance(p, str) and 0 < len(p) <= 255 for p in people):
+            errors["people"] = ["Each person is an external id: text of 1 to 255 characters."]
+    elif condition.people:
+        errors["people"] = ["Only a list-of-people rule holds people."]
     if condition.kind == "lifecycle" and condition.value not in LifecycleStage.values:
         errors["value"] = [
             f"{condition.value!r} is not a lifecycle stage; "
@@ -173,3 +193,15 @@ def check_condition(condition: Condition) -> None:
         ]
     if errors:
         raise ValidationError(errors)
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones() - {"localtime"})
+
+
+def check_time_zone(name: str) -> None:
+    if name not in _time_zones():
+        raise ValidationError(
+            f"{name!r} is not an IANA time zone; write it as Region/City, e.g. Europe/Paris or UTC."
+        )

@@ -1,4 +1,5 @@
-"""Lifecycle: seven states and how people move through them. Computed in the analytics store.
+"""Lifecycle: seven states and how people move through them, and over time, who was new,
+returning, resurrecting or dormant in each period. Computed in the analytics store.
 
 A person enters: visitor when first seen; signup / trial at signed_up_at; PQL at their first
 pql_at; customer, renewed / retained and churned at their first configured event; active
@@ -6,6 +7,14 @@ customer at their first active event at or after becoming a customer, and only w
 it within the last `active_days` (else they are counted as a customer). Their state is the one
 entered last (ties go to the later state); time in a state runs until the next state they
 entered. Medians are nearest-rank (the lower middle value for an even count).
+
+Over time (PostHog's lifecycle, on the person's activity): a person is active in a period when
+they did the activity event (any event when none is named) in it. Of the people active in a
+period, "new" did it for the first time ever then, "returning" were active in the period
+before too, "resurrecting" were not but had been active at some time earlier; "dormant" are
+the people active in the period before and not in this one (drawn below the axis). Periods
+are days, Monday weeks or months in the report's time zone; those touching the date range
+are shown, and a period cut by the range's end counts only up to it.
 """
 
 # SQL here is assembled from fixed fragments; every value travels as a query parameter.
@@ -14,14 +23,15 @@ entered. Medians are nearest-rank (the lower middle value for an even count).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.utils import timezone
 
 from analytics import store
+from analytics.inputs import DateRange, ReportInputError, check_known_event
 from analytics.models import AnalyticsSettings
-from analytics.report.common import rate
+from analytics.report.common import bucket, period_start, rate
 from onboarding.models import LifecycleStage, Workspace
 
 LIFECYCLE_ORDER = [stage.value for stage in LifecycleStage]
@@ -41,9 +51,21 @@ class LifecycleState:
 
 
 @dataclass(frozen=True)
+class LifecyclePeriod:
+    period_start: date
+    new: int
+    returning: int
+    resurrecting: int
+    dormant: int  # active in the period before, not in this one (a positive count)
+
+
+@dataclass(frozen=True)
 class Lifecycle:
     states: tuple[LifecycleState, ...]
     rules: dict[str, Any]
+    period: str = "day"
+    activity_event: str | None = None
+    over_time: tuple[LifecyclePeriod, ...] = ()
 
 
 # Per person: the instant (ms) they entered each state, in LIFECYCLE_ORDER, NULL if never.
@@ -117,23 +139,50 @@ _TOTALS = f"""
 """
 
 
-def lifecycle(*, workspace: Workspace, now: datetime | None = None) -> Lifecycle:
-    now = now or timezone.now()
+_CURRENT = f"""
+    SELECT person_id, length(entered) + 1 - indexOf(arrayReverse(known), arrayMax(known))
+    FROM (SELECT person_id, entered, arrayMap(x -> ifNull(x, -1), entered) AS known
+          FROM ({_ENTRIES}))
+    SETTINGS join_use_nulls = 1
+"""
+
+
+def _parameters(workspace: Workspace, now: datetime) -> dict[str, Any]:
     rules = AnalyticsSettings.for_workspace(workspace).lifecycle_rules()
-    rows = {
-        int(row[0]): row
-        for row in store.rows(
-            _TOTALS,
-            {
-                "workspace": workspace.pk,
-                "active_from": int(now.timestamp() * 1000) - int(rules["active_days"]) * DAY_MS,
-                "customer": rules["customer_event"],
-                "retained": rules["retained_event"],
-                "churned": rules["churned_event"],
-                "active": rules["active_event"],
-            },
-        )
+    return {
+        "workspace": workspace.pk,
+        "active_from": int(now.timestamp() * 1000) - int(rules["active_days"]) * DAY_MS,
+        "customer": rules["customer_event"],
+        "retained": rules["retained_event"],
+        "churned": rules["churned_event"],
+        "active": rules["active_event"],
     }
+
+
+def current_stages(*, workspace: Workspace, now: datetime | None = None) -> dict[int, str]:
+    """Each person's state now, as the report counts them: person id -> LifecycleStage value."""
+    rows = store.rows(_CURRENT, _parameters(workspace, now or timezone.now()))
+    return {int(person): LIFECYCLE_ORDER[int(index) - 1] for person, index in rows}
+
+
+def lifecycle(
+    *,
+    workspace: Workspace,
+    now: datetime | None = None,
+    date_range: DateRange | None = None,
+    period: str = "day",
+    activity_event: str | None = None,
+) -> Lifecycle:
+    """The states now; with a date range, also who was new / returning / resurrecting /
+    dormant in each period of it."""
+    now = now or timezone.now()
+    over_time: tuple[LifecyclePeriod, ...] = ()
+    if date_range is not None:
+        over_time = lifecycle_over_time(
+            workspace=workspace, date_range=date_range, period=period, activity_event=activity_event
+        )
+    rules = AnalyticsSettings.for_workspace(workspace).lifecycle_rules()
+    rows = {int(row[0]): row for row in store.rows(_TOTALS, _parameters(workspace, now))}
     labels = dict(LifecycleStage.choices)
     states = []
     for index, stage in enumerate(LIFECYCLE_ORDER):
@@ -156,4 +205,96 @@ def lifecycle(*, workspace: Workspace, now: datetime | None = None) -> Lifecycle
                 median_seconds_in_state=None if not left else int(median_ms) / 1000,
             )
         )
-    return Lifecycle(states=tuple(states), rules=rules)
+    return Lifecycle(
+        states=tuple(states),
+        rules=rules,
+        period=period,
+        activity_event=activity_event,
+        over_time=over_time,
+    )
+
+
+MAX_LIFECYCLE_PERIODS = 400
+PERIODS = ("day", "week", "month")
+
+
+def lifecycle_periods(date_range: DateRange, period: str) -> list[date]:
+    """The starts of the periods that touch the range (the first may begin before it)."""
+    first = {
+        "day": date_range.date_from,
+        "week": date_range.date_from.fromordinal(
+            date_range.date_from.toordinal() - date_range.date_from.weekday()
+        ),
+        "month": date_range.date_from.replace(day=1),
+    }[period]
+    starts = []
+    offset = 0
+    while (start := period_start(first, offset, period)) <= date_range.date_to:
+        starts.append(start)
+        offset += 1
+    return starts
+
+
+# Per person: the periods they were active in (from the one before the first shown on) and
+# the period of their first activity ever; then per shown period, who is in which state.
+_OVER_TIME = """
+    SELECT p, countIf(has(active, p) AND first = p),
+           countIf(has(active, p) AND first < p AND has(active, before)),
+           countIf(has(active, p) AND first < p AND NOT has(active, before)),
+           countIf(NOT has(active, p) AND has(active, before))
+    FROM (
+        SELECT person_id, {first} AS first,
+               groupUniqArrayIf({period}, timestamp >= {{since:DateTime64(3, 'UTC')}}) AS active
+        FROM events
+        WHERE workspace_id = {{workspace:UInt64}} AND {activity}
+          AND timestamp < {{end:DateTime64(3, 'UTC')}}
+        GROUP BY person_id
+        HAVING length(active) > 0
+    )
+    ARRAY JOIN {{periods:Array(Date)}} AS p, {{befores:Array(Date)}} AS before
+    GROUP BY p ORDER BY p
+"""
+
+
+def lifecycle_over_time(
+    *,
+    workspace: Workspace,
+    date_range: DateRange,
+    period: str = "day",
+    activity_event: str | None = None,
+) -> tuple[LifecyclePeriod, ...]:
+    if period not in PERIODS:
+        raise ReportInputError("period", "Choose day, week or month.")
+    check_known_event(workspace, activity_event, "activity_event")
+    starts = lifecycle_periods(date_range, period)
+    if len(starts) > MAX_LIFECYCLE_PERIODS:
+        raise ReportInputError(
+            "date_from",
+            f"At most {MAX_LIFECYCLE_PERIODS} {period}s: shorten the range or use longer periods.",
+        )
+    befores = [period_start(start, -1, period) for start in starts]
+    sql = _OVER_TIME.format(
+        first=bucket("min(timestamp)", period),
+        period=bucket("timestamp", period),
+        activity="name = {activity:String}" if activity_event else "1",
+    )
+    since = DateRange(befores[0], befores[0], date_range.timezone).start
+    counts = {
+        row[0]: row[1:]
+        for row in store.rows(
+            sql,
+            {
+                "workspace": workspace.pk,
+                "tz": date_range.timezone,
+                "since": since,
+                "end": date_range.end,
+                "activity": activity_event or "",
+                "periods": starts,
+                "befores": befores,
+            },
+        )
+    }
+    return tuple(
+        LifecyclePeriod(start, *(int(n) for n in counts.get(start, (0, 0, 0, 0))))
+        for start in starts
+    )

@@ -118,6 +118,9 @@ def _condition_q(condition: Condition) -> Q:
                 Exists(Event.objects.filter(end_user=OuterRef("pk"), name=condition.event_name))
             )
             return performed if condition.operator == "performed" else ~performed
+        case Condition.Kind.PEOPLE:
+            listed = Q(external_id__in=condition.people)
+            return listed if condition.operator == "is_one_of" else ~listed
     return Q(pk__isnull=True)
 
 

@@ -28,6 +28,19 @@ export interface Figure {
   cells: [number, number, number | null][]; // heat maps: [x, y, value]; null is drawn blank
   labels: string[]; // funnels: text over each step's bar
   marks: Mark[];
+  // Where a data point leads (the people in it): "x,y" of a heat map's cell, or a category's
+  // index; a click or Enter on the point opens it.
+  links: Record<string, string>;
+}
+
+/** The link of a drawn data point: series 0's data index, as the chart counts them. */
+export function linkOf(figure: Figure, dataIndex: number): string | undefined {
+  if (!figure.links) return undefined;
+  if (figure.kind === "heatmap") {
+    const cell = figure.cells.filter((c) => c[2] !== null)[dataIndex];
+    return cell ? figure.links[`${cell[0]},${cell[1]}`] : undefined;
+  }
+  return figure.links[String(dataIndex)];
 }
 
 const UNITS: [number, string][] = [

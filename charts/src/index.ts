@@ -13,7 +13,7 @@ import {
 import * as echarts from "echarts/core";
 import { SVGRenderer } from "echarts/renderers";
 
-import type { Figure } from "./figure.ts";
+import { type Figure, linkOf } from "./figure.ts";
 import { wireForms } from "./forms.ts";
 import { adminPalette, chartOption } from "./options.ts";
 
@@ -49,6 +49,11 @@ function draw(container: HTMLElement): void {
   container.tabIndex = 0;
   drawn.set(id, { chart, figure });
   wireKeyboard(container, chart, figure);
+  chart.on("click", (params) => {
+    const link = linkOf(figure, params.dataIndex);
+    if (link) window.location.assign(link);
+  });
+  if (figure.links && Object.keys(figure.links).length) container.classList.add("chart-linked");
 }
 
 // Arrow keys walk the chart's data points and show each one's tooltip; Escape hides it.
@@ -61,7 +66,11 @@ function wireKeyboard(container: HTMLElement, chart: echarts.ECharts, figure: Fi
     else if (event.key === "ArrowLeft" || event.key === "ArrowUp") index = (index - 1 + count) % count;
     else if (event.key === "Home") index = 0;
     else if (event.key === "End") index = count - 1;
-    else if (event.key === "Escape") {
+    else if (event.key === "Enter" && index >= 0) {
+      const link = linkOf(figure, index);
+      if (link) window.location.assign(link);
+      return;
+    } else if (event.key === "Escape") {
       chart.dispatchAction({ type: "hideTip" });
       return;
     } else return;

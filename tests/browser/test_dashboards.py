@@ -288,8 +288,9 @@ def test_each_dashboard_draws_the_numbers_of_the_api_with_its_table_and_csv(
     # The table's header is shown in capitals by admin's CSS; the words are the same.
     assert [h.lower() for h in download[0]] == [h.lower() for h in header.all_inner_texts()]
     assert download[1:] == rows
-    # The keyboard reaches the chart after the report's links, and arrow keys read it out.
-    page.get_by_role("link", name="Link to this report").focus()
+    # The keyboard reaches the chart after the report's links and its pin form, and arrow keys
+    # read it out.
+    page.get_by_role("button", name="Pin", exact=True).focus()
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.dataset.figure")
     assert focused == chart_ids(page)[0]
@@ -309,3 +310,124 @@ def chart_ids(page: Any) -> list[str]:
     return list(
         page.evaluate("[...document.querySelectorAll('[data-figure]')].map(e => e.dataset.figure)")
     )
+
+
+def test_lifecycle_over_time_is_drawn_as_stacked_bars_with_the_api_s_numbers(
+    demo: Live, page: Any
+) -> None:
+    query = {**month(demo), "period": "week"}
+    periods = api(demo, "lifecycle", **query)["over_time"]
+    log_in(page, demo)
+
+    page.goto(
+        str(httpx.URL(f"{demo.milepost_url}/admin/analytics/dashboard/lifecycle/", params=query))
+    )
+    wait_for_charts(page)
+
+    chart = figure_data(page, "over-time")
+    assert chart["categories"] == [p["period_start"] for p in periods]
+    assert [s["name"] for s in chart["series"]] == ["New", "Returning", "Resurrecting", "Dormant"]
+    for series, state in zip(
+        chart["series"], ("new", "returning", "resurrecting", "dormant"), strict=True
+    ):
+        sign = -1 if state == "dormant" else 1
+        assert series["values"] == [sign * p[state] for p in periods]
+    assert sum(p["new"] for p in periods) > 0
+    assert sum(p["returning"] for p in periods) > 0
+    # A bar per period in each of the four series (dormant ones below the axis).
+    assert drawn(page, "over-time") == [len(periods)] * 4
+    assert table_rows(page, "over-time")[0] == [
+        periods[0]["period_start"],
+        *(str(periods[0][s]) for s in ("new", "returning", "resurrecting", "dormant")),
+    ]
+    assert page.errors == []
+    page.locator("section:has([data-figure='over-time'])").scroll_into_view_if_needed()
+    shoot(page, "analytics-lifecycle-over-time")
+
+
+def test_a_retention_cell_leads_to_its_people_and_a_segment_of_them(demo: Live, page: Any) -> None:
+    query = {**month(demo), "period": "week", "periods": "5"}
+    cohorts = api(demo, "retention", **query)["cohorts"]
+    log_in(page, demo)
+    page.goto(
+        str(httpx.URL(f"{demo.milepost_url}/admin/analytics/dashboard/retention/", params=query))
+    )
+    wait_for_charts(page)
+
+    # The keyboard walks the heat map's cells; Enter opens the people of the first one.
+    page.locator("[data-figure='cohorts']").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/retention/people/**")
+
+    first = cohorts[0]
+    heading = page.locator("h2#people-title").inner_text()
+    assert heading.startswith(
+        f"{first['returned'][0]} people: cohort of {first['cohort_start']}, week 0"
+    )
+    people = page.locator(".people-list a")
+    assert people.count() == first["returned"][0]
+    shoot(page, "analytics-retention-people")
+    page.locator("#segment-name").fill("Came back in their first week")
+    page.get_by_role("button", name="Make the segment").click()
+    page.wait_for_url("**/admin/onboarding/segment/*/change/**")
+    assert "holds these" in page.locator(".messagelist").inner_text()
+    assert page.errors == []
+
+
+def test_a_report_pinned_to_the_home_shows_as_a_tile_until_unpinned(demo: Live, page: Any) -> None:
+    query = {**month(demo), "step": ["campaign_created", "contacts_imported"]}
+    log_in(page, demo)
+    page.goto(
+        str(httpx.URL(f"{demo.milepost_url}/admin/analytics/dashboard/funnel/", params=query))
+    )
+    wait_for_charts(page)
+    expected = figure_data(page, "funnel")["series"][0]["values"]
+
+    page.locator("#pin-name").fill("Campaign to import")
+    page.get_by_role("button", name="Pin", exact=True).click()
+    assert "is pinned to the analytics home" in page.locator(".messagelist").inner_text()
+    page.get_by_role("link", name="Overview").click()
+    wait_for_charts(page)
+
+    tile = page.locator("article.tile-pinned")
+    assert tile.locator("h2").inner_text() == "Campaign to import"
+    pinned = page.evaluate("window.milepostCharts.ids()")
+    saved_id = next(i for i in pinned if i.startswith("saved-"))
+    assert figure_data(page, saved_id)["series"][0]["values"] == expected
+    shoot(page, "analytics-home-pinned")
+    tile.get_by_role("button", name="Unpin Campaign to import").click()
+    assert page.locator("article.tile-pinned").count() == 0
+    assert page.errors == []
+
+
+def test_engagement_forms_read_in_units_rows_and_a_preview(demo: Live, page: Any) -> None:
+    from engagement.models import Message
+
+    message = Message.objects.create(
+        workspace=demo.demo,
+        key="import-nudge",
+        name="Import nudge",
+        style="modal",
+        title='Nearly there, {{ first_name|default:"friend" }}',
+        body="You are {{ progress_percent }} % through. Next: **{{ next_milestone }}**.",
+        cta_label="Import contacts",
+        cta_url="/contacts",
+    )
+    log_in(page, demo)
+
+    page.goto(f"{demo.milepost_url}/admin/engagement/message/{message.pk}/change/")
+    preview = page.frame_locator("iframe[title='In-app preview']")
+    assert preview.locator("h2").inner_text() == "Nearly there, Alex"
+    assert "Next: Imported contacts" in preview.locator(".body").inner_text()
+    assert preview.locator("a.cta").inner_text() == "Import contacts"
+    page.locator(".field-preview").scroll_into_view_if_needed()
+    shoot(page, "engagement-message-preview")
+
+    page.goto(f"{demo.milepost_url}/admin/engagement/rule/add/")
+    page.select_option("#id_trigger", "event")
+    assert page.locator("#id_delay_1").input_value() == "days"
+    assert page.locator("input[name=event_properties_property]").count() == 3
+    page.locator(".field-event_properties").scroll_into_view_if_needed()
+    shoot(page, "engagement-rule-form")
+    assert page.errors == []
