@@ -480,43 +480,46 @@ def _bucket_sql(duration: str) -> str:
 
 
 def _report_sql(spec: EventFunnelSpec, people: str) -> str:
-    """One row of aggregates over the people of `people_sql`."""
+    """One row of aggregates over the people of `people_sql`. What several aggregates read
+    (durations, buckets, whether a window closed) is computed once per row below them: the
+    query stays small, and ClickHouse analyses a large query for longer than this one runs."""
     n = len(spec.steps)
     limit = spec.people_limit
-    counted = "NOT excluded"
     columns = [
         "countIf(excluded)",
-        f"[{', '.join(f'countIf({counted} AND level > {k})' for k in range(n))}]",
+        f"[{', '.join(f'countIf(counted AND level > {k})' for k in range(n))}]",
     ]
-    closed = "entry_ms + {window:Int64} < {now_ms:Int64}"
     for k in range(1, n):
-        reached = f"{counted} AND level > {k}"
-        duration = f"times[{k + 1}] - times[{k}]"
-        stopped = f"{counted} AND level = {k}"
+        reached = f"counted AND level > {k}"
         columns += [
-            f"sumIf({duration}, {reached})",
-            f"quantileExactInclusiveIf(0.5)({duration}, {reached})",
-            f"sumMapIf([toUInt8({_bucket_sql(duration)})], [toUInt64(1)], {reached})",
-            f"countIf({stopped} AND NOT ({closed}))",
+            f"sumIf(durations[{k}], {reached})",
+            f"quantileExactInclusiveIf(0.5)(durations[{k}], {reached})",
+            f"sumMapIf([buckets[{k}]], [toUInt64(1)], {reached})",
+            f"countIf(counted AND level = {k} AND NOT closed)",
         ]
     for k in range(n):
-        reached = f"{counted} AND level > {k}"
-        stopped = f"{counted} AND level = {k} AND {closed}"
         columns += [
-            f"groupArraySortedIf({limit})(person_id, {reached})" if limit else "[]",
-            f"groupArraySortedIf({limit})(person_id, {stopped})" if limit and k else "[]",
+            f"groupArraySortedIf({limit})(person_id, counted AND level > {k})" if limit else "[]",
+            f"groupArraySortedIf({limit})(person_id, counted AND level = {k} AND closed)"
+            if limit and k
+            else "[]",
         ]
-    day = "toDate(fromUnixTimestamp64Milli(entry_ms), {timezone:String})"
-    period = f"toMonday({day})" if spec.interval == "week" else day
     columns += [
-        f"sumMapIf([{period}], [toUInt64(1)], {counted})",
-        f"sumMapIf([{period}], [toUInt64(1)], {counted} AND level = {n})",
+        "sumMapIf([period], [toUInt64(1)], counted)",
+        f"sumMapIf([period], [toUInt64(1)], counted AND level = {n})",
     ]
     if spec.breakdown is not None:
-        columns += [
-            f"sumMapIf([value], [toUInt64(1)], {counted} AND level > {k})" for k in range(n)
-        ]
-    return f"SELECT {', '.join(columns)} FROM ({people})"
+        columns += [f"sumMapIf([value], [toUInt64(1)], counted AND level > {k})" for k in range(n)]
+    day = "toDate(fromUnixTimestamp64Milli(entry_ms), {timezone:String})"
+    period = f"toMonday({day})" if spec.interval == "week" else day
+    return f"""
+    SELECT {", ".join(columns)} FROM (
+        SELECT person_id, level, excluded, value, NOT excluded AS counted,
+               entry_ms + {{window:Int64}} < {{now_ms:Int64}} AS closed, {period} AS period,
+               arrayMap(k -> times[k + 1] - times[k], range(1, length(times))) AS durations,
+               arrayMap(d -> toUInt8({_bucket_sql("d")}), durations) AS buckets
+        FROM ({people})
+    )"""
 
 
 def _rate(part: int, whole: int) -> float | None:
