@@ -74,7 +74,9 @@ class Attempt:
         return len(self.reached)
 
 
-def _augment(holder: dict[int, int], steps: list[frozenset[int]], event: int, seen: set[int]) -> bool:
+def _augment(
+    holder: dict[int, int], steps: list[frozenset[int]], event: int, seen: set[int]
+) -> bool:
     """Kuhn's augmenting path: give `event` a step, moving the events that hold steps to other
     steps of theirs where needed; False when no assignment with one more event exists."""
     for step in sorted(steps[event]):
@@ -171,7 +173,7 @@ def best_attempts_by_value(
 ) -> dict[str, tuple[Attempt | None, bool]]:
     """Attribution "all steps": best_attempt once per value of the events that match a step, as
     if only the events with that value matched steps. Only values with an attempt are kept."""
-    answers = {}
+    answers: dict[str, tuple[Attempt | None, bool]] = {}
     for wanted in sorted({value(event) for event in events if event.steps}):
         kept = [
             event if value(event) == wanted else replace(event, steps=frozenset())

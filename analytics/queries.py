@@ -1076,16 +1076,13 @@ def _json_label(value: Any) -> str:
 def event_funnel(
     *, workspace: Workspace, spec: EventFunnelSpec, date_range: DateRange
 ) -> EventFunnel:
-    """An ad-hoc funnel over events, computed in the analytics store (analytics/store_funnel.py);
-    counted by an account trait (`aggregate_by`), by the reference engine over the primary
-    database, which the store does not do yet. See analytics/funnel_engine.py for the exact
-    semantics both follow."""
-    if spec.aggregate_by is None:
-        # Imported here: the store's funnel builds on this module's result types.
-        from analytics import store_funnel
+    """An ad-hoc funnel over events, computed in the analytics store (analytics/store_funnel.py),
+    also when counted by an account trait (`aggregate_by`). See analytics/funnel_engine.py for
+    the exact semantics."""
+    # Imported here: the store's funnel builds on this module's result types.
+    from analytics import store_funnel
 
-        return store_funnel.event_funnel(workspace=workspace, spec=spec, date_range=date_range)
-    return reference_event_funnel(workspace=workspace, spec=spec, date_range=date_range)
+    return store_funnel.event_funnel(workspace=workspace, spec=spec, date_range=date_range)
 
 
 def reference_event_funnel(

@@ -29,8 +29,8 @@ from typing import Any
 from django.utils import timezone
 
 from analytics import store
-from analytics.funnel_engine import NO_STEP, breakdown_label
-from analytics.inputs import DateRange, EventFunnelSpec, PropertyFilter, ReportInputError
+from analytics.funnel_engine import NO_STEP
+from analytics.inputs import DateRange, EventFunnelSpec, PropertyFilter
 from analytics.queries import (
     EventFunnel,
     EventFunnelGroup,
@@ -412,7 +412,6 @@ def people_sql(
         which = "e.name IN {names:Array(String)}"
     join = "" if actors is None else f"INNER JOIN ({actors}) AS a ON e.person_id = a.actor_person"
     person = "e.person_id" if spec.aggregate_by is None else "a.actor"
-    ranks = ", ".join(f"bitTest(event_mask, {k}), {k}" for k in range(len(steps)))
     wanted_values = breakdown is not None
     all_steps = breakdown is not None and breakdown.attribution == "all_steps"
 
@@ -545,7 +544,8 @@ def _account_labels(workspace: Workspace, trait: str, ids: set[int]) -> dict[int
     return {
         int(actor): str(label)
         for actor, label in store.rows(
-            f"SELECT DISTINCT actor, actor_label FROM ({actors}) WHERE actor IN {{ids:Array(UInt64)}}",
+            f"SELECT DISTINCT actor, actor_label FROM ({actors})"
+            " WHERE actor IN {ids:Array(UInt64)}",
             bind.values | {"workspace": workspace.id, "ids": sorted(ids)},
         )
     }

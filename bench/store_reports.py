@@ -280,9 +280,7 @@ def measure_demo(users: int, events: int, repeat: int) -> dict[str, float]:
     from onboarding.models import Walkthrough
 
     ws = workspace("bench-store-demo")
-    call_command(
-        "generate_demo_events", users=users, events=events, workspace=ws.slug, quiet=True
-    )
+    call_command("generate_demo_events", users=users, events=events, workspace=ws.slug, quiet=True)
     store.reset()
     store_export.export(settle=timedelta(0))
     today = datetime.now(UTC).date()

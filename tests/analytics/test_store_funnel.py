@@ -6,6 +6,7 @@ that can count for two steps. Then the report built on it, and its bad input."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import socket
@@ -493,3 +494,110 @@ def test_a_store_that_is_down_is_named(workspace, settings):
         _funnel(workspace, "signup", "pay")
 
     assert f"127.0.0.1:{port}" in str(error.value)
+
+
+def test_any_order_steps_are_matched_by_the_best_assignment(
+    workspace, person, track, analytics_store
+):
+    # Her first visit could be either step, her second only the first: counting the first
+    # visit as "any visit" would leave the second with nothing to do.
+    uma = person("uma")
+    track(uma, "visit", _at(2, 10), plan="pro")
+    track(uma, "visit", _at(2, 11), plan="free")
+    analytics_store()
+    spec = EventFunnelSpec(
+        steps=(FunnelStep("visit"), FunnelStep("visit", (PropertyFilter("plan", "eq", "pro"),))),
+        order="unordered",
+    )
+
+    result = store_funnel.event_funnel(workspace=workspace, spec=spec, date_range=MARCH)
+
+    assert [s.count for s in result.steps] == [1, 1]
+
+
+def test_the_all_steps_attribution_counts_each_value_a_person_went_all_the_way_with(
+    workspace, person, track, analytics_store
+):
+    vi, wu = person("vi"), person("wu")
+    # vi starts on ads, finishes on email: each value's funnel sees only its own steps.
+    track(vi, "signup", _at(2, 10), source="ads")
+    track(vi, "signup", _at(2, 11), source="email")
+    track(vi, "pay", _at(2, 12), source="email")
+    track(wu, "signup", _at(2, 10), source="ads")
+    track(wu, "pay", _at(2, 12), source="ads")
+    analytics_store()
+
+    result = _funnel(
+        workspace, "signup", "pay", breakdown=FunnelBreakdown("event", "source", "all_steps")
+    )
+
+    assert [s.count for s in result.steps] == [2, 2]
+    assert {g.value: list(g.counts) for g in result.breakdown} == {
+        "ads": [2, 1],
+        "email": [1, 1],
+    }
+
+
+def test_counting_by_account_is_done_in_the_store_with_a_trait_breakdown(
+    workspace, person, track, analytics_store
+):
+    xu = person("xu", traits={"company": "acme", "plan": "pro"})
+    yan = person("yan", traits={"company": "acme", "plan": "free"})
+    zed = person("zed", traits={"company": "globex", "plan": "free"})
+    nobody = person("nobody")  # no account: not counted
+    track(xu, "signup", _at(2, 10))
+    track(yan, "pay", _at(2, 11))
+    track(zed, "signup", _at(2, 10))
+    track(nobody, "signup", _at(2, 10))
+    analytics_store()
+
+    result = _funnel(
+        workspace,
+        "signup",
+        "pay",
+        aggregate_by="company",
+        breakdown=FunnelBreakdown("person", "plan"),
+    )
+
+    assert [s.count for s in result.steps] == [2, 1]
+    assert result.steps[1].converted_people == ("acme",)
+    assert result.steps[1].dropped_people == ("globex",)
+    # The account's value is that of the person whose event entered it.
+    assert {g.value: list(g.counts) for g in result.breakdown} == {"pro": [1, 1], "free": [1, 0]}
+
+
+def test_the_reference_matches_any_order_steps_as_well_as_any_assignment_could():
+    """The reference itself, against brute force on small random cases."""
+    rng = random.Random("matching")
+    for _ in range(300):
+        n = rng.randint(2, 4)
+        events = [
+            funnel_engine.FunnelEvent(
+                ms=index,
+                id=index,
+                timestamp=ORIGIN,
+                steps=frozenset(s for s in range(n) if rng.random() < 0.4) or frozenset({0}),
+                exclusions=frozenset(),
+                properties=None,
+                end_user_id=1,
+            )
+            for index in range(rng.randint(1, 6))
+        ]
+        attempt, _ = funnel_engine.best_attempt(
+            events,
+            n=n,
+            order="unordered",
+            window_ms=100,
+            entry_from_ms=0,
+            entry_to_ms=1,
+            exclusions=[],
+        )
+        assert attempt is not None
+        # The most steps any assignment (each event one step or none, each step at most once)
+        # fills; the entry can always be part of such an assignment (matroid exchange).
+        best = max(
+            len(used)
+            for choice in itertools.product(*[[*sorted(e.steps), None] for e in events])
+            if len(used := [c for c in choice if c is not None]) == len(set(used))
+        )
+        assert attempt.level == best
