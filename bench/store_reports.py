@@ -197,7 +197,7 @@ def funnels(date_range: Any) -> dict[str, Any]:
     }
 
 
-def measure_reports(ws: Any, repeat: int) -> dict[str, float]:
+def measure_reports(ws: Any, repeat: int, with_funnels: bool = True) -> dict[str, float]:
     from analytics import store, store_funnel
     from analytics.inputs import DateRange
     from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
@@ -222,7 +222,7 @@ def measure_reports(ws: Any, repeat: int) -> dict[str, float]:
         )
 
     figures = {"floor: count() of the events": median_ms(floor, repeat)}
-    for label, spec in funnels(everything).items():
+    for label, spec in funnels(everything).items() if with_funnels else ():
         figures[label] = median_ms(
             lambda spec=spec: store_funnel.event_funnel(
                 workspace=ws, spec=spec, date_range=everything
@@ -383,6 +383,7 @@ def main() -> None:
     parser.add_argument("--export-events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--demo", default="3000:60000", help="users:events ('' to skip)")
+    parser.add_argument("--no-funnels", action="store_true", help="time the other reports only")
     args = parser.parse_args()
     setup()
     from analytics import store
@@ -413,7 +414,7 @@ def main() -> None:
         )
         # One timed run after the warm-up at 10 M: a funnel takes seconds on this shared machine.
         repeat = args.repeat if events < 5_000_000 else 1
-        figures = measure_reports(ws, repeat)
+        figures = measure_reports(ws, repeat, with_funnels=not args.no_funnels)
         floor = figures["floor: count() of the events"]
         for label, ms in figures.items():
             print(f"  {label:<40} {ms:9.1f} ms  {ms / floor:8.1f}x floor")
