@@ -3,15 +3,15 @@ reference engine analytics/funnel_engine.py defines it (its docstring holds the 
 tests/analytics/test_store_funnel.py compares the two person by person).
 
 How the query works: the events that matter (for strict order, every event of the people who
-entered) are read with a bit mask of the steps and of the exclusions each matches, and
-gathered into one row per person, in reading order (time, first step, id) by one numeric sort
-key (sorting numbers is several times faster than sorting tuples). Array functions then walk
-each attempt from its entry (arrayFold), check its exclusions, and keep the attempt that
-counts; the outer query aggregates those people into the report in the same pass, so only one
-row comes back. Lambdas look ahead only within one person's events: a lambda that captures a
-large array copies it once per element. `windowFunnel()` is not used: it is not exact (one
-event matching two steps, strict modes, no step times). Measured (bench/analytics_store.py),
-one group per person beat arrays of 1024 people cut apart again.
+entered) are read with a bit mask of the steps and of the exclusions each matches, gathered per
+block of 1024 person ids (one group per person was the bottleneck) in reading order (time,
+first step, id) by one numeric sort key, and cut per person with arraySplit, so no lambda ever
+captures a block-sized array (a captured array is copied once per element). Ordered and strict
+funnels without exclusions take one fold per person (the latest entry reaching each level);
+exclusions, any order and "all steps" walk one fold per entry and choose among the attempts.
+The outer query aggregates those people into the report, so only one row comes back.
+`windowFunnel()` is not used: it is not exact (one event matching two steps, strict modes, no
+step times). Figures: bench/README.md.
 """
 
 # SQL here is assembled from fixed fragments and integers; every value a caller supplies
