@@ -9,27 +9,37 @@ Semantics follow PostHog's funnels, made exact:
 - ordered: steps in order, other events may happen in between;
 - strict: steps in order; any other event of that person read before the last step reached
   ends the attempt there;
-- unordered ("any order"): every step within the window, in any order; each event counts for
-  the first of its steps that the attempt has not done yet, and the k-th step is reached when k
-  distinct steps are done;
+- unordered ("any order"): every step within the window, in any order; the events are matched
+  to steps by the best assignment (a maximum bipartite matching, each event one step, each step
+  one event), grown in reading order: an event counts when it lets one more step be done, even
+  if that means moving an earlier event to another of its steps, and the k-th step is reached
+  at the k-th event that counts (an event that can only be "visit" does not block a later one
+  that can be "visit" or "signup": both count);
 - an event counts for one step at most; an attempt reads the events after its entry;
 - the conversion window runs from the entry (step 1; any step for unordered) and is inclusive:
   a step exactly `window` after the entry counts;
 - every entry in the date range starts an attempt; a person counts once, at the furthest step
-  any attempt reached, with the earliest attempt that got that far and was not excluded;
+  any attempt reached, with the latest attempt that got that far and was not excluded (the
+  latest is what a one-pass engine keeps, as PostHog's does: a later entry that gets as far
+  has as much of its window left, so it dominates; its times are those of the try that
+  converted, not of an abandoned first one);
 - an attempt is excluded when an exclusion event (one the attempt did not use as a step)
   happens strictly after it reached from_step and strictly before it reached to_step (up to
   and including the end of the window when it never reached to_step): an exclusion at the same
   instant as the steps around it does not exclude;
 - when every attempt that got furthest is excluded, the person leaves the funnel and is counted
-  as excluded, even if a cleaner attempt reached fewer steps.
+  as excluded, even if a cleaner attempt reached fewer steps;
+- breakdown by an event property, attribution "all steps": the funnel is computed once per
+  value, as if only the events with that value matched steps (exclusions match whatever their
+  value); a person counts in each value they entered with, so the groups can add up to more
+  people than the funnel has.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -64,17 +74,34 @@ class Attempt:
         return len(self.reached)
 
 
+def _augment(
+    holder: dict[int, int], steps: list[frozenset[int]], event: int, seen: set[int]
+) -> bool:
+    """Kuhn's augmenting path: give `event` a step, moving the events that hold steps to other
+    steps of theirs where needed; False when no assignment with one more event exists."""
+    for step in sorted(steps[event]):
+        if step in seen:
+            continue
+        seen.add(step)
+        if step not in holder or _augment(holder, steps, holder[step], seen):
+            holder[step] = event
+            return True
+    return False
+
+
 def _attempt(events: list[FunnelEvent], entry: int, n: int, order: str, window_ms: int) -> Attempt:
     attempt = Attempt(entry=events[entry], reached=[events[entry]])
     limit = events[entry].ms + window_ms
-    done = {min(events[entry].steps)}
-    for event in events[entry + 1 :]:
+    holder: dict[int, int] = {}  # unordered: step -> index (in `events`) of the event doing it
+    steps = [event.steps for event in events]
+    if order == "unordered":
+        _augment(holder, steps, entry, set())
+    for index in range(entry + 1, len(events)):
+        event = events[index]
         if event.ms > limit or attempt.level == n:
             break
         if order == "unordered":
-            free = sorted(event.steps - done)
-            if free:
-                done.add(free[0])
+            if event.steps and _augment(holder, steps, index, set()):
                 attempt.reached.append(event)
         elif attempt.level in event.steps:
             attempt.reached.append(event)
@@ -131,7 +158,7 @@ def best_attempt(
     if not attempts:
         return None, False
     furthest = max(attempt.level for attempt in attempts)
-    for attempt in attempts:
+    for attempt in reversed(attempts):
         if attempt.level == furthest:
             attempt.excluded = bool(exclusions) and _excluded(
                 attempt, events, exclusions, window_ms
@@ -139,6 +166,23 @@ def best_attempt(
             if not attempt.excluded:
                 return attempt, True
     return None, True
+
+
+def best_attempts_by_value(
+    events: list[FunnelEvent], value: Callable[[FunnelEvent], str], **options: Any
+) -> dict[str, tuple[Attempt | None, bool]]:
+    """Attribution "all steps": best_attempt once per value of the events that match a step, as
+    if only the events with that value matched steps. Only values with an attempt are kept."""
+    answers: dict[str, tuple[Attempt | None, bool]] = {}
+    for wanted in sorted({value(event) for event in events if event.steps}):
+        kept = [
+            event if value(event) == wanted else replace(event, steps=frozenset())
+            for event in events
+        ]
+        attempt, had_attempt = best_attempt(kept, **options)
+        if had_attempt:
+            answers[wanted] = (attempt, had_attempt)
+    return answers
 
 
 def attributed_event(attempt: Attempt, breakdown: FunnelBreakdown) -> FunnelEvent | None:

@@ -27,7 +27,7 @@ PROPERTY_OPERATORS = ("eq", "neq", "contains", "gt", "gte", "lt", "lte", "is_set
 _PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$\-]{0,99}$")
 
 OrderMode = Literal["ordered", "strict", "unordered"]
-Attribution = Literal["first_touch", "last_touch", "step"]
+Attribution = Literal["first_touch", "last_touch", "all_steps", "step"]
 
 
 class ReportInputError(ValueError):
@@ -191,10 +191,11 @@ class EventFunnelSpec:
             if breakdown.kind not in ("event", "person"):
                 raise ReportInputError("breakdown.kind", "Choose event or person.")
             check_property_name(breakdown.property, "breakdown.property")
-            if breakdown.attribution not in ("first_touch", "last_touch", "step"):
+            if breakdown.attribution not in ("first_touch", "last_touch", "all_steps", "step"):
                 raise ReportInputError(
-                    "breakdown.attribution", "Choose first_touch, last_touch or step."
+                    "breakdown.attribution", "Choose first_touch, last_touch, all_steps or step."
                 )
+
             if breakdown.attribution == "step" and (
                 breakdown.step is None or not 0 <= breakdown.step < n
             ):

@@ -57,7 +57,7 @@ class FunnelBreakdownInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["event", "person"])
     property = serializers.CharField(max_length=100)
     attribution = serializers.ChoiceField(
-        choices=["first_touch", "last_touch", "step"], default="first_touch"
+        choices=["first_touch", "last_touch", "all_steps", "step"], default="first_touch"
     )
     step = serializers.IntegerField(required=False, allow_null=True)
 

@@ -86,10 +86,13 @@ def _copy_batches(after: int, size: int, before: int | None) -> Iterator[_Batch]
     raw = connection.connection
     assert raw is not None  # noqa: S101 - ensured above
     limit = "" if before is None else f" AND id < {int(before)}"
+    # A timestamp's own text output in UTC ("2026-01-01 10:00:00.123456"), which ClickHouse
+    # reads into DateTime64(3) as is: to_char() cost ~40 % of the COPY (measured, bench/README).
+    with raw.cursor() as cursor:
+        cursor.execute("SET DateStyle TO 'ISO'")
     while True:
         statement = (
-            "COPY (SELECT workspace_id, end_user_id,"
-            " to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), id, name,"
+            "COPY (SELECT workspace_id, end_user_id, timestamp AT TIME ZONE 'UTC', id, name,"
             f" properties FROM {Event._meta.db_table} WHERE id > {int(after)}{limit}"
             f" ORDER BY id LIMIT {int(size)}) TO STDOUT"
         )

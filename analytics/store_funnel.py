@@ -3,15 +3,15 @@ reference engine analytics/funnel_engine.py defines it (its docstring holds the 
 tests/analytics/test_store_funnel.py compares the two person by person).
 
 How the query works: the events that matter (for strict order, every event of the people who
-entered) are read with a bit mask of the steps and of the exclusions each matches, and
-gathered into one row per person, in reading order (time, first step, id) by one numeric sort
-key (sorting numbers is several times faster than sorting tuples). Array functions then walk
-each attempt from its entry (arrayFold), check its exclusions, and keep the attempt that
-counts; the outer query aggregates those people into the report in the same pass, so only one
-row comes back. Lambdas look ahead only within one person's events: a lambda that captures a
-large array copies it once per element. `windowFunnel()` is not used: it is not exact (one
-event matching two steps, strict modes, no step times). Measured (bench/analytics_store.py),
-one group per person beat arrays of 1024 people cut apart again.
+entered) are read with a bit mask of the steps and of the exclusions each matches, gathered per
+block of 1024 person ids (one group per person was the bottleneck) in reading order (time,
+first step, id) by one numeric sort key, and cut per person with arraySplit, so no lambda ever
+captures a block-sized array (a captured array is copied once per element). Ordered and strict
+funnels without exclusions take one fold per person (the latest entry reaching each level);
+exclusions, any order and "all steps" walk one fold per entry and choose among the attempts.
+The outer query aggregates those people into the report, so only one row comes back.
+`windowFunnel()` is not used: it is not exact (one event matching two steps, strict modes, no
+step times). Figures: bench/README.md.
 """
 
 # SQL here is assembled from fixed fragments and integers; every value a caller supplies
@@ -23,14 +23,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.utils import timezone
 
 from analytics import store
-from analytics.funnel_engine import NO_STEP, breakdown_label
-from analytics.inputs import DateRange, EventFunnelSpec, PropertyFilter, ReportInputError
+from analytics.funnel_engine import NO_STEP
+from analytics.inputs import DateRange, EventFunnelSpec, PropertyFilter
 from analytics.report.event_funnel import (
     EventFunnel,
     EventFunnelGroup,
@@ -126,159 +126,333 @@ def _mask_sql(matches: list[str]) -> str:
     return " + ".join(f"toUInt32({match}) * {1 << k}" for k, match in enumerate(matches))
 
 
-def _value_sql(spec: EventFunnelSpec, bind: _Parameters) -> str:
-    """funnel_engine.breakdown_label of the breakdown property, for an event breakdown."""
-    if spec.breakdown is None or spec.breakdown.kind != "event":
-        return "''"
-    key = bind(spec.breakdown.property, "String")
-    kind = f"JSONType(properties, {key})"
+def _label_sql(column: str, key: str) -> str:
+    """funnel_engine.breakdown_label of member `key` (a bound parameter) of a JSON column."""
+    kind = f"JSONType({column}, {key})"
     return (
-        f"multiIf({kind} = 'String', JSONExtractString(properties, {key}),"
+        f"multiIf({kind} = 'String', JSONExtractString({column}, {key}),"
         f" {kind} = 'Null', '(none)',"
-        f" {kind} = 'Double', toString(JSONExtractFloat(properties, {key})),"
-        f" JSONExtractRaw(properties, {key}))"
+        f" {kind} = 'Double', toString(JSONExtractFloat({column}, {key})),"
+        f" JSONExtractRaw({column}, {key}))"
     )
 
 
-def _attempt_sql(spec: EventFunnelSpec) -> str:
-    """One attempt from the entry at index i, folded over the person's later events: a tuple
-    (level, steps done as a mask, stopped, indexes of the events that counted)."""
-    n = len(spec.steps)
-    if spec.order == "unordered":
-        free = "toUInt32(bitAnd(mask[j], bitNot(acc.2)))"
-        lowest = f"toUInt32(bitAnd({free}, bitNot(toUInt32({free} - 1))))"
-        advance = (
-            f"if({free} != 0, (toUInt8(acc.1 + 1), toUInt32(bitOr(acc.2, {lowest})), toUInt8(0),"
-            " arrayPushBack(acc.4, toUInt32(j))), acc)"
-        )
-    else:
-        stopped = "(acc.1, acc.2, toUInt8(1), acc.4)" if spec.order == "strict" else "acc"
-        advance = (
-            "if(bitTest(mask[j], acc.1), (toUInt8(acc.1 + 1), acc.2, toUInt8(0),"
-            f" arrayPushBack(acc.4, toUInt32(j))), {stopped})"
-        )
+# Reading order packed into one UInt128 (sorting numbers is several times faster than sorting
+# tuples): the event id in the low half; above it the person's place in its block of 1024
+# (10 bits), the time in ms shifted to be positive from 1900 on (44 bits) and the rank (8 bits).
+_MS_OFFSET = 2_300_000_000_000
+BLOCK = 1024
+
+
+def _key_sql(person: str, ms: str, rank: str, event_id: str) -> str:
+    high = (
+        f"bitShiftLeft(toUInt64({person} % {BLOCK}), 54)"
+        f" + bitShiftLeft(toUInt64({ms} + {_MS_OFFSET}), 8) + {rank}"
+    )
     return (
-        f"arrayFold((acc, j) -> if(acc.3 = 1 OR acc.1 = {n}, acc,"
-        f" if(ms[j] > ms[i] + {{window:Int64}}, (acc.1, acc.2, toUInt8(1), acc.4), {advance})),"
-        " range(i + 1, length(ms) + 1),"
-        " (toUInt8(1), toUInt32(bitShiftLeft(toUInt32(1), rank[i])), toUInt8(0),"
-        " [toUInt32(i)]))"
+        f"reinterpretAsUInt128(concat(reinterpretAsFixedString(toUInt64({event_id})),"
+        f" reinterpretAsFixedString(toUInt64({high}))))"
     )
 
 
-def _excluded_sql(spec: EventFunnelSpec) -> str:
-    """Whether attempt `a` (entry, level, reached) meets one of its exclusions."""
-    if not spec.exclusions:
-        return "toUInt8(0)"
+def _rank_sql(mask: str) -> str:
+    """The reading-order rank of an event: its first step, NO_STEP when it matches none."""
+    return f"toUInt8(if({mask} = 0, {NO_STEP}, bitCount(bitAnd({mask}, -{mask}) - 1)))"
+
+
+def _one_pass_sql(spec: EventFunnelSpec) -> str:
+    """Ordered or strict funnels without exclusions, in one pass over a person's events (a fold
+    with one scalar pair per level, no arrays): for each level, the entry (position, ms) of
+    the latest attempt that reached it. A later entry that reaches a level dominates an
+    earlier one (as much window left, the same events ahead), so the furthest level's entry
+    is the attempt that counts; its steps are then walked again from that entry. Strict
+    attempts move up one level per event or end; ordered ones wait."""
+    n = len(spec.steps)
+    window = "{window:Int64}"
+    position = [f"acc.{k}" for k in range(1, n + 1)]  # level k+1's entry position (0: none)
+    entry_ms = [f"acc.{n + k}" for k in range(1, n + 1)]
+    entry = "bitTest(m, 0) AND t >= {start_ms:Int64} AND t < {end_ms:Int64}"
+    new_position, new_ms = (
+        [f"if({entry}, pos, {'0' if spec.order == 'strict' else position[0]})"],
+        [f"if({entry}, t, {'0' if spec.order == 'strict' else entry_ms[0]})"],
+    )
+    for k in range(1, n):
+        moves = f"bitTest(m, {k}) AND {position[k - 1]} != 0 AND t <= {entry_ms[k - 1]} + {window}"
+        if spec.order == "strict":
+            new_position.append(f"if({moves}, {position[k - 1]}, toUInt32(0))")
+            new_ms.append(f"if({moves}, {entry_ms[k - 1]}, toInt64(0))")
+        else:
+            moves += f" AND {position[k - 1]} > {position[k]}"
+            new_position.append(f"if({moves}, {position[k - 1]}, {position[k]})")
+            new_ms.append(f"if({moves}, {entry_ms[k - 1]}, {entry_ms[k]})")
+    state = [*new_position, *new_ms]
+    init = [*["toUInt32(0)"] * n, *["toInt64(0)"] * n]
+    if spec.order == "strict":
+        # A strict attempt ends at the first event that is not its next step: the furthest
+        # level (and its latest entry) is kept apart from the live attempts.
+        best_level, best_entry = f"acc.{2 * n + 1}", f"acc.{2 * n + 2}"
+        reached = [f"{new_position[k]} != 0" for k in range(n)]
+        level = "multiIf(" + ", ".join(f"{reached[k]}, {k + 1}" for k in reversed(range(n)))
+        level += ", 0)"
+        at_level = (
+            "multiIf("
+            + ", ".join(f"{reached[k]}, {new_position[k]}" for k in reversed(range(n)))
+            + ", toUInt32(0))"
+        )
+        better = (
+            f"({level} > {best_level} OR ({level} = {best_level} AND {at_level} > {best_entry}))"
+        )
+        state += [
+            f"toUInt8(if({better}, {level}, {best_level}))",
+            f"toUInt32(if({better}, {at_level}, {best_entry}))",
+        ]
+        init += ["toUInt8(0)", "toUInt32(0)"]
+        result_level, result_entry = f"f.{2 * n + 1}", f"f.{2 * n + 2}"
+    else:
+        result_level = (
+            "multiIf(" + ", ".join(f"f.{k + 1} != 0, {k + 1}" for k in reversed(range(n))) + ", 0)"
+        )
+        result_entry = (
+            "multiIf("
+            + ", ".join(f"f.{k + 1} != 0, f.{k + 1}" for k in reversed(range(n)))
+            + ", toUInt32(0))"
+        )
+    fold = (
+        f"arrayFold((acc, t, m, pos) -> ({', '.join(state)}), pms, pmask,"
+        f" arrayEnumerate(pms), ({', '.join(init)}))"
+    )
+    if spec.order == "strict":
+        walk = "arrayMap(k -> toUInt32(le.2 + k), range(le.1))"
+    else:
+        walk = (
+            "arrayFold((acc, k) -> arrayPushBack(acc, toUInt32(arrayFirstIndex("
+            "(m, t, i) -> i > acc[-1] AND bitTest(m, k) AND t <= lim, pmask, pms,"
+            " arrayEnumerate(pms)))), range(1, le.1), [le.2])"
+        )
+    answer = _answer_sql(spec, "toUInt8(0)")
+    return (
+        f"arrayFlatten(arrayMap(f -> arrayMap(le -> arrayMap(lim -> arrayMap(reached ->"
+        f" {answer}, [{walk}]), [pms[le.2] + {window}]), arrayFilter(le -> le.1 > 0,"
+        f" [(toUInt8({result_level}), toUInt32({result_entry}))])), [{fold}]))"
+    )
+
+
+def _answer_sql(spec: EventFunnelSpec, excluded: str) -> str:
+    """One answer (level, excluded, entry ms, ms of each step reached, value) from `reached`,
+    the positions of the events that counted, and the person's arrays."""
+    breakdown = spec.breakdown
+    if breakdown is None:
+        value = "''"
+    elif breakdown.kind == "person" or breakdown.attribution == "first_touch":
+        value = "pvalue[reached[1]]"
+    elif breakdown.attribution == "last_touch":
+        value = "pvalue[reached[-1]]"
+    elif breakdown.attribution == "all_steps":
+        value = "wanted"
+    else:
+        step = breakdown.step or 0
+        value = f"if(length(reached) > {step}, pvalue[reached[{step + 1}]], '(none)')"
+    return (
+        f"(toUInt8(length(reached)), {excluded}, pms[reached[1]],"
+        f" arrayMap(r -> pms[r], reached), {value})"
+    )
+
+
+def _attempts_sql(spec: EventFunnelSpec) -> str:
+    """Any mode, with exclusions: every entry starts an attempt, walked by its own fold over
+    the person's events; the attempt that counts is chosen among them. Any-order attempts keep
+    the step sets their events can fill (each event one step, each step one event): an event
+    counts when it makes a larger set possible, which grows a maximum matching exactly."""
+    n = len(spec.steps)
+    window = "{window:Int64}"
+    if spec.order == "unordered":
+        sets = (
+            "arrayDistinct(arrayFlatten(arrayMap(d -> arrayMap(s -> toUInt32(bitOr(d,"
+            " bitShiftLeft(toUInt32(1), s))), arrayFilter(s -> bitTest(m, s) AND NOT"
+            f" bitTest(d, s), range({n}))), acc.4)))"
+        )
+        advance = (
+            f"arrayMap(grown -> if(notEmpty(grown), (toUInt8(acc.1 + 1), acc.2,"
+            f" arrayPushBack(acc.3, toUInt32(j)), grown), acc), [{sets}])[1]"
+        )
+        first_sets = (
+            "arrayMap(s -> toUInt32(bitShiftLeft(toUInt32(1), s)),"
+            f" arrayFilter(s -> bitTest(pmask[i], s), range({n})))"
+        )
+        entry = "pmask[i] != 0"
+    else:
+        stopped = "(acc.1, toUInt8(1), acc.3, acc.4)" if spec.order == "strict" else "acc"
+        advance = (
+            "if(bitTest(m, acc.1), (toUInt8(acc.1 + 1), acc.2, arrayPushBack(acc.3, toUInt32(j)),"
+            f" acc.4), {stopped})"
+        )
+        first_sets = "CAST([], 'Array(UInt32)')"
+        entry = "bitTest(pmask[i], 0)"
+    fold = (
+        f"arrayFold((acc, t, m, j) -> if(j <= i OR acc.2 = 1 OR acc.1 = {n}, acc,"
+        f" if(t > pms[i] + {window}, (acc.1, toUInt8(1), acc.3, acc.4), {advance})),"
+        " pms, pmask, arrayEnumerate(pms),"
+        f" (toUInt8(1), toUInt8(0), [toUInt32(i)], {first_sets}))"
+    )
+    entries = (
+        "arrayFilter(i -> pms[i] >= {start_ms:Int64} AND pms[i] < {end_ms:Int64}"
+        f" AND {entry}, arrayEnumerate(pms))"
+    )
     checks = []
     for j, exclusion in enumerate(spec.exclusions):
-        low = f"ms[a.3[{exclusion.from_step + 1}]]"
+        low = f"pms[a.3[{exclusion.from_step + 1}]]"
         to = exclusion.to_step
         checks.append(
-            f"(a.2 > {exclusion.from_step} AND arrayExists(k -> bitTest(xmask[k], {j})"
-            f" AND NOT has(a.3, toUInt32(k)) AND ms[k] > {low} AND if(a.2 > {to},"
-            f" ms[k] < ms[a.3[{to + 1}]], ms[k] <= ms[a.1] + {{window:Int64}}),"
-            " range(a.1 + 1, length(ms) + 1)))"
+            f"(a.2 > {exclusion.from_step} AND arrayExists(k -> bitTest(pxmask[k], {j})"
+            f" AND NOT has(a.3, toUInt32(k)) AND pms[k] > {low} AND if(a.2 > {to},"
+            f" pms[k] < pms[a.3[{to + 1}]], pms[k] <= pms[a.1] + {window}),"
+            " range(a.1 + 1, length(pms) + 1)))"
         )
-    return f"toUInt8({' OR '.join(checks)})"
+    excluded = f"toUInt8({' OR '.join(checks)})" if checks else "toUInt8(0)"
+    # (entry, level, positions that counted, excluded): the furthest level first, then the
+    # attempts not excluded, then the latest.
+    tried = (
+        f"arrayMap(a -> (a.1, a.2, a.3, {excluded}), arrayMap((i, f) -> (i, f.1, f.3),"
+        f" {entries}, arrayMap(i -> {fold}, {entries})))"
+    )
+    answer = _answer_sql(spec, "a.4")
+    return (
+        f"arrayMap(a -> arrayMap(reached -> {answer}, [a.3])[1],"
+        f" arraySlice(arraySort(a -> (-toInt16(a.2), a.4, -toInt64(a.1)), {tried}), 1, 1))"
+    )
 
 
-def _value_of_attempt_sql(spec: EventFunnelSpec) -> str:
-    breakdown = spec.breakdown
-    if breakdown is None or breakdown.kind != "event":
-        return "''"
-    if breakdown.attribution == "first_touch":
-        return "value[a.3[1]]"
-    if breakdown.attribution == "last_touch":
-        return "value[a.3[a.2]]"
-    step = breakdown.step or 0
-    return f"if(a.2 > {step}, value[a.3[{step + 1}]], '(none)')"
+def _person_sql(spec: EventFunnelSpec) -> str:
+    """A person's answers (an array: none, one, or one per value for "all steps") from their
+    events in reading order: pms (ms), pmask (steps), pxmask (exclusions), pvalue, pid."""
+    fast = spec.order != "unordered" and not spec.exclusions
+    body = _one_pass_sql(spec) if fast else _attempts_sql(spec)
+    if spec.breakdown is None or spec.breakdown.attribution != "all_steps":
+        return body
+    # The funnel once per value, as if only the events with that value matched steps: masks
+    # of other values cleared, then read again in reading order.
+    key = _key_sql("0", "t", _rank_sql("if(x = wanted, m, 0)"), "id")
+    keys = f"arrayMap((t, m, x, id) -> {key}, pms, pmask, pvalue, pid)"
+    cleared = "arrayMap((m, x) -> if(x = wanted, m, 0), pmask, pvalue)"
+    return (
+        "arrayFlatten(arrayMap(wanted -> arrayMap(k -> arrayMap("
+        "(pms, pmask, pxmask, pvalue) -> "
+        f"{body}, [arraySort((x, y) -> y, pms, k)], [arraySort((x, y) -> y, {cleared}, k)],"
+        " [arraySort((x, y) -> y, pxmask, k)], [arraySort((x, y) -> y, pvalue, k)])[1],"
+        f" [{keys}])[1], arraySort(arrayDistinct(arrayFilter((x, m) -> m != 0, pvalue,"
+        " pmask)))))"
+    )
+
+
+def _actors_sql(spec: EventFunnelSpec, bind: _Parameters) -> str | None:
+    """People with what the funnel reads of them: the label of the breakdown trait, and, when
+    counting by account, the account's label and number (the lowest person id holding it)."""
+    person_trait = spec.breakdown is not None and spec.breakdown.kind == "person"
+    if not person_trait and spec.aggregate_by is None:
+        return None
+    columns = ["person_id AS actor_person"]
+    if person_trait:
+        assert spec.breakdown is not None  # noqa: S101
+        columns.append(f"{_label_sql('traits', bind(spec.breakdown.property, 'String'))} AS trait")
+    where = "workspace_id = {workspace:UInt64}"
+    if spec.aggregate_by is not None:
+        key = bind(spec.aggregate_by, "String")
+        columns.append(f"{_label_sql('traits', key)} AS actor_label")
+        where += f" AND JSONHas(traits, {key})"
+    people = f"SELECT {', '.join(columns)} FROM people FINAL WHERE {where}"
+    if spec.aggregate_by is None:
+        return people
+    return f"SELECT *, min(actor_person) OVER (PARTITION BY actor_label) AS actor FROM ({people})"
 
 
 def people_sql(
     *, workspace: Workspace, spec: EventFunnelSpec, date_range: DateRange
 ) -> tuple[str, dict[str, Any]]:
-    """SQL of one row per person who had an attempt: person_id, level, excluded, entry_ms,
-    times (ms of each step reached), value (event breakdown), and its parameters."""
+    """SQL of one row per person (per account with aggregate_by; per person and value with the
+    "all steps" attribution) who had an attempt: person_id, level, excluded, entry_ms, times
+    (ms of each step reached), value (breakdown), and its parameters."""
     bind = _Parameters()
     steps = [_match_sql(step.event, step.filters, bind) for step in spec.steps]
     exclusions = [_match_sql(e.event, e.filters, bind) for e in spec.exclusions]
-    value = _value_sql(spec, bind)
+    actors = _actors_sql(spec, bind)
+    breakdown = spec.breakdown
+    if breakdown is None:
+        value = "''"
+    elif breakdown.kind == "person":
+        value = "a.trait"
+    else:
+        value = _label_sql("properties", bind(breakdown.property, "String"))
     names = sorted({step.event for step in spec.steps} | {e.event for e in spec.exclusions})
-    start_ms = int(date_range.start.timestamp() * 1000)
-    end_ms = int(date_range.end.timestamp() * 1000)
     bind.values |= {
         "workspace": workspace.id,
         "start": date_range.start,
         "stop": date_range.end + spec.window,
-        "start_ms": start_ms,
-        "end_ms": end_ms,
+        "start_ms": int(date_range.start.timestamp() * 1000),
+        "end_ms": int(date_range.end.timestamp() * 1000),
         "window": int(spec.window.total_seconds() * 1000),
         "names": names,
     }
     in_range = (
-        "workspace_id = {workspace:UInt64} AND timestamp >= {start:DateTime64(3, 'UTC')}"
-        " AND timestamp <= {stop:DateTime64(3, 'UTC')}"
+        "e.workspace_id = {workspace:UInt64} AND e.timestamp >= {start:DateTime64(3, 'UTC')}"
+        " AND e.timestamp <= {stop:DateTime64(3, 'UTC')}"
     )
-    if spec.order == "strict":
+    if spec.order == "strict" and spec.aggregate_by is not None:
+        # Every event of every account: any other event breaks a strict chain, also one done
+        # by a colleague who never entered.
+        which = "1"
+    elif spec.order == "strict":
         # Every event of the people who entered: any other event breaks a strict chain.
         which = (
-            f"person_id IN (SELECT person_id FROM events WHERE {in_range}"
+            f"e.person_id IN (SELECT person_id FROM events AS e WHERE {in_range}"
             f" AND name = {bind(spec.steps[0].event, 'String')}"
             " AND timestamp < {end:DateTime64(3, 'UTC')})"
         )
         bind.values["end"] = date_range.end
     else:
-        which = "name IN {names:Array(String)}"
-    ranks = ", ".join(f"bitTest(event_mask, {k}), {k}" for k in range(len(steps)))
-    values = (
-        "arraySort((x, key) -> key, groupArray(event_value), keys)"
-        if spec.breakdown is not None and spec.breakdown.kind == "event"
-        else "[]"
-    )
-    entry = "mask[i] != 0" if spec.order == "unordered" else "bitTest(mask[i], 0)"
+        which = "e.name IN {names:Array(String)}"
+    join = "" if actors is None else f"INNER JOIN ({actors}) AS a ON e.person_id = a.actor_person"
+    person = "e.person_id" if spec.aggregate_by is None else "a.actor"
+    wanted_values = breakdown is not None
+    all_steps = breakdown is not None and breakdown.attribution == "all_steps"
+
+    def ordered(column: str) -> str:
+        return (
+            f"arraySplit((x, s) -> s, arraySort((x, k) -> k, groupArray({column}), keys), starts)"
+        )
+
     sql = f"""
     WITH matched AS (
-        SELECT person_id, toUnixTimestamp64Milli(timestamp) AS event_ms, id,
+        SELECT {person} AS person_id, toUnixTimestamp64Milli(e.timestamp) AS event_ms, e.id AS id,
                {_mask_sql(steps)} AS event_mask, {_mask_sql(exclusions)} AS event_xmask,
-               {value} AS event_value
-        FROM events WHERE {in_range} AND {which}
+               {value if wanted_values else "''"} AS event_value
+        FROM events AS e {join} WHERE {in_range} AND {which}
     ),
-    arrays AS (
-        -- One row per person, events in reading order (time, first step, id) by one numeric
-        -- key: sorting numbers is several times faster than sorting tuples.
-        SELECT person_id,
-               groupArray(bitShiftLeft(toUInt128(event_ms), 72)
-                   + bitShiftLeft(toUInt128(event_rank), 64) + toUInt128(id)) AS keys,
-               arraySort((x, key) -> key, groupArray(event_ms), keys) AS ms,
-               arraySort((x, key) -> key, groupArray(event_rank), keys) AS rank,
-               arraySort((x, key) -> key, groupArray(event_mask), keys) AS mask,
-               arraySort((x, key) -> key, groupArray(event_xmask), keys) AS xmask,
-               {values} AS value,
-               arrayFilter(i -> ms[i] >= {{start_ms:Int64}} AND ms[i] < {{end_ms:Int64}}
-                   AND {entry}, arrayEnumerate(ms)) AS entries
+    blocks AS (
+        -- People in blocks of {BLOCK} ids (one group per person was the bottleneck), each
+        -- block's events in reading order, then cut per person.
+        SELECT groupArray({_key_sql("person_id", "event_ms", "event_rank", "id")}) AS keys,
+               arraySort((x, k) -> k, groupArray(person_id), keys) AS persons,
+               arrayMap(d -> d != 0, arrayDifference(persons)) AS starts,
+               arrayMap(p -> p[1], arraySplit((x, s) -> s, persons, starts)) AS people,
+               {ordered("event_ms")} AS ms, {ordered("event_mask")} AS mask,
+               {ordered("event_xmask") if spec.exclusions else "ms"} AS xmask,
+               {ordered("event_value") if wanted_values else "ms"} AS value,
+               {ordered("id") if all_steps else "ms"} AS ids
         FROM (
-            SELECT *, toUInt8(multiIf({ranks}, {NO_STEP})) AS event_rank FROM matched
+            SELECT *, {_rank_sql("event_mask")} AS event_rank FROM matched
             WHERE event_mask != 0 OR event_xmask != 0 {"OR 1" if spec.order == "strict" else ""}
         )
-        GROUP BY person_id
+        GROUP BY intDiv(person_id, {BLOCK})
     ),
-    attempts AS (
-        SELECT person_id, ms, value, xmask,
-               arrayMap(i -> {_attempt_sql(spec)}, entries) AS folds,
-               arrayMap((i, f) -> (i, f.1, f.4), entries, folds) AS walked,
-               -- (entry index, level, indexes of the events that counted, excluded)
-               arrayMap(a -> (a.1, a.2, a.3, {_excluded_sql(spec)}), walked) AS tried
-        FROM arrays WHERE notEmpty(entries)
-    ),
-    chosen AS (
-        -- The furthest level first, then attempts not excluded, then the earliest.
-        SELECT person_id, ms, value, arraySort(a -> (-toInt16(a.2), a.4, a.1), tried)[1] AS a
-        FROM attempts
+    answers AS (
+        SELECT arrayJoin(arrayFlatten(arrayMap((person, pms, pmask, pxmask, pvalue, pid) ->
+                   arrayMap(answer -> (person, answer), {_person_sql(spec)}),
+                   people, ms, mask, xmask, value, ids))) AS pa
+        FROM blocks
     )
-    SELECT person_id, a.2 AS level, a.4 AS excluded, ms[a.1] AS entry_ms,
-           arrayMap(r -> ms[r], a.3) AS times, {_value_of_attempt_sql(spec)} AS value
-    FROM chosen
+    SELECT pa.1 AS person_id, pa.2.1 AS level, pa.2.2 AS excluded, pa.2.3 AS entry_ms,
+           pa.2.4 AS times, pa.2.5 AS value
+    FROM answers
     """
     return sql, bind.values
 
@@ -295,7 +469,7 @@ def people(
 
 
 def _bucket_sql(duration: str) -> str:
-    """The histogram bucket of a duration in ms, as queries.HISTOGRAM_BOUNDS cuts them."""
+    """The histogram bucket of a duration in ms, as velocity.HISTOGRAM_BOUNDS cuts them."""
     cases = [
         f"{duration} < {bound * 1000}, {index}"
         for index, (_, bound) in enumerate(HISTOGRAM_BOUNDS)
@@ -305,43 +479,46 @@ def _bucket_sql(duration: str) -> str:
 
 
 def _report_sql(spec: EventFunnelSpec, people: str) -> str:
-    """One row of aggregates over the people of `people_sql`."""
+    """One row of aggregates over the people of `people_sql`. What several aggregates read
+    (durations, buckets, whether a window closed) is computed once per row below them: the
+    query stays small, and ClickHouse analyses a large query for longer than this one runs."""
     n = len(spec.steps)
     limit = spec.people_limit
-    counted = "NOT excluded"
     columns = [
         "countIf(excluded)",
-        f"[{', '.join(f'countIf({counted} AND level > {k})' for k in range(n))}]",
+        f"[{', '.join(f'countIf(counted AND level > {k})' for k in range(n))}]",
     ]
-    closed = "entry_ms + {window:Int64} < {now_ms:Int64}"
     for k in range(1, n):
-        reached = f"{counted} AND level > {k}"
-        duration = f"times[{k + 1}] - times[{k}]"
-        stopped = f"{counted} AND level = {k}"
+        reached = f"counted AND level > {k}"
         columns += [
-            f"sumIf({duration}, {reached})",
-            f"quantileExactInclusiveIf(0.5)({duration}, {reached})",
-            f"sumMapIf([toUInt8({_bucket_sql(duration)})], [toUInt64(1)], {reached})",
-            f"countIf({stopped} AND NOT ({closed}))",
+            f"sumIf(durations[{k}], {reached})",
+            f"quantileExactInclusiveIf(0.5)(durations[{k}], {reached})",
+            f"sumMapIf([buckets[{k}]], [toUInt64(1)], {reached})",
+            f"countIf(counted AND level = {k} AND NOT closed)",
         ]
     for k in range(n):
-        reached = f"{counted} AND level > {k}"
-        stopped = f"{counted} AND level = {k} AND {closed}"
         columns += [
-            f"groupArraySortedIf({limit})(person_id, {reached})" if limit else "[]",
-            f"groupArraySortedIf({limit})(person_id, {stopped})" if limit and k else "[]",
+            f"groupArraySortedIf({limit})(person_id, counted AND level > {k})" if limit else "[]",
+            f"groupArraySortedIf({limit})(person_id, counted AND level = {k} AND closed)"
+            if limit and k
+            else "[]",
         ]
+    columns += [
+        "sumMapIf([period], [toUInt64(1)], counted)",
+        f"sumMapIf([period], [toUInt64(1)], counted AND level = {n})",
+    ]
+    if spec.breakdown is not None:
+        columns += [f"sumMapIf([value], [toUInt64(1)], counted AND level > {k})" for k in range(n)]
     day = "toDate(fromUnixTimestamp64Milli(entry_ms), {timezone:String})"
     period = f"toMonday({day})" if spec.interval == "week" else day
-    columns += [
-        f"sumMapIf([{period}], [toUInt64(1)], {counted})",
-        f"sumMapIf([{period}], [toUInt64(1)], {counted} AND level = {n})",
-    ]
-    if spec.breakdown is not None and spec.breakdown.kind == "event":
-        columns += [
-            f"sumMapIf([value], [toUInt64(1)], {counted} AND level > {k})" for k in range(n)
-        ]
-    return f"SELECT {', '.join(columns)} FROM ({people})"
+    return f"""
+    SELECT {", ".join(columns)} FROM (
+        SELECT person_id, level, excluded, value, NOT excluded AS counted,
+               entry_ms + {{window:Int64}} < {{now_ms:Int64}} AS closed, {period} AS period,
+               arrayMap(k -> times[k + 1] - times[k], range(1, length(times))) AS durations,
+               arrayMap(d -> toUInt8({_bucket_sql("d")}), durations) AS buckets
+        FROM ({people})
+    )"""
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -357,50 +534,44 @@ def _external_ids(ids: set[int]) -> dict[int, str]:
     return found
 
 
-def _trait_groups(
-    *, workspace: Workspace, spec: EventFunnelSpec, date_range: DateRange, trait: str
-) -> dict[str, list[int]]:
-    """Counts per step for each value of a person trait. The store holds no traits: they are
-    read from the primary database (the source of truth, never stale) for the people in the
-    funnel, a chunk at a time."""
-    sql, parameters = people_sql(workspace=workspace, spec=spec, date_range=date_range)
-    levels = store.rows(f"SELECT person_id, level FROM ({sql}) WHERE NOT excluded", parameters)
-    grouped: dict[str, list[int]] = defaultdict(lambda: [0] * len(spec.steps))
-    for offset in range(0, len(levels), _LOOKUP_CHUNK):
-        chunk = levels[offset : offset + _LOOKUP_CHUNK]
-        traits = dict(
-            EndUser.objects.filter(
-                workspace=workspace, id__in=[person for person, _ in chunk]
-            ).values_list("id", "traits")
+def _account_labels(workspace: Workspace, trait: str, ids: set[int]) -> dict[int, str]:
+    """The label of each account number (the lowest person id holding that account)."""
+    if not ids:
+        return {}
+    bind = _Parameters()
+    spec = EventFunnelSpec(steps=(), aggregate_by=trait)
+    actors = _actors_sql(spec, bind)
+    return {
+        int(actor): str(label)
+        for actor, label in store.rows(
+            f"SELECT DISTINCT actor, actor_label FROM ({actors})"
+            " WHERE actor IN {ids:Array(UInt64)}",
+            bind.values | {"workspace": workspace.id, "ids": sorted(ids)},
         )
-        for person, level in chunk:
-            value = breakdown_label((traits.get(person) or {}).get(trait))
-            for k in range(level):
-                grouped[value][k] += 1
-    return grouped
+    }
 
 
 def event_funnel(
     *, workspace: Workspace, spec: EventFunnelSpec, date_range: DateRange
 ) -> StoreEventFunnel:
-    """The ad-hoc event funnel, computed in the analytics store; a drop-in for
-    queries.event_funnel. Entries (step 1, or any step for unordered funnels) fall in the date
-    range; later steps may follow up to the conversion window after the range ends. The people
-    lists hold the first `people_limit` people by id, shown by external id. Raises
+    """The ad-hoc event funnel, computed in the analytics store (what
+    report.event_funnel.event_funnel answers). Entries (step 1, or any step for unordered
+    funnels) fall in the date range; later steps may follow up to the conversion window after
+    the range ends. The people lists hold the first `people_limit` people by id, shown by
+    external id. Raises
     ReportInputError for bad input and store.StoreUnavailable when the store cannot answer."""
     spec.check(workspace)
-    if spec.aggregate_by is not None:
-        raise ReportInputError(
-            "aggregate_by", "Counting by account is not available in the analytics store yet."
-        )
     n = len(spec.steps)
     unknown = spec.unknown_events(workspace)
-    people, parameters = people_sql(workspace=workspace, spec=spec, date_range=date_range)
+    all_steps = spec.breakdown is not None and spec.breakdown.attribution == "all_steps"
+    # "All steps" counts a person once per value: the funnel itself is counted without it.
+    main = replace(spec, breakdown=None) if all_steps else spec
+    people, parameters = people_sql(workspace=workspace, spec=main, date_range=date_range)
     parameters |= {
         "timezone": date_range.timezone,
         "now_ms": int(timezone.now().timestamp() * 1000),
     }
-    row = list(store.rows(_report_sql(spec, people), parameters)[0])
+    row = list(store.rows(_report_sql(main, people), parameters)[0])
     excluded, counts = int(row.pop(0)), [int(count) for count in row.pop(0)]
     timing: dict[int, tuple[int, float, dict[int, int], int]] = {}
     for k in range(1, n):
@@ -409,7 +580,12 @@ def event_funnel(
         timing[k] = (int(total), float(median), dict(zip(buckets, users, strict=True)), still_open)
     lists = [(row[2 * k], row[2 * k + 1]) for k in range(n)]
     del row[: 2 * n]
-    labels = _external_ids({person for pair in lists for ids in pair for person in ids})
+    listed = {person for pair in lists for ids in pair for person in ids}
+    labels = (
+        _external_ids(listed)
+        if spec.aggregate_by is None
+        else _account_labels(workspace, spec.aggregate_by, listed)
+    )
     entered = dict(zip(*row.pop(0), strict=True))
     converted = dict(zip(*row.pop(0), strict=True))
     steps = []
@@ -445,20 +621,24 @@ def event_funnel(
                 still_open=int(still_open),
             )
         )
-    breakdown: dict[str, list[int]] = {}
-    if spec.breakdown is not None and spec.breakdown.kind == "event":
-        breakdown = defaultdict(lambda: [0] * n)
+    breakdown: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+    if all_steps:
+        grouped, grouped_parameters = people_sql(
+            workspace=workspace, spec=spec, date_range=date_range
+        )
+        levels = ", ".join(f"countIf(NOT excluded AND level > {k})" for k in range(n))
+        for value, *counts_by_level in store.rows(
+            f"SELECT value, {levels} FROM ({grouped}) GROUP BY value", grouped_parameters
+        ):
+            breakdown[value] = [int(count) for count in counts_by_level]
+    elif spec.breakdown is not None:
         for k, (values, users) in enumerate(row):
             for value, count in zip(values, users, strict=True):
                 breakdown[value][k] = int(count)
-    elif spec.breakdown is not None:
-        breakdown = _trait_groups(
-            workspace=workspace, spec=spec, date_range=date_range, trait=spec.breakdown.property
-        )
     return StoreEventFunnel(
         order=spec.order,
         window_seconds=int(spec.window.total_seconds()),
-        aggregate_by="end_user",
+        aggregate_by=spec.aggregate_by or "end_user",
         steps=tuple(steps),
         excluded=excluded,
         breakdown=tuple(

@@ -47,6 +47,8 @@ NAMES = (
     "subscription_started",
 )
 STEP_NAMES = ("$walkthrough_started", "$step_viewed", "$step_completed")
+SOURCES = ("ads", "email", "direct", "partner")
+FUNNEL = NAMES[:5]
 DAYS = 60
 ORIGIN = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -123,10 +125,12 @@ def fill_store(workspace_id: int, people: int, events: int) -> None:
         ms = origin_ms + day * 86_400_000 + rng.integers(0, 86_400_000, size)
         name = rng.choice(names, size, p=weights / weights.sum())
         step = rng.integers(0, 4, size)
+        # A `source` that changes from event to event, for breakdowns by an event property.
+        sources = np.array([f'{{"source":"{source}"}}' for source in SOURCES], dtype=object)
         properties = np.where(
             np.isin(name, STEP_NAMES),
             np.char.add(np.char.add('{"walkthrough":"tour","step":', step.astype(str)), "}"),
-            "{}",
+            sources[rng.integers(0, len(SOURCES), size)],
         )
         store.insert(
             "events",
@@ -153,7 +157,7 @@ def fill_store(workspace_id: int, people: int, events: int) -> None:
             first_ms.tolist(),
             [int(ms) + 3_600_000 if s else None for ms, s in zip(first_ms, signed, strict=True)],
             [int(ms) + 5 * 86_400_000 if p else None for ms, p in zip(first_ms, pql, strict=True)],
-            ['{"plan":"pro"}'] * people,
+            [f'{{"plan":"{plan}"}}' for plan in rng.choice(["free", "pro", "team"], people)],
             [1] * people,
         ],
         [
@@ -169,8 +173,32 @@ def fill_store(workspace_id: int, people: int, events: int) -> None:
     store.command("OPTIMIZE TABLE events FINAL")
 
 
-def measure_reports(ws: Any, repeat: int) -> dict[str, float]:
-    from analytics import store
+def funnels(date_range: Any) -> dict[str, Any]:
+    """The event funnels timed: 5 steps, 14-day window, each order mode, breakdowns."""
+    from analytics.inputs import EventFunnelSpec, FunnelBreakdown, FunnelExclusion, FunnelStep
+
+    steps = tuple(FunnelStep(name) for name in FUNNEL)
+    return {
+        "funnel, ordered, 5 steps": EventFunnelSpec(steps=steps),
+        "  + breakdown by source, first touch": EventFunnelSpec(
+            steps=steps, breakdown=FunnelBreakdown("event", "source")
+        ),
+        "  + breakdown by source, all steps": EventFunnelSpec(
+            steps=steps, breakdown=FunnelBreakdown("event", "source", "all_steps")
+        ),
+        "  + breakdown by person trait plan": EventFunnelSpec(
+            steps=steps, breakdown=FunnelBreakdown("person", "plan")
+        ),
+        "  + exclusion (subscription 1-3)": EventFunnelSpec(
+            steps=steps, exclusions=(FunnelExclusion("subscription_started", 1, 3),)
+        ),
+        "funnel, strict, 5 steps": EventFunnelSpec(steps=steps, order="strict"),
+        "funnel, any order, 5 steps": EventFunnelSpec(steps=steps, order="unordered"),
+    }
+
+
+def measure_reports(ws: Any, repeat: int, with_funnels: bool = True) -> dict[str, float]:
+    from analytics import store, store_funnel
     from analytics.inputs import DateRange
     from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
     from onboarding.models import Walkthrough
@@ -193,8 +221,16 @@ def measure_reports(ws: Any, repeat: int) -> dict[str, float]:
             now=now,
         )
 
-    return {
-        "floor: count() of the events": median_ms(floor, repeat),
+    figures = {"floor: count() of the events": median_ms(floor, repeat)}
+    for label, spec in funnels(everything).items() if with_funnels else ():
+        figures[label] = median_ms(
+            lambda spec=spec: store_funnel.event_funnel(
+                workspace=ws, spec=spec, date_range=everything
+            ),
+            repeat,
+        )
+        print(f"  {label:<40} {figures[label]:9.1f} ms", flush=True)
+    return figures | {
         "retention, 8 weeks, first-time": median_ms(weekly("first_time"), repeat),
         "retention, 8 weeks, recurring": median_ms(weekly("recurring"), repeat),
         "retention, 8 weeks, New York": median_ms(weekly("first_time", new_york), repeat),
@@ -233,11 +269,73 @@ def measure_reports(ws: Any, repeat: int) -> dict[str, float]:
     }
 
 
+def measure_demo(users: int, events: int, repeat: int) -> dict[str, float]:
+    """Every report on the data `generate_demo_events` makes (exported to the store as the
+    scheduler does), next to the floor."""
+    from django.core.management import call_command
+
+    from analytics import store, store_export, store_funnel
+    from analytics.inputs import DateRange
+    from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
+    from onboarding.models import Walkthrough
+
+    ws = workspace("bench-store-demo")
+    call_command("generate_demo_events", users=users, events=events, workspace=ws.slug, quiet=True)
+    store.reset()
+    store_export.export(settle=timedelta(0))
+    today = datetime.now(UTC).date()
+    last = DateRange(today - timedelta(days=60), today, "UTC")
+    tour = Walkthrough.objects.get(workspace=ws, key="tour")
+    figures = {
+        "floor: count() of the events": median_ms(
+            lambda: store.rows(
+                "SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk}
+            ),
+            repeat,
+        )
+    }
+    for label, spec in funnels(last).items():
+        figures[label] = median_ms(
+            lambda spec=spec: store_funnel.event_funnel(workspace=ws, spec=spec, date_range=last),
+            repeat,
+        )
+    reports: dict[str, Callable[[], Any]] = {
+        "retention, 4 weeks": lambda: retention.retention(
+            workspace=ws, date_range=last, period="week", periods=4
+        ),
+        "retention, 7 days": lambda: retention.retention(workspace=ws, date_range=last, periods=7),
+        "retention, 8 weeks, recurring": lambda: retention.retention(
+            workspace=ws, date_range=last, period="week", periods=8, cohort_type="recurring"
+        ),
+        "adoption matrix, 3 features": lambda: adoption.adoption_matrix(
+            workspace=ws,
+            features=["campaign_created", "contacts_imported", "report_viewed"],
+            date_range=last,
+        ),
+        "lifecycle": lambda: lifecycle.lifecycle(workspace=ws),
+        "PAI validation": lambda: pai.pai_validation(
+            workspace=ws, key_event="campaign_created", date_range=last
+        ),
+        "walkthrough step funnel": lambda: walkthrough_funnel.walkthrough_step_funnel(
+            walkthrough=tour, date_range=last
+        ),
+    }
+    for label, report in reports.items():
+        figures[label] = median_ms(report, repeat)
+    stored = store.rows("SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})
+    print(f"\ndemo data: {users:,} people, {stored[0][0]:,} events in the store")
+    for table in ("events", "people"):
+        store.command(f"DELETE FROM {table} WHERE workspace_id = {{w:UInt64}}", {"w": ws.pk})
+    drop(ws)
+    return figures
+
+
 def measure_export(events: int) -> tuple[float, float, int]:
     """(export rows/s, plain PostgreSQL read rows/s, events counted in the store)."""
     from django.db import connection
 
     from analytics import store, store_export
+    from analytics.models import StorePurge
     from onboarding.models import EndUser, Event
 
     ws = workspace("bench-store-export")
@@ -271,6 +369,9 @@ def measure_export(events: int) -> tuple[float, float, int]:
     read_rate = read / (time.perf_counter() - started)
     expected = Event.objects.filter(workspace=ws).count()
     store.reset()
+    # Workspaces dropped by earlier runs left purge requests for a store that is now empty:
+    # applying them (two DELETEs each) would be timed as export.
+    StorePurge.objects.all().delete()
     result = store_export.export(settle=timedelta(0))
     stored = int(
         store.rows("SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})[0][0]
@@ -285,19 +386,28 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000:100000,10000000:1000000")
     parser.add_argument("--export-events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--demo", default="3000:60000", help="users:events ('' to skip)")
+    parser.add_argument("--no-funnels", action="store_true", help="time the other reports only")
     args = parser.parse_args()
     setup()
     from analytics import store
 
     started = datetime.now(UTC).date()
     print(f"analytics store bench ({started}), chDB {store.ping()} in {STORE_DIR}")
+    print(f"load average at start: {os.getloadavg()}", flush=True)
     rate, floor_rate, stored = measure_export(args.export_events)
     print(
         f"export: {rate:,.0f} events/s; COPY of the same rows out of PostgreSQL "
         f"{floor_rate:,.0f} rows/s (ratio {rate / floor_rate:.2f}); all {stored:,} events "
         "counted back in the store"
     )
-    for size in args.sizes.split(","):
+    if args.demo:
+        users, events = (int(part) for part in args.demo.split(":"))
+        figures = measure_demo(users, events, args.repeat)
+        floor = figures["floor: count() of the events"]
+        for label, ms in figures.items():
+            print(f"  {label:<40} {ms:9.1f} ms  {ms / floor:8.1f}x floor")
+    for size in filter(None, args.sizes.split(",")):
         events, people = (int(part) for part in size.split(":"))
         ws = workspace(f"bench-store-{events}")
         generated = time.perf_counter()
@@ -306,10 +416,13 @@ def main() -> None:
             f"\n{events:,} events / {people:,} people generated into the store in "
             f"{time.perf_counter() - generated:.0f} s"
         )
-        figures = measure_reports(ws, args.repeat)
+        # One timed run after the warm-up at 10 M: a funnel takes seconds on this shared machine.
+        repeat = args.repeat if events < 5_000_000 else 1
+        figures = measure_reports(ws, repeat, with_funnels=not args.no_funnels)
         floor = figures["floor: count() of the events"]
         for label, ms in figures.items():
             print(f"  {label:<40} {ms:9.1f} ms  {ms / floor:8.1f}x floor")
+        print(f"  load average: {os.getloadavg()}", flush=True)
         for table in ("events", "people"):
             store.command(f"DELETE FROM {table} WHERE workspace_id = {{w:UInt64}}", {"w": ws.pk})
         drop(ws)

@@ -135,55 +135,73 @@ def retention(
 def _event_grid(
     period: str, periods: int, mode: str, cohort_type: str, parameters: dict[str, Any]
 ) -> tuple[dict[date, int], dict[tuple[date, int], int]]:
-    """One scan of the workspace's events. Per person and period: the first cohort event and
-    the last return event in it. Per person those periods as one array, from which the cohort
-    (or, recurring, the cohorts) and the periods returned in follow without a join; then one
-    row per cohort with its size and a count per period."""
+    """One scan of the workspace's cohort and return events, gathered in blocks of 1024 people
+    (one group per person, or per person and period, was what cost: 1 M groups) and cut per
+    person. Per person, the cohort entries (first-time: the first cohort event ever;
+    recurring: the first one of each period in the range) and, for each, the periods with a
+    return at or after the entry; then one row per cohort with its size and a count per
+    period."""
     cohort_if = "name = {cohort_event:String}" if parameters["cohort_event"] else "1"
     return_if = "name = {return_event:String}" if parameters["return_event"] else "1"
-    if cohort_type == "recurring":
-        # Only what happened in the range makes a cohort (a first-time cohort is the first
-        # occurrence ever, which must then fall in the range).
-        cohort_if += (
-            " AND timestamp >= {start:DateTime64(3, 'UTC')}"
-            " AND timestamp < {end:DateTime64(3, 'UTC')}"
-        )
+    start = "toUnixTimestamp64Milli({start:DateTime64(3, 'UTC')})"
+    end = "toUnixTimestamp64Milli({end:DateTime64(3, 'UTC')})"
     index = {
-        "day": "dateDiff('day', c.1, x.1)",
-        "week": "intDiv(dateDiff('day', c.1, x.1), 7)",
-        "month": "dateDiff('month', c.1, x.1)",
+        "day": "dateDiff('day', c.1, q)",
+        "week": "intDiv(dateDiff('day', c.1, q), 7)",
+        "month": "dateDiff('month', c.1, q)",
     }[period]
-    # An entry c = (period, first cohort event in it); a return x = (period, last return in it)
-    # counts from the moment the person entered the cohort on.
+    if cohort_type == "first_time":
+        # The first cohort event ever; it must then fall in the range.
+        entries = (
+            f"arrayFilter(c -> c.2 >= {start} AND c.2 < {end}, arrayMap(i -> (pp[i], pt[i]),"
+            " arrayFilter(i -> i > 0, [arrayFirstIndex(c -> c, pc)])))"
+        )
+    else:
+        # Only what happened in the range makes a cohort.
+        entries = (
+            f"arrayMap(q -> (q, arrayMin(arrayFilter((t, x, c) -> c AND x = q AND t >= {start}"
+            f" AND t < {end}, pt, pp, pc))), arrayDistinct(arrayFilter((x, t, c) -> c AND"
+            f" t >= {start} AND t < {end}, pp, pt, pc)))"
+        )
     returned = (
-        f"arrayDistinct(arrayMap(x -> {index}, arrayFilter(x -> x.3 IS NOT NULL AND x.3 >= c.2,"
-        " periods)))"
+        f"arrayDistinct(arrayMap(q -> {index}, arrayFilter((q, t, r) -> r AND t >= c.2, pp, pt,"
+        " pr)))"
     )
     if mode == "on":
         flags = f"arrayMap(i -> toUInt64(has(returned, i)), range({periods}))"
     else:
         last = "arrayMax(arrayPushBack(returned, -1))"
         flags = f"arrayMap(i -> toUInt64({last} >= i), range({periods}))"
-    if cohort_type == "first_time":
-        entries = (
-            "arraySlice(arraySort(x -> x.2, arrayFilter(x -> x.2 IS NOT NULL, periods)), 1, 1)"
-        )
-    else:
-        entries = "arrayFilter(x -> x.2 IS NOT NULL, periods)"
+
+    def split(column: str) -> str:
+        return f"arraySplit((x, s) -> s, {column}, starts)"
+
     sql = f"""
-        SELECT cohort, count(), sumForEach(flags) FROM (
-            SELECT c.1 AS cohort, {returned} AS returned, {flags} AS flags
+        SELECT row.1 AS cohort, count(), sumForEach(row.2) FROM (
+            SELECT arrayJoin(arrayFlatten(arrayMap((pt, pp, pc, pr) -> arrayMap(c -> (c.1,
+                       arrayMap(returned -> {flags}, [{returned}])[1]), {entries}),
+                       {split("ms")}, {split("periods")}, {split("cohorts")},
+                       {split("returns")}))) AS row
             FROM (
-                SELECT person_id, groupArray((period, first_entry, last_return)) AS periods
+                -- Each block's events by person, in time order (the first cohort event first).
+                SELECT groupArray(bitShiftLeft(toUInt64(person_id % 1024), 54)
+                                  + toUInt64(event_ms + 2300000000000)) AS keys,
+                       arraySort(keys) AS sorted_keys,
+                       arrayMap(d -> d != 0, arrayDifference(arrayMap(
+                           k -> bitShiftRight(k, 54), sorted_keys))) AS starts,
+                       arraySort((x, k) -> k, groupArray(event_ms), keys) AS ms,
+                       arraySort((x, k) -> k, groupArray(event_period), keys) AS periods,
+                       arraySort((x, k) -> k, groupArray(is_cohort), keys) AS cohorts,
+                       arraySort((x, k) -> k, groupArray(is_return), keys) AS returns
                 FROM (
-                    SELECT person_id, {bucket("timestamp", period)} AS period,
-                           minOrNullIf(timestamp, {cohort_if}) AS first_entry,
-                           maxOrNullIf(timestamp, {return_if}) AS last_return
+                    SELECT person_id, toUnixTimestamp64Milli(timestamp) AS event_ms,
+                           {bucket("timestamp", period)} AS event_period,
+                           toUInt8({cohort_if}) AS is_cohort, toUInt8({return_if}) AS is_return
                     FROM events WHERE workspace_id = {{workspace:UInt64}}
-                    GROUP BY person_id, period
-                ) GROUP BY person_id
-            ) ARRAY JOIN {entries} AS c
-            WHERE c.2 >= {{start:DateTime64(3, 'UTC')}} AND c.2 < {{end:DateTime64(3, 'UTC')}}
+                      AND (is_cohort OR is_return)
+                )
+                GROUP BY intDiv(person_id, 1024)
+            )
         ) GROUP BY cohort
     """
     sizes: dict[date, int] = {}
