@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from onboarding.models import Step, Walkthrough, WorkspaceMember
+from onboarding.models import ProgressBar, Step, Tooltip, Walkthrough, WorkspaceMember
 from tests.browser.conftest import Live, new_tab, screen, snippet
 
 pytestmark = pytest.mark.browser
@@ -92,6 +92,7 @@ def test_a_pm_builds_a_three_step_tour_on_two_pages_and_an_end_user_sees_it(
     expect(card.locator("h2")).to_have_text("Need a hand? Ask")
     panel.locator("#mpb-placement").select_option("left")
     panel.locator("#mpb-spotlight").check()
+    panel.locator("#mpb-on_target_missing").select_option("skip")  # a hint: skip it if gone
     expect(builder.locator("milepost-widget .s")).to_be_visible()
     expect(card).to_contain_text("2 of 2")
     card_box = card.bounding_box()
@@ -142,6 +143,7 @@ def test_a_pm_builds_a_three_step_tour_on_two_pages_and_an_end_user_sees_it(
     ]
     assert steps[1].placement == "left"
     assert steps[1].spotlight
+    assert [s.on_target_missing for s in steps] == ["modal", "skip", "modal"]
     assert builder.errors == []
 
     # An end user, in a browser of their own.
@@ -270,3 +272,54 @@ def test_a_reused_token_or_a_forged_message_opens_no_builder(
     expect(other.locator(PANEL)).to_have_count(0)
     screen(other, "builder-07-refused")
     stranger.close()
+
+
+def test_a_pm_moves_a_tooltip_and_retitles_the_checklist_with_the_builder(
+    live: Live, page: Any
+) -> None:
+    editor(live)
+    log_in(page, live)
+    tip = Tooltip.objects.get(workspace=live.demo, key="help-tip")
+    page.goto(f"{live.milepost_url}/admin/onboarding/tooltip/{tip.pk}/change/")
+    builder = open_builder(page, f"{live.demo_url}/dashboard")
+    panel = builder.locator(PANEL)
+    expect(panel).to_contain_text("Help button")
+    expect(panel.locator("#mpb-selector")).to_have_value("#help-button")
+
+    # The hint moves to the "New campaign" button with new words; the preview follows.
+    panel.get_by_role("button", name="Pick").click()
+    pick(builder, "#new-campaign-button")
+    expect(panel.locator("#mpb-selector")).to_have_value("#new-campaign-button")
+    panel.locator("#mpb-body_markdown").fill("Your **first** campaign starts here.")
+    beacon = builder.locator("milepost-widget [data-tooltip=help-tip]").first
+    expect(beacon).to_be_visible()
+    beacon_box = beacon.bounding_box()
+    button_box = builder.locator("#new-campaign-button").bounding_box()
+    assert abs(beacon_box["y"] - button_box["y"]) < button_box["height"] + beacon_box["height"]
+    panel.get_by_role("button", name="Publish").click()
+    expect(panel.locator("footer .st")).to_contain_text("Published as version")
+    tip.refresh_from_db()
+    assert (tip.selector, tip.body_markdown) == (
+        "#new-campaign-button",
+        "Your **first** campaign starts here.",
+    )
+    assert builder.errors == []
+    builder.close()
+
+    bar = ProgressBar.objects.get(workspace=live.demo, key="getting-started")
+    page.goto(f"{live.milepost_url}/admin/onboarding/progressbar/{bar.pk}/change/")
+    builder = open_builder(page, f"{live.demo_url}/dashboard")
+    panel = builder.locator(PANEL)
+    panel.locator("#mpb-title").fill("Set up Acme in four steps")
+    expect(
+        builder.locator("milepost-widget").get_by_text("Set up Acme in four steps")
+    ).to_be_visible()
+    checklist = builder.locator("milepost-widget")
+    expect(checklist.get_by_text("Install the snippet")).to_be_visible()  # the authored label
+    panel.locator("#mpb-position").select_option("bottom-left")
+    screen(builder, "builder-08-progress-bar")
+    panel.get_by_role("button", name="Publish").click()
+    expect(panel.locator("footer .st")).to_contain_text("Published as version")
+    bar.refresh_from_db()
+    assert (bar.title, bar.position) == ("Set up Acme in four steps", "bottom-left")
+    assert builder.errors == []

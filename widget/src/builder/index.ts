@@ -30,6 +30,7 @@ type StepDoc = Record<string, unknown> & {
   advance_event: string;
   spotlight: boolean;
   wait_timeout_ms: number;
+  on_target_missing: string;
 };
 
 interface Saved {
@@ -78,6 +79,11 @@ const OPTIONS: Record<string, [string, string][]> = {
     ["next", "Next button"],
     ["target_click", "Click on the element"],
     ["event", "A tracked event"],
+  ],
+  on_target_missing: [
+    ["modal", "Show the step centred"],
+    ["skip", "Skip to the next step"],
+    ["end", "End the tour"],
   ],
   trigger: [
     ["hotspot", "Hotspot beacon (click)"],
@@ -305,6 +311,7 @@ class Builder {
       advance_event: "",
       spotlight: false,
       wait_timeout_ms: 5000,
+      on_target_missing: "modal",
     });
     this.doc.steps = this.steps;
     this.state.rendered = [...(this.state.rendered ?? []).slice(0, this.steps.length - 1), ""];
@@ -424,7 +431,9 @@ class Builder {
         ...m,
         completedAt: i === 0 ? "now" : null,
       }));
-      const bar = { ...this.doc, journey: String(this.doc.journey), items: [], priority: 0 };
+      // The items as authored (labels, actions), as end users get them.
+      const items = Array.isArray(this.doc.items) ? this.doc.items : [];
+      const bar = { ...this.doc, journey: String(this.doc.journey), items, priority: 0 };
       const view = new ProgressView(bar as never, this.host);
       view.render({
         key: String(this.doc.journey),
@@ -721,6 +730,7 @@ class Builder {
         this.changed();
       });
       out.push(h("label", { for: "mpb-spotlight" }, box, " Spotlight the element"));
+      if (item.selector) out.push(...this.field(item, "on_target_missing", "If the element is missing", "select"));
       const pattern = String(item.page_url_pattern ?? "");
       if (!this.onThisPage(pattern)) {
         const note = h("p", { class: "note" }, `This step shows on ${pattern}. `);
