@@ -20,17 +20,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from onboarding import builder, services
 from onboarding.api import serializers as s
+from onboarding.api.cross_origin import CrossOriginView
 from onboarding.api.errors import error_body
 from onboarding.api.parsers import StrictJSONParser
 from onboarding.api.views import json_object
@@ -90,24 +89,11 @@ _CONTENT = inline_serializer(
 )
 
 
-class BuilderView(APIView):
-    authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
+class BuilderView(CrossOriginView):
     parser_classes = [StrictJSONParser]
-    granted_origin: str | None = None
-
-    @property
-    def origin(self) -> str | None:
-        return self.request.headers.get("Origin")
-
-    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
-        if origin_allowed_anywhere(self.origin):
-            self.granted_origin = self.origin
-        response = Response(status=204)
-        response["Access-Control-Allow-Methods"] = "GET, PUT, POST, OPTIONS"
-        response["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
-        response["Access-Control-Max-Age"] = "600"
-        return response
+    preflight_methods = "GET, PUT, POST, OPTIONS"
+    preflight_headers = "Content-Type, Authorization"
+    preflight_max_age = 600
 
     def session(self, *, write: bool = False) -> BuilderSession:
         header = self.request.headers.get("Authorization", "")
@@ -137,9 +123,6 @@ class BuilderView(APIView):
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        response["Vary"] = "Origin"
-        if self.granted_origin:
-            response["Access-Control-Allow-Origin"] = self.granted_origin
         response["Cache-Control"] = "no-store"
         return response
 

@@ -25,13 +25,12 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from onboarding import delivery, realtime
 from onboarding.api import serializers as s
+from onboarding.api.cross_origin import CrossOriginView, cors
 from onboarding.api.parsers import PlainTextJSONParser, StrictJSONParser
 from onboarding.api.views import json_object
-from onboarding.auth import origin_allowed_anywhere
 from onboarding.batching import database_work
 from onboarding.models import EndUser, Workspace
 
@@ -50,13 +49,6 @@ WIDGET_ERRORS = {
 }
 
 
-def _cors(response: HttpResponseBase, granted_origin: str | None) -> Any:
-    response["Vary"] = "Origin"
-    if granted_origin:
-        response["Access-Control-Allow-Origin"] = granted_origin
-    return response
-
-
 def _error_body(error: delivery.ProtocolError) -> dict[str, Any]:
     return {"error": {"code": error.code, "message": error.message}}
 
@@ -67,25 +59,8 @@ def _retry_after(response: HttpResponseBase, error: delivery.ProtocolError) -> H
     return response
 
 
-class WidgetView(APIView):
-    authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
+class WidgetView(CrossOriginView):
     parser_classes = [StrictJSONParser, PlainTextJSONParser]
-    # The Origin, once the key's workspace (or, for a preflight, some workspace) allows it.
-    granted_origin: str | None = None
-
-    @property
-    def origin(self) -> str | None:
-        return self.request.headers.get("Origin")
-
-    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
-        if origin_allowed_anywhere(self.origin):
-            self.granted_origin = self.origin
-        response = Response(status=204)
-        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response["Access-Control-Allow-Headers"] = "Content-Type"
-        response["Access-Control-Max-Age"] = "86400"
-        return response
 
     def workspace(self, key: Any) -> Workspace:
         workspace = delivery.widget_workspace(key=key, origin=self.origin)
@@ -100,13 +75,6 @@ class WidgetView(APIView):
             _retry_after(response, exc)
             return response
         return super().handle_exception(exc)
-
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        _cors(response, self.granted_origin)
-        return response
 
 
 class WidgetBootstrapView(WidgetView):
@@ -179,7 +147,7 @@ def _stream_end_user(workspace: Workspace, params: dict[str, str]) -> EndUser:
 
 def _refusal(error: delivery.ProtocolError, granted_origin: str | None) -> HttpResponseBase:
     response = JsonResponse(_error_body(error), status=error.status)
-    return _cors(_retry_after(response, error), granted_origin)
+    return cors(_retry_after(response, error), granted_origin)
 
 
 def _sse(message: dict[str, Any]) -> str:
@@ -247,4 +215,4 @@ async def widget_stream(request: HttpRequest) -> HttpResponseBase:
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
-    return _cors(response, origin)
+    return cors(response, origin)
