@@ -84,8 +84,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     workspace: Workspace
     end_user: EndUser | None = None
     # Pushes that arrive while a hello is between joining its groups and sending its welcome:
-    # sent after the welcome, those it already counts (seq <= its seq) dropped.
+    # sent after the welcome. Any push the welcome already counts (seq <= welcome_seq) is
+    # dropped, also one that a channel layer delivers only after the welcome went out.
     held_pushes: list[dict[str, Any]] | None = None
+    welcome_seq = 0
     session: str | None = None
     inbox: deque[dict[str, Any]]
     worker: asyncio.Task[None] | None = None
@@ -327,10 +329,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self.send_json(welcome)
         finally:
             held, self.held_pushes = self.held_pushes or [], None
-        seen = int(welcome.get("seq") or 0)
+        self.welcome_seq = int(welcome.get("seq") or 0)
         for message in held:
-            if "seq" not in message or int(message["seq"]) > seen:
+            if not self._covered_by_welcome(message):
                 await self.send_json(message)
+
+    def _covered_by_welcome(self, message: dict[str, Any]) -> bool:
+        return "seq" in message and int(message["seq"]) <= self.welcome_seq
 
     async def on_events(self, message: dict[str, Any]) -> None:
         if self.end_user is None:
@@ -376,6 +381,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     async def push_to_client(self, event: dict[str, Any]) -> None:
         if self.held_pushes is not None:
             self.held_pushes.append(event["message"])
+            return
+        if self._covered_by_welcome(event["message"]):
             return
         await self.send_json(event["message"])
         if "sent_at" in event:
