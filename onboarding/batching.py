@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,8 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 _pool: ThreadPoolExecutor | None = None
+# The event loop that handed the current pool thread its work (see calling_loop).
+_calling = threading.local()
 
 
 def database_pool() -> ThreadPoolExecutor:
@@ -49,21 +52,31 @@ def database_pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def _with_connection_hygiene(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+def calling_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop waiting for this pool thread's work, or None outside the pool (a Celery
+    worker, a management command, a WSGI request)."""
+    return getattr(_calling, "loop", None)
+
+
+def _with_connection_hygiene(
+    loop: asyncio.AbstractEventLoop, function: Callable[..., Result], *args: Any, **kwargs: Any
+) -> Result:
     # What Django does around a request. With CONN_MAX_AGE 0 the connection goes back to the
     # pool (or, on SQLite, is closed) when the call ends, so a thread waiting for work holds none.
     close_old_connections()
+    _calling.loop = loop
     try:
         return function(*args, **kwargs)
     finally:
+        _calling.loop = None
         close_old_connections()
 
 
 async def database_work(function: Callable[..., Result], /, *args: Any, **kwargs: Any) -> Result:
-    """Run blocking database work on the pool; `async_to_sync` inside it (a push to the channel
-    layer after commit) reaches back to this event loop."""
+    """Run blocking database work on the pool; a push to the channel layer after commit goes
+    back to this event loop (realtime._send_or_log)."""
     run = SyncToAsync(_with_connection_hygiene, thread_sensitive=False, executor=database_pool())
-    return await run(function, *args, **kwargs)
+    return await run(asyncio.get_running_loop(), function, *args, **kwargs)
 
 
 def on_database_pool(view: Callable[..., Result]) -> Callable[..., Any]:

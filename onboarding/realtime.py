@@ -19,10 +19,14 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
-from onboarding import dependencies
+from onboarding import batching, dependencies
 from onboarding.models import EndUser
 
 logger = logging.getLogger(__name__)
+
+# How long a pool thread waits for its event loop to send a commit's pushes. A loop that has
+# stopped (a worker shutting down) never will: the pushes are lost, logged, and tabs resync.
+PUSH_SEND_TIMEOUT_SECONDS = 10.0
 
 
 def end_user_group(end_user_id: int) -> str:
@@ -105,6 +109,27 @@ def _send_or_log(send: Any, *args: Any) -> None:
     """Pushes are sent after commit and at most once: if the channel layer is unreachable
     they are lost (logged), never an error for what was already committed. Tabs catch up by
     the gap in `seq`, or by their next welcome."""
+    loop = batching.calling_loop()
+    if loop is not None:
+        # Straight to the socket's event loop, with a bound: asgiref's async_to_sync would
+        # wait for ever on a loop that stopped after the call was queued.
+        sending = send(*args)
+        try:
+            future = asyncio.run_coroutine_threadsafe(sending, loop)
+        except RuntimeError:  # the loop is closed
+            sending.close()
+            logger.warning("pushes lost: the event loop of this process has stopped")
+            return
+        try:
+            future.result(timeout=PUSH_SEND_TIMEOUT_SECONDS)
+        except TimeoutError:
+            future.cancel()
+            logger.warning("pushes lost: not sent within %s s", PUSH_SEND_TIMEOUT_SECONDS)
+        except Exception as error:
+            if not dependencies.unavailable(error):
+                raise
+            logger.warning("pushes lost: the channel layer is unreachable (%r)", error)
+        return
     try:
         async_to_sync(send)(*args)
     except Exception as error:

@@ -22,8 +22,9 @@ from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection, transaction
 
 from milepost.asgi import application
-from onboarding import delivery, realtime, recording
+from onboarding import batching, delivery, realtime, recording
 from onboarding.models import ErasureRecord, Event, MilestoneCompletion
+from tests.factories import EndUserFactory
 from tests.onboarding.conftest import TrialJourney
 from tests.onboarding.test_widget_socket import ORIGIN, event, hello
 from tests.onboarding.test_widget_socket import socket as widget_socket
@@ -360,3 +361,29 @@ async def test_a_push_that_arrives_while_the_welcome_is_prepared_never_overtakes
     else:
         assert await tab.receive_nothing(timeout=0.5)  # the welcome already holds it
     await tab.disconnect()
+
+
+@pytest.mark.parametrize("loop_state", ["stopped", "closed"])
+def test_pushes_after_their_event_loop_stopped_are_logged_as_lost_and_never_hang(
+    loop_state: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database thread sends a commit's pushes through the event loop that gave it the work.
+    If that loop stopped meanwhile (a worker shutting down, a test ending), the thread must
+    not wait for ever (it kept the process from exiting): the pushes are logged as lost."""
+    person = EndUserFactory()
+    loop = asyncio.new_event_loop()
+    if loop_state == "closed":
+        loop.close()
+    monkeypatch.setattr(realtime, "PUSH_SEND_TIMEOUT_SECONDS", 0.5)
+    pool_thread_of = threading.Thread(
+        target=lambda: batching._with_connection_hygiene(
+            loop, realtime.push_to_end_user, end_user_id=person.pk, message={"type": "progress"}
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="onboarding.realtime"):
+        pool_thread_of.start()
+        pool_thread_of.join(timeout=10)
+
+    assert not pool_thread_of.is_alive()
+    assert "pushes lost" in caplog.text
+    loop.close()
