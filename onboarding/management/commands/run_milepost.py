@@ -46,6 +46,9 @@ class Command(BaseCommand):
                         host="localhost" if host == "127.0.0.1" else host,
                         port=demo_port,
                         lifespan="off",
+                        # uvicorn's access logger is one for the process: a second server
+                        # with it on would turn it on for Milepost's too.
+                        access_log=False,
                     )
                 )
             )
