@@ -110,32 +110,31 @@ def _send_or_log(send: Any, *args: Any) -> None:
     they are lost (logged), never an error for what was already committed. Tabs catch up by
     the gap in `seq`, or by their next welcome."""
     loop = batching.calling_loop()
-    if loop is not None:
-        # Straight to the socket's event loop, with a bound: asgiref's async_to_sync would
-        # wait for ever on a loop that stopped after the call was queued.
-        sending = send(*args)
-        try:
-            future = asyncio.run_coroutine_threadsafe(sending, loop)
-        except RuntimeError:  # the loop is closed
-            sending.close()
-            logger.warning("pushes lost: the event loop of this process has stopped")
-            return
-        try:
-            future.result(timeout=PUSH_SEND_TIMEOUT_SECONDS)
-        except TimeoutError:
-            future.cancel()
-            logger.warning("pushes lost: not sent within %s s", PUSH_SEND_TIMEOUT_SECONDS)
-        except Exception as error:
-            if not dependencies.unavailable(error):
-                raise
-            logger.warning("pushes lost: the channel layer is unreachable (%r)", error)
-        return
     try:
-        async_to_sync(send)(*args)
+        if loop is None:
+            async_to_sync(send)(*args)
+        else:
+            _send_on(loop, send(*args))
     except Exception as error:
         if not dependencies.unavailable(error):
             raise
         logger.warning("pushes lost: the channel layer is unreachable (%r)", error)
+
+
+def _send_on(loop: asyncio.AbstractEventLoop, sending: Any) -> None:
+    """Run `sending` on the socket's event loop, with a bound: asgiref's async_to_sync would
+    wait for ever on a loop that stopped after the call was queued."""
+    try:
+        future = asyncio.run_coroutine_threadsafe(sending, loop)
+    except RuntimeError:  # the loop is closed
+        sending.close()
+        logger.warning("pushes lost: the event loop of this process has stopped")
+        return
+    try:
+        future.result(timeout=PUSH_SEND_TIMEOUT_SECONDS)
+    except TimeoutError:
+        future.cancel()
+        logger.warning("pushes lost: not sent within %s s", PUSH_SEND_TIMEOUT_SECONDS)
 
 
 async def _send_in_order(layer: Any, per_person: dict[int, list[dict[str, Any]]]) -> None:
