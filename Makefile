@@ -1,5 +1,6 @@
 # Milepost — `make help` lists the targets.
 .DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
 SHELL := /bin/bash
 
 PYTHON ?= python3
@@ -25,13 +26,32 @@ $(UV):
 install: $(UV) ## Install the pinned Python dependencies into .venv (from uv.lock)
 	$(UV) sync --frozen --quiet
 
+# The SDK and the charts rebuild only when their sources or lock files change (stamp files in
+# node_modules/), so `make test` run twice at once (.ci/run) never builds the same files twice.
+WIDGET_BUILT := widget/node_modules/.milepost-built
+CHARTS_BUILT := charts/node_modules/.milepost-built
+
 widget: ## Build the browser SDK into static/milepost/
-	@if [ -f widget/package.json ]; then \
-		npm --prefix widget ci --no-audit --no-fund --loglevel=error && npm --prefix widget run --silent build; \
-	else echo "widget/ has no package.json yet; skipping the SDK build"; fi
+	@[ -f static/milepost/milepost.js ] || rm -f $(WIDGET_BUILT)
+	@$(MAKE) -s --no-print-directory $(WIDGET_BUILT)
+
+widget/node_modules/.package-lock.json: widget/package-lock.json
+	npm --prefix widget ci --no-audit --no-fund --loglevel=error
+
+$(WIDGET_BUILT): widget/node_modules/.package-lock.json widget/package.json widget/tsconfig.json $(shell find widget/src widget/scripts -type f)
+	npm --prefix widget run --silent build
+	@touch $@
 
 charts: ## Build the admin dashboards' charts (Apache ECharts) into static/analytics/
-	npm --prefix charts ci --no-audit --no-fund --loglevel=error && npm --prefix charts run --silent build
+	@[ -f static/analytics/charts.js ] || rm -f $(CHARTS_BUILT)
+	@$(MAKE) -s --no-print-directory $(CHARTS_BUILT)
+
+charts/node_modules/.package-lock.json: charts/package-lock.json
+	npm --prefix charts ci --no-audit --no-fund --loglevel=error
+
+$(CHARTS_BUILT): charts/node_modules/.package-lock.json charts/package.json $(shell find charts/src charts/scripts -type f)
+	npm --prefix charts run --silent build
+	@touch $@
 
 wheel: install widget charts ## Build the wheels of Milepost (with the SDK) and of its Python client into dist/
 	$(UV) build --wheel --quiet --out-dir dist .
