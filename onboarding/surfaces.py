@@ -1,0 +1,44 @@
+"""The server side of the surfaces contract (widget/src/surfaces/contract.ts): how published
+content of the kinds the surfaces bundle renders (banners, guides, surveys, resource centers)
+becomes `content.surfaces` in `welcome` and `content` pushes.
+
+Each kind adds ONE entry to `SURFACES`, in its own block (three branches merge here):
+`PublishedVersion.Kind` value -> (payload key, builder). The builder gets the common item
+(`key`, `version`, `priority`) and the version's snapshot, the user's ContentState for it (or
+None) and the widget's session id, and answers the item to send, or None to leave it out
+(frequency caps). Segment and schedule are checked before (onboarding/targeting.py); the URL
+rule and `when_present` are the browser's. Every item carries the common fields
+`page_url_pattern`, `when_present` and `wait_timeout_ms` (see `common`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from onboarding.models import ContentState
+
+Builder = Callable[
+    [dict[str, Any], dict[str, Any], ContentState | None, str | None], dict[str, Any] | None
+]
+
+COMMON_FIELDS = ("page_url_pattern", "when_present", "wait_timeout_ms")
+
+
+def common(base: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The fields every surfaces item has (contract.ts `Common`)."""
+    return {
+        **base,
+        "page_url_pattern": snapshot.get("page_url_pattern", ""),
+        "when_present": snapshot.get("when_present", ""),
+        "wait_timeout_ms": snapshot.get("wait_timeout_ms", 5000),
+    }
+
+
+SURFACES: dict[str, tuple[str, Builder]] = {}
+
+# --- banners and guides (branch `surfaces`) ---------------------------------------------------
+
+# --- surveys (branch `surveys`) ---------------------------------------------------------------
+
+# --- resource center (branch `rc`) ------------------------------------------------------------
