@@ -5,11 +5,14 @@ Screenshots go to docs/screenshots/."""
 
 from __future__ import annotations
 
+import re
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from playwright.sync_api import expect
 
 from engagement import services as engagement_services
@@ -128,7 +131,7 @@ def test_a_banner_pushes_the_page_down_and_the_sticky_header_stays_usable(
     page.mouse.wheel(0, -400)
 
     # Keyboard: the close button is reachable and closes it for good.
-    bar.get_by_role("button", name="Dismiss scheduled maintenance").focus()
+    bar.get_by_role("button", name="Dismiss banner").focus()
     page.keyboard.press("Enter")
     expect(page.locator("milepost-banner")).to_have_count(0)
     assert wait_for(lambda: events_named("$banner_dismissed", banner="maintenance"))
@@ -313,3 +316,41 @@ def test_a_waiting_banner_is_skipped_when_its_page_is_left(live: Live, page: Any
         lambda: events_named("$content_skipped", kind="banner", key="dash-only", reason="page")
     )
     assert events_named("$banner_viewed") == []
+
+
+def test_the_demo_first_visit_shows_one_thing_at_a_time(live: Live, page: Any) -> None:
+    in_thread(lambda: call_command("seed_demo_engagement", stdout=StringIO()))
+    page.goto(f"{live.demo_url}/dashboard")
+    tour = page.locator(DIALOGS)
+    expect(tour).to_contain_text("Welcome to Acme")
+    # The welcome message (style "banner") and the maintenance banner wait for the tour.
+    assert wait_for(lambda: events_named("$content_waiting", kind="message", reason="walkthrough"))
+    assert wait_for(
+        lambda: events_named(
+            "$content_waiting", kind="banner", key="maintenance", reason="walkthrough"
+        )
+    )
+    expect(page.locator("milepost-banner")).to_have_count(0)
+    expect(page.locator("milepost-widget .c.k")).to_have_count(0)  # no card under the modal
+    page.get_by_role("button", name="Close Welcome tour").click()
+
+    # Then one bar at a time: the welcome message first (a message outranks a banner).
+    welcome = page.locator("milepost-banner").get_by_role("region", name=re.compile("^Welcome, "))
+    expect(welcome).to_be_visible()
+    expect(page.locator("milepost-banner")).to_have_count(1)
+    shot(page, "demo-welcome-banner-after-tour")
+    welcome.get_by_role("button", name="Dismiss banner").click()
+    maintenance = page.get_by_role("region", name="Sending pauses on Sunday, 02:00-03:00 UTC")
+    expect(maintenance).to_be_visible()
+    expect(page.locator("milepost-banner")).to_have_count(1)
+    shot(page, "demo-maintenance-banner")
+
+    # The empty contact list holds its guide; its call to action imports.
+    page.goto(f"{live.demo_url}/contacts")
+    guide = page.locator("#contacts-empty").get_by_role("region", name="Your audience starts here")
+    expect(guide).to_be_visible()
+    shot(page, "demo-contacts-guide")
+    guide.get_by_role("button", name="Import contacts").click()
+    expect(page.locator("#contact-list")).to_contain_text("Ada Lovelace")
+    expect(page.locator("milepost-guide")).to_have_count(0)
+    assert wait_for(lambda: events_named("$guide_clicked", guide="no-contacts"))

@@ -57,7 +57,7 @@ export function drawBar(host: Host, options: BarOptions): HTMLElement {
     h("div", { class: "txt" }, options.title && h("strong", null, options.title), body(options.html)),
     options.ctaLabel && h("button", { type: "button", class: "cta", onclick: () => options.onClick() }, options.ctaLabel),
     options.dismissible &&
-      h("button", { type: "button", class: "x", "aria-label": `Dismiss ${label.toLowerCase()}`, onclick: () => options.onDismiss() }, "×"),
+      h("button", { type: "button", class: "x", "aria-label": "Dismiss banner", onclick: () => options.onDismiss() }, "×"),
   );
   bar.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && options.dismissible) {
