@@ -97,9 +97,9 @@ def box(locator: Any) -> dict[str, float]:
     return dict(found)
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str, full_page: bool = False) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def test_a_banner_pushes_the_page_down_and_the_sticky_header_stays_usable(
@@ -398,7 +398,7 @@ def test_right_to_left_and_accessible(live: Live, page: Any) -> None:
     expect(region).to_be_visible()
     close = box(region.get_by_role("button", name="Dismiss guide"))
     assert close["x"] < box(region)["x"] + 60  # the close button in the guide's left corner
-    shot(page, "surfaces-rtl")
+    shot(page, "surfaces-rtl", full_page=True)
     page.evaluate(AXE.read_text())
     result = page.evaluate(
         "async () => { const r = await axe.run("

@@ -117,3 +117,13 @@ test("dropped while waiting, or waiting too long: reported as skipped", (t) => {
   assert.deepEqual(tracked.at(-1), ["$content_skipped", { kind: "survey", key: "s1", reason: "timeout" }]);
   assert.equal(line.shown("screen"), undefined);
 });
+
+test("a tour started for another page gives the screen straight back", () => {
+  const { h, raw, emit } = host();
+  const line = new Line(h);
+  const log: string[] = [];
+  line.want(entry("message", "m1", "screen", 0, log));
+  raw.tour = tourAt("/elsewhere");
+  emit("$walkthrough_started");
+  assert.deepEqual(log, ["show m1", "hide m1", "show m1"]);
+});
