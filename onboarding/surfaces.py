@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from onboarding.models import ContentState
+from onboarding.models import ContentState, Walkthrough
 
 Builder = Callable[
     [dict[str, Any], dict[str, Any], ContentState | None, str | None], dict[str, Any] | None
@@ -37,16 +37,29 @@ def common(base: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
 
 SURFACES: dict[str, tuple[str, Builder]] = {}
 
+Frequency = Walkthrough.Frequency
+Status = ContentState.Status
+
+
+def tooltip_shows(frequency: str, state: ContentState | None, session: str | None) -> bool:
+    """Tooltip frequency (onboarding/targeting.py), which banners and guides share too."""
+    if state is None:
+        return True
+    match frequency:
+        case Frequency.ONCE:
+            return False
+        case Frequency.EVERY_SESSION:
+            return not (state.status == Status.DISMISSED and state.last_session == session)
+    return state.status != Status.DISMISSED
+
+
 # --- banners and guides (branch `surfaces`) ---------------------------------------------------
 
 _SURFACE_ITEM_FIELDS = ("title", "body_html", "cta_label", "cta_url", "dismissible")
 
 
 def _capped(frequency: str, state: ContentState | None, session: str | None) -> bool:
-    """Capped like a tooltip: once = until first viewed; until_completed = until dismissed;
-    every_session = until dismissed in the current session."""
-    from onboarding.targeting import tooltip_shows
-
+    """Banners and guides are capped like a tooltip."""
     return tooltip_shows(frequency, state, session)
 
 

@@ -42,7 +42,7 @@ from onboarding.models import (
 )
 from onboarding.queries import live_content
 from onboarding.segments import facts_for_many, segment_matches
-from onboarding.surfaces import SURFACES
+from onboarding.surfaces import SURFACES, tooltip_shows
 
 Kind = PublishedVersion.Kind
 Status = ContentState.Status
@@ -90,17 +90,6 @@ def walkthrough_may_auto_start(
             return new_session
     # until_completed
     return state.status != Status.COMPLETED and new_session
-
-
-def tooltip_shows(frequency: str, state: ContentState | None, session: str | None) -> bool:
-    if state is None:
-        return True
-    match frequency:
-        case Frequency.ONCE:
-            return False
-        case Frequency.EVERY_SESSION:
-            return not (state.status == Status.DISMISSED and state.last_session == session)
-    return state.status != Status.DISMISSED
 
 
 def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
