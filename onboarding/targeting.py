@@ -42,6 +42,7 @@ from onboarding.models import (
 )
 from onboarding.queries import live_content
 from onboarding.segments import facts_for_many, segment_matches
+from onboarding.surfaces import SURFACES, tooltip_shows
 
 Kind = PublishedVersion.Kind
 Status = ContentState.Status
@@ -89,17 +90,6 @@ def walkthrough_may_auto_start(
             return new_session
     # until_completed
     return state.status != Status.COMPLETED and new_session
-
-
-def tooltip_shows(frequency: str, state: ContentState | None, session: str | None) -> bool:
-    if state is None:
-        return True
-    match frequency:
-        case Frequency.ONCE:
-            return False
-        case Frequency.EVERY_SESSION:
-            return not (state.status == Status.DISMISSED and state.last_session == session)
-    return state.status != Status.DISMISSED
 
 
 def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -183,6 +173,7 @@ def _content(
     session: str | None,
 ) -> dict[str, Any]:
     walkthroughs, tooltips, progress_bars = [], [], []
+    surfaces: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for version in versions:
         snapshot = version.snapshot
         segment_id = snapshot.get("segment_id")
@@ -218,8 +209,17 @@ def _content(
                     "items": [{f: item[f] for f in ITEM_FIELDS} for item in snapshot["items"]],
                 }
             )
-    return {
+        elif version.kind in SURFACES:
+            payload_key, build = SURFACES[version.kind]
+            surface = build(base, snapshot, state, session)
+            if surface is not None:
+                surfaces[payload_key].append(surface)
+    content: dict[str, Any] = {
         "walkthroughs": _ordered(walkthroughs),
         "tooltips": _ordered(tooltips),
         "progress_bars": _ordered(progress_bars),
     }
+    # Only when there is something: the SDK loads its surfaces bundle for it.
+    if surfaces:
+        content["surfaces"] = {key: _ordered(items) for key, items in surfaces.items()}
+    return content
