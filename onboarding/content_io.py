@@ -1,8 +1,9 @@
 """Content as code: export a workspace's authored content to JSON and import it back.
 
-The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips and
-progress bars; pieces refer to each other by key, list order is the position of milestones,
-steps and conditions, and datetimes are ISO 8601 in UTC.
+The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips,
+progress bars and resource center sections; pieces refer to each other by key, list order is
+the position of milestones, steps, conditions and resource items, and datetimes are ISO 8601
+in UTC.
 
 Import is idempotent by key: a piece whose key exists is updated, a new key is created, a
 piece identical to the file is not touched, and pieces absent from the file are left alone.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -33,16 +34,20 @@ from onboarding.models import (
     Phase,
     ProgressBar,
     ProgressBarItem,
+    ResourceItem,
+    ResourceSection,
     Segment,
     Step,
     Tooltip,
     Walkthrough,
     Workspace,
 )
-from onboarding.validation import MAX_SEGMENT_PEOPLE
+from onboarding.validation import MAX_RESOURCE_BODY, MAX_RESOURCE_ITEMS, MAX_SEGMENT_PEOPLE
 
 FORMAT = "milepost-content/1"
-SECTIONS = ("segments", "journeys", "walkthroughs", "tooltips", "progress_bars")
+SECTIONS = (
+    "segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "resource_sections",
+)  # fmt: skip
 
 
 class ContentImportError(ValueError):
@@ -184,6 +189,31 @@ def progress_bar_document(progress_bar: ProgressBar) -> dict[str, Any]:
     }
 
 
+def resource_section_document(section: ResourceSection) -> dict[str, Any]:
+    items = section.items.select_related("progress_bar", "walkthrough").order_by("position", "id")
+    return {
+        "key": section.key,
+        "name": section.name,
+        "title": section.title,
+        "launcher_label": section.launcher_label,
+        "position": section.position,
+        "page_url_pattern": section.page_url_pattern,
+        "segment": _key(section.segment),
+        "priority": section.priority,
+        "starts_at": _iso(section.starts_at),
+        "ends_at": _iso(section.ends_at),
+        "items": [
+            {
+                **{name: getattr(item, name) for name in queries.RESOURCE_ITEM_FIELDS},
+                "progress_bar": _key(item.progress_bar),
+                "walkthrough": _key(item.walkthrough),
+                "published_on": item.published_on.isoformat() if item.published_on else None,
+            }
+            for item in items
+        ],
+    }
+
+
 def content_export(*, workspace: Workspace) -> dict[str, Any]:
     """Every authored piece of the workspace's drafts, ordered by key."""
     return {
@@ -210,6 +240,12 @@ def content_export(*, workspace: Workspace) -> dict[str, Any]:
             progress_bar_document(p)
             for p in ProgressBar.objects.filter(workspace=workspace)
             .select_related("journey", "segment")
+            .order_by("key")
+        ],
+        "resource_sections": [
+            resource_section_document(r)
+            for r in ResourceSection.objects.filter(workspace=workspace)
+            .select_related("segment")
             .order_by("key")
         ],
     }
@@ -360,6 +396,31 @@ class _ProgressBarFile(_Strict):
     items = _ItemFile(many=True, default=list)
 
 
+class _ResourceItemFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    kind = _choice(ResourceItem.Kind.choices, ResourceItem.Kind.LINK)
+    title = _text(120)
+    url = _text(500)
+    body_markdown = _text(MAX_RESOURCE_BODY)
+    progress_bar = _reference()
+    walkthrough = _reference()
+    published_on = serializers.DateField(allow_null=True, default=None)
+
+
+class _ResourceSectionFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=120, trim_whitespace=False)
+    title = serializers.CharField(max_length=120, trim_whitespace=False)
+    launcher_label = serializers.CharField(max_length=40, default="Help", trim_whitespace=False)
+    position = _choice(ResourceSection.Position.choices, ResourceSection.Position.BOTTOM_RIGHT)
+    page_url_pattern = _text(500)
+    segment = _reference()
+    priority = serializers.IntegerField(default=0)
+    starts_at = _moment()
+    ends_at = _moment()
+    items = _ResourceItemFile(many=True, default=list, max_length=MAX_RESOURCE_ITEMS)
+
+
 def _duplicates(pieces: list[dict[str, Any]], key: str = "key") -> dict[int, str]:
     seen: set[str] = set()
     found = {}
@@ -377,6 +438,7 @@ class _ContentFile(_Strict):
     walkthroughs = _WalkthroughFile(many=True, default=list)
     tooltips = _TooltipFile(many=True, default=list)
     progress_bars = _ProgressBarFile(many=True, default=list)
+    resource_sections = _ResourceSectionFile(many=True, default=list)
 
     def validate_format(self, value: str) -> str:
         if value != FORMAT:
@@ -404,6 +466,11 @@ class _ContentFile(_Strict):
             for index, key in _duplicates(bar["items"], "milestone").items():
                 errors[f"progress_bars[{p}].items[{index}].milestone"] = [
                     f"Milestone {key!r} already has an item in this progress bar."
+                ]
+        for r, section in enumerate(attrs["resource_sections"]):
+            for index, key in _duplicates(section["items"]).items():
+                errors[f"resource_sections[{r}].items[{index}].key"] = [
+                    f"Duplicate item key {key!r} in this section."
                 ]
         if errors:
             raise serializers.ValidationError(errors)
@@ -434,6 +501,8 @@ def _normalise(piece: dict[str, Any]) -> dict[str, Any]:
     for name, value in piece.items():
         if isinstance(value, datetime):
             out[name] = _iso(value)
+        elif isinstance(value, date):
+            out[name] = value.isoformat()
         elif isinstance(value, list):
             # Lists of rows (steps, conditions) or of plain values (a condition's people).
             out[name] = [
@@ -625,6 +694,39 @@ class _Importer:
         progress_bar.items.exclude(pk__in=keep).delete()
         return progress_bar
 
+    def resource_section(
+        self, data: dict[str, Any], section: ResourceSection | None, path: str
+    ) -> ResourceSection | None:
+        section = section or ResourceSection(workspace=self.workspace, key=data["key"])
+        for name, value in data.items():
+            if name not in {"segment", "items"}:
+                setattr(section, name, value)
+        section.segment = self.find(Segment, data["segment"], f"{path}.segment", "segment")
+        if not self.valid(section, path):
+            return None
+        section.save()
+        keep: set[int] = set()
+        for index, item in enumerate(data["items"]):
+            where = f"{path}.items[{index}]"
+            row = ResourceItem.objects.filter(section=section, key=item["key"]).first()
+            row = row or ResourceItem(section=section, key=item["key"])
+            for name in (*queries.RESOURCE_ITEM_FIELDS, "published_on"):
+                setattr(row, name, item[name])
+            row.position = index
+            if item["published_on"] is not None:
+                row.published_on = date.fromisoformat(item["published_on"])
+            row.progress_bar = self.find(
+                ProgressBar, item["progress_bar"], f"{where}.progress_bar", "progress bar"
+            )
+            row.walkthrough = self.find(
+                Walkthrough, item["walkthrough"], f"{where}.walkthrough", "walkthrough"
+            )
+            if self.valid(row, where):
+                row.save()
+                keep.add(row.pk)
+        section.items.exclude(pk__in=keep).delete()
+        return section
+
 
 _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "segments": (Segment, segment_document, "segment"),
@@ -632,6 +734,7 @@ _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "walkthroughs": (Walkthrough, walkthrough_document, "walkthrough"),
     "tooltips": (Tooltip, tooltip_document, "tooltip"),
     "progress_bars": (ProgressBar, progress_bar_document, "progress bar"),
+    "resource_sections": (ResourceSection, resource_section_document, "resource section"),
 }
 
 
@@ -704,6 +807,8 @@ def _apply(
         importer.tooltip(piece, row, f"tooltips[{index}]")
     for index, piece, row in pieces("progress_bars"):
         importer.progress_bar(piece, row, f"progress_bars[{index}]")
+    for index, piece, row in pieces("resource_sections"):
+        importer.resource_section(piece, row, f"resource_sections[{index}]")
     if importer.errors:
         raise ContentImportError(importer.errors)
     if publish:
@@ -714,7 +819,8 @@ def _publish_changed(
     workspace: Workspace, content: dict[str, list[dict[str, Any]]], result: ImportResult
 ) -> None:
     # Journeys before progress bars: a bar may only show a published journey.
-    for section in ("journeys", "walkthroughs", "tooltips", "progress_bars"):
+    # Resource sections last: a section may only name a published bar or walkthrough.
+    for section in ("journeys", "walkthroughs", "tooltips", "progress_bars", "resource_sections"):
         model, _, label = _DOCUMENT[section]
         keys = [piece["key"] for piece in content[section]]
         for obj in model.objects.filter(workspace=workspace, key__in=keys).order_by("key"):

@@ -43,6 +43,7 @@ from onboarding.models import (
     MilestoneCompletion,
     ProgressBar,
     PublishedVersion,
+    ResourceSection,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -794,6 +795,7 @@ _LIVE_JOURNEYS: dict[int, tuple[list[PublishedVersion], list[LiveJourney]]] = {}
 @receiver(post_delete, sender=Walkthrough)
 @receiver(post_delete, sender=Tooltip)
 @receiver(post_delete, sender=ProgressBar)
+@receiver(post_delete, sender=ResourceSection)
 def _forget_live_content(sender: Any, instance: Any, **kwargs: Any) -> None:
     # A read before the publish commits may keep the old content for up to a second; the
     # `content` push that answers the publish rechecks (targeting.content_for).
