@@ -19,11 +19,6 @@ checklist item or `Milepost.start(key)` can start it on request.
 For a tooltip: once = until first viewed; until_completed = until dismissed ("Got it");
 every_session = until dismissed in the current session. A progress bar whose journey this user
 completed is not sent when it hides when complete.
-
-A resource section is always available (no frequency): it is sent when its segment and schedule
-match, with only the items this user can use: a tour whose walkthrough is sent to them (so
-`Milepost.start` can replay it), a checklist whose progress bar they may see (also once its
-journey is complete and the bar itself hides).
 """
 
 from __future__ import annotations
@@ -47,6 +42,7 @@ from onboarding.models import (
 )
 from onboarding.queries import live_content
 from onboarding.segments import facts_for_many, segment_matches
+from onboarding.surfaces import SURFACES, resource_centers_usable
 
 Kind = PublishedVersion.Kind
 Status = ContentState.Status
@@ -68,8 +64,6 @@ STEP_FIELDS = (
 TOOLTIP_FIELDS = ("key", "page_url_pattern", "selector", "body_html", "trigger", "placement")
 PROGRESS_BAR_FIELDS = ("key", "name", "title", "journey", "style", "position", "hide_when_complete")
 ITEM_FIELDS = ("milestone", "label", "action", "walkthrough", "url")
-RESOURCE_SECTION_FIELDS = ("key", "title", "launcher_label", "position", "page_url_pattern")
-RESOURCE_ITEM_FIELDS = ("key", "kind", "title", "url", "body_html", "published_on")
 
 
 def _moment(value: Any) -> datetime | None:
@@ -190,8 +184,8 @@ def _content(
     session: str | None,
 ) -> dict[str, Any]:
     walkthroughs, tooltips, progress_bars = [], [], []
-    resource_sections: list[dict[str, Any]] = []
-    checklists: set[str] = set()
+    surfaces: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    checklists: set[str] = set()  # the progress bars this user may see (resource center)
     for version in versions:
         snapshot = version.snapshot
         segment_id = snapshot.get("segment_id")
@@ -217,8 +211,6 @@ def _content(
         elif version.kind == Kind.TOOLTIP:
             if tooltip_shows(frequency, state, session):
                 tooltips.append({**base, **{f: snapshot[f] for f in TOOLTIP_FIELDS}})
-        elif version.kind == Kind.RESOURCE_SECTION:
-            resource_sections.append({**base, "snapshot": snapshot})
         elif version.kind == Kind.PROGRESS_BAR:
             checklists.add(version.key)
             if snapshot["hide_when_complete"] and snapshot["journey_id"] in finished_journeys:
@@ -230,37 +222,25 @@ def _content(
                     "items": [{f: item[f] for f in ITEM_FIELDS} for item in snapshot["items"]],
                 }
             )
-    tours = {walkthrough["key"] for walkthrough in walkthroughs}
-    return {
+        elif version.kind in SURFACES:
+            payload_key, build = SURFACES[version.kind]
+            surface = build(base, snapshot, state, session)
+            if surface is not None:
+                surfaces[payload_key].append(surface)
+    # --- resource center (branch `rc`): only the tours and checklists this user can use
+    if "resource_centers" in surfaces:
+        tours = {walkthrough["key"] for walkthrough in walkthroughs}
+        surfaces["resource_centers"] = resource_centers_usable(
+            surfaces["resource_centers"], tours=tours, checklists=checklists
+        )
+        if not surfaces["resource_centers"]:
+            del surfaces["resource_centers"]
+    content: dict[str, Any] = {
         "walkthroughs": _ordered(walkthroughs),
         "tooltips": _ordered(tooltips),
         "progress_bars": _ordered(progress_bars),
-        "resource_sections": _ordered(
-            [
-                section
-                for section in (_resource_section(s, tours, checklists) for s in resource_sections)
-                if section["items"]
-            ]
-        ),
     }
-
-
-def _resource_section(
-    section: dict[str, Any], tours: set[str], checklists: set[str]
-) -> dict[str, Any]:
-    snapshot = section.pop("snapshot")
-    items = []
-    for item in snapshot["items"]:
-        if item["kind"] == "tour" and item["walkthrough"] not in tours:
-            continue
-        if item["kind"] == "checklist" and item["progress_bar"] not in checklists:
-            continue
-        entry = {f: item[f] for f in RESOURCE_ITEM_FIELDS}
-        if item["kind"] == "tour":
-            entry |= {"walkthrough": item["walkthrough"]}
-            entry["title"] = entry["title"] or item["walkthrough_name"]
-        elif item["kind"] == "checklist":
-            entry |= {"journey": item["journey"]}
-            entry["title"] = entry["title"] or item["checklist_title"]
-        items.append(entry)
-    return {**section, **{f: snapshot[f] for f in RESOURCE_SECTION_FIELDS}, "items": items}
+    # Only when there is something: the SDK loads its surfaces bundle for it.
+    if surfaces:
+        content["surfaces"] = {key: _ordered(items) for key, items in surfaces.items()}
+    return content

@@ -74,7 +74,7 @@ def section_with(workspace: Any, *items: dict[str, Any], **kwargs: Any) -> Resou
 
 
 def sent_sections(end_user: Any) -> list[dict[str, Any]]:
-    return content_for(end_user=end_user)["resource_sections"]
+    return content_for(end_user=end_user).get("surfaces", {}).get("resource_centers", [])
 
 
 # Authoring and publishing ------------------------------------------------------------------
@@ -213,7 +213,8 @@ def test_a_checklist_stays_listed_once_its_journey_is_complete(
     JourneyProgressFactory(end_user=end_user, journey=bar.journey, completed_at=timezone.now())
     content = content_for(end_user=end_user)
     assert content["progress_bars"] == []
-    assert [item["kind"] for item in content["resource_sections"][0]["items"]] == ["checklist"]
+    sections = content["surfaces"]["resource_centers"]
+    assert [item["kind"] for item in sections[0]["items"]] == ["checklist"]
 
 
 def test_sections_follow_segment_schedule_and_priority(workspace: Any, end_user: Any) -> None:

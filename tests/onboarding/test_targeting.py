@@ -69,9 +69,7 @@ def test_it_never_sends_a_draft_that_was_not_published(workspace: Any, end_user:
     WalkthroughFactory(workspace=workspace)
     TooltipFactory(workspace=workspace)
     content = content_for(end_user=end_user)
-    # Every kind is sent, empty: nothing published (issue 16 adds kinds on other branches).
-    assert {"walkthroughs", "tooltips", "progress_bars", "resource_sections"} <= set(content)
-    assert not any(content.values())
+    assert content == {"walkthroughs": [], "tooltips": [], "progress_bars": []}
 
 
 def test_it_sends_the_published_version_not_the_edited_draft(workspace: Any, end_user: Any) -> None:

@@ -1,0 +1,93 @@
+"""The server side of the surfaces contract (widget/src/surfaces/contract.ts): how published
+content of the kinds the surfaces bundle renders (banners, guides, surveys, resource centers)
+becomes `content.surfaces` in `welcome` and `content` pushes.
+
+Each kind adds ONE entry to `SURFACES`, in its own block (three branches merge here):
+`PublishedVersion.Kind` value -> (payload key, builder). The builder gets the common item
+(`key`, `version`, `priority`) and the version's snapshot, the user's ContentState for it (or
+None) and the widget's session id, and answers the item to send, or None to leave it out
+(frequency caps). Segment and schedule are checked before (onboarding/targeting.py); the URL
+rule and `when_present` are the browser's. Every item carries the common fields
+`page_url_pattern`, `when_present` and `wait_timeout_ms` (see `common`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from onboarding.models import ContentState, PublishedVersion
+
+Builder = Callable[
+    [dict[str, Any], dict[str, Any], ContentState | None, str | None], dict[str, Any] | None
+]
+
+COMMON_FIELDS = ("page_url_pattern", "when_present", "wait_timeout_ms")
+
+
+def common(base: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The fields every surfaces item has (contract.ts `Common`)."""
+    return {
+        **base,
+        "page_url_pattern": snapshot.get("page_url_pattern", ""),
+        "when_present": snapshot.get("when_present", ""),
+        "wait_timeout_ms": snapshot.get("wait_timeout_ms", 5000),
+    }
+
+
+SURFACES: dict[str, tuple[str, Builder]] = {}
+
+# --- banners and guides (branch `surfaces`) ---------------------------------------------------
+
+# --- surveys (branch `surveys`) ---------------------------------------------------------------
+
+# --- resource center (branch `rc`) ------------------------------------------------------------
+# A resource section is always available (no frequency cap): sent when its segment and schedule
+# match, as one item of `surfaces.resource_centers`; the SDK shows one launcher listing every
+# section. Only the items this user can use stay (resource_centers_usable, after the loop, as
+# it needs the rest of the user's content): a tour whose walkthrough is sent to them (so
+# `Milepost.start` can replay it), a checklist whose progress bar they may see (also once its
+# journey is complete and the bar itself hides).
+
+RESOURCE_SECTION_FIELDS = ("title", "launcher_label", "position")
+RESOURCE_ITEM_FIELDS = ("key", "kind", "title", "url", "body_html", "published_on")
+
+
+def resource_center(
+    base: dict[str, Any], snapshot: dict[str, Any], state: ContentState | None, session: str | None
+) -> dict[str, Any]:
+    items = []
+    for item in snapshot["items"]:
+        entry = {f: item[f] for f in RESOURCE_ITEM_FIELDS}
+        if item["kind"] == "tour":
+            entry |= {"walkthrough": item["walkthrough"]}
+            entry["title"] = entry["title"] or item["walkthrough_name"]
+        elif item["kind"] == "checklist":
+            entry |= {"progress_bar": item["progress_bar"], "journey": item["journey"]}
+            entry["title"] = entry["title"] or item["checklist_title"]
+        items.append(entry)
+    return {
+        **common(base, snapshot),
+        **{f: snapshot[f] for f in RESOURCE_SECTION_FIELDS},
+        "items": items,
+    }
+
+
+def resource_centers_usable(
+    sections: list[dict[str, Any]], *, tours: set[str], checklists: set[str]
+) -> list[dict[str, Any]]:
+    """The sections with only the tours and checklists this user can use; empty ones left out."""
+    usable = []
+    for section in sections:
+        items = [
+            item
+            for item in section["items"]
+            if (item["kind"] != "tour" or item["walkthrough"] in tours)
+            and (item["kind"] != "checklist" or item["progress_bar"] in checklists)
+        ]
+        if items:
+            usable.append({**section, "items": items})
+    return usable
+
+
+SURFACES[PublishedVersion.Kind.RESOURCE_SECTION] = ("resource_centers", resource_center)
