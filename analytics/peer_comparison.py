@@ -68,6 +68,10 @@ def _cohort(journey_id: int, week_start: datetime) -> _Cohort | None:
     return cohort
 
 
+def _ms(instant: datetime) -> int:
+    return int(instant.timestamp()) * 1000 + instant.microsecond // 1000
+
+
 def cohorts_forget() -> None:
     """Drop this process's cohorts (tests, and after a bulk import of history)."""
     _COHORTS.clear()
@@ -92,14 +96,17 @@ def peer_comparison(
     completed_at = parse_datetime(furthest["completed_at"])
     if completed_at is None:
         return None
-    took_ms = max(0, int((completed_at - started_at).total_seconds() * 1000))
+    # As the rollups count it (analytics.sql.epoch_ms): each instant truncated to the
+    # millisecond, then the difference; the difference truncated can be 1 ms less.
+    took_ms = max(0, _ms(completed_at) - _ms(started_at))
     row = cohort.durations.counts[index, FROM_START]
     slot = int(np.searchsorted(grains(), duration_grain(took_ms)))
     # The user is one of the people who reached it, never slower than themselves.
     peers = int(row.sum()) - 1
     if peers < PEER_MINIMUM:
         return None
-    slower = int(row[slot + 1 :].sum())
+    # At most everyone else: a rollup not yet counting this user must not make it exceed 100 %.
+    slower = min(peers, int(row[slot + 1 :].sum()))
     percent = 100 * slower // peers
     if percent < PEER_SHOW_FROM_PERCENT:
         return None
@@ -110,7 +117,11 @@ def peer_comparison(
         "people": peers,
         "milestone": furthest["key"],
         "week_start": week_start.date().isoformat(),
-        "text": f"Faster than {percent} % of people who started {when}",
+        "text": (
+            f"Faster than all {peers} people who started {when}"
+            if percent == 100
+            else f"Faster than {percent} % of people who started {when}"
+        ),
     }
 
 

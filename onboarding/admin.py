@@ -667,8 +667,10 @@ class ResourceSectionAdmin(PublishableAdmin):
         "segment", "priority", "starts_at", "ends_at", *PublishableAdmin.readonly_fields,
         "usage",
     )  # fmt: skip
-    readonly_fields = (*PublishableAdmin.readonly_fields, "usage")
     inlines = [ResourceItemInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "usage")
 
     @admin.display(description=f"Usage (last {queries.RESOURCE_USAGE_DAYS} days)")
     def usage(self, obj: ResourceSection) -> str:

@@ -418,7 +418,7 @@ class _ResourceSectionFile(_Strict):
     priority = serializers.IntegerField(default=0)
     starts_at = _moment()
     ends_at = _moment()
-    items = _ResourceItemFile(many=True, default=list, max_length=MAX_RESOURCE_ITEMS)
+    items = _ResourceItemFile(many=True, default=list)
 
 
 def _duplicates(pieces: list[dict[str, Any]], key: str = "key") -> dict[int, str]:
@@ -468,6 +468,10 @@ class _ContentFile(_Strict):
                     f"Milestone {key!r} already has an item in this progress bar."
                 ]
         for r, section in enumerate(attrs["resource_sections"]):
+            if len(section["items"]) > MAX_RESOURCE_ITEMS:
+                errors[f"resource_sections[{r}].items"] = [
+                    f"At most {MAX_RESOURCE_ITEMS} items in a section."
+                ]
             for index, key in _duplicates(section["items"]).items():
                 errors[f"resource_sections[{r}].items[{index}].key"] = [
                     f"Duplicate item key {key!r} in this section."

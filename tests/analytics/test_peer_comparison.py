@@ -89,6 +89,35 @@ def test_it_compares_on_the_furthest_milestone_reached(journey: Journey) -> None
     peers = peers_of(user)
     assert peers is not None
     assert (peers["percent"], peers["people"], peers["milestone"]) == (100, 12, "launched")
+    assert peers["text"].startswith("Faster than all 12 people who started")
+
+
+def test_the_users_time_is_counted_to_the_millisecond_as_the_rollups_count_it(
+    journey: Journey,
+) -> None:
+    # Started at .0009 s, done 3.4505 s later: 3 450 ms as the rollups see it (each instant
+    # truncated), 3 449 ms as a truncated difference (grain 3 440 ms: then the six who took
+    # 3 450 ms too would count as slower).
+    start = START.replace(microsecond=900)
+    for index in range(12):
+        peer = person(journey, f"peer-{index}")
+        peer.progress.update(started_at=start)
+        MilestoneCompletionFactory(
+            end_user=peer,
+            milestone=journey.milestones.get(key="invited"),
+            completed_at=start + timedelta(microseconds=3_450_500 + 10_000 * (index >= 6)),
+        )
+    user = person(journey, "me")
+    user.progress.update(started_at=start)
+    MilestoneCompletionFactory(
+        end_user=user,
+        milestone=journey.milestones.get(key="invited"),
+        completed_at=start + timedelta(microseconds=3_450_500),
+    )
+    peers = peers_of(user)
+    # Six took 3 460 ms: slower. Six tied at 3 450 ms: not slower.
+    assert peers is not None
+    assert peers["percent"] == 50
 
 
 def test_it_says_nothing_with_fewer_peers_than_the_minimum(journey: Journey) -> None:

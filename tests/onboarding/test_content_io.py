@@ -209,6 +209,13 @@ def bad_file(authored: Workspace, change: Any) -> dict[str, Any]:
             "Duplicate item key 'docs'",
         ),
         (
+            lambda d: d["resource_sections"][0].update(
+                items=[{"key": f"i{n}", "title": "T", "url": "/x"} for n in range(51)]
+            ),
+            "resource_sections[0].items",
+            "At most 50 items in a section.",
+        ),
+        (
             lambda d: d["resource_sections"][0].update(position="middle"),
             "resource_sections[0].position",
             "is not a valid choice",
