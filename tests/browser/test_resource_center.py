@@ -15,7 +15,15 @@ from playwright.sync_api import expect
 
 from onboarding import services
 from onboarding.models import JourneyStart, Workspace
-from tests.browser.conftest import Live, events_named, in_thread, new_user_id, snippet, wait_for
+from tests.browser.conftest import (
+    AXE,
+    Live,
+    events_named,
+    in_thread,
+    new_user_id,
+    snippet,
+    wait_for,
+)
 from tests.factories import (
     EndUserFactory,
     JourneyFactory,
@@ -174,6 +182,12 @@ def test_the_resource_center_opens_searches_and_replays_a_tour(live: Live, page:
     expect(panel.get_by_role("searchbox", name="Search help")).to_be_focused()
     assert wait_for(lambda: events_named("$resource_center_opened"))
     shot(page, "resource-center-open")
+    page.evaluate(AXE.read_text())
+    violations = page.evaluate(
+        "async () => (await axe.run({include: [['milepost-widget']]}))"
+        ".violations.map(v => v.id + ': ' + v.nodes.map(n => n.html).join(' | '))"
+    )
+    assert violations == []
 
     page.keyboard.type("invite")
     expect(panel.locator("li")).to_have_count(1)

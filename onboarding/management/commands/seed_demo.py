@@ -14,7 +14,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from onboarding.content_io import FORMAT, SECTIONS, content_import
-from onboarding.models import Journey, ProgressBar, Tooltip, Walkthrough, Workspace, WorkspaceMember
+from onboarding.models import (
+    Journey,
+    ProgressBar,
+    ResourceSection,
+    Tooltip,
+    Walkthrough,
+    Workspace,
+    WorkspaceMember,
+)
 from onboarding.services import workspace_create
 
 DEMO_SLUG = "acme"
@@ -148,6 +156,54 @@ DEMO_CONTENT: dict[str, Any] = {
             ],
         }
     ],
+    # The resource center: a "Help" launcher at the bottom left (the checklist is at the right).
+    "resource_sections": [
+        {
+            "key": "getting-started-help",
+            "name": "Getting started (help)",
+            "title": "Getting started",
+            "launcher_label": "Help",
+            "position": "bottom-left",
+            "priority": 10,
+            "items": [
+                {"key": "checklist", "kind": "checklist", "progress_bar": "getting-started"},
+                {
+                    "key": "welcome-tour",
+                    "kind": "tour",
+                    "title": "Replay the welcome tour",
+                    "walkthrough": "welcome-tour",
+                },
+                {
+                    "key": "import-guide",
+                    "kind": "article",
+                    "title": "Import your contacts",
+                    "url": "/contacts",
+                    "body_markdown": "Export a CSV from your CRM, then click **Import contacts** "
+                    "on the Contacts page. Columns named *email* and *name* are matched for you.",
+                },
+            ],
+        },
+        {
+            "key": "whats-new",
+            "name": "What's new",
+            "title": "What's new",
+            "items": [
+                {
+                    "key": "templates",
+                    "kind": "announcement",
+                    "title": "Campaign templates",
+                    "published_on": "2026-11-30",
+                    "body_markdown": "Start a campaign from one of **12 templates**.",
+                },
+                {
+                    "key": "help-center",
+                    "kind": "link",
+                    "title": "Acme help center",
+                    "url": "https://docs.example.com/acme",
+                },
+            ],
+        },
+    ],
 }
 
 _MODELS: dict[str, type[Any]] = {
@@ -155,6 +211,7 @@ _MODELS: dict[str, type[Any]] = {
     "walkthroughs": Walkthrough,
     "tooltips": Tooltip,
     "progress_bars": ProgressBar,
+    "resource_sections": ResourceSection,
 }
 
 
