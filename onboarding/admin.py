@@ -28,10 +28,12 @@ from django.utils.http import urlencode
 from onboarding import queries, services, validation
 from onboarding.admin_builder import BuilderAdminMixin
 from onboarding.models import (
+    Banner,
     Condition,
     EndUser,
     ErasureRecord,
     Event,
+    Guide,
     Journey,
     JourneyProgress,
     Milestone,
@@ -52,7 +54,8 @@ from onboarding.models import (
 EDITOR_ROLES = {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}
 ERASED_KINDS = ("events", "completions", "journeys")
 WORKSPACE_OWNED = (
-    Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar, ResourceSection,
+    Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar, Banner, Guide,
+    ResourceSection,
 )  # fmt: skip
 
 
@@ -696,6 +699,67 @@ class ResourceSectionAdmin(PublishableAdmin):
             ", ".join(f"“{query}” ({count})" for query, count in usage.top_searches) or "none",
             rows,
         )
+
+
+# --- Banners and empty-state guides (issue 16, branch `surfaces`) ----------------------------
+
+_SURFACE_FIELDS = (
+    "workspace", "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms", "title",
+    "body_markdown", "cta_label", "cta_url", "dismissible",
+)  # fmt: skip
+_SURFACE_TARGETING = ("segment", "frequency", "priority", "starts_at", "ends_at")
+
+
+class SurfaceAdmin(PublishableAdmin):
+    readonly_fields = (*PublishableAdmin.readonly_fields, "engagement")  # type: ignore[assignment]
+
+    @admin.display(description="Engagement (all versions)")
+    def engagement(self, obj: Any) -> str:
+        if obj.pk is None:
+            return "-"
+        figures = queries.surface_engagement(obj)
+        rate = (
+            f" ({100 * figures['clicks'] / figures['views']:.0f} % of views)"
+            if figures["views"]
+            else ""
+        )
+        return (
+            f"{figures['views']} views by {figures['viewers']} "
+            f"{'person' if figures['viewers'] == 1 else 'people'} · "
+            f"{figures['dismissals']} dismissed · {figures['clicks']} call-to-action clicks{rate}"
+        )
+
+
+@admin.register(Banner)
+class BannerAdmin(SurfaceAdmin):
+    list_display = ("name", "key", "workspace", "position", "mode", "publication", "engagement")
+    fields = (
+        *_SURFACE_FIELDS,
+        "position",
+        "mode",
+        *_SURFACE_TARGETING,
+        *SurfaceAdmin.readonly_fields,
+    )
+
+
+@admin.register(Guide)
+class GuideAdmin(SurfaceAdmin):
+    list_display = (
+        "name",
+        "key",
+        "workspace",
+        "selector",
+        "page_url_pattern",
+        "publication",
+        "engagement",
+    )
+    fields = (
+        *_SURFACE_FIELDS[:3],
+        "selector",
+        *_SURFACE_FIELDS[3:],
+        *_SURFACE_TARGETING,
+        *SurfaceAdmin.readonly_fields,
+    )
 
 
 def _operator_choices() -> list[tuple[str, list[tuple[str, str]]]]:

@@ -1,9 +1,9 @@
 """Content as code: export a workspace's authored content to JSON and import it back.
 
 The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips,
-progress bars and resource center sections; pieces refer to each other by key, list order is
-the position of milestones, steps, conditions and resource items, and datetimes are ISO 8601
-in UTC.
+progress bars, banners, empty-state guides and resource center sections; pieces refer to each
+other by key, list order is the position of milestones, steps, conditions and resource items,
+and datetimes are ISO 8601 in UTC.
 
 Import is idempotent by key: a piece whose key exists is updated, a new key is created, a
 piece identical to the file is not touched, and pieces absent from the file are left alone.
@@ -25,8 +25,10 @@ from rest_framework import serializers
 
 from onboarding import queries, services
 from onboarding.models import (
+    Banner,
     Condition,
     Criterion,
+    Guide,
     Journey,
     JourneyStart,
     Milestone,
@@ -46,7 +48,8 @@ from onboarding.validation import MAX_RESOURCE_BODY, MAX_RESOURCE_ITEMS, MAX_SEG
 
 FORMAT = "milepost-content/1"
 SECTIONS = (
-    "segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "resource_sections",
+    "segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "banners", "guides",
+    "resource_sections",
 )  # fmt: skip
 
 
@@ -214,6 +217,25 @@ def resource_section_document(section: ResourceSection) -> dict[str, Any]:
     }
 
 
+# Banners and empty-state guides (issue 16, branch `surfaces`).
+_SURFACE_DOCUMENT_FIELDS = (
+    "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms", "title",
+    "body_markdown", "cta_label", "cta_url", "dismissible",
+)  # fmt: skip
+
+
+def surface_document(obj: Banner | Guide) -> dict[str, Any]:
+    own = ("position", "mode") if isinstance(obj, Banner) else ("selector",)
+    return {
+        **{name: getattr(obj, name) for name in (*_SURFACE_DOCUMENT_FIELDS, *own)},
+        "segment": _key(obj.segment),
+        "frequency": obj.frequency,
+        "priority": obj.priority,
+        "starts_at": _iso(obj.starts_at),
+        "ends_at": _iso(obj.ends_at),
+    }
+
+
 def content_export(*, workspace: Workspace) -> dict[str, Any]:
     """Every authored piece of the workspace's drafts, ordered by key."""
     return {
@@ -248,6 +270,15 @@ def content_export(*, workspace: Workspace) -> dict[str, Any]:
             .select_related("segment")
             .order_by("key")
         ],
+        **{
+            section: [
+                surface_document(obj)
+                for obj in model.objects.filter(workspace=workspace)
+                .select_related("segment")
+                .order_by("key")
+            ]
+            for section, model in (("banners", Banner), ("guides", Guide))
+        },
     }
 
 
@@ -421,6 +452,33 @@ class _ResourceSectionFile(_Strict):
     items = _ResourceItemFile(many=True, default=list)
 
 
+class _SurfaceFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=120, trim_whitespace=False)
+    page_url_pattern = _text(500)
+    when_present = _text(500)
+    wait_timeout_ms = serializers.IntegerField(min_value=1, max_value=60_000, default=5000)
+    title = _text(200)
+    body_markdown = serializers.CharField(max_length=MAX_TEXT, trim_whitespace=False)
+    cta_label = _text(60)
+    cta_url = _text(500)
+    dismissible = serializers.BooleanField(default=True)
+    segment = _reference()
+    frequency = _choice(Walkthrough.Frequency.choices, Walkthrough.Frequency.UNTIL_COMPLETED)
+    priority = serializers.IntegerField(default=0)
+    starts_at = _moment()
+    ends_at = _moment()
+
+
+class _BannerFile(_SurfaceFile):
+    position = _choice(Banner.Position.choices, Banner.Position.TOP)
+    mode = _choice(Banner.Mode.choices, Banner.Mode.PUSH)
+
+
+class _GuideFile(_SurfaceFile):
+    selector = serializers.CharField(max_length=500, trim_whitespace=False)
+
+
 def _duplicates(pieces: list[dict[str, Any]], key: str = "key") -> dict[int, str]:
     seen: set[str] = set()
     found = {}
@@ -439,6 +497,8 @@ class _ContentFile(_Strict):
     tooltips = _TooltipFile(many=True, default=list)
     progress_bars = _ProgressBarFile(many=True, default=list)
     resource_sections = _ResourceSectionFile(many=True, default=list)
+    banners = _BannerFile(many=True, default=list)
+    guides = _GuideFile(many=True, default=list)
 
     def validate_format(self, value: str) -> str:
         if value != FORMAT:
@@ -662,6 +722,19 @@ class _Importer:
         tooltip.save()
         return tooltip
 
+    def surface(
+        self, model: type[Banner | Guide], data: dict[str, Any], row: Any, path: str
+    ) -> Banner | Guide | None:
+        row = row or model(workspace=self.workspace, key=data["key"])
+        for name, value in data.items():
+            if name != "segment":
+                setattr(row, name, value)
+        row.segment = self.find(Segment, data["segment"], f"{path}.segment", "segment")
+        if not self.valid(row, path):
+            return None
+        row.save()
+        return row
+
     def progress_bar(
         self, data: dict[str, Any], progress_bar: ProgressBar | None, path: str
     ) -> ProgressBar | None:
@@ -738,6 +811,8 @@ _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "walkthroughs": (Walkthrough, walkthrough_document, "walkthrough"),
     "tooltips": (Tooltip, tooltip_document, "tooltip"),
     "progress_bars": (ProgressBar, progress_bar_document, "progress bar"),
+    "banners": (Banner, surface_document, "banner"),
+    "guides": (Guide, surface_document, "guide"),
     "resource_sections": (ResourceSection, resource_section_document, "resource section"),
 }
 
@@ -811,6 +886,9 @@ def _apply(
         importer.tooltip(piece, row, f"tooltips[{index}]")
     for index, piece, row in pieces("progress_bars"):
         importer.progress_bar(piece, row, f"progress_bars[{index}]")
+    for section, model in (("banners", Banner), ("guides", Guide)):
+        for index, piece, row in pieces(section):
+            importer.surface(model, piece, row, f"{section}[{index}]")
     for index, piece, row in pieces("resource_sections"):
         importer.resource_section(piece, row, f"resource_sections[{index}]")
     if importer.errors:
@@ -824,7 +902,10 @@ def _publish_changed(
 ) -> None:
     # Journeys before progress bars: a bar may only show a published journey.
     # Resource sections last: a section may only name a published bar or walkthrough.
-    for section in ("journeys", "walkthroughs", "tooltips", "progress_bars", "resource_sections"):
+    for section in (
+        "journeys", "walkthroughs", "tooltips", "progress_bars", "banners", "guides",
+        "resource_sections",
+    ):  # fmt: skip
         model, _, label = _DOCUMENT[section]
         keys = [piece["key"] for piece in content[section]]
         for obj in model.objects.filter(workspace=workspace, key__in=keys).order_by("key"):

@@ -52,6 +52,11 @@ TRANSITIONS: dict[str, tuple[str, str, str]] = {
     "$walkthrough_dismissed": (Kind.WALKTHROUGH, "walkthrough", Status.DISMISSED),
     "$tooltip_viewed": (Kind.TOOLTIP, "tooltip", Status.SEEN),
     "$tooltip_dismissed": (Kind.TOOLTIP, "tooltip", Status.DISMISSED),
+    # Banners and empty-state guides (surfaces.js): capped like a tooltip.
+    "$banner_viewed": (Kind.BANNER, "banner", Status.SEEN),
+    "$banner_dismissed": (Kind.BANNER, "banner", Status.DISMISSED),
+    "$guide_viewed": (Kind.GUIDE, "guide", Status.SEEN),
+    "$guide_dismissed": (Kind.GUIDE, "guide", Status.DISMISSED),
 }
 KEY_MAX_LENGTH = 80
 SESSION_MAX_LENGTH = 64
@@ -110,7 +115,7 @@ def _apply(state: ContentState, event: RecordedEvent, status: str) -> None:
             state.step_index = step - 1
         case "$walkthrough_dismissed" if step is not None:
             state.step_index = step
-        case "$tooltip_viewed":
+        case "$tooltip_viewed" | "$banner_viewed" | "$guide_viewed":
             state.times_seen += 1
     # A tooltip viewed again after its dismissal stays dismissed.
     if not (status == Status.SEEN and state.status == Status.DISMISSED):

@@ -39,6 +39,42 @@ SURFACES: dict[str, tuple[str, Builder]] = {}
 
 # --- banners and guides (branch `surfaces`) ---------------------------------------------------
 
+_SURFACE_ITEM_FIELDS = ("title", "body_html", "cta_label", "cta_url", "dismissible")
+
+
+def _capped(frequency: str, state: ContentState | None, session: str | None) -> bool:
+    """Capped like a tooltip: once = until first viewed; until_completed = until dismissed;
+    every_session = until dismissed in the current session."""
+    from onboarding.targeting import tooltip_shows
+
+    return tooltip_shows(frequency, state, session)
+
+
+def _banner(
+    base: dict[str, Any], snapshot: dict[str, Any], state: ContentState | None, session: str | None
+) -> dict[str, Any] | None:
+    if not _capped(snapshot["frequency"], state, session):
+        return None
+    return {
+        **common(base, snapshot),
+        **{field: snapshot[field] for field in (*_SURFACE_ITEM_FIELDS, "position", "mode")},
+    }
+
+
+def _guide(
+    base: dict[str, Any], snapshot: dict[str, Any], state: ContentState | None, session: str | None
+) -> dict[str, Any] | None:
+    if not _capped(snapshot["frequency"], state, session):
+        return None
+    return {
+        **common(base, snapshot),
+        **{field: snapshot[field] for field in (*_SURFACE_ITEM_FIELDS, "selector")},
+    }
+
+
+SURFACES["banner"] = ("banners", _banner)
+SURFACES["guide"] = ("guides", _guide)
+
 # --- surveys (branch `surveys`) ---------------------------------------------------------------
 
 # --- resource center (branch `rc`) ------------------------------------------------------------

@@ -135,6 +135,8 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
         ("progress_bar", "getting-started"),
         ("resource_section", "getting-started-help"),
         ("resource_section", "whats-new"),
+        ("banner", "maintenance"),
+        ("guide", "no-contacts"),
     }
     journey = Journey.objects.get(workspace=workspace, key="trial-onboarding")
     assert list(journey.milestones.values_list("key", "phase", "counts_toward_pql")) == [
@@ -163,7 +165,7 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
     assert Workspace.objects.count() == 1
     assert Milestone.objects.count() == 3
     assert ProgressBar.objects.count() == 1
-    assert PublishedVersion.objects.count() == 7
+    assert PublishedVersion.objects.count() == 9
 
 
 @override_settings(DEMO_HOST_URL="http://localhost:8001")

@@ -3,6 +3,8 @@
 import "./message";
 import "./resource_center";
 import "./celebration";
+import "./banner";
+import "./guide";
 import { start } from "./index";
 
 start();
