@@ -309,3 +309,19 @@ def test_a_right_to_left_page_mirrors_the_launcher_and_panel(live: Live, page: A
     assert box["x"] + box["width"] > 1100
     assert panel.evaluate("el => getComputedStyle(el).direction") == "rtl"
     shot(page, "resource-center-rtl")
+
+
+def test_the_demo_app_has_a_help_center_after_its_welcome_tour(live: Live, page: Any) -> None:
+    page.goto(f"{live.demo_url}/dashboard")
+    expect(page.locator(CARD)).to_be_visible()  # the welcome tour comes first
+    page.keyboard.press("Escape")
+    expect(page.locator(CARD)).to_have_count(0)
+    panel = open_panel(page)
+    expect(panel.get_by_role("heading", name="Getting started")).to_be_visible()
+    expect(panel.locator("[data-resource=checklist]")).to_contain_text("Getting started with Acme")
+    expect(panel.locator("[data-resource=templates]")).to_contain_text("Campaign templates")
+    page.wait_for_timeout(300)  # the panel's fade-in
+    shot(page, "demo-resource-center")
+    panel.get_by_role("button", name="Replay the welcome tour").click()
+    expect(page.locator(CARD)).to_be_visible()
+    assert page.errors == []
