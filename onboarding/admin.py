@@ -22,7 +22,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from onboarding import queries, services, validation
@@ -41,6 +41,8 @@ from onboarding.models import (
     ProgressBar,
     ProgressBarItem,
     PublishedVersion,
+    ResourceItem,
+    ResourceSection,
     Segment,
     Step,
     Tooltip,
@@ -51,7 +53,10 @@ from onboarding.models import (
 
 EDITOR_ROLES = {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}
 ERASED_KINDS = ("events", "completions", "journeys")
-WORKSPACE_OWNED = (Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar, Banner, Guide)
+WORKSPACE_OWNED = (
+    Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar, Banner, Guide,
+    ResourceSection,
+)  # fmt: skip
 
 
 # Roles and scope -------------------------------------------------------------------------
@@ -641,6 +646,59 @@ class ProgressBarAdmin(BuilderAdminMixin, PublishableAdmin):
         *PublishableAdmin.readonly_fields,
     )  # fmt: skip
     inlines = [ProgressBarItemInline]
+
+
+# Resource center ---------------------------------------------------------------------------
+
+
+class ResourceItemInline(ScopedInline):
+    model = ResourceItem
+    fields = (
+        "position", "key", "kind", "title", "url", "body_markdown", "progress_bar", "walkthrough",
+        "published_on",
+    )  # fmt: skip
+    ordering = ("position", "id")
+    verbose_name = "item"
+    verbose_name_plural = "items (checklists, tours, links, articles, announcements)"
+
+
+@admin.register(ResourceSection)
+class ResourceSectionAdmin(PublishableAdmin):
+    list_display = ("name", "key", "workspace", "title", "position", "priority", "publication")
+    fields = (
+        "workspace", "key", "name", "title", "launcher_label", "position", "page_url_pattern",
+        "segment", "priority", "starts_at", "ends_at", *PublishableAdmin.readonly_fields,
+        "usage",
+    )  # fmt: skip
+    inlines = [ResourceItemInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "usage")
+
+    @admin.display(description=f"Usage (last {queries.RESOURCE_USAGE_DAYS} days)")
+    def usage(self, obj: ResourceSection) -> str:
+        if obj.pk is None:
+            return "—"
+        usage = queries.resource_section_usage(section=obj)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (item.key, item.title, item.kind, f"{item.clicks:,}", f"{item.people:,}")
+                for item in usage.items
+            ),
+        )
+        return format_html(
+            "<p>The resource center (every section) was opened {} times by {} people and "
+            "searched {} times. Top searches: {}</p>"
+            '<table class="milepost-usage"><thead><tr><th>Item</th><th>Title</th><th>Kind</th>'
+            "<th>Clicks</th><th>People</th></tr></thead><tbody>{}</tbody></table>",
+            f"{usage.opens:,}",
+            f"{usage.openers:,}",
+            f"{usage.searches:,}",
+            ", ".join(f"“{query}” ({count})" for query, count in usage.top_searches) or "none",
+            rows,
+        )
 
 
 # --- Banners and empty-state guides (issue 16, branch `surfaces`) ----------------------------

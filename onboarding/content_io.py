@@ -1,8 +1,9 @@
 """Content as code: export a workspace's authored content to JSON and import it back.
 
 The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips,
-progress bars, banners and empty-state guides; pieces refer to each other by key, list order
-is the position of milestones, steps and conditions, and datetimes are ISO 8601 in UTC.
+progress bars, banners, empty-state guides and resource center sections; pieces refer to each
+other by key, list order is the position of milestones, steps, conditions and resource items,
+and datetimes are ISO 8601 in UTC.
 
 Import is idempotent by key: a piece whose key exists is updated, a new key is created, a
 piece identical to the file is not touched, and pieces absent from the file are left alone.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -35,17 +36,20 @@ from onboarding.models import (
     Phase,
     ProgressBar,
     ProgressBarItem,
+    ResourceItem,
+    ResourceSection,
     Segment,
     Step,
     Tooltip,
     Walkthrough,
     Workspace,
 )
-from onboarding.validation import MAX_SEGMENT_PEOPLE
+from onboarding.validation import MAX_RESOURCE_BODY, MAX_RESOURCE_ITEMS, MAX_SEGMENT_PEOPLE
 
 FORMAT = "milepost-content/1"
 SECTIONS = (
     "segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "banners", "guides",
+    "resource_sections",
 )  # fmt: skip
 
 
@@ -188,6 +192,31 @@ def progress_bar_document(progress_bar: ProgressBar) -> dict[str, Any]:
     }
 
 
+def resource_section_document(section: ResourceSection) -> dict[str, Any]:
+    items = section.items.select_related("progress_bar", "walkthrough").order_by("position", "id")
+    return {
+        "key": section.key,
+        "name": section.name,
+        "title": section.title,
+        "launcher_label": section.launcher_label,
+        "position": section.position,
+        "page_url_pattern": section.page_url_pattern,
+        "segment": _key(section.segment),
+        "priority": section.priority,
+        "starts_at": _iso(section.starts_at),
+        "ends_at": _iso(section.ends_at),
+        "items": [
+            {
+                **{name: getattr(item, name) for name in queries.RESOURCE_ITEM_FIELDS},
+                "progress_bar": _key(item.progress_bar),
+                "walkthrough": _key(item.walkthrough),
+                "published_on": item.published_on.isoformat() if item.published_on else None,
+            }
+            for item in items
+        ],
+    }
+
+
 # Banners and empty-state guides (issue 16, branch `surfaces`).
 _SURFACE_DOCUMENT_FIELDS = (
     "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms", "title",
@@ -233,6 +262,12 @@ def content_export(*, workspace: Workspace) -> dict[str, Any]:
             progress_bar_document(p)
             for p in ProgressBar.objects.filter(workspace=workspace)
             .select_related("journey", "segment")
+            .order_by("key")
+        ],
+        "resource_sections": [
+            resource_section_document(r)
+            for r in ResourceSection.objects.filter(workspace=workspace)
+            .select_related("segment")
             .order_by("key")
         ],
         **{
@@ -392,6 +427,31 @@ class _ProgressBarFile(_Strict):
     items = _ItemFile(many=True, default=list)
 
 
+class _ResourceItemFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    kind = _choice(ResourceItem.Kind.choices, ResourceItem.Kind.LINK)
+    title = _text(120)
+    url = _text(500)
+    body_markdown = _text(MAX_RESOURCE_BODY)
+    progress_bar = _reference()
+    walkthrough = _reference()
+    published_on = serializers.DateField(allow_null=True, default=None)
+
+
+class _ResourceSectionFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=120, trim_whitespace=False)
+    title = serializers.CharField(max_length=120, trim_whitespace=False)
+    launcher_label = serializers.CharField(max_length=40, default="Help", trim_whitespace=False)
+    position = _choice(ResourceSection.Position.choices, ResourceSection.Position.BOTTOM_RIGHT)
+    page_url_pattern = _text(500)
+    segment = _reference()
+    priority = serializers.IntegerField(default=0)
+    starts_at = _moment()
+    ends_at = _moment()
+    items = _ResourceItemFile(many=True, default=list)
+
+
 class _SurfaceFile(_Strict):
     key = serializers.SlugField(max_length=80)
     name = serializers.CharField(max_length=120, trim_whitespace=False)
@@ -436,6 +496,7 @@ class _ContentFile(_Strict):
     walkthroughs = _WalkthroughFile(many=True, default=list)
     tooltips = _TooltipFile(many=True, default=list)
     progress_bars = _ProgressBarFile(many=True, default=list)
+    resource_sections = _ResourceSectionFile(many=True, default=list)
     banners = _BannerFile(many=True, default=list)
     guides = _GuideFile(many=True, default=list)
 
@@ -466,6 +527,15 @@ class _ContentFile(_Strict):
                 errors[f"progress_bars[{p}].items[{index}].milestone"] = [
                     f"Milestone {key!r} already has an item in this progress bar."
                 ]
+        for r, section in enumerate(attrs["resource_sections"]):
+            if len(section["items"]) > MAX_RESOURCE_ITEMS:
+                errors[f"resource_sections[{r}].items"] = [
+                    f"At most {MAX_RESOURCE_ITEMS} items in a section."
+                ]
+            for index, key in _duplicates(section["items"]).items():
+                errors[f"resource_sections[{r}].items[{index}].key"] = [
+                    f"Duplicate item key {key!r} in this section."
+                ]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -495,6 +565,8 @@ def _normalise(piece: dict[str, Any]) -> dict[str, Any]:
     for name, value in piece.items():
         if isinstance(value, datetime):
             out[name] = _iso(value)
+        elif isinstance(value, date):
+            out[name] = value.isoformat()
         elif isinstance(value, list):
             # Lists of rows (steps, conditions) or of plain values (a condition's people).
             out[name] = [
@@ -699,6 +771,39 @@ class _Importer:
         progress_bar.items.exclude(pk__in=keep).delete()
         return progress_bar
 
+    def resource_section(
+        self, data: dict[str, Any], section: ResourceSection | None, path: str
+    ) -> ResourceSection | None:
+        section = section or ResourceSection(workspace=self.workspace, key=data["key"])
+        for name, value in data.items():
+            if name not in {"segment", "items"}:
+                setattr(section, name, value)
+        section.segment = self.find(Segment, data["segment"], f"{path}.segment", "segment")
+        if not self.valid(section, path):
+            return None
+        section.save()
+        keep: set[int] = set()
+        for index, item in enumerate(data["items"]):
+            where = f"{path}.items[{index}]"
+            row = ResourceItem.objects.filter(section=section, key=item["key"]).first()
+            row = row or ResourceItem(section=section, key=item["key"])
+            for name in (*queries.RESOURCE_ITEM_FIELDS, "published_on"):
+                setattr(row, name, item[name])
+            row.position = index
+            if item["published_on"] is not None:
+                row.published_on = date.fromisoformat(item["published_on"])
+            row.progress_bar = self.find(
+                ProgressBar, item["progress_bar"], f"{where}.progress_bar", "progress bar"
+            )
+            row.walkthrough = self.find(
+                Walkthrough, item["walkthrough"], f"{where}.walkthrough", "walkthrough"
+            )
+            if self.valid(row, where):
+                row.save()
+                keep.add(row.pk)
+        section.items.exclude(pk__in=keep).delete()
+        return section
+
 
 _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "segments": (Segment, segment_document, "segment"),
@@ -708,6 +813,7 @@ _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "progress_bars": (ProgressBar, progress_bar_document, "progress bar"),
     "banners": (Banner, surface_document, "banner"),
     "guides": (Guide, surface_document, "guide"),
+    "resource_sections": (ResourceSection, resource_section_document, "resource section"),
 }
 
 
@@ -783,6 +889,8 @@ def _apply(
     for section, model in (("banners", Banner), ("guides", Guide)):
         for index, piece, row in pieces(section):
             importer.surface(model, piece, row, f"{section}[{index}]")
+    for index, piece, row in pieces("resource_sections"):
+        importer.resource_section(piece, row, f"resource_sections[{index}]")
     if importer.errors:
         raise ContentImportError(importer.errors)
     if publish:
@@ -793,7 +901,11 @@ def _publish_changed(
     workspace: Workspace, content: dict[str, list[dict[str, Any]]], result: ImportResult
 ) -> None:
     # Journeys before progress bars: a bar may only show a published journey.
-    for section in ("journeys", "walkthroughs", "tooltips", "progress_bars", "banners", "guides"):
+    # Resource sections last: a section may only name a published bar or walkthrough.
+    for section in (
+        "journeys", "walkthroughs", "tooltips", "progress_bars", "banners", "guides",
+        "resource_sections",
+    ):  # fmt: skip
         model, _, label = _DOCUMENT[section]
         keys = [piece["key"] for piece in content[section]]
         for obj in model.objects.filter(workspace=workspace, key__in=keys).order_by("key"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -154,6 +154,12 @@ class WelcomeRequest:
     traits: Any
 
 
+# Apps onboarding does not import add fields to the journeys of a welcome (analytics adds peer
+# comparison, analytics/peer_comparison.py): each annotator gets the end users and their
+# journey entries, in the same order, and adds to the entries in place.
+journey_annotators: list[Callable[[Sequence[EndUser], Sequence[list[dict[str, Any]]]], None]] = []
+
+
 def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
     end_users = [r.end_user for r in requests]
     sequences = dict(
@@ -163,6 +169,14 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
         end_users=end_users, sessions=[r.session for r in requests]
     )
     journeys = recording.journey_progress_many(end_users=end_users)
+    for annotate in journey_annotators:
+        try:
+            annotate(end_users, journeys)
+        except Exception:
+            # An extra must never cost anyone their welcome.
+            logger.exception("journey annotator %r failed", annotate)
+    for content, journey_list in zip(contents, journeys, strict=True):
+        _resource_center_peers(content, journey_list)
     return [
         {
             "type": "welcome",
@@ -177,6 +191,15 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
         }
         for request, content, journey_list in zip(requests, contents, journeys, strict=True)
     ]
+
+
+def _resource_center_peers(content: dict[str, Any], journeys: list[dict[str, Any]]) -> None:
+    """A resource center checklist shows its journey's peer comparison too."""
+    peers = {entry["journey"]["key"]: entry["peers"] for entry in journeys if "peers" in entry}
+    for section in content.get("surfaces", {}).get("resource_centers", []) if peers else []:
+        for item in section["items"]:
+            if item["kind"] == "checklist" and item["journey"] in peers:
+                item["peers"] = peers[item["journey"]]
 
 
 def welcomes_many(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:

@@ -752,6 +752,143 @@ class Guide(SurfaceContent):
 # --- end of surfaces ------------------------------------------------------------------------
 
 
+# Resource center (issue 16) ----------------------------------------------------------------
+
+
+class ResourceSection(models.Model):
+    """One section of the resource center: the launcher at the bottom of the page opens a panel
+    listing every published section this end user may see (segment, URL rule, schedule),
+    highest priority first; the highest-priority section's position and launcher label win."""
+
+    class Position(models.TextChoices):
+        BOTTOM_RIGHT = "bottom-right", "Bottom right"
+        BOTTOM_LEFT = "bottom-left", "Bottom left"
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="resource_sections"
+    )
+    key = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120)
+    title = models.CharField(max_length=120, help_text="The heading end users see.")
+    launcher_label = models.CharField(
+        max_length=40, default="Help", help_text="The launcher button's text."
+    )
+    position = models.CharField(
+        max_length=14, choices=Position.choices, default=Position.BOTTOM_RIGHT
+    )
+    page_url_pattern = models.CharField(
+        max_length=500, blank=True, help_text="Only on these pages, e.g. /campaigns/*."
+    )
+    segment = models.ForeignKey(
+        "Segment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    priority = models.IntegerField(default=0)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "-priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_resource_section_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            validation.check_url_pattern(self.page_url_pattern)
+        except ValidationError as error:
+            raise ValidationError({"page_url_pattern": error.messages}) from None
+        validation.check_schedule(self.starts_at, self.ends_at)
+        validation.check_same_workspace(self, segment=self.segment)
+
+
+class ResourceItem(models.Model):
+    """One entry of a resource section: a checklist (a progress bar with its progress), a tour
+    to replay, a link, an article (a short markdown body) or a dated announcement."""
+
+    class Kind(models.TextChoices):
+        CHECKLIST = "checklist", "Checklist (a progress bar)"
+        TOUR = "tour", "Tour to replay (a walkthrough)"
+        LINK = "link", "Link"
+        ARTICLE = "article", "Article"
+        ANNOUNCEMENT = "announcement", "Announcement"
+
+    section = models.ForeignKey(ResourceSection, on_delete=models.CASCADE, related_name="items")
+    key = models.SlugField(
+        max_length=80, help_text="Unique in its section; names the item in analytics."
+    )
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.LINK)
+    title = models.CharField(
+        max_length=120, blank=True, help_text="Empty: the checklist's or tour's name."
+    )
+    url = models.CharField(max_length=500, blank=True)
+    body_markdown = models.TextField(
+        blank=True,
+        max_length=validation.MAX_RESOURCE_BODY,
+        help_text="Markdown, shown below the title.",
+    )
+    body_html = models.TextField(blank=True, editable=False)
+    progress_bar = models.ForeignKey(
+        ProgressBar, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    walkthrough = models.ForeignKey(
+        Walkthrough, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    published_on = models.DateField(null=True, blank=True, help_text="An announcement's date.")
+
+    class Meta:
+        ordering = ["section", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["section", "key"], name="unique_resource_item_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.key
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.body_html = render_markdown(self.body_markdown)
+        if kwargs.get("update_fields") is not None and "body_markdown" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "body_html"}
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        kind = self.Kind
+        if self.kind == kind.CHECKLIST and self.progress_bar_id is None:
+            errors["progress_bar"] = ["Choose the progress bar this checklist shows."]
+        if self.kind != kind.CHECKLIST and self.progress_bar_id is not None:
+            errors["progress_bar"] = ["Only a checklist item names a progress bar."]
+        if self.kind == kind.TOUR and self.walkthrough_id is None:
+            errors["walkthrough"] = ["Choose the walkthrough this item replays."]
+        if self.kind != kind.TOUR and self.walkthrough_id is not None:
+            errors["walkthrough"] = ["Only a tour item names a walkthrough."]
+        if self.kind in {kind.LINK, kind.ARTICLE, kind.ANNOUNCEMENT} and not self.title:
+            errors["title"] = [f"A {self.kind} needs a title."]
+        if self.kind == kind.LINK and not self.url:
+            errors["url"] = ["A link needs its URL."]
+        if self.url:
+            try:
+                validation.check_link(self.url)
+            except ValidationError as error:
+                errors["url"] = error.messages
+        if self.kind == kind.ANNOUNCEMENT and self.published_on is None:
+            errors["published_on"] = ["An announcement needs its date."]
+        if len(self.body_markdown) > validation.MAX_RESOURCE_BODY:
+            errors["body_markdown"] = [
+                f"At most {validation.MAX_RESOURCE_BODY:,} characters; link to a longer article."
+            ]
+        if errors:
+            raise ValidationError(errors)
+        if self.section_id:
+            validation.check_same_workspace(
+                self.section, progress_bar=self.progress_bar, walkthrough=self.walkthrough
+            )
+
+
 class PublishedVersion(models.Model):
     """An immutable snapshot of one piece of content. Live users only ever see these."""
 
@@ -762,11 +899,12 @@ class PublishedVersion(models.Model):
         PROGRESS_BAR = "progress_bar", "Progress bar"
         BANNER = "banner", "Banner"
         GUIDE = "guide", "Empty-state guide"
+        RESOURCE_SECTION = "resource_section", "Resource center section"
 
     workspace = models.ForeignKey(
         Workspace, on_delete=models.CASCADE, related_name="published_versions"
     )
-    kind = models.CharField(max_length=14, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     object_id = models.BigIntegerField()
     key = models.SlugField(max_length=80)
     version = models.PositiveIntegerField()
@@ -891,7 +1029,7 @@ class ContentState(models.Model):
         DISMISSED = "dismissed", "Dismissed"
 
     end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="content_states")
-    kind = models.CharField(max_length=14, choices=PublishedVersion.Kind.choices)
+    kind = models.CharField(max_length=20, choices=PublishedVersion.Kind.choices)
     key = models.SlugField(max_length=80)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SEEN)
     step_index = models.PositiveIntegerField(default=0)

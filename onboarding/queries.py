@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import operator
 import time
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils import timezone
 
 from onboarding.models import (
     Banner,
@@ -18,6 +20,7 @@ from onboarding.models import (
     Journey,
     ProgressBar,
     PublishedVersion,
+    ResourceSection,
     Step,
     Tooltip,
     Walkthrough,
@@ -39,13 +42,14 @@ def workspaces_for_user(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
 
 # Published content -----------------------------------------------------------------------
 
-ContentObject = Journey | Walkthrough | Tooltip | ProgressBar | Banner | Guide
+ContentObject = Journey | Walkthrough | Tooltip | ProgressBar | Banner | Guide | ResourceSection
 
 KIND_OF_MODEL: dict[type[models.Model], str] = {
     Journey: PublishedVersion.Kind.JOURNEY,
     Walkthrough: PublishedVersion.Kind.WALKTHROUGH,
     Tooltip: PublishedVersion.Kind.TOOLTIP,
     ProgressBar: PublishedVersion.Kind.PROGRESS_BAR,
+    ResourceSection: PublishedVersion.Kind.RESOURCE_SECTION,
     Banner: PublishedVersion.Kind.BANNER,
     Guide: PublishedVersion.Kind.GUIDE,
 }
@@ -54,6 +58,7 @@ MODEL_OF_KIND: dict[str, type[ContentObject]] = {
     PublishedVersion.Kind.WALKTHROUGH: Walkthrough,
     PublishedVersion.Kind.TOOLTIP: Tooltip,
     PublishedVersion.Kind.PROGRESS_BAR: ProgressBar,
+    PublishedVersion.Kind.RESOURCE_SECTION: ResourceSection,
     PublishedVersion.Kind.BANNER: Banner,
     PublishedVersion.Kind.GUIDE: Guide,
 }
@@ -181,6 +186,47 @@ def progress_bar_snapshot(progress_bar: ProgressBar) -> dict[str, Any]:
     }
 
 
+# What an author writes for a resource item: the content-as-code document has exactly these
+# (with the progress bar and walkthrough by key); a snapshot adds the rendered HTML.
+RESOURCE_ITEM_FIELDS = ("key", "kind", "title", "url", "body_markdown")
+
+
+def resource_section_snapshot(section: ResourceSection) -> dict[str, Any]:
+    items = section.items.select_related("progress_bar__journey", "walkthrough").order_by(
+        "position", "id"
+    )
+    return {
+        "id": section.pk,
+        "key": section.key,
+        "name": section.name,
+        "title": section.title,
+        "launcher_label": section.launcher_label,
+        "position": section.position,
+        "page_url_pattern": section.page_url_pattern,
+        "segment_id": section.segment_id,
+        "priority": section.priority,
+        "starts_at": _iso(section.starts_at),
+        "ends_at": _iso(section.ends_at),
+        "items": [
+            {
+                **{name: getattr(item, name) for name in RESOURCE_ITEM_FIELDS},
+                "body_html": item.body_html,
+                "progress_bar": item.progress_bar.key if item.progress_bar else None,
+                # The checklist's journey and milestones, so the widget shows its progress
+                # from the user's journeys (welcome.journeys and progress pushes).
+                "journey": item.progress_bar.journey.key if item.progress_bar else None,
+                "checklist_title": (
+                    item.progress_bar.title or item.progress_bar.name if item.progress_bar else None
+                ),
+                "walkthrough": item.walkthrough.key if item.walkthrough else None,
+                "walkthrough_name": item.walkthrough.name if item.walkthrough else None,
+                "published_on": item.published_on.isoformat() if item.published_on else None,
+            }
+            for item in items
+        ],
+    }
+
+
 SURFACE_FIELDS = (
     "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms", "title", "body_html",
     "body_markdown", "cta_label", "cta_url", "dismissible", "segment_id", "frequency", "priority",
@@ -224,6 +270,8 @@ def content_snapshot(obj: ContentObject) -> dict[str, Any]:
         return walkthrough_snapshot(obj)
     if isinstance(obj, Tooltip):
         return tooltip_snapshot(obj)
+    if isinstance(obj, ResourceSection):
+        return resource_section_snapshot(obj)
     if isinstance(obj, Banner | Guide):
         return surface_snapshot(obj)
     return progress_bar_snapshot(obj)
@@ -343,6 +391,73 @@ def draft_differs_from_published(*, obj: ContentObject) -> bool:
     """True when publishing now would change what live users see (or nothing is published)."""
     latest = latest_version(obj=obj)
     return latest is None or latest.snapshot != content_snapshot(obj)
+
+
+# Resource center usage -------------------------------------------------------------------
+
+RESOURCE_CENTER_OPENED = "$resource_center_opened"
+RESOURCE_CENTER_SEARCHED = "$resource_center_searched"
+RESOURCE_CLICKED = "$resource_clicked"
+RESOURCE_USAGE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class ResourceItemUsage:
+    key: str
+    title: str
+    kind: str
+    clicks: int
+    people: int
+
+
+@dataclass(frozen=True)
+class ResourceSectionUsage:
+    """The resource center's opens and searches (the whole launcher, which shows every section
+    this user may see) and clicks on each of this section's items, over the last days."""
+
+    opens: int
+    openers: int
+    searches: int
+    top_searches: tuple[tuple[str, int], ...]
+    items: tuple[ResourceItemUsage, ...]
+
+
+def resource_section_usage(
+    *, section: ResourceSection, now: datetime | None = None
+) -> ResourceSectionUsage:
+    since = (now or timezone.now()) - timedelta(days=RESOURCE_USAGE_DAYS)
+    events = Event.objects.filter(workspace_id=section.workspace_id, timestamp__gte=since)
+    opened = events.filter(name=RESOURCE_CENTER_OPENED).aggregate(
+        n=Count("pk"), people=Count("end_user_id", distinct=True)
+    )
+    searched = events.filter(name=RESOURCE_CENTER_SEARCHED)
+    top = (
+        searched.values_list("properties__query")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "properties__query")[:5]
+    )
+    clicks = {
+        key: (n, people)
+        for key, n, people in events.filter(name=RESOURCE_CLICKED, properties__section=section.key)
+        .values_list("properties__item")
+        .annotate(n=Count("pk"), people=Count("end_user_id", distinct=True))
+    }
+    return ResourceSectionUsage(
+        opens=opened["n"],
+        openers=opened["people"],
+        searches=searched.count(),
+        top_searches=tuple((str(query), n) for query, n in top if query),
+        items=tuple(
+            ResourceItemUsage(
+                key=item.key,
+                title=str(item),
+                kind=item.get_kind_display(),
+                clicks=clicks.get(item.key, (0, 0))[0],
+                people=clicks.get(item.key, (0, 0))[1],
+            )
+            for item in section.items.order_by("position", "id")
+        ),
+    )
 
 
 # Publishing warnings ---------------------------------------------------------------------

@@ -45,6 +45,7 @@ from onboarding.models import (
     MilestoneCompletion,
     ProgressBar,
     PublishedVersion,
+    ResourceSection,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -796,6 +797,7 @@ _LIVE_JOURNEYS: dict[int, tuple[list[PublishedVersion], list[LiveJourney]]] = {}
 @receiver(post_delete, sender=Walkthrough)
 @receiver(post_delete, sender=Tooltip)
 @receiver(post_delete, sender=ProgressBar)
+@receiver(post_delete, sender=ResourceSection)
 @receiver(post_delete, sender=Banner)
 @receiver(post_delete, sender=Guide)
 def _forget_live_content(sender: Any, instance: Any, **kwargs: Any) -> None:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Max
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
-from onboarding import queries, realtime
+from onboarding import queries, realtime, validation
 from onboarding.models import (
     Banner,
     EndUser,
@@ -28,6 +28,8 @@ from onboarding.models import (
     ProgressBar,
     ProgressBarItem,
     PublishedVersion,
+    ResourceItem,
+    ResourceSection,
     Segment,
     Step,
     Tooltip,
@@ -120,6 +122,31 @@ def content_problems(obj: ContentObject) -> list[str]:
             kind=PublishedVersion.Kind.JOURNEY, object_id=obj.journey_id
         ).exists():
             problems.append(f"journey: Publish the journey {obj.journey.key!r} first.")
+    elif isinstance(obj, ResourceSection):
+        problems += _resource_section_problems(obj)
+    return problems
+
+
+def _resource_section_problems(section: ResourceSection) -> list[str]:
+    items = list(section.items.select_related("section").order_by("position", "id"))
+    problems = _child_errors("items", list(items))
+    if not items:
+        problems.append("items: A resource section needs at least one item.")
+    if len(items) > validation.MAX_RESOURCE_ITEMS:
+        problems.append(f"items: At most {validation.MAX_RESOURCE_ITEMS} items in a section.")
+    # A checklist or tour shows only once what it names is live.
+    for index, item in enumerate(items):
+        for kind, target in (
+            (PublishedVersion.Kind.PROGRESS_BAR, item.progress_bar_id),
+            (PublishedVersion.Kind.WALKTHROUGH, item.walkthrough_id),
+        ):
+            if (
+                target is not None
+                and not PublishedVersion.objects.filter(kind=kind, object_id=target).exists()
+            ):
+                problems.append(
+                    f"items[{index}]: Publish the {kind.replace('_', ' ')} it names first."
+                )
     return problems
 
 
@@ -309,6 +336,29 @@ def _restore_progress_bar(progress_bar: ProgressBar, snapshot: dict[str, Any]) -
     progress_bar.items.exclude(pk__in=keep).delete()
 
 
+def _restore_resource_section(section: ResourceSection, snapshot: dict[str, Any]) -> None:
+    workspace_id = section.workspace_id
+    for field in ("name", "title", "launcher_label", "position", "page_url_pattern", "priority"):
+        setattr(section, field, snapshot[field])
+    section.segment = _segment(workspace_id, snapshot["segment_id"])
+    section.starts_at = _datetime(snapshot["starts_at"])
+    section.ends_at = _datetime(snapshot["ends_at"])
+    section.save()
+    keep: set[int] = set()
+    for position, data in enumerate(snapshot["items"]):
+        item = ResourceItem.objects.filter(section=section, key=data["key"]).first()
+        item = item or ResourceItem(section=section, key=data["key"])
+        for field in queries.RESOURCE_ITEM_FIELDS:
+            setattr(item, field, data[field])
+        item.position = position
+        item.progress_bar = _by_key(ProgressBar, workspace_id, data["progress_bar"], "Progress bar")
+        item.walkthrough = _by_key(Walkthrough, workspace_id, data["walkthrough"], "Walkthrough")
+        item.published_on = parse_date(data["published_on"]) if data["published_on"] else None
+        item.save()
+        keep.add(item.pk)
+    section.items.exclude(pk__in=keep).delete()
+
+
 @transaction.atomic
 def content_restore(*, version: PublishedVersion, user: AnyUser = None) -> PublishedVersion:
     """Overwrite the draft with an older version's snapshot and publish it as a new version
@@ -328,6 +378,8 @@ def content_restore(*, version: PublishedVersion, user: AnyUser = None) -> Publi
         _restore_walkthrough(obj, snapshot)
     elif isinstance(obj, Tooltip):
         _restore_tooltip(obj, snapshot)
+    elif isinstance(obj, ResourceSection):
+        _restore_resource_section(obj, snapshot)
     elif isinstance(obj, Banner | Guide):
         _restore_surface(obj, snapshot)
     else:

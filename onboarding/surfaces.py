@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from onboarding.models import ContentState, Walkthrough
+from onboarding.models import ContentState, PublishedVersion, Walkthrough
 
 Builder = Callable[
     [dict[str, Any], dict[str, Any], ContentState | None, str | None], dict[str, Any] | None
@@ -91,3 +91,52 @@ SURFACES["guide"] = ("guides", _guide)
 # --- surveys (branch `surveys`) ---------------------------------------------------------------
 
 # --- resource center (branch `rc`) ------------------------------------------------------------
+# A resource section is always available (no frequency cap): sent when its segment and schedule
+# match, as one item of `surfaces.resource_centers`; the SDK shows one launcher listing every
+# section. Only the items this user can use stay (resource_centers_usable, after the loop, as
+# it needs the rest of the user's content): a tour whose walkthrough is sent to them (so
+# `Milepost.start` can replay it), a checklist whose progress bar they may see (also once its
+# journey is complete and the bar itself hides).
+
+RESOURCE_SECTION_FIELDS = ("title", "launcher_label", "position")
+RESOURCE_ITEM_FIELDS = ("key", "kind", "title", "url", "body_html", "published_on")
+
+
+def resource_center(
+    base: dict[str, Any], snapshot: dict[str, Any], state: ContentState | None, session: str | None
+) -> dict[str, Any]:
+    items = []
+    for item in snapshot["items"]:
+        entry = {f: item[f] for f in RESOURCE_ITEM_FIELDS}
+        if item["kind"] == "tour":
+            entry |= {"walkthrough": item["walkthrough"]}
+            entry["title"] = entry["title"] or item["walkthrough_name"]
+        elif item["kind"] == "checklist":
+            entry |= {"progress_bar": item["progress_bar"], "journey": item["journey"]}
+            entry["title"] = entry["title"] or item["checklist_title"]
+        items.append(entry)
+    return {
+        **common(base, snapshot),
+        **{f: snapshot[f] for f in RESOURCE_SECTION_FIELDS},
+        "items": items,
+    }
+
+
+def resource_centers_usable(
+    sections: list[dict[str, Any]], *, tours: set[str], checklists: set[str]
+) -> list[dict[str, Any]]:
+    """The sections with only the tours and checklists this user can use; empty ones left out."""
+    usable = []
+    for section in sections:
+        items = [
+            item
+            for item in section["items"]
+            if (item["kind"] != "tour" or item["walkthrough"] in tours)
+            and (item["kind"] != "checklist" or item["progress_bar"] in checklists)
+        ]
+        if items:
+            usable.append({**section, "items": items})
+    return usable
+
+
+SURFACES[PublishedVersion.Kind.RESOURCE_SECTION] = ("resource_centers", resource_center)

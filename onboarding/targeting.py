@@ -42,7 +42,7 @@ from onboarding.models import (
 )
 from onboarding.queries import live_content
 from onboarding.segments import facts_for_many, segment_matches
-from onboarding.surfaces import SURFACES, tooltip_shows
+from onboarding.surfaces import SURFACES, resource_centers_usable, tooltip_shows
 
 Kind = PublishedVersion.Kind
 Status = ContentState.Status
@@ -174,6 +174,7 @@ def _content(
 ) -> dict[str, Any]:
     walkthroughs, tooltips, progress_bars = [], [], []
     surfaces: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    checklists: set[str] = set()  # the progress bars this user may see (resource center)
     for version in versions:
         snapshot = version.snapshot
         segment_id = snapshot.get("segment_id")
@@ -200,6 +201,7 @@ def _content(
             if tooltip_shows(frequency, state, session):
                 tooltips.append({**base, **{f: snapshot[f] for f in TOOLTIP_FIELDS}})
         elif version.kind == Kind.PROGRESS_BAR:
+            checklists.add(version.key)
             if snapshot["hide_when_complete"] and snapshot["journey_id"] in finished_journeys:
                 continue
             progress_bars.append(
@@ -214,6 +216,14 @@ def _content(
             surface = build(base, snapshot, state, session)
             if surface is not None:
                 surfaces[payload_key].append(surface)
+    # --- resource center (branch `rc`): only the tours and checklists this user can use
+    if "resource_centers" in surfaces:
+        tours = {walkthrough["key"] for walkthrough in walkthroughs}
+        surfaces["resource_centers"] = resource_centers_usable(
+            surfaces["resource_centers"], tours=tours, checklists=checklists
+        )
+        if not surfaces["resource_centers"]:
+            del surfaces["resource_centers"]
     content: dict[str, Any] = {
         "walkthroughs": _ordered(walkthroughs),
         "tooltips": _ordered(tooltips),

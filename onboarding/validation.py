@@ -17,6 +17,11 @@ from onboarding.selector_syntax import selector_problem
 if TYPE_CHECKING:
     from onboarding.models import Condition
 
+# Resource center limits (README "Resource center"): an item's markdown body, and the items of
+# one section (the panel is a list, not a knowledge base).
+MAX_RESOURCE_BODY = 2000
+MAX_RESOURCE_ITEMS = 50
+
 TRAIT_OPERATORS = {
     "eq": "equals",
     "neq": "does not equal",

@@ -155,6 +155,28 @@ class ProgressBarItemFactory(factory.django.DjangoModelFactory):
     label = "Do it"
 
 
+class ResourceSectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.ResourceSection
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    key = factory.Sequence(lambda n: f"section-{n}")
+    name = factory.Sequence(lambda n: f"Section {n}")
+    title = "Get started"
+
+
+class ResourceItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.ResourceItem
+
+    section = factory.SubFactory(ResourceSectionFactory)
+    key = factory.Sequence(lambda n: f"item-{n}")
+    position = factory.Sequence(int)
+    kind = "link"
+    title = "Help center"
+    url = "https://help.example.com/"
+
+
 class EventFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = models.Event

@@ -387,3 +387,25 @@ def milestone_velocity(
         timezone=date_range.timezone,
         milestones=tuple(results),
     )
+
+
+def cohort_durations(
+    *, journey: Journey, start: datetime, end: datetime
+) -> tuple[list[Milestone], Durations]:
+    """The journey's milestones (in order) and the durations of everyone whose journey started
+    in [start, end), read from the rollups as `milestone_velocity` reads them (peer comparison,
+    analytics/peer_comparison.py)."""
+    milestones = journey_rollups.journey_milestones(journey)
+    ids = [int(m.pk) for m in milestones]
+    first_start = journey_rollups.first_start(journey)
+    if not ids or first_start is None:
+        return milestones, Durations.empty(len(ids))
+    stored = None
+    first, last = first_start.astimezone(UTC).date(), journey_rollups.last_stored_day(end)
+    if first <= last and journey_rollups.utc_midnight(last) + velocity.DAY > start:
+        journey_rollups.rollup_days(journey, milestones, first, last)
+        stored = (first, last)
+    start = max(start, journey_rollups.floor_slice(first_start))
+    plan = _VelocityPlan(journey, ids, stored)
+    [durations] = plan.add_up([plan.terms(start, end)])
+    return milestones, durations

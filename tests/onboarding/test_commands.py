@@ -133,6 +133,8 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
         ("tooltip", "help-tip"),
         ("tooltip", "import-tip"),
         ("progress_bar", "getting-started"),
+        ("resource_section", "getting-started-help"),
+        ("resource_section", "whats-new"),
         ("banner", "maintenance"),
         ("guide", "no-contacts"),
     }
@@ -163,7 +165,7 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
     assert Workspace.objects.count() == 1
     assert Milestone.objects.count() == 3
     assert ProgressBar.objects.count() == 1
-    assert PublishedVersion.objects.count() == 7
+    assert PublishedVersion.objects.count() == 9
 
 
 @override_settings(DEMO_HOST_URL="http://localhost:8001")

@@ -29,6 +29,8 @@ from tests.factories import (
     MilestoneFactory,
     ProgressBarFactory,
     ProgressBarItemFactory,
+    ResourceItemFactory,
+    ResourceSectionFactory,
     SegmentFactory,
     StepFactory,
     TooltipFactory,
@@ -78,6 +80,24 @@ def authored() -> Workspace:
     ProgressBarItemFactory(
         progress_bar=bar, milestone=toured, action="start_walkthrough", walkthrough=tour
     )
+    help_section = ResourceSectionFactory(
+        workspace=workspace, key="help", segment=segment, position="bottom-left"
+    )
+    ResourceItemFactory(
+        section=help_section, key="setup", kind="checklist", title="", url="", progress_bar=bar
+    )
+    ResourceItemFactory(
+        section=help_section, key="replay", kind="tour", title="", url="", walkthrough=tour
+    )
+    ResourceItemFactory(section=help_section, key="docs", body_markdown="Read **this**.")
+    ResourceItemFactory(
+        section=help_section,
+        key="new",
+        kind="announcement",
+        title="New",
+        url="",
+        published_on=datetime(2026, 11, 2, tzinfo=UTC).date(),
+    )
     return workspace
 
 
@@ -90,6 +110,10 @@ def test_export_then_import_into_an_empty_workspace_then_export_is_identical(
     assert content_export(workspace=empty) == exported
     assert exported["walkthroughs"][0]["segment"] == "trials"
     assert exported["segments"][0]["conditions"][1]["milestone"] == "toured"
+    [section] = exported["resource_sections"]
+    assert [item["key"] for item in section["items"]] == ["setup", "replay", "docs", "new"]
+    assert section["items"][0]["progress_bar"] == "bar"
+    assert section["items"][3]["published_on"] == "2026-11-02"
 
 
 def test_re_importing_the_same_file_changes_nothing(authored: Workspace) -> None:
@@ -134,12 +158,13 @@ def test_import_updates_by_key_and_replaces_children(authored: Workspace) -> Non
 def test_import_with_publish_publishes_only_what_changed(authored: Workspace) -> None:
     data = content_export(workspace=authored)
     content_import(workspace=authored, data=data, publish=True)
-    assert PublishedVersion.objects.count() == 4
+    # journey, walkthrough, tooltip, progress bar and the resource section naming the last two
+    assert PublishedVersion.objects.count() == 5
     again = content_import(workspace=authored, data=data, publish=True)
     assert again.changes == []
     data["tooltips"][0]["body_markdown"] = "Changed"
     content_import(workspace=authored, data=data, publish=True)
-    assert PublishedVersion.objects.count() == 5
+    assert PublishedVersion.objects.count() == 6
     live = {v.key: v for v in queries.published_content(workspace=authored)}
     assert live["tip"].snapshot["body_html"] == "<p>Changed</p>"
 
@@ -167,6 +192,33 @@ def bad_file(authored: Workspace, change: Any) -> dict[str, Any]:
             lambda d: d["segments"][0]["conditions"][0].update(operator="resembles"),
             "segments[0].conditions[0].operator",
             "Unknown operator 'resembles'",
+        ),
+        (
+            lambda d: d["resource_sections"][0]["items"][1].update(walkthrough=None),
+            "resource_sections[0].items[1].walkthrough",
+            "Choose the walkthrough this item replays.",
+        ),
+        (
+            lambda d: d["resource_sections"][0]["items"][2].update(url="javascript:alert(1)"),
+            "resource_sections[0].items[2].url",
+            "is not an http(s) URL",
+        ),
+        (
+            lambda d: d["resource_sections"][0]["items"][3].update(key="docs"),
+            "resource_sections[0].items[3].key",
+            "Duplicate item key 'docs'",
+        ),
+        (
+            lambda d: d["resource_sections"][0].update(
+                items=[{"key": f"i{n}", "title": "T", "url": "/x"} for n in range(51)]
+            ),
+            "resource_sections[0].items",
+            "At most 50 items in a section.",
+        ),
+        (
+            lambda d: d["resource_sections"][0].update(position="middle"),
+            "resource_sections[0].position",
+            "is not a valid choice",
         ),
         (
             lambda d: d["tooltips"][0].update(segment="nobody"),
@@ -278,6 +330,7 @@ def test_the_api_imports_with_a_dry_run_then_for_real(client: Client, authored: 
             "create walkthrough 'tour'",
             "create tooltip 'tip'",
             "create progress bar 'bar'",
+            "create resource section 'help'",
         ],
         "dry_run": True,
         "warnings": [],
@@ -289,7 +342,7 @@ def test_the_api_imports_with_a_dry_run_then_for_real(client: Client, authored: 
     )
     assert real.status_code == 200
     assert content_export(workspace=target) == body
-    assert len(queries.published_content(workspace=target)) == 4
+    assert len(queries.published_content(workspace=target)) == 5
 
 
 @api

@@ -19,6 +19,7 @@ from onboarding.models import (
     Guide,
     Journey,
     ProgressBar,
+    ResourceSection,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -157,6 +158,54 @@ DEMO_CONTENT: dict[str, Any] = {
             ],
         }
     ],
+    # The resource center: a "Help" launcher at the bottom left (the checklist is at the right).
+    "resource_sections": [
+        {
+            "key": "getting-started-help",
+            "name": "Getting started (help)",
+            "title": "Getting started",
+            "launcher_label": "Help",
+            "position": "bottom-left",
+            "priority": 10,
+            "items": [
+                {"key": "checklist", "kind": "checklist", "progress_bar": "getting-started"},
+                {
+                    "key": "welcome-tour",
+                    "kind": "tour",
+                    "title": "Replay the welcome tour",
+                    "walkthrough": "welcome-tour",
+                },
+                {
+                    "key": "import-guide",
+                    "kind": "article",
+                    "title": "Import your contacts",
+                    "url": "/contacts",
+                    "body_markdown": "Export a CSV from your CRM, then click **Import contacts** "
+                    "on the Contacts page. Columns named *email* and *name* are matched for you.",
+                },
+            ],
+        },
+        {
+            "key": "whats-new",
+            "name": "What's new",
+            "title": "What's new",
+            "items": [
+                {
+                    "key": "templates",
+                    "kind": "announcement",
+                    "title": "Campaign templates",
+                    "published_on": "2026-11-30",
+                    "body_markdown": "Start a campaign from one of **12 templates**.",
+                },
+                {
+                    "key": "help-center",
+                    "kind": "link",
+                    "title": "Acme help center",
+                    "url": "https://docs.example.com/acme",
+                },
+            ],
+        },
+    ],
     # Issue 16: a banner on every page (it waits while the welcome tour shows: one thing at a
     # time) and an empty-state guide inside the empty contact list.
     "banners": [
@@ -190,6 +239,7 @@ _MODELS: dict[str, type[Any]] = {
     "walkthroughs": Walkthrough,
     "tooltips": Tooltip,
     "progress_bars": ProgressBar,
+    "resource_sections": ResourceSection,
     "banners": Banner,
     "guides": Guide,
 }
