@@ -1,8 +1,8 @@
 """Content as code: export a workspace's authored content to JSON and import it back.
 
-The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips and
-progress bars; pieces refer to each other by key, list order is the position of milestones,
-steps and conditions, and datetimes are ISO 8601 in UTC.
+The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips,
+progress bars and surveys; pieces refer to each other by key, list order is the position of
+milestones, steps and conditions, and datetimes are ISO 8601 in UTC.
 
 Import is idempotent by key: a piece whose key exists is updated, a new key is created, a
 piece identical to the file is not touched, and pieces absent from the file are left alone.
@@ -35,6 +35,7 @@ from onboarding.models import (
     ProgressBarItem,
     Segment,
     Step,
+    Survey,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -42,7 +43,7 @@ from onboarding.models import (
 from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 FORMAT = "milepost-content/1"
-SECTIONS = ("segments", "journeys", "walkthroughs", "tooltips", "progress_bars")
+SECTIONS = ("segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "surveys")
 
 
 class ContentImportError(ValueError):
@@ -114,6 +115,7 @@ def journey_document(journey: Journey) -> dict[str, Any]:
                 ),
                 "walkthrough": _key(milestone.walkthrough),
                 "counts_toward_pql": milestone.counts_toward_pql,
+                "event_properties": milestone.event_properties,
             }
             for milestone in journey.milestones.select_related("walkthrough").order_by(
                 "position", "id"
@@ -184,6 +186,16 @@ def progress_bar_document(progress_bar: ProgressBar) -> dict[str, Any]:
     }
 
 
+def survey_document(survey: Survey) -> dict[str, Any]:
+    return {
+        "key": survey.key,
+        **{name: getattr(survey, name) for name in queries.SURVEY_FIELDS},
+        "segment": _key(survey.segment),
+        "starts_at": _iso(survey.starts_at),
+        "ends_at": _iso(survey.ends_at),
+    }
+
+
 def content_export(*, workspace: Workspace) -> dict[str, Any]:
     """Every authored piece of the workspace's drafts, ordered by key."""
     return {
@@ -210,6 +222,12 @@ def content_export(*, workspace: Workspace) -> dict[str, Any]:
             progress_bar_document(p)
             for p in ProgressBar.objects.filter(workspace=workspace)
             .select_related("journey", "segment")
+            .order_by("key")
+        ],
+        "surveys": [
+            survey_document(s)
+            for s in Survey.objects.filter(workspace=workspace)
+            .select_related("segment")
             .order_by("key")
         ],
     }
@@ -286,6 +304,7 @@ class _MilestoneFile(_Strict):
     window_seconds = serializers.IntegerField(min_value=1, allow_null=True, default=None)
     walkthrough = _reference()
     counts_toward_pql = serializers.BooleanField(default=False)
+    event_properties = serializers.DictField(default=dict)
 
 
 class _JourneyFile(_Strict):
@@ -360,6 +379,23 @@ class _ProgressBarFile(_Strict):
     items = _ItemFile(many=True, default=list)
 
 
+class _SurveyFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=120, trim_whitespace=False)
+    # Checked question by question by the model (onboarding/surveys.py), naming each path.
+    questions = serializers.ListField(child=serializers.JSONField(), default=list)
+    thank_you = _text(200)
+    display = _choice(Survey.Display.choices, Survey.Display.POPOVER)
+    position = _choice(Survey.Position.choices, Survey.Position.BOTTOM_RIGHT)
+    selector = _text(500)
+    page_url_pattern = _text(500)
+    segment = _reference()
+    frequency = _choice(Walkthrough.Frequency.choices, Walkthrough.Frequency.UNTIL_COMPLETED)
+    priority = serializers.IntegerField(default=0)
+    starts_at = _moment()
+    ends_at = _moment()
+
+
 def _duplicates(pieces: list[dict[str, Any]], key: str = "key") -> dict[int, str]:
     seen: set[str] = set()
     found = {}
@@ -377,6 +413,7 @@ class _ContentFile(_Strict):
     walkthroughs = _WalkthroughFile(many=True, default=list)
     tooltips = _TooltipFile(many=True, default=list)
     progress_bars = _ProgressBarFile(many=True, default=list)
+    surveys = _SurveyFile(many=True, default=list)
 
     def validate_format(self, value: str) -> str:
         if value != FORMAT:
@@ -552,7 +589,7 @@ class _Importer:
             milestone.position = index
             for name in (
                 "key", "name", "description", "phase", "criterion", "event_name", "min_count",
-                "counts_toward_pql",
+                "counts_toward_pql", "event_properties",
             ):  # fmt: skip
                 setattr(milestone, name, item[name])
             seconds = item["window_seconds"]
@@ -588,6 +625,17 @@ class _Importer:
             return None
         tooltip.save()
         return tooltip
+
+    def survey(self, data: dict[str, Any], survey: Survey | None, path: str) -> Survey | None:
+        survey = survey or Survey(workspace=self.workspace, key=data["key"])
+        for name, value in data.items():
+            if name != "segment":
+                setattr(survey, name, value)
+        survey.segment = self.find(Segment, data["segment"], f"{path}.segment", "segment")
+        if not self.valid(survey, path):
+            return None
+        survey.save()
+        return survey
 
     def progress_bar(
         self, data: dict[str, Any], progress_bar: ProgressBar | None, path: str
@@ -632,6 +680,7 @@ _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "walkthroughs": (Walkthrough, walkthrough_document, "walkthrough"),
     "tooltips": (Tooltip, tooltip_document, "tooltip"),
     "progress_bars": (ProgressBar, progress_bar_document, "progress bar"),
+    "surveys": (Survey, survey_document, "survey"),
 }
 
 
@@ -704,6 +753,8 @@ def _apply(
         importer.tooltip(piece, row, f"tooltips[{index}]")
     for index, piece, row in pieces("progress_bars"):
         importer.progress_bar(piece, row, f"progress_bars[{index}]")
+    for index, piece, row in pieces("surveys"):
+        importer.survey(piece, row, f"surveys[{index}]")
     if importer.errors:
         raise ContentImportError(importer.errors)
     if publish:
@@ -714,7 +765,7 @@ def _publish_changed(
     workspace: Workspace, content: dict[str, list[dict[str, Any]]], result: ImportResult
 ) -> None:
     # Journeys before progress bars: a bar may only show a published journey.
-    for section in ("journeys", "walkthroughs", "tooltips", "progress_bars"):
+    for section in ("journeys", "walkthroughs", "tooltips", "progress_bars", "surveys"):
         model, _, label = _DOCUMENT[section]
         keys = [piece["key"] for piece in content[section]]
         for obj in model.objects.filter(workspace=workspace, key__in=keys).order_by("key"):

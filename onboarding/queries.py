@@ -17,6 +17,7 @@ from onboarding.models import (
     ProgressBar,
     PublishedVersion,
     Step,
+    Survey,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -37,19 +38,21 @@ def workspaces_for_user(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
 
 # Published content -----------------------------------------------------------------------
 
-ContentObject = Journey | Walkthrough | Tooltip | ProgressBar
+ContentObject = Journey | Walkthrough | Tooltip | ProgressBar | Survey
 
 KIND_OF_MODEL: dict[type[models.Model], str] = {
     Journey: PublishedVersion.Kind.JOURNEY,
     Walkthrough: PublishedVersion.Kind.WALKTHROUGH,
     Tooltip: PublishedVersion.Kind.TOOLTIP,
     ProgressBar: PublishedVersion.Kind.PROGRESS_BAR,
+    Survey: PublishedVersion.Kind.SURVEY,
 }
 MODEL_OF_KIND: dict[str, type[ContentObject]] = {
     PublishedVersion.Kind.JOURNEY: Journey,
     PublishedVersion.Kind.WALKTHROUGH: Walkthrough,
     PublishedVersion.Kind.TOOLTIP: Tooltip,
     PublishedVersion.Kind.PROGRESS_BAR: ProgressBar,
+    PublishedVersion.Kind.SURVEY: Survey,
 }
 
 
@@ -81,6 +84,7 @@ def journey_snapshot(journey: Journey) -> dict[str, Any]:
                 ),
                 "walkthrough": milestone.walkthrough.key if milestone.walkthrough else None,
                 "counts_toward_pql": milestone.counts_toward_pql,
+                "event_properties": milestone.event_properties,
             }
             for milestone in milestones
         ],
@@ -175,6 +179,24 @@ def progress_bar_snapshot(progress_bar: ProgressBar) -> dict[str, Any]:
     }
 
 
+# Fields a survey's snapshot and its content-as-code document share.
+SURVEY_FIELDS = (
+    "name", "questions", "thank_you", "display", "position", "selector", "page_url_pattern",
+    "frequency", "priority",
+)  # fmt: skip
+
+
+def survey_snapshot(survey: Survey) -> dict[str, Any]:
+    return {
+        "id": survey.pk,
+        "key": survey.key,
+        **{name: getattr(survey, name) for name in SURVEY_FIELDS},
+        "segment_id": survey.segment_id,
+        "starts_at": _iso(survey.starts_at),
+        "ends_at": _iso(survey.ends_at),
+    }
+
+
 def content_snapshot(obj: ContentObject) -> dict[str, Any]:
     """The JSON a published version of `obj` stores (the formats in the README)."""
     if isinstance(obj, Journey):
@@ -183,6 +205,8 @@ def content_snapshot(obj: ContentObject) -> dict[str, Any]:
         return walkthrough_snapshot(obj)
     if isinstance(obj, Tooltip):
         return tooltip_snapshot(obj)
+    if isinstance(obj, Survey):
+        return survey_snapshot(obj)
     return progress_bar_snapshot(obj)
 
 

@@ -28,6 +28,7 @@ from onboarding.models import (
     PublishedVersion,
     Segment,
     Step,
+    Survey,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -220,6 +221,7 @@ def _restore_journey(journey: Journey, snapshot: dict[str, Any]) -> None:
             Walkthrough, journey.workspace_id, data["walkthrough"], "Walkthrough"
         )
         milestone.counts_toward_pql = data["counts_toward_pql"]
+        milestone.event_properties = data.get("event_properties") or {}
         milestone.save()
         keep.add(milestone.pk)
     dropped = journey.milestones.exclude(pk__in=keep)
@@ -272,6 +274,15 @@ def _restore_tooltip(tooltip: Tooltip, snapshot: dict[str, Any]) -> None:
     tooltip.save()
 
 
+def _restore_survey(survey: Survey, snapshot: dict[str, Any]) -> None:
+    for field in queries.SURVEY_FIELDS:
+        setattr(survey, field, snapshot[field])
+    survey.segment = _segment(survey.workspace_id, snapshot["segment_id"])
+    survey.starts_at = _datetime(snapshot["starts_at"])
+    survey.ends_at = _datetime(snapshot["ends_at"])
+    survey.save()
+
+
 def _restore_progress_bar(progress_bar: ProgressBar, snapshot: dict[str, Any]) -> None:
     workspace_id = progress_bar.workspace_id
     for field in ("name", "title", "style", "position", "hide_when_complete", "priority"):
@@ -315,6 +326,8 @@ def content_restore(*, version: PublishedVersion, user: AnyUser = None) -> Publi
         _restore_walkthrough(obj, snapshot)
     elif isinstance(obj, Tooltip):
         _restore_tooltip(obj, snapshot)
+    elif isinstance(obj, Survey):
+        _restore_survey(obj, snapshot)
     else:
         _restore_progress_bar(obj, snapshot)
     return _publish(obj, user, restored_from=version.version)
