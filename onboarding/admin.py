@@ -484,6 +484,9 @@ class MilestoneForm(forms.ModelForm):
             "walkthrough", "counts_toward_pql", "event_properties",
         )  # fmt: skip
 
+    def clean_event_properties(self) -> Any:
+        return self.cleaned_data.get("event_properties") or {}
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         key = cleaned.get("key")
@@ -739,10 +742,14 @@ class ConditionForm(forms.ModelForm):
         # An empty box is no list (the column holds [], never null).
         return self.cleaned_data.get("people") or []
 
+    def clean_event_properties(self) -> Any:
+        return self.cleaned_data.get("event_properties") or {}
+
     class Meta:
         model = Condition
         fields = (
-            "position", "kind", "trait", "milestone", "event_name", "operator", "value", "people",
+            "position", "kind", "trait", "milestone", "event_name", "event_properties", "operator",
+            "value", "people",
         )  # fmt: skip
 
 

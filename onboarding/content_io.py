@@ -87,6 +87,11 @@ def segment_document(segment: Segment) -> dict[str, Any]:
                 "operator": condition.operator,
                 "value": condition.value,
                 **({"people": condition.people} if condition.people else {}),
+                **(
+                    {"event_properties": condition.event_properties}
+                    if condition.event_properties
+                    else {}
+                ),
             }
             for condition in segment.conditions.select_related("milestone").order_by(
                 "position", "id"
@@ -284,6 +289,7 @@ class _ConditionFile(_Strict):
         max_length=MAX_SEGMENT_PEOPLE,
         required=False,  # absent unless the condition is a list of people, as exported
     )
+    event_properties = serializers.DictField(required=False)  # absent unless set, as exported
 
 
 class _SegmentFile(_Strict):
@@ -538,6 +544,7 @@ class _Importer:
             for name in ("kind", "trait", "event_name", "operator", "value"):
                 setattr(condition, name, item[name])
             condition.people = item.get("people", [])
+            condition.event_properties = item.get("event_properties", {})
             condition.milestone = self.find(
                 Milestone, item["milestone"], f"{where}.milestone", "milestone"
             )

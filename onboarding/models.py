@@ -691,6 +691,12 @@ class Condition(models.Model):
     event_name = models.CharField(
         max_length=200, blank=True, help_text="Event name, for event rules."
     )
+    event_properties = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Event rules only: properties the event must have (equal values), e.g. "
+        '{"survey": "nps", "band": "promoter"} with $survey_answered for an NPS of 9-10.',
+    )
     operator = models.CharField(max_length=20)
     value = models.CharField(max_length=500, blank=True)
     people = models.JSONField(

@@ -203,6 +203,11 @@ def check_condition(condition: Condition) -> None:
             errors["people"] = ["Each person is an external id: text of 1 to 255 characters."]
     elif condition.people:
         errors["people"] = ["Only a list-of-people rule holds people."]
+    if condition.event_properties and condition.kind != "event":
+        errors["event_properties"] = ["Only an event rule filters on properties."]
+    problem = event_properties_problem(condition.event_properties)
+    if problem:
+        errors["event_properties"] = [problem]
     if condition.kind == "lifecycle" and condition.value not in LifecycleStage.values:
         errors["value"] = [
             f"{condition.value!r} is not a lifecycle stage; "

@@ -453,3 +453,68 @@ def test_importing_a_survey_with_a_bad_question_writes_nothing(workspace: Worksp
         e.startswith("surveys[0].questions: questions[0].choices") for e in refused.value.errors
     )
     assert not Survey.objects.exists()
+
+
+# Segments ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operator", "properties", "expected"),
+    [
+        ("performed", {"survey": "nps", "band": "promoter"}, {"fan"}),
+        ("not_performed", {"survey": "nps", "band": "promoter"}, {"critic", "quiet"}),
+        ("performed", {"survey": "nps", "question": "love", "answer": "Speed"}, {"fan"}),
+        ("performed", {"survey": "nps", "question": "score", "answer": 2}, {"critic"}),
+    ],
+)
+def test_a_segment_can_hold_people_by_their_survey_answers(
+    workspace: Workspace, operator: str, properties: dict[str, Any], expected: set[str]
+) -> None:
+    from analytics.report.segment_members import segment_members
+    from onboarding.segments import segment_matches
+    from tests.factories import ConditionFactory, SegmentFactory
+
+    make_survey(workspace)
+    sent(workspace, answer("score", 10, "fan"), answer("love", "Speed", "fan"))
+    sent(workspace, answer("score", 2, "critic"), answer("fix", "Speed", "critic"))
+    sent(workspace, {**system("$survey_shown", user="quiet")})
+    segment = SegmentFactory(workspace=workspace)
+    condition = ConditionFactory(
+        segment=segment,
+        kind="event",
+        trait="",
+        event_name="$survey_answered",
+        event_properties=properties,
+        operator=operator,
+        value="",
+    )
+    condition.full_clean()
+    people = list(workspace.end_users.all())
+
+    in_python = {p.external_id for p in people if segment_matches(segment=segment, end_user=p)}
+    in_database = set(segment_members(segment=segment).values_list("external_id", flat=True))
+    assert in_python == expected
+    assert in_database == expected
+
+
+def test_a_survey_targeted_at_detractors_reaches_only_them(workspace: Workspace) -> None:
+    from tests.factories import ConditionFactory, SegmentFactory
+
+    make_survey(workspace)
+    segment = SegmentFactory(workspace=workspace, key="detractors")
+    ConditionFactory(
+        segment=segment, kind="event", trait="", event_name="$survey_answered",
+        event_properties={"survey": "nps", "band": "detractor"}, operator="performed", value="",
+    )  # fmt: skip
+    make_survey(
+        workspace, key="win-back", segment=segment,
+        questions=[{"key": "why", "type": "text", "prompt": "What went wrong?"}],
+    )  # fmt: skip
+    sent(workspace, answer("score", 10, "fan"), answer("score", 3, "critic"))
+
+    keys = {
+        p.external_id: [s["key"] for s in targeting.content_for(end_user=p)["surveys"]]
+        for p in workspace.end_users.all()
+    }
+
+    assert keys == {"fan": ["nps"], "critic": ["nps", "win-back"]}
