@@ -28,10 +28,12 @@ from django.utils.http import urlencode
 from onboarding import queries, services, validation
 from onboarding.admin_builder import BuilderAdminMixin
 from onboarding.models import (
+    Banner,
     Condition,
     EndUser,
     ErasureRecord,
     Event,
+    Guide,
     Journey,
     JourneyProgress,
     Milestone,
@@ -50,7 +52,9 @@ from onboarding.models import (
 
 EDITOR_ROLES = {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}
 ERASED_KINDS = ("events", "completions", "journeys")
-WORKSPACE_OWNED = (Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar, Survey)
+WORKSPACE_OWNED = (
+    Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar, Survey, Banner, Guide,
+)  # fmt: skip
 
 
 # Roles and scope -------------------------------------------------------------------------
@@ -720,6 +724,66 @@ class ProgressBarAdmin(BuilderAdminMixin, PublishableAdmin):
         *PublishableAdmin.readonly_fields,
     )  # fmt: skip
     inlines = [ProgressBarItemInline]
+
+
+# --- Banners and empty-state guides (issue 16, branch `surfaces`) ----------------------------
+
+_SURFACE_FIELDS = (
+    "workspace", "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms", "title",
+    "body_markdown", "cta_label", "cta_url", "dismissible",
+)  # fmt: skip
+_SURFACE_TARGETING = ("segment", "frequency", "priority", "starts_at", "ends_at")
+
+
+class SurfaceAdmin(PublishableAdmin):
+    readonly_fields = (*PublishableAdmin.readonly_fields, "engagement")  # type: ignore[assignment]
+
+    @admin.display(description="Engagement (all versions)")
+    def engagement(self, obj: Any) -> str:
+        if obj.pk is None:
+            return "-"
+        figures = queries.surface_engagement(obj)
+        rate = (
+            f" ({100 * figures['clicks'] / figures['views']:.0f} % of views)"
+            if figures["views"]
+            else ""
+        )
+        return (
+            f"{figures['views']} views by {figures['viewers']} people · "
+            f"{figures['dismissals']} dismissed · {figures['clicks']} call-to-action clicks{rate}"
+        )
+
+
+@admin.register(Banner)
+class BannerAdmin(SurfaceAdmin):
+    list_display = ("name", "key", "workspace", "position", "mode", "publication", "engagement")
+    fields = (
+        *_SURFACE_FIELDS,
+        "position",
+        "mode",
+        *_SURFACE_TARGETING,
+        *SurfaceAdmin.readonly_fields,
+    )
+
+
+@admin.register(Guide)
+class GuideAdmin(SurfaceAdmin):
+    list_display = (
+        "name",
+        "key",
+        "workspace",
+        "selector",
+        "page_url_pattern",
+        "publication",
+        "engagement",
+    )
+    fields = (
+        *_SURFACE_FIELDS[:3],
+        "selector",
+        *_SURFACE_FIELDS[3:],
+        *_SURFACE_TARGETING,
+        *SurfaceAdmin.readonly_fields,
+    )
 
 
 def _operator_choices() -> list[tuple[str, list[tuple[str, str]]]]:

@@ -1,8 +1,9 @@
 """Content as code: export a workspace's authored content to JSON and import it back.
 
 The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips,
-progress bars and surveys; pieces refer to each other by key, list order is the position of
-milestones, steps and conditions, and datetimes are ISO 8601 in UTC.
+progress bars, surveys, banners and empty-state guides; pieces refer to each other by key,
+list order is the position of milestones, steps and conditions, and datetimes are ISO 8601
+in UTC.
 
 Import is idempotent by key: a piece whose key exists is updated, a new key is created, a
 piece identical to the file is not touched, and pieces absent from the file are left alone.
@@ -24,8 +25,10 @@ from rest_framework import serializers
 
 from onboarding import queries, services
 from onboarding.models import (
+    Banner,
     Condition,
     Criterion,
+    Guide,
     Journey,
     JourneyStart,
     Milestone,
@@ -43,7 +46,10 @@ from onboarding.models import (
 from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 FORMAT = "milepost-content/1"
-SECTIONS = ("segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "surveys")
+SECTIONS = (
+    "segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "surveys", "banners",
+    "guides",
+)  # fmt: skip
 
 
 class ContentImportError(ValueError):
@@ -201,6 +207,25 @@ def survey_document(survey: Survey) -> dict[str, Any]:
     }
 
 
+# Banners and empty-state guides (issue 16, branch `surfaces`).
+_SURFACE_DOCUMENT_FIELDS = (
+    "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms", "title",
+    "body_markdown", "cta_label", "cta_url", "dismissible",
+)  # fmt: skip
+
+
+def surface_document(obj: Banner | Guide) -> dict[str, Any]:
+    own = ("position", "mode") if isinstance(obj, Banner) else ("selector",)
+    return {
+        **{name: getattr(obj, name) for name in (*_SURFACE_DOCUMENT_FIELDS, *own)},
+        "segment": _key(obj.segment),
+        "frequency": obj.frequency,
+        "priority": obj.priority,
+        "starts_at": _iso(obj.starts_at),
+        "ends_at": _iso(obj.ends_at),
+    }
+
+
 def content_export(*, workspace: Workspace) -> dict[str, Any]:
     """Every authored piece of the workspace's drafts, ordered by key."""
     return {
@@ -235,6 +260,15 @@ def content_export(*, workspace: Workspace) -> dict[str, Any]:
             .select_related("segment")
             .order_by("key")
         ],
+        **{
+            section: [
+                surface_document(obj)
+                for obj in model.objects.filter(workspace=workspace)
+                .select_related("segment")
+                .order_by("key")
+            ]
+            for section, model in (("banners", Banner), ("guides", Guide))
+        },
     }
 
 
@@ -402,6 +436,33 @@ class _SurveyFile(_Strict):
     ends_at = _moment()
 
 
+class _SurfaceFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=120, trim_whitespace=False)
+    page_url_pattern = _text(500)
+    when_present = _text(500)
+    wait_timeout_ms = serializers.IntegerField(min_value=1, max_value=60_000, default=5000)
+    title = _text(200)
+    body_markdown = serializers.CharField(max_length=MAX_TEXT, trim_whitespace=False)
+    cta_label = _text(60)
+    cta_url = _text(500)
+    dismissible = serializers.BooleanField(default=True)
+    segment = _reference()
+    frequency = _choice(Walkthrough.Frequency.choices, Walkthrough.Frequency.UNTIL_COMPLETED)
+    priority = serializers.IntegerField(default=0)
+    starts_at = _moment()
+    ends_at = _moment()
+
+
+class _BannerFile(_SurfaceFile):
+    position = _choice(Banner.Position.choices, Banner.Position.TOP)
+    mode = _choice(Banner.Mode.choices, Banner.Mode.PUSH)
+
+
+class _GuideFile(_SurfaceFile):
+    selector = serializers.CharField(max_length=500, trim_whitespace=False)
+
+
 def _duplicates(pieces: list[dict[str, Any]], key: str = "key") -> dict[int, str]:
     seen: set[str] = set()
     found = {}
@@ -420,6 +481,8 @@ class _ContentFile(_Strict):
     tooltips = _TooltipFile(many=True, default=list)
     progress_bars = _ProgressBarFile(many=True, default=list)
     surveys = _SurveyFile(many=True, default=list)
+    banners = _BannerFile(many=True, default=list)
+    guides = _GuideFile(many=True, default=list)
 
     def validate_format(self, value: str) -> str:
         if value != FORMAT:
@@ -644,6 +707,19 @@ class _Importer:
         survey.save()
         return survey
 
+    def surface(
+        self, model: type[Banner | Guide], data: dict[str, Any], row: Any, path: str
+    ) -> Banner | Guide | None:
+        row = row or model(workspace=self.workspace, key=data["key"])
+        for name, value in data.items():
+            if name != "segment":
+                setattr(row, name, value)
+        row.segment = self.find(Segment, data["segment"], f"{path}.segment", "segment")
+        if not self.valid(row, path):
+            return None
+        row.save()
+        return row
+
     def progress_bar(
         self, data: dict[str, Any], progress_bar: ProgressBar | None, path: str
     ) -> ProgressBar | None:
@@ -688,6 +764,8 @@ _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "tooltips": (Tooltip, tooltip_document, "tooltip"),
     "progress_bars": (ProgressBar, progress_bar_document, "progress bar"),
     "surveys": (Survey, survey_document, "survey"),
+    "banners": (Banner, surface_document, "banner"),
+    "guides": (Guide, surface_document, "guide"),
 }
 
 
@@ -762,6 +840,9 @@ def _apply(
         importer.progress_bar(piece, row, f"progress_bars[{index}]")
     for index, piece, row in pieces("surveys"):
         importer.survey(piece, row, f"surveys[{index}]")
+    for section, model in (("banners", Banner), ("guides", Guide)):
+        for index, piece, row in pieces(section):
+            importer.surface(model, piece, row, f"{section}[{index}]")
     if importer.errors:
         raise ContentImportError(importer.errors)
     if publish:
@@ -772,7 +853,9 @@ def _publish_changed(
     workspace: Workspace, content: dict[str, list[dict[str, Any]]], result: ImportResult
 ) -> None:
     # Journeys before progress bars: a bar may only show a published journey.
-    for section in ("journeys", "walkthroughs", "tooltips", "progress_bars", "surveys"):
+    for section in (
+        "journeys", "walkthroughs", "tooltips", "progress_bars", "surveys", "banners", "guides",
+    ):  # fmt: skip
         model, _, label = _DOCUMENT[section]
         keys = [piece["key"] for piece in content[section]]
         for obj in model.objects.filter(workspace=workspace, key__in=keys).order_by("key"):

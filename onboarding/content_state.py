@@ -55,6 +55,11 @@ TRANSITIONS: dict[str, tuple[str, str, str]] = {
     "$survey_shown": (Kind.SURVEY, "survey", Status.SEEN),
     "$survey_completed": (Kind.SURVEY, "survey", Status.COMPLETED),
     "$survey_dismissed": (Kind.SURVEY, "survey", Status.DISMISSED),
+    # Banners and empty-state guides (surfaces.js): capped like a tooltip.
+    "$banner_viewed": (Kind.BANNER, "banner", Status.SEEN),
+    "$banner_dismissed": (Kind.BANNER, "banner", Status.DISMISSED),
+    "$guide_viewed": (Kind.GUIDE, "guide", Status.SEEN),
+    "$guide_dismissed": (Kind.GUIDE, "guide", Status.DISMISSED),
 }
 KEY_MAX_LENGTH = 80
 SESSION_MAX_LENGTH = 64
@@ -113,7 +118,7 @@ def _apply(state: ContentState, event: RecordedEvent, status: str) -> None:
             state.step_index = step - 1
         case "$walkthrough_dismissed" if step is not None:
             state.step_index = step
-        case "$tooltip_viewed" | "$survey_shown":
+        case "$tooltip_viewed" | "$survey_shown" | "$banner_viewed" | "$guide_viewed":
             state.times_seen += 1
     # A tooltip or survey seen again after it was dismissed (or answered) stays so.
     if not (status == Status.SEEN and state.status in FINISHED):

@@ -722,6 +722,134 @@ class Condition(models.Model):
             validation.check_same_workspace(self.segment, milestone=self.milestone)
 
 
+# --- Surfaces: banners and empty-state guides (issue 16, branch `surfaces`) -------------------
+
+
+class SurfaceContent(models.Model):
+    """What banners and empty-state guides share: words with an optional call to action,
+    shown on the pages of `page_url_pattern` once `when_present` (a selector) is on the page,
+    targeted, scheduled and capped like a tooltip (once: until first viewed; until_completed:
+    until dismissed; every_session: until dismissed in the current session)."""
+
+    key = models.SlugField(max_length=80, help_text="Unique in the workspace; used by the API.")
+    name = models.CharField(max_length=120)
+    page_url_pattern = models.CharField(max_length=500, blank=True)
+    when_present = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Show only once an element matching this selector is on the page.",
+    )
+    wait_timeout_ms = models.PositiveIntegerField(
+        default=5000, help_text="How long to wait for the element before reporting it missing."
+    )
+    title = models.CharField(max_length=200, blank=True)
+    body_markdown = models.TextField()
+    body_html = models.TextField(blank=True, editable=False)
+    cta_label = models.CharField(max_length=60, blank=True, help_text="Call-to-action button.")
+    cta_url = models.CharField(max_length=500, blank=True)
+    dismissible = models.BooleanField(default=True)
+    segment = models.ForeignKey(
+        "Segment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    frequency = models.CharField(
+        max_length=20,
+        choices=Walkthrough.Frequency.choices,
+        default=Walkthrough.Frequency.UNTIL_COMPLETED,
+    )
+    priority = models.IntegerField(
+        default=0, help_text="Higher shows first when several qualify (one thing at a time)."
+    )
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["workspace", "-priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.body_html = render_markdown(self.body_markdown)
+        if kwargs.get("update_fields") is not None and "body_markdown" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "body_html"}
+        super().save(*args, **kwargs)
+
+    def _errors(self) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        checks = (
+            ("page_url_pattern", lambda: validation.check_url_pattern(self.page_url_pattern)),
+            ("when_present", lambda: validation.check_selector(self.when_present)),
+            ("cta_url", lambda: validation.check_link(self.cta_url) if self.cta_url else None),
+        )
+        for field, check in checks:
+            try:
+                check()
+            except ValidationError as error:
+                errors[field] = error.messages
+        if self.cta_url and not self.cta_label:
+            errors["cta_label"] = ["A call to action with a link needs a label."]
+        if not 0 < self.wait_timeout_ms <= 60000:
+            errors["wait_timeout_ms"] = ["Wait between 1 and 60 000 ms."]
+        return errors
+
+    def clean(self) -> None:
+        errors = self._errors()
+        if errors:
+            raise ValidationError(errors)
+        validation.check_schedule(self.starts_at, self.ends_at)
+        validation.check_same_workspace(self, segment=self.segment)
+
+
+class Banner(SurfaceContent):
+    """A bar across the top or bottom of the page that pushes the host's content (or overlays
+    it), with an optional call to action; the host's sticky header stays usable."""
+
+    class Position(models.TextChoices):
+        TOP = "top", "Top of the page"
+        BOTTOM = "bottom", "Bottom of the page"
+
+    class Mode(models.TextChoices):
+        PUSH = "push", "Push the page's content"
+        OVERLAY = "overlay", "Overlay the page's content"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="banners")
+    position = models.CharField(max_length=6, choices=Position.choices, default=Position.TOP)
+    mode = models.CharField(max_length=7, choices=Mode.choices, default=Mode.PUSH)
+
+    class Meta(SurfaceContent.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_banner_key")
+        ]
+
+
+class Guide(SurfaceContent):
+    """An empty-state guide: content placed inside a host element (no overlay) when that
+    element is on the page, e.g. an empty table's placeholder."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="guides")
+    selector = models.CharField(
+        max_length=500, help_text="The host element the guide is placed inside."
+    )
+
+    class Meta(SurfaceContent.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_guide_key")
+        ]
+
+    def _errors(self) -> dict[str, list[str]]:
+        errors = super()._errors()
+        try:
+            validation.check_selector(self.selector, required=True)
+        except ValidationError as error:
+            errors["selector"] = error.messages
+        return errors
+
+
+# --- end of surfaces ------------------------------------------------------------------------
+
+
 class PublishedVersion(models.Model):
     """An immutable snapshot of one piece of content. Live users only ever see these."""
 
@@ -731,6 +859,8 @@ class PublishedVersion(models.Model):
         TOOLTIP = "tooltip", "Tooltip"
         PROGRESS_BAR = "progress_bar", "Progress bar"
         SURVEY = "survey", "Survey"
+        BANNER = "banner", "Banner"
+        GUIDE = "guide", "Empty-state guide"
 
     workspace = models.ForeignKey(
         Workspace, on_delete=models.CASCADE, related_name="published_versions"

@@ -12,7 +12,9 @@ from django.db import models
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from onboarding.models import (
+    Banner,
     Event,
+    Guide,
     Journey,
     ProgressBar,
     PublishedVersion,
@@ -38,7 +40,7 @@ def workspaces_for_user(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
 
 # Published content -----------------------------------------------------------------------
 
-ContentObject = Journey | Walkthrough | Tooltip | ProgressBar | Survey
+ContentObject = Journey | Walkthrough | Tooltip | ProgressBar | Survey | Banner | Guide
 
 KIND_OF_MODEL: dict[type[models.Model], str] = {
     Journey: PublishedVersion.Kind.JOURNEY,
@@ -46,6 +48,8 @@ KIND_OF_MODEL: dict[type[models.Model], str] = {
     Tooltip: PublishedVersion.Kind.TOOLTIP,
     ProgressBar: PublishedVersion.Kind.PROGRESS_BAR,
     Survey: PublishedVersion.Kind.SURVEY,
+    Banner: PublishedVersion.Kind.BANNER,
+    Guide: PublishedVersion.Kind.GUIDE,
 }
 MODEL_OF_KIND: dict[str, type[ContentObject]] = {
     PublishedVersion.Kind.JOURNEY: Journey,
@@ -53,6 +57,8 @@ MODEL_OF_KIND: dict[str, type[ContentObject]] = {
     PublishedVersion.Kind.TOOLTIP: Tooltip,
     PublishedVersion.Kind.PROGRESS_BAR: ProgressBar,
     PublishedVersion.Kind.SURVEY: Survey,
+    PublishedVersion.Kind.BANNER: Banner,
+    PublishedVersion.Kind.GUIDE: Guide,
 }
 
 
@@ -197,6 +203,41 @@ def survey_snapshot(survey: Survey) -> dict[str, Any]:
     }
 
 
+SURFACE_FIELDS = (
+    "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms", "title", "body_html",
+    "body_markdown", "cta_label", "cta_url", "dismissible", "segment_id", "frequency", "priority",
+)  # fmt: skip
+
+
+def surface_snapshot(obj: Banner | Guide) -> dict[str, Any]:
+    """A banner's or guide's published version (banner: + position, mode; guide: + selector)."""
+    own = ("position", "mode") if isinstance(obj, Banner) else ("selector",)
+    return {
+        "id": obj.pk,
+        **{field: getattr(obj, field) for field in (*SURFACE_FIELDS, *own)},
+        "starts_at": _iso(obj.starts_at),
+        "ends_at": _iso(obj.ends_at),
+    }
+
+
+def surface_engagement(obj: Banner | Guide) -> dict[str, int]:
+    """A banner's or guide's figures from the recorded events (every version): views, people
+    who saw it, dismissals and call-to-action clicks."""
+    kind = "banner" if isinstance(obj, Banner) else "guide"
+    events = Event.objects.filter(
+        workspace_id=obj.workspace_id,
+        name__in=[f"${kind}_viewed", f"${kind}_dismissed", f"${kind}_clicked"],
+        **{f"properties__{kind}": obj.key},
+    )
+    counts = dict(events.values_list("name").annotate(n=Count("id")).values_list("name", "n"))
+    return {
+        "views": counts.get(f"${kind}_viewed", 0),
+        "viewers": events.filter(name=f"${kind}_viewed").values("end_user_id").distinct().count(),
+        "dismissals": counts.get(f"${kind}_dismissed", 0),
+        "clicks": counts.get(f"${kind}_clicked", 0),
+    }
+
+
 def content_snapshot(obj: ContentObject) -> dict[str, Any]:
     """The JSON a published version of `obj` stores (the formats in the README)."""
     if isinstance(obj, Journey):
@@ -207,6 +248,8 @@ def content_snapshot(obj: ContentObject) -> dict[str, Any]:
         return tooltip_snapshot(obj)
     if isinstance(obj, Survey):
         return survey_snapshot(obj)
+    if isinstance(obj, Banner | Guide):
+        return surface_snapshot(obj)
     return progress_bar_snapshot(obj)
 
 

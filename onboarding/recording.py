@@ -33,10 +33,12 @@ from django.utils.dateparse import parse_datetime
 
 from onboarding import content_state, json_values, metrics, queries, realtime, signals, surveys
 from onboarding.models import (
+    Banner,
     Criterion,
     EndUser,
     ErasureRecord,
     Event,
+    Guide,
     Journey,
     JourneyProgress,
     JourneyStart,
@@ -834,6 +836,8 @@ _LIVE_JOURNEYS: dict[int, tuple[list[PublishedVersion], list[LiveJourney]]] = {}
 @receiver(post_delete, sender=Tooltip)
 @receiver(post_delete, sender=ProgressBar)
 @receiver(post_delete, sender=Survey)
+@receiver(post_delete, sender=Banner)
+@receiver(post_delete, sender=Guide)
 def _forget_live_content(sender: Any, instance: Any, **kwargs: Any) -> None:
     # A read before the publish commits may keep the old content for up to a second; the
     # `content` push that answers the publish rechecks (targeting.content_for).

@@ -19,7 +19,9 @@ from django.utils.text import slugify
 
 from onboarding import queries, realtime
 from onboarding.models import (
+    Banner,
     EndUser,
+    Guide,
     Journey,
     Milestone,
     MilestoneCompletion,
@@ -33,7 +35,7 @@ from onboarding.models import (
     Walkthrough,
     Workspace,
 )
-from onboarding.queries import KIND_OF_MODEL, MODEL_OF_KIND, ContentObject
+from onboarding.queries import KIND_OF_MODEL, MODEL_OF_KIND, SURFACE_FIELDS, ContentObject
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -283,6 +285,17 @@ def _restore_survey(survey: Survey, snapshot: dict[str, Any]) -> None:
     survey.save()
 
 
+def _restore_surface(obj: Banner | Guide, snapshot: dict[str, Any]) -> None:
+    own = ("position", "mode") if isinstance(obj, Banner) else ("selector",)
+    for field in (*SURFACE_FIELDS, *own):
+        if field not in {"key", "body_html", "segment_id"}:
+            setattr(obj, field, snapshot[field])
+    obj.segment = _segment(obj.workspace_id, snapshot["segment_id"])
+    obj.starts_at = _datetime(snapshot["starts_at"])
+    obj.ends_at = _datetime(snapshot["ends_at"])
+    obj.save()
+
+
 def _restore_progress_bar(progress_bar: ProgressBar, snapshot: dict[str, Any]) -> None:
     workspace_id = progress_bar.workspace_id
     for field in ("name", "title", "style", "position", "hide_when_complete", "priority"):
@@ -328,6 +341,8 @@ def content_restore(*, version: PublishedVersion, user: AnyUser = None) -> Publi
         _restore_tooltip(obj, snapshot)
     elif isinstance(obj, Survey):
         _restore_survey(obj, snapshot)
+    elif isinstance(obj, Banner | Guide):
+        _restore_surface(obj, snapshot)
     else:
         _restore_progress_bar(obj, snapshot)
     return _publish(obj, user, restored_from=version.version)

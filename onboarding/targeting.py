@@ -17,9 +17,7 @@ A walkthrough that may not start by itself is still sent (with `auto_start: fals
 checklist item or `Milepost.start(key)` can start it on request.
 
 For a tooltip: once = until first viewed; until_completed = until dismissed ("Got it");
-every_session = until dismissed in the current session. For a survey: once = until first
-shown; until_completed = until answered to the end or dismissed; every_session = until
-answered, or dismissed in the current session. A progress bar whose journey this user
+every_session = until dismissed in the current session. A progress bar whose journey this user
 completed is not sent when it hides when complete.
 """
 
@@ -44,6 +42,7 @@ from onboarding.models import (
 )
 from onboarding.queries import live_content
 from onboarding.segments import facts_for_many, segment_matches
+from onboarding.surfaces import SURFACES
 
 Kind = PublishedVersion.Kind
 Status = ContentState.Status
@@ -65,9 +64,6 @@ STEP_FIELDS = (
 TOOLTIP_FIELDS = ("key", "page_url_pattern", "selector", "body_html", "trigger", "placement")
 PROGRESS_BAR_FIELDS = ("key", "name", "title", "journey", "style", "position", "hide_when_complete")
 ITEM_FIELDS = ("milestone", "label", "action", "walkthrough", "url")
-SURVEY_FIELDS = (
-    "key", "name", "questions", "thank_you", "display", "position", "selector", "page_url_pattern",
-)  # fmt: skip
 
 
 def _moment(value: Any) -> datetime | None:
@@ -105,19 +101,6 @@ def tooltip_shows(frequency: str, state: ContentState | None, session: str | Non
         case Frequency.EVERY_SESSION:
             return not (state.status == Status.DISMISSED and state.last_session == session)
     return state.status != Status.DISMISSED
-
-
-def survey_shows(frequency: str, state: ContentState | None, session: str | None) -> bool:
-    if state is None:
-        return True
-    match frequency:
-        case Frequency.ONCE:
-            return False
-        case Frequency.EVERY_SESSION:
-            return state.status != Status.COMPLETED and not (
-                state.status == Status.DISMISSED and state.last_session == session
-            )
-    return state.status not in (Status.COMPLETED, Status.DISMISSED)
 
 
 def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -200,7 +183,8 @@ def _content(
     finished_journeys: set[int],
     session: str | None,
 ) -> dict[str, Any]:
-    walkthroughs, tooltips, progress_bars, surveys = [], [], [], []
+    walkthroughs, tooltips, progress_bars = [], [], []
+    surfaces: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for version in versions:
         snapshot = version.snapshot
         segment_id = snapshot.get("segment_id")
@@ -226,9 +210,6 @@ def _content(
         elif version.kind == Kind.TOOLTIP:
             if tooltip_shows(frequency, state, session):
                 tooltips.append({**base, **{f: snapshot[f] for f in TOOLTIP_FIELDS}})
-        elif version.kind == Kind.SURVEY:
-            if survey_shows(frequency, state, session):
-                surveys.append({**base, **{f: snapshot[f] for f in SURVEY_FIELDS}})
         elif version.kind == Kind.PROGRESS_BAR:
             if snapshot["hide_when_complete"] and snapshot["journey_id"] in finished_journeys:
                 continue
@@ -239,9 +220,17 @@ def _content(
                     "items": [{f: item[f] for f in ITEM_FIELDS} for item in snapshot["items"]],
                 }
             )
-    return {
+        elif version.kind in SURFACES:
+            payload_key, build = SURFACES[version.kind]
+            surface = build(base, snapshot, state, session)
+            if surface is not None:
+                surfaces[payload_key].append(surface)
+    content: dict[str, Any] = {
         "walkthroughs": _ordered(walkthroughs),
         "tooltips": _ordered(tooltips),
         "progress_bars": _ordered(progress_bars),
-        "surveys": _ordered(surveys),
     }
+    # Only when there is something: the SDK loads its surfaces bundle for it.
+    if surfaces:
+        content["surfaces"] = {key: _ordered(items) for key, items in surfaces.items()}
+    return content

@@ -199,3 +199,24 @@ class ContentStateFactory(factory.django.DjangoModelFactory):
     end_user = factory.SubFactory(EndUserFactory)
     kind = models.PublishedVersion.Kind.WALKTHROUGH
     key = factory.Sequence(lambda n: f"walkthrough-{n}")
+
+
+class BannerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Banner
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    key = factory.Sequence(lambda n: f"banner-{n}")
+    name = factory.Sequence(lambda n: f"Banner {n}")
+    body_markdown = "Scheduled maintenance on **Sunday**."
+
+
+class GuideFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Guide
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    key = factory.Sequence(lambda n: f"guide-{n}")
+    name = factory.Sequence(lambda n: f"Guide {n}")
+    selector = "#empty"
+    body_markdown = "No campaigns yet."

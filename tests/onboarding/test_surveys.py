@@ -95,6 +95,11 @@ def system(name: str, user: str = "u1", at: datetime = DAY, **properties: Any) -
     }
 
 
+def live_surveys(person: Any) -> list[dict[str, Any]]:
+    """The surveys in the person's content (`content.surfaces.surveys`, absent when none)."""
+    return targeting.content_for(end_user=person).get("surfaces", {}).get("surveys", [])
+
+
 @pytest.fixture
 def workspace() -> Workspace:
     return WorkspaceFactory()
@@ -168,7 +173,7 @@ def test_a_published_survey_reaches_the_end_users_content_with_its_questions(
     make_survey(workspace, priority=5)
     person = EndUserFactory(workspace=workspace)
 
-    surveys = targeting.content_for(end_user=person)["surveys"]
+    surveys = live_surveys(person)
 
     assert [s["key"] for s in surveys] == ["nps"]
     assert surveys[0]["questions"] == NPS_QUESTIONS
@@ -183,10 +188,10 @@ def test_editing_the_draft_changes_nothing_live_until_published(workspace: Works
     survey.questions = [{"key": "only", "type": "text", "prompt": "Anything else?"}]
     survey.save()
 
-    live = targeting.content_for(end_user=person)["surveys"][0]
+    live = live_surveys(person)[0]
     assert live["questions"] == NPS_QUESTIONS
     services.content_publish(obj=survey)
-    assert targeting.content_for(end_user=person)["surveys"][0]["questions"][0]["key"] == "only"
+    assert live_surveys(person)[0]["questions"][0]["key"] == "only"
 
 
 def test_restoring_an_old_version_brings_its_questions_back(workspace: Workspace) -> None:
@@ -210,13 +215,13 @@ def test_a_survey_answered_or_dismissed_stops_showing_until_completed(
     make_survey(workspace)
     person = EndUserFactory(workspace=workspace, external_id="u1")
     sent(workspace, system("$survey_shown"))
-    assert targeting.content_for(end_user=person)["surveys"] != []
+    assert live_surveys(person) != []
 
     sent(workspace, system("$survey_completed", at=DAY + timedelta(minutes=1)))
-    assert targeting.content_for(end_user=person)["surveys"] == []
+    assert live_surveys(person) == []
     # A later view from a stale tab does not bring it back.
     sent(workspace, system("$survey_shown", at=DAY + timedelta(minutes=2)))
-    assert targeting.content_for(end_user=person)["surveys"] == []
+    assert live_surveys(person) == []
 
 
 def test_a_survey_shown_once_does_not_come_back_when_its_frequency_is_once(
@@ -227,7 +232,7 @@ def test_a_survey_shown_once_does_not_come_back_when_its_frequency_is_once(
 
     sent(workspace, system("$survey_shown"))
 
-    assert targeting.content_for(end_user=person)["surveys"] == []
+    assert live_surveys(person) == []
 
 
 # Answers -----------------------------------------------------------------------------------
@@ -512,9 +517,6 @@ def test_a_survey_targeted_at_detractors_reaches_only_them(workspace: Workspace)
     )  # fmt: skip
     sent(workspace, answer("score", 10, "fan"), answer("score", 3, "critic"))
 
-    keys = {
-        p.external_id: [s["key"] for s in targeting.content_for(end_user=p)["surveys"]]
-        for p in workspace.end_users.all()
-    }
+    keys = {p.external_id: [s["key"] for s in live_surveys(p)] for p in workspace.end_users.all()}
 
     assert keys == {"fan": ["nps"], "critic": ["nps", "win-back"]}

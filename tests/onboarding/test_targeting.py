@@ -69,7 +69,7 @@ def test_it_never_sends_a_draft_that_was_not_published(workspace: Any, end_user:
     WalkthroughFactory(workspace=workspace)
     TooltipFactory(workspace=workspace)
     content = content_for(end_user=end_user)
-    assert content == {"walkthroughs": [], "tooltips": [], "progress_bars": [], "surveys": []}
+    assert content == {"walkthroughs": [], "tooltips": [], "progress_bars": []}
 
 
 def test_it_sends_the_published_version_not_the_edited_draft(workspace: Any, end_user: Any) -> None:

@@ -55,10 +55,15 @@ class Controller {
   #user: { id: string; traits: Traits; userHash?: string } | null = null;
   #outbox: Outbox | null = null;
   #transport: Transport | null = null;
-  #content: Content = parseContent({}).content;
-  #journeys: JourneyView[] = [];
+  content: Content = parseContent({}).content;
+  journeys: JourneyView[] = [];
   #seq = 0;
-  #tour: Tour | null = null;
+  /** The tour on screen, if any (read by the surfaces queue: modals never stack). */
+  tour: Tour | null = null;
+  /** Set by the surfaces queue while it holds the screen: a tour may not start by itself. */
+  held = false;
+  /** The surfaces queue's hook, called when a tour ends: what waited may show. */
+  freed?: () => void;
   #tooltips = new Map<string, TooltipView>();
   #progress: ProgressView | null = null;
   #dismissedTooltips = new Set<string>();
@@ -127,7 +132,7 @@ class Controller {
     if (/^\$(walkthrough_|step_[cb])/.test(name)) this.#mine.add(event.id);
     this.#flush();
     this.#emit(name, props);
-    if (!name.startsWith("$")) this.#tour?.onEvent(name);
+    if (!name.startsWith("$")) this.tour?.onEvent(name);
   }
 
   page(): void {
@@ -135,7 +140,7 @@ class Controller {
     this.#lastUrl = location.href;
     this.track("$pageview", where());
     this.#transport?.send({ type: "page", ...where() });
-    this.#render();
+    this.render();
   }
 
   start(key: unknown): void {
@@ -144,9 +149,9 @@ class Controller {
       this.report("unknown_walkthrough", `no walkthrough ${String(key)} here`);
       return;
     }
-    this.#tour?.destroy();
-    this.#tour = new Tour(walkthrough, this);
-    this.#tour.begin();
+    this.tour?.destroy();
+    this.tour = new Tour(walkthrough, this);
+    this.tour.begin();
   }
 
   reset(): void {
@@ -155,11 +160,11 @@ class Controller {
     this.#outbox = null;
     this.#user = null;
     this.#seq = 0;
-    this.#tour?.destroy();
-    this.#tour = null;
+    this.tour?.destroy();
+    this.tour = null;
     this.#clearViews();
-    this.#content = parseContent({}).content;
-    this.#journeys = [];
+    this.#setContent({});
+    this.journeys = [];
   }
 
   /** Host-app hooks: any tracked event name (`$step_viewed`, `campaign_created`…), and
@@ -261,14 +266,14 @@ class Controller {
         this.#mine.clear();
         this.root.theme(message.theme);
         this.#setContent(message.content);
-        this.#journeys = parseJourneys(message.journeys);
+        this.journeys = parseJourneys(message.journeys);
         this.#setSeq(message.seq);
-        this.#render();
+        this.render();
         this.#emit("ready", { user: message.user });
         break;
       case "content":
         this.#setContent(message.content);
-        this.#render();
+        this.render();
         break;
       case "ack": {
         const rejected = list(message.rejected);
@@ -303,15 +308,17 @@ class Controller {
 
   #setContent(raw: unknown): void {
     const { content, errors } = parseContent(raw);
-    this.#content = content;
+    this.content = content;
     for (const error of errors) this.report("malformed_content", error);
+    // Banners, guides, surveys, the resource center: the surfaces bundle, once some user has any.
+    if (w.MilepostSurfaces || (raw as Content).surfaces) this.#surface("content", raw);
   }
 
   #onProgress(message: Message): void {
     const journey = parseJourney(message);
     if (!journey) return;
-    const before = this.#journeys.find((j) => j.key === journey.key);
-    this.#journeys = withJourney(this.#journeys, journey);
+    const before = this.journeys.find((j) => j.key === journey.key);
+    this.journeys = withJourney(this.journeys, journey);
     for (const name of newlyCompleted(before, journey)) celebrate(this.root, `${name}: done!`);
     this.#emit("progress", message);
     this.#renderProgress();
@@ -320,12 +327,12 @@ class Controller {
   async #resync(): Promise<void> {
     const snapshot = await this.#transport?.progress();
     if (!snapshot) return;
-    this.#journeys = parseJourneys(snapshot.journeys);
+    this.journeys = parseJourneys(snapshot.journeys);
     this.#setSeq(snapshot.seq);
     this.#renderProgress();
     const states = (snapshot.walkthroughs ?? {}) as Record<string, unknown>;
     this.#mine.clear();
-    for (const walkthrough of this.#content.walkthroughs) {
+    for (const walkthrough of this.content.walkthroughs) {
       if (walkthrough.key in states) {
         walkthrough.state = tourState(states[walkthrough.key]);
         this.#follow(walkthrough);
@@ -334,14 +341,14 @@ class Controller {
   }
 
   #walkthrough(key: unknown): Walkthrough | undefined {
-    return this.#content.walkthroughs.find((w) => w.key === key);
+    return this.content.walkthroughs.find((w) => w.key === key);
   }
 
   /** Make this tab show what the server holds for the walkthrough (another tab moved it, or
    * refused this one's move), once this tab's own moves have all been answered. */
   #follow(walkthrough: Walkthrough): void {
     const state = walkthrough.state;
-    const tour = this.#tour;
+    const tour = this.tour;
     if (this.#mine.size || !state) return;
     if (tour?.walkthrough.key === walkthrough.key) {
       if (!going(walkthrough)) tour.leave();
@@ -351,21 +358,22 @@ class Controller {
         tour.show();
       }
     } else if (!tour && going(walkthrough)) {
-      this.#tour = new Tour(walkthrough, this, state);
-      this.#tour.show();
+      this.tour = new Tour(walkthrough, this, state);
+      this.tour.show();
     }
   }
 
   // Rendering ----------------------------------------------------------------------------
 
-  #render(): void {
+  render(): void {
     this.#renderTour();
     this.#renderTooltips();
     this.#renderProgress();
   }
 
   ended(): void {
-    this.#tour = null;
+    this.tour = null;
+    this.freed?.();
   }
 
   celebrate(text: string): void {
@@ -383,39 +391,39 @@ class Controller {
   }
 
   #renderTour(): void {
-    const tour = this.#tour;
+    const tour = this.tour;
     const current = tour && this.#walkthrough(tour.walkthrough.key);
     if (tour && current) {
       // A publish may have changed the steps: carry on, at the same step, with the new ones.
       if (!same(current.steps, tour.walkthrough.steps)) {
         tour.destroy();
-        this.#tour = new Tour(current, this, {
+        this.tour = new Tour(current, this, {
           step: Math.min(tour.index, current.steps.length - 1),
           attempt: tour.attempt,
         });
       }
-      this.#tour!.show();
+      this.tour!.show();
       return;
     }
-    this.#tour?.destroy();
-    this.#tour = null;
-    const walkthroughs = byPriority(this.#content.walkthroughs);
+    this.tour?.destroy();
+    this.tour = null;
+    const walkthroughs = byPriority(this.content.walkthroughs);
     const resumed = walkthroughs.find(going);
     const started = walkthroughs.find(
       (w) => w.auto_start && urlMatches(w.steps[0]!.page_url_pattern, location.pathname, location.search),
     );
     if (resumed) {
-      this.#tour = new Tour(resumed, this, resumed.state!);
-      this.#tour.show();
-    } else if (started) {
-      this.#tour = new Tour(started, this);
-      this.#tour.begin();
+      this.tour = new Tour(resumed, this, resumed.state!);
+      this.tour.show();
+    } else if (started && !this.held) {
+      this.tour = new Tour(started, this);
+      this.tour.begin();
     }
   }
 
   #renderTooltips(): void {
     const wanted = new Set<string>();
-    for (const tip of byPriority(this.#content.tooltips)) {
+    for (const tip of byPriority(this.content.tooltips)) {
       if (this.#dismissedTooltips.has(tip.key)) continue;
       if (!urlMatches(tip.page_url_pattern, location.pathname, location.search)) continue;
       wanted.add(tip.key);
@@ -434,10 +442,10 @@ class Controller {
   }
 
   #renderProgress(): void {
-    const bar = byPriority(this.#content.progress_bars).find((b) =>
-      this.#journeys.some((j) => j.key === b.journey),
+    const bar = byPriority(this.content.progress_bars).find((b) =>
+      this.journeys.some((j) => j.key === b.journey),
     );
-    const journey = bar && this.#journeys.find((j) => j.key === bar.journey);
+    const journey = bar && this.journeys.find((j) => j.key === bar.journey);
     if (!bar || !journey || (bar.hide_when_complete && journey.percent >= 100)) {
       // Let the celebration show before the finished bar goes away.
       const view = this.#progress;
@@ -460,14 +468,19 @@ class Controller {
     this.#progress = null;
   }
 
-  /** In-app messages draw from their own small bundle (static/milepost/messages.js, from
-   * render/message.ts), loaded with the first one: most pages never get one. */
+  /** In-app messages and the surfaces (banners, guides, surveys, resource center) draw from
+   * one lazy bundle (static/milepost/surfaces.js, from surfaces/), loaded with the first one:
+   * most pages never get one. It takes over the queue of `[host, type, payload]` items. */
   #showMessage(message: Message): void {
     // A reconnect may push again a message this tab still shows.
     if (this.#messages.has(String(message.id))) return;
     this.#messages.add(String(message.id));
-    (w.MilepostMessages ??= (load("messages.js"), [] as [Controller, Message][])).push([this, message]);
+    this.#surface("message", message);
     this.#emit("message", message);
+  }
+
+  #surface(type: string, payload: unknown): void {
+    (w.MilepostSurfaces ??= (load("surfaces.js"), [] as [Controller, string, unknown][])).push([this, type, payload]);
   }
 
   // Navigation ---------------------------------------------------------------------------
@@ -530,7 +543,7 @@ const run = (call: unknown): void => {
   (api[method] as (...a: unknown[]) => unknown)(...args);
 };
 
-const w = window as unknown as { Milepost?: Api; milepost?: unknown; MilepostMessages?: { push(item: [Controller, Message]): void } };
+const w = window as unknown as { Milepost?: Api; milepost?: unknown; MilepostSurfaces?: { push(item: [Controller, string, unknown]): void } };
 const queued = Array.isArray(w.milepost) ? (w.milepost as unknown[]) : [];
 w.Milepost = api;
 w.milepost = { push: (...calls: unknown[]) => calls.forEach(run) };

@@ -70,6 +70,8 @@ export interface Content {
   walkthroughs: Walkthrough[];
   tooltips: Tooltip[];
   progress_bars: ProgressBar[];
+  /** Banners, guides, surveys, resource center: read by the surfaces bundle (surfaces/). */
+  surfaces?: unknown;
 }
 
 export interface MilestoneView {

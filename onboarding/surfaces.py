@@ -1,0 +1,110 @@
+"""The server side of the surfaces contract (widget/src/surfaces/contract.ts): how published
+content of the kinds the surfaces bundle renders (banners, guides, surveys, resource centers)
+becomes `content.surfaces` in `welcome` and `content` pushes.
+
+Each kind adds ONE entry to `SURFACES`, in its own block (three branches merge here):
+`PublishedVersion.Kind` value -> (payload key, builder). The builder gets the common item
+(`key`, `version`, `priority`) and the version's snapshot, the user's ContentState for it (or
+None) and the widget's session id, and answers the item to send, or None to leave it out
+(frequency caps). Segment and schedule are checked before (onboarding/targeting.py); the URL
+rule and `when_present` are the browser's. Every item carries the common fields
+`page_url_pattern`, `when_present` and `wait_timeout_ms` (see `common`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from onboarding.models import ContentState
+
+Builder = Callable[
+    [dict[str, Any], dict[str, Any], ContentState | None, str | None], dict[str, Any] | None
+]
+
+COMMON_FIELDS = ("page_url_pattern", "when_present", "wait_timeout_ms")
+
+
+def common(base: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The fields every surfaces item has (contract.ts `Common`)."""
+    return {
+        **base,
+        "page_url_pattern": snapshot.get("page_url_pattern", ""),
+        "when_present": snapshot.get("when_present", ""),
+        "wait_timeout_ms": snapshot.get("wait_timeout_ms", 5000),
+    }
+
+
+SURFACES: dict[str, tuple[str, Builder]] = {}
+
+# --- banners and guides (branch `surfaces`) ---------------------------------------------------
+
+_SURFACE_ITEM_FIELDS = ("title", "body_html", "cta_label", "cta_url", "dismissible")
+
+
+def _capped(frequency: str, state: ContentState | None, session: str | None) -> bool:
+    """Capped like a tooltip: once = until first viewed; until_completed = until dismissed;
+    every_session = until dismissed in the current session."""
+    from onboarding.targeting import tooltip_shows
+
+    return tooltip_shows(frequency, state, session)
+
+
+def _banner(
+    base: dict[str, Any], snapshot: dict[str, Any], state: ContentState | None, session: str | None
+) -> dict[str, Any] | None:
+    if not _capped(snapshot["frequency"], state, session):
+        return None
+    return {
+        **common(base, snapshot),
+        **{field: snapshot[field] for field in (*_SURFACE_ITEM_FIELDS, "position", "mode")},
+    }
+
+
+def _guide(
+    base: dict[str, Any], snapshot: dict[str, Any], state: ContentState | None, session: str | None
+) -> dict[str, Any] | None:
+    if not _capped(snapshot["frequency"], state, session):
+        return None
+    return {
+        **common(base, snapshot),
+        **{field: snapshot[field] for field in (*_SURFACE_ITEM_FIELDS, "selector")},
+    }
+
+
+SURFACES["banner"] = ("banners", _banner)
+SURFACES["guide"] = ("guides", _guide)
+
+# --- surveys (branch `surveys`) ---------------------------------------------------------------
+
+_SURVEY_ITEM_FIELDS = ("name", "questions", "thank_you", "display", "position", "selector")
+
+
+def survey_shows(frequency: str, state: ContentState | None, session: str | None) -> bool:
+    """once = until first shown; until_completed = until answered to the end or dismissed;
+    every_session = until answered, or dismissed in the current session."""
+    if state is None:
+        return True
+    status = ContentState.Status
+    match frequency:
+        case "once":
+            return False
+        case "every_session":
+            return state.status != status.COMPLETED and not (
+                state.status == status.DISMISSED and state.last_session == session
+            )
+    return state.status not in (status.COMPLETED, status.DISMISSED)
+
+
+def _survey(
+    base: dict[str, Any], snapshot: dict[str, Any], state: ContentState | None, session: str | None
+) -> dict[str, Any] | None:
+    if not survey_shows(snapshot["frequency"], state, session):
+        return None
+    return {**common(base, snapshot), **{field: snapshot[field] for field in _SURVEY_ITEM_FIELDS}}
+
+
+SURVEYS_PAYLOAD_KEY = "surveys"
+SURFACES["survey"] = (SURVEYS_PAYLOAD_KEY, _survey)
+
+# --- resource center (branch `rc`) ------------------------------------------------------------

@@ -1,0 +1,64 @@
+/** In-app messages (engagement's `message` push): a centred modal or a card at the bottom,
+ * with an optional call to action, each taking the screen through the queue (one thing at a
+ * time). `$message_shown`, `$message_clicked` and `$message_dismissed` are tracked. */
+import { type Action, card, focusCard } from "../render/card";
+import { text } from "../state";
+import { safeLink } from "../targeting";
+import type { Context, Entry, Raw } from "./contract";
+import { register } from "./index";
+
+function push(message: Raw, { host, queue }: Context): void {
+  const props = { message: message.id, rule: message.rule };
+  const cta = message.cta as { label?: unknown; url?: unknown } | undefined;
+  const modal = message.style === "modal";
+  let el: HTMLElement | null = null;
+  const close = (): void => {
+    el?.remove();
+    queue.done(entry);
+  };
+  const actions: Action[] = [];
+  if (cta && typeof cta.label === "string") {
+    actions.push({
+      text: cta.label,
+      primary: true,
+      run: () => {
+        host.track("$message_clicked", props);
+        close();
+        if (safeLink(cta.url)) location.assign(cta.url);
+      },
+    });
+  }
+  let seen = false;
+  const entry: Entry = {
+    kind: "message",
+    key: String(message.id ?? ""),
+    priority: typeof message.priority === "number" ? message.priority : 0,
+    slot: "screen",
+    show() {
+      el = card({
+        title: text(message.title),
+        html: text(message.body_html),
+        modal,
+        actions,
+        closeLabel: "Close message",
+        onClose: () => {
+          host.track("$message_dismissed", props);
+          close();
+        },
+      });
+      el.dataset.message = entry.key;
+      if (!modal) el.classList.add("k");
+      host.root.attach();
+      host.root.layer.append(el);
+      if (modal) focusCard(el);
+      if (!seen) host.track("$message_shown", props);
+      seen = true;
+    },
+    hide() {
+      el?.remove();
+    },
+  };
+  queue.want(entry);
+}
+
+register("message", { push });
