@@ -5,55 +5,149 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('onboarding', '0008_banners_and_guides'),
+        ("onboarding", "0008_banners_and_guides"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='condition',
-            name='event_properties',
-            field=models.JSONField(blank=True, default=dict, help_text='Event rules only: properties the event must have (equal values), e.g. {"survey": "nps", "band": "promoter"} with $survey_answered for an NPS of 9-10.'),
+            model_name="condition",
+            name="event_properties",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text='Event rules only: properties the event must have (equal values), e.g. {"survey": "nps", "band": "promoter"} with $survey_answered for an NPS of 9-10.',
+            ),
         ),
         migrations.AddField(
-            model_name='milestone',
-            name='event_properties',
-            field=models.JSONField(blank=True, default=dict, help_text='Event milestone only: properties a counted event must have (equal values), e.g. {"survey": "nps", "band": "promoter"} for an NPS answer of 9-10.'),
+            model_name="milestone",
+            name="event_properties",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text='Event milestone only: properties a counted event must have (equal values), e.g. {"survey": "nps", "band": "promoter"} for an NPS answer of 9-10.',
+            ),
         ),
         migrations.AlterField(
-            model_name='contentstate',
-            name='kind',
-            field=models.CharField(choices=[('journey', 'Journey'), ('walkthrough', 'Walkthrough'), ('tooltip', 'Tooltip'), ('progress_bar', 'Progress bar'), ('survey', 'Survey'), ('banner', 'Banner'), ('guide', 'Empty-state guide')], max_length=14),
+            model_name="contentstate",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("journey", "Journey"),
+                    ("walkthrough", "Walkthrough"),
+                    ("tooltip", "Tooltip"),
+                    ("progress_bar", "Progress bar"),
+                    ("survey", "Survey"),
+                    ("banner", "Banner"),
+                    ("guide", "Empty-state guide"),
+                ],
+                max_length=14,
+            ),
         ),
         migrations.AlterField(
-            model_name='publishedversion',
-            name='kind',
-            field=models.CharField(choices=[('journey', 'Journey'), ('walkthrough', 'Walkthrough'), ('tooltip', 'Tooltip'), ('progress_bar', 'Progress bar'), ('survey', 'Survey'), ('banner', 'Banner'), ('guide', 'Empty-state guide')], max_length=14),
+            model_name="publishedversion",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("journey", "Journey"),
+                    ("walkthrough", "Walkthrough"),
+                    ("tooltip", "Tooltip"),
+                    ("progress_bar", "Progress bar"),
+                    ("survey", "Survey"),
+                    ("banner", "Banner"),
+                    ("guide", "Empty-state guide"),
+                ],
+                max_length=14,
+            ),
         ),
         migrations.CreateModel(
-            name='Survey',
+            name="Survey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=80)),
-                ('name', models.CharField(max_length=120)),
-                ('questions', models.JSONField(default=list, help_text='A list of questions, e.g. [{"key": "score", "type": "nps", "prompt": "How likely are you to recommend us?", "follow_up": {"detractor": "why"}}, {"key": "why", "type": "text", "prompt": "What should we fix?"}]. Types: nps, rating, single_choice, multiple_choice, text (see the README, Surveys).')),
-                ('thank_you', models.CharField(blank=True, default='Thank you!', max_length=200)),
-                ('display', models.CharField(choices=[('popover', 'Popover (bottom corner card)'), ('inline', 'Inline (inside a host element)')], default='popover', max_length=10)),
-                ('position', models.CharField(choices=[('bottom-right', 'Bottom right'), ('bottom-left', 'Bottom left')], default='bottom-right', max_length=12)),
-                ('selector', models.CharField(blank=True, help_text='Inline only: the host element it goes inside.', max_length=500)),
-                ('page_url_pattern', models.CharField(blank=True, max_length=500)),
-                ('frequency', models.CharField(choices=[('once', 'Once'), ('until_completed', 'Until completed'), ('every_session', 'Every session')], default='until_completed', help_text='Once: until shown once. Until completed: until answered or dismissed. Every session: until answered, or dismissed in this session.', max_length=20)),
-                ('priority', models.IntegerField(default=0)),
-                ('starts_at', models.DateTimeField(blank=True, null=True)),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('segment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='onboarding.segment')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='surveys', to='onboarding.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=80)),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "questions",
+                    models.JSONField(
+                        default=list,
+                        help_text='A list of questions, e.g. [{"key": "score", "type": "nps", "prompt": "How likely are you to recommend us?", "follow_up": {"detractor": "why"}}, {"key": "why", "type": "text", "prompt": "What should we fix?"}]. Types: nps, rating, single_choice, multiple_choice, text (see the README, Surveys).',
+                    ),
+                ),
+                ("thank_you", models.CharField(blank=True, default="Thank you!", max_length=200)),
+                (
+                    "display",
+                    models.CharField(
+                        choices=[
+                            ("popover", "Popover (bottom corner card)"),
+                            ("inline", "Inline (inside a host element)"),
+                        ],
+                        default="popover",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "position",
+                    models.CharField(
+                        choices=[("bottom-right", "Bottom right"), ("bottom-left", "Bottom left")],
+                        default="bottom-right",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "selector",
+                    models.CharField(
+                        blank=True,
+                        help_text="Inline only: the host element it goes inside.",
+                        max_length=500,
+                    ),
+                ),
+                ("page_url_pattern", models.CharField(blank=True, max_length=500)),
+                (
+                    "frequency",
+                    models.CharField(
+                        choices=[
+                            ("once", "Once"),
+                            ("until_completed", "Until completed"),
+                            ("every_session", "Every session"),
+                        ],
+                        default="until_completed",
+                        help_text="Once: until shown once. Until completed: until answered or dismissed. Every session: until answered, or dismissed in this session.",
+                        max_length=20,
+                    ),
+                ),
+                ("priority", models.IntegerField(default=0)),
+                ("starts_at", models.DateTimeField(blank=True, null=True)),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "segment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="onboarding.segment",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="surveys",
+                        to="onboarding.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['workspace', '-priority', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'key'), name='unique_survey_key')],
+                "ordering": ["workspace", "-priority", "name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("workspace", "key"), name="unique_survey_key")
+                ],
             },
         ),
     ]
