@@ -51,8 +51,8 @@ def hostile_page(live: Live, workspace: Workspace, user_id: str, body: str = "")
         f'data-key="{workspace.publishable_key}"></script>'
         f'<script nonce="{NONCE}">window.milepost = window.milepost || [];'
         f'milepost.push(["identify", "{user_id}", {{}}, {{userHash: "{user_hash}"}}]);</script>'
-        f'<style nonce="{NONCE}">* {{ all: unset }} head {{ display: none }} header {{ display: block; position: sticky;'
-        " top: 0; z-index: 99999; height: 56px; background: #111; color: #fff }"
+        f'<style nonce="{NONCE}">* {{ all: unset }} head {{ display: none }}'
+        " header { display: block; position: sticky; top: 0; z-index: 99999; height: 56px; background: #111; color: #fff }"
         " main { display: block; height: 600px; overflow: auto }"
         " input, textarea, label, button, fieldset { font-size: 40px !important;"
         " color: red !important }</style>"
