@@ -52,7 +52,8 @@ def hostile_page(live: Live, workspace: Workspace, user_id: str, body: str = "")
         f'<script nonce="{NONCE}">window.milepost = window.milepost || [];'
         f'milepost.push(["identify", "{user_id}", {{}}, {{userHash: "{user_hash}"}}]);</script>'
         f'<style nonce="{NONCE}">* {{ all: unset }} head {{ display: none }}'
-        " header { display: block; position: sticky; top: 0; z-index: 99999; height: 56px; background: #111; color: #fff }"
+        " header { display: block; position: sticky; top: 0; z-index: 99999; height: 56px;"
+        " background: #111; color: #fff }"
         " main { display: block; height: 600px; overflow: auto }"
         " input, textarea, label, button, fieldset { font-size: 40px !important;"
         " color: red !important }</style>"
@@ -176,4 +177,21 @@ def test_an_inline_survey_is_drawn_inside_its_host_element_and_an_invalid_answer
     assert use.properties["answer"] == ["Planning", "Reporting"]
     [stars] = events_named("$survey_answered", question="stars")
     assert stars.properties["answer"] == 4
+    assert page.errors == []
+
+
+def test_the_demo_asks_its_nps_survey_inline_on_the_contacts_page(live: Live, page: Any) -> None:
+    page.goto(f"{live.demo_url}/contacts")
+    region = page.locator("#feedback milepost-survey [role=region]")
+    expect(region.get_by_role("radiogroup")).to_contain_text("recommend Acme to a colleague")
+    region.get_by_role("radio", name="10").check()
+    region.get_by_role("button", name="Next").click()
+    expect(region.get_by_role("radiogroup", name="What do you like most?")).to_be_visible()
+    region.get_by_role("radio", name="Reports").check()
+    page.screenshot(path=str(SCREENSHOTS / "survey-demo.png"))
+    region.get_by_role("button", name="Next").click()
+
+    assert wait_for(
+        lambda: events_named("$survey_answered", survey="contacts-nps", answer="Reports")
+    )
     assert page.errors == []

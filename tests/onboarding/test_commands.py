@@ -133,6 +133,7 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
         ("tooltip", "help-tip"),
         ("tooltip", "import-tip"),
         ("progress_bar", "getting-started"),
+        ("survey", "contacts-nps"),
     }
     journey = Journey.objects.get(workspace=workspace, key="trial-onboarding")
     assert list(journey.milestones.values_list("key", "phase", "counts_toward_pql")) == [
@@ -161,7 +162,7 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
     assert Workspace.objects.count() == 1
     assert Milestone.objects.count() == 3
     assert ProgressBar.objects.count() == 1
-    assert PublishedVersion.objects.count() == 5
+    assert PublishedVersion.objects.count() == 6
 
 
 @override_settings(DEMO_HOST_URL="http://localhost:8001")

@@ -14,7 +14,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from onboarding.content_io import FORMAT, SECTIONS, content_import
-from onboarding.models import Journey, ProgressBar, Tooltip, Walkthrough, Workspace, WorkspaceMember
+from onboarding.models import (
+    Journey,
+    ProgressBar,
+    Survey,
+    Tooltip,
+    Walkthrough,
+    Workspace,
+    WorkspaceMember,
+)
 from onboarding.services import workspace_create
 
 DEMO_SLUG = "acme"
@@ -148,6 +156,38 @@ DEMO_CONTENT: dict[str, Any] = {
             ],
         }
     ],
+    "surveys": [
+        {
+            "key": "contacts-nps",
+            "name": "How are we doing?",
+            "display": "inline",
+            "selector": "#feedback",
+            "page_url_pattern": "/contacts",
+            "thank_you": "Thank you! Our team reads every answer.",
+            "questions": [
+                {
+                    "key": "score",
+                    "type": "nps",
+                    "prompt": "How likely are you to recommend Acme to a colleague?",
+                    "follow_up": {"detractor": "fix", "promoter": "favourite"},
+                },
+                {"key": "fix", "type": "text", "prompt": "What should we fix first?"},
+                {
+                    "key": "favourite",
+                    "type": "single_choice",
+                    "prompt": "What do you like most?",
+                    "choices": ["Campaigns", "Contact import", "Reports"],
+                },
+                {
+                    "key": "channels",
+                    "type": "multiple_choice",
+                    "prompt": "Where do you reach your contacts?",
+                    "choices": ["E-mail", "SMS", "Social"],
+                    "optional": True,
+                },
+            ],
+        }
+    ],
 }
 
 _MODELS: dict[str, type[Any]] = {
@@ -155,6 +195,7 @@ _MODELS: dict[str, type[Any]] = {
     "walkthroughs": Walkthrough,
     "tooltips": Tooltip,
     "progress_bars": ProgressBar,
+    "surveys": Survey,
 }
 
 

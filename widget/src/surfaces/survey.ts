@@ -30,7 +30,7 @@ const SHEET =
   ":host(milepost-survey){position:static!important;display:block!important;z-index:auto!important;margin:12px 0!important}" +
   ".sv{position:fixed;bottom:16px;inset-inline-end:16px;width:360px;max-width:calc(100vw - 24px);background:var(--b);color:var(--t);border-radius:var(--r);box-shadow:0 8px 28px #0004,0 0 0 1px #0001;padding:16px;font:14px/1.45 var(--f);animation:i .2s}" +
   ".sv.bottom-left{inset-inline:16px auto}" +
-  ".sv.in{position:static;width:auto;max-width:none;box-shadow:0 0 0 1px #0002}" +
+  ".sv.in{position:relative;inset:auto;width:auto;max-width:none;box-shadow:0 0 0 1px #0002}" +
   ".sv fieldset{border:0;margin:0;padding:0;min-width:0}" +
   ".sv legend,.sv label.q{display:block;font-weight:600;font-size:15px;margin:0 0 10px;margin-inline-end:28px;padding:0}" +
   ".sv .sc{display:flex;flex-wrap:wrap;gap:4px}" +
