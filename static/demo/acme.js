@@ -26,7 +26,13 @@
 
   var importButton = document.getElementById("import-contacts");
   if (importButton) {
+    // The empty-state guide's call to action links to #import.
+    window.addEventListener("hashchange", function () {
+      if (location.hash === "#import") importButton.click();
+    });
     importButton.addEventListener("click", function () {
+      var empty = document.getElementById("contacts-empty");
+      if (empty) empty.remove();
       var list = document.getElementById("contact-list");
       ["Ada Lovelace", "Grace Hopper", "Alan Turing"].forEach(function (name) {
         addItem(list, name);

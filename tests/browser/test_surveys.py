@@ -184,12 +184,13 @@ def test_the_demo_asks_its_nps_survey_inline_on_the_contacts_page(live: Live, pa
     page.goto(f"{live.demo_url}/contacts")
     region = page.locator("#feedback milepost-survey [role=region]")
     expect(region.get_by_role("radiogroup")).to_contain_text("recommend Acme to a colleague")
+    # Keyboard: a radio chosen, Enter sends the question.
     region.get_by_role("radio", name="10").check()
-    region.get_by_role("button", name="Next").click()
+    page.keyboard.press("Enter")
     expect(region.get_by_role("radiogroup", name="What do you like most?")).to_be_visible()
     region.get_by_role("radio", name="Reports").check()
     page.screenshot(path=str(SCREENSHOTS / "survey-demo.png"))
-    region.get_by_role("button", name="Next").click()
+    page.keyboard.press("Enter")
 
     assert wait_for(
         lambda: events_named("$survey_answered", survey="contacts-nps", answer="Reports")

@@ -134,6 +134,8 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
         ("tooltip", "import-tip"),
         ("progress_bar", "getting-started"),
         ("survey", "contacts-nps"),
+        ("banner", "maintenance"),
+        ("guide", "no-contacts"),
     }
     journey = Journey.objects.get(workspace=workspace, key="trial-onboarding")
     assert list(journey.milestones.values_list("key", "phase", "counts_toward_pql")) == [
@@ -162,7 +164,7 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
     assert Workspace.objects.count() == 1
     assert Milestone.objects.count() == 3
     assert ProgressBar.objects.count() == 1
-    assert PublishedVersion.objects.count() == 6
+    assert PublishedVersion.objects.count() == 8
 
 
 @override_settings(DEMO_HOST_URL="http://localhost:8001")

@@ -15,6 +15,8 @@ from django.db import transaction
 
 from onboarding.content_io import FORMAT, SECTIONS, content_import
 from onboarding.models import (
+    Banner,
+    Guide,
     Journey,
     ProgressBar,
     Survey,
@@ -188,6 +190,32 @@ DEMO_CONTENT: dict[str, Any] = {
             ],
         }
     ],
+    # Issue 16: a banner on every page (it waits while the welcome tour shows: one thing at a
+    # time) and an empty-state guide inside the empty contact list.
+    "banners": [
+        {
+            "key": "maintenance",
+            "name": "Scheduled maintenance",
+            "title": "Sending pauses on Sunday, 02:00-03:00 UTC",
+            "body_markdown": "Scheduled maintenance: campaigns queue up and go out right after.",
+            "cta_label": "See your campaigns",
+            "cta_url": "/campaigns",
+            "position": "top",
+            "mode": "push",
+        }
+    ],
+    "guides": [
+        {
+            "key": "no-contacts",
+            "name": "No contacts yet",
+            "page_url_pattern": "/contacts",
+            "selector": "#contacts-empty",
+            "title": "Your audience starts here",
+            "body_markdown": "Campaigns need people. Import a CSV of contacts to get going.",
+            "cta_label": "Import contacts",
+            "cta_url": "/contacts#import",
+        }
+    ],
 }
 
 _MODELS: dict[str, type[Any]] = {
@@ -196,6 +224,8 @@ _MODELS: dict[str, type[Any]] = {
     "tooltips": Tooltip,
     "progress_bars": ProgressBar,
     "surveys": Survey,
+    "banners": Banner,
+    "guides": Guide,
 }
 
 

@@ -30,10 +30,10 @@
  *   ctx.queue.done(entry)          // the user closed it: the slot frees, the next one shows
  *   ctx.queue.drop(entry, reason)  // it no longer qualifies (page, publish): a waiting one is
  *                                  // reported as skipped; a shown one must be removed by you
- * Slots: "screen" (modals, popovers, message cards, the resource center panel: one at a time,
- * and never with a tour step on screen) and "bar" (one banner at a time). Inline guides take
- * no slot (each lives inside its own host element). `hide()` is called when a tour the user
- * starts takes the screen: take the view down and keep its state; `show()` comes again later.
+ * Slots: "screen" (modals, popovers, message cards, the resource center panel: one at a time)
+ * and "bar" (one banner at a time); neither shows while a tour step is on this page. Inline
+ * guides take no slot (each lives inside its own host element). `hide()` is called when a tour
+ * starts: take the view down and keep its state; `show()` comes again once the tour ends.
  * The queue tracks `$content_waiting` {kind, key, reason, behind} and `$content_skipped`
  * {kind, key, reason}; README "One thing at a time" states the rule.
  *

@@ -1,9 +1,12 @@
-/** In-app messages (engagement's `message` push): a centred modal or a card at the bottom,
- * with an optional call to action, each taking the screen through the queue (one thing at a
- * time). `$message_shown`, `$message_clicked` and `$message_dismissed` are tracked. */
+/** In-app messages (engagement's `message` push): a centred modal or a card at the bottom
+ * (style `toast`), each taking the screen through the queue (one thing at a time), or a bar at
+ * the top of the page (style `banner`, drawn like an authored banner, in the queue's `bar`
+ * slot); each with an optional call to action. `$message_shown`, `$message_clicked` and
+ * `$message_dismissed` are tracked. */
 import { type Action, card, focusCard } from "../render/card";
 import { text } from "../state";
 import { safeLink } from "../targeting";
+import { drawBar } from "./banner";
 import type { Context, Entry, Raw } from "./contract";
 import { register } from "./index";
 
@@ -11,6 +14,7 @@ function push(message: Raw, { host, queue }: Context): void {
   const props = { message: message.id, rule: message.rule };
   const cta = message.cta as { label?: unknown; url?: unknown } | undefined;
   const modal = message.style === "modal";
+  const banner = message.style === "banner";
   let el: HTMLElement | null = null;
   const close = (): void => {
     el?.remove();
@@ -33,8 +37,27 @@ function push(message: Raw, { host, queue }: Context): void {
     kind: "message",
     key: String(message.id ?? ""),
     priority: typeof message.priority === "number" ? message.priority : 0,
-    slot: "screen",
+    slot: banner ? "bar" : "screen",
     show() {
+      if (banner) {
+        el = drawBar(host, {
+          title: text(message.title),
+          html: text(message.body_html),
+          position: "top",
+          mode: "push",
+          dismissible: true,
+          ctaLabel: actions[0]?.text ?? "",
+          onClick: () => actions[0]?.run(),
+          onDismiss: () => {
+            host.track("$message_dismissed", props);
+            close();
+          },
+        });
+        el.dataset.message = entry.key;
+        if (!seen) host.track("$message_shown", props);
+        seen = true;
+        return;
+      }
       el = card({
         title: text(message.title),
         html: text(message.body_html),

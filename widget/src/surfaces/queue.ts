@@ -1,13 +1,14 @@
 /** "One thing at a time" (README "One thing at a time"): what may cover the page claims a
  * slot, `screen` (modals, popovers, message cards, panels) or `bar` (a banner). One entry per
  * slot shows; the others wait in line, highest rank first, and show when the slot frees.
- * Rank: the author's `priority` (higher first), then the kind (a tour > survey > resource
- * center > message > banner), then arrival. A tour (core) holds the screen while one of its
- * steps is on this page: screen entries wait for it, and a tour starting (started by the
- * user, who asked for it) sends the shown entry back into line. While an entry holds the
- * screen a tour does not start by itself (`host.held`); when the screen frees, a tour that
- * waited to start by itself goes first. Waiting is reported once per entry as
- * `$content_waiting` {kind, key, reason, behind}; an entry that stops qualifying while it
+ * Rank: the author's `priority` (higher first), then the kind (survey > resource center >
+ * message > banner), then arrival. A tour (core) comes before all of them: while one of its
+ * steps is on this page every slot waits, and a tour that starts (the user asked for it, or
+ * it starts by itself on a page where nothing held the screen) sends what is shown back into
+ * line. While an entry holds the screen a tour does not start by itself (`host.held`); when
+ * the screen frees, a tour that waited to start by itself goes first. Inline guides take no
+ * slot. Waiting is reported once per entry as `$content_waiting` {kind, key, reason: the
+ * slot or "walkthrough", behind: the key in the way}; an entry that stops qualifying while it
  * waits (page, publish) as `$content_skipped` {kind, key, reason}, and so is one that waited
  * longer than MAX_WAIT_MS (`reason: "timeout"`). */
 import { urlMatches } from "../targeting";
@@ -40,12 +41,12 @@ export class Line implements Queue {
     host.freed = () => this.#pump();
     // A tour that starts while something holds the screen takes it: that goes back in line.
     host.on("$walkthrough_started", () => {
-      const shown = this.#shown.get("screen");
-      if (!shown) return;
-      this.#shown.delete("screen");
-      this.#setHeld();
-      shown.hide?.();
-      this.#wait(shown, "walkthrough");
+      for (const [slot, shown] of [...this.#shown]) {
+        this.#shown.delete(slot);
+        this.#setHeld();
+        shown.hide?.();
+        this.#wait(shown, "walkthrough");
+      }
     });
   }
 
@@ -121,12 +122,12 @@ export class Line implements Queue {
     const tour = this.#tourOnScreen();
     for (const waiting of [...this.#waiting]) {
       const { entry } = waiting;
-      if (this.#shown.has(entry.slot)) {
-        this.#report(entry, entry.slot);
+      if (tour) {
+        this.#report(entry, "walkthrough");
         continue;
       }
-      if (entry.slot === "screen" && tour) {
-        this.#report(entry, "walkthrough");
+      if (this.#shown.has(entry.slot)) {
+        this.#report(entry, entry.slot);
         continue;
       }
       this.#waiting = this.#waiting.filter((w) => w !== waiting);
