@@ -520,3 +520,29 @@ def test_a_survey_targeted_at_detractors_reaches_only_them(workspace: Workspace)
     keys = {p.external_id: [s["key"] for s in live_surveys(p)] for p in workspace.end_users.all()}
 
     assert keys == {"fan": ["nps"], "critic": ["nps", "win-back"]}
+
+
+def test_the_authoring_api_imports_publishes_and_refuses_surveys(
+    workspace: Workspace, client: Any
+) -> None:
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {workspace.keys['secret_key']}"}
+    good = {
+        "format": "milepost-content/1",
+        "surveys": [{"key": "pulse", "name": "Pulse", "questions": NPS_QUESTIONS}],
+    }
+    bad = {
+        "format": "milepost-content/1",
+        "surveys": [{"key": "pulse", "name": "Pulse", "questions": [{"key": "q", "type": "nps"}]}],
+    }
+
+    refused = client.put("/api/v1/content", bad, content_type="application/json", **headers)
+    created = client.put(
+        "/api/v1/content?publish=1", good, content_type="application/json", **headers
+    )
+    again = client.post("/api/v1/content/survey/pulse/publish", **headers)
+
+    assert refused.status_code == 400
+    assert "surveys[0].questions" in refused.json()["error"]["fields"]
+    assert created.status_code == 200
+    assert "publish survey 'pulse' as version 1" in created.json()["changes"]
+    assert (again.status_code, again.json()["version"]) == (201, 2)
