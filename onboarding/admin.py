@@ -749,7 +749,8 @@ class SurfaceAdmin(PublishableAdmin):
             else ""
         )
         return (
-            f"{figures['views']} views by {figures['viewers']} people · "
+            f"{figures['views']} views by {figures['viewers']} "
+            f"{'person' if figures['viewers'] == 1 else 'people'} · "
             f"{figures['dismissals']} dismissed · {figures['clicks']} call-to-action clicks{rate}"
         )
 

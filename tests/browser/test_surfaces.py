@@ -16,9 +16,18 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from engagement import services as engagement_services
+from engagement.models import Rule
 from onboarding import services
 from onboarding.models import EndUser, Workspace
-from tests.browser.conftest import Live, events_named, in_thread, new_user_id, snippet, wait_for
+from tests.browser.conftest import (
+    AXE,
+    Live,
+    events_named,
+    in_thread,
+    new_user_id,
+    snippet,
+    wait_for,
+)
 from tests.engagement.factories import MessageFactory, RuleFactory
 from tests.factories import (
     BannerFactory,
@@ -88,9 +97,9 @@ def box(locator: Any) -> dict[str, float]:
     return dict(found)
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str, full_page: bool = False) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def test_a_banner_pushes_the_page_down_and_the_sticky_header_stays_usable(
@@ -323,6 +332,13 @@ def test_the_demo_first_visit_shows_one_thing_at_a_time(live: Live, page: Any) -
     page.goto(f"{live.demo_url}/dashboard")
     tour = page.locator(DIALOGS)
     expect(tour).to_contain_text("Welcome to Acme")
+    # The "welcome" rule fires when the journey starts, in the background (with a broker, a
+    # worker fires it): fire it here too; it fires at most once.
+    end_user = visitor(live.demo, str(page.locator(".who code").inner_text()))
+    rule = Rule.objects.get(workspace=live.demo, key="welcome")
+    in_thread(
+        lambda: engagement_services.rule_fire(rule=rule, end_user_id=end_user.pk, occurrence="once")
+    )
     # The welcome message (style "banner") and the maintenance banner wait for the tour.
     assert wait_for(lambda: events_named("$content_waiting", kind="message", reason="walkthrough"))
     assert wait_for(
@@ -354,3 +370,40 @@ def test_the_demo_first_visit_shows_one_thing_at_a_time(live: Live, page: Any) -
     expect(page.locator("#contact-list")).to_contain_text("Ada Lovelace")
     expect(page.locator("milepost-guide")).to_have_count(0)
     assert wait_for(lambda: events_named("$guide_clicked", guide="no-contacts"))
+
+
+def test_right_to_left_and_accessible(live: Live, page: Any) -> None:
+    workspace = workspace_for(live)
+    banner = BannerFactory(
+        workspace=workspace, title="تحديث", body_markdown="نص", cta_label="اقرأ", cta_url="/app"
+    )
+    guide = GuideFactory(
+        workspace=workspace, selector="#view", title="لا توجد حملات", cta_label="ابدأ"
+    )
+    in_thread(lambda: [services.content_publish(obj=o) for o in (banner, guide)])
+    html = (
+        f"<!doctype html><html lang=ar dir=rtl><head><title>Host</title>{HEAD}"
+        f"{snippet(live, workspace, new_user_id())}</head><body>{BODY}</body></html>"
+    )
+    live.host.add("/app", html, CSP)
+    page.goto(f"{live.host_url}/app")
+    bar = page.get_by_role("region", name="تحديث")
+    expect(bar).to_be_visible()
+    # Mirrored: the close button sits on the left, the text on the right.
+    assert (
+        box(bar.get_by_role("button", name="Dismiss banner"))["x"]
+        < box(bar.get_by_role("button", name="اقرأ"))["x"]
+    )
+    region = page.locator("#view milepost-guide").get_by_role("region", name="لا توجد حملات")
+    expect(region).to_be_visible()
+    close = box(region.get_by_role("button", name="Dismiss guide"))
+    assert close["x"] < box(region)["x"] + 60  # the close button in the guide's left corner
+    shot(page, "surfaces-rtl", full_page=True)
+    page.evaluate(AXE.read_text())
+    result = page.evaluate(
+        "async () => { const r = await axe.run("
+        "{include: [['milepost-banner'], ['milepost-guide']]});"
+        " return r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.html)})); }"
+    )
+    assert result == []
+    assert page.evaluate("window.violations") == []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
-from django.urls import include, path
+from django.urls import include, path, reverse
 from django.utils import timezone
 
 from onboarding import queries, services
@@ -25,6 +25,7 @@ from tests.factories import (
     EndUserFactory,
     GuideFactory,
     SegmentFactory,
+    UserFactory,
     WorkspaceFactory,
 )
 
@@ -241,4 +242,24 @@ def test_engagement_counts_views_dismissals_and_clicks_per_item() -> None:
         "clicks": 1,
     }
     assert queries.surface_engagement(other)["views"] == 1
-    assert isinstance(banner, Banner)
+
+
+def test_admin_shows_each_banners_figures_and_publishes_it(client: Client) -> None:
+    end_user = EndUserFactory()
+    banner = BannerFactory(workspace=end_user.workspace, key="sale", name="Spring sale")
+    record(end_user, "$banner_viewed", banner="sale", version=1)
+    record(end_user, "$banner_viewed", banner="sale", version=1)
+    record(end_user, "$banner_clicked", banner="sale", version=1)
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    listing = client.get(reverse("admin:onboarding_banner_changelist")).content.decode()
+    assert "2 views by 1 person · 0 dismissed · 1 call-to-action clicks (50 % of views)" in listing
+    page = client.get(reverse("admin:onboarding_banner_change", args=[banner.pk]))
+    assert "2 views by 1 person" in page.content.decode()
+    client.post(
+        reverse("admin:onboarding_banner_changelist"),
+        {"action": "publish", "_selected_action": [banner.pk]},
+    )
+    assert PublishedVersion.objects.filter(kind="banner", key="sale", version=1).exists()
+    guides = client.get(reverse("admin:onboarding_guide_changelist"))
+    assert guides.status_code == 200
+    assert isinstance(Banner.objects.get(key="sale"), Banner)

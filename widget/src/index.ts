@@ -311,7 +311,7 @@ class Controller {
     this.content = content;
     for (const error of errors) this.report("malformed_content", error);
     // Banners, guides, surveys, the resource center: the surfaces bundle, once some user has any.
-    if (w.MilepostSurfaces || (raw as Content).surfaces) this.#surface("content", raw);
+    if (w.MilepostSurfaces || (raw as Content | null)?.surfaces) this.#surface("content", raw);
   }
 
   #onProgress(message: Message): void {

@@ -47,6 +47,8 @@ export class Line implements Queue {
         shown.hide?.();
         this.#wait(shown, "walkthrough");
       }
+      // A tour whose step is on another page holds nothing here.
+      this.#pump();
     });
   }
 
