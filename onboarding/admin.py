@@ -45,6 +45,7 @@ from onboarding.models import (
     ResourceSection,
     Segment,
     Step,
+    Survey,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -54,7 +55,7 @@ from onboarding.models import (
 EDITOR_ROLES = {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}
 ERASED_KINDS = ("events", "completions", "journeys")
 WORKSPACE_OWNED = (
-    Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar, Banner, Guide,
+    Segment, Journey, Walkthrough, Milestone, Tooltip, ProgressBar, Survey, Banner, Guide,
     ResourceSection,
 )  # fmt: skip
 
@@ -487,8 +488,11 @@ class MilestoneForm(forms.ModelForm):
         model = Milestone
         fields = (
             "position", "key", "name", "phase", "criterion", "event_name", "min_count", "window",
-            "walkthrough", "counts_toward_pql",
+            "walkthrough", "counts_toward_pql", "event_properties",
         )  # fmt: skip
+
+    def clean_event_properties(self) -> Any:
+        return self.cleaned_data.get("event_properties") or {}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -621,6 +625,83 @@ class TooltipAdmin(BuilderAdminMixin, PublishableAdmin):
         "placement", "segment", "frequency", "priority", "starts_at", "ends_at",
         *PublishableAdmin.readonly_fields,
     )  # fmt: skip
+
+
+# Surveys (issue 16) -----------------------------------------------------------------------
+
+
+class SurveyForm(forms.ModelForm):
+    class Meta:
+        model = Survey
+        fields = (
+            "workspace", "key", "name", "questions", "thank_you", "display", "position",
+            "selector", "page_url_pattern", "segment", "frequency", "priority", "starts_at",
+            "ends_at",
+        )  # fmt: skip
+        widgets = {"questions": forms.Textarea(attrs={"rows": 16, "cols": 100})}
+
+
+@admin.register(Survey)
+class SurveyAdmin(PublishableAdmin):
+    form = SurveyForm
+    list_display = ("name", "key", "workspace", "display", "publication", "results_link")
+    fields = (
+        "workspace", "key", "name", "questions", "thank_you", "display", "position", "selector",
+        "page_url_pattern", "segment", "frequency", "priority", "starts_at", "ends_at",
+        *PublishableAdmin.readonly_fields, "results_link",
+    )  # fmt: skip
+    readonly_fields = ("publication", "version_history_link", "results_link")  # type: ignore[assignment]
+
+    @admin.display(description="Results")
+    def results_link(self, obj: Survey) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:onboarding_survey_results", args=[obj.pk])
+        return format_html('<a href="{}">Results</a>', url)
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        return [
+            path(
+                "<path:object_id>/results/",
+                self.admin_site.admin_view(self.results_view),
+                name="onboarding_survey_results",
+            ),
+            *super().get_urls(),
+        ]
+
+    def results_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from onboarding.survey_results import survey_results, survey_text_answers
+
+        survey = self.get_object(request, object_id)
+        if survey is None:
+            raise Http404("No such survey in your workspaces.")
+        try:
+            page = max(1, int(request.GET.get("page", "1")))
+        except ValueError:
+            page = 1
+        results = survey_results(survey=survey)
+        rows = []
+        for question in results.questions:
+            texts, more = (
+                survey_text_answers(survey=survey, question=question.key, page=page)
+                if question.type == "text"
+                else ([], False)
+            )
+            rows.append({"question": question, "texts": texts, "more": more})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Results: {survey.name}",
+            "opts": self.model._meta,
+            "survey": survey,
+            "results": results,
+            "rows": rows,
+            "page": page,
+            "previous_page": page - 1,
+            "next_page": page + 1,
+        }
+        return TemplateResponse(request, "admin/onboarding/survey/results.html", context)
 
 
 class ProgressBarItemInline(ScopedInline):
@@ -782,10 +863,14 @@ class ConditionForm(forms.ModelForm):
         # An empty box is no list (the column holds [], never null).
         return self.cleaned_data.get("people") or []
 
+    def clean_event_properties(self) -> Any:
+        return self.cleaned_data.get("event_properties") or {}
+
     class Meta:
         model = Condition
         fields = (
-            "position", "kind", "trait", "milestone", "event_name", "operator", "value", "people",
+            "position", "kind", "trait", "milestone", "event_name", "event_properties", "operator",
+            "value", "people",
         )  # fmt: skip
 
 

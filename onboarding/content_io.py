@@ -1,9 +1,9 @@
 """Content as code: export a workspace's authored content to JSON and import it back.
 
 The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips,
-progress bars, banners, empty-state guides and resource center sections; pieces refer to each
-other by key, list order is the position of milestones, steps, conditions and resource items,
-and datetimes are ISO 8601 in UTC.
+progress bars, surveys, banners, empty-state guides and resource center sections; pieces refer
+to each other by key, list order is the position of milestones, steps, conditions and resource
+items, and datetimes are ISO 8601 in UTC.
 
 Import is idempotent by key: a piece whose key exists is updated, a new key is created, a
 piece identical to the file is not touched, and pieces absent from the file are left alone.
@@ -40,6 +40,7 @@ from onboarding.models import (
     ResourceSection,
     Segment,
     Step,
+    Survey,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -48,8 +49,8 @@ from onboarding.validation import MAX_RESOURCE_BODY, MAX_RESOURCE_ITEMS, MAX_SEG
 
 FORMAT = "milepost-content/1"
 SECTIONS = (
-    "segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "banners", "guides",
-    "resource_sections",
+    "segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "surveys", "banners",
+    "guides", "resource_sections",
 )  # fmt: skip
 
 
@@ -94,6 +95,11 @@ def segment_document(segment: Segment) -> dict[str, Any]:
                 "operator": condition.operator,
                 "value": condition.value,
                 **({"people": condition.people} if condition.people else {}),
+                **(
+                    {"event_properties": condition.event_properties}
+                    if condition.event_properties
+                    else {}
+                ),
             }
             for condition in segment.conditions.select_related("milestone").order_by(
                 "position", "id"
@@ -122,6 +128,7 @@ def journey_document(journey: Journey) -> dict[str, Any]:
                 ),
                 "walkthrough": _key(milestone.walkthrough),
                 "counts_toward_pql": milestone.counts_toward_pql,
+                "event_properties": milestone.event_properties,
             }
             for milestone in journey.milestones.select_related("walkthrough").order_by(
                 "position", "id"
@@ -217,6 +224,16 @@ def resource_section_document(section: ResourceSection) -> dict[str, Any]:
     }
 
 
+def survey_document(survey: Survey) -> dict[str, Any]:
+    return {
+        "key": survey.key,
+        **{name: getattr(survey, name) for name in queries.SURVEY_FIELDS},
+        "segment": _key(survey.segment),
+        "starts_at": _iso(survey.starts_at),
+        "ends_at": _iso(survey.ends_at),
+    }
+
+
 # Banners and empty-state guides (issue 16, branch `surfaces`).
 _SURFACE_DOCUMENT_FIELDS = (
     "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms", "title",
@@ -267,6 +284,12 @@ def content_export(*, workspace: Workspace) -> dict[str, Any]:
         "resource_sections": [
             resource_section_document(r)
             for r in ResourceSection.objects.filter(workspace=workspace)
+            .select_related("segment")
+            .order_by("key")
+        ],
+        "surveys": [
+            survey_document(s)
+            for s in Survey.objects.filter(workspace=workspace)
             .select_related("segment")
             .order_by("key")
         ],
@@ -333,6 +356,7 @@ class _ConditionFile(_Strict):
         max_length=MAX_SEGMENT_PEOPLE,
         required=False,  # absent unless the condition is a list of people, as exported
     )
+    event_properties = serializers.DictField(required=False)  # absent unless set, as exported
 
 
 class _SegmentFile(_Strict):
@@ -353,6 +377,7 @@ class _MilestoneFile(_Strict):
     window_seconds = serializers.IntegerField(min_value=1, allow_null=True, default=None)
     walkthrough = _reference()
     counts_toward_pql = serializers.BooleanField(default=False)
+    event_properties = serializers.DictField(default=dict)
 
 
 class _JourneyFile(_Strict):
@@ -452,6 +477,23 @@ class _ResourceSectionFile(_Strict):
     items = _ResourceItemFile(many=True, default=list)
 
 
+class _SurveyFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=120, trim_whitespace=False)
+    # Checked question by question by the model (onboarding/surveys.py), naming each path.
+    questions = serializers.ListField(child=serializers.JSONField(), default=list)
+    thank_you = _text(200)
+    display = _choice(Survey.Display.choices, Survey.Display.POPOVER)
+    position = _choice(Survey.Position.choices, Survey.Position.BOTTOM_RIGHT)
+    selector = _text(500)
+    page_url_pattern = _text(500)
+    segment = _reference()
+    frequency = _choice(Walkthrough.Frequency.choices, Walkthrough.Frequency.UNTIL_COMPLETED)
+    priority = serializers.IntegerField(default=0)
+    starts_at = _moment()
+    ends_at = _moment()
+
+
 class _SurfaceFile(_Strict):
     key = serializers.SlugField(max_length=80)
     name = serializers.CharField(max_length=120, trim_whitespace=False)
@@ -497,6 +539,7 @@ class _ContentFile(_Strict):
     tooltips = _TooltipFile(many=True, default=list)
     progress_bars = _ProgressBarFile(many=True, default=list)
     resource_sections = _ResourceSectionFile(many=True, default=list)
+    surveys = _SurveyFile(many=True, default=list)
     banners = _BannerFile(many=True, default=list)
     guides = _GuideFile(many=True, default=list)
 
@@ -634,6 +677,7 @@ class _Importer:
             for name in ("kind", "trait", "event_name", "operator", "value"):
                 setattr(condition, name, item[name])
             condition.people = item.get("people", [])
+            condition.event_properties = item.get("event_properties", {})
             condition.milestone = self.find(
                 Milestone, item["milestone"], f"{where}.milestone", "milestone"
             )
@@ -685,7 +729,7 @@ class _Importer:
             milestone.position = index
             for name in (
                 "key", "name", "description", "phase", "criterion", "event_name", "min_count",
-                "counts_toward_pql",
+                "counts_toward_pql", "event_properties",
             ):  # fmt: skip
                 setattr(milestone, name, item[name])
             seconds = item["window_seconds"]
@@ -721,6 +765,17 @@ class _Importer:
             return None
         tooltip.save()
         return tooltip
+
+    def survey(self, data: dict[str, Any], survey: Survey | None, path: str) -> Survey | None:
+        survey = survey or Survey(workspace=self.workspace, key=data["key"])
+        for name, value in data.items():
+            if name != "segment":
+                setattr(survey, name, value)
+        survey.segment = self.find(Segment, data["segment"], f"{path}.segment", "segment")
+        if not self.valid(survey, path):
+            return None
+        survey.save()
+        return survey
 
     def surface(
         self, model: type[Banner | Guide], data: dict[str, Any], row: Any, path: str
@@ -811,6 +866,7 @@ _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "walkthroughs": (Walkthrough, walkthrough_document, "walkthrough"),
     "tooltips": (Tooltip, tooltip_document, "tooltip"),
     "progress_bars": (ProgressBar, progress_bar_document, "progress bar"),
+    "surveys": (Survey, survey_document, "survey"),
     "banners": (Banner, surface_document, "banner"),
     "guides": (Guide, surface_document, "guide"),
     "resource_sections": (ResourceSection, resource_section_document, "resource section"),
@@ -886,6 +942,8 @@ def _apply(
         importer.tooltip(piece, row, f"tooltips[{index}]")
     for index, piece, row in pieces("progress_bars"):
         importer.progress_bar(piece, row, f"progress_bars[{index}]")
+    for index, piece, row in pieces("surveys"):
+        importer.survey(piece, row, f"surveys[{index}]")
     for section, model in (("banners", Banner), ("guides", Guide)):
         for index, piece, row in pieces(section):
             importer.surface(model, piece, row, f"{section}[{index}]")
@@ -903,7 +961,7 @@ def _publish_changed(
     # Journeys before progress bars: a bar may only show a published journey.
     # Resource sections last: a section may only name a published bar or walkthrough.
     for section in (
-        "journeys", "walkthroughs", "tooltips", "progress_bars", "banners", "guides",
+        "journeys", "walkthroughs", "tooltips", "progress_bars", "surveys", "banners", "guides",
         "resource_sections",
     ):  # fmt: skip
         model, _, label = _DOCUMENT[section]

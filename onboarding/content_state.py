@@ -52,6 +52,9 @@ TRANSITIONS: dict[str, tuple[str, str, str]] = {
     "$walkthrough_dismissed": (Kind.WALKTHROUGH, "walkthrough", Status.DISMISSED),
     "$tooltip_viewed": (Kind.TOOLTIP, "tooltip", Status.SEEN),
     "$tooltip_dismissed": (Kind.TOOLTIP, "tooltip", Status.DISMISSED),
+    "$survey_shown": (Kind.SURVEY, "survey", Status.SEEN),
+    "$survey_completed": (Kind.SURVEY, "survey", Status.COMPLETED),
+    "$survey_dismissed": (Kind.SURVEY, "survey", Status.DISMISSED),
     # Banners and empty-state guides (surfaces.js): capped like a tooltip.
     "$banner_viewed": (Kind.BANNER, "banner", Status.SEEN),
     "$banner_dismissed": (Kind.BANNER, "banner", Status.DISMISSED),
@@ -115,10 +118,10 @@ def _apply(state: ContentState, event: RecordedEvent, status: str) -> None:
             state.step_index = step - 1
         case "$walkthrough_dismissed" if step is not None:
             state.step_index = step
-        case "$tooltip_viewed" | "$banner_viewed" | "$guide_viewed":
+        case "$tooltip_viewed" | "$survey_shown" | "$banner_viewed" | "$guide_viewed":
             state.times_seen += 1
-    # A tooltip viewed again after its dismissal stays dismissed.
-    if not (status == Status.SEEN and state.status == Status.DISMISSED):
+    # A tooltip or survey seen again after it was dismissed (or answered) stays so.
+    if not (status == Status.SEEN and state.status in FINISHED):
         state.status = status
     if isinstance(session, str) and session:
         state.last_session = session[:SESSION_MAX_LENGTH]

@@ -374,6 +374,12 @@ class Milestone(models.Model):
         Walkthrough, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     counts_toward_pql = models.BooleanField(default=False)
+    event_properties = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Event milestone only: properties a counted event must have (equal values), "
+        'e.g. {"survey": "nps", "band": "promoter"} for an NPS answer of 9-10.',
+    )
 
     class Meta:
         ordering = ["journey", "position", "id"]
@@ -402,6 +408,11 @@ class Milestone(models.Model):
             errors.setdefault("event_name", []).append("A milestone with a window needs an event.")
         if self.window is not None and self.window.total_seconds() <= 0:
             errors["window"] = ["The window must be longer than zero."]
+        if self.event_properties and self.criterion != Criterion.EVENT:
+            errors["event_properties"] = ["Only an event milestone filters on properties."]
+        problem = validation.event_properties_problem(self.event_properties)
+        if problem:
+            errors["event_properties"] = [problem]
         if self.criterion == Criterion.WALKTHROUGH and self.walkthrough_id is None:
             errors["walkthrough"] = ["Choose the walkthrough whose completion reaches it."]
         if self.criterion != Criterion.WALKTHROUGH and self.walkthrough_id is not None:
@@ -461,6 +472,87 @@ class Tooltip(models.Model):
             validation.check_selector(self.selector, required=True)
         except ValidationError as error:
             errors["selector"] = error.messages
+        try:
+            validation.check_url_pattern(self.page_url_pattern)
+        except ValidationError as error:
+            errors["page_url_pattern"] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        validation.check_schedule(self.starts_at, self.ends_at)
+        validation.check_same_workspace(self, segment=self.segment)
+
+
+# Surveys (issue 16) -----------------------------------------------------------------------
+
+
+class Survey(models.Model):
+    """Questions asked of end users (NPS, rating, choices, free text); answers are events.
+    The questions' JSON shape and every limit are in onboarding/surveys.py."""
+
+    class Display(models.TextChoices):
+        POPOVER = "popover", "Popover (bottom corner card)"
+        INLINE = "inline", "Inline (inside a host element)"
+
+    class Position(models.TextChoices):
+        BOTTOM_RIGHT = "bottom-right", "Bottom right"
+        BOTTOM_LEFT = "bottom-left", "Bottom left"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="surveys")
+    key = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120)
+    questions = models.JSONField(
+        default=list,
+        help_text='A list of questions, e.g. [{"key": "score", "type": "nps", "prompt": "How '
+        'likely are you to recommend us?", "follow_up": {"detractor": "why"}}, {"key": "why", '
+        '"type": "text", "prompt": "What should we fix?"}]. Types: nps, rating, single_choice, '
+        "multiple_choice, text (see the README, Surveys).",
+    )
+    thank_you = models.CharField(max_length=200, blank=True, default="Thank you!")
+    display = models.CharField(max_length=10, choices=Display.choices, default=Display.POPOVER)
+    position = models.CharField(
+        max_length=12, choices=Position.choices, default=Position.BOTTOM_RIGHT
+    )
+    selector = models.CharField(
+        max_length=500, blank=True, help_text="Inline only: the host element it goes inside."
+    )
+    page_url_pattern = models.CharField(max_length=500, blank=True)
+    segment = models.ForeignKey(
+        "Segment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    frequency = models.CharField(
+        max_length=20,
+        choices=Walkthrough.Frequency.choices,
+        default=Walkthrough.Frequency.UNTIL_COMPLETED,
+        help_text="Once: until shown once. Until completed: until answered or dismissed. "
+        "Every session: until answered, or dismissed in this session.",
+    )
+    priority = models.IntegerField(default=0)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "-priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_survey_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from onboarding.surveys import question_problems
+
+        errors: dict[str, list[str]] = {}
+        problems = question_problems(self.questions)
+        if problems:
+            errors["questions"] = problems
+        try:
+            validation.check_selector(self.selector, required=self.display == self.Display.INLINE)
+        except ValidationError as error:
+            errors["selector"] = error.messages
+        if self.display == self.Display.POPOVER and self.selector:
+            errors["selector"] = ["Only an inline survey goes inside an element; clear it."]
         try:
             validation.check_url_pattern(self.page_url_pattern)
         except ValidationError as error:
@@ -598,6 +690,12 @@ class Condition(models.Model):
     )
     event_name = models.CharField(
         max_length=200, blank=True, help_text="Event name, for event rules."
+    )
+    event_properties = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Event rules only: properties the event must have (equal values), e.g. "
+        '{"survey": "nps", "band": "promoter"} with $survey_answered for an NPS of 9-10.',
     )
     operator = models.CharField(max_length=20)
     value = models.CharField(max_length=500, blank=True)
@@ -897,6 +995,7 @@ class PublishedVersion(models.Model):
         WALKTHROUGH = "walkthrough", "Walkthrough"
         TOOLTIP = "tooltip", "Tooltip"
         PROGRESS_BAR = "progress_bar", "Progress bar"
+        SURVEY = "survey", "Survey"
         BANNER = "banner", "Banner"
         GUIDE = "guide", "Empty-state guide"
         RESOURCE_SECTION = "resource_section", "Resource center section"

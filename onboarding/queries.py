@@ -22,6 +22,7 @@ from onboarding.models import (
     PublishedVersion,
     ResourceSection,
     Step,
+    Survey,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -42,7 +43,9 @@ def workspaces_for_user(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
 
 # Published content -----------------------------------------------------------------------
 
-ContentObject = Journey | Walkthrough | Tooltip | ProgressBar | Banner | Guide | ResourceSection
+ContentObject = (
+    Journey | Walkthrough | Tooltip | ProgressBar | Survey | Banner | Guide | ResourceSection
+)
 
 KIND_OF_MODEL: dict[type[models.Model], str] = {
     Journey: PublishedVersion.Kind.JOURNEY,
@@ -50,6 +53,7 @@ KIND_OF_MODEL: dict[type[models.Model], str] = {
     Tooltip: PublishedVersion.Kind.TOOLTIP,
     ProgressBar: PublishedVersion.Kind.PROGRESS_BAR,
     ResourceSection: PublishedVersion.Kind.RESOURCE_SECTION,
+    Survey: PublishedVersion.Kind.SURVEY,
     Banner: PublishedVersion.Kind.BANNER,
     Guide: PublishedVersion.Kind.GUIDE,
 }
@@ -59,6 +63,7 @@ MODEL_OF_KIND: dict[str, type[ContentObject]] = {
     PublishedVersion.Kind.TOOLTIP: Tooltip,
     PublishedVersion.Kind.PROGRESS_BAR: ProgressBar,
     PublishedVersion.Kind.RESOURCE_SECTION: ResourceSection,
+    PublishedVersion.Kind.SURVEY: Survey,
     PublishedVersion.Kind.BANNER: Banner,
     PublishedVersion.Kind.GUIDE: Guide,
 }
@@ -92,6 +97,7 @@ def journey_snapshot(journey: Journey) -> dict[str, Any]:
                 ),
                 "walkthrough": milestone.walkthrough.key if milestone.walkthrough else None,
                 "counts_toward_pql": milestone.counts_toward_pql,
+                "event_properties": milestone.event_properties,
             }
             for milestone in milestones
         ],
@@ -227,6 +233,24 @@ def resource_section_snapshot(section: ResourceSection) -> dict[str, Any]:
     }
 
 
+# Fields a survey's snapshot and its content-as-code document share.
+SURVEY_FIELDS = (
+    "name", "questions", "thank_you", "display", "position", "selector", "page_url_pattern",
+    "frequency", "priority",
+)  # fmt: skip
+
+
+def survey_snapshot(survey: Survey) -> dict[str, Any]:
+    return {
+        "id": survey.pk,
+        "key": survey.key,
+        **{name: getattr(survey, name) for name in SURVEY_FIELDS},
+        "segment_id": survey.segment_id,
+        "starts_at": _iso(survey.starts_at),
+        "ends_at": _iso(survey.ends_at),
+    }
+
+
 SURFACE_FIELDS = (
     "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms", "title", "body_html",
     "body_markdown", "cta_label", "cta_url", "dismissible", "segment_id", "frequency", "priority",
@@ -272,6 +296,8 @@ def content_snapshot(obj: ContentObject) -> dict[str, Any]:
         return tooltip_snapshot(obj)
     if isinstance(obj, ResourceSection):
         return resource_section_snapshot(obj)
+    if isinstance(obj, Survey):
+        return survey_snapshot(obj)
     if isinstance(obj, Banner | Guide):
         return surface_snapshot(obj)
     return progress_bar_snapshot(obj)

@@ -24,13 +24,14 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, models, transaction
 from django.db.models import ExpressionWrapper, F, Window
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from onboarding import content_state, json_values, metrics, queries, realtime, signals
+from onboarding import content_state, json_values, metrics, queries, realtime, signals, surveys
 from onboarding.models import (
     Banner,
     Criterion,
@@ -46,6 +47,7 @@ from onboarding.models import (
     ProgressBar,
     PublishedVersion,
     ResourceSection,
+    Survey,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -453,11 +455,21 @@ def _validated(
     candidates: list[_Candidate] = []
     seen_in_batch: set[uuid.UUID] = set()
     duplicates: list[str] = []
+    live_surveys: dict[str, list[dict[str, Any]]] | None = None
     for index, raw in enumerate(batch.events):
         try:
             candidate = _candidate(
                 raw, end_user=batch.end_user, received_at=received_at, sent_at=sent
             )
+            if candidate.name == surveys.ANSWERED:
+                if live_surveys is None:
+                    live_surveys = _live_surveys(batch.workspace.pk)
+                try:
+                    candidate.properties = surveys.check_answer(
+                        properties=candidate.properties, surveys=live_surveys
+                    )
+                except surveys.AnswerRejected as error:
+                    raise EventRejected(str(error)) from None
         except EventRejected as error:
             raw_id = raw.get("id") if isinstance(raw, dict) else None
             rejected.append({"index": index, "id": raw_id, "reason": str(error)})
@@ -468,6 +480,16 @@ def _validated(
         seen_in_batch.add(candidate.client_id)
         candidates.append(candidate)
     return candidates, duplicates, rejected
+
+
+def _live_surveys(workspace_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The questions of each live survey of the workspace, by survey key."""
+    _, versions = queries.live_content(workspace_id=workspace_id)
+    return {
+        version.key: version.snapshot["questions"]
+        for version in versions
+        if version.kind == PublishedVersion.Kind.SURVEY
+    }
 
 
 def events_record_many(
@@ -776,6 +798,23 @@ class LiveMilestone:
     window: timedelta | None
     walkthrough: str | None
     counts_toward_pql: bool
+    # (property, value) pairs a counted event must have (equal values), e.g. an NPS band.
+    event_properties: tuple[tuple[str, Any], ...] = ()
+
+    def counts(self, properties: dict[str, Any]) -> bool:
+        return all(
+            name in properties and _same_value(properties[name], value)
+            for name, value in self.event_properties
+        )
+
+
+def _same_value(actual: Any, expected: Any) -> bool:
+    # As the database compares JSON: a number equals a number, text equals text.
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return actual is expected
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return float(actual) == float(expected)
+    return type(actual) is type(expected) and actual == expected
 
 
 @dataclass(frozen=True)
@@ -798,6 +837,7 @@ _LIVE_JOURNEYS: dict[int, tuple[list[PublishedVersion], list[LiveJourney]]] = {}
 @receiver(post_delete, sender=Tooltip)
 @receiver(post_delete, sender=ProgressBar)
 @receiver(post_delete, sender=ResourceSection)
+@receiver(post_delete, sender=Survey)
 @receiver(post_delete, sender=Banner)
 @receiver(post_delete, sender=Guide)
 def _forget_live_content(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -834,6 +874,7 @@ def live_journeys(workspace: Workspace) -> list[LiveJourney]:
                 ),
                 walkthrough=m.get("walkthrough"),
                 counts_toward_pql=bool(m.get("counts_toward_pql")),
+                event_properties=tuple(sorted((m.get("event_properties") or {}).items())),
             )
             for m in snapshot.get("milestones", [])
         )
@@ -936,6 +977,10 @@ def _reached_by_count(
     their journey start), the event with which it first held: one query for the whole batch,
     the min_count-th matching event per person by a window function."""
     events = Event.objects.filter(end_user_id__in=user_ids, name=milestone.event_name)
+    for index, (name, value) in enumerate(milestone.event_properties):
+        events = events.alias(**{f"property_{index}": KeyTransform(name, "properties")}).filter(
+            **{f"property_{index}": value}
+        )
     if milestone.window is not None:
         start = F("end_user__progress__started_at")
         events = events.filter(
@@ -975,7 +1020,8 @@ def _evaluate_milestones(
     walked: dict[tuple[int, LiveMilestone], RecordedEvent] = {}
     for event in sorted(events, key=lambda e: (e.timestamp, e.pk)):
         for milestone in by_event.get(event.name, ()):
-            counted[milestone].add(event.end_user_id)
+            if milestone.counts(event.properties or {}):
+                counted[milestone].add(event.end_user_id)
         if event.name == WALKTHROUGH_COMPLETED:
             walkthrough = str((event.properties or {}).get("walkthrough"))
             for milestone in by_walkthrough.get(walkthrough, ()):

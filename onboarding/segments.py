@@ -9,8 +9,12 @@ once to avoid repeating them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTransform
 
 from onboarding.models import Condition, EndUser, Event, MilestoneCompletion, Segment
 
@@ -62,6 +66,46 @@ def _trait_holds(condition: Condition, traits: dict[str, Any]) -> bool:
     return False
 
 
+def event_fact(condition: Condition) -> str:
+    """What an event condition asks about, as one entry of `performed_event_names`: the event's
+    name, or with property filters the name and the filters (a condition on survey answers,
+    e.g. `$survey_answered` with {"survey": "nps", "band": "promoter"})."""
+    if not condition.event_properties:
+        return condition.event_name
+    return json.dumps([condition.event_name, condition.event_properties], sort_keys=True)
+
+
+def events_with_properties(events: QuerySet[Event], properties: dict[str, Any]) -> QuerySet[Event]:
+    """`events` that have every one of `properties` (equal JSON values)."""
+    for index, (name, value) in enumerate(sorted(properties.items())):
+        events = events.alias(**{f"property_{index}": KeyTransform(name, "properties")}).filter(
+            **{f"property_{index}": value}
+        )
+    return events
+
+
+def _performed(ids: set[int], conditions: list[Condition]) -> list[tuple[int, str]]:
+    """(end user id, event fact) for each event condition the people meet."""
+    plain = {c.event_name for c in conditions if not c.event_properties}
+    found: list[tuple[int, str]] = []
+    if plain:
+        found += (
+            Event.objects.filter(end_user_id__in=ids, name__in=plain)
+            .values_list("end_user_id", "name")
+            .distinct()
+        )
+    filtered = {event_fact(c): c for c in conditions if c.event_properties}
+    for fact, condition in filtered.items():
+        events = Event.objects.filter(end_user_id__in=ids, name=condition.event_name)
+        found += (
+            (end_user_id, fact)
+            for end_user_id in events_with_properties(events, condition.event_properties)
+            .values_list("end_user_id", flat=True)
+            .distinct()
+        )
+    return found
+
+
 def condition_holds(
     condition: Condition,
     *,
@@ -79,7 +123,7 @@ def condition_holds(
             done = condition.milestone_id in completed_milestone_ids
             return done if condition.operator == "completed" else not done
         case Condition.Kind.EVENT:
-            done = condition.event_name in performed_event_names
+            done = event_fact(condition) in performed_event_names
             return done if condition.operator == "performed" else not done
         case Condition.Kind.PEOPLE:
             listed = end_user.external_id in condition.people
@@ -91,7 +135,7 @@ def facts_for(*, end_user: EndUser, segments: Iterable[Segment]) -> tuple[set[in
     """The milestone ids and event names the given segments' conditions ask about."""
     conditions = [c for segment in segments for c in segment.conditions.all()]
     milestone_ids = {c.milestone_id for c in conditions if c.kind == Condition.Kind.MILESTONE}
-    event_names = {c.event_name for c in conditions if c.kind == Condition.Kind.EVENT}
+    events = [c for c in conditions if c.kind == Condition.Kind.EVENT]
     completed: set[int] = set()
     performed: set[str] = set()
     if milestone_ids and end_user.pk:
@@ -100,12 +144,8 @@ def facts_for(*, end_user: EndUser, segments: Iterable[Segment]) -> tuple[set[in
                 end_user=end_user, milestone_id__in=milestone_ids
             ).values_list("milestone_id", flat=True)
         )
-    if event_names and end_user.pk:
-        performed = set(
-            Event.objects.filter(end_user=end_user, name__in=event_names)
-            .values_list("name", flat=True)
-            .distinct()
-        )
+    if events and end_user.pk:
+        performed = {fact for _, fact in _performed({end_user.pk}, events)}
     return completed, performed
 
 
@@ -115,7 +155,7 @@ def facts_for_many(
     """`facts_for` for many people: one query per kind of fact for all of them."""
     conditions = [c for segment in segments for c in segment.conditions.all()]
     milestone_ids = {c.milestone_id for c in conditions if c.kind == Condition.Kind.MILESTONE}
-    event_names = {c.event_name for c in conditions if c.kind == Condition.Kind.EVENT}
+    events = [c for c in conditions if c.kind == Condition.Kind.EVENT]
     ids = {user.pk for user in end_users if user.pk}
     facts: dict[int, tuple[set[int], set[str]]] = {pk: (set(), set()) for pk in ids}
     if milestone_ids and ids:
@@ -123,13 +163,9 @@ def facts_for_many(
             end_user_id__in=ids, milestone_id__in=milestone_ids
         ).values_list("end_user_id", "milestone_id"):
             facts[end_user_id][0].add(milestone_id)
-    if event_names and ids:
-        for end_user_id, name in (
-            Event.objects.filter(end_user_id__in=ids, name__in=event_names)
-            .values_list("end_user_id", "name")
-            .distinct()
-        ):
-            facts[end_user_id][1].add(name)
+    if events and ids:
+        for end_user_id, fact in _performed(ids, events):
+            facts[end_user_id][1].add(fact)
     return facts
 
 

@@ -32,6 +32,7 @@ from onboarding.models import (
     ResourceSection,
     Segment,
     Step,
+    Survey,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -249,6 +250,7 @@ def _restore_journey(journey: Journey, snapshot: dict[str, Any]) -> None:
             Walkthrough, journey.workspace_id, data["walkthrough"], "Walkthrough"
         )
         milestone.counts_toward_pql = data["counts_toward_pql"]
+        milestone.event_properties = data.get("event_properties") or {}
         milestone.save()
         keep.add(milestone.pk)
     dropped = journey.milestones.exclude(pk__in=keep)
@@ -299,6 +301,15 @@ def _restore_tooltip(tooltip: Tooltip, snapshot: dict[str, Any]) -> None:
     tooltip.starts_at = _datetime(snapshot["starts_at"])
     tooltip.ends_at = _datetime(snapshot["ends_at"])
     tooltip.save()
+
+
+def _restore_survey(survey: Survey, snapshot: dict[str, Any]) -> None:
+    for field in queries.SURVEY_FIELDS:
+        setattr(survey, field, snapshot[field])
+    survey.segment = _segment(survey.workspace_id, snapshot["segment_id"])
+    survey.starts_at = _datetime(snapshot["starts_at"])
+    survey.ends_at = _datetime(snapshot["ends_at"])
+    survey.save()
 
 
 def _restore_surface(obj: Banner | Guide, snapshot: dict[str, Any]) -> None:
@@ -380,6 +391,8 @@ def content_restore(*, version: PublishedVersion, user: AnyUser = None) -> Publi
         _restore_tooltip(obj, snapshot)
     elif isinstance(obj, ResourceSection):
         _restore_resource_section(obj, snapshot)
+    elif isinstance(obj, Survey):
+        _restore_survey(obj, snapshot)
     elif isinstance(obj, Banner | Guide):
         _restore_surface(obj, snapshot)
     else:

@@ -90,6 +90,36 @@ SURFACES["guide"] = ("guides", _guide)
 
 # --- surveys (branch `surveys`) ---------------------------------------------------------------
 
+_SURVEY_ITEM_FIELDS = ("name", "questions", "thank_you", "display", "position", "selector")
+
+
+def survey_shows(frequency: str, state: ContentState | None, session: str | None) -> bool:
+    """once = until first shown; until_completed = until answered to the end or dismissed;
+    every_session = until answered, or dismissed in the current session."""
+    if state is None:
+        return True
+    status = ContentState.Status
+    match frequency:
+        case "once":
+            return False
+        case "every_session":
+            return state.status != status.COMPLETED and not (
+                state.status == status.DISMISSED and state.last_session == session
+            )
+    return state.status not in (status.COMPLETED, status.DISMISSED)
+
+
+def _survey(
+    base: dict[str, Any], snapshot: dict[str, Any], state: ContentState | None, session: str | None
+) -> dict[str, Any] | None:
+    if not survey_shows(snapshot["frequency"], state, session):
+        return None
+    return {**common(base, snapshot), **{field: snapshot[field] for field in _SURVEY_ITEM_FIELDS}}
+
+
+SURVEYS_PAYLOAD_KEY = "surveys"
+SURFACES["survey"] = (SURVEYS_PAYLOAD_KEY, _survey)
+
 # --- resource center (branch `rc`) ------------------------------------------------------------
 # A resource section is always available (no frequency cap): sent when its segment and schedule
 # match, as one item of `surfaces.resource_centers`; the SDK shows one launcher listing every

@@ -97,6 +97,23 @@ def check_link(url: str) -> None:
         raise ValidationError(f"{url!r} is not an http(s) URL or a path starting with /.")
 
 
+MAX_EVENT_PROPERTY_FILTERS = 10
+
+
+def event_properties_problem(value: Any) -> str | None:
+    """What is wrong with an {"property": value} equality filter on events, if anything."""
+    if not isinstance(value, dict):
+        return 'A JSON object of property: value, e.g. {"band": "promoter"}.'
+    if len(value) > MAX_EVENT_PROPERTY_FILTERS:
+        return f"At most {MAX_EVENT_PROPERTY_FILTERS} properties."
+    for name, expected in value.items():
+        if not name or len(name) > 120:
+            return "Each property name is 1 to 120 characters."
+        if isinstance(expected, dict | list) or expected is None:
+            return f"{name!r}: compare with a text, number or true/false (not a list or object)."
+    return None
+
+
 def check_schedule(starts_at: datetime | None, ends_at: datetime | None) -> None:
     if starts_at and ends_at and ends_at <= starts_at:
         raise ValidationError({"ends_at": ["The end must come after the start."]})
@@ -191,6 +208,11 @@ def check_condition(condition: Condition) -> None:
             errors["people"] = ["Each person is an external id: text of 1 to 255 characters."]
     elif condition.people:
         errors["people"] = ["Only a list-of-people rule holds people."]
+    if condition.event_properties and condition.kind != "event":
+        errors["event_properties"] = ["Only an event rule filters on properties."]
+    problem = event_properties_problem(condition.event_properties)
+    if problem:
+        errors["event_properties"] = [problem]
     if condition.kind == "lifecycle" and condition.value not in LifecycleStage.values:
         errors["value"] = [
             f"{condition.value!r} is not a lifecycle stage; "

@@ -32,6 +32,7 @@ from django.db.models.lookups import (
 
 from analytics.sql import json_text, json_text_params
 from onboarding.models import Condition, EndUser, Event, MilestoneCompletion, Segment
+from onboarding.segments import events_with_properties
 
 EVENT = Event._meta.db_table
 
@@ -114,9 +115,8 @@ def _condition_q(condition: Condition) -> Q:
             done = Q(Exists(completions.filter(milestone=condition.milestone_id)))
             return done if condition.operator == "completed" else ~done
         case Condition.Kind.EVENT:
-            performed = Q(
-                Exists(Event.objects.filter(end_user=OuterRef("pk"), name=condition.event_name))
-            )
+            events = Event.objects.filter(end_user=OuterRef("pk"), name=condition.event_name)
+            performed = Q(Exists(events_with_properties(events, condition.event_properties)))
             return performed if condition.operator == "performed" else ~performed
         case Condition.Kind.PEOPLE:
             listed = Q(external_id__in=condition.people)

@@ -4,7 +4,7 @@
 - `PUT /api/v1/content[?dry_run=1][&publish=1]`: import a file (idempotent by key, one
   transaction); answers the list of changes. Errors answer 400 with every bad path.
 - `POST /api/v1/content/{kind}/{key}/publish`: publish one piece (kind: journey, walkthrough,
-  tooltip, progress_bar, banner, guide); answers the new version.
+  tooltip, progress_bar, banner, guide, survey); answers the new version.
 """
 
 from __future__ import annotations

@@ -135,6 +135,7 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
         ("progress_bar", "getting-started"),
         ("resource_section", "getting-started-help"),
         ("resource_section", "whats-new"),
+        ("survey", "contacts-nps"),
         ("banner", "maintenance"),
         ("guide", "no-contacts"),
     }
@@ -165,7 +166,7 @@ def test_seed_demo_creates_the_published_demo_once() -> None:
     assert Workspace.objects.count() == 1
     assert Milestone.objects.count() == 3
     assert ProgressBar.objects.count() == 1
-    assert PublishedVersion.objects.count() == 9
+    assert PublishedVersion.objects.count() == 10
 
 
 @override_settings(DEMO_HOST_URL="http://localhost:8001")

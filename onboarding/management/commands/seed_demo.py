@@ -20,6 +20,7 @@ from onboarding.models import (
     Journey,
     ProgressBar,
     ResourceSection,
+    Survey,
     Tooltip,
     Walkthrough,
     Workspace,
@@ -206,6 +207,38 @@ DEMO_CONTENT: dict[str, Any] = {
             ],
         },
     ],
+    "surveys": [
+        {
+            "key": "contacts-nps",
+            "name": "How are we doing?",
+            "display": "inline",
+            "selector": "#feedback",
+            "page_url_pattern": "/contacts",
+            "thank_you": "Thank you! Our team reads every answer.",
+            "questions": [
+                {
+                    "key": "score",
+                    "type": "nps",
+                    "prompt": "How likely are you to recommend Acme to a colleague?",
+                    "follow_up": {"detractor": "fix", "promoter": "favourite"},
+                },
+                {"key": "fix", "type": "text", "prompt": "What should we fix first?"},
+                {
+                    "key": "favourite",
+                    "type": "single_choice",
+                    "prompt": "What do you like most?",
+                    "choices": ["Campaigns", "Contact import", "Reports"],
+                },
+                {
+                    "key": "channels",
+                    "type": "multiple_choice",
+                    "prompt": "Where do you reach your contacts?",
+                    "choices": ["E-mail", "SMS", "Social"],
+                    "optional": True,
+                },
+            ],
+        }
+    ],
     # Issue 16: a banner on every page (it waits while the welcome tour shows: one thing at a
     # time) and an empty-state guide inside the empty contact list.
     "banners": [
@@ -240,6 +273,7 @@ _MODELS: dict[str, type[Any]] = {
     "tooltips": Tooltip,
     "progress_bars": ProgressBar,
     "resource_sections": ResourceSection,
+    "surveys": Survey,
     "banners": Banner,
     "guides": Guide,
 }

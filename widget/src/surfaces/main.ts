@@ -5,6 +5,7 @@ import "./resource_center";
 import "./celebration";
 import "./banner";
 import "./guide";
+import "./survey";
 import { start } from "./index";
 
 start();
