@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 
 from milepost.asgi import application
 from onboarding import experiments, services
-from onboarding.models import Event, Experiment, Workspace
+from onboarding.models import Event, Experiment
 from onboarding.targeting import content_for
 from tests.factories import (
     ConditionFactory,
@@ -23,18 +23,16 @@ from tests.factories import (
 )
 
 ORIGIN = "https://app.example.com"
-VARIANTS = [
+VARIANTS: list[dict[str, Any]] = [
     {"key": "control", "weight": 40, "content_key": "tip-a"},
     {"key": "bold", "weight": 40, "content_key": "tip-b"},
     {"key": "holdout", "weight": 20, "content_key": None},
 ]
 
 
-def tooltip_experiment(workspace: Workspace, **kwargs: Any) -> Experiment:
+def tooltip_experiment(workspace: Any, **kwargs: Any) -> Experiment:
     for key, page in (("tip-a", "/campaigns/*"), ("tip-b", "/campaigns/*")):
-        services.content_publish(
-            obj=TooltipFactory(workspace=workspace, key=key, page_url_pattern=page)
-        )
+        services.content_publish(obj=tooltip(workspace=workspace, key=key, page_url_pattern=page))
     experiment = Experiment.objects.create(
         workspace=workspace,
         key="tip-test",
@@ -48,6 +46,10 @@ def tooltip_experiment(workspace: Workspace, **kwargs: Any) -> Experiment:
     return experiment
 
 
+def tooltip(**kwargs: Any) -> Any:
+    return TooltipFactory(**kwargs)
+
+
 def person_in(experiment: Experiment, variant: str, start: int = 0) -> str:
     """An external id the hash puts in `variant`."""
     for n in range(start, start + 10_000):
@@ -56,7 +58,7 @@ def person_in(experiment: Experiment, variant: str, start: int = 0) -> str:
     raise AssertionError(variant)
 
 
-def exposures(workspace: Workspace) -> list[tuple[str, str]]:
+def exposures(workspace: Any) -> list[tuple[str, str]]:
     return [
         (e.end_user.external_id, e.properties["variant"])
         for e in Event.objects.filter(workspace=workspace, name=experiments.EXPOSURE_EVENT)
@@ -101,25 +103,27 @@ def test_assignment_depends_on_the_person_the_experiment_and_the_workspace_only(
 
 @pytest.mark.django_db
 def test_a_running_experiment_sends_each_person_only_their_variant() -> None:
-    workspace = WorkspaceFactory()
+    workspace: Any = WorkspaceFactory()
     experiment = tooltip_experiment(workspace)
     experiments.experiment_start(experiment=experiment)
     sent = {}
     for variant in ("control", "bold", "holdout"):
-        person = EndUserFactory(workspace=workspace, external_id=person_in(experiment, variant))
+        person: Any = EndUserFactory(
+            workspace=workspace, external_id=person_in(experiment, variant)
+        )
         sent[variant] = [t["key"] for t in content_for(end_user=person)["tooltips"]]
     assert sent == {"control": ["tip-a"], "bold": ["tip-b"], "holdout": []}
 
 
 @pytest.mark.django_db
 def test_outside_the_audience_or_before_start_people_see_the_control_and_no_variant() -> None:
-    workspace = WorkspaceFactory()
+    workspace: Any = WorkspaceFactory()
     admins = SegmentFactory(workspace=workspace, key="admins")
     ConditionFactory(segment=admins, trait="role", operator="eq", value="admin")
     experiment = tooltip_experiment(workspace, segment=admins)
     bold = person_in(experiment, "bold")
-    viewer = EndUserFactory(workspace=workspace, external_id=bold, traits={"role": "viewer"})
-    admin = EndUserFactory(
+    viewer: Any = EndUserFactory(workspace=workspace, external_id=bold, traits={"role": "viewer"})
+    admin: Any = EndUserFactory(
         workspace=workspace, external_id=person_in(experiment, "bold", 5000), traits={}
     )
     admin.traits = {"role": "admin"}
@@ -135,10 +139,12 @@ def test_outside_the_audience_or_before_start_people_see_the_control_and_no_vari
 
 @pytest.mark.django_db
 def test_shipping_a_variant_shows_it_to_everyone_and_shipping_the_holdout_shows_nothing() -> None:
-    workspace = WorkspaceFactory()
+    workspace: Any = WorkspaceFactory()
     experiment = tooltip_experiment(workspace)
     experiments.experiment_start(experiment=experiment)
-    people = [EndUserFactory(workspace=workspace, external_id=f"p{n}") for n in range(20)]
+    people: list[Any] = [
+        EndUserFactory(workspace=workspace, external_id=f"p{n}") for n in range(20)
+    ]
     experiments.experiment_ship(experiment=experiment, variant="bold")
     assert {tuple(t["key"] for t in content_for(end_user=p)["tooltips"]) for p in people} == {
         ("tip-b",)
@@ -155,7 +161,7 @@ def test_shipping_a_variant_shows_it_to_everyone_and_shipping_the_holdout_shows_
 
 @pytest.mark.django_db
 def test_start_refuses_unpublished_variant_content_and_a_bad_definition_names_the_field() -> None:
-    workspace = WorkspaceFactory()
+    workspace: Any = WorkspaceFactory()
     experiment = Experiment.objects.create(
         workspace=workspace,
         key="x",
@@ -167,7 +173,7 @@ def test_start_refuses_unpublished_variant_content_and_a_bad_definition_names_th
             {"key": "b", "weight": 1, "content_key": "never-published"},
         ],
     )
-    services.content_publish(obj=TooltipFactory(workspace=workspace, key="tip-a"))
+    services.content_publish(obj=tooltip(workspace=workspace, key="tip-a"))
     with pytest.raises(ValidationError, match="Publish this content first: never-published"):
         experiments.experiment_start(experiment=experiment)
     bad = Experiment(
@@ -200,7 +206,7 @@ async def say(communicator: WebsocketCommunicator, message: dict[str, Any]) -> d
 async def test_exposure_is_recorded_once_when_the_page_matches_for_every_arm_holdout_included() -> (
     None
 ):
-    workspace = await sync_to_async(WorkspaceFactory)(allowed_origins=[ORIGIN])
+    workspace: Any = await sync_to_async(WorkspaceFactory)(allowed_origins=[ORIGIN])
     experiment = await sync_to_async(tooltip_experiment)(workspace)
     await sync_to_async(experiments.experiment_start)(experiment=experiment)
     key = workspace.keys["publishable_key"]
@@ -233,7 +239,7 @@ async def test_exposure_is_recorded_once_when_the_page_matches_for_every_arm_hol
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_page_message_exposes_a_person_who_moves_to_the_contents_page() -> None:
-    workspace = await sync_to_async(WorkspaceFactory)(allowed_origins=[ORIGIN])
+    workspace: Any = await sync_to_async(WorkspaceFactory)(allowed_origins=[ORIGIN])
     experiment = await sync_to_async(tooltip_experiment)(workspace)
     await sync_to_async(experiments.experiment_start)(experiment=experiment)
     person = person_in(experiment, "control")
@@ -255,7 +261,7 @@ async def test_a_page_message_exposes_a_person_who_moves_to_the_contents_page() 
 
 @pytest.mark.django_db
 def test_the_http_bootstrap_honours_the_assignment_and_exposes(client: Any) -> None:
-    workspace = WorkspaceFactory(allowed_origins=[ORIGIN])
+    workspace: Any = WorkspaceFactory(allowed_origins=[ORIGIN])
     experiment = tooltip_experiment(workspace)
     experiments.experiment_start(experiment=experiment)
     person = person_in(experiment, "bold")
