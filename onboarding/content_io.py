@@ -1,8 +1,9 @@
 """Content as code: export a workspace's authored content to JSON and import it back.
 
-The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips and
-progress bars; pieces refer to each other by key, list order is the position of milestones,
-steps and conditions, and datetimes are ISO 8601 in UTC.
+The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips,
+progress bars and experiments (their definitions; starting, stopping and shipping are
+actions); pieces refer to each other by key, list order is the position of milestones, steps
+and conditions, and datetimes are ISO 8601 in UTC.
 
 Import is idempotent by key: a piece whose key exists is updated, a new key is created, a
 piece identical to the file is not touched, and pieces absent from the file are left alone.
@@ -22,10 +23,11 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from rest_framework import serializers
 
-from onboarding import queries, services
+from onboarding import experiments, queries, services
 from onboarding.models import (
     Condition,
     Criterion,
+    Experiment,
     Journey,
     JourneyStart,
     Milestone,
@@ -42,7 +44,7 @@ from onboarding.models import (
 from onboarding.validation import MAX_SEGMENT_PEOPLE
 
 FORMAT = "milepost-content/1"
-SECTIONS = ("segments", "journeys", "walkthroughs", "tooltips", "progress_bars")
+SECTIONS = ("segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "experiments")
 
 
 class ContentImportError(ValueError):
@@ -184,6 +186,22 @@ def progress_bar_document(progress_bar: ProgressBar) -> dict[str, Any]:
     }
 
 
+def experiment_document(experiment: Experiment) -> dict[str, Any]:
+    return {
+        "key": experiment.key,
+        "name": experiment.name,
+        "content_kind": experiment.content_kind,
+        "content_key": experiment.content_key,
+        "variants": experiment.variants,
+        "segment": _key(experiment.segment),
+        "starts_at": _iso(experiment.starts_at),
+        "ends_at": _iso(experiment.ends_at),
+        "goal_milestone": _key(experiment.goal_milestone),
+        "goal_window_seconds": int(experiment.goal_window.total_seconds()),
+        "minimum_sample": experiment.minimum_sample,
+    }
+
+
 def content_export(*, workspace: Workspace) -> dict[str, Any]:
     """Every authored piece of the workspace's drafts, ordered by key."""
     return {
@@ -210,6 +228,12 @@ def content_export(*, workspace: Workspace) -> dict[str, Any]:
             progress_bar_document(p)
             for p in ProgressBar.objects.filter(workspace=workspace)
             .select_related("journey", "segment")
+            .order_by("key")
+        ],
+        "experiments": [
+            experiment_document(e)
+            for e in Experiment.objects.filter(workspace=workspace)
+            .select_related("segment", "goal_milestone")
             .order_by("key")
         ],
     }
@@ -360,6 +384,23 @@ class _ProgressBarFile(_Strict):
     items = _ItemFile(many=True, default=list)
 
 
+class _ExperimentFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=120, trim_whitespace=False)
+    content_kind = serializers.CharField(max_length=20)
+    content_key = serializers.SlugField(max_length=80)
+    # Checked by Experiment.clean, which names each variant's bad field.
+    variants = serializers.JSONField()
+    segment = _reference()
+    starts_at = _moment()
+    ends_at = _moment()
+    goal_milestone = _reference()
+    goal_window_seconds = serializers.IntegerField(
+        default=14 * 86_400, min_value=1, max_value=90 * 86_400
+    )
+    minimum_sample = serializers.IntegerField(default=100, min_value=1, max_value=10_000_000)
+
+
 def _duplicates(pieces: list[dict[str, Any]], key: str = "key") -> dict[int, str]:
     seen: set[str] = set()
     found = {}
@@ -377,6 +418,7 @@ class _ContentFile(_Strict):
     walkthroughs = _WalkthroughFile(many=True, default=list)
     tooltips = _TooltipFile(many=True, default=list)
     progress_bars = _ProgressBarFile(many=True, default=list)
+    experiments = _ExperimentFile(many=True, default=list)
 
     def validate_format(self, value: str) -> str:
         if value != FORMAT:
@@ -625,6 +667,34 @@ class _Importer:
         progress_bar.items.exclude(pk__in=keep).delete()
         return progress_bar
 
+    def experiment(
+        self, data: dict[str, Any], experiment: Experiment | None, path: str
+    ) -> Experiment | None:
+        experiment = experiment or Experiment(workspace=self.workspace, key=data["key"])
+        if experiment.pk is not None and experiment.status != Experiment.Status.DRAFT:
+            fixed = ("content_kind", "content_key", "variants")
+            if any(getattr(experiment, name) != data[name] for name in fixed):
+                self.errors.append(
+                    f"{path}.variants: The experiment is {experiment.status}; its content and "
+                    "variants are fixed once started (assignments would move people)."
+                )
+                return None
+        for name in (
+            "name", "content_kind", "content_key", "variants", "starts_at", "ends_at",
+            "minimum_sample",
+        ):  # fmt: skip
+            setattr(experiment, name, data[name])
+        experiment.goal_window = timedelta(seconds=data["goal_window_seconds"])
+        experiment.segment = self.find(Segment, data["segment"], f"{path}.segment", "segment")
+        experiment.goal_milestone = self.find(
+            Milestone, data["goal_milestone"], f"{path}.goal_milestone", "milestone"
+        )
+        if not self.valid(experiment, path):
+            return None
+        experiment.save()
+        experiments.forget(self.workspace.pk)
+        return experiment
+
 
 _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "segments": (Segment, segment_document, "segment"),
@@ -632,6 +702,7 @@ _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "walkthroughs": (Walkthrough, walkthrough_document, "walkthrough"),
     "tooltips": (Tooltip, tooltip_document, "tooltip"),
     "progress_bars": (ProgressBar, progress_bar_document, "progress bar"),
+    "experiments": (Experiment, experiment_document, "experiment"),
 }
 
 
@@ -704,6 +775,8 @@ def _apply(
         importer.tooltip(piece, row, f"tooltips[{index}]")
     for index, piece, row in pieces("progress_bars"):
         importer.progress_bar(piece, row, f"progress_bars[{index}]")
+    for index, piece, row in pieces("experiments"):
+        importer.experiment(piece, row, f"experiments[{index}]")
     if importer.errors:
         raise ContentImportError(importer.errors)
     if publish:

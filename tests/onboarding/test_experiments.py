@@ -280,3 +280,104 @@ def test_the_http_bootstrap_honours_the_assignment_and_exposes(client: Any) -> N
     assert answer.status_code == 200, answer.content
     assert [t["key"] for t in answer.json()["content"]["tooltips"]] == ["tip-b"]
     assert exposures(workspace) == [(person, "bold")]
+
+
+# Content as code and the authoring API --------------------------------------------------
+
+EXPERIMENT_FILE: dict[str, Any] = {
+    "format": "milepost-content/1",
+    "tooltips": [
+        {"key": "tip-a", "name": "A", "selector": "#help", "body_markdown": "Plain"},
+        {"key": "tip-b", "name": "B", "selector": "#help", "body_markdown": "**Bold**"},
+    ],
+    "experiments": [
+        {
+            "key": "tip-test",
+            "name": "Tip test",
+            "content_kind": "tooltip",
+            "content_key": "tip-a",
+            "variants": VARIANTS,
+            "minimum_sample": 500,
+        }
+    ],
+}
+
+
+def put_content(client: Any, headers: dict[str, str], body: Any, query: str = "") -> Any:
+    return client.put(
+        f"/api/v1/content{query}", data=json.dumps(body), content_type="application/json", **headers
+    )
+
+
+@pytest.mark.django_db
+def test_experiments_round_trip_as_code_and_run_through_the_api(
+    client: Any, secret_headers: dict[str, str], workspace: Any
+) -> None:
+    answer = put_content(client, secret_headers, EXPERIMENT_FILE, "?publish=1")
+    assert answer.status_code == 200, answer.content
+    assert "create experiment 'tip-test'" in answer.json()["changes"]
+    exported = client.get("/api/v1/content", **secret_headers).json()["experiments"]
+    assert exported[0]["variants"] == VARIANTS
+    assert exported[0]["minimum_sample"] == 500
+    again = put_content(client, secret_headers, {**EXPERIMENT_FILE, "experiments": exported})
+    assert [c for c in again.json()["changes"] if "experiment" in c] == []
+
+    started = client.post("/api/v1/experiments/tip-test/start", **secret_headers)
+    assert started.status_code == 200, started.content
+    assert started.json()["status"] == "running"
+    person: Any = EndUserFactory(workspace=workspace, external_id="someone")
+    arm = experiments.assigned_variant(
+        Experiment.objects.get(key="tip-test"), external_id="someone"
+    )
+    assert [t["key"] for t in content_for(end_user=person)["tooltips"]] == (
+        [arm["content_key"]] if arm["content_key"] else []
+    )
+    # Running: the variants are fixed, from a file as anywhere.
+    changed = [{**VARIANTS[0], "weight": 90}, *VARIANTS[1:]]
+    refused = put_content(
+        client,
+        secret_headers,
+        {**EXPERIMENT_FILE, "experiments": [{**exported[0], "variants": changed}]},
+    )
+    assert refused.status_code == 400
+    assert "experiments[0].variants" in refused.json()["error"]["fields"]
+    bad_ship = client.post(
+        "/api/v1/experiments/tip-test/ship",
+        data=json.dumps({"variant": "nope"}),
+        content_type="application/json",
+        **secret_headers,
+    )
+    assert bad_ship.status_code == 400
+    assert "variant" in bad_ship.json()["error"]["fields"]
+    shipped = client.post(
+        "/api/v1/experiments/tip-test/ship",
+        data=json.dumps({"variant": "bold"}),
+        content_type="application/json",
+        **secret_headers,
+    )
+    assert shipped.json()["status"] == "shipped"
+    assert shipped.json()["shipped_variant"] == "bold"
+    assert [t["key"] for t in content_for(end_user=person)["tooltips"]] == ["tip-b"]
+    assert client.post("/api/v1/experiments/nope/start", **secret_headers).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_bad_experiment_in_a_file_is_refused_naming_the_field_and_writes_nothing(
+    client: Any, secret_headers: dict[str, str]
+) -> None:
+    bad = {
+        **EXPERIMENT_FILE,
+        "experiments": [
+            {
+                **EXPERIMENT_FILE["experiments"][0],
+                "variants": [{"key": "control", "weight": 1, "content_key": "tip-a"}],
+                "segment": "nobody",
+            }
+        ],
+    }
+    answer = put_content(client, secret_headers, bad)
+    assert answer.status_code == 400
+    fields = answer.json()["error"]["fields"]
+    assert "experiments[0].variants" in fields
+    assert "experiments[0].segment" in fields
+    assert not Experiment.objects.exists()
