@@ -300,3 +300,56 @@ def test_the_beta_functions_agree_with_known_values() -> None:
     assert chance_to_beat(30_000, 60_000, 29_500, 60_000) + chance_to_beat(
         29_500, 60_000, 30_000, 60_000
     ) == pytest.approx(1)
+
+
+# Admin: start, stop, ship, and the results as a dashboard -------------------------------
+
+
+def test_an_editor_starts_stops_and_ships_from_admin_and_reads_the_results_dashboard(
+    workspace: Workspace, analytics_store: Callable[[], Any]
+) -> None:
+    from onboarding import services
+    from tests.analytics.test_admin import figure, logged_in
+    from tests.factories import WalkthroughFactory
+
+    for key in ("tour-a", "tour-b"):
+        tour: Any = WalkthroughFactory(workspace=workspace, key=key)
+        tour.steps.create(title="Hi", position=0)
+        services.content_publish(obj=tour)
+    milestone: Any = MilestoneFactory(journey=JourneyFactory(workspace=workspace), name="Done")
+    experiment = make_experiment(workspace, milestone)
+    experiment.status = Experiment.Status.DRAFT
+    experiment.save(update_fields=["status"])
+    seeded_activity(workspace, milestone, seed=3)
+    analytics_store()
+    client = logged_in(workspace)
+    change = f"/admin/onboarding/experiment/{experiment.pk}/change/"
+
+    page = client.get(change).content.decode()
+    assert 'value="start">Start</button>' in page
+    assert 'value="ship:fast">Ship fast</button>' in page
+    started = client.post(change + "action/", {"_do": "start"}, follow=True)
+    assert "Tour test: started." in started.content.decode()
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.RUNNING
+    refused = client.post(change + "action/", {"_do": "ship:nope"}, follow=True)
+    assert "No variant &#x27;nope&#x27;" in refused.content.decode()
+
+    dashboard = client.get(
+        "/admin/analytics/dashboard/experiment/", {"experiment": "tour-test", "window_days": 7}
+    )
+    assert dashboard.status_code == 200
+    html = dashboard.content.decode()
+    conversion = figure(html, "conversion")
+    expected = reference(experiment, report.Goal("milestone", 7 * DAY, milestone=milestone))
+    assert conversion["categories"] == ["control", "fast", "holdout"]
+    assert conversion["series"][0]["values"] == [
+        expected[v][1] / expected[v][0] for v in ("control", "fast", "holdout")
+    ]
+    assert "chance to beat control" in html
+    assert figure(html, "velocity")["series"][0]["values"][1] == expected["fast"][2]
+
+    shipped = client.post(change + "action/", {"_do": "ship:fast"}, follow=True)
+    assert "Tour test: shipped fast." in shipped.content.decode()
+    experiment.refresh_from_db()
+    assert (experiment.status, experiment.shipped_variant) == ("shipped", "fast")
