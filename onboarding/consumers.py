@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from uvicorn.protocols.utils import ClientDisconnected
 
-from onboarding import delivery, dependencies, json_values, metrics, realtime
+from onboarding import delivery, dependencies, experiments, json_values, metrics, realtime
 from onboarding.batching import database_work, group_commit
 from onboarding.models import EndUser, Workspace
 
@@ -373,9 +373,10 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             raise delivery.ProtocolError("invalid_page", "page.url must be a string.")
         self.page = page
         # Experiments whose content lives on this page expose the person now.
-        await database_work(
-            delivery.page_seen, end_user=self.end_user, session=self.session, page=page
-        )
+        if experiments.may_be_running(self.workspace.pk):
+            await database_work(
+                delivery.page_seen, end_user=self.end_user, session=self.session, page=page
+            )
 
     async def on_content_changed(self, message: dict[str, Any]) -> None:
         if self.end_user is not None:

@@ -112,6 +112,17 @@ def any_running(workspace_id: int) -> bool:
     return any(is_running(e, now) for e in workspace_experiments(workspace_id))
 
 
+def may_be_running(workspace_id: int) -> bool:
+    """From this process's copy only (no query, for the socket's `page` path): False when the
+    copy, however old, holds no running experiment. Starting one pushes `content_changed` to
+    every socket of the workspace, whose answer reads the experiments again in every process."""
+    cached = _LIVE.get(workspace_id)
+    if cached is None:
+        return True
+    now = timezone.now()
+    return any(is_running(e, now) for e in cached[1])
+
+
 def forget(workspace_id: int | None = None) -> None:
     if workspace_id is None:
         _LIVE.clear()
