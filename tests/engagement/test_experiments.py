@@ -35,7 +35,8 @@ def test_a_message_experiment_sends_each_person_their_variant_and_nothing_to_the
         ],
     )
     experiments.experiment_start(experiment=experiment)
-    titles, reasons = {}, {}
+    titles: dict[str, set[str]] = {}
+    reasons: dict[str, set[str]] = {}
     for n in range(30):
         person: Any = EndUserFactory(workspace=workspace, external_id=f"p{n}")
         arm = experiments.assigned_variant(experiment, external_id=person.external_id)["key"]
