@@ -913,8 +913,9 @@ class ErasureRecordAdmin(ReadOnlyScopedAdmin):
 
 class ExperimentForm(forms.ModelForm):
     variants = forms.JSONField(
-        help_text='One per line of the list, the control first: {"key": "control", "weight": '
-        '50, "content_key": "…"}; "content_key": null is a holdout (shows nothing).',
+        help_text='A JSON list, the control first: [{"key": "control", "weight": 50, '
+        '"content_key": "…"}, …]; "content_key": null is a holdout (shows nothing). Fixed once '
+        "the experiment has started.",
         widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
     )
 
