@@ -166,13 +166,15 @@ def _experiment_state(experiment: Experiment) -> dict[str, Any]:
     }
 
 
-class ExperimentView(ServerView):
+class _ExperimentLookup(ServerView):
     def experiment(self, key: str) -> Experiment:
         found = Experiment.objects.filter(workspace=self.workspace, key=key).first()
         if found is None:
             raise NotFound(f"No experiment with the key {key!r} in this workspace.", "unknown_key")
         return found
 
+
+class ExperimentView(_ExperimentLookup):
     @extend_schema(summary="An experiment's definition and status", responses={200: _EXPERIMENT})
     def get(self, request: Request, key: str) -> Response:
         return Response(_experiment_state(self.experiment(key)))
@@ -181,7 +183,7 @@ class ExperimentView(ServerView):
 ACTIONS = ("start", "stop", "ship")
 
 
-class ExperimentActionView(ExperimentView):
+class ExperimentActionView(_ExperimentLookup):
     @extend_schema(
         summary="Start, stop or ship an experiment (ship: publish one variant for everyone)",
         request=_SHIP,
