@@ -124,10 +124,10 @@ def test_outside_the_audience_or_before_start_people_see_the_control_and_no_vari
     bold = person_in(experiment, "bold")
     viewer: Any = EndUserFactory(workspace=workspace, external_id=bold, traits={"role": "viewer"})
     admin: Any = EndUserFactory(
-        workspace=workspace, external_id=person_in(experiment, "bold", 5000), traits={}
+        workspace=workspace,
+        external_id=person_in(experiment, "bold", 5000),
+        traits={"role": "admin"},
     )
-    admin.traits = {"role": "admin"}
-    admin.save(update_fields=["traits"])
     # Draft: everyone gets the control, nobody the variant.
     assert [t["key"] for t in content_for(end_user=admin)["tooltips"]] == ["tip-a"]
     experiments.experiment_start(experiment=experiment)
