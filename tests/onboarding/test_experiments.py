@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.exceptions import ValidationError
+from django.db import connections
 
 from milepost.asgi import application
 from onboarding import experiments, services
@@ -192,6 +193,14 @@ def test_start_refuses_unpublished_variant_content_and_a_bad_definition_names_th
     assert any("variants[1].key" in m for m in errors["variants"])
 
 
+@pytest.fixture
+async def _close_thread_connections() -> Any:
+    """The async tests reach the database from asgiref's worker thread; close its connection
+    so the test database can be dropped."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
 def socket(key: str) -> WebsocketCommunicator:
     headers = [(b"origin", ORIGIN.encode())]
     return WebsocketCommunicator(application, f"/ws/widget/?key={key}", headers=headers)
@@ -203,6 +212,7 @@ async def say(communicator: WebsocketCommunicator, message: dict[str, Any]) -> d
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_thread_connections")
 async def test_exposure_is_recorded_once_when_the_page_matches_for_every_arm_holdout_included() -> (
     None
 ):
@@ -238,6 +248,7 @@ async def test_exposure_is_recorded_once_when_the_page_matches_for_every_arm_hol
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_thread_connections")
 async def test_a_page_message_exposes_a_person_who_moves_to_the_contents_page() -> None:
     workspace: Any = await sync_to_async(WorkspaceFactory)(allowed_origins=[ORIGIN])
     experiment = await sync_to_async(tooltip_experiment)(workspace)
