@@ -30,6 +30,7 @@ from analytics.models import AnalyticsSettings, Dashboard, SavedReport
 from analytics.report import (
     adoption,
     event_funnel,
+    experiment,
     journey_funnel,
     lifecycle,
     milestone_velocity,
@@ -508,6 +509,8 @@ def report_figures(slug: str, result: Any, form: ReportForm, home: bool = False)
             return dashboards.adoption_figures(result)
         case pai.PaiValidation():
             return dashboards.pai_figures(result)
+        case experiment.ExperimentResults():
+            return dashboards.experiment_figures(result)
     return []
 
 

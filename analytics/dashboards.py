@@ -22,6 +22,7 @@ from analytics.inputs import DateRange
 from analytics.report import (
     adoption,
     event_funnel,
+    experiment,
     journey_funnel,
     lifecycle,
     milestone_velocity,
@@ -909,6 +910,89 @@ def pai_figures(result: pai.PaiValidation) -> list[Figure]:
                     Series("All signups", list(result.baseline_curve)),
                     Series("Met the best threshold", list(result.best_curve)),
                 ],
+            )
+        )
+    return figures
+
+
+# --- Experiments -------------------------------------------------------------------------
+
+
+def _interval(low: float, high: float) -> str:
+    return f"{percent(low)} to {percent(high)}"
+
+
+def _signed(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:+.1f} pts"
+
+
+def experiment_figures(result: experiment.ExperimentResults) -> list[Figure]:
+    names = [v.variant for v in result.variants]
+    rows = []
+    for v in result.variants:
+        s = v.statistics
+        rows.append(
+            [
+                s.variant + (" (control)" if s.is_control else ""),
+                s.exposed,
+                s.converted,
+                percent(s.rate),
+                _interval(*s.interval),
+                _signed(s.difference),
+                _interval(*s.difference_interval) if s.difference_interval else "",
+                percent(s.chance_to_beat_control),
+                duration(v.median_seconds),
+                s.verdict,
+            ]
+        )
+    figures = [
+        Figure(
+            id="conversion",
+            kind="bars",
+            title=f"{result.name}: who {result.goal}",
+            description=f"{result.verdict} Conversion per variant with its 95 % credible "
+            f"interval; a verdict needs {result.minimum_sample:,} people exposed per variant.",
+            header=[
+                "variant",
+                "exposed",
+                "converted",
+                "rate",
+                "95 % interval",
+                "difference",
+                "difference 95 %",
+                "chance to beat control",
+                "median time to goal",
+                "verdict",
+            ],
+            rows=rows,
+            x_label="Variant",
+            y_label="Converted",
+            format="percent",
+            categories=names,
+            series=[Series("Conversion", [v.statistics.rate for v in result.variants])],
+        )
+    ]
+    if any(v.median_seconds is not None for v in result.variants):
+        figures.append(
+            Figure(
+                id="velocity",
+                kind="bars",
+                title="Median time from exposure to the milestone",
+                description="Among the people of each variant who reached it. "
+                + " ".join(
+                    f"{v.variant}: {duration(v.median_seconds) or 'nobody yet'}."
+                    for v in result.variants
+                ),
+                header=["variant", "reached", "median time"],
+                rows=[
+                    [v.variant, v.statistics.converted, duration(v.median_seconds)]
+                    for v in result.variants
+                ],
+                x_label="Variant",
+                y_label="Time",
+                format="seconds",
+                categories=names,
+                series=[Series("Median", [v.median_seconds for v in result.variants])],
             )
         )
     return figures

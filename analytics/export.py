@@ -10,6 +10,7 @@ from typing import Any
 from analytics.report import (
     adoption,
     event_funnel,
+    experiment,
     journey_funnel,
     lifecycle,
     milestone_velocity,
@@ -87,6 +88,22 @@ def _rows(result: Any) -> Iterable[list[Any]]:
             for t in result.thresholds:
                 yield [t.threshold, t.met, t.met_and_retained, t.retained_total, t.overlap,
                        t.retention_of_met, t.threshold == result.best_threshold]  # fmt: skip
+        case experiment.ExperimentResults():
+            yield ["variant", "exposed", "converted", "rate", "interval_low", "interval_high",
+                   "difference", "chance_to_beat_control", "median_seconds", "verdict"]  # fmt: skip
+            for arm in result.variants:
+                stats = arm.statistics
+                yield [
+                    stats.variant,
+                    stats.exposed,
+                    stats.converted,
+                    stats.rate,
+                    *stats.interval,
+                    stats.difference,
+                    stats.chance_to_beat_control,
+                    arm.median_seconds,
+                    stats.verdict,
+                ]
         case _:
             raise TypeError(f"No CSV layout for {type(result).__name__}")
 

@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from analytics import store
 from analytics.inputs import MAX_ADOPTION_FEATURES, MAX_FUNNEL_STEPS
-from onboarding.models import Journey, Walkthrough, Workspace
+from onboarding.models import Experiment, Journey, Milestone, Walkthrough, Workspace
 
 DEFAULT_DAYS = 30
 PRESET_DAYS = (7, 30, 90)
@@ -569,6 +569,65 @@ class PaiForm(ReportForm):
         }
 
 
+class ExperimentForm(ReportForm):
+    slug = "experiment"
+    has_dates = False
+    experiment = forms.ModelChoiceField(
+        label="Experiment", queryset=Experiment.objects.none(), to_field_name="key"
+    )
+    goal = forms.ChoiceField(
+        label="Goal",
+        choices=[
+            ("milestone", "a milestone reached (and how fast)"),
+            ("funnel", "a funnel converted"),
+            ("retention", "came back and did an event"),
+        ],
+    )
+    milestone = forms.ModelChoiceField(
+        label="Milestone",
+        queryset=Milestone.objects.none(),
+        to_field_name="key",
+        required=False,
+        help_text="empty: the experiment's goal",
+    )
+    window_days = forms.IntegerField(
+        label="Within (days of exposure)",
+        min_value=1,
+        required=False,
+        help_text="empty: the experiment's window",
+    )
+    steps = forms.CharField(
+        label="Funnel steps", required=False, help_text="events, comma-separated"
+    )
+    event = forms.CharField(label="Returning event", required=False)
+    day = forms.IntegerField(label="From day", min_value=0, initial=1, required=False)
+
+    def __init__(self, query: QueryDict, **kwargs: Any) -> None:
+        super().__init__(query, **kwargs)
+        experiment = self.fields["experiment"]
+        milestone = self.fields["milestone"]
+        assert isinstance(experiment, forms.ModelChoiceField)  # noqa: S101 - declared above
+        assert isinstance(milestone, forms.ModelChoiceField)  # noqa: S101 - declared above
+        experiment.queryset = Experiment.objects.filter(workspace=self.workspace).order_by("name")
+        milestone.queryset = Milestone.objects.filter(workspace=self.workspace).order_by("name")
+
+    def defaults(self) -> dict[str, Any]:
+        first = Experiment.objects.filter(workspace=self.workspace).order_by("name").first()
+        return {"goal": "milestone", "day": "1", **({"experiment": first.key} if first else {})}
+
+    def report_input(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "experiment": data["experiment"].key,
+            "goal": data["goal"],
+            "milestone": data["milestone"].key if data["milestone"] else None,
+            "window_days": data["window_days"],
+            "steps": data["steps"],
+            "event": data["event"],
+            "day": data["day"] if data["day"] is not None else 1,
+        }
+
+
 FORMS: dict[str, type[ReportForm]] = {
     form.slug: form
     for form in (
@@ -581,9 +640,10 @@ FORMS: dict[str, type[ReportForm]] = {
         PqlForm,
         AdoptionForm,
         PaiForm,
+        ExperimentForm,
     )
 }
 # Inputs whose values are event names get the recorded names as suggestions.
 EVENT_INPUTS = {
-    "step", "exclusion", "cohort_event", "return_event", "key_event", "activity_event"
+    "step", "exclusion", "cohort_event", "return_event", "key_event", "activity_event", "event",
 }  # fmt: skip

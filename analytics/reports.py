@@ -25,6 +25,7 @@ from analytics.inputs import (
 from analytics.report import (
     adoption,
     event_funnel,
+    experiment,
     journey_funnel,
     lifecycle,
     milestone_velocity,
@@ -33,7 +34,7 @@ from analytics.report import (
     retention,
     walkthrough_funnel,
 )
-from onboarding.models import Journey, Walkthrough, Workspace
+from onboarding.models import Experiment, Journey, Milestone, Walkthrough, Workspace
 
 
 def _range(data: dict[str, Any]) -> DateRange:
@@ -161,6 +162,28 @@ def _pai(workspace: Workspace, data: dict[str, Any]) -> Any:
     )
 
 
+def _experiment(workspace: Workspace, data: dict[str, Any]) -> Any:
+    found = Experiment.objects.filter(workspace=workspace, key=data["experiment"]).first()
+    if found is None:
+        raise ReportInputError("experiment", "No experiment with this key in the workspace.")
+    milestone = found.goal_milestone
+    if data.get("milestone"):
+        milestone = Milestone.objects.filter(workspace=workspace, key=data["milestone"]).first()
+        if milestone is None:
+            raise ReportInputError("milestone", "No milestone with this key in the workspace.")
+    days = data.get("window_days")
+    window = found.goal_window if days is None else timedelta(days=max(-1, min(days, 10_000)))
+    goal = experiment.Goal(
+        kind=data["goal"],
+        window=window,
+        milestone=milestone,
+        steps=tuple(s.strip() for s in (data.get("steps") or "").split(",") if s.strip()),
+        event=(data.get("event") or "").strip(),
+        day=data["day"],
+    )
+    return experiment.experiment_results(experiment=found, goal=goal)
+
+
 @dataclass(frozen=True)
 class Report:
     slug: str
@@ -187,6 +210,7 @@ REPORTS: dict[str, Report] = {
         Report("pqls", "Product qualified leads", inputs.PqlInput, _pqls),
         Report("adoption", "Adoption matrix", inputs.AdoptionInput, _adoption),
         Report("pai", "PAI validation", inputs.PaiInput, _pai),
+        Report("experiment", "Experiment results", inputs.ExperimentInput, _experiment),
     )
 }
 

@@ -26,6 +26,29 @@ class JourneyFunnelInput(DateRangeInput):
     breakdown_value = serializers.CharField(required=False, allow_null=True)
 
 
+class ExperimentInput(serializers.Serializer):
+    export = serializers.ChoiceField(
+        choices=["json", "csv"], default="json", help_text="csv downloads the table."
+    )
+    experiment = serializers.SlugField(help_text="The experiment's key.")
+    goal = serializers.ChoiceField(
+        choices=["milestone", "funnel", "retention"],
+        default="milestone",
+        help_text="milestone (and its velocity), funnel or retention.",
+    )
+    milestone = serializers.SlugField(
+        required=False, allow_null=True, help_text="Milestone goal: empty is the experiment's."
+    )
+    window_days = serializers.IntegerField(
+        required=False, allow_null=True, help_text="From exposure; empty is the experiment's."
+    )
+    steps = serializers.CharField(
+        required=False, allow_blank=True, help_text="Funnel goal: event names, comma-separated."
+    )
+    event = serializers.CharField(required=False, allow_blank=True, help_text="Retention goal.")
+    day = serializers.IntegerField(default=1, help_text="Retention goal: from this day on.")
+
+
 class VelocityInput(DateRangeInput):
     journey = serializers.SlugField()
     horizon_days = serializers.IntegerField(default=14, min_value=1, max_value=365)

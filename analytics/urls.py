@@ -20,6 +20,7 @@ urlpatterns: list[URLPattern] = [
             "pqls",
             "adoption",
             "pai",
+            "experiment",
         )
     ),
 ]

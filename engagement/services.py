@@ -45,6 +45,7 @@ from engagement.models import (
     DeliveryAttempt,
     EngagementSettings,
     FrequencyCap,
+    Message,
     Rule,
     Trigger,
     Unsubscription,
@@ -52,7 +53,7 @@ from engagement.models import (
     previous_milestone,
 )
 from engagement.rule_index import IndexedRule
-from onboarding import queries, validation
+from onboarding import experiments, queries, validation
 from onboarding.models import (
     EndUser,
     Event,
@@ -213,8 +214,15 @@ def personalisation_context(
     ]
 
 
-def _render(*, rule: Rule, context: dict[str, Any], facts: dict[str, Any], now: datetime) -> dict:
-    message = rule.message
+def _render(
+    *,
+    rule: Rule,
+    context: dict[str, Any],
+    facts: dict[str, Any],
+    now: datetime,
+    message: Message | None = None,
+) -> dict:
+    message = message or rule.message
     body = personalisation.render_markdown_body(message.body, context)
     title = personalisation.render_text(message.title, context)
     cta = None
@@ -493,7 +501,14 @@ def _fire_chunk(rule: Rule, firings: Sequence[Firing], now: datetime) -> list[De
         deliveries: list[Delivery] = []
         for firing in todo:
             end_user = end_users[firing.end_user_id]
-            payload = _render(rule=rule, context=contexts[end_user.pk], facts=firing.facts, now=now)
+            message, experiment_reason = _experiment_message(rule, end_user, now)
+            payload = _render(
+                rule=rule,
+                context=contexts[end_user.pk],
+                facts=firing.facts,
+                now=now,
+                message=message,
+            )
             for channel in rule.channels():
                 delivery = _new_delivery(
                     rule=rule,
@@ -502,13 +517,32 @@ def _fire_chunk(rule: Rule, firings: Sequence[Firing], now: datetime) -> list[De
                     occurrence=firing.occurrence,
                     payload=payload,
                     now=now,
-                    cap_reason=caps.reason(end_user.pk, channel),
+                    cap_reason=experiment_reason or caps.reason(end_user.pk, channel),
                     unsubscribed=end_user.pk in unsubscribed,
                 )
                 caps.count(delivery)
                 deliveries.append(delivery)
         _save_deliveries(deliveries, now)
     return deliveries
+
+
+def _experiment_message(rule: Rule, end_user: EndUser, now: datetime) -> tuple[Message, str]:
+    """The message this person gets from the rule when its message runs as an experiment
+    (onboarding/experiments.py): their variant's, or the rule's own with a reason to skip it
+    (a holdout); the exposure is recorded in the firing's transaction."""
+    key, exposure = experiments.message_for(
+        end_user=end_user, message_key=rule.message.key, now=now
+    )
+    if exposure is not None:
+        experiments.exposures_record(exposures=[exposure], page_url="", at=now)
+    if key is None:
+        return rule.message, "experiment: this person sees no message (holdout or variant)"
+    if key == rule.message.key:
+        return rule.message, ""
+    variant = Message.objects.filter(workspace_id=rule.workspace_id, key=key).first()
+    if variant is None:
+        return rule.message, f"experiment: the variant's message {key!r} no longer exists"
+    return variant, ""
 
 
 def rule_send_test(*, rule: Rule, end_user: EndUser, email_override: str = "") -> list[Delivery]:

@@ -21,11 +21,11 @@ from django.db.models import OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from onboarding import queries, services, validation
+from onboarding import experiments, queries, services, validation
 from onboarding.admin_builder import BuilderAdminMixin
 from onboarding.models import (
     Banner,
@@ -33,6 +33,7 @@ from onboarding.models import (
     EndUser,
     ErasureRecord,
     Event,
+    Experiment,
     Guide,
     Journey,
     JourneyProgress,
@@ -1111,3 +1112,133 @@ class ErasureRecordAdmin(ReadOnlyScopedAdmin):
         order = {what: position for position, what in enumerate(ERASED_KINDS)}
         counts = sorted(obj.erased.items(), key=lambda item: order.get(item[0], len(order)))
         return ", ".join(f"{count} {what}" for what, count in counts)
+
+
+# Experiments -----------------------------------------------------------------------------
+
+
+class ExperimentForm(forms.ModelForm):
+    variants = forms.JSONField(
+        help_text='A JSON list, the control first: [{"key": "control", "weight": 50, '
+        '"content_key": "…"}, …]; "content_key": null is a holdout (shows nothing). Fixed once '
+        "the experiment has started.",
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+    )
+
+    class Meta:
+        model = Experiment
+        fields = (
+            "workspace", "key", "name", "content_kind", "content_key", "variants", "segment",
+            "starts_at", "ends_at", "goal_milestone", "goal_window", "minimum_sample",
+        )  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        running = self.instance.pk is not None and self.instance.status != Experiment.Status.DRAFT
+        fixed = ("content_kind", "content_key", "variants")
+        if running and any(name in self.changed_data for name in fixed):
+            raise ValidationError(
+                f"This experiment is {self.instance.status}: its content and variants are fixed "
+                "once started (changing them would move people between variants)."
+            )
+        return data
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(WorkspaceScopedAdmin):
+    form = ExperimentForm
+    list_display = ("name", "key", "workspace", "content", "status", "shipped_variant", "results")
+    list_filter = ("status",)
+    readonly_fields = ("status", "shipped_variant", "controls")
+    actions = ("start_selected", "stop_selected")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(ExperimentForm.Meta.fields)
+        return [*fields, *self.readonly_fields] if obj is not None else fields
+
+    @admin.display(description="content")
+    def content(self, experiment: Experiment) -> str:
+        return f"{experiment.content_kind} {experiment.content_key}"
+
+    @admin.display(description="results")
+    def results(self, experiment: Experiment) -> str:
+        link = reverse("admin:analytics_dashboard", args=["experiment"])
+        return format_html(
+            '<a href="{}?{}">Results</a>', link, urlencode({"experiment": experiment.key})
+        )
+
+    @admin.display(description="start, stop, ship")
+    def controls(self, experiment: Experiment) -> str:
+        """Buttons that post the change form to the experiment's own action URLs."""
+        buttons: list[tuple[str, str]] = []
+        if experiment.status in {Experiment.Status.DRAFT, Experiment.Status.STOPPED}:
+            buttons.append(("start", "Start"))
+        if experiment.status == Experiment.Status.RUNNING:
+            buttons.append(("stop", "Stop"))
+        if experiment.status != Experiment.Status.SHIPPED and isinstance(experiment.variants, list):
+            buttons += [
+                (f"ship:{v.get('key')}", f"Ship {v.get('key')}")
+                for v in experiment.variants
+                if isinstance(v, dict)
+            ]
+        html = format_html_join(
+            " ",
+            '<button type="submit" formaction="action/" name="_do" value="{}">{}</button>',
+            buttons,
+        )
+        return format_html("{} {}", html, self.results(experiment))
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/change/action/",
+                self.admin_site.admin_view(self.action_view),
+                name="onboarding_experiment_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def action_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        experiment = self.get_object(request, object_id)
+        if experiment is None or not self.has_change_permission(request, experiment):
+            raise Http404("No such experiment in your workspaces.")
+        back = reverse("admin:onboarding_experiment_change", args=[experiment.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(back)
+        do = request.POST.get("_do", "")
+        try:
+            if do == "start":
+                experiments.experiment_start(experiment=experiment)
+            elif do == "stop":
+                experiments.experiment_stop(experiment=experiment)
+            elif do.startswith("ship:"):
+                experiments.experiment_ship(experiment=experiment, variant=do.removeprefix("ship:"))
+            else:
+                raise ValidationError(f"Unknown action {do!r}.")
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            verb = {"start": "started", "stop": "stopped"}.get(do, f"shipped {do[5:]}")
+            self.message_user(request, f"{experiment.name}: {verb}.", messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
+    def _each(
+        self, request: HttpRequest, queryset: Any, run: Callable[..., Any], verb: str
+    ) -> None:
+        for experiment in queryset:
+            try:
+                run(experiment=experiment)
+            except ValidationError as error:
+                self.message_user(
+                    request, f"{experiment.name}: {' '.join(error.messages)}", messages.ERROR
+                )
+            else:
+                self.message_user(request, f"{experiment.name}: {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Start the selected experiments")
+    def start_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._each(request, queryset, experiments.experiment_start, "started")
+
+    @admin.action(description="Stop the selected experiments")
+    def stop_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._each(request, queryset, experiments.experiment_stop, "stopped")

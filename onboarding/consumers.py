@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from uvicorn.protocols.utils import ClientDisconnected
 
-from onboarding import delivery, dependencies, json_values, metrics, realtime
+from onboarding import delivery, dependencies, experiments, json_values, metrics, realtime
 from onboarding.batching import database_work, group_commit
 from onboarding.models import EndUser, Workspace
 
@@ -89,6 +89,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     held_pushes: list[dict[str, Any]] | None = None
     welcome_seq = 0
     session: str | None = None
+    page: str | None = None  # the URL of the page the last hello or page message named
     inbox: deque[dict[str, Any]]
     worker: asyncio.Task[None] | None = None
     closing = False  # closed by the server; frames still in flight are ignored
@@ -300,6 +301,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     async def on_hello(self, message: dict[str, Any]) -> None:
         session = message.get("session")
         self.session = session if isinstance(session, str) else None
+        self.page = delivery.page_url(message)
         end_user = await group_commit(
             "hello", delivery.sessions_open_many, max_weight=HELLOS_PER_COMMIT
         ).submit(delivery.Hello(self.workspace, message))
@@ -325,7 +327,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         try:
             welcome = await group_commit(
                 "welcome", delivery.welcomes_many, max_weight=HELLOS_PER_COMMIT
-            ).submit(delivery.WelcomeRequest(end_user, self.session, traits))
+            ).submit(
+                delivery.WelcomeRequest(end_user, self.session, traits, delivery.page_url(message))
+            )
             await self.send_json(welcome)
         finally:
             held, self.held_pushes = self.held_pushes or [], None
@@ -367,12 +371,21 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         page = message.get("url")
         if not isinstance(page, str):
             raise delivery.ProtocolError("invalid_page", "page.url must be a string.")
+        self.page = page
+        # Experiments whose content lives on this page expose the person now.
+        if experiments.may_be_running(self.workspace.pk):
+            await database_work(
+                delivery.page_seen, end_user=self.end_user, session=self.session, page=page
+            )
 
     async def on_content_changed(self, message: dict[str, Any]) -> None:
         if self.end_user is not None:
             await self.send_json(
                 await database_work(
-                    delivery.content_message, end_user=self.end_user, session=self.session
+                    delivery.content_message,
+                    end_user=self.end_user,
+                    session=self.session,
+                    page=self.page,
                 )
             )
 

@@ -1,9 +1,10 @@
 """Content as code: export a workspace's authored content to JSON and import it back.
 
 The file (format "milepost-content/1") holds segments, journeys, walkthroughs, tooltips,
-progress bars, surveys, banners, empty-state guides and resource center sections; pieces refer
-to each other by key, list order is the position of milestones, steps, conditions and resource
-items, and datetimes are ISO 8601 in UTC.
+progress bars, surveys, banners, empty-state guides, resource center sections and experiments
+(their definitions; starting, stopping and shipping are actions); pieces refer to each other by
+key, list order is the position of milestones, steps, conditions and resource items, and
+datetimes are ISO 8601 in UTC.
 
 Import is idempotent by key: a piece whose key exists is updated, a new key is created, a
 piece identical to the file is not touched, and pieces absent from the file are left alone.
@@ -23,11 +24,12 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from rest_framework import serializers
 
-from onboarding import queries, services
+from onboarding import experiments, queries, services
 from onboarding.models import (
     Banner,
     Condition,
     Criterion,
+    Experiment,
     Guide,
     Journey,
     JourneyStart,
@@ -50,7 +52,7 @@ from onboarding.validation import MAX_RESOURCE_BODY, MAX_RESOURCE_ITEMS, MAX_SEG
 FORMAT = "milepost-content/1"
 SECTIONS = (
     "segments", "journeys", "walkthroughs", "tooltips", "progress_bars", "surveys", "banners",
-    "guides", "resource_sections",
+    "guides", "resource_sections", "experiments",
 )  # fmt: skip
 
 
@@ -253,6 +255,22 @@ def surface_document(obj: Banner | Guide) -> dict[str, Any]:
     }
 
 
+def experiment_document(experiment: Experiment) -> dict[str, Any]:
+    return {
+        "key": experiment.key,
+        "name": experiment.name,
+        "content_kind": experiment.content_kind,
+        "content_key": experiment.content_key,
+        "variants": experiment.variants,
+        "segment": _key(experiment.segment),
+        "starts_at": _iso(experiment.starts_at),
+        "ends_at": _iso(experiment.ends_at),
+        "goal_milestone": _key(experiment.goal_milestone),
+        "goal_window_seconds": int(experiment.goal_window.total_seconds()),
+        "minimum_sample": experiment.minimum_sample,
+    }
+
+
 def content_export(*, workspace: Workspace) -> dict[str, Any]:
     """Every authored piece of the workspace's drafts, ordered by key."""
     return {
@@ -302,6 +320,12 @@ def content_export(*, workspace: Workspace) -> dict[str, Any]:
             ]
             for section, model in (("banners", Banner), ("guides", Guide))
         },
+        "experiments": [
+            experiment_document(e)
+            for e in Experiment.objects.filter(workspace=workspace)
+            .select_related("segment", "goal_milestone")
+            .order_by("key")
+        ],
     }
 
 
@@ -521,6 +545,23 @@ class _GuideFile(_SurfaceFile):
     selector = serializers.CharField(max_length=500, trim_whitespace=False)
 
 
+class _ExperimentFile(_Strict):
+    key = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=120, trim_whitespace=False)
+    content_kind = serializers.CharField(max_length=20)
+    content_key = serializers.SlugField(max_length=80)
+    # Checked by Experiment.clean, which names each variant's bad field.
+    variants = serializers.JSONField()
+    segment = _reference()
+    starts_at = _moment()
+    ends_at = _moment()
+    goal_milestone = _reference()
+    goal_window_seconds = serializers.IntegerField(
+        default=14 * 86_400, min_value=1, max_value=90 * 86_400
+    )
+    minimum_sample = serializers.IntegerField(default=100, min_value=1, max_value=10_000_000)
+
+
 def _duplicates(pieces: list[dict[str, Any]], key: str = "key") -> dict[int, str]:
     seen: set[str] = set()
     found = {}
@@ -542,6 +583,7 @@ class _ContentFile(_Strict):
     surveys = _SurveyFile(many=True, default=list)
     banners = _BannerFile(many=True, default=list)
     guides = _GuideFile(many=True, default=list)
+    experiments = _ExperimentFile(many=True, default=list)
 
     def validate_format(self, value: str) -> str:
         if value != FORMAT:
@@ -859,6 +901,34 @@ class _Importer:
         section.items.exclude(pk__in=keep).delete()
         return section
 
+    def experiment(
+        self, data: dict[str, Any], experiment: Experiment | None, path: str
+    ) -> Experiment | None:
+        experiment = experiment or Experiment(workspace=self.workspace, key=data["key"])
+        if experiment.pk is not None and experiment.status != Experiment.Status.DRAFT:
+            fixed = ("content_kind", "content_key", "variants")
+            if any(getattr(experiment, name) != data[name] for name in fixed):
+                self.errors.append(
+                    f"{path}.variants: The experiment is {experiment.status}; its content and "
+                    "variants are fixed once started (assignments would move people)."
+                )
+                return None
+        for name in (
+            "name", "content_kind", "content_key", "variants", "starts_at", "ends_at",
+            "minimum_sample",
+        ):  # fmt: skip
+            setattr(experiment, name, data[name])
+        experiment.goal_window = timedelta(seconds=data["goal_window_seconds"])
+        experiment.segment = self.find(Segment, data["segment"], f"{path}.segment", "segment")
+        experiment.goal_milestone = self.find(
+            Milestone, data["goal_milestone"], f"{path}.goal_milestone", "milestone"
+        )
+        if not self.valid(experiment, path):
+            return None
+        experiment.save()
+        experiments.forget(self.workspace.pk)
+        return experiment
+
 
 _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "segments": (Segment, segment_document, "segment"),
@@ -870,6 +940,7 @@ _DOCUMENT: dict[str, tuple[type[Any], Callable[[Any], dict[str, Any]], str]] = {
     "banners": (Banner, surface_document, "banner"),
     "guides": (Guide, surface_document, "guide"),
     "resource_sections": (ResourceSection, resource_section_document, "resource section"),
+    "experiments": (Experiment, experiment_document, "experiment"),
 }
 
 
@@ -949,6 +1020,8 @@ def _apply(
             importer.surface(model, piece, row, f"{section}[{index}]")
     for index, piece, row in pieces("resource_sections"):
         importer.resource_section(piece, row, f"resource_sections[{index}]")
+    for index, piece, row in pieces("experiments"):
+        importer.experiment(piece, row, f"experiments[{index}]")
     if importer.errors:
         raise ContentImportError(importer.errors)
     if publish:

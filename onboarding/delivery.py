@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
-from onboarding import content_state, rate_limits, recording, signals, targeting
+from onboarding import content_state, experiments, rate_limits, recording, signals, targeting
 from onboarding.auth import KeyRefused, workspace_for_widget
 from onboarding.models import ContentState, EndUser, PublishedVersion, Workspace
 
@@ -140,11 +140,13 @@ def end_user_for(*, workspace: Workspace, user_id: Any, user_hash: Any) -> EndUs
     return end_user
 
 
-def welcome(*, end_user: EndUser, session: str | None, traits: Any = None) -> dict[str, Any]:
+def welcome(
+    *, end_user: EndUser, session: str | None, traits: Any = None, page: str | None = None
+) -> dict[str, Any]:
     """What this user sees. `user.traits` echoes only what the page itself sent: traits set by
     the SaaS backend with its secret key (e-mail, revenue, internal flags) never reach a
     browser, which holds only the publishable key."""
-    return _welcomes([WelcomeRequest(end_user, session, traits)])[0]
+    return _welcomes([WelcomeRequest(end_user, session, traits, page)])[0]
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,14 @@ class WelcomeRequest:
     end_user: EndUser
     session: str | None
     traits: Any
+    page: str | None = None  # the URL the hello names: experiment exposures are judged on it
+
+
+def page_url(message: Any) -> str | None:
+    """The page URL a `hello` or bootstrap body names (`page: {url}`), if it names one."""
+    page = message.get("page") if isinstance(message, dict) else None
+    url = page.get("url") if isinstance(page, dict) else None
+    return url if isinstance(url, str) else None
 
 
 # Apps onboarding does not import add fields to the journeys of a welcome (analytics adds peer
@@ -165,9 +175,10 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
     sequences = dict(
         EndUser.objects.filter(pk__in={u.pk for u in end_users}).values_list("pk", "push_sequence")
     )
-    contents = targeting.content_for_many(
+    contents, exposures = targeting.targeted_many(
         end_users=end_users, sessions=[r.session for r in requests]
     )
+    _expose(exposures, pages={r.end_user.pk: r.page for r in requests})
     journeys = recording.journey_progress_many(end_users=end_users)
     for annotate in journey_annotators:
         try:
@@ -212,8 +223,31 @@ def welcomes_many(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
     return answers
 
 
-def content_message(*, end_user: EndUser, session: str | None) -> dict[str, Any]:
-    return {"type": "content", "content": targeting.content_for(end_user=end_user, session=session)}
+def _expose(exposures: Sequence[experiments.Exposure], pages: dict[int, str | None]) -> None:
+    """Record the experiment exposures of the people whose page matches (experiments.py)."""
+    for end_user_id, page in pages.items():
+        mine = [e for e in exposures if e.end_user.pk == end_user_id]
+        if mine:
+            experiments.exposures_record(exposures=mine, page_url=page)
+
+
+def content_message(
+    *, end_user: EndUser, session: str | None, page: str | None = None
+) -> dict[str, Any]:
+    contents, exposures = targeting.targeted_many(
+        end_users=[end_user], sessions=[session], recheck=True
+    )
+    _expose(exposures, pages={end_user.pk: page})
+    return {"type": "content", "content": contents[0]}
+
+
+def page_seen(*, end_user: EndUser, session: str | None, page: str) -> None:
+    """A tab moved to another page: the experiments whose content rule matches it now expose
+    this person. Nothing is read when the workspace has no running experiment."""
+    if not experiments.any_running(end_user.workspace_id):
+        return
+    _, exposures = targeting.targeted_many(end_users=[end_user], sessions=[session])
+    _expose(exposures, pages={end_user.pk: page})
 
 
 def progress_snapshot(*, end_user: EndUser) -> dict[str, Any]:

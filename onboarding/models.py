@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -1217,3 +1218,132 @@ class BuilderSession(models.Model):
     @property
     def may_save(self) -> bool:
         return self.role in {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}
+
+
+# Experiments -----------------------------------------------------------------------------
+
+
+class Experiment(models.Model):
+    """A piece of content run as an experiment: each end user of the audience sees one variant
+    (another published piece of content of the same kind, or nothing: a holdout), picked by a
+    hash of the workspace, their external id and the experiment's key (onboarding/experiments.py).
+    The content is named generically by its kind and key, so any kind can be one."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+        SHIPPED = "shipped", "Shipped"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="experiments")
+    key = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120)
+    content_kind = models.CharField(
+        max_length=20, help_text="walkthrough, tooltip, progress_bar, message, …"
+    )
+    content_key = models.SlugField(
+        max_length=80, help_text="The content under test: what the control variant shows."
+    )
+    variants = models.JSONField(
+        default=list,
+        help_text='[{"key": "control", "weight": 50, "content_key": "…"}, '
+        '{"key": "holdout", "weight": 50, "content_key": null}]; the first is the control, '
+        "a null content_key shows nothing.",
+    )
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    shipped_variant = models.CharField(max_length=40, blank=True, editable=False)
+    goal_milestone = models.ForeignKey(
+        Milestone, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    goal_window = models.DurationField(
+        default=timedelta(days=14),
+        help_text="A milestone counts when reached within this long from exposure.",
+    )
+    minimum_sample = models.PositiveIntegerField(
+        default=100,
+        validators=[MinValueValidator(1)],
+        help_text="People exposed per variant before the results give a verdict.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="unique_experiment_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # The kinds of content an experiment may name, each with the list of the widget's content
+    # it lives in ("" for content pushed on its own, such as engagement's in-app messages).
+    # A new kind of content adds itself here.
+    CONTENT_LISTS: dict[str, str] = {
+        "walkthrough": "walkthroughs",
+        "tooltip": "tooltips",
+        "progress_bar": "progress_bars",
+        "message": "",
+    }
+    MAX_VARIANTS = 8
+
+    def clean(self) -> None:
+        validation.check_schedule(self.starts_at, self.ends_at)
+        validation.check_same_workspace(self, segment=self.segment)
+        if self.goal_milestone_id is not None:
+            validation.check_same_workspace(self, goal_milestone=self.goal_milestone)
+        errors: dict[str, list[str]] = {}
+        if self.content_kind not in self.CONTENT_LISTS:
+            errors["content_kind"] = [
+                f"{self.content_kind!r} is not a kind of content; choose one of "
+                + ", ".join(self.CONTENT_LISTS)
+                + "."
+            ]
+        problems = self.variant_problems()
+        if problems:
+            errors["variants"] = problems
+        if errors:
+            raise ValidationError(errors)
+
+    def variant_problems(self) -> list[str]:
+        """What is wrong with `variants` (empty when they are right)."""
+        variants = self.variants
+        if not isinstance(variants, list) or not 2 <= len(variants) <= self.MAX_VARIANTS:
+            return [f"Give between 2 and {self.MAX_VARIANTS} variants as a list."]
+        problems, keys = [], set()
+        for index, variant in enumerate(variants):
+            where = f"variants[{index}]"
+            if not isinstance(variant, dict) or set(variant) - {"key", "weight", "content_key"}:
+                problems.append(f"{where} must be {{key, weight, content_key}}.")
+                continue
+            key, weight, content_key = (
+                variant.get("key"),
+                variant.get("weight"),
+                variant.get("content_key"),
+            )
+            if not isinstance(key, str) or not re.fullmatch(r"[a-z0-9_-]{1,40}", key):
+                problems.append(f"{where}.key must be 1-40 lowercase letters, digits, - or _.")
+            elif key in keys:
+                problems.append(f"{where}.key {key!r} is used twice.")
+            keys.add(key)
+            if isinstance(weight, bool) or not isinstance(weight, int) or not 0 < weight <= 1000:
+                problems.append(f"{where}.weight must be a whole number from 1 to 1000.")
+            if content_key is not None and (
+                not isinstance(content_key, str)
+                or not re.fullmatch(r"[-a-zA-Z0-9_]{1,80}", content_key)
+            ):
+                problems.append(f"{where}.content_key must be a content key, or null (holdout).")
+        if not problems and variants[0].get("content_key") != self.content_key:
+            problems.append("variants[0] is the control: its content_key must be content_key.")
+        return problems
+
+    @property
+    def control(self) -> str:
+        return str(self.variants[0]["key"])
+
+    def variant(self, key: str) -> dict[str, Any] | None:
+        return next((v for v in self.variants if v["key"] == key), None)

@@ -31,10 +31,12 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from onboarding import experiments as experiments_module
 from onboarding.content_state import walkthrough_state
 from onboarding.models import (
     ContentState,
     EndUser,
+    Experiment,
     JourneyProgress,
     PublishedVersion,
     Segment,
@@ -115,10 +117,22 @@ def content_for_many(
     """`content_for` for many people (the hellos of one group commit): the published content
     comes from the process's copy (queries.live_content), and the people's own state with one
     query per kind of fact for all of them."""
+    return targeted_many(end_users=end_users, sessions=sessions, now=now, recheck=recheck)[0]
+
+
+def targeted_many(
+    *,
+    end_users: Sequence[EndUser],
+    sessions: Sequence[str | None],
+    now: datetime | None = None,
+    recheck: bool = False,
+) -> tuple[list[dict[str, Any]], list[experiments_module.Exposure]]:
+    """`content_for_many` and the experiment exposures its answers make possible."""
     now = now or timezone.now()
     ids = {user.pk for user in end_users}
     versions: dict[int, list[PublishedVersion]] = {}
     segments: dict[int, Segment] = {}
+    experiments: dict[int, list[Experiment]] = {}
     for workspace_id in {user.workspace_id for user in end_users}:
         _, published = live_content(workspace_id=workspace_id, recheck=recheck)
         versions[workspace_id] = [
@@ -127,6 +141,9 @@ def content_for_many(
             if version.kind != Kind.JOURNEY and is_scheduled(version.snapshot, now)
         ]
         segment_ids = {v.snapshot.get("segment_id") for v in versions[workspace_id]} - {None}
+        # Experiments: their audiences are segments too.
+        experiments[workspace_id] = experiments_module.workspace_experiments(workspace_id)
+        segment_ids |= {e.segment_id for e in experiments[workspace_id]} - {None}
         if segment_ids:
             segments.update(
                 (segment.pk, segment)
@@ -143,25 +160,36 @@ def content_for_many(
         end_user_id__in=ids, completed_at__isnull=False
     ).values_list("end_user_id", "journey_id"):
         finished_journeys[end_user_id].add(journey_id)
-    return [
-        _content(
+    answers, exposures = [], []
+    for user, session in zip(end_users, sessions, strict=True):
+        matches = {
+            pk: segment_matches(
+                segment=segment,
+                end_user=user,
+                completed_milestone_ids=facts[user.pk][0],
+                performed_event_names=facts[user.pk][1],
+            )
+            for pk, segment in segments.items()
+            if segment.workspace_id == user.workspace_id
+        }
+        content = _content(
             versions=versions[user.workspace_id],
-            matches={
-                pk: segment_matches(
-                    segment=segment,
-                    end_user=user,
-                    completed_milestone_ids=facts[user.pk][0],
-                    performed_event_names=facts[user.pk][1],
-                )
-                for pk, segment in segments.items()
-                if segment.workspace_id == user.workspace_id
-            },
+            matches=matches,
             states=states[user.pk],
             finished_journeys=finished_journeys[user.pk],
             session=session,
         )
-        for user, session in zip(end_users, sessions, strict=True)
-    ]
+        if experiments[user.workspace_id]:
+            content, exposed = experiments_module.content_apply(
+                content=content,
+                experiments=experiments[user.workspace_id],
+                end_user=user,
+                matches=matches,
+                now=now,
+            )
+            exposures.extend(exposed)
+        answers.append(content)
+    return answers, exposures
 
 
 def _content(

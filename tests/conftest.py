@@ -38,9 +38,10 @@ def analytics_store(db: None) -> Callable[[], Any]:
 def _fresh_published_content_copies() -> None:
     """Each process keeps its workspaces' published content by workspace id; a rolled-back test
     on SQLite hands the next test the same ids, so no copy may outlive its test."""
-    from onboarding import queries
+    from onboarding import experiments, queries
 
     queries.live_content_forget()
+    experiments.forget()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

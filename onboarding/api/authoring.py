@@ -4,7 +4,9 @@
 - `PUT /api/v1/content[?dry_run=1][&publish=1]`: import a file (idempotent by key, one
   transaction); answers the list of changes. Errors answer 400 with every bad path.
 - `POST /api/v1/content/{kind}/{key}/publish`: publish one piece (kind: journey, walkthrough,
-  tooltip, progress_bar, banner, guide, survey); answers the new version.
+  tooltip, progress_bar, banner, guide, survey, resource_section); answers the new version.
+- `GET /api/v1/experiments/{key}`: an experiment's definition and status;
+  `POST /api/v1/experiments/{key}/start`, `.../stop`, `.../ship` with `{"variant": "…"}`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,16 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from onboarding import queries, services
+from onboarding import experiments, queries, services
 from onboarding.api.errors import error_body
 from onboarding.api.views import ERRORS, ServerView, json_object
-from onboarding.content_io import ContentImportError, content_export, content_import
+from onboarding.content_io import (
+    ContentImportError,
+    content_export,
+    content_import,
+    experiment_document,
+)
+from onboarding.models import Experiment
 from onboarding.queries import MODEL_OF_KIND
 
 _CHANGES = inline_serializer(
@@ -139,7 +147,78 @@ class PublishView(ServerView):
         )
 
 
+_EXPERIMENT = inline_serializer(
+    "ExperimentState",
+    {
+        "experiment": serializers.DictField(help_text="As in the content file's experiments."),
+        "status": serializers.ChoiceField(choices=Experiment.Status.choices),
+        "shipped_variant": serializers.CharField(),
+    },
+)
+_SHIP = inline_serializer("ExperimentShip", {"variant": serializers.CharField()})
+
+
+def _experiment_state(experiment: Experiment) -> dict[str, Any]:
+    return {
+        "experiment": experiment_document(experiment),
+        "status": experiment.status,
+        "shipped_variant": experiment.shipped_variant,
+    }
+
+
+class _ExperimentLookup(ServerView):
+    def experiment(self, key: str) -> Experiment:
+        found = Experiment.objects.filter(workspace=self.workspace, key=key).first()
+        if found is None:
+            raise NotFound(f"No experiment with the key {key!r} in this workspace.", "unknown_key")
+        return found
+
+
+class ExperimentView(_ExperimentLookup):
+    @extend_schema(summary="An experiment's definition and status", responses={200: _EXPERIMENT})
+    def get(self, request: Request, key: str) -> Response:
+        return Response(_experiment_state(self.experiment(key)))
+
+
+ACTIONS = ("start", "stop", "ship")
+
+
+class ExperimentActionView(_ExperimentLookup):
+    @extend_schema(
+        summary="Start, stop or ship an experiment (ship: publish one variant for everyone)",
+        request=_SHIP,
+        responses={200: _EXPERIMENT, **ERRORS},
+    )
+    def post(self, request: Request, key: str, action: str) -> Response:
+        if action not in ACTIONS:
+            raise NotFound(f"Unknown action {action!r}; use start, stop or ship.", "unknown_action")
+        experiment = self.experiment(key)
+        try:
+            if action == "start":
+                experiment = experiments.experiment_start(experiment=experiment)
+            elif action == "stop":
+                experiment = experiments.experiment_stop(experiment=experiment)
+            else:
+                variant = json_object(request).get("variant")
+                if not isinstance(variant, str):
+                    raise ValidationError({"variant": ["Name the variant to ship."]})
+                experiment = experiments.experiment_ship(experiment=experiment, variant=variant)
+        except ValidationError as error:
+            fields = error.message_dict if hasattr(error, "error_dict") else {}
+            return Response(
+                error_body("invalid_experiment", " ".join(error.messages), fields),
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(_experiment_state(experiment))
+
+
 authoring_urlpatterns = [
     path("content", ContentView.as_view(), name="content"),
     path("content/<str:kind>/<slug:key>/publish", PublishView.as_view(), name="content-publish"),
+    path("experiments/<slug:key>", ExperimentView.as_view(), name="experiment"),
+    path(
+        "experiments/<slug:key>/<str:action>",
+        ExperimentActionView.as_view(),
+        name="experiment-action",
+    ),
 ]

@@ -93,6 +93,7 @@ class WidgetBootstrapView(WidgetView):
             end_user=end_user,
             session=session,
             traits=user.get("traits") if isinstance(user, dict) else None,
+            page=delivery.page_url(body),
         )
         delivery.announce_connected(end_user=end_user)
         return Response(answer)
