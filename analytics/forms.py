@@ -337,11 +337,16 @@ class EventFunnelForm(ReportForm):
             ("first_touch", "the first step"),
             ("last_touch", "the last step reached"),
             ("all_steps", "every step (the same value all along)"),
-            ("step", "step number"),
+            ("step", "the step numbered below"),
         ],
         help_text="for an event property",
     )
-    breakdown_step = forms.IntegerField(label="step", required=False, min_value=1)
+    breakdown_step = forms.IntegerField(
+        label="Step number",
+        required=False,
+        min_value=1,
+        help_text='when taken at "the step numbered below"',
+    )
     interval = forms.ChoiceField(label="Over time by", choices=[("day", "day"), ("week", "week")])
 
     error_fields: ClassVar[dict[str, str]] = {
