@@ -327,7 +327,25 @@ class EventFunnelForm(ReportForm):
     )
     breakdown_kind = forms.ChoiceField(
         label="of the",
-        choices=[("person", "person (a trait)"), ("event", "event (at the first step)")],
+        choices=[("person", "person (a trait)"), ("event", "event")],
+    )
+    # Which step's event gives a person their value (an event property only), as the API's
+    # `breakdown.attribution`; "step" reads the step named in `breakdown_step`.
+    breakdown_attribution = forms.ChoiceField(
+        label="taken at",
+        choices=[
+            ("first_touch", "the first step"),
+            ("last_touch", "the last step reached"),
+            ("all_steps", "every step (the same value all along)"),
+            ("step", "the step numbered below"),
+        ],
+        help_text="for an event property",
+    )
+    breakdown_step = forms.IntegerField(
+        label="Step number",
+        required=False,
+        min_value=1,
+        help_text='when taken at "the step numbered below"',
     )
     interval = forms.ChoiceField(label="Over time by", choices=[("day", "day"), ("week", "week")])
 
@@ -336,6 +354,8 @@ class EventFunnelForm(ReportForm):
         "window_seconds": "window",
         "exclusions": "exclusion",
         "breakdown": "breakdown",
+        "breakdown.attribution": "breakdown_attribution",
+        "breakdown.step": "breakdown_step",
     }
 
     def defaults(self) -> dict[str, Any]:
@@ -354,6 +374,7 @@ class EventFunnelForm(ReportForm):
             "window": "14",
             "window_unit": "days",
             "breakdown_kind": "person",
+            "breakdown_attribution": "first_touch",
             "interval": "day",
         }
 
@@ -374,6 +395,15 @@ class EventFunnelForm(ReportForm):
             cleaned.get("exclusion_from") and cleaned.get("exclusion_to")
         ):
             self.add_error("exclusion", "Say between which steps the exclusion counts.")
+        if (
+            cleaned.get("breakdown")
+            and cleaned.get("breakdown_kind") == "event"
+            and cleaned.get("breakdown_attribution") == "step"
+            and not cleaned.get("breakdown_step")
+        ):
+            self.add_error("breakdown_step", "Say at which step the property is read.")
+        elif cleaned.get("breakdown_step") and cleaned["breakdown_step"] > len(self.steps):
+            self.add_error("breakdown_step", f"Name a step from 1 to {len(self.steps)}.")
         return cleaned
 
     def report_input(self) -> dict[str, Any]:
@@ -396,6 +426,10 @@ class EventFunnelForm(ReportForm):
             ]
         if data.get("breakdown"):
             spec["breakdown"] = {"kind": data["breakdown_kind"], "property": data["breakdown"]}
+            if data["breakdown_kind"] == "event":
+                spec["breakdown"]["attribution"] = data["breakdown_attribution"]
+                if data["breakdown_attribution"] == "step":
+                    spec["breakdown"]["step"] = data["breakdown_step"] - 1
         return spec
 
 

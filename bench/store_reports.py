@@ -269,9 +269,32 @@ def measure_reports(ws: Any, repeat: int, with_funnels: bool = True) -> dict[str
     }
 
 
-def measure_demo(users: int, events: int, repeat: int) -> dict[str, float]:
+def planning_ms(report: Callable[[], Any], repeat: int) -> float:
+    """What ClickHouse spends planning a report: its store queries, captured from one run,
+    timed as `EXPLAIN PLAN` (analysis and planning, no execution), median of `repeat`."""
+    from analytics import store
+
+    asked: list[tuple[str, Any]] = []
+    rows = store.rows
+
+    def capture(sql: str, parameters: Any = None) -> Any:
+        asked.append((sql, parameters))
+        return rows(sql, parameters)
+
+    store.rows = capture  # type: ignore[assignment]
+    try:
+        report()
+    finally:
+        store.rows = rows  # type: ignore[assignment]
+    return median_ms(lambda: [rows(f"EXPLAIN PLAN {sql}", p) for sql, p in asked], repeat)
+
+
+def measure_demo(
+    users: int, events: int, repeat: int, with_funnels: bool = True
+) -> dict[str, float]:
     """Every report on the data `generate_demo_events` makes (exported to the store as the
-    scheduler does), next to the floor."""
+    scheduler does), next to the floor; each report but the funnels also with its planning
+    time alone (`<report>: planning`)."""
     from django.core.management import call_command
 
     from analytics import store, store_export, store_funnel
@@ -294,7 +317,7 @@ def measure_demo(users: int, events: int, repeat: int) -> dict[str, float]:
             repeat,
         )
     }
-    for label, spec in funnels(last).items():
+    for label, spec in funnels(last).items() if with_funnels else ():
         figures[label] = median_ms(
             lambda spec=spec: store_funnel.event_funnel(workspace=ws, spec=spec, date_range=last),
             repeat,
@@ -322,6 +345,7 @@ def measure_demo(users: int, events: int, repeat: int) -> dict[str, float]:
     }
     for label, report in reports.items():
         figures[label] = median_ms(report, repeat)
+        figures[f"{label}: planning"] = planning_ms(report, repeat)
     stored = store.rows("SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})
     print(f"\ndemo data: {users:,} people, {stored[0][0]:,} events in the store")
     for table in ("events", "people"):
@@ -403,7 +427,7 @@ def main() -> None:
     )
     if args.demo:
         users, events = (int(part) for part in args.demo.split(":"))
-        figures = measure_demo(users, events, args.repeat)
+        figures = measure_demo(users, events, args.repeat, with_funnels=not args.no_funnels)
         floor = figures["floor: count() of the events"]
         for label, ms in figures.items():
             print(f"  {label:<40} {ms:9.1f} ms  {ms / floor:8.1f}x floor")

@@ -248,3 +248,65 @@ def test_the_end_users_lifecycle_column_agrees_with_the_lifecycle_report(
     assert ">churned</a>" in listed.content.decode()
     assert ">visitor</a>" not in listed.content.decode()
     assert services.lifecycle_stages_refresh(workspace=workspace) == 0
+
+
+def test_the_funnel_breakdown_can_require_the_same_value_at_every_step(
+    workspace, person, track, analytics_store
+):
+    ann, bob = person("ann"), person("bob")
+    track(ann, "signup", at(2, 10), source="ads")
+    track(ann, "invite", at(2, 11), source="ads")
+    # Bob came from an ad but invited from an email: his value changed between the steps.
+    track(bob, "signup", at(2, 10), source="ads")
+    track(bob, "invite", at(2, 12), source="email")
+    analytics_store()
+    client = logged_in(workspace)
+    query = {
+        **MARCH,
+        "timezone": "UTC",
+        "step": ["signup", "invite"],
+        "breakdown": "source",
+        "breakdown_kind": "event",
+    }
+
+    first_touch = client.get("/admin/analytics/dashboard/funnel/", query).content.decode()
+    all_steps = client.get(
+        "/admin/analytics/dashboard/funnel/", {**query, "breakdown_attribution": "all_steps"}
+    ).content.decode()
+    at_step_two = client.get(
+        "/admin/analytics/dashboard/funnel/",
+        {**query, "breakdown_attribution": "step", "breakdown_step": "2"},
+    ).content.decode()
+
+    def bars(page: str) -> dict[str, list[int]]:
+        return {s["name"]: s["values"] for s in figure(page, "breakdown")["series"]}
+
+    assert bars(first_touch) == {"ads": [2, 2]}
+    # Every step: Bob converted with no single value, so "ads" counts him at step 1 only.
+    assert bars(all_steps) == {"ads": [2, 1]}
+    assert '<option value="all_steps" selected>' in all_steps
+    assert bars(at_step_two) == {"ads": [1, 1], "email": [1, 1]}
+
+
+def test_a_breakdown_at_a_step_names_the_step_it_needs(workspace, person, track, analytics_store):
+    someone = person("ann")
+    track(someone, "signup", at(2, 10), source="ads")
+    track(someone, "invite", at(2, 11), source="ads")
+    analytics_store()
+    client = logged_in(workspace)
+    query = {
+        **MARCH,
+        "timezone": "UTC",
+        "step": ["signup", "invite"],
+        "breakdown": "source",
+        "breakdown_kind": "event",
+        "breakdown_attribution": "step",
+    }
+
+    missing = client.get("/admin/analytics/dashboard/funnel/", query)
+    beyond = client.get("/admin/analytics/dashboard/funnel/", {**query, "breakdown_step": "3"})
+
+    assert missing.status_code == beyond.status_code == 400
+    assert "Say at which step the property is read." in missing.content.decode()
+    assert "Name a step from 1 to 2." in beyond.content.decode()
+    assert 'id="figure-breakdown"' not in beyond.content.decode()
