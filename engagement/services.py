@@ -45,6 +45,7 @@ from engagement.models import (
     DeliveryAttempt,
     EngagementSettings,
     FrequencyCap,
+    Message,
     Rule,
     Trigger,
     Unsubscription,
@@ -52,7 +53,7 @@ from engagement.models import (
     previous_milestone,
 )
 from engagement.rule_index import IndexedRule
-from onboarding import queries, validation
+from onboarding import queries, translations, validation
 from onboarding.models import (
     EndUser,
     Event,
@@ -213,8 +214,46 @@ def personalisation_context(
     ]
 
 
-def _render(*, rule: Rule, context: dict[str, Any], facts: dict[str, Any], now: datetime) -> dict:
+MESSAGE_TEXT_FIELDS = ("title", "body", "cta_label", "email_subject")
+
+
+def message_document(message: Message) -> dict[str, Any]:
+    """A message's translatable texts (onboarding/translations.py registers them)."""
+    return {field: getattr(message, field) for field in MESSAGE_TEXT_FIELDS}
+
+
+def _in_their_language(rule: Rule, end_user: EndUser | None) -> Any:
+    """The rule's message with its texts in the language the person last asked for."""
     message = rule.message
+    if end_user is None or not end_user.locale:
+        return message
+    texts = translations.draft_translations(
+        workspace_id=rule.workspace_id, kind="message", key=message.key
+    )
+    if not texts:
+        return message
+    localised = translations.localise_for_person(
+        kind="message",
+        document=message_document(message),
+        texts=texts,
+        requested=end_user.locale,
+        default=rule.workspace.default_locale,
+    )
+    copy = Message(**{f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields})
+    for field in MESSAGE_TEXT_FIELDS:
+        setattr(copy, field, localised[field])
+    return copy
+
+
+def _render(
+    *,
+    rule: Rule,
+    context: dict[str, Any],
+    facts: dict[str, Any],
+    now: datetime,
+    end_user: EndUser | None = None,
+) -> dict:
+    message = _in_their_language(rule, end_user)
     body = personalisation.render_markdown_body(message.body, context)
     title = personalisation.render_text(message.title, context)
     cta = None
@@ -493,7 +532,13 @@ def _fire_chunk(rule: Rule, firings: Sequence[Firing], now: datetime) -> list[De
         deliveries: list[Delivery] = []
         for firing in todo:
             end_user = end_users[firing.end_user_id]
-            payload = _render(rule=rule, context=contexts[end_user.pk], facts=firing.facts, now=now)
+            payload = _render(
+                rule=rule,
+                context=contexts[end_user.pk],
+                facts=firing.facts,
+                now=now,
+                end_user=end_user,
+            )
             for channel in rule.channels():
                 delivery = _new_delivery(
                     rule=rule,
@@ -518,7 +563,7 @@ def rule_send_test(*, rule: Rule, end_user: EndUser, email_override: str = "") -
     facts = {"test": True}
     with transaction.atomic():
         context = personalisation_context(rule=rule, end_user=end_user, facts=facts)
-        payload = _render(rule=rule, context=context, facts=facts, now=now)
+        payload = _render(rule=rule, context=context, facts=facts, now=now, end_user=end_user)
         unsubscribed = Unsubscription.objects.filter(end_user=end_user).exists()
         deliveries = [
             _new_delivery(

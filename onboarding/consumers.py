@@ -325,7 +325,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         try:
             welcome = await group_commit(
                 "welcome", delivery.welcomes_many, max_weight=HELLOS_PER_COMMIT
-            ).submit(delivery.WelcomeRequest(end_user, self.session, traits))
+            ).submit(
+                delivery.WelcomeRequest(end_user, self.session, traits, message.get("locale"))
+            )
             await self.send_json(welcome)
         finally:
             held, self.held_pushes = self.held_pushes or [], None

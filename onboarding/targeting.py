@@ -31,6 +31,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from onboarding import translations
 from onboarding.content_state import walkthrough_state
 from onboarding.models import (
     ContentState,
@@ -106,6 +107,20 @@ def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: (-item["priority"], item["key"]))
 
 
+def locale_for(
+    *, end_user: EndUser, published: Sequence[PublishedVersion] | None = None
+) -> translations.Resolved:
+    """The language this person gets, from the language they asked for (EndUser.locale) and
+    the languages the workspace's live content is translated into."""
+    if published is None:
+        _, published = live_content(workspace_id=end_user.workspace_id)
+    return translations.resolve(
+        requested=end_user.locale,
+        offered=translations.offered_locales(published),
+        default=end_user.workspace.default_locale,
+    )
+
+
 def content_for(
     *, end_user: EndUser, session: str | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -128,9 +143,11 @@ def content_for_many(
     now = now or timezone.now()
     ids = {user.pk for user in end_users}
     versions: dict[int, list[PublishedVersion]] = {}
+    offered: dict[int, set[str]] = {}
     segments: dict[int, Segment] = {}
     for workspace_id in {user.workspace_id for user in end_users}:
         _, published = live_content(workspace_id=workspace_id, recheck=recheck)
+        offered[workspace_id] = translations.offered_locales(published)
         versions[workspace_id] = [
             version
             for version in published
@@ -169,6 +186,11 @@ def content_for_many(
             states=states[user.pk],
             finished_journeys=finished_journeys[user.pk],
             session=session,
+            chain=translations.resolve(
+                requested=user.locale,
+                offered=offered[user.workspace_id],
+                default=user.workspace.default_locale,
+            ).chain,
         )
         for user, session in zip(end_users, sessions, strict=True)
     ]
@@ -181,10 +203,11 @@ def _content(
     states: dict[tuple[str, str], ContentState],
     finished_journeys: set[int],
     session: str | None,
+    chain: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     walkthroughs, tooltips, progress_bars = [], [], []
     for version in versions:
-        snapshot = version.snapshot
+        snapshot = translations.localised_version(version, chain)
         segment_id = snapshot.get("segment_id")
         # A segment deleted since publishing cannot be evaluated: show to no one.
         if segment_id is not None and not matches.get(segment_id, False):

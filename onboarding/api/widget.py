@@ -93,6 +93,7 @@ class WidgetBootstrapView(WidgetView):
             end_user=end_user,
             session=session,
             traits=user.get("traits") if isinstance(user, dict) else None,
+            browser_locale=body.get("locale"),
         )
         delivery.announce_connected(end_user=end_user)
         return Response(answer)

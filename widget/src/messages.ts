@@ -3,6 +3,7 @@
  * `[host, message]` pairs in `window.MilepostMessages` until this bundle takes the queue over.
  * Shown as a centred modal or a card at the bottom, with an optional call to action;
  * `$message_shown`, `$message_clicked` and `$message_dismissed` are tracked. */
+import { S, t } from "./i18n";
 import { card, focusCard } from "./render/card";
 import type { Root } from "./render/dom";
 import type { Message } from "./socket";
@@ -39,7 +40,7 @@ function show([host, message]: Item): void {
     html: text(message.body_html),
     modal: message.style === "modal",
     actions,
-    closeLabel: "Close message",
+    closeLabel: t(S.CloseMessage),
     onClose: () => {
       host.track("$message_dismissed", props);
       close();
