@@ -219,7 +219,7 @@ MESSAGE_TEXT_FIELDS = ("title", "body", "cta_label", "email_subject")
 
 def message_document(message: Message) -> dict[str, Any]:
     """A message's translatable texts (onboarding/translations.py registers them)."""
-    return {field: getattr(message, field) for field in MESSAGE_TEXT_FIELDS}
+    return {name: getattr(message, name) for name in MESSAGE_TEXT_FIELDS}
 
 
 def _in_their_language(rule: Rule, end_user: EndUser | None) -> Any:
@@ -239,9 +239,11 @@ def _in_their_language(rule: Rule, end_user: EndUser | None) -> Any:
         requested=end_user.locale,
         default=rule.workspace.default_locale,
     )
-    copy = Message(**{f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields})
-    for field in MESSAGE_TEXT_FIELDS:
-        setattr(copy, field, localised[field])
+    copy = Message(
+        **{f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields}
+    )
+    for name in MESSAGE_TEXT_FIELDS:
+        setattr(copy, name, localised[name])
     return copy
 
 

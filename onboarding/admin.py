@@ -367,6 +367,8 @@ class WorkspaceForm(forms.ModelForm):
             "retention_days",
             "missing_target_alert_percent",
             "theme",
+            "default_locale",
+            "locale_trait",
         )
 
 
@@ -905,3 +907,7 @@ class ErasureRecordAdmin(ReadOnlyScopedAdmin):
         order = {what: position for position, what in enumerate(ERASED_KINDS)}
         counts = sorted(obj.erased.items(), key=lambda item: order.get(item[0], len(order)))
         return ", ".join(f"{count} {what}" for what, count in counts)
+
+
+# Translations (their own module: a status page, a per-item form, files in and out).
+from onboarding import admin_translations  # noqa: E402, F401

@@ -209,9 +209,7 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
                     "traits": request.traits if isinstance(request.traits, dict) else {},
                 },
                 "content": content,
-                "journeys": translations.localise_journeys(
-                    journey_list, published, resolved.chain
-                ),
+                "journeys": translations.localise_journeys(journey_list, published, resolved.chain),
                 "theme": request.end_user.workspace.theme,
                 "locale": sdk_strings.sdk_locale(resolved.tag),
                 "seq": sequences.get(request.end_user.pk, 0),

@@ -2,8 +2,9 @@
 at a time, exported from and imported into the drafts (publishing puts them live).
 
 Every text is named by kind, content key and field path (`walkthrough`, `welcome-tour`,
-`steps.12.title`); in a PO file that is the entry's msgctxt `walkthrough:welcome-tour:steps.12.title`,
-its msgid the source text and its msgstr the translation. Importing is all or nothing and
+`steps.12.title`); in a PO file that is the entry's msgctxt
+`walkthrough:welcome-tour:steps.12.title`, its msgid the source text and its msgstr the
+translation. Importing is all or nothing and
 idempotent: every entry is checked first and any problem refuses the whole file, each named by
 line (CSV, PO) or index (JSON) and field; importing the same file twice changes nothing the
 second time. An empty translation is skipped (an untranslated PO entry), never a deletion.
@@ -157,9 +158,13 @@ def _parse_po(text: str) -> tuple[str | None, list[Entry]]:
 
 def _parse_csv(text: str) -> list[Entry]:
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("kind", "key", "path", "translation") if c not in (reader.fieldnames or [])]
+    missing = [
+        c for c in ("kind", "key", "path", "translation") if c not in (reader.fieldnames or [])
+    ]
     if missing:
-        raise ValidationError({"file": [f"line 1: the CSV needs the columns {', '.join(missing)}."]})
+        raise ValidationError(
+            {"file": [f"line 1: the CSV needs the columns {', '.join(missing)}."]}
+        )
     return [
         Entry(
             f"line {reader.line_num}",
@@ -205,7 +210,9 @@ def parse(*, text: str, fmt: str) -> tuple[str | None, list[Entry]]:
     else:
         raise ValidationError({"format": [f"Choose one of {', '.join(FORMATS)}."]})
     if len(entries) > MAX_ENTRIES:
-        raise ValidationError({"file": [f"{len(entries):,} entries; the limit is {MAX_ENTRIES:,}."]})
+        raise ValidationError(
+            {"file": [f"{len(entries):,} entries; the limit is {MAX_ENTRIES:,}."]}
+        )
     return locale, entries
 
 

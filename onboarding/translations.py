@@ -47,6 +47,18 @@ class TranslatableKind:
     documents: Callable[[int], Iterable[tuple[str, Mapping[str, Any]]]]
     published: bool = True
 
+    @property
+    def specs(self) -> list[tuple[str | None, str | None, str]]:
+        """Each field as (list, id field, field): `steps[id].title` -> (steps, id, title)."""
+        return [_spec(spec) for spec in self.fields]
+
+
+def _spec(spec: str) -> tuple[str | None, str | None, str]:
+    match = _SPEC.fullmatch(spec)
+    if match is None:
+        raise ValueError(f"{spec!r} is not a field path such as title or steps[id].title")
+    return match["list"], match["id"], match["field"]
+
 
 KINDS: dict[str, TranslatableKind] = {}
 
@@ -62,32 +74,31 @@ def register(
     versioned (engagement's messages): its translations apply as soon as they are saved."""
     fields = tuple(fields)
     for spec in fields:
-        if not _SPEC.fullmatch(spec):
-            raise ValueError(f"{spec!r} is not a field path such as title or steps[id].title")
+        _spec(spec)
     KINDS[kind] = TranslatableKind(kind, fields, documents, published)
 
 
 # Field paths ---------------------------------------------------------------------------------
 
 
-def _items(document: Mapping[str, Any], spec: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+def _items(
+    document: Mapping[str, Any], spec: tuple[str | None, str | None, str]
+) -> Iterator[tuple[str, Any, str]]:
     """(concrete path, the dict holding the field, field name) for each place `spec` names."""
-    match = _SPEC.fullmatch(spec)
-    assert match is not None  # checked by register
-    field = match["field"]
-    if not match["list"]:
-        yield field, document, field  # type: ignore[misc]
+    name, ident, field = spec
+    if name is None or ident is None:
+        yield field, document, field
         return
-    for item in document.get(match["list"]) or []:
-        if isinstance(item, dict) and item.get(match["id"]) not in (None, ""):
-            yield f"{match['list']}.{item[match['id']]}.{field}", item, field
+    for item in document.get(name) or []:
+        if isinstance(item, dict) and item.get(ident) not in (None, ""):
+            yield f"{name}.{item[ident]}.{field}", item, field
 
 
 def source_texts(kind: str, document: Mapping[str, Any]) -> dict[str, str]:
     """Every translatable text of one piece of content: {path: source text}, in field order;
     empty fields are left out (nothing to translate)."""
     texts: dict[str, str] = {}
-    for spec in KINDS[kind].fields:
+    for spec in KINDS[kind].specs:
         for path, holder, field in _items(document, spec):
             value = holder.get(field)
             if isinstance(value, str) and value.strip():
@@ -174,6 +185,26 @@ def requested_locale(*, workspace: Workspace, traits: Any, browser: Any) -> str:
     return normalise(trait) or normalise(browser) or ""
 
 
+def first_accepted(accept_language: Any) -> str | None:
+    """The most preferred language of an Accept-Language header ("pt-BR,pt;q=0.9,en;q=0.8"
+    -> "pt-BR"): what the browser's navigator.language says, sent with every request."""
+    if not isinstance(accept_language, str):
+        return None
+    best: tuple[float, str] | None = None
+    for part in accept_language.split(",")[:20]:
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        tag = normalise(tag) or ""
+        if tag and quality > 0 and (best is None or quality > best[0]):
+            best = (quality, tag)
+    return best[1] if best else None
+
+
 def fallback_chain(tag: str) -> list[str]:
     """pt-BR -> [pt-BR, pt]; zh-Hant-TW -> [zh-Hant-TW, zh-Hant, zh]."""
     parts = tag.split("-") if tag else []
@@ -226,12 +257,11 @@ def localise(kind: str, document: Mapping[str, Any], chain: tuple[str, ...]) -> 
     if not merged or kind not in KINDS:
         return out
     copied: set[str] = set()
-    for spec in KINDS[kind].fields:
-        match = _SPEC.fullmatch(spec)
-        assert match is not None
-        if match["list"] and match["list"] not in copied:
-            out[match["list"]] = [dict(i) if isinstance(i, dict) else i for i in out.get(match["list"]) or []]
-            copied.add(match["list"])
+    for spec in KINDS[kind].specs:
+        name = spec[0]
+        if name is not None and name not in copied:
+            out[name] = [dict(i) if isinstance(i, dict) else i for i in out.get(name) or []]
+            copied.add(name)
         for path, holder, field in _items(out, spec):
             if path in merged:
                 holder[field] = merged[path]
