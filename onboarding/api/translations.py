@@ -10,12 +10,15 @@ Publishing a piece of content puts its translations live.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -63,6 +66,16 @@ def _invalid(error: ValidationError) -> Response:
     )
 
 
+class _JsonAnswers(DefaultContentNegotiation):
+    """Answers (and errors) in JSON whatever `?format=` says: here it names the file format,
+    not one of DRF's renderers (which would answer an unknown one 404)."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
 class TranslationStatusView(ServerView):
     @extend_schema(
         summary="What is untranslated, per piece of content and language",
@@ -97,6 +110,8 @@ class TranslationStatusView(ServerView):
 
 
 class TranslationFileView(ServerView):
+    content_negotiation_class = _JsonAnswers
+
     @extend_schema(
         summary="Export translatable texts and their translations in one language",
         parameters=[_FORMAT],
