@@ -241,10 +241,6 @@ def offered_locales(versions: Iterable[PublishedVersion]) -> set[str]:
 
 # Localising published content ------------------------------------------------------------------
 
-# Published versions are immutable, so a localised copy never goes stale: kept per process.
-_LOCALISED: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
-_LOCALISED_MAX = 5000
-
 
 def localise(kind: str, document: Mapping[str, Any], chain: tuple[str, ...]) -> dict[str, Any]:
     """A copy of `document` with each translatable field in the first language of `chain`
@@ -272,16 +268,14 @@ def localise(kind: str, document: Mapping[str, Any], chain: tuple[str, ...]) -> 
 
 
 def localised_version(version: PublishedVersion, chain: tuple[str, ...]) -> dict[str, Any]:
-    """`localise` of a published version's snapshot, kept per process."""
+    """`localise` of a published version's snapshot. A version is immutable, so each copy is
+    kept on the instance, which the process's live content holds until the next publish."""
     if not chain or not version.snapshot.get("translations"):
         return version.snapshot
-    cache_key = (version.pk, chain)
-    found = _LOCALISED.get(cache_key)
-    if found is None:
-        if len(_LOCALISED) >= _LOCALISED_MAX:
-            _LOCALISED.clear()
-        found = _LOCALISED[cache_key] = localise(version.kind, version.snapshot, chain)
-    return found
+    copies: dict[tuple[str, ...], dict[str, Any]] = vars(version).setdefault("_localised", {})
+    if chain not in copies:
+        copies[chain] = localise(version.kind, version.snapshot, chain)
+    return copies[chain]
 
 
 def localise_journeys(

@@ -10,7 +10,7 @@ Publishing a piece of content puts its translations live.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -19,6 +19,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -71,9 +72,10 @@ class _JsonAnswers(DefaultContentNegotiation):
     not one of DRF's renderers (which would answer an unknown one 404)."""
 
     def select_renderer(
-        self, request: Request, renderers: list[Any], format_suffix: str | None = None
-    ) -> tuple[Any, str]:
-        return renderers[0], renderers[0].media_type
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class TranslationStatusView(ServerView):
