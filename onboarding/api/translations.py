@@ -81,6 +81,7 @@ class _JsonAnswers(DefaultContentNegotiation):
 class TranslationStatusView(ServerView):
     @extend_schema(
         summary="What is untranslated, per piece of content and language",
+        operation_id="translations_status",
         parameters=[OpenApiParameter("locale", str, description="Also list this language.")],
         responses={200: _STATUS, **ERRORS},
     )
@@ -116,6 +117,7 @@ class TranslationFileView(ServerView):
 
     @extend_schema(
         summary="Export translatable texts and their translations in one language",
+        operation_id="translations_export",
         parameters=[_FORMAT],
         responses={(200, "text/plain"): OpenApiTypes.STR, **ERRORS},
     )
@@ -133,6 +135,7 @@ class TranslationFileView(ServerView):
 
     @extend_schema(
         summary="Import a translation file in one language (idempotent, all or nothing)",
+        operation_id="translations_import",
         parameters=[_FORMAT],
         request={"text/plain": OpenApiTypes.STR},
         responses={200: _RESULT, **ERRORS},
