@@ -3,6 +3,7 @@ field by field, and changes only when the content is published."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -233,3 +234,17 @@ def test_the_status_names_each_untranslated_and_outdated_field(
     assert (status.locale, status.total, status.translated) == ("fr", 5, 1)
     assert f"steps.{second}.title" in status.missing
     assert status.outdated == (f"steps.{first}.title",)
+
+
+def test_the_demo_is_published_once_with_french_and_arabic(settings: Any) -> None:
+    from django.core.management import call_command
+
+    settings.DEMO_HOST_URL = "http://localhost:8001"
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+
+    versions = PublishedVersion.objects.filter(workspace__slug="acme")
+    assert versions.count() == 5
+    tour = versions.get(key="welcome-tour")
+    assert set(tour.snapshot["translations"]) == {"fr", "ar"}
+    assert len(tour.snapshot["translations"]["ar"]) == 1 + 4 * 3  # name, title, body + html

@@ -262,7 +262,7 @@ def seed_translations(workspace: Workspace) -> list[str]:
         obj = MODEL_OF_KIND[kind].objects.filter(workspace=workspace, key=key).first()
         latest = queries.latest_version(obj=obj) if obj is not None else None
         if obj is None or latest is None:
-            continue
+            continue  # new: published with the rest
         draft = queries.content_snapshot(obj)
         untranslated = {k: v for k, v in draft.items() if k != "translations"}
         published = {k: v for k, v in latest.snapshot.items() if k != "translations"}
@@ -309,10 +309,12 @@ class Command(BaseCommand):
             for section in SECTIONS
             if section in _MODELS
         }
+        # Drafts first, then their translations, then one publish of each new piece.
+        created = content_import(workspace=workspace, data={"format": FORMAT, **missing})
+        translated = seed_translations(workspace)
         result = content_import(
             workspace=workspace, data={"format": FORMAT, **missing}, publish=True
         )
-        translated = seed_translations(workspace)
 
         User = get_user_model()
         admin = User.objects.filter(username=DEMO_USERNAME).first()
@@ -322,7 +324,7 @@ class Command(BaseCommand):
             workspace=workspace, user=admin, defaults={"role": WorkspaceMember.Role.OWNER}
         )
 
-        for change in [*result.changes, *translated]:
+        for change in [*created.changes, *translated, *result.changes]:
             self.stdout.write(f"  {change}")
         self.stdout.write(f"Admin:              {settings.PUBLIC_URL}/admin/")
         self.stdout.write(f"Login:              {DEMO_USERNAME} / {DEMO_PASSWORD}")
