@@ -195,3 +195,20 @@ def test_the_locale_trait_wins_on_a_strict_csp_host_page(live: Live, page: Any) 
     expect(card).to_contain_text("Bienvenue sur Acme")
     expect(page.get_by_role("button", name="Suivant")).to_be_visible()
     assert page.errors == []
+
+
+def test_admin_shows_what_is_untranslated_per_content_and_language(live: Live, page: Any) -> None:
+    page.goto(f"{live.milepost_url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "milepost-demo")
+    page.click("input[type=submit]")
+    page.goto(f"{live.milepost_url}/admin/onboarding/translation/status/?locale=de")
+    french_tour = page.locator("tr[data-kind=walkthrough][data-locale=fr]")
+    expect(french_tour).to_contain_text("9 of 9")
+    german_tour = page.locator("tr[data-kind=walkthrough][data-locale=de]")
+    expect(german_tour).to_contain_text("0 of 9")
+    expect(german_tour).to_have_class("untranslated")
+    page.screenshot(path=str(SCREENSHOTS / "admin-translation-status.png"), full_page=True)
+    german_tour.get_by_role("link", name="Translate").click()
+    expect(page.locator("h1")).to_contain_text("Translate walkthrough “welcome-tour” into de")
+    page.screenshot(path=str(SCREENSHOTS / "admin-translate-form.png"), full_page=True)
