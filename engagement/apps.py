@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -26,3 +28,18 @@ class EngagementConfig(AppConfig):
         post_save.connect(receivers.on_rule_changed, sender=Rule, dispatch_uid=uid)
         post_delete.connect(receivers.on_rule_changed, sender=Rule, dispatch_uid=uid)
         home_tiles.register(deliveries_tile)
+        self._register_translations()
+
+    @staticmethod
+    def _register_translations() -> None:
+        from engagement.models import Message
+        from engagement.services import MESSAGE_TEXT_FIELDS, message_document
+        from onboarding import translations
+
+        def documents(workspace_id: int) -> Any:
+            for message in Message.objects.filter(workspace_id=workspace_id).order_by("key"):
+                yield message.key, message_document(message)
+
+        translations.register(
+            kind="message", fields=MESSAGE_TEXT_FIELDS, documents=documents, published=False
+        )

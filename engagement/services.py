@@ -53,7 +53,7 @@ from engagement.models import (
     previous_milestone,
 )
 from engagement.rule_index import IndexedRule
-from onboarding import experiments, queries, validation
+from onboarding import experiments, queries, translations, validation
 from onboarding.models import (
     EndUser,
     Event,
@@ -214,6 +214,39 @@ def personalisation_context(
     ]
 
 
+MESSAGE_TEXT_FIELDS = ("title", "body", "cta_label", "email_subject")
+
+
+def message_document(message: Message) -> dict[str, Any]:
+    """A message's translatable texts (onboarding/translations.py registers them)."""
+    return {name: getattr(message, name) for name in MESSAGE_TEXT_FIELDS}
+
+
+def _in_their_language(rule: Rule, message: Message, end_user: EndUser | None) -> Any:
+    """`message` (the rule's, or an experiment's variant of it) with its texts in the language
+    the person last asked for."""
+    if end_user is None or not end_user.locale:
+        return message
+    texts = translations.draft_translations(
+        workspace_id=rule.workspace_id, kind="message", key=message.key
+    )
+    if not texts:
+        return message
+    localised = translations.localise_for_person(
+        kind="message",
+        document=message_document(message),
+        texts=texts,
+        requested=end_user.locale,
+        default=rule.workspace.default_locale,
+    )
+    copy = Message(
+        **{f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields}
+    )
+    for name in MESSAGE_TEXT_FIELDS:
+        setattr(copy, name, localised[name])
+    return copy
+
+
 def _render(
     *,
     rule: Rule,
@@ -221,8 +254,9 @@ def _render(
     facts: dict[str, Any],
     now: datetime,
     message: Message | None = None,
+    end_user: EndUser | None = None,
 ) -> dict:
-    message = message or rule.message
+    message = _in_their_language(rule, message or rule.message, end_user)
     body = personalisation.render_markdown_body(message.body, context)
     title = personalisation.render_text(message.title, context)
     cta = None
@@ -508,6 +542,7 @@ def _fire_chunk(rule: Rule, firings: Sequence[Firing], now: datetime) -> list[De
                 facts=firing.facts,
                 now=now,
                 message=message,
+                end_user=end_user,
             )
             for channel in rule.channels():
                 delivery = _new_delivery(
@@ -552,7 +587,7 @@ def rule_send_test(*, rule: Rule, end_user: EndUser, email_override: str = "") -
     facts = {"test": True}
     with transaction.atomic():
         context = personalisation_context(rule=rule, end_user=end_user, facts=facts)
-        payload = _render(rule=rule, context=context, facts=facts, now=now)
+        payload = _render(rule=rule, context=context, facts=facts, now=now, end_user=end_user)
         unsubscribed = Unsubscription.objects.filter(end_user=end_user).exists()
         deliveries = [
             _new_delivery(

@@ -25,7 +25,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from onboarding import experiments, queries, services, validation
+from onboarding import experiments, queries, services, translations, validation
 from onboarding.admin_builder import BuilderAdminMixin
 from onboarding.models import (
     Banner,
@@ -365,6 +365,28 @@ class WorkspaceForm(forms.ModelForm):
         required=False,
         help_text="One origin per line, e.g. https://app.example.com (scheme://host[:port]).",
     )
+    default_locale = forms.CharField(
+        required=False,
+        max_length=35,
+        help_text="The language content is written in, e.g. en, fr or pt-BR (empty: en). "
+        "People whose language has no translation get it.",
+    )
+    locale_trait = forms.CharField(
+        required=False,
+        max_length=120,
+        help_text="The trait that names a person's language (empty: locale); without it the "
+        "browser's language is used.",
+    )
+
+    def clean_default_locale(self) -> str:
+        tag = self.cleaned_data.get("default_locale") or "en"
+        normalised = translations.normalise(tag)
+        if normalised is None:
+            raise forms.ValidationError(f"{tag!r} is not a language tag, e.g. en, fr or pt-BR.")
+        return normalised
+
+    def clean_locale_trait(self) -> str:
+        return (self.cleaned_data.get("locale_trait") or "").strip() or "locale"
 
     class Meta:
         model = Workspace
@@ -376,6 +398,8 @@ class WorkspaceForm(forms.ModelForm):
             "retention_days",
             "missing_target_alert_percent",
             "theme",
+            "default_locale",
+            "locale_trait",
         )
 
 
@@ -1242,3 +1266,7 @@ class ExperimentAdmin(WorkspaceScopedAdmin):
     @admin.action(description="Stop the selected experiments")
     def stop_selected(self, request: HttpRequest, queryset: Any) -> None:
         self._each(request, queryset, experiments.experiment_stop, "stopped")
+
+
+# Translations (their own module: a status page, a per-item form, files in and out).
+from onboarding import admin_translations  # noqa: E402, F401

@@ -32,7 +32,15 @@ from django.conf import settings
 from django.db import IntegrityError
 from uvicorn.protocols.utils import ClientDisconnected
 
-from onboarding import delivery, dependencies, experiments, json_values, metrics, realtime
+from onboarding import (
+    delivery,
+    dependencies,
+    experiments,
+    json_values,
+    metrics,
+    realtime,
+    translations,
+)
 from onboarding.batching import database_work, group_commit
 from onboarding.models import EndUser, Workspace
 
@@ -328,7 +336,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             welcome = await group_commit(
                 "welcome", delivery.welcomes_many, max_weight=HELLOS_PER_COMMIT
             ).submit(
-                delivery.WelcomeRequest(end_user, self.session, traits, delivery.page_url(message))
+                delivery.WelcomeRequest(
+                    end_user,
+                    self.session,
+                    traits,
+                    page=delivery.page_url(message),
+                    browser_locale=message.get("locale") or self._accepted(),
+                )
             )
             await self.send_json(welcome)
         finally:
@@ -337,6 +351,13 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         for message in held:
             if not self._covered_by_welcome(message):
                 await self.send_json(message)
+
+    def _accepted(self) -> str | None:
+        """The browser's language from the handshake's Accept-Language (hello.locale wins)."""
+        for name, value in self.scope.get("headers", []):
+            if name == b"accept-language":
+                return translations.first_accepted(value.decode("latin-1"))
+        return None
 
     def _covered_by_welcome(self, message: dict[str, Any]) -> bool:
         return "seq" in message and int(message["seq"]) <= self.welcome_seq

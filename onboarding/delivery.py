@@ -18,7 +18,17 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
-from onboarding import content_state, experiments, rate_limits, recording, signals, targeting
+from onboarding import (
+    content_state,
+    experiments,
+    queries,
+    rate_limits,
+    recording,
+    sdk_strings,
+    signals,
+    targeting,
+    translations,
+)
 from onboarding.auth import KeyRefused, workspace_for_widget
 from onboarding.models import ContentState, EndUser, PublishedVersion, Workspace
 
@@ -92,6 +102,11 @@ def _identity(workspace: Workspace, hello: dict[str, Any]) -> recording.Identity
     external_id = _user_id(user)
     check_identity(workspace, external_id, hello.get("user_hash"))
     traits = user.get("traits") if isinstance(user, dict) else None
+    locale = hello.get("locale")
+    if locale is not None and translations.normalise(locale) is None:
+        raise ProtocolError(
+            "invalid_locale", "locale must be a BCP 47 language tag such as fr or pt-BR."
+        )
     try:
         return recording.Identity(workspace, external_id, recording.clean_traits(traits))
     except recording.EventRejected as error:
@@ -141,12 +156,19 @@ def end_user_for(*, workspace: Workspace, user_id: Any, user_hash: Any) -> EndUs
 
 
 def welcome(
-    *, end_user: EndUser, session: str | None, traits: Any = None, page: str | None = None
+    *,
+    end_user: EndUser,
+    session: str | None,
+    traits: Any = None,
+    page: str | None = None,
+    browser_locale: Any = None,
 ) -> dict[str, Any]:
     """What this user sees. `user.traits` echoes only what the page itself sent: traits set by
     the SaaS backend with its secret key (e-mail, revenue, internal flags) never reach a
     browser, which holds only the publishable key."""
-    return _welcomes([WelcomeRequest(end_user, session, traits, page)])[0]
+    return _welcomes(
+        [WelcomeRequest(end_user, session, traits, page=page, browser_locale=browser_locale)]
+    )[0]
 
 
 @dataclass(frozen=True)
@@ -155,6 +177,8 @@ class WelcomeRequest:
     session: str | None
     traits: Any
     page: str | None = None  # the URL the hello names: experiment exposures are judged on it
+    # The browser's language (`hello.locale`, navigator.language), checked by the hello.
+    browser_locale: Any = None
 
 
 def page_url(message: Any) -> str | None:
@@ -170,8 +194,24 @@ def page_url(message: Any) -> str | None:
 journey_annotators: list[Callable[[Sequence[EndUser], Sequence[list[dict[str, Any]]]], None]] = []
 
 
+def _remember_locales(requests: Sequence[WelcomeRequest]) -> None:
+    """Keep the language each person asks for (locale trait, else browser), so pushes and
+    e-mails sent without a page at hand are in it too. Written only when it changed."""
+    for request in requests:
+        end_user = request.end_user
+        stored = end_user.traits if isinstance(end_user.traits, dict) else {}
+        page = request.traits if isinstance(request.traits, dict) else {}
+        asked = translations.requested_locale(
+            workspace=end_user.workspace, traits={**stored, **page}, browser=request.browser_locale
+        )
+        if asked and asked != end_user.locale:
+            end_user.locale = asked
+            EndUser.objects.filter(pk=end_user.pk).update(locale=asked)
+
+
 def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
     end_users = [r.end_user for r in requests]
+    _remember_locales(requests)
     sequences = dict(
         EndUser.objects.filter(pk__in={u.pk for u in end_users}).values_list("pk", "push_sequence")
     )
@@ -186,22 +226,26 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
         except Exception:
             # An extra must never cost anyone their welcome.
             logger.exception("journey annotator %r failed", annotate)
-    for content, journey_list in zip(contents, journeys, strict=True):
+    answers = []
+    for request, content, journey_list in zip(requests, contents, journeys, strict=True):
+        _, published = queries.live_content(workspace_id=request.end_user.workspace_id)
+        resolved = targeting.locale_for(end_user=request.end_user, published=published)
         _resource_center_peers(content, journey_list)
-    return [
-        {
-            "type": "welcome",
-            "user": {
-                "id": request.end_user.external_id,
-                "traits": request.traits if isinstance(request.traits, dict) else {},
-            },
-            "content": content,
-            "journeys": journey_list,
-            "theme": request.end_user.workspace.theme,
-            "seq": sequences.get(request.end_user.pk, 0),
-        }
-        for request, content, journey_list in zip(requests, contents, journeys, strict=True)
-    ]
+        answers.append(
+            {
+                "type": "welcome",
+                "user": {
+                    "id": request.end_user.external_id,
+                    "traits": request.traits if isinstance(request.traits, dict) else {},
+                },
+                "content": content,
+                "journeys": translations.localise_journeys(journey_list, published, resolved.chain),
+                "theme": request.end_user.workspace.theme,
+                "locale": sdk_strings.sdk_locale(resolved.tag),
+                "seq": sequences.get(request.end_user.pk, 0),
+            }
+        )
+    return answers
 
 
 def _resource_center_peers(content: dict[str, Any], journeys: list[dict[str, Any]]) -> None:
@@ -255,9 +299,13 @@ def progress_snapshot(*, end_user: EndUser) -> dict[str, Any]:
     states (both are pushed). The sequence number is read first, so what follows is at least
     as new as the pushes it covers; a push numbered later repeats what may already be here."""
     end_user.refresh_from_db(fields=["push_sequence"])
+    _, published = queries.live_content(workspace_id=end_user.workspace_id)
+    chain = targeting.locale_for(end_user=end_user, published=published).chain
     return {
         "seq": end_user.push_sequence,
-        "journeys": recording.journey_progress(end_user=end_user),
+        "journeys": translations.localise_journeys(
+            recording.journey_progress(end_user=end_user), published, chain
+        ),
         "walkthroughs": {
             state.key: content_state.walkthrough_state(state)
             for state in ContentState.objects.filter(

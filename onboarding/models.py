@@ -76,6 +76,19 @@ class Workspace(models.Model):
         help_text="IANA time zone (e.g. Europe/Paris) the analytics reports count days in "
         "by default.",
     )
+    default_locale = models.CharField(
+        max_length=35,
+        default="en",
+        validators=[validation.check_locale],
+        help_text="The language content is written in (e.g. en, fr, pt-BR): what people get "
+        "when their language has no translation.",
+    )
+    locale_trait = models.CharField(
+        max_length=120,
+        default="locale",
+        help_text="The trait (sent with identify or by your server) that names a person's "
+        "language; without it the browser's language is used.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -171,6 +184,9 @@ class EndUser(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     # Every push to this person's sockets carries the next number, so a tab can see a gap.
     push_sequence = models.BigIntegerField(default=0)
+    # The language this person last asked for (their locale trait, else their browser's), as
+    # asked: pushes and e-mails resolve it against the translations published at the time.
+    locale = models.CharField(max_length=35, blank=True)
 
     class Meta:
         constraints = [
@@ -1035,6 +1051,35 @@ class PublishedVersion(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValidationError("A published version is immutable and cannot be deleted.")
+
+
+class Translation(models.Model):
+    """One translated text field of one piece of content, in one language (a draft: live users
+    get it when the content is next published; onboarding/translations.py).
+
+    `path` names the field inside the content's snapshot, list items by a stable id, e.g.
+    `steps.12.title` or `items.created-campaign.label`. `source_text` is the text it was
+    translated from, so a translation whose source changed since shows as outdated."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=30)
+    key = models.SlugField(max_length=80)
+    path = models.CharField(max_length=200)
+    locale = models.CharField(max_length=35, validators=[validation.check_locale])
+    text = models.TextField()
+    source_text = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "kind", "key", "locale", "path"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "key", "path", "locale"], name="unique_translation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} {self.path} [{self.locale}]"
 
 
 class Event(models.Model):

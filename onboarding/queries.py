@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
+from onboarding import translations
 from onboarding.models import (
     Banner,
     Event,
@@ -286,21 +287,50 @@ def surface_engagement(obj: Banner | Guide) -> dict[str, int]:
     }
 
 
+_SNAPSHOTS: dict[type[models.Model], Any] = {
+    Journey: journey_snapshot,
+    Walkthrough: walkthrough_snapshot,
+    Tooltip: tooltip_snapshot,
+    ProgressBar: progress_bar_snapshot,
+    Survey: survey_snapshot,
+    Banner: surface_snapshot,
+    Guide: surface_snapshot,
+    ResourceSection: resource_section_snapshot,
+}
+
+
 def content_snapshot(obj: ContentObject) -> dict[str, Any]:
-    """The JSON a published version of `obj` stores (the formats in the README)."""
-    if isinstance(obj, Journey):
-        return journey_snapshot(obj)
-    if isinstance(obj, Walkthrough):
-        return walkthrough_snapshot(obj)
-    if isinstance(obj, Tooltip):
-        return tooltip_snapshot(obj)
-    if isinstance(obj, ResourceSection):
-        return resource_section_snapshot(obj)
-    if isinstance(obj, Survey):
-        return survey_snapshot(obj)
-    if isinstance(obj, Banner | Guide):
-        return surface_snapshot(obj)
-    return progress_bar_snapshot(obj)
+    """The JSON a published version of `obj` stores (the formats in the README), with its
+    translations (onboarding/translations.py) when it has any."""
+    snapshot: dict[str, Any] = _SNAPSHOTS[type(obj)](obj)
+    kind = KIND_OF_MODEL[type(obj)]
+    texts = translations.snapshot_translations(
+        workspace_id=obj.workspace_id, kind=kind, key=obj.key, document=snapshot
+    )
+    if texts:
+        snapshot["translations"] = texts
+    return snapshot
+
+
+def _drafts(model: type[ContentObject]) -> Any:
+    def documents(workspace_id: int) -> Any:
+        for obj in model.objects.filter(workspace_id=workspace_id).order_by("key"):
+            yield obj.key, _SNAPSHOTS[model](obj)
+
+    return documents
+
+
+# The text fields end users read, per kind of content (a new kind registers its own).
+TRANSLATABLE_FIELDS: dict[type[ContentObject], tuple[str, ...]] = {
+    Journey: ("name", "milestones[key].name"),
+    Walkthrough: ("name", "steps[id].title", "steps[id].body_markdown"),
+    Tooltip: ("body_markdown",),
+    ProgressBar: ("title", "items[milestone].label"),
+}
+for _model, _fields in TRANSLATABLE_FIELDS.items():
+    translations.register(
+        kind=str(KIND_OF_MODEL[_model]), fields=_fields, documents=_drafts(_model)
+    )
 
 
 def _existing_content(workspace_id: int) -> Q:

@@ -31,7 +31,16 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from onboarding import content_state, json_values, metrics, queries, realtime, signals, surveys
+from onboarding import (
+    content_state,
+    json_values,
+    metrics,
+    queries,
+    realtime,
+    signals,
+    surveys,
+    translations,
+)
 from onboarding.models import (
     Banner,
     Criterion,
@@ -1173,6 +1182,7 @@ def _completions_store(
         entry["completed_at"] = _iso(state.completed_at) if finished else None
         # None when the milestone is newer than the journey's published version.
         key = next((m.key for m in shown.milestones if m.id == r.milestone_id), None)
+        entry = _in_their_language(entry, r.end_user)
         pushes.append((r.end_user.pk, {"type": "progress", **entry, "completed": key}))
 
     def announce() -> None:
@@ -1292,6 +1302,19 @@ def _journey_entry(
         "pql": bool(row and row.pql_at),
         "pql_at": _iso(row.pql_at if row else None),
     }
+
+
+def _in_their_language(entry: dict[str, Any], end_user: EndUser) -> dict[str, Any]:
+    """A journey entry with its names in the language this person last asked for."""
+    if not end_user.locale:
+        return entry
+    _, published = queries.live_content(workspace_id=end_user.workspace_id)
+    resolved = translations.resolve(
+        requested=end_user.locale,
+        offered=translations.offered_locales(published),
+        default=end_user.workspace.default_locale,
+    )
+    return translations.localise_journeys([entry], published, resolved.chain)[0]
 
 
 def journey_progress(*, end_user: EndUser) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from django.db.models import Max
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
-from onboarding import queries, realtime, validation
+from onboarding import queries, realtime, translations, validation
 from onboarding.models import (
     Banner,
     EndUser,
@@ -397,6 +397,9 @@ def content_restore(*, version: PublishedVersion, user: AnyUser = None) -> Publi
         _restore_surface(obj, snapshot)
     else:
         _restore_progress_bar(obj, snapshot)
+    translations.translations_restore(
+        workspace_id=obj.workspace_id, kind=version.kind, key=obj.key, snapshot=snapshot
+    )
     return _publish(obj, user, restored_from=version.version)
 
 

@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from onboarding import experiments as experiments_module
+from onboarding import translations
 from onboarding.content_state import walkthrough_state
 from onboarding.models import (
     ContentState,
@@ -98,6 +99,20 @@ def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: (-item["priority"], item["key"]))
 
 
+def locale_for(
+    *, end_user: EndUser, published: Sequence[PublishedVersion] | None = None
+) -> translations.Resolved:
+    """The language this person gets, from the language they asked for (EndUser.locale) and
+    the languages the workspace's live content is translated into."""
+    if published is None:
+        _, published = live_content(workspace_id=end_user.workspace_id)
+    return translations.resolve(
+        requested=end_user.locale,
+        offered=translations.offered_locales(published),
+        default=end_user.workspace.default_locale,
+    )
+
+
 def content_for(
     *, end_user: EndUser, session: str | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -131,10 +146,12 @@ def targeted_many(
     now = now or timezone.now()
     ids = {user.pk for user in end_users}
     versions: dict[int, list[PublishedVersion]] = {}
+    offered: dict[int, set[str]] = {}
     segments: dict[int, Segment] = {}
     experiments: dict[int, list[Experiment]] = {}
     for workspace_id in {user.workspace_id for user in end_users}:
         _, published = live_content(workspace_id=workspace_id, recheck=recheck)
+        offered[workspace_id] = translations.offered_locales(published)
         versions[workspace_id] = [
             version
             for version in published
@@ -178,6 +195,11 @@ def targeted_many(
             states=states[user.pk],
             finished_journeys=finished_journeys[user.pk],
             session=session,
+            chain=translations.resolve(
+                requested=user.locale,
+                offered=offered[user.workspace_id],
+                default=user.workspace.default_locale,
+            ).chain,
         )
         if experiments[user.workspace_id]:
             content, exposed = experiments_module.content_apply(
@@ -199,12 +221,13 @@ def _content(
     states: dict[tuple[str, str], ContentState],
     finished_journeys: set[int],
     session: str | None,
+    chain: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     walkthroughs, tooltips, progress_bars = [], [], []
     surfaces: dict[str, list[dict[str, Any]]] = defaultdict(list)
     checklists: set[str] = set()  # the progress bars this user may see (resource center)
     for version in versions:
-        snapshot = version.snapshot
+        snapshot = translations.localised_version(version, chain)
         segment_id = snapshot.get("segment_id")
         # A segment deleted since publishing cannot be evaluated: show to no one.
         if segment_id is not None and not matches.get(segment_id, False):

@@ -232,3 +232,18 @@ def check_time_zone(name: str) -> None:
         raise ValidationError(
             f"{name!r} is not an IANA time zone; write it as Region/City, e.g. Europe/Paris or UTC."
         )
+
+
+# A BCP 47 language tag as browsers and translators write them: language, then optional
+# script, region and variants (en, pt-BR, zh-Hant-TW, sr-Latn, es-419).
+LOCALE_TAG = re.compile(
+    r"[a-z]{2,3}(-[a-z]{4})?(-([a-z]{2}|[0-9]{3}))?(-([a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*",
+    re.IGNORECASE,
+)
+
+
+def check_locale(tag: str) -> None:
+    if not isinstance(tag, str) or len(tag) > 35 or not LOCALE_TAG.fullmatch(tag):
+        raise ValidationError(
+            f"{tag!r} is not a language tag; write it as BCP 47, e.g. fr, pt-BR or zh-Hant."
+        )

@@ -5,6 +5,7 @@ from django.urls import path
 from onboarding.api import views, widget
 from onboarding.api.authoring import authoring_urlpatterns
 from onboarding.api.builder import builder_urlpatterns
+from onboarding.api.translations import translation_urlpatterns
 from onboarding.batching import on_database_pool
 
 app_name = "api"
@@ -42,4 +43,4 @@ urlpatterns = [
     path("widget/stream", widget.widget_stream, name="widget-stream"),
 ]
 
-urlpatterns += authoring_urlpatterns + builder_urlpatterns
+urlpatterns += authoring_urlpatterns + builder_urlpatterns + translation_urlpatterns

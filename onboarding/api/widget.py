@@ -26,7 +26,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from onboarding import delivery, realtime
+from onboarding import delivery, realtime, translations
 from onboarding.api import serializers as s
 from onboarding.api.cross_origin import CrossOriginView, cors
 from onboarding.api.parsers import PlainTextJSONParser, StrictJSONParser
@@ -94,6 +94,8 @@ class WidgetBootstrapView(WidgetView):
             session=session,
             traits=user.get("traits") if isinstance(user, dict) else None,
             page=delivery.page_url(body),
+            browser_locale=body.get("locale")
+            or translations.first_accepted(request.META.get("HTTP_ACCEPT_LANGUAGE")),
         )
         delivery.announce_connected(end_user=end_user)
         return Response(answer)

@@ -2,6 +2,7 @@
  * `window.milepost` array, and the controller wiring transport, outbox, state and rendering.
  * No call ever throws into the host's code: failures become a `$widget_error` event and an
  * `error` hook call. */
+import { S, setLocale, t } from "./i18n";
 import { Outbox, type QueuedEvent, uuid } from "./queue";
 import { Root } from "./render/dom";
 import { celebrate, ProgressView } from "./render/progress";
@@ -87,7 +88,7 @@ class Controller {
 
   identify(id: unknown, traits?: unknown, options?: unknown): void {
     if ((typeof id !== "string" && typeof id !== "number") || id === "") {
-      this.report("missing_user", "identify() needs an id");
+      this.report("missing_user", "id");
       return;
     }
     const userHash = (options as { userHash?: unknown } | undefined)?.userHash;
@@ -146,7 +147,7 @@ class Controller {
   start(key: unknown): void {
     const walkthrough = this.#walkthrough(key);
     if (!walkthrough) {
-      this.report("unknown_walkthrough", `no walkthrough ${String(key)} here`);
+      this.report("unknown_walkthrough", String(key));
       return;
     }
     this.tour?.destroy();
@@ -264,6 +265,7 @@ class Controller {
       }
       case "welcome":
         this.#mine.clear();
+        setLocale(message.locale);
         this.root.theme(message.theme);
         this.#setContent(message.content);
         this.journeys = parseJourneys(message.journeys);
@@ -319,7 +321,7 @@ class Controller {
     if (!journey) return;
     const before = this.journeys.find((j) => j.key === journey.key);
     this.journeys = withJourney(this.journeys, journey);
-    for (const name of newlyCompleted(before, journey)) celebrate(this.root, `${name}: done!`);
+    for (const name of newlyCompleted(before, journey)) celebrate(this.root, t(S.Reached, name));
     this.#emit("progress", message);
     this.#renderProgress();
   }
@@ -547,7 +549,7 @@ const w = window as unknown as { Milepost?: Api; milepost?: unknown; MilepostSur
 const queued = Array.isArray(w.milepost) ? (w.milepost as unknown[]) : [];
 w.Milepost = api;
 w.milepost = { push: (...calls: unknown[]) => calls.forEach(run) };
-if (!key) controller.report("missing_key", "data-key missing");
+if (!key) controller.report("missing_key", "key");
 queued.forEach(run);
 
 /** Load one of the SDK's lazy bundles, from where this one came. */

@@ -14,6 +14,8 @@ export interface Hello {
   page: { url: string; title: string };
   sdk: string;
   session: string;
+  /** The browser's language; without it the server reads the request's Accept-Language. */
+  locale?: string;
 }
 
 export interface TransportHooks {

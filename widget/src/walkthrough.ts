@@ -2,6 +2,7 @@
  * next button, a click on the target or a tracked event, continues across pages and reloads,
  * and reports every view, completion, dismissal and missing target as a `$`-event. */
 import { anchor, cover, makeRoom } from "./position";
+import { S, t } from "./i18n";
 import { card, focusCard } from "./render/card";
 import { h, type Root } from "./render/dom";
 import type { Step, TourState, Walkthrough } from "./state";
@@ -138,20 +139,20 @@ export class Tour {
 
   #draw(step: Step, target: Element | null): void {
     this.destroy();
-    const meta = `${this.index + 1} of ${this.walkthrough.steps.length}`;
+    const meta = t(S.Of, this.index + 1, this.walkthrough.steps.length);
     // Drawn without its target (a centred step, or one whose target is missing), a step that
     // waits for a click on the target offers Next instead.
     const advance = target || step.advance_on != "target_click" ? step.advance_on : "next";
     const actions = [];
-    if (this.index) actions.push({ text: "Back", run: () => this.back() });
+    if (this.index) actions.push({ text: t(S.Back), run: () => this.back() });
     if (advance == "next") {
-      actions.push({ text: this.#last ? "Done" : "Next", primary: true, run: () => this.next() });
+      actions.push({ text: t(this.#last ? S.Done : S.Next), primary: true, run: () => this.next() });
     } else if (target && advance == "target_click") {
       // Keyboard and screen-reader users reach the target through this button.
       actions.push({
-        text: "Show me",
+        text: t(S.ShowMe),
         primary: true,
-        label: `Activate: ${target.textContent!.trim().slice(0, 60) || step.title}`,
+        label: t(S.Activate, target.textContent!.trim().slice(0, 60) || step.title),
         run: () => (target as HTMLElement).click(),
       });
     }
@@ -161,7 +162,7 @@ export class Tour {
       modal: !target,
       meta,
       actions,
-      closeLabel: `Close ${this.walkthrough.name || "tour"}`,
+      closeLabel: t(S.Close, this.walkthrough.name),
       onClose: () => this.dismiss(),
       onKey: (event) => {
         if (event.key == "ArrowRight" && advance == "next") this.next();
@@ -201,7 +202,7 @@ export class Tour {
     const active = document.activeElement;
     if (!this.#returnFocus && active && active !== this.#host.root.host) this.#returnFocus = active;
     focusCard(el);
-    this.#host.root.announce(`Step ${meta}: ${step.title}`);
+    this.#host.root.announce(t(S.Step, meta, step.title));
     this.#track("$step_viewed");
   }
 
@@ -210,7 +211,7 @@ export class Tour {
     this.#track("$step_completed");
     this.#track("$walkthrough_completed");
     this.#save("completed");
-    this.#host.celebrate(`${this.walkthrough.name || "Tour"} complete`);
+    this.#host.celebrate(t(S.Complete, this.walkthrough.name));
     this.leave();
   }
 

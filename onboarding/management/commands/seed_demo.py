@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (the French translations use the typographic apostrophe)
 """`manage.py seed_demo`: the Acme demo workspace, its published content and an admin login.
 
 Idempotent: a re-run creates only what is missing, never duplicates, never rotates keys and
@@ -13,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from onboarding import queries, services, translation_files, translations
 from onboarding.content_io import FORMAT, SECTIONS, content_import
 from onboarding.models import (
     Banner,
@@ -22,10 +24,12 @@ from onboarding.models import (
     ResourceSection,
     Survey,
     Tooltip,
+    Translation,
     Walkthrough,
     Workspace,
     WorkspaceMember,
 )
+from onboarding.queries import MODEL_OF_KIND
 from onboarding.services import workspace_create
 
 DEMO_SLUG = "acme"
@@ -267,6 +271,117 @@ DEMO_CONTENT: dict[str, Any] = {
     ],
 }
 
+# The demo's content in French and Arabic. Steps are listed in order (their paths carry ids the
+# database gives them); everything else by its path (onboarding/translations.py).
+DEMO_TRANSLATIONS: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+    "fr": {
+        ("walkthrough", "welcome-tour"): {
+            "name": "Visite de bienvenue",
+            "steps": [
+                (
+                    "Bienvenue sur Acme",
+                    "Envoyons votre **première campagne** en moins d’une minute.",
+                ),
+                ("Vos chiffres", "Ouvertures, clics et réponses s’affichent ici en direct."),
+                ("Campagnes", "Cliquez sur **Campagnes** pour en créer une."),
+                ("Créez-la", "Nommez votre campagne, puis cliquez sur **Créer**."),
+            ],
+        },
+        ("tooltip", "help-tip"): {
+            "body_markdown": "Bloqué ? Notre équipe répond ici en quelques minutes."
+        },
+        ("tooltip", "import-tip"): {
+            "body_markdown": "Importez un CSV de contacts pour les joindre dans vos campagnes."
+        },
+        ("progress_bar", "getting-started"): {
+            "title": "Bien démarrer avec Acme",
+            "items.installed-js.label": "Installer le snippet",
+            "items.first-campaign.label": "Créer votre première campagne",
+            "items.imported-contacts.label": "Importer vos contacts",
+        },
+        ("journey", "trial-onboarding"): {
+            "name": "Prise en main de l’essai",
+            "milestones.installed-js.name": "Snippet JavaScript installé",
+            "milestones.first-campaign.name": "Première campagne créée",
+            "milestones.imported-contacts.name": "Contacts importés",
+        },
+    },
+    "ar": {
+        ("walkthrough", "welcome-tour"): {
+            "name": "جولة الترحيب",
+            "steps": [
+                ("مرحبًا بك في Acme", "لنرسل **حملتك الأولى** في أقل من دقيقة."),
+                ("أرقامك", "تظهر هنا مرات الفتح والنقرات والردود فور حدوثها."),
+                ("الحملات", "انقر على **الحملات** لإنشاء حملة."),
+                ("أنشئها", "سمِّ حملتك، ثم انقر على **إنشاء**."),
+            ],
+        },
+        ("tooltip", "help-tip"): {
+            "body_markdown": "هل تحتاج إلى مساعدة؟ يرد فريقنا هنا خلال دقائق."
+        },
+        ("tooltip", "import-tip"): {
+            "body_markdown": "استورد ملف CSV لجهات الاتصال للوصول إليها في حملاتك."
+        },
+        ("progress_bar", "getting-started"): {
+            "title": "البدء مع Acme",
+            "items.installed-js.label": "ثبّت المقتطف",
+            "items.first-campaign.label": "أنشئ حملتك الأولى",
+            "items.imported-contacts.label": "استورد جهات اتصالك",
+        },
+        ("journey", "trial-onboarding"): {
+            "name": "بدء الفترة التجريبية",
+            "milestones.installed-js.name": "تم تثبيت مقتطف JavaScript",
+            "milestones.first-campaign.name": "تم إنشاء أول حملة",
+            "milestones.imported-contacts.name": "تم استيراد جهات الاتصال",
+        },
+    },
+}
+
+
+def _demo_texts(document: dict[str, Any], texts: dict[str, Any]) -> list[tuple[str, str]]:
+    """(path, text) pairs: a walkthrough's steps are given in order, by position."""
+    pairs = [(path, text) for path, text in texts.items() if path != "steps"]
+    for step, (title, body) in zip(document.get("steps", []), texts.get("steps", []), strict=False):
+        pairs += [(f"steps.{step['id']}.title", title), (f"steps.{step['id']}.body_markdown", body)]
+    return pairs
+
+
+def seed_translations(workspace: Workspace) -> list[str]:
+    """Translate the demo content that has no translation in a language yet (an admin's own
+    are never overwritten) and publish each piece whose draft differs from its published
+    version only by translations (an admin's unpublished edits stay unpublished)."""
+    done = []
+    for locale, pieces in DEMO_TRANSLATIONS.items():
+        for (kind, key), texts in pieces.items():
+            if Translation.objects.filter(
+                workspace=workspace, kind=kind, key=key, locale=locale
+            ).exists():
+                continue
+            documents = dict(translations.KINDS[kind].documents(workspace.pk))
+            if key not in documents:
+                continue
+            translation_files.translation_set(
+                workspace=workspace,
+                kind=kind,
+                key=key,
+                locale=locale,
+                texts=_demo_texts(dict(documents[key]), texts),
+            )
+            done.append(f"translated {kind} {key} into {locale}")
+    for kind, key in {piece for pieces in DEMO_TRANSLATIONS.values() for piece in pieces}:
+        obj = MODEL_OF_KIND[kind].objects.filter(workspace=workspace, key=key).first()
+        latest = queries.latest_version(obj=obj) if obj is not None else None
+        if obj is None or latest is None:
+            continue  # new: published with the rest
+        draft = queries.content_snapshot(obj)
+        untranslated = {k: v for k, v in draft.items() if k != "translations"}
+        published = {k: v for k, v in latest.snapshot.items() if k != "translations"}
+        if draft != latest.snapshot and untranslated == published:
+            services.content_publish(obj=obj)
+            done.append(f"published {kind} {key} with its translations")
+    return done
+
+
 _MODELS: dict[str, type[Any]] = {
     "journeys": Journey,
     "walkthroughs": Walkthrough,
@@ -308,6 +423,9 @@ class Command(BaseCommand):
             for section in SECTIONS
             if section in _MODELS
         }
+        # Drafts first, then their translations, then one publish of each new piece.
+        created = content_import(workspace=workspace, data={"format": FORMAT, **missing})
+        translated = seed_translations(workspace)
         result = content_import(
             workspace=workspace, data={"format": FORMAT, **missing}, publish=True
         )
@@ -320,7 +438,7 @@ class Command(BaseCommand):
             workspace=workspace, user=admin, defaults={"role": WorkspaceMember.Role.OWNER}
         )
 
-        for change in result.changes:
+        for change in [*created.changes, *translated, *result.changes]:
             self.stdout.write(f"  {change}")
         self.stdout.write(f"Admin:              {settings.PUBLIC_URL}/admin/")
         self.stdout.write(f"Login:              {DEMO_USERNAME} / {DEMO_PASSWORD}")

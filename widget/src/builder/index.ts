@@ -8,7 +8,9 @@
  * which the host's CSS cannot reach), previews every step with the very renderer end users
  * get (walkthrough.ts, render/*, bundled here from source), and saves and publishes through
  * the builder API. It never listens to postMessage. */
+import { locale, setLocale } from "../i18n";
 import { h, Root } from "../render/dom";
+import { EN } from "../strings-en";
 import { ProgressView } from "../render/progress";
 import { TooltipView } from "../render/tooltip";
 import type { Placement, Step, Tooltip, Walkthrough } from "../state";
@@ -749,5 +751,7 @@ if (TOKEN.startsWith("mpg_")) state.token = TOKEN;
 if (state.token || state.session) {
   // Building, not using: the author's own tours, hints and checklist stay out of the way.
   (window as unknown as { Milepost?: { reset(): void } }).Milepost?.reset();
+  // The page's own widget has the person's language once identified; English until then.
+  if (!locale()) setLocale(EN);
   void new Builder(new Root(), state).start();
 }

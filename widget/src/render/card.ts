@@ -50,8 +50,8 @@ export function card(options: CardOptions): HTMLElement {
       class: options.modal ? "c m" : "c",
       role: "dialog",
       "aria-modal": options.modal && "true",
-      "aria-labelledby": options.title ? `${id}t` : undefined,
-      "aria-label": options.title ? undefined : options.closeLabel.replace(/^Close /, ""),
+      // Without a title (a hint, a message) the dialog is named by its words.
+      "aria-labelledby": id + (options.title ? "t" : "b"),
       "aria-describedby": `${id}b`,
       tabindex: "-1",
     },

@@ -1,6 +1,7 @@
 /** A tiny element builder, and the widget's root: a custom element (never a `div`, so host
  * rules on tags miss it) holding an open shadow root with the adopted stylesheet, a layer for
  * everything shown and a polite live region for screen readers. */
+import { locale } from "../i18n";
 import { CSS } from "./styles";
 
 type Child = Node | string | null | false | undefined;
@@ -67,9 +68,13 @@ export class Root {
 
   /** Put the root back if the host app's rendering removed it. */
   attach(): void {
-    if (!this.host.isConnected) (document.body ?? document.documentElement).append(this.host);
-    // The page's direction (from its dir attribute or its CSS): the widget mirrors with it.
-    this.layer.setAttribute("dir", getComputedStyle(document.documentElement).direction);
+    const page = document.documentElement;
+    if (!this.host.isConnected) (document.body ?? page).append(this.host);
+    // A right-to-left language lays the widget out right to left (the server sends `dir` only
+    // for those); otherwise it mirrors with the page's direction (its dir attribute or CSS).
+    const { dir, tag } = locale();
+    this.layer.dir = dir || getComputedStyle(page).direction;
+    this.layer.lang = tag!;
   }
 
   theme(theme: unknown): void {

@@ -1,6 +1,7 @@
 /** A journey shown to the end user: a bar or a checklist of its milestones, each with its call
  * to action; updated in place when a `progress` push arrives. */
 import { ITEM, type JourneyView, type ProgressBar, type ProgressItem } from "../state";
+import { S, t } from "../i18n";
 import { h, type Root } from "./dom";
 
 export interface ProgressHost {
@@ -46,7 +47,7 @@ export class ProgressView {
           },
         },
         h("span", null, title),
-        `${count}/${items.length}`,
+        t(S.Of, count, items.length),
       ),
       h(
         "div",
@@ -70,13 +71,13 @@ export class ProgressView {
               "li",
               { class: complete ? "d" : undefined, "data-milestone": item.milestone },
               h("i", { "aria-hidden": "true" }, complete ? "✓" : ""),
-              h("span", null, label, h("span", { class: "v" }, complete ? " (done)" : " (to do)")),
+              h("span", null, label, h("span", { class: "v" }, t(complete ? S.ItemDone : S.ItemToDo))),
               !complete &&
                 item.action !== "none" &&
                 h(
                   "button",
-                  { type: "button", "aria-label": `Start: ${label}`, onclick: () => this.#host.act(item) },
-                  "Start",
+                  { type: "button", "aria-label": t(S.StartItem, label), onclick: () => this.#host.act(item) },
+                  t(S.Start),
                 ),
             );
           }),

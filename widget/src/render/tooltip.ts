@@ -3,6 +3,7 @@
 import { anchor } from "../position";
 import type { Tooltip } from "../state";
 import { waitForTarget } from "../walkthrough";
+import { S, t } from "../i18n";
 import { card } from "./card";
 import { h, type Root } from "./dom";
 
@@ -35,7 +36,7 @@ export class TooltipView {
       const beacon = h("button", {
         type: "button",
         class: "h",
-        "aria-label": "Open hint",
+        "aria-label": t(S.OpenHint),
         "aria-expanded": "false",
         "data-tooltip": tip.key,
         onclick: () => (this.#open ? this.#close() : this.#show(target, beacon)),
@@ -70,8 +71,8 @@ export class TooltipView {
     const el = card({
       title: "",
       html: this.tooltip.body_html,
-      actions: [{ text: "Got it", primary: true, run: () => this.#dismiss() }],
-      closeLabel: "Close hint",
+      actions: [{ text: t(S.GotIt), primary: true, run: () => this.#dismiss() }],
+      closeLabel: t(S.CloseHint),
       onClose: () => {
         this.#close();
         beacon?.focus();

@@ -3,6 +3,7 @@
  * the top of the page (style `banner`, drawn like an authored banner, in the queue's `bar`
  * slot); each with an optional call to action. `$message_shown`, `$message_clicked` and
  * `$message_dismissed` are tracked. */
+import { S, t } from "../i18n";
 import { type Action, card, focusCard } from "../render/card";
 import { text } from "../state";
 import { safeLink } from "../targeting";
@@ -63,7 +64,7 @@ function push(message: Raw, { host, queue }: Context): void {
         html: text(message.body_html),
         modal,
         actions,
-        closeLabel: "Close message",
+        closeLabel: t(S.CloseMessage),
         onClose: () => {
           host.track("$message_dismissed", props);
           close();
