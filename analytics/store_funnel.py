@@ -155,6 +155,23 @@ def _key_sql(person: str, ms: str, rank: str, event_id: str) -> str:
     )
 
 
+def _packed_key_sql() -> str:
+    """An event's reading order and everything the funnel reads of it but its value, packed
+    into one UInt256, so that one sort of plain numbers puts a block in order: from the top,
+    the high half of _key_sql (place in the block, ms, rank), the event id, 64 zero bits, the
+    exclusion mask and the step mask (32 bits each)."""
+    high = (
+        f"bitShiftLeft(toUInt64(person_id % {BLOCK}), 54)"
+        f" + bitShiftLeft(toUInt64(event_ms + {_MS_OFFSET}), 8) + event_rank"
+    )
+    masks = "bitOr(toUInt64(event_mask), bitShiftLeft(toUInt64(event_xmask), 32))"
+    return (
+        f"reinterpretAsUInt256(concat(reinterpretAsFixedString({masks}),"
+        " reinterpretAsFixedString(toUInt64(0)), reinterpretAsFixedString(toUInt64(id)),"
+        f" reinterpretAsFixedString(toUInt64({high}))))"
+    )
+
+
 def _rank_sql(mask: str) -> str:
     """The reading-order rank of an event: its first step, NO_STEP when it matches none."""
     return f"toUInt8(if({mask} = 0, {NO_STEP}, bitCount(bitAnd({mask}, -{mask}) - 1)))"
@@ -344,6 +361,154 @@ def _person_sql(spec: EventFunnelSpec) -> str:
     )
 
 
+def _walks_sql(spec: EventFunnelSpec) -> str:
+    """The rest of people_sql for exclusions, any order and "all steps": each block cut per
+    person (arraySplit: no lambda captures a block-sized array), a person's answers from their
+    own arrays (_person_sql)."""
+
+    def split(column: str) -> str:
+        return f"arraySplit((x, s) -> s, {column}, starts)"
+
+    return f"""
+    SELECT pa.1 AS person_id, pa.2.1 AS level, pa.2.2 AS excluded, pa.2.3 AS entry_ms,
+           pa.2.4 AS times, pa.2.5 AS value
+    FROM (
+        SELECT arrayJoin(arrayFlatten(arrayMap((person, pms, pmask, pxmask, pvalue, pid) ->
+                   arrayMap(answer -> (person, answer), {_person_sql(spec)}),
+                   arrayMap(p -> block * {BLOCK} + p[1], {split("places")}),
+                   {split("b_ms")}, {split("b_mask")}, {split("b_xmask")}, {split("b_value")},
+                   {split("b_ids")}))) AS pa
+        FROM sorted
+    )"""
+
+
+def _chains(spec: EventFunnelSpec) -> bool:
+    """Whether _chain_sql answers this funnel: ordered or strict, without exclusions, any
+    attribution but "all steps"."""
+    return (
+        spec.order != "unordered"
+        and not spec.exclusions
+        and (spec.breakdown is None or spec.breakdown.attribution != "all_steps")
+    )
+
+
+def _chain_sql(spec: EventFunnelSpec) -> str:
+    """The rest of people_sql for ordered and strict funnels without exclusions: the one-pass
+    recurrence of _one_pass_sql computed over a whole block at once, one level after the
+    other, with array functions that take the block's arrays side by side (no lambda captures
+    an array, no fold, nothing per person until the answer).
+
+    e{k}[j] is the entry (position in the block, 0: none) of the latest attempt at level k
+    after reading event j, m{k}[j] its entry ms. An event moves the attempt of level k-1 as it
+    was before it (shifted by one event, 0 at a person's first event) to level k when it
+    matches step k within the window; ordered attempts keep their level until a newer one
+    replaces them (arrayFill carries the last value forward, reset at each person's first
+    event), strict ones last one event. A person's answer is the attempt with the highest
+    (level, entry) over their events; its events are, ordered, those where e{k} first takes
+    its entry, strict, the `level` events from its entry on. Those events, cut per person,
+    give the times and the attributed value."""
+    n = len(spec.steps)
+    window = "{window:Int64}"
+    ordered = spec.order == "ordered"
+
+    def carried(raw: str, entry: str) -> str:
+        if not ordered:
+            return raw
+        return f"arrayFill((x, e, s) -> e != 0 OR s, {raw}, {entry}, starts)"
+
+    entry = (
+        "arrayMap((m, t, i) -> if(bitTest(m, 0) AND t >= {start_ms:Int64} AND t < {end_ms:Int64},"
+        " toUInt32(i), toUInt32(0)), b_mask, b_ms, arrayEnumerate(b_ms))"
+    )
+    entry_ms = "arrayMap((e, t) -> if(e != 0, t, toInt64(0)), r1, b_ms)"
+    # One subquery per level: each reads the previous level's columns (an alias used twice
+    # would be analysed twice, and the levels nest).
+    query = (
+        f"SELECT *, {carried('r1', 'r1')} AS e1, {carried(entry_ms, 'r1')} AS m1"
+        f" FROM (SELECT *, {entry} AS r1 FROM sorted)"
+    )
+    for k in range(2, n + 1):
+        before = f"arrayMap((x, s) -> if(s, 0, x), arrayShiftRight(e{k - 1}, 1), starts)"
+        before_ms = f"arrayShiftRight(m{k - 1}, 1)"
+        raw = (
+            f"arrayMap((m, t, e, em) -> if(bitTest(m, {k - 1}) AND e != 0 AND t <= em + {window},"
+            f" toUInt32(e), toUInt32(0)), b_mask, b_ms, {before}, {before_ms})"
+        )
+        raw_ms = f"arrayMap((e, em) -> if(e != 0, em, toInt64(0)), r{k}, {before_ms})"
+        query = (
+            f"SELECT *, {carried(f'r{k}', f'r{k}')} AS e{k}, {carried(raw_ms, f'r{k}')} AS m{k}"
+            f" FROM (SELECT *, {raw} AS r{k} FROM ({query}))"
+        )
+    entries = [f"e{k}" for k in range(1, n + 1)]
+    best = (
+        "multiIf("
+        + ", ".join(
+            f"e{k} != 0, bitOr(bitShiftLeft(toUInt64({k}), 32), e{k})" for k in range(n, 0, -1)
+        )
+        + ", toUInt64(0))"
+    )
+    if ordered:
+        # An attempt's event at level k is where e{k} first holds its entry.
+        first_held = " OR ".join(f"(x{k} = w AND y{k} != w)" for k in range(1, n + 1))
+        arguments = ", ".join(f"x{k}, y{k}" for k in range(1, n + 1))
+        columns = ", ".join(
+            f"e{k}, arrayMap((x, s) -> if(s, 0, x), arrayShiftRight(e{k}, 1), starts)"
+            for k in range(1, n + 1)
+        )
+        on_chain = f"arrayMap((w, {arguments}) -> w != 0 AND ({first_held}), winner, {columns})"
+    else:
+        on_chain = (
+            "arrayMap((w, l, i) -> w != 0 AND i >= w AND i < w + l, winner, winner_level,"
+            " arrayEnumerate(b_ms))"
+        )
+    breakdown = spec.breakdown
+    if breakdown is None:
+        value = "''"
+    elif breakdown.kind == "person" or breakdown.attribution == "first_touch":
+        value = "v[1]"
+    elif breakdown.attribution == "last_touch":
+        value = "v[-1]"
+    else:
+        step = breakdown.step or 0
+        value = f"if(length(v) > {step}, v[{step + 1}], '(none)')"
+
+    def chained(column: str) -> str:
+        return (
+            f"arraySplit((x, s) -> s, arrayFilter((x, c) -> c, {column}, on_chain), chain_starts)"
+        )
+
+    return f"""
+    SELECT block * {BLOCK} + p[1] AS person_id, toUInt8(length(t)) AS level,
+           toUInt8(0) AS excluded, t[1] AS entry_ms, t AS times, {value} AS value
+    FROM (
+        SELECT block, {chained("places")} AS chain_places, {chained("b_ms")} AS chain_times,
+               {chained("b_value") if breakdown is not None else "chain_times"} AS chain_values
+        FROM (
+            SELECT *, arrayMap(d -> d != 0, arrayDifference(arrayFilter((x, c) -> c, places,
+                       on_chain))) AS chain_starts
+            FROM (
+                SELECT block, places, b_ms, b_value, {on_chain} AS on_chain
+                FROM (
+                    SELECT *, arrayMap(b -> toUInt32(bitAnd(b, 4294967295)), best) AS winner,
+                           arrayMap(b -> toUInt32(bitShiftRight(b, 32)), best) AS winner_level
+                    FROM (
+                        SELECT *, arrayFlatten(arrayMap((x, piece) -> arrayWithConstant(
+                                   length(piece), x), arrayMap(piece -> arrayMax(piece),
+                                   per_person), per_person)) AS best
+                        FROM (
+                            SELECT *, arraySplit((x, s) -> s, arrayMap(({", ".join(entries)}) ->
+                                       {best}, {", ".join(entries)}), starts) AS per_person
+                            FROM ({query})
+                        )
+                    )
+                )
+            )
+        )
+    )
+    ARRAY JOIN chain_places AS p, chain_times AS t, chain_values AS v
+    """
+
+
 def _actors_sql(spec: EventFunnelSpec, bind: _Parameters) -> str | None:
     """People with what the funnel reads of them: the label of the breakdown trait, and, when
     counting by account, the account's label and number (the lowest person id holding it)."""
@@ -415,11 +580,21 @@ def people_sql(
     wanted_values = breakdown is not None
     all_steps = breakdown is not None and breakdown.attribution == "all_steps"
 
-    def ordered(column: str) -> str:
-        return (
-            f"arraySplit((x, s) -> s, arraySort((x, k) -> k, groupArray({column}), keys), starts)"
-        )
-
+    mask64 = (1 << 64) - 1
+    columns = {
+        "ms": f"arrayMap(h -> toInt64(bitAnd(bitShiftRight(h, 8), {(1 << 44) - 1}))"
+        f" - {_MS_OFFSET}, high)",
+        "mask": "arrayMap(k -> toUInt32(bitAnd(k, 4294967295)), keys)",
+        "xmask": "arrayMap(k -> toUInt32(bitAnd(bitShiftRight(k, 32), 4294967295)), keys)"
+        if spec.exclusions
+        else "b_ms",
+        "value": f"arraySort((x, k) -> k, groupArray(event_value), groupArray({_packed_key_sql()}))"
+        if wanted_values
+        else "b_ms",
+        "ids": f"arrayMap(k -> toUInt64(bitAnd(bitShiftRight(k, 128), {mask64})), keys)"
+        if all_steps
+        else "b_ms",
+    }
     sql = f"""
     WITH matched AS (
         SELECT {person} AS person_id, toUnixTimestamp64Milli(e.timestamp) AS event_ms, e.id AS id,
@@ -427,32 +602,22 @@ def people_sql(
                {value if wanted_values else "''"} AS event_value
         FROM events AS e {join} WHERE {in_range} AND {which}
     ),
-    blocks AS (
+    sorted AS (
         -- People in blocks of {BLOCK} ids (one group per person was the bottleneck), each
-        -- block's events in reading order, then cut per person.
-        SELECT groupArray({_key_sql("person_id", "event_ms", "event_rank", "id")}) AS keys,
-               arraySort((x, k) -> k, groupArray(person_id), keys) AS persons,
-               arrayMap(d -> d != 0, arrayDifference(persons)) AS starts,
-               arrayMap(p -> p[1], arraySplit((x, s) -> s, persons, starts)) AS people,
-               {ordered("event_ms")} AS ms, {ordered("event_mask")} AS mask,
-               {ordered("event_xmask") if spec.exclusions else "ms"} AS xmask,
-               {ordered("event_value") if wanted_values else "ms"} AS value,
-               {ordered("id") if all_steps else "ms"} AS ids
+        -- block's events in reading order; `starts` marks each person's first event.
+        SELECT intDiv(person_id, {BLOCK}) AS block,
+               arraySort(groupArray({_packed_key_sql()})) AS keys,
+               arrayMap(k -> toUInt64(bitShiftRight(k, 192)), keys) AS high,
+               arrayMap(h -> toUInt16(bitShiftRight(h, 54)), high) AS places,
+               arrayMap(d -> d != 0, arrayDifference(places)) AS starts,
+               {", ".join(f"{column} AS b_{name}" for name, column in columns.items())}
         FROM (
             SELECT *, {_rank_sql("event_mask")} AS event_rank FROM matched
             WHERE event_mask != 0 OR event_xmask != 0 {"OR 1" if spec.order == "strict" else ""}
         )
-        GROUP BY intDiv(person_id, {BLOCK})
-    ),
-    answers AS (
-        SELECT arrayJoin(arrayFlatten(arrayMap((person, pms, pmask, pxmask, pvalue, pid) ->
-                   arrayMap(answer -> (person, answer), {_person_sql(spec)}),
-                   people, ms, mask, xmask, value, ids))) AS pa
-        FROM blocks
+        GROUP BY block
     )
-    SELECT pa.1 AS person_id, pa.2.1 AS level, pa.2.2 AS excluded, pa.2.3 AS entry_ms,
-           pa.2.4 AS times, pa.2.5 AS value
-    FROM answers
+    {_chain_sql(spec) if _chains(spec) else _walks_sql(spec)}
     """
     return sql, bind.values
 
