@@ -398,65 +398,66 @@ def _chain_sql(spec: EventFunnelSpec) -> str:
     other, with array functions that take the block's arrays side by side (no lambda captures
     an array, no fold, nothing per person until the answer).
 
-    e{k}[j] is the entry (position in the block, 0: none) of the latest attempt at level k
-    after reading event j, m{k}[j] its entry ms. An event moves the attempt of level k-1 as it
+    l{k}[j] is (entry, entry ms) of the latest attempt at level k after reading event j (entry:
+    the position in the block, 0: none). An event moves the attempt of level k-1 as it
     was before it (shifted by one event, 0 at a person's first event) to level k when it
     matches step k within the window; ordered attempts keep their level until a newer one
     replaces them (arrayFill carries the last value forward, reset at each person's first
     event), strict ones last one event. A person's answer is the attempt with the highest
-    (level, entry) over their events; its events are, ordered, those where e{k} first takes
+    (level, entry) over their events; its events are, ordered, those where l{k} first takes
     its entry, strict, the `level` events from its entry on. Those events, cut per person,
     give the times and the attributed value."""
     n = len(spec.steps)
     window = "{window:Int64}"
     ordered = spec.order == "ordered"
 
-    def carried(raw: str, entry: str) -> str:
+    def carried(raw: str) -> str:
         if not ordered:
             return raw
-        return f"arrayFill((x, e, s) -> e != 0 OR s, {raw}, {entry}, starts)"
+        return f"arrayFill((x, s) -> x.1 != 0 OR s, {raw}, starts)"
 
+    none = "(toUInt32(0), toInt64(0))"
     entry = (
         "arrayMap((m, t, i) -> if(bitTest(m, 0) AND t >= {start_ms:Int64} AND t < {end_ms:Int64},"
-        " toUInt32(i), toUInt32(0)), b_mask, b_ms, arrayEnumerate(b_ms))"
+        f" (toUInt32(i), t), {none}), b_mask, b_ms, arrayEnumerate(b_ms))"
     )
-    entry_ms = "arrayMap((e, t) -> if(e != 0, t, toInt64(0)), r1, b_ms)"
-    # One subquery per level: each reads the previous level's columns (an alias used twice
-    # would be analysed twice, and the levels nest).
-    query = (
-        f"SELECT *, {carried('r1', 'r1')} AS e1, {carried(entry_ms, 'r1')} AS m1"
-        f" FROM (SELECT *, {entry} AS r1 FROM sorted)"
-    )
+    # l{k}: (entry, entry ms) per event. One subquery per level: each reads the previous
+    # level's column (an alias used twice would be analysed twice, and the levels nest).
+    query = f"SELECT *, {carried(entry)} AS l1 FROM sorted"
     for k in range(2, n + 1):
-        before = f"arrayMap((x, s) -> if(s, 0, x), arrayShiftRight(e{k - 1}, 1), starts)"
-        before_ms = f"arrayShiftRight(m{k - 1}, 1)"
-        raw = (
-            f"arrayMap((m, t, e, em) -> if(bitTest(m, {k - 1}) AND e != 0 AND t <= em + {window},"
-            f" toUInt32(e), toUInt32(0)), b_mask, b_ms, {before}, {before_ms})"
+        moved = (
+            f"arrayMap((m, t, p, s) -> if(bitTest(m, {k - 1}) AND NOT s AND p.1 != 0"
+            f" AND t <= p.2 + {window}, p, {none}), b_mask, b_ms, arrayShiftRight(l{k - 1}, 1),"
+            " starts)"
         )
-        raw_ms = f"arrayMap((e, em) -> if(e != 0, em, toInt64(0)), r{k}, {before_ms})"
-        query = (
-            f"SELECT *, {carried(f'r{k}', f'r{k}')} AS e{k}, {carried(raw_ms, f'r{k}')} AS m{k}"
-            f" FROM (SELECT *, {raw} AS r{k} FROM ({query}))"
-        )
-    entries = [f"e{k}" for k in range(1, n + 1)]
+        query = f"SELECT *, {carried(moved)} AS l{k} FROM ({query})"
+    levels = [f"l{k}" for k in range(1, n + 1)]
     best = (
         "multiIf("
         + ", ".join(
-            f"e{k} != 0, bitOr(bitShiftLeft(toUInt64({k}), 32), e{k})" for k in range(n, 0, -1)
+            f"l{k}.1 != 0, bitOr(bitShiftLeft(toUInt64({k}), 32), l{k}.1)" for k in range(n, 0, -1)
         )
         + ", toUInt64(0))"
     )
+    best = f"arrayMap(({', '.join(levels)}) -> {best}, {', '.join(levels)})"
     if ordered:
-        # An attempt's event at level k is where e{k} first holds its entry.
-        first_held = " OR ".join(f"(x{k} = w AND y{k} != w)" for k in range(1, n + 1))
+        # Levels and entries only grow along a person's events: the last one holds the best,
+        # carried back to the person's other events.
+        ends = "arrayPushBack(arrayPopFront(starts), 1)"
+        best = f"arrayReverseFill((x, e) -> e, {best}, {ends})"
+        # An attempt's event at level k is where l{k} first holds its entry.
+        first_held = " OR ".join(f"(x{k}.1 = w AND (s OR y{k}.1 != w))" for k in range(1, n + 1))
         arguments = ", ".join(f"x{k}, y{k}" for k in range(1, n + 1))
-        columns = ", ".join(
-            f"e{k}, arrayMap((x, s) -> if(s, 0, x), arrayShiftRight(e{k}, 1), starts)"
-            for k in range(1, n + 1)
+        columns = ", ".join(f"l{k}, arrayShiftRight(l{k}, 1)" for k in range(1, n + 1))
+        on_chain = (
+            f"arrayMap((w, s, {arguments}) -> w != 0 AND ({first_held}), winner, starts, {columns})"
         )
-        on_chain = f"arrayMap((w, {arguments}) -> w != 0 AND ({first_held}), winner, {columns})"
     else:
+        per_person = f"arraySplit((x, s) -> s, {best}, starts)"
+        best = (
+            "arrayFlatten(arrayMap((x, piece) -> arrayWithConstant(length(piece), x),"
+            f" arrayMap(piece -> arrayMax(piece), {per_person}), {per_person}))"
+        )
         on_chain = (
             "arrayMap((w, l, i) -> w != 0 AND i >= w AND i < w + l, winner, winner_level,"
             " arrayEnumerate(b_ms))"
@@ -491,16 +492,7 @@ def _chain_sql(spec: EventFunnelSpec) -> str:
                 FROM (
                     SELECT *, arrayMap(b -> toUInt32(bitAnd(b, 4294967295)), best) AS winner,
                            arrayMap(b -> toUInt32(bitShiftRight(b, 32)), best) AS winner_level
-                    FROM (
-                        SELECT *, arrayFlatten(arrayMap((x, piece) -> arrayWithConstant(
-                                   length(piece), x), arrayMap(piece -> arrayMax(piece),
-                                   per_person), per_person)) AS best
-                        FROM (
-                            SELECT *, arraySplit((x, s) -> s, arrayMap(({", ".join(entries)}) ->
-                                       {best}, {", ".join(entries)}), starts) AS per_person
-                            FROM ({query})
-                        )
-                    )
+                    FROM (SELECT *, {best} AS best FROM ({query}))
                 )
             )
         )
