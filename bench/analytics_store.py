@@ -154,7 +154,7 @@ def main() -> None:
             rows.setdefault(label, []).append(ms)
             print(f"  {label:40}{ms:9.0f} ms", flush=True)
     print(f"load average at the end: {os.getloadavg()}", flush=True)
-    header = "".join(f"{f'{e:,} events':>16}" for _, e in sizes)
+    header = "".join(f"{f'{e:,} events':>17}" for _, e in sizes)
     print(f"\n{'warm, median ms (x floor)':40}{header}")
     floors = rows["count() of the same events (floor)"]
     for label, values in rows.items():
