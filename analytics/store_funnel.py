@@ -4,12 +4,14 @@ tests/analytics/test_store_funnel.py compares the two person by person).
 
 How the query works: the events that matter (for strict order, every event of the people who
 entered) are read with a bit mask of the steps and of the exclusions each matches, gathered per
-block of 1024 person ids (one group per person was the bottleneck) in reading order (time,
-first step, id) by one numeric sort key, and cut per person with arraySplit, so no lambda ever
-captures a block-sized array (a captured array is copied once per element). Ordered and strict
-funnels without exclusions take one fold per person (the latest entry reaching each level);
-exclusions, any order and "all steps" walk one fold per entry and choose among the attempts.
-The outer query aggregates those people into the report, so only one row comes back.
+block of 1024 person ids (one group per person was the bottleneck) and put in reading order
+(time, first step, id) by one sort of a numeric key that also carries the masks. Ordered and
+strict funnels without exclusions (and not "all steps") then run over the whole block at once
+(_chain_sql: one array pass per level, nothing per person until the answer). Exclusions, any
+order and "all steps" cut the block per person with arraySplit (no lambda ever captures a
+block-sized array: a captured array is copied once per element) and walk one fold per entry,
+choosing among the attempts. The outer query aggregates those people into the report with one
+aggregate per figure, so only one row comes back and the analyzer has little to plan.
 `windowFunnel()` is not used: it is not exact (one event matching two steps, strict modes, no
 step times). Figures: bench/README.md.
 """
