@@ -4,12 +4,14 @@ tests/analytics/test_store_funnel.py compares the two person by person).
 
 How the query works: the events that matter (for strict order, every event of the people who
 entered) are read with a bit mask of the steps and of the exclusions each matches, gathered per
-block of 1024 person ids (one group per person was the bottleneck) in reading order (time,
-first step, id) by one numeric sort key, and cut per person with arraySplit, so no lambda ever
-captures a block-sized array (a captured array is copied once per element). Ordered and strict
-funnels without exclusions take one fold per person (the latest entry reaching each level);
-exclusions, any order and "all steps" walk one fold per entry and choose among the attempts.
-The outer query aggregates those people into the report, so only one row comes back.
+block of 1024 person ids (one group per person was the bottleneck) and put in reading order
+(time, first step, id) by one sort of a numeric key that also carries the masks. Ordered and
+strict funnels without exclusions (and not "all steps") then run over the whole block at once
+(_chain_sql: one array pass per level, nothing per person until the answer). Exclusions, any
+order and "all steps" cut the block per person with arraySplit (no lambda ever captures a
+block-sized array: a captured array is copied once per element) and walk one fold per entry,
+choosing among the attempts. The outer query aggregates those people into the report with one
+aggregate per figure, so only one row comes back and the analyzer has little to plan.
 `windowFunnel()` is not used: it is not exact (one event matching two steps, strict modes, no
 step times). Figures: bench/README.md.
 """
@@ -151,6 +153,23 @@ def _key_sql(person: str, ms: str, rank: str, event_id: str) -> str:
     )
     return (
         f"reinterpretAsUInt128(concat(reinterpretAsFixedString(toUInt64({event_id})),"
+        f" reinterpretAsFixedString(toUInt64({high}))))"
+    )
+
+
+def _packed_key_sql() -> str:
+    """An event's reading order and everything the funnel reads of it but its value, packed
+    into one UInt256, so that one sort of plain numbers puts a block in order: from the top,
+    the high half of _key_sql (place in the block, ms, rank), the event id, 64 zero bits, the
+    exclusion mask and the step mask (32 bits each)."""
+    high = (
+        f"bitShiftLeft(toUInt64(person_id % {BLOCK}), 54)"
+        f" + bitShiftLeft(toUInt64(event_ms + {_MS_OFFSET}), 8) + event_rank"
+    )
+    masks = "bitOr(toUInt64(event_mask), bitShiftLeft(toUInt64(event_xmask), 32))"
+    return (
+        f"reinterpretAsUInt256(concat(reinterpretAsFixedString({masks}),"
+        " reinterpretAsFixedString(toUInt64(0)), reinterpretAsFixedString(toUInt64(id)),"
         f" reinterpretAsFixedString(toUInt64({high}))))"
     )
 
@@ -344,6 +363,146 @@ def _person_sql(spec: EventFunnelSpec) -> str:
     )
 
 
+def _walks_sql(spec: EventFunnelSpec) -> str:
+    """The rest of people_sql for exclusions, any order and "all steps": each block cut per
+    person (arraySplit: no lambda captures a block-sized array), a person's answers from their
+    own arrays (_person_sql)."""
+
+    def split(column: str) -> str:
+        return f"arraySplit((x, s) -> s, {column}, starts)"
+
+    return f"""
+    SELECT pa.1 AS person_id, pa.2.1 AS level, pa.2.2 AS excluded, pa.2.3 AS entry_ms,
+           pa.2.4 AS times, pa.2.5 AS value
+    FROM (
+        SELECT arrayJoin(arrayFlatten(arrayMap((person, pms, pmask, pxmask, pvalue, pid) ->
+                   arrayMap(answer -> (person, answer), {_person_sql(spec)}),
+                   arrayMap(p -> block * {BLOCK} + p[1], {split("places")}),
+                   {split("b_ms")}, {split("b_mask")}, {split("b_xmask")}, {split("b_value")},
+                   {split("b_ids")}))) AS pa
+        FROM sorted
+    )"""
+
+
+def _chains(spec: EventFunnelSpec) -> bool:
+    """Whether _chain_sql answers this funnel: ordered or strict, without exclusions, any
+    attribution but "all steps"."""
+    return (
+        spec.order != "unordered"
+        and not spec.exclusions
+        and (spec.breakdown is None or spec.breakdown.attribution != "all_steps")
+    )
+
+
+def _chain_sql(spec: EventFunnelSpec) -> str:
+    """The rest of people_sql for ordered and strict funnels without exclusions: the one-pass
+    recurrence of _one_pass_sql computed over a whole block at once, one level after the
+    other, with array functions that take the block's arrays side by side (no lambda captures
+    an array, no fold, nothing per person until the answer).
+
+    l{k}[j] is (entry, entry ms) of the latest attempt at level k after reading event j (entry:
+    the position in the block, 0: none). An event moves the attempt of level k-1 as it
+    was before it (shifted by one event, 0 at a person's first event) to level k when it
+    matches step k within the window; ordered attempts keep their level until a newer one
+    replaces them (arrayFill carries the last value forward, reset at each person's first
+    event), strict ones last one event. A person's answer is the attempt with the highest
+    (level, entry) over their events; its events are, ordered, those where l{k} first takes
+    its entry, strict, the `level` events from its entry on. Those events, cut per person,
+    give the times and the attributed value."""
+    n = len(spec.steps)
+    window = "{window:Int64}"
+    ordered = spec.order == "ordered"
+
+    def carried(raw: str) -> str:
+        if not ordered:
+            return raw
+        return f"arrayFill((x, s) -> x.1 != 0 OR s, {raw}, starts)"
+
+    none = "(toUInt32(0), toInt64(0))"
+    entry = (
+        "arrayMap((m, t, i) -> if(bitTest(m, 0) AND t >= {start_ms:Int64} AND t < {end_ms:Int64},"
+        f" (toUInt32(i), t), {none}), b_mask, b_ms, arrayEnumerate(b_ms))"
+    )
+    # l{k}: (entry, entry ms) per event. One subquery per level: each reads the previous
+    # level's column (an alias used twice would be analysed twice, and the levels nest).
+    query = f"SELECT *, {carried(entry)} AS l1 FROM sorted"
+    for k in range(2, n + 1):
+        moved = (
+            f"arrayMap((m, t, p, s) -> if(bitTest(m, {k - 1}) AND NOT s AND p.1 != 0"
+            f" AND t <= p.2 + {window}, p, {none}), b_mask, b_ms, arrayShiftRight(l{k - 1}, 1),"
+            " starts)"
+        )
+        query = f"SELECT *, {carried(moved)} AS l{k} FROM ({query})"
+    levels = [f"l{k}" for k in range(1, n + 1)]
+    best = (
+        "multiIf("
+        + ", ".join(
+            f"l{k}.1 != 0, bitOr(bitShiftLeft(toUInt64({k}), 32), l{k}.1)" for k in range(n, 0, -1)
+        )
+        + ", toUInt64(0))"
+    )
+    best = f"arrayMap(({', '.join(levels)}) -> {best}, {', '.join(levels)})"
+    if ordered:
+        # Levels and entries only grow along a person's events: the last one holds the best,
+        # carried back to the person's other events.
+        ends = "arrayPushBack(arrayPopFront(starts), 1)"
+        best = f"arrayReverseFill((x, e) -> e, {best}, {ends})"
+        # An attempt's event at level k is where l{k} first holds its entry.
+        first_held = " OR ".join(f"(x{k}.1 = w AND (s OR y{k}.1 != w))" for k in range(1, n + 1))
+        arguments = ", ".join(f"x{k}, y{k}" for k in range(1, n + 1))
+        columns = ", ".join(f"l{k}, arrayShiftRight(l{k}, 1)" for k in range(1, n + 1))
+        on_chain = (
+            f"arrayMap((w, s, {arguments}) -> w != 0 AND ({first_held}), winner, starts, {columns})"
+        )
+    else:
+        per_person = f"arraySplit((x, s) -> s, {best}, starts)"
+        best = (
+            "arrayFlatten(arrayMap((x, piece) -> arrayWithConstant(length(piece), x),"
+            f" arrayMap(piece -> arrayMax(piece), {per_person}), {per_person}))"
+        )
+        on_chain = (
+            "arrayMap((w, l, i) -> w != 0 AND i >= w AND i < w + l, winner, winner_level,"
+            " arrayEnumerate(b_ms))"
+        )
+    breakdown = spec.breakdown
+    if breakdown is None:
+        value = "''"
+    elif breakdown.kind == "person" or breakdown.attribution == "first_touch":
+        value = "v[1]"
+    elif breakdown.attribution == "last_touch":
+        value = "v[-1]"
+    else:
+        step = breakdown.step or 0
+        value = f"if(length(v) > {step}, v[{step + 1}], '(none)')"
+
+    def chained(column: str) -> str:
+        return (
+            f"arraySplit((x, s) -> s, arrayFilter((x, c) -> c, {column}, on_chain), chain_starts)"
+        )
+
+    return f"""
+    SELECT block * {BLOCK} + p[1] AS person_id, toUInt8(length(t)) AS level,
+           toUInt8(0) AS excluded, t[1] AS entry_ms, t AS times, {value} AS value
+    FROM (
+        SELECT block, {chained("places")} AS chain_places, {chained("b_ms")} AS chain_times,
+               {chained("b_value") if breakdown is not None else "chain_times"} AS chain_values
+        FROM (
+            SELECT *, arrayMap(d -> d != 0, arrayDifference(arrayFilter((x, c) -> c, places,
+                       on_chain))) AS chain_starts
+            FROM (
+                SELECT block, places, b_ms, b_value, {on_chain} AS on_chain
+                FROM (
+                    SELECT *, arrayMap(b -> toUInt32(bitAnd(b, 4294967295)), best) AS winner,
+                           arrayMap(b -> toUInt32(bitShiftRight(b, 32)), best) AS winner_level
+                    FROM (SELECT *, {best} AS best FROM ({query}))
+                )
+            )
+        )
+    )
+    ARRAY JOIN chain_places AS p, chain_times AS t, chain_values AS v
+    """
+
+
 def _actors_sql(spec: EventFunnelSpec, bind: _Parameters) -> str | None:
     """People with what the funnel reads of them: the label of the breakdown trait, and, when
     counting by account, the account's label and number (the lowest person id holding it)."""
@@ -415,11 +574,21 @@ def people_sql(
     wanted_values = breakdown is not None
     all_steps = breakdown is not None and breakdown.attribution == "all_steps"
 
-    def ordered(column: str) -> str:
-        return (
-            f"arraySplit((x, s) -> s, arraySort((x, k) -> k, groupArray({column}), keys), starts)"
-        )
-
+    mask64 = (1 << 64) - 1
+    columns = {
+        "ms": f"arrayMap(h -> toInt64(bitAnd(bitShiftRight(h, 8), {(1 << 44) - 1}))"
+        f" - {_MS_OFFSET}, high)",
+        "mask": "arrayMap(k -> toUInt32(bitAnd(k, 4294967295)), keys)",
+        "xmask": "arrayMap(k -> toUInt32(bitAnd(bitShiftRight(k, 32), 4294967295)), keys)"
+        if spec.exclusions
+        else "b_ms",
+        "value": f"arraySort((x, k) -> k, groupArray(event_value), groupArray({_packed_key_sql()}))"
+        if wanted_values
+        else "b_ms",
+        "ids": f"arrayMap(k -> toUInt64(bitAnd(bitShiftRight(k, 128), {mask64})), keys)"
+        if all_steps
+        else "b_ms",
+    }
     sql = f"""
     WITH matched AS (
         SELECT {person} AS person_id, toUnixTimestamp64Milli(e.timestamp) AS event_ms, e.id AS id,
@@ -427,32 +596,22 @@ def people_sql(
                {value if wanted_values else "''"} AS event_value
         FROM events AS e {join} WHERE {in_range} AND {which}
     ),
-    blocks AS (
+    sorted AS (
         -- People in blocks of {BLOCK} ids (one group per person was the bottleneck), each
-        -- block's events in reading order, then cut per person.
-        SELECT groupArray({_key_sql("person_id", "event_ms", "event_rank", "id")}) AS keys,
-               arraySort((x, k) -> k, groupArray(person_id), keys) AS persons,
-               arrayMap(d -> d != 0, arrayDifference(persons)) AS starts,
-               arrayMap(p -> p[1], arraySplit((x, s) -> s, persons, starts)) AS people,
-               {ordered("event_ms")} AS ms, {ordered("event_mask")} AS mask,
-               {ordered("event_xmask") if spec.exclusions else "ms"} AS xmask,
-               {ordered("event_value") if wanted_values else "ms"} AS value,
-               {ordered("id") if all_steps else "ms"} AS ids
+        -- block's events in reading order; `starts` marks each person's first event.
+        SELECT intDiv(person_id, {BLOCK}) AS block,
+               arraySort(groupArray({_packed_key_sql()})) AS keys,
+               arrayMap(k -> toUInt64(bitShiftRight(k, 192)), keys) AS high,
+               arrayMap(h -> toUInt16(bitShiftRight(h, 54)), high) AS places,
+               arrayMap(d -> d != 0, arrayDifference(places)) AS starts,
+               {", ".join(f"{column} AS b_{name}" for name, column in columns.items())}
         FROM (
             SELECT *, {_rank_sql("event_mask")} AS event_rank FROM matched
             WHERE event_mask != 0 OR event_xmask != 0 {"OR 1" if spec.order == "strict" else ""}
         )
-        GROUP BY intDiv(person_id, {BLOCK})
-    ),
-    answers AS (
-        SELECT arrayJoin(arrayFlatten(arrayMap((person, pms, pmask, pxmask, pvalue, pid) ->
-                   arrayMap(answer -> (person, answer), {_person_sql(spec)}),
-                   people, ms, mask, xmask, value, ids))) AS pa
-        FROM blocks
+        GROUP BY block
     )
-    SELECT pa.1 AS person_id, pa.2.1 AS level, pa.2.2 AS excluded, pa.2.3 AS entry_ms,
-           pa.2.4 AS times, pa.2.5 AS value
-    FROM answers
+    {_chain_sql(spec) if _chains(spec) else _walks_sql(spec)}
     """
     return sql, bind.values
 
@@ -479,44 +638,40 @@ def _bucket_sql(duration: str) -> str:
 
 
 def _report_sql(spec: EventFunnelSpec, people: str) -> str:
-    """One row of aggregates over the people of `people_sql`. What several aggregates read
-    (durations, buckets, whether a window closed) is computed once per row below them: the
-    query stays small, and ClickHouse analyses a large query for longer than this one runs."""
+    """One row of aggregates over the people of `people_sql`. Each figure is one aggregate over
+    all steps at once (-ForEach over a person's levels or durations, -Resample by level, one
+    sumMap with a value array per level) rather than one aggregate per step: ClickHouse's
+    analyzer plans each aggregate and each column it reads, and 30 of them took longer to plan
+    than the funnel takes to run on small data."""
     n = len(spec.steps)
     limit = spec.people_limit
+    buckets = len(HISTOGRAM_BOUNDS)
     columns = [
         "countIf(excluded)",
-        f"[{', '.join(f'countIf(counted AND level > {k})' for k in range(n))}]",
-    ]
-    for k in range(1, n):
-        reached = f"counted AND level > {k}"
-        columns += [
-            f"sumIf(durations[{k}], {reached})",
-            f"quantileExactInclusiveIf(0.5)(durations[{k}], {reached})",
-            f"sumMapIf([buckets[{k}]], [toUInt64(1)], {reached})",
-            f"countIf(counted AND level = {k} AND NOT closed)",
-        ]
-    for k in range(n):
-        columns += [
-            f"groupArraySortedIf({limit})(person_id, counted AND level > {k})" if limit else "[]",
-            f"groupArraySortedIf({limit})(person_id, counted AND level = {k} AND closed)"
-            if limit and k
-            else "[]",
-        ]
-    columns += [
-        "sumMapIf([period], [toUInt64(1)], counted)",
-        f"sumMapIf([period], [toUInt64(1)], counted AND level = {n})",
+        "sumForEachIf(arrayWithConstant(level, toUInt64(1)), counted)",
+        "sumForEachIf(durations, counted)",
+        "quantileExactInclusiveForEachIf(0.5)(durations, counted)",
+        f"sumMapIf(arrayMap((d, k) -> toUInt16(k * {buckets} + {_bucket_sql('d')}), durations,"
+        " arrayEnumerate(durations)), arrayWithConstant(length(durations), toUInt64(1)), counted)",
+        "sumMapIf([level], [toUInt64(1)], counted AND NOT closed)",
+        f"groupArraySortedForEachIf({limit})(arrayWithConstant(level, person_id), counted)"
+        if limit
+        else "[]",
+        f"groupArraySortedResampleIf({limit}, 1, {n}, 1)(person_id, level, counted AND closed)"
+        if limit
+        else "[]",
+        f"sumMapIf([period], [toUInt64(1)], [toUInt64(level = {n})], counted)",
     ]
     if spec.breakdown is not None:
-        columns += [f"sumMapIf([value], [toUInt64(1)], counted AND level > {k})" for k in range(n)]
+        levels = ", ".join(f"[toUInt64(level > {k})]" for k in range(n))
+        columns.append(f"sumMapIf([value], {levels}, counted)")
     day = "toDate(fromUnixTimestamp64Milli(entry_ms), {timezone:String})"
     period = f"toMonday({day})" if spec.interval == "week" else day
     return f"""
     SELECT {", ".join(columns)} FROM (
         SELECT person_id, level, excluded, value, NOT excluded AS counted,
                entry_ms + {{window:Int64}} < {{now_ms:Int64}} AS closed, {period} AS period,
-               arrayMap(k -> times[k + 1] - times[k], range(1, length(times))) AS durations,
-               arrayMap(d -> toUInt8({_bucket_sql("d")}), durations) AS buckets
+               arrayPopFront(arrayDifference(times)) AS durations
         FROM ({people})
     )"""
 
@@ -571,26 +726,45 @@ def event_funnel(
         "timezone": date_range.timezone,
         "now_ms": int(timezone.now().timestamp() * 1000),
     }
-    row = list(store.rows(_report_sql(main, people), parameters)[0])
-    excluded, counts = int(row.pop(0)), [int(count) for count in row.pop(0)]
-    timing: dict[int, tuple[int, float, dict[int, int], int]] = {}
-    for k in range(1, n):
-        total, median, (buckets, users), still_open = row[:4]
-        del row[:4]
-        timing[k] = (int(total), float(median), dict(zip(buckets, users, strict=True)), still_open)
-    lists = [(row[2 * k], row[2 * k + 1]) for k in range(n)]
-    del row[: 2 * n]
+    (
+        excluded,
+        counts_found,
+        sums,
+        medians,
+        (bucket_keys, bucket_users),
+        (open_levels, open_users),
+        converted_lists,
+        dropped_lists,
+        (days, entered_on, converted_on),
+        *by_value,
+    ) = store.rows(_report_sql(main, people), parameters)[0]
+    counts = [int(count) for count in counts_found] + [0] * (n - len(counts_found))
+    histograms: dict[int, dict[int, int]] = defaultdict(dict)
+    for key, users in zip(bucket_keys, bucket_users, strict=True):
+        step, bucket = divmod(int(key), len(HISTOGRAM_BOUNDS))
+        histograms[step][bucket] = int(users)
+    still_open_at = dict(zip(open_levels, open_users, strict=True))
+    lists = [
+        (
+            converted_lists[k] if k < len(converted_lists) else [],
+            dropped_lists[k - 1] if 0 < k <= len(dropped_lists) else [],
+        )
+        for k in range(n)
+    ]
     listed = {person for pair in lists for ids in pair for person in ids}
     labels = (
         _external_ids(listed)
         if spec.aggregate_by is None
         else _account_labels(workspace, spec.aggregate_by, listed)
     )
-    entered = dict(zip(*row.pop(0), strict=True))
-    converted = dict(zip(*row.pop(0), strict=True))
+    entered = dict(zip(days, entered_on, strict=True))
+    converted = dict(zip(days, converted_on, strict=True))
     steps = []
     for k in range(n):
-        total, median, histogram, still_open = timing.get(k, (0, math.nan, {}, 0))
+        timed = 0 < k <= len(sums)
+        total = int(sums[k - 1]) if timed else 0
+        median = float(medians[k - 1]) if timed else math.nan
+        still_open = int(still_open_at.get(k, 0)) if k else 0
         previous = counts[k - 1] if k else counts[0]
         # A person erased a moment ago may still be in the store: not listed.
         converted_people, dropped_people = (
@@ -610,7 +784,7 @@ def event_funnel(
                 ),
                 histogram=(
                     tuple(
-                        HistogramBucket(label=label, users=int(histogram.get(index, 0)))
+                        HistogramBucket(label=label, users=histograms[k].get(index, 0))
                         for index, (label, _) in enumerate(HISTOGRAM_BOUNDS)
                     )
                     if k
@@ -618,7 +792,7 @@ def event_funnel(
                 ),
                 converted_people=tuple(converted_people),
                 dropped_people=tuple(dropped_people),
-                still_open=int(still_open),
+                still_open=still_open,
             )
         )
     breakdown: dict[str, list[int]] = defaultdict(lambda: [0] * n)
@@ -632,15 +806,15 @@ def event_funnel(
         ):
             breakdown[value] = [int(count) for count in counts_by_level]
     elif spec.breakdown is not None:
-        for k, (values, users) in enumerate(row):
-            for value, count in zip(values, users, strict=True):
-                breakdown[value][k] = int(count)
+        values, *users_by_level = by_value[0]
+        for index, value in enumerate(values):
+            breakdown[value] = [int(users[index]) for users in users_by_level]
     return StoreEventFunnel(
         order=spec.order,
         window_seconds=int(spec.window.total_seconds()),
         aggregate_by=spec.aggregate_by or "end_user",
         steps=tuple(steps),
-        excluded=excluded,
+        excluded=int(excluded),
         breakdown=tuple(
             EventFunnelGroup(value=value, counts=tuple(c), conversion=_rate(c[-1], c[0]))
             for value, c in sorted(breakdown.items(), key=lambda item: (-item[1][0], item[0]))
