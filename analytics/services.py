@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -207,9 +208,11 @@ def _mark_stale(journey_id: int, day: date, number: int) -> None:
 
 def _mark_stale_many(slices: Sequence[tuple[int, date, int]]) -> None:
     # One upsert per slice on the (journey, day, slice) unique index, which writes nothing
-    # when the journey is gone (its rollups went with it); one commit for all.
+    # when the journey is gone (its rollups went with it); one commit for all (a lone upsert
+    # is its own transaction: no BEGIN and COMMIT round trips around it).
     marked_at = connection.ops.adapt_datetimefield_value(timezone_now())
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    together = transaction.atomic(savepoint=False) if len(slices) > 1 else nullcontext()
+    with together, connection.cursor() as cursor:
         for journey_id, day, number in slices:
             cursor.execute(  # table names only are interpolated; values are parameters
                 f"""
