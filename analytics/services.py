@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_know
 from analytics.models import JourneyDayRollup, JourneyStaleDay, SavedReport
 from analytics.report import lifecycle
 from analytics.velocity import SLICES_PER_DAY, DayDurations, Durations
+from onboarding import batching
 from onboarding.models import Condition, Journey, JourneyProgress, Segment, Workspace
 from onboarding.services import end_user_lifecycle_stages_set
 from onboarding.validation import MAX_SEGMENT_PEOPLE
@@ -199,22 +201,27 @@ def journey_day_mark_stale(*, journey_id: int, day: date) -> None:
 
 
 def _mark_stale(journey_id: int, day: date, number: int) -> None:
-    # One upsert on the (journey, day, slice) unique index, which writes nothing when the
-    # journey is gone (its rollups went with it).
-    with connection.cursor() as cursor:
-        cursor.execute(  # table names only are interpolated; values are parameters
-            f"""
-            INSERT INTO {STALE_DAY} (journey_id, day, slice, marked_at)
-            SELECT id, %s, %s, %s FROM {JOURNEY} WHERE id = %s
-            ON CONFLICT (journey_id, day, slice) DO UPDATE SET marked_at = excluded.marked_at
-            """,  # noqa: S608
-            [
-                day,
-                number,
-                connection.ops.adapt_datetimefield_value(timezone_now()),
-                journey_id,
-            ],
-        )
+    # In a group commit's after-commit work, once per slice for the whole batch (its
+    # completions mostly share a few slices), after the batch's other announcements.
+    batching.once_per_batch(_mark_stale_many, (journey_id, day, number))
+
+
+def _mark_stale_many(slices: Sequence[tuple[int, date, int]]) -> None:
+    # One upsert per slice on the (journey, day, slice) unique index, which writes nothing
+    # when the journey is gone (its rollups went with it); one commit for all (a lone upsert
+    # is its own transaction: no BEGIN and COMMIT round trips around it).
+    marked_at = connection.ops.adapt_datetimefield_value(timezone_now())
+    together = transaction.atomic(savepoint=False) if len(slices) > 1 else nullcontext()
+    with together, connection.cursor() as cursor:
+        for journey_id, day, number in slices:
+            cursor.execute(  # table names only are interpolated; values are parameters
+                f"""
+                INSERT INTO {STALE_DAY} (journey_id, day, slice, marked_at)
+                SELECT id, %s, %s, %s FROM {JOURNEY} WHERE id = %s
+                ON CONFLICT (journey_id, day, slice) DO UPDATE SET marked_at = excluded.marked_at
+                """,  # noqa: S608
+                [day, number, marked_at, journey_id],
+            )
 
 
 def journey_progress_mark_stale(*, end_user_id: int, journey_id: int) -> None:

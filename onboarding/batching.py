@@ -8,6 +8,9 @@ one over the serial time per message however many sockets are open. Instead:
   connection for the call and gives it back afterwards, as Django's request cycle does: on
   PostgreSQL from the process's connection pool (which checks it before handing it out), so an
   idle thread holds none.
+- While a flush's after-commit work runs, `once_per_batch(work, key)` collects keys instead of
+  running `work` at once; when the flush ends, `work(keys)` runs once with the distinct keys in
+  order (the rollups' stale marks: one per slice, not one per completion of a slice).
 - `GroupCommit` gathers the work items that sockets submit while earlier flushes are running
   (and within `MILEPOST_GROUP_COMMIT_MS` of the first one, if set) and hands them to one
   `flush` call, which answers each item. Every socket's `events` of that moment are stored in
@@ -19,37 +22,167 @@ One GroupCommit lives per event loop (a process has one in production; each test
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import queue
 import threading
 import weakref
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 
 logger = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Key = TypeVar("Key", bound=Hashable)
 
-_pool: ThreadPoolExecutor | None = None
+# How long a database thread keeps its connection waiting for its next call (DatabaseThreads).
+KEEP_CONNECTION_SECONDS = 0.2
 # The event loop that handed the current pool thread its work (see calling_loop).
 _calling = threading.local()
 
 
-def database_pool() -> ThreadPoolExecutor:
+# What once_per_batch collected on this thread while a batch is open (None when none is).
+_collected = threading.local()
+
+
+@contextlib.contextmanager
+def batch_of_after_commit_work() -> Iterator[None]:
+    """While open, `once_per_batch` collects its keys on this thread; on exit each collected
+    work runs once with its distinct keys (in sorted order, so that two processes marking the
+    same rows lock them in the same order). A failing work is logged: what it follows is
+    committed already, like any after-commit work. Nested, the outermost one runs the work."""
+    if getattr(_collected, "work", None) is not None:
+        yield
+        return
+    _collected.work = {}
+    try:
+        yield
+    finally:
+        collected: dict[Callable[[list[Any]], None], set[Any]] = _collected.work
+        _collected.work = None
+        for work, keys in collected.items():
+            try:
+                work(sorted(keys))
+            except Exception:
+                logger.exception("after-commit work %s for %d keys failed", work, len(keys))
+
+
+def once_per_batch(work: Callable[[list[Key]], None], key: Key) -> None:
+    """`work([key])` now, or, inside `batch_of_after_commit_work`, once for all the distinct
+    keys collected when it ends. For after-commit work that may come later but must come: a
+    group commit of 50 completions in one rollup slice marks that slice once."""
+    collected = getattr(_collected, "work", None)
+    if collected is None:
+        work([key])
+    else:
+        collected.setdefault(work, set()).add(key)
+
+
+class DatabaseThreads(Executor):
+    """`threads` threads taking calls from one queue, each call with Django's connection
+    hygiene around it (what Django does around a request: with CONN_MAX_AGE 0 the connection
+    goes back to the pool, or on SQLite is closed, when the call ends).
+
+    Except on PostgreSQL while calls keep coming: a thread that gets its next call within
+    KEEP_CONNECTION_SECONDS runs it on the connection it already has, which spares the pool's
+    check (a round trip) and its bookkeeping per call on a busy socket path. Only a connection
+    left clean (no transaction, no error since its last check) is kept, and a thread that waits
+    longer gives it back: an idle thread holds none."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._calls: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], Any, Any] | None]
+        self._calls = queue.SimpleQueue()
+        for number in range(threads):
+            # Daemons: a worker stopping does not wait for them (a call cut short was not
+            # acknowledged, and its transaction is rolled back with its connection).
+            threading.Thread(target=self._serve, name=f"milepost-db_{number}", daemon=True).start()
+
+    def submit(  # type: ignore[override] # Executor's signature, positional-only fn
+        self, fn: Callable[..., Result], /, *args: Any, **kwargs: Any
+    ) -> Future[Result]:
+        future: Future[Result] = Future()
+        self._calls.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._calls.put(None)
+
+    def release_connections(self, timeout: float = 5.0) -> None:
+        """Have every thread give its connection back now (before the pool is closed and its
+        database dropped, as a test run does at its end). Each thread takes one release and
+        waits for the others, so that none takes two."""
+        together = threading.Barrier(self.threads + 1, timeout=timeout)
+
+        def release() -> None:
+            close_old_connections()
+            together.wait()
+
+        for _ in range(self.threads):
+            self.submit(release)
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            logger.warning("database threads still busy after %s s; not all released", timeout)
+
+    def _serve(self) -> None:
+        kept = False
+        while True:
+            try:
+                call = (
+                    self._calls.get(timeout=KEEP_CONNECTION_SECONDS) if kept else self._calls.get()
+                )
+            except queue.Empty:
+                close_old_connections()
+                kept = False
+                continue
+            if call is None:
+                self._calls.put(None)  # for the next thread
+                close_old_connections()
+                return
+            future, function, args, kwargs = call
+            if not future.set_running_or_notify_cancel():
+                continue
+            if not kept:
+                close_old_connections()
+            try:
+                result = function(*args, **kwargs)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+            finally:
+                kept = _connection_keepable()
+                if not kept:
+                    close_old_connections()
+            del future, call  # what the caller got is no longer held here while waiting
+
+
+_pool: DatabaseThreads | None = None
+_pool_lock = threading.Lock()
+
+
+def database_pool() -> DatabaseThreads:
     global _pool  # one pool per process, made on first use
-    if _pool is None:
-        _pool = ThreadPoolExecutor(
-            max_workers=settings.MILEPOST_DB_THREADS, thread_name_prefix="milepost-db"
-        )
+    with _pool_lock:
+        if _pool is None:
+            _pool = DatabaseThreads(settings.MILEPOST_DB_THREADS)
     return _pool
+
+
+def release_connections() -> None:
+    """The database threads' connections given back, if the threads were started."""
+    if _pool is not None:
+        _pool.release_connections()
 
 
 def calling_loop() -> asyncio.AbstractEventLoop | None:
@@ -58,24 +191,34 @@ def calling_loop() -> asyncio.AbstractEventLoop | None:
     return getattr(_calling, "loop", None)
 
 
-def _with_connection_hygiene(
+def _connection_keepable() -> bool:
+    """A PostgreSQL connection with nothing pending on it: no transaction, no error since it
+    was last checked. Only such a connection goes on to the next call unchecked."""
+    return (
+        connection.vendor == "postgresql"
+        and connection.connection is not None
+        and not connection.errors_occurred
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+    )
+
+
+def _on_loop(
     loop: asyncio.AbstractEventLoop, function: Callable[..., Result], *args: Any, **kwargs: Any
 ) -> Result:
-    # What Django does around a request. With CONN_MAX_AGE 0 the connection goes back to the
-    # pool (or, on SQLite, is closed) when the call ends, so a thread waiting for work holds none.
-    close_old_connections()
     _calling.loop = loop
     try:
         return function(*args, **kwargs)
     finally:
         _calling.loop = None
-        close_old_connections()
 
 
 async def database_work(function: Callable[..., Result], /, *args: Any, **kwargs: Any) -> Result:
     """Run blocking database work on the pool; a push to the channel layer after commit goes
     back to this event loop (realtime._send_or_log)."""
-    run = SyncToAsync(_with_connection_hygiene, thread_sensitive=False, executor=database_pool())
+    # asgiref only hands the executor to run_in_executor; its annotation names one class.
+    executor: Any = database_pool()
+    run = SyncToAsync(_on_loop, thread_sensitive=False, executor=executor)
     return await run(asyncio.get_running_loop(), function, *args, **kwargs)
 
 
@@ -203,7 +346,7 @@ class GroupCommit(Generic[Item, Result]):
         if not self.atomic:
             return self.flush(items)
         answers: list[Sequence[Any]] = []
-        with transaction.atomic():
+        with batch_of_after_commit_work(), transaction.atomic():
             transaction.on_commit(lambda: answer_now(answers[0]), robust=True)
             answers.append(self.flush(items))
         return answers[0]

@@ -356,9 +356,14 @@ class EventsSubmission:
 
 
 def events_receive_many(
-    submissions: Sequence[EventsSubmission],
+    submissions: Sequence[EventsSubmission], *, savepoint: bool = False
 ) -> list[dict[str, Any] | Exception]:
-    """Store the `events` of many connections in one transaction; one `ack` (or error) each."""
+    """Store the `events` of many connections in one transaction; one `ack` (or error) each.
+
+    A failure fails them all (the group commit answers each submission alone next, and the
+    socket tells an erased person from another fault). With `savepoint`, a single submission
+    whose person was erased is answered `unknown_user` here instead, at the cost of a savepoint
+    (two round trips)."""
     try:
         acks = recording.events_record_many(
             batches=[
@@ -371,12 +376,11 @@ def events_receive_many(
                 )
                 for submission in submissions
             ],
-            # Several: a failure fails the group, whose items are committed one by one next.
-            savepoint=len(submissions) == 1,
+            savepoint=savepoint,
         )
     except IntegrityError as error:
-        if len(submissions) > 1:
-            raise  # the group commit answers each submission alone next
+        if not savepoint or len(submissions) > 1:
+            raise
         # events_record_many rolled back its savepoint, so the check can still read.
         return [user_erased_or(error, submissions[0].end_user)]
     return [{"type": "ack", **ack.as_dict()} for ack in acks]
@@ -384,7 +388,7 @@ def events_receive_many(
 
 def events_receive(*, end_user: EndUser, payload: dict[str, Any]) -> dict[str, Any]:
     submission = EventsSubmission(end_user, events_checked(payload), payload.get("sent_at"))
-    answer = events_receive_many([submission])[0]
+    answer = events_receive_many([submission], savepoint=True)[0]
     if isinstance(answer, Exception):
         raise answer
     return answer

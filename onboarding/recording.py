@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, models, transaction
-from django.db.models import ExpressionWrapper, F, Window
+from django.db.models import ExpressionWrapper, F, Value, Window
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
@@ -980,34 +980,43 @@ def _progress_rows(
 
 
 def _reached_by_count(
-    milestone: LiveMilestone, user_ids: set[int]
-) -> dict[int, tuple[int, datetime]]:
-    """For each end user whose events now meet the milestone's count (inside its window from
-    their journey start), the event with which it first held: one query for the whole batch,
-    the min_count-th matching event per person by a window function."""
-    events = Event.objects.filter(end_user_id__in=user_ids, name=milestone.event_name)
-    for index, (name, value) in enumerate(milestone.event_properties):
-        events = events.alias(**{f"property_{index}": KeyTransform(name, "properties")}).filter(
-            **{f"property_{index}": value}
-        )
-    if milestone.window is not None:
-        start = F("end_user__progress__started_at")
-        events = events.filter(
-            end_user__progress__journey_id=milestone.journey_id,
-            timestamp__gte=start,
-            timestamp__lte=ExpressionWrapper(
-                start + milestone.window, output_field=models.DateTimeField()
+    open_ids: dict[LiveMilestone, set[int]],
+) -> dict[LiveMilestone, dict[int, tuple[int, datetime]]]:
+    """For each milestone, each end user whose events now meet its count (inside its window
+    from their journey start), with the event with which it first held: one query for the
+    whole batch and all its milestones (one ranked select per milestone, UNION ALL), the
+    min_count-th matching event per person by a window function."""
+    by_id = {milestone.id: milestone for milestone in open_ids}
+    selects = []
+    for milestone, user_ids in open_ids.items():
+        events = Event.objects.filter(end_user_id__in=user_ids, name=milestone.event_name)
+        for index, (name, value) in enumerate(milestone.event_properties):
+            events = events.alias(**{f"property_{index}": KeyTransform(name, "properties")}).filter(
+                **{f"property_{index}": value}
+            )
+        if milestone.window is not None:
+            start = F("end_user__progress__started_at")
+            events = events.filter(
+                end_user__progress__journey_id=milestone.journey_id,
+                timestamp__gte=start,
+                timestamp__lte=ExpressionWrapper(
+                    start + milestone.window, output_field=models.DateTimeField()
+                ),
+            )
+        ranked = events.annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("end_user_id")], order_by=[F("timestamp"), F("id")]
             ),
-        )
-    ranked = events.annotate(
-        rank=Window(
-            RowNumber(), partition_by=[F("end_user_id")], order_by=[F("timestamp"), F("id")]
-        )
-    ).filter(rank=milestone.min_count)
-    return {
-        end_user_id: (event_id, timestamp)
-        for end_user_id, event_id, timestamp in ranked.values_list("end_user_id", "id", "timestamp")
-    }
+            milestone=Value(milestone.id, output_field=models.BigIntegerField()),
+        ).filter(rank=milestone.min_count)
+        selects.append(ranked.values_list("milestone", "end_user_id", "id", "timestamp"))
+    reached: dict[LiveMilestone, dict[int, tuple[int, datetime]]] = defaultdict(dict)
+    if not selects:
+        return reached
+    query = selects[0].union(*selects[1:], all=True) if len(selects) > 1 else selects[0]
+    for milestone_id, end_user_id, event_id, timestamp in query:
+        reached[by_id[milestone_id]][end_user_id] = (event_id, timestamp)
+    return reached
 
 
 def _evaluate_milestones(
@@ -1055,11 +1064,13 @@ def _evaluate_milestones(
     # only the people who reach something need theirs loaded.
     _progress_rows(users=users_by_pk.values(), journeys=journeys, load=False)
     reached: list[tuple[int, LiveMilestone, int | None, datetime, str]] = []
-    for milestone, user_ids in counted.items():
-        open_ids = {u for u in user_ids if (u, milestone.id) not in done}
-        if not open_ids:
-            continue
-        for user_id, (reaching_id, at) in _reached_by_count(milestone, open_ids).items():
+    open_ids = {
+        milestone: still_open
+        for milestone, user_ids in counted.items()
+        if (still_open := {u for u in user_ids if (u, milestone.id) not in done})
+    }
+    for milestone, people in _reached_by_count(open_ids).items():
+        for user_id, (reaching_id, at) in people.items():
             reached.append((user_id, milestone, reaching_id, at, events[0].source))
     for (user_id, milestone), event in walked.items():
         if (user_id, milestone.id) not in done:

@@ -74,6 +74,15 @@ class DatabaseWrapper(PostgreSQLDatabaseWrapper):
             pool.setdefault("connection_class", WatchedConnection)
         super().__init__(settings_dict, *args, **kwargs)
 
+    def close_pool(self) -> None:
+        # The socket path's database threads keep their connections between busy calls
+        # (onboarding.batching): they give them back first, or the pool would close with them
+        # still out (and dropping a test database would find them connected).
+        from onboarding import batching  # here: the backend is loaded before the apps
+
+        batching.release_connections()
+        super().close_pool()  # type: ignore[misc] # not in django-stubs yet
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         pooled = self.pool is not None  # type: ignore[attr-defined] # not in django-stubs yet
         if pooled and OUTAGE.since is not None:

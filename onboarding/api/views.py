@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from onboarding import recording
+from onboarding import batching, recording
 from onboarding.api import serializers as s
 from onboarding.api.parsers import StrictJSONParser
 from onboarding.auth import HasWorkspace, SecretKeyAuthentication
@@ -212,10 +212,12 @@ class EventsView(ServerView):
                 f"{len(events)} events in one batch; the limit is "
                 f"{settings.MILEPOST_MAX_EVENTS_PER_BATCH}."
             )
-        ack = recording.events_record(
-            workspace=self.workspace,
-            events=events,
-            source=Event.Source.SERVER,
-            sent_at=body.get("sent_at"),
-        )
+        # The after-commit work of the batch's completions (rollup marks) once per slice.
+        with batching.batch_of_after_commit_work():
+            ack = recording.events_record(
+                workspace=self.workspace,
+                events=events,
+                source=Event.Source.SERVER,
+                sent_at=body.get("sent_at"),
+            )
         return Response(ack.as_dict())

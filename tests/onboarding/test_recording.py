@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from onboarding import recording, signals
+from onboarding import recording, services, signals
 from onboarding.models import EndUser, ErasureRecord, Event, JourneyProgress, MilestoneCompletion
 from tests.factories import EndUserFactory, JourneyFactory, MilestoneFactory, WorkspaceFactory
 from tests.onboarding.conftest import TrialJourney
@@ -170,6 +170,48 @@ def test_the_window_boundary_is_inclusive(trial: TrialJourney) -> None:
     )
 
     assert MilestoneCompletion.objects.get().completed_at == SIGNUP + timedelta(days=1)
+
+
+def test_one_batch_reaching_several_milestones_completes_each_on_its_own_event(
+    trial: TrialJourney,
+) -> None:
+    """The milestones a batch reaches are counted in one query for all of them: each still
+    completes for the right people, on the event that met its own count and window."""
+    first = MilestoneFactory(
+        journey=trial.journey, key="first-message", event_name="message_sent", position=4
+    )
+    invited = MilestoneFactory(
+        journey=trial.journey,
+        key="invited-two",
+        event_name="member_invited",
+        min_count=2,
+        window=timedelta(hours=3),
+        position=5,
+    )
+    services.content_publish(obj=trial.journey)
+    ann, bob = signed_up(trial, "ann"), signed_up(trial, "bob")
+    hours = [SIGNUP + timedelta(hours=h) for h in range(1, 6)]
+
+    recording.events_record(
+        workspace=trial.workspace,
+        events=[
+            *(event(user="ann", at=t) for t in hours[:3]),  # 3 messages: first + three
+            event(user="bob", at=hours[0]),  # 1 message: first only
+            *(event("member_invited", user="ann", at=t) for t in hours[1:3]),  # in the window
+            *(event("member_invited", user="bob", at=t) for t in hours[3:5]),  # 2nd too late
+        ],
+        source="server",
+    )
+
+    completed = {
+        (c.end_user_id, c.milestone_id): c.completed_at for c in MilestoneCompletion.objects.all()
+    }
+    assert completed == {
+        (ann.pk, first.pk): hours[0],
+        (ann.pk, trial.messages.pk): hours[2],
+        (ann.pk, invited.pk): hours[2],
+        (bob.pk, first.pk): hours[0],
+    }
 
 
 def test_a_walkthrough_milestone_completes_when_its_walkthrough_is_completed(

@@ -11,7 +11,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,12 +21,16 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, connection, transaction
 
+from analytics import tasks
+from analytics.inputs import DateRange
+from analytics.models import JourneyStaleDay
+from analytics.report import journey_funnel
 from milepost.asgi import application
 from onboarding import batching, delivery, realtime, recording
 from onboarding.models import ErasureRecord, Event, MilestoneCompletion
 from tests.factories import EndUserFactory
 from tests.onboarding.conftest import TrialJourney
-from tests.onboarding.test_widget_socket import ORIGIN, event, hello
+from tests.onboarding.test_widget_socket import ORIGIN, event, hello, say
 from tests.onboarding.test_widget_socket import socket as widget_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -216,6 +220,101 @@ async def test_pushes_reach_the_other_tab_in_completion_order_with_consecutive_s
         await tab.disconnect()
 
 
+async def test_completions_of_many_connections_in_one_commit_leave_the_rollups_exact(
+    key: str, trial: TrialJourney, settings: Any
+) -> None:
+    settings.MILEPOST_GROUP_COMMIT_MS = 50
+    tabs = await open_tabs(key, [f"user-{i}" for i in range(12)])
+    # The rollups are stored and current before the completions (no slice left to recount).
+    await sync_to_async(tasks.refresh_journey_rollups)()
+    assert not await sync_to_async(JourneyStaleDay.objects.exists)()
+    now = datetime.now(UTC).isoformat()
+
+    await asyncio.gather(
+        *(
+            tab.send_to(
+                text_data=json.dumps(
+                    {"type": "events", "events": [event(timestamp=now) for _ in range(3)]}
+                )
+            )
+            for tab in tabs
+        )
+    )
+    answers = [[await receive(tab) for _ in range(2)] for tab in tabs]
+
+    assert all(sorted(a["type"] for a in both) == ["ack", "progress"] for both in answers)
+    for tab in tabs:  # answered once the work after the commits above is done
+        assert (await say(tab, {"type": "events", "events": []}))["type"] == "ack"
+    # The shared commits marked the people's start slice once each, after the completions.
+    assert await sync_to_async(JourneyStaleDay.objects.count)() == 1
+    await sync_to_async(tasks.refresh_journey_rollups)()
+    today = datetime.now(UTC).date()
+    week = DateRange(today - timedelta(days=7), today)
+
+    def funnels() -> tuple[Any, Any]:
+        return (
+            journey_funnel.journey_funnel(journey=trial.journey, date_range=week),
+            journey_funnel.journey_funnel(journey=trial.journey, date_range=week, fresh=True),
+        )
+
+    from_rollups, from_scratch = await sync_to_async(funnels)()
+    assert from_rollups == from_scratch
+    reached = {step.key: step.reached for step in from_rollups.steps}
+    assert reached["sent-3-messages"] == 12
+    for tab in tabs:
+        await tab.disconnect()
+
+
+def test_after_commit_work_of_a_batch_runs_once_per_distinct_key_in_order(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    marked: list[list[int]] = []
+    also: list[list[str]] = []
+
+    def failing(keys: list[str]) -> None:
+        raise RuntimeError("receiver down")
+
+    with batching.batch_of_after_commit_work():
+        for key in (3, 1, 3, 2, 1):
+            batching.once_per_batch(marked.append, key)
+        batching.once_per_batch(failing, "x")
+        with batching.batch_of_after_commit_work():  # nested: the outer one runs the work
+            batching.once_per_batch(also.append, "b")
+            batching.once_per_batch(also.append, "a")
+        assert marked == []
+        assert also == []
+
+    assert marked == [[1, 2, 3]]
+    assert also == [["a", "b"]]
+    assert "after-commit work" in caplog.text
+    assert "receiver down" in caplog.text
+    batching.once_per_batch(marked.append, 9)  # outside a batch: at once
+    assert marked == [[1, 2, 3], [9]]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="connections are kept between calls on PostgreSQL"
+)
+async def test_database_threads_hold_no_connection_once_idle_or_released(
+    trial: TrialJourney,
+) -> None:
+    def out_of_the_pool() -> int:
+        stats = connection.pool.get_stats()  # type: ignore[attr-defined]
+        return int(stats["pool_size"] - stats["pool_available"])
+
+    def busy() -> int:
+        return Event.objects.count()
+
+    mine = await sync_to_async(out_of_the_pool)()  # the test's own thread's, if any
+    await asyncio.gather(*(batching.database_work(busy) for _ in range(40)))
+    await asyncio.sleep(batching.KEEP_CONNECTION_SECONDS * 3)
+    assert await sync_to_async(out_of_the_pool)() <= mine
+
+    await asyncio.gather(*(batching.database_work(busy) for _ in range(40)))
+    await sync_to_async(batching.release_connections)()
+    assert await sync_to_async(out_of_the_pool)() <= mine
+
+
 # A real server: pings and reading are uvicorn's, which the in-process communicator skips.
 
 
@@ -375,11 +474,16 @@ def test_pushes_after_their_event_loop_stopped_are_logged_as_lost_and_never_hang
     if loop_state == "closed":
         loop.close()
     monkeypatch.setattr(realtime, "PUSH_SEND_TIMEOUT_SECONDS", 0.5)
-    pool_thread_of = threading.Thread(
-        target=lambda: batching._with_connection_hygiene(
-            loop, realtime.push_to_end_user, end_user_id=person.pk, message={"type": "progress"}
-        )
-    )
+
+    def on_a_database_thread() -> None:
+        try:
+            batching._on_loop(
+                loop, realtime.push_to_end_user, end_user_id=person.pk, message={"type": "progress"}
+            )
+        finally:
+            connection.close()
+
+    pool_thread_of = threading.Thread(target=on_a_database_thread)
     with caplog.at_level(logging.WARNING, logger="onboarding.realtime"):
         pool_thread_of.start()
         pool_thread_of.join(timeout=10)

@@ -91,7 +91,7 @@ def test_a_bad_file_is_refused_whole_and_each_problem_names_its_line_and_field(
         f"walkthrough,tour,steps.{sid}.title,Welcome,Bienvenue\n"
         "walkthrough,nope,name,,Visite\n"
         "walkthrough,tour,steps.999999.title,,Rien\n"
-        "banner,tour,name,,Bannière\n"
+        "poster,tour,name,,Bannière\n"
     )
 
     with pytest.raises(ValidationError) as refused:
@@ -102,7 +102,7 @@ def test_a_bad_file_is_refused_whole_and_each_problem_names_its_line_and_field(
     assert refused.value.messages == [
         "line 3: key: no walkthrough 'nope' in this workspace.",
         "line 4: path: walkthrough 'tour' has no text at 'steps.999999.title'.",
-        "line 5: kind: 'banner' is not a kind of content.",
+        "line 5: kind: 'poster' is not a kind of content.",
     ]
     assert not Translation.objects.exists()  # the good line 2 was not written either
 

@@ -244,7 +244,7 @@ def test_the_demo_is_published_once_with_french_and_arabic(settings: Any) -> Non
     call_command("seed_demo", stdout=io.StringIO())
 
     versions = PublishedVersion.objects.filter(workspace__slug="acme")
-    assert versions.count() == 5
+    assert versions.count() == 10
     tour = versions.get(key="welcome-tour")
     assert set(tour.snapshot["translations"]) == {"fr", "ar"}
     assert len(tour.snapshot["translations"]["ar"]) == 1 + 4 * 3  # name, title, body + html

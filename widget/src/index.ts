@@ -125,7 +125,7 @@ class Controller {
   track(name: unknown, properties?: unknown): void {
     if (typeof name !== "string" || !name || !this.#outbox) return;
     const props: Traits = { ...(isObject(properties) && properties) };
-    if (/^\$(walkthrough|step|tooltip)/.test(name)) {
+    if (/^\$(walkthrough|step|tooltip|survey|banner|guide)/.test(name)) {
       props.session = this.#session();
     }
     const event: QueuedEvent = { id: uuid(), name, timestamp: new Date().toISOString(), properties: props };
