@@ -8,8 +8,8 @@ every device, reload, reconnect and server process gives the same person the sam
 nothing stored. The weights therefore cannot change once an experiment has started.
 
 What a person is sent, per experiment on a kind of content the widget receives in `welcome` /
-`content` (walkthroughs, tooltips, progress bars, and any kind registered in
-`Experiment.CONTENT_LISTS`):
+`content` (walkthroughs, tooltips, progress bars, surveys, banners and guides: any kind
+registered in `Experiment.CONTENT_LISTS`):
 - running, within its schedule, person in its audience: only their variant's content (nothing
   for a holdout); the other variants' content is taken out;
 - shipped: the shipped variant's content, for everyone;
@@ -164,16 +164,20 @@ def content_apply(
     exposures = []
     for experiment in experiments:
         list_name = Experiment.CONTENT_LISTS.get(experiment.content_kind)
-        if not list_name or list_name not in content:
+        *parents, list_name = (list_name or "").split(".")
+        holder = content
+        for parent in parents:  # "surfaces.surveys": the list inside content["surfaces"]
+            holder = holder.get(parent) or {}
+        if not list_name or list_name not in holder:
             continue
         in_audience = experiment.segment_id is None or matches.get(experiment.segment_id, False)
         key, variant = shown(
             experiment, external_id=end_user.external_id, in_audience=in_audience, now=now
         )
-        items = content[list_name]
+        items = holder[list_name]
         control = next((i for i in items if i.get("key") == experiment.content_key), None)
         keys = {v["content_key"] for v in experiment.variants if v["content_key"] is not None}
-        content[list_name] = [i for i in items if i.get("key") not in keys or i.get("key") == key]
+        holder[list_name] = [i for i in items if i.get("key") not in keys or i.get("key") == key]
         if variant is not None and control is not None:
             exposures.append(Exposure(end_user, experiment, variant, _page_rule(control)))
     return content, exposures

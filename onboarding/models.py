@@ -1284,7 +1284,8 @@ class Experiment(models.Model):
     key = models.SlugField(max_length=80)
     name = models.CharField(max_length=120)
     content_kind = models.CharField(
-        max_length=20, help_text="walkthrough, tooltip, progress_bar, message, …"
+        max_length=20,
+        help_text="walkthrough, tooltip, progress_bar, message, survey, banner or guide",
     )
     content_key = models.SlugField(
         max_length=80, help_text="The content under test: what the control variant shows."
@@ -1333,6 +1334,10 @@ class Experiment(models.Model):
         "tooltip": "tooltips",
         "progress_bar": "progress_bars",
         "message": "",
+        # Issue 16's kinds arrive in `content.surfaces` (onboarding/surfaces.py).
+        "survey": "surfaces.surveys",
+        "banner": "surfaces.banners",
+        "guide": "surfaces.guides",
     }
     MAX_VARIANTS = 8
 

@@ -16,6 +16,7 @@ from onboarding import experiments, services
 from onboarding.models import Event, Experiment
 from onboarding.targeting import content_for
 from tests.factories import (
+    BannerFactory,
     ConditionFactory,
     EndUserFactory,
     SegmentFactory,
@@ -392,3 +393,34 @@ def test_a_bad_experiment_in_a_file_is_refused_naming_the_field_and_writes_nothi
     assert "experiments[0].variants" in fields
     assert "experiments[0].segment" in fields
     assert not Experiment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_experiment_on_a_banner_sends_each_person_only_their_variant_among_the_surfaces() -> (
+    None
+):
+    workspace: Any = WorkspaceFactory()
+    for key in ("notice-a", "notice-b"):
+        services.content_publish(obj=BannerFactory(workspace=workspace, key=key))
+    experiment = Experiment.objects.create(
+        workspace=workspace,
+        key="notice-test",
+        name="Notice test",
+        content_kind="banner",
+        content_key="notice-a",
+        variants=[
+            {"key": "control", "weight": 1, "content_key": "notice-a"},
+            {"key": "short", "weight": 1, "content_key": "notice-b"},
+            {"key": "holdout", "weight": 1, "content_key": None},
+        ],
+    )
+    experiment.full_clean()
+    experiments.experiment_start(experiment=experiment)
+    sent = {}
+    for variant in ("control", "short", "holdout"):
+        person: Any = EndUserFactory(
+            workspace=workspace, external_id=person_in(experiment, variant)
+        )
+        surfaces = content_for(end_user=person).get("surfaces", {})
+        sent[variant] = [banner["key"] for banner in surfaces.get("banners", [])]
+    assert sent == {"control": ["notice-a"], "short": ["notice-b"], "holdout": []}
