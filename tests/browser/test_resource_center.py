@@ -169,7 +169,7 @@ def test_the_resource_center_opens_searches_and_replays_a_tour(live: Live, page:
     assert spot["x"] + spot["width"] <= bar["x"]
 
     page.evaluate("Milepost.track('invited')")
-    expect(page.locator("milepost-widget [data-progress-bar]")).to_contain_text("1/3")
+    expect(page.locator("milepost-widget [data-progress-bar]")).to_contain_text("1 of 3")
 
     panel = open_panel(page)
     expect(panel).to_have_attribute("aria-modal", "true")
@@ -262,8 +262,10 @@ def test_finishing_the_checklist_celebrates_and_shows_peer_comparison(
     page.goto(url)
     expect(page.locator(LAUNCHER)).to_be_visible()
     page.evaluate("Milepost.track('invited')")
-    expect(page.locator("milepost-widget [data-progress-bar]")).to_contain_text("1/3")
+    expect(page.locator("milepost-widget [data-progress-bar]")).to_contain_text("1 of 3")
     page.reload()
+    bar = page.locator("milepost-widget [data-progress-bar]")
+    expect(bar).to_contain_text("Faster than all 12 people who started")
     panel = open_panel(page)
     expect(panel.locator("[data-resource=setup]")).to_contain_text(
         "Faster than all 12 people who started"
@@ -271,8 +273,13 @@ def test_finishing_the_checklist_celebrates_and_shows_peer_comparison(
     page.wait_for_timeout(300)  # the panel's fade-in
     shot(page, "resource-center-peer-comparison")
     page.keyboard.press("Escape")
+    # A progress push carries no comparison: the bar keeps the welcome's.
+    page.evaluate("Milepost.track('imported')")
+    expect(bar).to_contain_text("2 of 3")
+    expect(bar).to_contain_text("Faster than all 12 people who started")
+    shot(page, "progress-bar-peer-comparison")
 
-    page.evaluate("Milepost.track('imported'); Milepost.track('sent')")
+    page.evaluate("Milepost.track('sent')")
     celebration = page.locator("milepost-widget [data-celebration]")
     expect(celebration).to_contain_text("Set up Acme: all done!")
     burst = page.locator("milepost-widget .cb i")

@@ -320,6 +320,8 @@ class Controller {
     const journey = parseJourney(message);
     if (!journey) return;
     const before = this.journeys.find((j) => j.key === journey.key);
+    // Pushes carry no peer comparison: the welcome's stays.
+    journey.peers ||= before?.peers;
     this.journeys = withJourney(this.journeys, journey);
     for (const name of newlyCompleted(before, journey)) celebrate(this.root, t(S.Reached, name));
     this.#emit("progress", message);

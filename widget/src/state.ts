@@ -87,6 +87,8 @@ export interface JourneyView {
   milestones: MilestoneView[];
   percent: number;
   pql: boolean;
+  /** The server's peer comparison ("Faster than 70 % of …"), empty when it has none. */
+  peers?: string;
 }
 
 type Raw = Record<string, unknown>;
@@ -199,6 +201,7 @@ export function parseJourney(raw: unknown): JourneyView | null {
     milestones,
     percent: Math.max(0, Math.min(100, number(raw.percent, fallback))),
     pql: raw.pql === true,
+    peers: text(isObject(raw.peers) && raw.peers.text),
   };
 }
 

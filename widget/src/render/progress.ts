@@ -60,6 +60,7 @@ export class ProgressView {
         },
         fill,
       ),
+      journey.peers ? h("p", { class: "pc" }, journey.peers) : "",
       this.#expanded ?
         h(
           "ul",

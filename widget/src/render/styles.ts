@@ -41,6 +41,7 @@ export const CSS =
   "li button{padding:3px 8px;font-size:12px}" +
   ".r{height:6px;margin:0 14px 10px;border-radius:3px;background:#0001;overflow:hidden}" +
   ".r div{height:100%;background:var(--p);transition:width .4s}" +
+  ".pc{margin:-4px 14px 10px;font-size:12px}" +
   ".t{position:fixed;bottom:24px;left:50%;transform:translateX(-50%);background:#111;color:#fff;padding:10px 16px;border-radius:99px;animation:i .3s}" +
   ".v{position:fixed;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
   "@keyframes i{from{opacity:0}}" +
