@@ -79,6 +79,7 @@ class Workspace(models.Model):
     default_locale = models.CharField(
         max_length=35,
         default="en",
+        db_default="en",  # rows written by SQL (COPY in generate_demo_events, benches) too
         validators=[validation.check_locale],
         help_text="The language content is written in (e.g. en, fr, pt-BR): what people get "
         "when their language has no translation.",
@@ -86,6 +87,7 @@ class Workspace(models.Model):
     locale_trait = models.CharField(
         max_length=120,
         default="locale",
+        db_default="locale",
         help_text="The trait (sent with identify or by your server) that names a person's "
         "language; without it the browser's language is used.",
     )
@@ -186,7 +188,8 @@ class EndUser(models.Model):
     push_sequence = models.BigIntegerField(default=0)
     # The language this person last asked for (their locale trait, else their browser's), as
     # asked: pushes and e-mails resolve it against the translations published at the time.
-    locale = models.CharField(max_length=35, blank=True)
+    # A database default: generate_demo_events and the benches write people with COPY.
+    locale = models.CharField(max_length=35, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [

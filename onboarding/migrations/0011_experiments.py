@@ -27,7 +27,8 @@ class Migration(migrations.Migration):
                 (
                     "content_kind",
                     models.CharField(
-                        help_text="walkthrough, tooltip, progress_bar, message, …", max_length=20
+                        help_text="walkthrough, tooltip, progress_bar, message, survey, banner or guide",
+                        max_length=20,
                     ),
                 ),
                 (

@@ -15,12 +15,13 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="enduser",
             name="locale",
-            field=models.CharField(blank=True, max_length=35),
+            field=models.CharField(blank=True, db_default="", default="", max_length=35),
         ),
         migrations.AddField(
             model_name="workspace",
             name="default_locale",
             field=models.CharField(
+                db_default="en",
                 default="en",
                 help_text="The language content is written in (e.g. en, fr, pt-BR): what people get when their language has no translation.",
                 max_length=35,
@@ -31,6 +32,7 @@ class Migration(migrations.Migration):
             model_name="workspace",
             name="locale_trait",
             field=models.CharField(
+                db_default="locale",
                 default="locale",
                 help_text="The trait (sent with identify or by your server) that names a person's language; without it the browser's language is used.",
                 max_length=120,
