@@ -21,7 +21,7 @@ const INTERNAL_PROPERTIES = [
   // The widget's own interfaces between modules.
   "remember", "ended", "celebrate", "dismissed", "announce", "attach", "layer", "report",
   "onEvent", "begin", "dismiss", "onMessage", "onReady", "onRefused", "sendEvents", "setSeq",
-  "beacon", "retryAll", "onStorageError", "resendAfterMs", "closeLabel", "onClose", "onKey",
+  "beacon", "retryAll", "onStorageError", "onOverflow", "resendAfterMs", "closeLabel", "onClose", "onKey",
   "completedAt", "actions", "primary", "modal", "meta", "html", "run", "index",
   "destroy", "root", "render", "show", "act", "enter", "leave", "next", "back", "bar",
   "tour", "held", "freed", "hide", "want", "done", "drop", "slot", "update",

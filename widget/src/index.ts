@@ -38,8 +38,8 @@ const where = () => ({ url: location.href, title: document.title });
 function storage(): Storage | null {
   try {
     const s = window.localStorage;
-    s.setItem("milepost:probe", "1");
-    s.removeItem("milepost:probe");
+    s.setItem("milepost:", "");
+    s.removeItem("milepost:");
     return s;
   } catch {
     return null;

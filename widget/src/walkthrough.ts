@@ -164,9 +164,9 @@ export class Tour {
       actions,
       closeLabel: t(S.Close, this.walkthrough.name),
       onClose: () => this.dismiss(),
-      onKey: (event) => {
-        if (event.key == "ArrowRight" && advance == "next") this.next();
-        else if (event.key == "ArrowLeft") this.back();
+      // Arrows follow the reading direction: in a right-to-left layout Left goes on, Right back.
+      onKey: ({ key }) => {
+        if (/Arrow[LR]/.test(key)) (key == "ArrowRight") != (layer.dir == "rtl") ? advance == "next" && this.next() : this.back();
       },
     });
     el.dataset.step = String(this.index);
