@@ -23,7 +23,7 @@ class ImportForm(forms.Form):
     locale = forms.CharField(
         required=False, max_length=35, help_text="Empty: the language the file names."
     )
-    file = forms.FileField(help_text="A .po, .csv or .json file, as exported.")
+    file = forms.FileField(help_text="A .po, .xliff (.xlf), .csv or .json file, as exported.")
 
 
 @admin.register(Translation)

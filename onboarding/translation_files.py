@@ -1,13 +1,14 @@
-"""Translations as files translators use: gettext PO (polib), CSV and JSON, for one language
-at a time, exported from and imported into the drafts (publishing puts them live).
+"""Translations as files translators use: gettext PO (polib), XLIFF 1.2, CSV and JSON, for one
+language at a time, exported from and imported into the drafts (publishing puts them live).
 
 Every text is named by kind, content key and field path (`walkthrough`, `welcome-tour`,
 `steps.12.title`); in a PO file that is the entry's msgctxt
 `walkthrough:welcome-tour:steps.12.title`, its msgid the source text and its msgstr the
-translation. Importing is all or nothing and
-idempotent: every entry is checked first and any problem refuses the whole file, each named by
-line (CSV, PO) or index (JSON) and field; importing the same file twice changes nothing the
-second time. An empty translation is skipped (an untranslated PO entry), never a deletion.
+translation; in XLIFF it is the trans-unit's id, with <source> and <target>. Importing is all
+or nothing and idempotent: every entry is checked first and any problem refuses the whole file,
+each named by line (CSV, PO), trans-unit (XLIFF) or index (JSON) and field; importing the same
+file twice changes nothing the second time. An empty translation is skipped (an untranslated PO
+entry), never a deletion.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +28,15 @@ from django.db import transaction
 from onboarding import translations
 from onboarding.models import Translation, Workspace
 
-FORMATS = ("po", "csv", "json")
-CONTENT_TYPES = {"po": "text/x-gettext-translation", "csv": "text/csv", "json": "application/json"}
+FORMATS = ("po", "xliff", "csv", "json")
+CONTENT_TYPES = {
+    "po": "text/x-gettext-translation",
+    "xliff": "application/x-xliff+xml",
+    "csv": "text/csv",
+    "json": "application/json",
+}
+# File name suffixes read as each format.
+SUFFIXES = {"po": "po", "xliff": "xliff", "xlf": "xliff", "csv": "csv", "json": "json"}
 CSV_COLUMNS = ["kind", "key", "path", "source", "translation"]
 # The largest file imported (bytes) and the most entries in one.
 MAX_FILE_BYTES = 5_000_000
@@ -87,6 +96,8 @@ def export(*, workspace: Workspace, locale: str, fmt: str) -> str:
             ensure_ascii=False,
             indent=2,
         )  # fmt: skip
+    if fmt == "xliff":
+        return _xliff(workspace=workspace, locale=tag, found=found)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -197,12 +208,90 @@ def _parse_json(text: str) -> tuple[str | None, list[Entry]]:
     return (locale if isinstance(locale, str) else None), entries
 
 
+# XLIFF 1.2 ------------------------------------------------------------------------------------
+# A strict subset, what translation tools (Weblate, Crowdin, Phrase, Lokalise, OmegaT) read and
+# write for plain text: one <file> with source-language and target-language, a <body> of
+# <trans-unit id="kind:key:path"> (optionally inside <group>s), each with a <source> and an
+# optional <target> of plain text. Refused, naming the unit: inline markup in a <target> (<g>,
+# <x/>, <ph>…: our texts have none), a unit without id. A DOCTYPE is refused outright, so no
+# entity is ever expanded. A target whose state is "new" or "needs-translation" is skipped, as
+# a fuzzy PO entry is.
+
+XLIFF_NS = "urn:oasis:names:tc:xliff:document:1.2"
+_X = f"{{{XLIFF_NS}}}"
+_UNTRANSLATED_STATES = {"new", "needs-translation"}
+
+
+def _xliff(*, workspace: Workspace, locale: str, found: list[Unit]) -> str:
+    # Written with plain names under an xmlns attribute: the file's one (default) namespace.
+    root = ET.Element("xliff", {"xmlns": XLIFF_NS, "version": "1.2"})
+    file = ET.SubElement(
+        root,
+        "file",
+        {
+            "original": workspace.slug,
+            "source-language": workspace.default_locale,
+            "target-language": locale,
+            "datatype": "plaintext",
+        },
+    )
+    body = ET.SubElement(file, "body")
+    for u in found:
+        unit = ET.SubElement(body, "trans-unit", {"id": u.context, "xml:space": "preserve"})
+        ET.SubElement(unit, "source").text = u.source
+        if u.text:
+            ET.SubElement(unit, "target", {"state": "translated"}).text = u.text
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _plain(element: ET.Element, where: str) -> str:
+    if len(element):
+        raise ValidationError(
+            {"file": [f"{where}: <{element[0].tag.removeprefix(_X)}> inside "
+                      f"<{element.tag.removeprefix(_X)}>: only plain text is read."]}
+        )  # fmt: skip
+    return element.text or ""
+
+
+def _parse_xliff(text: str) -> tuple[str | None, list[Entry]]:
+    if "<!DOCTYPE" in text.upper():
+        raise ValidationError({"file": ["Not read: an XLIFF file has no DOCTYPE."]})
+    try:
+        # No DTD or entity can be in the text (refused above); expat expands nothing else.
+        root = ET.fromstring(text)  # noqa: S314
+    except ET.ParseError as error:
+        raise ValidationError({"file": [f"Not XML: {error}"]}) from None
+    if root.tag != f"{_X}xliff" or root.get("version") != "1.2":
+        raise ValidationError(
+            {"file": [f"Not XLIFF 1.2: the root is <{root.tag}> (version "
+                      f"{root.get('version')!r}); expected <xliff version=\"1.2\"> in {XLIFF_NS}."]}
+        )  # fmt: skip
+    files = root.findall(f"{_X}file")
+    if len(files) != 1:
+        raise ValidationError({"file": [f"{len(files)} <file> elements; give exactly one."]})
+    entries = []
+    for index, unit in enumerate(files[0].iter(f"{_X}trans-unit")):
+        ident = unit.get("id") or ""
+        where = f"trans-unit {ident!r}" if ident else f"trans-unit #{index + 1}"
+        parts = ident.split(":", 2)
+        if len(parts) != 3:
+            raise ValidationError({"file": [f"{where}: the id is not kind:key:path, as exported."]})
+        target = unit.find(f"{_X}target")
+        if target is None or target.get("state") in _UNTRANSLATED_STATES:
+            continue
+        entries.append(Entry(where, parts[0], parts[1], parts[2], _plain(target, where)))
+    return files[0].get("target-language"), entries
+
+
 def parse(*, text: str, fmt: str) -> tuple[str | None, list[Entry]]:
     """The entries of a file, and the language it names (PO header, JSON `locale`)."""
     if len(text.encode()) > MAX_FILE_BYTES:
         raise ValidationError({"file": [f"The file is larger than {MAX_FILE_BYTES:,} bytes."]})
     if fmt == "po":
         locale, entries = _parse_po(text)
+    elif fmt == "xliff":
+        locale, entries = _parse_xliff(text)
     elif fmt == "csv":
         locale, entries = None, _parse_csv(text)
     elif fmt == "json":
@@ -218,9 +307,11 @@ def parse(*, text: str, fmt: str) -> tuple[str | None, list[Entry]]:
 
 def format_of(filename: str) -> str:
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if suffix not in FORMATS:
-        raise ValidationError({"format": [f"{filename!r}: name a .po, .csv or .json file."]})
-    return suffix
+    if suffix not in SUFFIXES:
+        raise ValidationError(
+            {"format": [f"{filename!r}: name a .po, .xliff (.xlf), .csv or .json file."]}
+        )
+    return SUFFIXES[suffix]
 
 
 @transaction.atomic

@@ -1,11 +1,13 @@
-"""Translation files (PO, CSV, JSON) through the service, the commands, the authoring API, the
-socket's language and admin: idempotent, all or nothing, errors naming the line and field."""
+"""Translation files (PO, XLIFF, CSV, JSON) through the service, the commands, the authoring
+API, the socket's language and admin: idempotent, all or nothing, errors naming the line (or
+unit) and field."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,123 @@ def test_a_po_file_round_trips_and_importing_it_twice_changes_nothing(
     exported = polib.pofile(translation_files.export(workspace=workspace, locale="fr", fmt="po"))
     assert exported.metadata["Language"] == "fr"
     assert {e.msgid: e.msgstr for e in exported}["Welcome"] == "Bienvenue"
+
+
+X = "{urn:oasis:names:tc:xliff:document:1.2}"
+
+
+def parsed(text: str) -> ET.Element:
+    return ET.fromstring(text)  # noqa: S314 (our own export)
+
+
+def translated_xliff(workspace: Workspace, texts: dict[str, str]) -> str:
+    """The exported XLIFF with a <target> for each source in `texts`, as a tool writes it."""
+    root = parsed(translation_files.export(workspace=workspace, locale="fr", fmt="xliff"))
+    for unit in root.iter(f"{X}trans-unit"):
+        source = unit.findtext(f"{X}source") or ""
+        if source in texts:
+            ET.SubElement(unit, f"{X}target", {"state": "translated"}).text = texts[source]
+    return ET.tostring(root, encoding="unicode")
+
+
+def test_an_xliff_file_round_trips_idempotently(workspace: Workspace, tour: Walkthrough) -> None:
+    sid = step_id(tour)
+    exported = translation_files.export(workspace=workspace, locale="fr", fmt="xliff")
+    root = parsed(exported)
+    [file] = root.findall(f"{X}file")
+    assert (root.get("version"), file.get("source-language"), file.get("target-language")) == (
+        "1.2", "en", "fr",
+    )  # fmt: skip
+    units = {u.get("id"): u.findtext(f"{X}source") for u in root.iter(f"{X}trans-unit")}
+    assert units == {
+        "walkthrough:tour:name": "Welcome tour",
+        f"walkthrough:tour:steps.{sid}.title": "Welcome",
+        f"walkthrough:tour:steps.{sid}.body_markdown": "Hello.",
+    }
+    translated = translated_xliff(workspace, {"Welcome tour": "Visite", "Welcome": "Bienvenue"})
+
+    first = translation_files.translations_import(workspace=workspace, text=translated, fmt="xliff")
+    again = translation_files.export(workspace=workspace, locale="fr", fmt="xliff")
+    second = translation_files.translations_import(workspace=workspace, text=again, fmt="xliff")
+
+    assert (first.locale, first.created, first.skipped_empty) == ("fr", 2, 0)
+    assert (second.created, second.updated, second.unchanged) == (0, 0, 2)
+    assert Translation.objects.get(path=f"steps.{sid}.title").text == "Bienvenue"
+    # Exported, imported, exported: the same file, byte for byte.
+    assert translation_files.export(workspace=workspace, locale="fr", fmt="xliff") == again
+    assert 'id="walkthrough:tour:name"' in again
+    assert '<target state="translated">Visite</target>' in again
+
+
+def test_an_xliff_unit_that_is_new_or_empty_is_skipped_not_deleted(
+    workspace: Workspace, tour: Walkthrough
+) -> None:
+    translation_files.translations_import(
+        workspace=workspace, text=translated_xliff(workspace, {"Welcome": "Bienvenue"}),
+        fmt="xliff",
+    )  # fmt: skip
+    root = parsed(translation_files.export(workspace=workspace, locale="fr", fmt="xliff"))
+    for unit in root.iter(f"{X}trans-unit"):
+        target = unit.find(f"{X}target")
+        if target is not None:
+            target.set("state", "needs-translation")
+            target.text = "Bienvenue ?"
+
+    result = translation_files.translations_import(
+        workspace=workspace, text=ET.tostring(root, encoding="unicode"), fmt="xliff"
+    )
+
+    assert (result.created, result.updated) == (0, 0)
+    assert Translation.objects.get(path=f"steps.{step_id(tour)}.title").text == "Bienvenue"
+
+
+def test_xliff_mistakes_are_refused_naming_the_unit(
+    workspace: Workspace, tour: Walkthrough
+) -> None:
+    def refused(text: str) -> list[str]:
+        with pytest.raises(ValidationError) as error:
+            translation_files.translations_import(workspace=workspace, text=text, fmt="xliff")
+        return error.value.messages
+
+    sid = step_id(tour)
+    good = translated_xliff(workspace, {"Welcome": "Bienvenue"})
+    inline = good.replace("Bienvenue</", 'Bien<ns0:g id="1">venue</ns0:g></')
+    assert refused(inline) == [
+        f"trans-unit 'walkthrough:tour:steps.{sid}.title': <g> inside <target>: only plain text "
+        "is read."
+    ]
+    moved = good.replace(f"steps.{sid}.title", "steps.999999.title")
+    assert refused(moved) == [
+        "trans-unit 'walkthrough:tour:steps.999999.title': path: walkthrough 'tour' has no text "
+        "at 'steps.999999.title'."
+    ]
+    assert refused(good.replace('id="walkthrough:tour:name"', 'id="name"')) == [
+        "trans-unit 'name': the id is not kind:key:path, as exported."
+    ]
+    assert refused("<xliff version='2.0' xmlns='urn:oasis:names:tc:xliff:document:2.0'/>")[
+        0
+    ].startswith("Not XLIFF 1.2")
+    assert refused("<xliff")[0].startswith("Not XML")
+    bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xliff>&a;</xliff>'
+    assert refused(bomb) == ["Not read: an XLIFF file has no DOCTYPE."]
+    assert not Translation.objects.exists()
+
+
+def test_the_command_reads_an_xlf_file_by_its_name(
+    workspace: Workspace, tour: Walkthrough, tmp_path: Path
+) -> None:
+    out = tmp_path / "fr.xlf"
+    call_command("translations_export", "acme-test", "fr", "--format", "xliff", "-o", str(out))
+    root = parsed(out.read_text(encoding="utf-8"))
+    for unit in root.iter(f"{X}trans-unit"):
+        if unit.findtext(f"{X}source") == "Welcome":
+            ET.SubElement(unit, f"{X}target").text = "Bienvenue"
+    out.write_text(ET.tostring(root, encoding="unicode"), encoding="utf-8")
+    stdout = io.StringIO()
+
+    call_command("translations_import", "acme-test", str(out), stdout=stdout)
+
+    assert stdout.getvalue().strip() == "fr: 1 new, 0 changed, 0 unchanged, 0 left untranslated."
 
 
 def test_csv_and_json_exports_list_every_text_with_its_translation(
