@@ -3,12 +3,16 @@ translations a published version carries, the language a person gets, and what i
 
 Each kind of content registers its translatable fields once (`register`), as paths into the
 document that describes it: `title`, or `steps[id].title` for the `title` of every item of the
-`steps` list, each item named by its `id`. A translation is stored per workspace, kind, content
+`steps` list, each item named by its `id`; `questions[key].choices[]` for each string of the
+`choices` list of every question, named by its position (`questions.q1.choices.0`). A
+translation is stored per workspace, kind, content
 key, concrete path (`steps.12.title`) and language (models.Translation) while it is a draft;
 publishing copies the content's translations into the published snapshot (`translations`:
 {language: {path: text}}), so what live users read changes only on publish, and restoring a
 version brings its translations back. A field whose name ends in `_markdown` is published with
-its rendered `_html` twin.
+its rendered `_html` twin. A list of strings is localised into a twin list, `choices` into
+`choice_labels`, and keeps its source strings: they are the values answers record, the same
+in every language.
 
 The language a person gets: their locale trait (Workspace.locale_trait, default `locale`),
 else their browser's language (`hello.locale`), resolved against the languages the
@@ -33,7 +37,7 @@ from onboarding.models import PublishedVersion, Translation, Workspace
 # Longest translation stored (characters); the source fields are shorter still.
 MAX_TEXT_CHARS = 20_000
 
-_SPEC = re.compile(r"(?:(?P<list>[a-z_]+)\[(?P<id>[a-z_]+)\]\.)?(?P<field>[a-z_]+)")
+_SPEC = re.compile(r"(?:(?P<list>[a-z_]+)\[(?P<id>[a-z_]+)\]\.)?(?P<field>[a-z_]+)(?P<each>\[\])?")
 
 
 @dataclass(frozen=True)
@@ -48,16 +52,23 @@ class TranslatableKind:
     published: bool = True
 
     @property
-    def specs(self) -> list[tuple[str | None, str | None, str]]:
-        """Each field as (list, id field, field): `steps[id].title` -> (steps, id, title)."""
+    def specs(self) -> list[Spec]:
+        """Each field as (list, id field, field, each): `steps[id].title` -> (steps, id,
+        title, False); `questions[key].choices[]` -> (questions, key, choices, True)."""
         return [_spec(spec) for spec in self.fields]
 
 
-def _spec(spec: str) -> tuple[str | None, str | None, str]:
+Spec = tuple[str | None, str | None, str, bool]
+
+
+def _spec(spec: str) -> Spec:
     match = _SPEC.fullmatch(spec)
     if match is None:
-        raise ValueError(f"{spec!r} is not a field path such as title or steps[id].title")
-    return match["list"], match["id"], match["field"]
+        raise ValueError(
+            f"{spec!r} is not a field path such as title, steps[id].title or "
+            "questions[key].choices[]"
+        )
+    return match["list"], match["id"], match["field"], match["each"] is not None
 
 
 KINDS: dict[str, TranslatableKind] = {}
@@ -81,11 +92,10 @@ def register(
 # Field paths ---------------------------------------------------------------------------------
 
 
-def _items(
-    document: Mapping[str, Any], spec: tuple[str | None, str | None, str]
-) -> Iterator[tuple[str, Any, str]]:
-    """(concrete path, the dict holding the field, field name) for each place `spec` names."""
-    name, ident, field = spec
+def _items(document: Mapping[str, Any], spec: Spec) -> Iterator[tuple[str, Any, str]]:
+    """(concrete path, the dict holding the field, field name) for each place `spec` names
+    (for a list of strings, the dict holding the list)."""
+    name, ident, field, _ = spec
     if name is None or ident is None:
         yield field, document, field
         return
@@ -94,15 +104,33 @@ def _items(
             yield f"{name}.{item[ident]}.{field}", item, field
 
 
+def _texts(holder: Mapping[str, Any], field: str, each: bool) -> Iterator[tuple[str, str]]:
+    """(path suffix, text) of one field: "" and the string, or each string of a list with its
+    position (".0", ".1"…)."""
+    value = holder.get(field)
+    if not each:
+        if isinstance(value, str):
+            yield "", value
+        return
+    for index, text in enumerate(value if isinstance(value, list) else []):
+        if isinstance(text, str):
+            yield f".{index}", text
+
+
+def _labels_twin(field: str) -> str:
+    """Where a list of strings is localised: `choices` -> `choice_labels`."""
+    return f"{field.removesuffix('s')}_labels"
+
+
 def source_texts(kind: str, document: Mapping[str, Any]) -> dict[str, str]:
     """Every translatable text of one piece of content: {path: source text}, in field order;
     empty fields are left out (nothing to translate)."""
     texts: dict[str, str] = {}
     for spec in KINDS[kind].specs:
         for path, holder, field in _items(document, spec):
-            value = holder.get(field)
-            if isinstance(value, str) and value.strip():
-                texts[path] = value
+            for suffix, value in _texts(holder, field, spec[3]):
+                if value.strip():
+                    texts[path + suffix] = value
     return texts
 
 
@@ -259,6 +287,13 @@ def localise(kind: str, document: Mapping[str, Any], chain: tuple[str, ...]) -> 
             out[name] = [dict(i) if isinstance(i, dict) else i for i in out.get(name) or []]
             copied.add(name)
         for path, holder, field in _items(out, spec):
+            if spec[3]:
+                labels = [
+                    merged.get(path + suffix, text) for suffix, text in _texts(holder, field, True)
+                ]
+                if labels != holder.get(field):
+                    holder[_labels_twin(field)] = labels
+                continue
             if path in merged:
                 holder[field] = merged[path]
                 twin = _html_twin(path)

@@ -4,12 +4,22 @@ field by field, and changes only when the content is published."""
 from __future__ import annotations
 
 import io
+import json
+import uuid
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from onboarding import delivery, services, translation_files, translations
-from onboarding.models import EndUser, PublishedVersion, Translation, Walkthrough, Workspace
+from onboarding import delivery, recording, services, translation_files, translations
+from onboarding.models import (
+    EndUser,
+    PublishedVersion,
+    Survey,
+    Translation,
+    Walkthrough,
+    Workspace,
+)
 from tests.factories import (
     StepFactory,
     TooltipFactory,
@@ -248,3 +258,52 @@ def test_the_demo_is_published_once_with_french_and_arabic(settings: Any) -> Non
     tour = versions.get(key="welcome-tour")
     assert set(tour.snapshot["translations"]) == {"fr", "ar"}
     assert len(tour.snapshot["translations"]["ar"]) == 1 + 4 * 3  # name, title, body + html
+
+
+def test_survey_choices_are_shown_translated_and_answered_with_their_source_text(
+    workspace: Workspace,
+) -> None:
+    survey = Survey(workspace=workspace, key="nps", name="How are we doing?")
+    survey.questions = [
+        {"key": "love", "type": "single_choice", "prompt": "What do you like most?",
+         "choices": ["Speed", "Reports", "Support"]},
+    ]  # fmt: skip
+    survey.full_clean()
+    survey.save()
+    services.content_publish(obj=survey)
+    exported = translation_files.export(workspace=workspace, locale="fr", fmt="json")
+    assert [u["path"] for u in json.loads(exported)["translations"]] == [
+        "thank_you",
+        "questions.love.prompt",
+        "questions.love.choices.0",
+        "questions.love.choices.1",
+        "questions.love.choices.2",
+    ]
+    translate(workspace, "fr", {"questions.love.prompt": "Qu'aimez-vous le plus ?",
+                                "questions.love.choices.0": "La rapidité",
+                                "questions.love.choices.2": "Le support"},
+              kind="survey", key="nps")  # fmt: skip
+    [status] = translations.translation_status(workspace=workspace, locales=["fr"])
+    assert (status.total, status.missing) == (5, ("thank_you", "questions.love.choices.1"))
+    services.content_publish(obj=survey)
+
+    def question(welcome: dict[str, Any]) -> dict[str, Any]:
+        [shown] = welcome["content"]["surfaces"]["surveys"]
+        return dict(shown["questions"][0])
+
+    french = question(welcome_of(workspace, browser="fr-FR"))
+    english = question(welcome_of(workspace, browser="en", user="u2"))
+
+    assert french["prompt"] == "Qu'aimez-vous le plus ?"
+    # Shown in French (an untranslated choice in English); answered with the source text.
+    assert french["choice_labels"] == ["La rapidité", "Reports", "Le support"]
+    assert french["choices"] == ["Speed", "Reports", "Support"]
+    assert "choice_labels" not in english
+    ack = recording.events_record(
+        workspace=workspace,
+        events=[{"id": str(uuid.uuid4()), "user_id": "u1", "name": "$survey_answered",
+                 "timestamp": timezone.now().isoformat(),
+                 "properties": {"survey": "nps", "question": "love", "answer": "Speed"}}],
+        source="server",
+    )  # fmt: skip
+    assert ack.rejected == []
