@@ -117,6 +117,8 @@ def peer_comparison(
         "people": peers,
         "milestone": furthest["key"],
         "week_start": week_start.date().isoformat(),
+        # The welcome writes `text` again in the person's language (onboarding/sdk_strings.py).
+        "this_week": this_week,
         "text": (
             f"Faster than all {peers} people who started {when}"
             if percent == 100

@@ -230,6 +230,7 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
     for request, content, journey_list in zip(requests, contents, journeys, strict=True):
         _, published = queries.live_content(workspace_id=request.end_user.workspace_id)
         resolved = targeting.locale_for(end_user=request.end_user, published=published)
+        sdk_strings.localise_peers(journey_list, resolved.tag)
         _resource_center_peers(content, journey_list)
         answers.append(
             {

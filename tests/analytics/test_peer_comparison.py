@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from analytics import peer_comparison
-from onboarding import delivery, services
+from onboarding import delivery, services, translation_files
 from onboarding.models import Journey, Workspace
 from tests.factories import (
     EndUserFactory,
@@ -157,3 +157,25 @@ def test_a_resource_center_checklist_carries_the_comparison(journey: Journey) ->
     welcome = delivery.welcome(end_user=person(journey, "me", 1), session="s")
     [section_sent] = welcome["content"]["surfaces"]["resource_centers"]
     assert section_sent["items"][0]["peers"]["percent"] == 100
+
+
+def test_the_comparison_is_written_in_the_persons_language(journey: Journey) -> None:
+    translation_files.translation_set(
+        workspace=journey.workspace, kind="journey", key="setup", locale="fr",
+        texts=[("name", "Installation")],
+    )  # fmt: skip
+    services.content_publish(obj=journey)
+    for index, minutes in enumerate([5, 10, 12, 20, 25, 30, 40, 50, 60, 70, 80, 90]):
+        person(journey, f"peer-{index}", minutes)
+    french = person(journey, "me", 15)
+    french.locale = "fr-FR"
+    french.save(update_fields=["locale"])
+
+    peers = peers_of(french)
+
+    assert peers is not None
+    # "cette semaine", or "la même semaine" when START fell in last week (Monday small hours).
+    assert peers["text"].startswith("Plus rapide que 75 % des personnes qui ont commencé ")
+    english = peers_of(person(journey, "you", 15))
+    assert english is not None
+    assert english["text"].startswith("Faster than 75 % of people who started ")

@@ -7,6 +7,7 @@
  * bottom. One banner at a time (the queue's `bar` slot, highest priority first). Authored
  * banners track `$banner_viewed`, `$banner_clicked`, `$banner_dismissed` {banner, version};
  * an in-app message of style "banner" is drawn by the same `drawBar` (message.ts). */
+import { S, t } from "../i18n";
 import { h } from "../render/dom";
 import { safeLink } from "../targeting";
 import type { Common, Context, Entry, Host, Raw } from "./contract";
@@ -50,14 +51,14 @@ export function drawBar(host: Host, options: BarOptions): HTMLElement {
   const { element, inner } = shadowed(host, "milepost-banner", BANNER_CSS, offset);
   if (overlay) element.classList.add("fixed");
   if (!top) element.classList.add(overlay ? "bottom" : "sticky");
-  const label = options.title || "Announcement";
+  const label = options.title || t(S.Announcement);
   const bar = h(
     "div",
     { class: "bar", role: "region", "aria-label": label, dir: direction() },
     h("div", { class: "txt" }, options.title && h("strong", null, options.title), body(options.html)),
     options.ctaLabel && h("button", { type: "button", class: "cta", onclick: () => options.onClick() }, options.ctaLabel),
     options.dismissible &&
-      h("button", { type: "button", class: "x", "aria-label": "Dismiss banner", onclick: () => options.onDismiss() }, "×"),
+      h("button", { type: "button", class: "x", "aria-label": t(S.DismissBanner), onclick: () => options.onDismiss() }, "×"),
   );
   bar.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && options.dismissible) {

@@ -4,6 +4,7 @@
  * screen. Under prefers-reduced-motion the card shows without the confetti or its pop. Screen
  * readers hear it through the live region. It takes no slot in the queue: it covers nothing
  * and goes by itself. */
+import { S, t } from "../i18n";
 import { h } from "../render/dom";
 import type { Context, Host, Raw } from "./contract";
 import { register } from "./index";
@@ -59,8 +60,8 @@ register("celebration", {
       if (!key || !message.completed_at || seen.has(key)) return;
       seen.add(key);
       if (!hasChecklist(host, key)) return;
-      const name = typeof journey.name === "string" && journey.name ? journey.name : "Checklist";
-      celebrate(host, `${name}: all done!`);
+      const name = typeof journey.name === "string" && journey.name ? journey.name : t(S.Checklist);
+      celebrate(host, t(S.AllDone, name));
     });
   },
 });

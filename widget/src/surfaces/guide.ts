@@ -6,6 +6,7 @@
  * priority wins, the others are reported as `$content_skipped` {reason: "element_taken"}.
  * Guides take no slot in the queue (they cover nothing). Tracks `$guide_viewed`,
  * `$guide_clicked`, `$guide_dismissed` {guide, version}. */
+import { S, t } from "../i18n";
 import { h } from "../render/dom";
 import { safeLink } from "../targeting";
 import type { Common, Context, Raw } from "./contract";
@@ -57,7 +58,7 @@ function place(guide: Guide, { host }: Context): Placed {
       inner.append(
         h(
           "div",
-          { class: "gd", role: "region", "aria-labelledby": guide.title ? titleId : undefined, "aria-label": guide.title ? undefined : "Guide", dir: direction() },
+          { class: "gd", role: "region", "aria-labelledby": guide.title ? titleId : undefined, "aria-label": guide.title ? undefined : t(S.Guide), dir: direction() },
           guide.title && h("h2", { id: titleId }, guide.title),
           body(guide.body_html),
           guide.cta_label &&
@@ -74,7 +75,7 @@ function place(guide: Guide, { host }: Context): Placed {
               guide.cta_label,
             ),
           guide.dismissible &&
-            h("button", { type: "button", class: "x", "aria-label": "Dismiss guide", onclick: () => close("$guide_dismissed") }, "×"),
+            h("button", { type: "button", class: "x", "aria-label": t(S.DismissGuide), onclick: () => close("$guide_dismissed") }, "×"),
         ),
       );
       target.append(element);

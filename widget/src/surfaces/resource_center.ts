@@ -10,6 +10,7 @@
  * traps focus, closes on Escape or its close button and gives focus back to the launcher.
  * Events: `$resource_center_opened` {sections}, `$resource_center_searched` {query, results}
  * (once the user pauses typing), `$resource_clicked` {section, item, kind}. */
+import { locale, S, t, tn } from "../i18n";
 import { h, type Root } from "../render/dom";
 import { safeLink } from "../targeting";
 import type { Common, Context, Entry, Host, Raw } from "./contract";
@@ -35,7 +36,7 @@ interface Section extends Common {
   items: Item[];
 }
 
-const SECTION = { title: "", launcher_label: "Help", position: "bottom-right", items: [] as unknown[] };
+const SECTION = { title: "", launcher_label: "", position: "bottom-right", items: [] as unknown[] };
 const SEARCH_PAUSE_MS = 800;
 
 const CSS =
@@ -117,7 +118,7 @@ function words(entry: Item): string {
 function day(iso: string): string {
   const date = new Date(`${iso}T12:00:00`);
   if (Number.isNaN(date.getTime())) return iso;
-  return new Intl.DateTimeFormat(document.documentElement.lang || undefined, { dateStyle: "medium" }).format(date);
+  return new Intl.DateTimeFormat(locale().tag || undefined, { dateStyle: "medium" }).format(date);
 }
 
 class ResourceCenter {
@@ -190,7 +191,7 @@ class ResourceCenter {
       );
     }
     this.#launcher.classList.toggle("rs-left", left);
-    this.#launcher.replaceChildren(h("b", { "aria-hidden": "true" }, "?"), first.launcher_label || "Help");
+    this.#launcher.replaceChildren(h("b", { "aria-hidden": "true" }, "?"), first.launcher_label || t(S.Help));
     root.attach();
     if (!this.#launcher.isConnected) root.layer.append(this.#launcher);
     this.#avoidProgressBar(left);
@@ -213,7 +214,7 @@ class ResourceCenter {
 
   #want(): void {
     this.#ctx.queue.want(this.#entry);
-    if (!this.#panel) this.#host.root.announce("Help opens when the current tour or message closes.");
+    if (!this.#panel) this.#host.root.announce(t(S.HelpWaits));
   }
 
   #open(): void {
@@ -281,8 +282,8 @@ class ResourceCenter {
       const input = h("input", {
         type: "search",
         class: "rq",
-        placeholder: "Search",
-        "aria-label": "Search help",
+        placeholder: t(S.Search),
+        "aria-label": t(S.SearchHelp),
         "aria-controls": "rcb",
         oninput: () => this.#search(input.value),
       });
@@ -291,8 +292,8 @@ class ResourceCenter {
         h(
           "div",
           { class: "rh" },
-          h("h2", { id: "rch" }, this.#sections[0]!.launcher_label || "Help"),
-          h("button", { type: "button", class: "x", "aria-label": "Close help", onclick: () => this.#close(true) }, "×"),
+          h("h2", { id: "rch" }, this.#sections[0]!.launcher_label || t(S.Help)),
+          h("button", { type: "button", class: "x", "aria-label": t(S.CloseHelp), onclick: () => this.#close(true) }, "×"),
         ),
         input,
         h("div", { class: "rb", id: "rcb" }),
@@ -304,7 +305,7 @@ class ResourceCenter {
   #search(value: string): void {
     this.#query = value;
     const shown = this.#list();
-    this.#host.root.announce(shown ? `${shown} result${shown === 1 ? "" : "s"}` : "No results");
+    this.#host.root.announce(shown ? tn(S.Results, shown) : t(S.NoResults));
     clearTimeout(this.#searchTimer);
     const query = value.trim().toLowerCase().slice(0, 100);
     if (query.length < 2) return;
@@ -331,7 +332,7 @@ class ResourceCenter {
         h("ul", { "aria-labelledby": id }, ...matching.map((entry) => this.#row(section, entry))),
       );
     }
-    if (!shown) parts.push(h("p", { class: "rn", role: "status" }, `Nothing matches “${this.#query.trim()}”.`));
+    if (!shown) parts.push(h("p", { class: "rn", role: "status" }, t(S.NothingMatches, this.#query.trim())));
     body.replaceChildren(...parts);
     return shown;
   }
@@ -351,7 +352,7 @@ class ResourceCenter {
       fill.style.width = `${percent}%`;
       const peers = str(entry.peers?.text);
       li.append(
-        h("div", { class: "rt" }, h("span", { "aria-hidden": "true" }, "✓"), h("span", null, entry.title, h("span", { class: "rk" }, `${done} of ${total} done`))),
+        h("div", { class: "rt" }, h("span", { "aria-hidden": "true" }, "✓"), h("span", null, entry.title, h("span", { class: "rk" }, t(S.DoneOf, done, total)))),
         h("div", { class: "r", role: "progressbar", "aria-label": entry.title, "aria-valuenow": String(percent) }, fill),
         peers && h("div", { class: "ro" }, peers),
       );
@@ -370,14 +371,14 @@ class ResourceCenter {
             },
           },
           h("span", { "aria-hidden": "true" }, "▶"),
-          h("span", null, entry.title, h("span", { class: "v" }, " (replay the tour)")),
+          h("span", null, entry.title, h("span", { class: "v" }, t(S.Replay))),
         ),
       );
     } else if (entry.kind === "article" && entry.body_html) {
       const body = h("div", { class: "b", hidden: true });
       setHtml(body, entry.body_html);
       if (safeLink(entry.url)) {
-        body.append(h("a", { href: entry.url, target: "_blank", rel: "noopener noreferrer", onclick: () => this.#clicked(section, entry) }, "Read more ↗"));
+        body.append(h("a", { href: entry.url, target: "_blank", rel: "noopener noreferrer", onclick: () => this.#clicked(section, entry) }, t(S.ReadMore)));
       }
       const toggle = h(
         "button",

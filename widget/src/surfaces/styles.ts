@@ -3,6 +3,7 @@
  * banner's `<milepost-banner>` and a guide's `<milepost-guide>`. Each adopts the workspace's
  * theme sheet too (the core root's second sheet), so a theme change reaches them. `:host`
  * resets with `all: initial !important`, like the core root, against hostile host CSS. */
+import { locale } from "../i18n";
 import { h } from "../render/dom";
 import type { Host } from "./contract";
 
@@ -75,5 +76,6 @@ export function body(html: string): HTMLElement {
   return el;
 }
 
-/** The page's direction, for `dir` on what the surfaces draw. */
-export const direction = (): string => getComputedStyle(document.documentElement).direction;
+/** The direction of what the surfaces draw: a right-to-left language's (as the core's layer),
+ * else the page's. */
+export const direction = (): string => locale().dir || getComputedStyle(document.documentElement).direction;

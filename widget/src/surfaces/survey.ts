@@ -6,10 +6,12 @@
  * textarea. Events, each with {survey, version}: `$survey_shown` (once per page view),
  * `$survey_answered` {question, answer} per answer, `$survey_completed` after the last one,
  * `$survey_dismissed` on close / Esc. The server rejects an answer that does not fit. */
+import { S, t } from "../i18n";
 import { h } from "../render/dom";
 import type { Common, Context, Entry, Host, Raw } from "./contract";
 import { register } from "./index";
 import { type Answer, next, type Question, questions } from "./survey_flow";
+import { direction } from "./styles";
 import { item, onPage, present } from "./util";
 
 interface Survey extends Common {
@@ -77,16 +79,21 @@ function field(q: Question): { el: HTMLElement; read: () => Answer | string | nu
       type: many ? "checkbox" : "radio",
       name: id,
       value: String(value),
-      "aria-label": scale && q.type === "rating" ? `${value} of ${values.length}` : undefined,
+      "aria-label": scale && q.type === "rating" ? t(S.Of, value, values.length) : undefined,
     }),
   );
-  const options = values.map((value, index) => h("label", null, inputs[index], h("span", null, String(value))));
+  // A choice shows its translation (`choice_labels`, onboarding/translations.py) and answers
+  // with its source text, so answers in every language count together.
+  const labels = Array.isArray(q.choice_labels) ? q.choice_labels : [];
+  const options = values.map((value, index) =>
+    h("label", null, inputs[index], h("span", null, typeof labels[index] === "string" && labels[index] ? labels[index] : String(value))),
+  );
   const group = h(
     "fieldset",
     { role: many ? "group" : "radiogroup", "aria-describedby": `${id}e` },
     h("legend", null, q.prompt),
     h("div", { class: scale ? "sc" : many ? "ch many" : "ch" }, ...options),
-    q.type === "nps" && h("div", { class: "ends", "aria-hidden": "true" }, h("span", null, "Not likely"), h("span", null, "Very likely")),
+    q.type === "nps" && h("div", { class: "ends", "aria-hidden": "true" }, h("span", null, t(S.NotLikely)), h("span", null, t(S.VeryLikely))),
   );
   const read = (): Answer | null => {
     const chosen = inputs.filter((input) => input.checked).map((input) => values[inputs.indexOf(input)]!);
@@ -115,8 +122,11 @@ class Shown {
     this.#el = h("section", {
       class: `sv ${inline ? "in" : survey.position === "bottom-left" ? "bottom-left" : ""}`,
       role: inline ? "region" : "dialog",
-      "aria-label": survey.name || "Survey",
+      "aria-label": survey.name || t(S.Survey),
       "data-survey": survey.key,
+      // Inline, it sits in the host page: a right-to-left language still reads right to left
+      // (and its NPS and rating radios' arrow keys follow, as native radio groups do).
+      dir: direction(),
       tabindex: "-1",
     });
     this.#el.addEventListener("keydown", (event) => {
@@ -169,10 +179,11 @@ class Shown {
 
   #draw(): void {
     const q = this.#current;
-    const close = h("button", { type: "button", class: "x", "aria-label": "Close survey", onclick: () => this.dismiss() }, "×");
+    const close = h("button", { type: "button", class: "x", "aria-label": t(S.CloseSurvey), onclick: () => this.dismiss() }, "×");
     if (!q) {
-      this.#el.replaceChildren(close, h("p", { class: "ty", role: "status" }, this.#survey.thank_you || "Thank you!"));
-      this.#ctx.host.root.announce(this.#survey.thank_you || "Thank you!");
+      const thanks = this.#survey.thank_you || t(S.ThankYou);
+      this.#el.replaceChildren(close, h("p", { class: "ty", role: "status" }, thanks));
+      this.#ctx.host.root.announce(thanks);
       return;
     }
     const control = field(q);
@@ -187,15 +198,15 @@ class Shown {
         "div",
         { class: "f" },
         h("span", { class: "n" }),
-        q.optional && h("button", { type: "button", onclick: () => this.#advance(q, undefined) }, "Skip"),
-        h("button", { type: "submit", class: "p" }, last ? "Send" : "Next"),
+        q.optional && h("button", { type: "button", onclick: () => this.#advance(q, undefined) }, t(S.Skip)),
+        h("button", { type: "submit", class: "p" }, t(last ? S.Send : S.Next)),
       ),
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const answer = control.read();
       if (answer === null) {
-        error.textContent = q.type === "text" ? "Write an answer first." : "Choose an answer first.";
+        error.textContent = t(q.type === "text" ? S.WriteAnswer : S.ChooseAnswer);
         control.focus();
         return;
       }

@@ -12,6 +12,8 @@ export interface Question {
   optional?: boolean;
   scale?: number;
   choices?: string[];
+  /** The choices in the person's language, when translated (the answer is still the choice). */
+  choice_labels?: unknown[];
   follow_up?: Partial<Record<Band, string>>;
 }
 
