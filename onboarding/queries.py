@@ -326,9 +326,10 @@ TRANSLATABLE_FIELDS: dict[type[ContentObject], tuple[str, ...]] = {
     Walkthrough: ("name", "steps[id].title", "steps[id].body_markdown"),
     Tooltip: ("body_markdown",),
     ProgressBar: ("title", "items[milestone].label"),
-    # Issue 16's kinds: what their end users read. A survey's choices translate one by one,
-    # shown as `choice_labels`; answers still record the source text (translations.py).
-    Survey: ("thank_you", "questions[key].prompt", "questions[key].choices[]"),
+    # Issue 16's kinds: what their end users read (a survey's name labels it for screen
+    # readers). A survey's choices translate one by one, shown as `choice_labels`; answers
+    # still record the source text (translations.py).
+    Survey: ("name", "thank_you", "questions[key].prompt", "questions[key].choices[]"),
     Banner: ("title", "body_markdown", "cta_label"),
     Guide: ("title", "body_markdown", "cta_label"),
     ResourceSection: ("title", "launcher_label", "items[key].title", "items[key].body_markdown"),

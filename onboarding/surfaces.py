@@ -13,7 +13,7 @@ rule and `when_present` are the browser's. Every item carries the common fields
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from onboarding.models import ContentState, PublishedVersion, Walkthrough
@@ -138,12 +138,12 @@ def resource_center(
     items = []
     for item in snapshot["items"]:
         entry = {f: item[f] for f in RESOURCE_ITEM_FIELDS}
+        # A tour or checklist without a title of its own takes its walkthrough's or progress
+        # bar's, in the person's language (resource_centers_usable).
         if item["kind"] == "tour":
             entry |= {"walkthrough": item["walkthrough"]}
-            entry["title"] = entry["title"] or item["walkthrough_name"]
         elif item["kind"] == "checklist":
             entry |= {"progress_bar": item["progress_bar"], "journey": item["journey"]}
-            entry["title"] = entry["title"] or item["checklist_title"]
         items.append(entry)
     return {
         **common(base, snapshot),
@@ -153,17 +153,21 @@ def resource_center(
 
 
 def resource_centers_usable(
-    sections: list[dict[str, Any]], *, tours: set[str], checklists: set[str]
+    sections: list[dict[str, Any]], *, tours: Mapping[str, str], checklists: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """The sections with only the tours and checklists this user can use; empty ones left out."""
+    """The sections with only the tours and checklists this user can use (`tours` and
+    `checklists`: each one's key and title in the person's language, for an item without a
+    title); empty sections left out."""
     usable = []
     for section in sections:
-        items = [
-            item
-            for item in section["items"]
-            if (item["kind"] != "tour" or item["walkthrough"] in tours)
-            and (item["kind"] != "checklist" or item["progress_bar"] in checklists)
-        ]
+        items = []
+        for item in section["items"]:
+            if item["kind"] == "tour" and item["walkthrough"] in tours:
+                items.append({**item, "title": item["title"] or tours[item["walkthrough"]]})
+            elif item["kind"] == "checklist" and item["progress_bar"] in checklists:
+                items.append({**item, "title": item["title"] or checklists[item["progress_bar"]]})
+            elif item["kind"] not in ("tour", "checklist"):
+                items.append(item)
         if items:
             usable.append({**section, "items": items})
     return usable

@@ -225,7 +225,8 @@ def _content(
 ) -> dict[str, Any]:
     walkthroughs, tooltips, progress_bars = [], [], []
     surfaces: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    checklists: set[str] = set()  # the progress bars this user may see (resource center)
+    # The progress bars this user may see, with their titles (resource center checklists).
+    checklists: dict[str, str] = {}
     for version in versions:
         snapshot = translations.localised_version(version, chain)
         segment_id = snapshot.get("segment_id")
@@ -252,7 +253,7 @@ def _content(
             if tooltip_shows(frequency, state, session):
                 tooltips.append({**base, **{f: snapshot[f] for f in TOOLTIP_FIELDS}})
         elif version.kind == Kind.PROGRESS_BAR:
-            checklists.add(version.key)
+            checklists[version.key] = snapshot["title"] or snapshot["name"]
             if snapshot["hide_when_complete"] and snapshot["journey_id"] in finished_journeys:
                 continue
             progress_bars.append(
@@ -269,7 +270,7 @@ def _content(
                 surfaces[payload_key].append(surface)
     # --- resource center (branch `rc`): only the tours and checklists this user can use
     if "resource_centers" in surfaces:
-        tours = {walkthrough["key"] for walkthrough in walkthroughs}
+        tours = {walkthrough["key"]: walkthrough["name"] for walkthrough in walkthroughs}
         surfaces["resource_centers"] = resource_centers_usable(
             surfaces["resource_centers"], tours=tours, checklists=checklists
         )

@@ -28,7 +28,10 @@ from onboarding.api.errors import error_body
 from onboarding.api.views import ERRORS, PayloadTooLarge, ServerView
 
 _FORMAT = OpenApiParameter(
-    "format", str, enum=list(translation_files.FORMATS), description="po (default), xliff (1.2), csv or json"
+    "format",
+    str,
+    enum=list(translation_files.FORMATS),
+    description="po (default), xliff (1.2), csv or json",
 )
 _RESULT = inline_serializer(
     "TranslationImportResult",

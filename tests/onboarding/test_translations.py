@@ -21,6 +21,11 @@ from onboarding.models import (
     Workspace,
 )
 from tests.factories import (
+    JourneyFactory,
+    MilestoneFactory,
+    ProgressBarFactory,
+    ResourceItemFactory,
+    ResourceSectionFactory,
     StepFactory,
     TooltipFactory,
     WalkthroughFactory,
@@ -273,6 +278,7 @@ def test_survey_choices_are_shown_translated_and_answered_with_their_source_text
     services.content_publish(obj=survey)
     exported = translation_files.export(workspace=workspace, locale="fr", fmt="json")
     assert [u["path"] for u in json.loads(exported)["translations"]] == [
+        "name",
         "thank_you",
         "questions.love.prompt",
         "questions.love.choices.0",
@@ -284,7 +290,7 @@ def test_survey_choices_are_shown_translated_and_answered_with_their_source_text
                                 "questions.love.choices.2": "Le support"},
               kind="survey", key="nps")  # fmt: skip
     [status] = translations.translation_status(workspace=workspace, locales=["fr"])
-    assert (status.total, status.missing) == (5, ("thank_you", "questions.love.choices.1"))
+    assert (status.total, status.missing) == (6, ("name", "thank_you", "questions.love.choices.1"))
     services.content_publish(obj=survey)
 
     def question(welcome: dict[str, Any]) -> dict[str, Any]:
@@ -307,3 +313,30 @@ def test_survey_choices_are_shown_translated_and_answered_with_their_source_text
         source="server",
     )  # fmt: skip
     assert ack.rejected == []
+
+
+def test_a_resource_center_names_an_untitled_checklist_and_tour_in_the_persons_language(
+    workspace: Workspace, tour: Walkthrough
+) -> None:
+    journey = JourneyFactory(workspace=workspace, key="setup")
+    MilestoneFactory(journey=journey, key="invited", position=0)
+    services.content_publish(obj=journey)
+    bar = ProgressBarFactory(workspace=workspace, journey=journey, key="bar", title="Set up")
+    services.content_publish(obj=bar)
+    section = ResourceSectionFactory(workspace=workspace, key="help")
+    ResourceItemFactory(section=section, key="list", kind="checklist", title="", url="",
+                        progress_bar=bar)  # fmt: skip
+    ResourceItemFactory(section=section, key="again", kind="tour", title="", url="",
+                        walkthrough=tour)  # fmt: skip
+    services.content_publish(obj=section)
+    translate(workspace, "fr", {"title": "Installation"}, kind="progress_bar", key="bar")
+    translate(workspace, "fr", {"name": "Visite"})
+    services.content_publish(obj=bar)
+    services.content_publish(obj=tour)
+
+    def titles(welcome: dict[str, Any]) -> list[str]:
+        [shown] = welcome["content"]["surfaces"]["resource_centers"]
+        return [item["title"] for item in shown["items"]]
+
+    assert titles(welcome_of(workspace, browser="fr")) == ["Installation", "Visite"]
+    assert titles(welcome_of(workspace, browser="en", user="u2")) == ["Set up", "Welcome tour"]
