@@ -38,8 +38,8 @@ const where = () => ({ url: location.href, title: document.title });
 function storage(): Storage | null {
   try {
     const s = window.localStorage;
-    s.setItem("milepost:probe", "1");
-    s.removeItem("milepost:probe");
+    s.setItem("milepost:", "1");
+    s.removeItem("milepost:");
     return s;
   } catch {
     return null;
@@ -324,6 +324,9 @@ class Controller {
     journey.peers ||= before?.peers;
     this.journeys = withJourney(this.journeys, journey);
     for (const name of newlyCompleted(before, journey)) celebrate(this.root, t(S.Reached, name));
+    // The push of a journey's last milestone (only it carries `completed_at`): the surfaces
+    // bundle, loaded for it if need be, celebrates a finished checklist.
+    if (message.completed_at) this.#surface("progress", message);
     this.#emit("progress", message);
     this.#renderProgress();
   }
