@@ -621,7 +621,8 @@ class WalkthroughAdmin(BuilderAdminMixin, PublishableAdmin):
     list_display = ("name", "key", "workspace", "segment", "priority", "publication", "health")
     fields = (
         "workspace", "key", "name", "segment", "frequency", "priority", "auto_start",
-        "starts_at", "ends_at", "missing_target_alert_percent", *PublishableAdmin.readonly_fields,
+        "when_present", "wait_timeout_ms", "starts_at", "ends_at", "missing_target_alert_percent",
+        *PublishableAdmin.readonly_fields,
     )  # fmt: skip
     inlines = [StepInline]
 
@@ -646,9 +647,9 @@ class TooltipAdmin(BuilderAdminMixin, PublishableAdmin):
     builder_kind = "tooltip"
     list_display = ("name", "key", "workspace", "trigger", "page_url_pattern", "publication")
     fields = (
-        "workspace", "key", "name", "page_url_pattern", "selector", "body_markdown", "trigger",
-        "placement", "segment", "frequency", "priority", "starts_at", "ends_at",
-        *PublishableAdmin.readonly_fields,
+        "workspace", "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms",
+        "selector", "body_markdown", "trigger", "placement", "segment", "frequency", "priority",
+        "starts_at", "ends_at", *PublishableAdmin.readonly_fields,
     )  # fmt: skip
 
 
@@ -660,8 +661,8 @@ class SurveyForm(forms.ModelForm):
         model = Survey
         fields = (
             "workspace", "key", "name", "questions", "thank_you", "display", "position",
-            "selector", "page_url_pattern", "segment", "frequency", "priority", "starts_at",
-            "ends_at",
+            "selector", "page_url_pattern", "when_present", "wait_timeout_ms", "segment",
+            "frequency", "priority", "starts_at", "ends_at",
         )  # fmt: skip
         widgets = {"questions": forms.Textarea(attrs={"rows": 16, "cols": 100})}
 
@@ -672,8 +673,8 @@ class SurveyAdmin(PublishableAdmin):
     list_display = ("name", "key", "workspace", "display", "publication", "results_link")
     fields = (
         "workspace", "key", "name", "questions", "thank_you", "display", "position", "selector",
-        "page_url_pattern", "segment", "frequency", "priority", "starts_at", "ends_at",
-        *PublishableAdmin.readonly_fields, "results_link",
+        "page_url_pattern", "when_present", "wait_timeout_ms", "segment", "frequency", "priority",
+        "starts_at", "ends_at", *PublishableAdmin.readonly_fields, "results_link",
     )  # fmt: skip
     readonly_fields = ("publication", "version_history_link", "results_link")  # type: ignore[assignment]
 
