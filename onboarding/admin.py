@@ -850,7 +850,8 @@ class BannerAdmin(SurfaceAdmin):
 
 
 @admin.register(Guide)
-class GuideAdmin(SurfaceAdmin):
+class GuideAdmin(BuilderAdminMixin, SurfaceAdmin):
+    builder_kind = "guide"
     list_display = (
         "name",
         "key",
