@@ -27,6 +27,7 @@ from django.utils.http import urlencode
 
 from onboarding import experiments, queries, services, translations, validation
 from onboarding.admin_builder import BuilderAdminMixin
+from onboarding.admin_surveys import QuestionsField, friendly_problem
 from onboarding.models import (
     Banner,
     Condition,
@@ -657,6 +658,10 @@ class TooltipAdmin(BuilderAdminMixin, PublishableAdmin):
 
 
 class SurveyForm(forms.ModelForm):
+    questions = QuestionsField(
+        help_text="Ask one to ten questions; end users see them in this order."
+    )
+
     class Meta:
         model = Survey
         fields = (
@@ -664,12 +669,26 @@ class SurveyForm(forms.ModelForm):
             "selector", "page_url_pattern", "when_present", "wait_timeout_ms", "segment",
             "frequency", "priority", "starts_at", "ends_at",
         )  # fmt: skip
-        widgets = {"questions": forms.Textarea(attrs={"rows": 16, "cols": 100})}
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        # The model names problems by path; the form names the question and the field.
+        if "questions" in self.errors:
+            self.errors["questions"] = self.error_class(
+                [
+                    friendly_problem(message, self.instance.questions)
+                    for message in self.errors["questions"]
+                ]
+            )
 
 
 @admin.register(Survey)
 class SurveyAdmin(PublishableAdmin):
     form = SurveyForm
+
+    class Media:
+        css = {"all": ("onboarding/survey-questions.css",)}
+
     list_display = ("name", "key", "workspace", "display", "publication", "results_link")
     fields = (
         "workspace", "key", "name", "questions", "thank_you", "display", "position", "selector",
