@@ -671,12 +671,13 @@ class SurveyForm(forms.ModelForm):
         )  # fmt: skip
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        # Django's hook after the model's own validation (not in django-stubs).
+        super()._post_clean()  # type: ignore[misc]
         # The model names problems by path; the form names the question and the field.
         if "questions" in self.errors:
             self.errors["questions"] = self.error_class(
                 [
-                    friendly_problem(message, self.instance.questions)
+                    friendly_problem(str(message), self.instance.questions)
                     for message in self.errors["questions"]
                 ]
             )

@@ -100,7 +100,8 @@ class QuestionsWidget(forms.Widget):
             '<option value="{}"{}>{}</option>',
             ((value, " selected" if value == kind else "", label) for value, label in _types()),
         )
-        follow_up = question.get("follow_up") if isinstance(question.get("follow_up"), dict) else {}
+        given = question.get("follow_up")
+        follow_up: dict[str, Any] = given if isinstance(given, dict) else {}
         follow_ups = format_html_join(
             "",
             '<label>{}s <input name="{}-follow_{}" value="{}" size="12"></label> ',
