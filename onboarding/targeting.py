@@ -222,8 +222,40 @@ def targeted_many(
                 now=now,
             )
             exposures.extend(exposed)
-        answers.append(content)
+        answers.append(_element_present(content))
     return answers, exposures
+
+
+TRIGGER = "__trigger"  # an item's snapshot while its element-present trigger is pending
+
+
+def _element_present(content: dict[str, Any]) -> dict[str, Any]:
+    """The element-present triggers of the core's kinds, after experiments chose a variant: a
+    walkthrough with one is sent with `auto_start: false`, a tooltip only inside its item, and
+    each trigger as an item of `surfaces.present` (widget/src/surfaces/present.ts)."""
+    present = []
+    for walkthrough in content["walkthroughs"]:
+        snapshot = walkthrough.pop(TRIGGER, None)
+        if snapshot is not None:
+            # The surfaces bundle starts it once the element is there.
+            walkthrough["auto_start"] = False
+            first_page = walkthrough["steps"][0]["page_url_pattern"]
+            base = {f: walkthrough[f] for f in ("key", "version", "priority")}
+            present.append(present_trigger("walkthrough", base, snapshot, first_page))
+    tooltips = []
+    for tooltip in content["tooltips"]:
+        snapshot = tooltip.pop(TRIGGER, None)
+        if snapshot is None:
+            tooltips.append(tooltip)
+            continue
+        # Handed to the core by the surfaces bundle while the element is there.
+        base = {f: tooltip[f] for f in ("key", "version", "priority")}
+        item = present_trigger("tooltip", base, snapshot, tooltip["page_url_pattern"])
+        present.append(item | {"tooltip": tooltip})
+    if present:
+        content["tooltips"] = tooltips
+        content.setdefault("surfaces", {})["present"] = _ordered(present)
+    return content
 
 
 def _content(
@@ -254,12 +286,6 @@ def _content(
             auto_start = bool(snapshot["auto_start"]) and walkthrough_may_auto_start(
                 frequency, state, session
             )
-            if auto_start and snapshot.get("when_present"):
-                # The surfaces bundle starts it once the element is there.
-                auto_start = False
-                surfaces["present"].append(
-                    present_trigger("walkthrough", base, snapshot, steps[0]["page_url_pattern"])
-                )
             walkthroughs.append(
                 {
                     **base,
@@ -267,19 +293,16 @@ def _content(
                     "auto_start": auto_start,
                     "steps": steps,
                     "state": walkthrough_state(state),
+                    # Taken out by _element_present once experiments have chosen.
+                    **({TRIGGER: snapshot} if auto_start and snapshot.get("when_present") else {}),
                 }
             )
         elif version.kind == Kind.TOOLTIP:
             if tooltip_shows(frequency, state, session):
                 tooltip = {**base, **{f: snapshot[f] for f in TOOLTIP_FIELDS}}
                 if snapshot.get("when_present"):
-                    # Handed to the core by the surfaces bundle once the element is there.
-                    surfaces["present"].append(
-                        present_trigger("tooltip", base, snapshot, tooltip["page_url_pattern"])
-                        | {"tooltip": tooltip}
-                    )
-                else:
-                    tooltips.append(tooltip)
+                    tooltip[TRIGGER] = snapshot
+                tooltips.append(tooltip)
         elif version.kind == Kind.PROGRESS_BAR:
             checklists.add(version.key)
             if snapshot["hide_when_complete"] and snapshot["journey_id"] in finished_journeys:

@@ -15,10 +15,10 @@ from django.test import Client
 from django.urls import include, path, reverse
 from django.utils import timezone
 
-from onboarding import queries, services
+from onboarding import experiments, queries, services
 from onboarding.api.authoring import authoring_urlpatterns
 from onboarding.content_io import ContentImportError, content_export, content_import
-from onboarding.models import PublishedVersion, Survey, Tooltip, Walkthrough
+from onboarding.models import Experiment, PublishedVersion, Survey, Tooltip, Walkthrough
 from onboarding.recording import events_record
 from onboarding.targeting import content_for
 from tests.factories import (
@@ -29,6 +29,7 @@ from tests.factories import (
     WalkthroughFactory,
     WorkspaceFactory,
 )
+from tests.onboarding.test_experiments import person_in
 
 pytestmark = pytest.mark.django_db
 urlpatterns = [path("api/v1/", include((authoring_urlpatterns, "api")))]
@@ -227,3 +228,28 @@ def test_admin_shows_the_trigger_and_refuses_a_bad_selector(client: Client) -> N
     assert client.post(url, {**form, "when_present": "#report-table"}).status_code == 302
     tooltip.refresh_from_db()
     assert tooltip.when_present == "#report-table"
+
+
+def test_an_experiment_on_tooltips_with_triggers_sends_only_the_persons_variant() -> None:
+    workspace = WorkspaceFactory()
+    for key in ("tip-a", "tip-b"):
+        services.content_publish(
+            obj=TooltipFactory(workspace=workspace, key=key, when_present="#report-table")
+        )
+    experiment = Experiment.objects.create(
+        workspace=workspace,
+        key="tip-test",
+        name="Tip test",
+        content_kind="tooltip",
+        content_key="tip-a",
+        variants=[
+            {"key": "control", "weight": 50, "content_key": "tip-a"},
+            {"key": "bold", "weight": 50, "content_key": "tip-b"},
+        ],
+    )
+    experiments.experiment_start(experiment=experiment)
+    for variant, key in (("control", "tip-a"), ("bold", "tip-b")):
+        person = EndUserFactory(workspace=workspace, external_id=person_in(experiment, variant))
+        content = content_for(end_user=person, session="s1")
+        assert content["tooltips"] == []
+        assert [item["tooltip"]["key"] for item in content["surfaces"]["present"]] == [key]
