@@ -27,6 +27,7 @@ from django.utils.http import urlencode
 
 from onboarding import experiments, queries, services, translations, validation
 from onboarding.admin_builder import BuilderAdminMixin
+from onboarding.admin_surveys import QuestionsField, friendly_problem
 from onboarding.models import (
     Banner,
     Condition,
@@ -621,7 +622,8 @@ class WalkthroughAdmin(BuilderAdminMixin, PublishableAdmin):
     list_display = ("name", "key", "workspace", "segment", "priority", "publication", "health")
     fields = (
         "workspace", "key", "name", "segment", "frequency", "priority", "auto_start",
-        "starts_at", "ends_at", "missing_target_alert_percent", *PublishableAdmin.readonly_fields,
+        "when_present", "wait_timeout_ms", "starts_at", "ends_at", "missing_target_alert_percent",
+        *PublishableAdmin.readonly_fields,
     )  # fmt: skip
     inlines = [StepInline]
 
@@ -646,9 +648,9 @@ class TooltipAdmin(BuilderAdminMixin, PublishableAdmin):
     builder_kind = "tooltip"
     list_display = ("name", "key", "workspace", "trigger", "page_url_pattern", "publication")
     fields = (
-        "workspace", "key", "name", "page_url_pattern", "selector", "body_markdown", "trigger",
-        "placement", "segment", "frequency", "priority", "starts_at", "ends_at",
-        *PublishableAdmin.readonly_fields,
+        "workspace", "key", "name", "page_url_pattern", "when_present", "wait_timeout_ms",
+        "selector", "body_markdown", "trigger", "placement", "segment", "frequency", "priority",
+        "starts_at", "ends_at", *PublishableAdmin.readonly_fields,
     )  # fmt: skip
 
 
@@ -656,24 +658,43 @@ class TooltipAdmin(BuilderAdminMixin, PublishableAdmin):
 
 
 class SurveyForm(forms.ModelForm):
+    questions = QuestionsField(
+        help_text="Ask one to ten questions; end users see them in this order."
+    )
+
     class Meta:
         model = Survey
         fields = (
             "workspace", "key", "name", "questions", "thank_you", "display", "position",
-            "selector", "page_url_pattern", "segment", "frequency", "priority", "starts_at",
-            "ends_at",
+            "selector", "page_url_pattern", "when_present", "wait_timeout_ms", "segment",
+            "frequency", "priority", "starts_at", "ends_at",
         )  # fmt: skip
-        widgets = {"questions": forms.Textarea(attrs={"rows": 16, "cols": 100})}
+
+    def _post_clean(self) -> None:
+        # Django's hook after the model's own validation (not in django-stubs).
+        super()._post_clean()  # type: ignore[misc]
+        # The model names problems by path; the form names the question and the field.
+        if "questions" in self.errors:
+            self.errors["questions"] = self.error_class(
+                [
+                    friendly_problem(str(message), self.instance.questions)
+                    for message in self.errors["questions"]
+                ]
+            )
 
 
 @admin.register(Survey)
 class SurveyAdmin(PublishableAdmin):
     form = SurveyForm
+
+    class Media:
+        css = {"all": ("onboarding/survey-questions.css",)}
+
     list_display = ("name", "key", "workspace", "display", "publication", "results_link")
     fields = (
         "workspace", "key", "name", "questions", "thank_you", "display", "position", "selector",
-        "page_url_pattern", "segment", "frequency", "priority", "starts_at", "ends_at",
-        *PublishableAdmin.readonly_fields, "results_link",
+        "page_url_pattern", "when_present", "wait_timeout_ms", "segment", "frequency", "priority",
+        "starts_at", "ends_at", *PublishableAdmin.readonly_fields, "results_link",
     )  # fmt: skip
     readonly_fields = ("publication", "version_history_link", "results_link")  # type: ignore[assignment]
 
@@ -849,7 +870,8 @@ class BannerAdmin(SurfaceAdmin):
 
 
 @admin.register(Guide)
-class GuideAdmin(SurfaceAdmin):
+class GuideAdmin(BuilderAdminMixin, SurfaceAdmin):
+    builder_kind = "guide"
     list_display = (
         "name",
         "key",

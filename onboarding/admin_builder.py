@@ -23,7 +23,7 @@ from django.http import (
 from django.urls import path, reverse
 
 from onboarding import builder
-from onboarding.models import Tooltip, Walkthrough
+from onboarding.models import Guide, Tooltip, Walkthrough
 
 
 def default_page(obj: Any) -> str:
@@ -32,7 +32,7 @@ def default_page(obj: Any) -> str:
     if isinstance(obj, Walkthrough):
         first = obj.steps.order_by("position", "id").first()
         pattern = first.page_url_pattern if first else ""
-    elif isinstance(obj, Tooltip):
+    elif isinstance(obj, Tooltip | Guide):
         pattern = obj.page_url_pattern
     if not pattern.startswith("/") or "*" in pattern or "?" in pattern:
         return "/"

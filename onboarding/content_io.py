@@ -47,7 +47,12 @@ from onboarding.models import (
     Walkthrough,
     Workspace,
 )
-from onboarding.validation import MAX_RESOURCE_BODY, MAX_RESOURCE_ITEMS, MAX_SEGMENT_PEOPLE
+from onboarding.validation import (
+    MAX_PRESENT_WAIT_MS,
+    MAX_RESOURCE_BODY,
+    MAX_RESOURCE_ITEMS,
+    MAX_SEGMENT_PEOPLE,
+)
 
 FORMAT = "milepost-content/1"
 SECTIONS = (
@@ -139,6 +144,11 @@ def journey_document(journey: Journey) -> dict[str, Any]:
     }
 
 
+def _trigger(obj: Walkthrough | Tooltip | Survey) -> dict[str, Any]:
+    """The element-present trigger: always in a document, so a file shows where it goes."""
+    return {"when_present": obj.when_present, "wait_timeout_ms": obj.wait_timeout_ms}
+
+
 def walkthrough_document(walkthrough: Walkthrough) -> dict[str, Any]:
     return {
         "key": walkthrough.key,
@@ -147,6 +157,7 @@ def walkthrough_document(walkthrough: Walkthrough) -> dict[str, Any]:
         "frequency": walkthrough.frequency,
         "priority": walkthrough.priority,
         "auto_start": walkthrough.auto_start,
+        **_trigger(walkthrough),
         "starts_at": _iso(walkthrough.starts_at),
         "ends_at": _iso(walkthrough.ends_at),
         "steps": [
@@ -167,6 +178,7 @@ def tooltip_document(tooltip: Tooltip) -> dict[str, Any]:
         "segment": _key(tooltip.segment),
         "frequency": tooltip.frequency,
         "priority": tooltip.priority,
+        **_trigger(tooltip),
         "starts_at": _iso(tooltip.starts_at),
         "ends_at": _iso(tooltip.ends_at),
     }
@@ -230,6 +242,7 @@ def survey_document(survey: Survey) -> dict[str, Any]:
     return {
         "key": survey.key,
         **{name: getattr(survey, name) for name in queries.SURVEY_FIELDS},
+        **_trigger(survey),
         "segment": _key(survey.segment),
         "starts_at": _iso(survey.starts_at),
         "ends_at": _iso(survey.ends_at),
@@ -350,6 +363,10 @@ def _choice(choices: Any, default: str) -> serializers.ChoiceField:
     return serializers.ChoiceField(choices=choices, default=default)
 
 
+def _present_wait() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_PRESENT_WAIT_MS, default=5000)
+
+
 def _moment() -> serializers.DateTimeField:
     return serializers.DateTimeField(allow_null=True, default=None)
 
@@ -432,6 +449,8 @@ class _WalkthroughFile(_Strict):
     frequency = _choice(Walkthrough.Frequency.choices, Walkthrough.Frequency.UNTIL_COMPLETED)
     priority = serializers.IntegerField(default=0)
     auto_start = serializers.BooleanField(default=True)
+    when_present = _text(500)
+    wait_timeout_ms = _present_wait()
     starts_at = _moment()
     ends_at = _moment()
     steps = _StepFile(many=True, default=list)
@@ -445,6 +464,8 @@ class _TooltipFile(_Strict):
     body_markdown = serializers.CharField(max_length=MAX_TEXT, trim_whitespace=False)
     trigger = _choice(Tooltip.Trigger.choices, Tooltip.Trigger.HOTSPOT)
     placement = _choice(Step.Placement.choices, Step.Placement.AUTO)
+    when_present = _text(500)
+    wait_timeout_ms = _present_wait()
     segment = _reference()
     frequency = _choice(Walkthrough.Frequency.choices, Walkthrough.Frequency.UNTIL_COMPLETED)
     priority = serializers.IntegerField(default=0)
@@ -511,6 +532,8 @@ class _SurveyFile(_Strict):
     position = _choice(Survey.Position.choices, Survey.Position.BOTTOM_RIGHT)
     selector = _text(500)
     page_url_pattern = _text(500)
+    when_present = _text(500)
+    wait_timeout_ms = _present_wait()
     segment = _reference()
     frequency = _choice(Walkthrough.Frequency.choices, Walkthrough.Frequency.UNTIL_COMPLETED)
     priority = serializers.IntegerField(default=0)
@@ -523,7 +546,7 @@ class _SurfaceFile(_Strict):
     name = serializers.CharField(max_length=120, trim_whitespace=False)
     page_url_pattern = _text(500)
     when_present = _text(500)
-    wait_timeout_ms = serializers.IntegerField(min_value=1, max_value=60_000, default=5000)
+    wait_timeout_ms = _present_wait()
     title = _text(200)
     body_markdown = serializers.CharField(max_length=MAX_TEXT, trim_whitespace=False)
     cta_label = _text(60)
@@ -732,7 +755,10 @@ class _Importer:
         self, data: dict[str, Any], walkthrough: Walkthrough | None, path: str
     ) -> Walkthrough | None:
         walkthrough = walkthrough or Walkthrough(workspace=self.workspace, key=data["key"])
-        for name in ("name", "frequency", "priority", "auto_start", "starts_at", "ends_at"):
+        for name in (
+            "name", "frequency", "priority", "auto_start", "when_present", "wait_timeout_ms",
+            "starts_at", "ends_at",
+        ):  # fmt: skip
             setattr(walkthrough, name, data[name])
         walkthrough.segment = self.find(Segment, data["segment"], f"{path}.segment", "segment")
         if not self.valid(walkthrough, path):

@@ -246,7 +246,40 @@ class Criterion(models.TextChoices):
     SERVER = "server", "Reported by the server"
 
 
-class Walkthrough(models.Model):
+class ElementPresentTrigger(models.Model):
+    """The "element present" trigger any content kind can use (issue 16): the content waits,
+    on a page its URL rule matches, until an element matching `when_present` is there (SPA
+    navigation included), at most `wait_timeout_ms`; then the SDK reports
+    `$content_target_missing` {kind, key, selector}, as a tour reports a missing step target.
+    A walkthrough's trigger gates only its starting by itself (a tour in progress resumes, a
+    checklist or `Milepost.start` starts it at once)."""
+
+    when_present = models.CharField(
+        "show when this element is present",
+        max_length=500,
+        blank=True,
+        help_text="A CSS selector: wait until an element matching it is on the page. "
+        "Empty: no condition.",
+    )
+    wait_timeout_ms = models.PositiveIntegerField(
+        default=5000, help_text="How long to wait for the element before reporting it missing."
+    )
+
+    class Meta:
+        abstract = True
+
+    def trigger_errors(self) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        try:
+            validation.check_selector(self.when_present)
+        except ValidationError as error:
+            errors["when_present"] = error.messages
+        if not 0 < self.wait_timeout_ms <= validation.MAX_PRESENT_WAIT_MS:
+            errors["wait_timeout_ms"] = ["Wait between 1 and 60 000 ms."]
+        return errors
+
+
+class Walkthrough(ElementPresentTrigger):
     """A multi-step product tour."""
 
     class Frequency(models.TextChoices):
@@ -288,6 +321,9 @@ class Walkthrough(models.Model):
         return self.name
 
     def clean(self) -> None:
+        errors = self.trigger_errors()
+        if errors:
+            raise ValidationError(errors)
         validation.check_schedule(self.starts_at, self.ends_at)
         validation.check_same_workspace(self, segment=self.segment)
 
@@ -442,7 +478,7 @@ class Milestone(models.Model):
         validation.check_same_workspace(self, walkthrough=self.walkthrough)
 
 
-class Tooltip(models.Model):
+class Tooltip(ElementPresentTrigger):
     class Trigger(models.TextChoices):
         HOTSPOT = "hotspot", "Hotspot beacon (click)"
         HOVER = "hover", "Hover"
@@ -487,7 +523,7 @@ class Tooltip(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
+        errors = self.trigger_errors()
         try:
             validation.check_selector(self.selector, required=True)
         except ValidationError as error:
@@ -505,7 +541,7 @@ class Tooltip(models.Model):
 # Surveys (issue 16) -----------------------------------------------------------------------
 
 
-class Survey(models.Model):
+class Survey(ElementPresentTrigger):
     """Questions asked of end users (NPS, rating, choices, free text); answers are events.
     The questions' JSON shape and every limit are in onboarding/surveys.py."""
 
@@ -563,7 +599,7 @@ class Survey(models.Model):
     def clean(self) -> None:
         from onboarding.surveys import question_problems
 
-        errors: dict[str, list[str]] = {}
+        errors = self.trigger_errors()
         problems = question_problems(self.questions)
         if problems:
             errors["questions"] = problems
@@ -810,7 +846,7 @@ class SurfaceContent(models.Model):
                 errors[field] = error.messages
         if self.cta_url and not self.cta_label:
             errors["cta_label"] = ["A call to action with a link needs a label."]
-        if not 0 < self.wait_timeout_ms <= 60000:
+        if not 0 < self.wait_timeout_ms <= validation.MAX_PRESENT_WAIT_MS:
             errors["wait_timeout_ms"] = ["Wait between 1 and 60 000 ms."]
         return errors
 

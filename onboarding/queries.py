@@ -117,6 +117,14 @@ def step_fields(step: Step) -> dict[str, Any]:
     return {name: getattr(step, name) for name in STEP_FIELDS}
 
 
+def trigger_fields(obj: Walkthrough | Tooltip | Survey) -> dict[str, Any]:
+    """The element-present trigger, only when set: versions published before it existed (and
+    content without one) keep equal snapshots, so nothing reads as changed."""
+    if not obj.when_present:
+        return {}
+    return {"when_present": obj.when_present, "wait_timeout_ms": obj.wait_timeout_ms}
+
+
 def walkthrough_snapshot(walkthrough: Walkthrough) -> dict[str, Any]:
     # body_markdown rides along (beyond the contract's fields) so a restore brings back the
     # source text the author edits, not only the rendered HTML.
@@ -128,6 +136,7 @@ def walkthrough_snapshot(walkthrough: Walkthrough) -> dict[str, Any]:
         "frequency": walkthrough.frequency,
         "priority": walkthrough.priority,
         "auto_start": walkthrough.auto_start,
+        **trigger_fields(walkthrough),
         "starts_at": _iso(walkthrough.starts_at),
         "ends_at": _iso(walkthrough.ends_at),
         "steps": [
@@ -156,6 +165,7 @@ def tooltip_snapshot(tooltip: Tooltip) -> dict[str, Any]:
         "segment_id": tooltip.segment_id,
         "frequency": tooltip.frequency,
         "priority": tooltip.priority,
+        **trigger_fields(tooltip),
         "starts_at": _iso(tooltip.starts_at),
         "ends_at": _iso(tooltip.ends_at),
     }
@@ -246,6 +256,7 @@ def survey_snapshot(survey: Survey) -> dict[str, Any]:
         "id": survey.pk,
         "key": survey.key,
         **{name: getattr(survey, name) for name in SURVEY_FIELDS},
+        **trigger_fields(survey),
         "segment_id": survey.segment_id,
         "starts_at": _iso(survey.starts_at),
         "ends_at": _iso(survey.ends_at),

@@ -35,6 +35,20 @@ def common(base: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def present_trigger(
+    kind: str, base: dict[str, Any], snapshot: dict[str, Any], page_url_pattern: str
+) -> dict[str, Any]:
+    """An item of `surfaces.present`: a walkthrough or tooltip (core kinds) that waits for an
+    element (widget/src/surfaces/present.ts); `kind` says which."""
+    return {
+        **base,
+        "kind": kind,
+        "page_url_pattern": page_url_pattern,
+        "when_present": snapshot["when_present"],
+        "wait_timeout_ms": snapshot.get("wait_timeout_ms", 5000),
+    }
+
+
 SURFACES: dict[str, tuple[str, Builder]] = {}
 
 Frequency = Walkthrough.Frequency

@@ -16,6 +16,13 @@ Frequency, for a walkthrough (its per-user state comes from `$walkthrough_*` eve
 A walkthrough that may not start by itself is still sent (with `auto_start: false`) so a
 checklist item or `Milepost.start(key)` can start it on request.
 
+The element-present trigger (`when_present`, models.ElementPresentTrigger) costs the core
+bundle nothing: a walkthrough that would start by itself and has one is sent with
+`auto_start: false` plus an item in `surfaces.present`, and the surfaces bundle starts it once
+the element is on the page; a tooltip with one is sent only inside its `surfaces.present` item,
+and the surfaces bundle hands it to the core while the element is there. Surveys, banners and
+guides carry `when_present` in their own items.
+
 For a tooltip: once = until first viewed; until_completed = until dismissed ("Got it");
 every_session = until dismissed in the current session. A progress bar whose journey this user
 completed is not sent when it hides when complete.
@@ -45,7 +52,12 @@ from onboarding.models import (
 )
 from onboarding.queries import live_content
 from onboarding.segments import facts_for_many, segment_matches
-from onboarding.surfaces import SURFACES, resource_centers_usable, tooltip_shows
+from onboarding.surfaces import (
+    SURFACES,
+    present_trigger,
+    resource_centers_usable,
+    tooltip_shows,
+)
 
 Kind = PublishedVersion.Kind
 Status = ContentState.Status
@@ -210,8 +222,40 @@ def targeted_many(
                 now=now,
             )
             exposures.extend(exposed)
-        answers.append(content)
+        answers.append(_element_present(content))
     return answers, exposures
+
+
+TRIGGER = "__trigger"  # an item's snapshot while its element-present trigger is pending
+
+
+def _element_present(content: dict[str, Any]) -> dict[str, Any]:
+    """The element-present triggers of the core's kinds, after experiments chose a variant: a
+    walkthrough with one is sent with `auto_start: false`, a tooltip only inside its item, and
+    each trigger as an item of `surfaces.present` (widget/src/surfaces/present.ts)."""
+    present = []
+    for walkthrough in content["walkthroughs"]:
+        snapshot = walkthrough.pop(TRIGGER, None)
+        if snapshot is not None:
+            # The surfaces bundle starts it once the element is there.
+            walkthrough["auto_start"] = False
+            first_page = walkthrough["steps"][0]["page_url_pattern"]
+            base = {f: walkthrough[f] for f in ("key", "version", "priority")}
+            present.append(present_trigger("walkthrough", base, snapshot, first_page))
+    tooltips = []
+    for tooltip in content["tooltips"]:
+        snapshot = tooltip.pop(TRIGGER, None)
+        if snapshot is None:
+            tooltips.append(tooltip)
+            continue
+        # Handed to the core by the surfaces bundle while the element is there.
+        base = {f: tooltip[f] for f in ("key", "version", "priority")}
+        item = present_trigger("tooltip", base, snapshot, tooltip["page_url_pattern"])
+        present.append(item | {"tooltip": tooltip})
+    if present:
+        content["tooltips"] = tooltips
+        content.setdefault("surfaces", {})["present"] = _ordered(present)
+    return content
 
 
 def _content(
@@ -239,19 +283,27 @@ def _content(
         if version.kind == Kind.WALKTHROUGH:
             if not snapshot["steps"]:
                 continue
+            steps = [{f: step.get(f) for f in STEP_FIELDS} for step in snapshot["steps"]]
+            auto_start = bool(snapshot["auto_start"]) and walkthrough_may_auto_start(
+                frequency, state, session
+            )
             walkthroughs.append(
                 {
                     **base,
                     "name": snapshot["name"],
-                    "auto_start": bool(snapshot["auto_start"])
-                    and walkthrough_may_auto_start(frequency, state, session),
-                    "steps": [{f: step.get(f) for f in STEP_FIELDS} for step in snapshot["steps"]],
+                    "auto_start": auto_start,
+                    "steps": steps,
                     "state": walkthrough_state(state),
+                    # Taken out by _element_present once experiments have chosen.
+                    **({TRIGGER: snapshot} if auto_start and snapshot.get("when_present") else {}),
                 }
             )
         elif version.kind == Kind.TOOLTIP:
             if tooltip_shows(frequency, state, session):
-                tooltips.append({**base, **{f: snapshot[f] for f in TOOLTIP_FIELDS}})
+                tooltip = {**base, **{f: snapshot[f] for f in TOOLTIP_FIELDS}}
+                if snapshot.get("when_present"):
+                    tooltip[TRIGGER] = snapshot
+                tooltips.append(tooltip)
         elif version.kind == Kind.PROGRESS_BAR:
             checklists[version.key] = snapshot["title"] or snapshot["name"]
             if snapshot["hide_when_complete"] and snapshot["journey_id"] in finished_journeys:

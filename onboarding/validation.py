@@ -61,6 +61,9 @@ _HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _URL_PATTERN = re.compile(r"^/[^\s]*$")
 
 
+MAX_PRESENT_WAIT_MS = 60_000
+
+
 def check_selector(selector: str, *, required: bool = False) -> None:
     if not selector:
         if required:

@@ -39,11 +39,12 @@ from onboarding.content_io import (
     ContentImportError,
     content_import,
     progress_bar_document,
+    surface_document,
     tooltip_document,
     walkthrough_document,
 )
 from onboarding.markdown import render_markdown
-from onboarding.models import BuilderSession, ProgressBar, Tooltip, Walkthrough
+from onboarding.models import BuilderSession, Guide, ProgressBar, Tooltip, Walkthrough
 from onboarding.queries import MODEL_OF_KIND
 
 MAX_MARKDOWN = 20_000
@@ -51,6 +52,7 @@ SECTION_OF_KIND = {
     "walkthrough": "walkthroughs",
     "tooltip": "tooltips",
     "progress_bar": "progress_bars",
+    "guide": "guides",
 }
 
 BUILDER_ERRORS = {
@@ -127,7 +129,7 @@ class BuilderView(CrossOriginView):
         return response
 
 
-def _content(session: BuilderSession) -> Walkthrough | Tooltip | ProgressBar:
+def _content(session: BuilderSession) -> Walkthrough | Tooltip | ProgressBar | Guide:
     model = MODEL_OF_KIND[session.kind]
     found = model.objects.filter(workspace=session.workspace, key=session.content_key).first()
     if found is None:
@@ -145,6 +147,9 @@ def _answer(session: BuilderSession) -> dict[str, Any]:
         rendered = [step.body_html for step in obj.steps.order_by("position", "id")]
     elif isinstance(obj, Tooltip):
         document = tooltip_document(obj)
+        rendered = [obj.body_html]
+    elif isinstance(obj, Guide):
+        document = surface_document(obj)
         rendered = [obj.body_html]
     else:
         document = progress_bar_document(obj)

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from onboarding.models import ProgressBar, Step, Tooltip, Walkthrough, WorkspaceMember
+from onboarding.models import Guide, ProgressBar, Step, Tooltip, Walkthrough, WorkspaceMember
 from tests.browser.conftest import Live, new_tab, screen, snippet
 
 pytestmark = pytest.mark.browser
@@ -322,4 +322,49 @@ def test_a_pm_moves_a_tooltip_and_retitles_the_checklist_with_the_builder(
     expect(panel.locator("footer .st")).to_contain_text("Published as version")
     bar.refresh_from_db()
     assert (bar.title, bar.position) == ("Set up Acme in four steps", "bottom-left")
+    assert builder.errors == []
+
+
+def test_a_pm_places_an_empty_state_guide_and_its_trigger_with_the_builder(
+    live: Live, page: Any
+) -> None:
+    editor(live)
+    log_in(page, live)
+    guide = Guide.objects.get(workspace=live.demo, key="no-contacts")
+    page.goto(f"{live.milepost_url}/admin/onboarding/guide/{guide.pk}/change/")
+    builder = open_builder(page, f"{live.demo_url}/contacts")
+    panel = builder.locator(PANEL)
+    expect(panel).to_contain_text("Empty-state guide: No contacts yet")
+    expect(panel.locator("#mpb-selector")).to_have_value("#contacts-empty")
+    # The preview is the guide as end users get it, inside its host element.
+    placed = builder.locator("#contacts-empty > milepost-guide")
+    expect(placed.get_by_role("region", name="Your audience starts here")).to_be_visible()
+
+    # Another host element, picked on the page; the preview moves with it.
+    panel.get_by_role("button", name="Pick", exact=True).click()
+    expect(builder.locator("milepost-widget .pb")).to_contain_text("the guide goes inside")
+    pick(builder, "#contact-list .empty")
+    expect(panel.locator("#mpb-selector")).to_have_value("#contact-list li")
+    panel.get_by_role("button", name="Wider").click()  # the list, not its placeholder row
+    expect(panel.locator("#mpb-selector")).to_have_value("#contact-list")
+    moved = builder.locator("#contact-list > milepost-guide")
+    expect(moved.get_by_role("heading", name="Your audience starts here")).to_be_visible()
+    expect(placed).to_have_count(0)
+
+    # The element-present trigger, picked too: shown only while the list is empty.
+    panel.get_by_role("button", name="Select on page").click()
+    expect(builder.locator("milepost-widget .pb")).to_contain_text("must be on the page first")
+    pick(builder, "#contact-list .empty")
+    trigger = panel.locator("#mpb-when_present")
+    expect(trigger).not_to_have_value("")
+    expect(panel.locator(".tg .n")).to_have_text("1 match on this page")
+    panel.locator("#mpb-title").fill("Bring your audience")
+    expect(moved.get_by_role("heading", name="Bring your audience")).to_be_visible()
+    screen(builder, "builder-09-empty-state-guide")
+    panel.get_by_role("button", name="Publish").click()
+    expect(panel.locator("footer .st")).to_contain_text("Published as version")
+    guide.refresh_from_db()
+    assert (guide.selector, guide.title) == ("#contact-list", "Bring your audience")
+    assert guide.when_present == trigger.input_value()
+    assert builder.locator(guide.when_present).count() == 1
     assert builder.errors == []

@@ -196,3 +196,39 @@ def test_the_demo_asks_its_nps_survey_inline_on_the_contacts_page(live: Live, pa
         lambda: events_named("$survey_answered", survey="contacts-nps", answer="Reports")
     )
     assert page.errors == []
+
+
+def test_an_admin_edits_the_demo_surveys_questions_in_fields(live: Live, page: Any) -> None:
+    survey = Survey.objects.get(workspace=live.demo, key="contacts-nps")
+    page.goto(f"{live.milepost_url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "milepost-demo")
+    page.click("input[type=submit]")
+    page.goto(f"{live.milepost_url}/admin/onboarding/survey/{survey.pk}/change/")
+    blocks = page.locator("fieldset.survey-question")
+    expect(blocks).to_have_count(6)  # the demo's four questions and two blank ones
+    expect(blocks.nth(0).locator("select")).to_have_value("nps")
+    expect(blocks.nth(0).locator("[name$=follow_detractor]")).to_have_value("fix")
+    expect(blocks.nth(2).locator("textarea")).to_have_value("Campaigns\nContact import\nReports")
+    # A new question with one choice only, and a follow-up to a key that does not exist.
+    blocks.nth(4).locator("[name$=-key]").fill("plan")
+    blocks.nth(4).locator("select").select_option("single_choice")
+    blocks.nth(4).locator("[name$=-prompt]").fill("Which plan are you on?")
+    blocks.nth(4).locator("textarea").fill("Starter")
+    blocks.nth(0).locator("[name$=follow_passive]").fill("nowhere")
+    page.click("input[name=_continue]")
+    errors = page.locator(".errorlist")
+    expect(errors).to_contain_text("Question 5 (“plan”), choices: List 2 to 20 choices.")
+    expect(errors).to_contain_text("Question 1 (“score”), follow-up for passives: 'nowhere'")
+    page.screenshot(path=str(SCREENSHOTS / "survey-questions-admin.png"), full_page=True)
+    blocks.nth(4).locator("textarea").fill("Starter\nGrowth")
+    blocks.nth(0).locator("[name$=follow_passive]").fill("")
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    survey.refresh_from_db()
+    assert survey.questions[-1] == {
+        "key": "plan",
+        "type": "single_choice",
+        "prompt": "Which plan are you on?",
+        "choices": ["Starter", "Growth"],
+    }

@@ -236,6 +236,8 @@ def walkthrough_form(
         "frequency": "until_completed",
         "priority": "0",
         "auto_start": "on",
+        "when_present": "",
+        "wait_timeout_ms": "5000",
         **management("steps", [{**step_defaults, **step} for step in steps]),
         **extra,
     }

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from onboarding.models import BuilderSession, PublishedVersion, Step, Walkthrough, WorkspaceMember
 from tests.factories import (
+    GuideFactory,
     MilestoneFactory,
     ProgressBarFactory,
     StepFactory,
@@ -279,3 +280,31 @@ def test_the_builder_edits_a_tooltip_and_a_progress_bar_too() -> None:
     assert answer.status_code == 200, answer.content
     bar.refresh_from_db()
     assert (bar.title, bar.position) == ("Get set up", "top")
+
+
+def test_the_builder_places_an_empty_state_guide_and_a_trigger() -> None:
+    guide = GuideFactory(key="empty", selector="#list", page_url_pattern="/contacts")
+    editor = WorkspaceMemberFactory(workspace=guide.workspace).user
+    client = Client()
+    client.force_login(editor)
+    opened = client.post(
+        f"/admin/onboarding/guide/{guide.pk}/builder/", {"address": f"{APP}/dashboard"}
+    )
+    session = exchange(token_of(opened)).json()["session"]
+    draft = call("get", "content", session).json()
+    assert draft["kind"] == "guide"
+    assert draft["rendered"] == [guide.body_html]
+    document = {**draft["document"], "selector": "#feedback", "when_present": "#list .empty"}
+    saved = call("put", "content", session, body={"document": document})
+    assert saved.status_code == 200, saved.content
+    guide.refresh_from_db()
+    assert (guide.selector, guide.when_present) == ("#feedback", "#list .empty")
+    # A trigger browsers would reject is refused by name; nothing is saved.
+    bad = call("put", "content", session, body={"document": {**document, "when_present": "a[["}})
+    assert bad.status_code == 400
+    assert "guides[0].when_present" in bad.content.decode()
+    guide.refresh_from_db()
+    assert guide.when_present == "#list .empty"
+    published = call("post", "content/publish", session)
+    assert published.status_code == 201
+    assert PublishedVersion.objects.get(kind="guide").snapshot["selector"] == "#feedback"

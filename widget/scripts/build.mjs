@@ -24,7 +24,7 @@ const INTERNAL_PROPERTIES = [
   "beacon", "retryAll", "onStorageError", "onOverflow", "resendAfterMs", "closeLabel", "onClose", "onKey",
   "completedAt", "actions", "primary", "modal", "meta", "html", "run", "index",
   "destroy", "root", "render", "show", "act", "enter", "leave", "next", "back", "bar",
-  "tour", "held", "freed", "hide", "want", "done", "drop", "slot", "update",
+  "tour", "walk", "tip", "held", "freed", "hide", "want", "done", "drop", "slot", "update",
   // Floating UI's platform methods and options, used only inside the bundle.
   "getElementRects", "getClippingRect", "getDimensions", "getOffsetParent", "getDocumentElement",
   "getScale", "isElement", "isRTL", "detectOverflow", "contextElement", "middlewareData",

@@ -324,6 +324,9 @@ class Controller {
     journey.peers ||= before?.peers;
     this.journeys = withJourney(this.journeys, journey);
     for (const name of newlyCompleted(before, journey)) celebrate(this.root, t(S.Reached, name));
+    // The push of a journey's last milestone (only it carries `completed_at`): the surfaces
+    // bundle, loaded for it if need be, celebrates a finished checklist.
+    if (message.completed_at) this.#surface("progress", message);
     this.#emit("progress", message);
     this.#renderProgress();
   }
@@ -354,7 +357,7 @@ class Controller {
     const state = walkthrough.state;
     const tour = this.tour;
     if (this.#mine.size || !state) return;
-    if (tour?.walkthrough.key === walkthrough.key) {
+    if (tour?.walk.key === walkthrough.key) {
       if (!going(walkthrough)) tour.leave();
       else if (state.step !== tour.index || state.attempt !== tour.attempt) {
         tour.index = state.step;
@@ -396,10 +399,10 @@ class Controller {
 
   #renderTour(): void {
     const tour = this.tour;
-    const current = tour && this.#walkthrough(tour.walkthrough.key);
+    const current = tour && this.#walkthrough(tour.walk.key);
     if (tour && current) {
       // A publish may have changed the steps: carry on, at the same step, with the new ones.
-      if (!same(current.steps, tour.walkthrough.steps)) {
+      if (!same(current.steps, tour.walk.steps)) {
         tour.destroy();
         this.tour = new Tour(current, this, {
           step: Math.min(tour.index, current.steps.length - 1),
@@ -432,7 +435,7 @@ class Controller {
       if (!urlMatches(tip.page_url_pattern, location.pathname, location.search)) continue;
       wanted.add(tip.key);
       const view = this.#tooltips.get(tip.key);
-      if (!view || !same(view.tooltip, tip)) {
+      if (!view || !same(view.tip, tip)) {
         view?.destroy();
         this.#tooltips.set(tip.key, new TooltipView(tip, this));
       }

@@ -57,7 +57,7 @@ export class Tour {
   #cleanups: (() => void)[] = [];
   #returnFocus: Element | null = null;
 
-  readonly walkthrough: Walkthrough;
+  readonly walk: Walkthrough;
   index: number;
   /** Which of this user's starts of the walkthrough this is (the server's `attempt`). */
   attempt: number;
@@ -65,21 +65,21 @@ export class Tour {
 
   /** A tour at `at` (its step and attempt), or at its first step until `begin()`. */
   constructor(walkthrough: Walkthrough, host: TourHost, at?: { step: number; attempt: number }) {
-    this.walkthrough = walkthrough;
+    this.walk = walkthrough;
     this.#host = host;
     this.index = at?.step ?? 0;
     this.attempt = at?.attempt ?? 0;
   }
 
   get #step(): Step {
-    return this.walkthrough.steps[this.index]!;
+    return this.walk.steps[this.index]!;
   }
 
   /** Report `name`: every event of the tour names its attempt and the step it happened at
    * (for a transition: the step it came from), so the server can refuse a stale tab's move. */
   #track(name: string, more?: Record<string, unknown>): void {
     this.#host.track(name, {
-      walkthrough: this.walkthrough.key,
+      walkthrough: this.walk.key,
       attempt: this.attempt,
       step: this.index,
       step_id: this.#step.id,
@@ -88,7 +88,7 @@ export class Tour {
   }
 
   get #last(): boolean {
-    return this.index >= this.walkthrough.steps.length - 1;
+    return this.index >= this.walk.steps.length - 1;
   }
 
   /** Listen on the document while this step shows. */
@@ -99,9 +99,9 @@ export class Tour {
 
   /** Start a new attempt: the one after the last this tab knows of. */
   begin(): void {
-    this.attempt = (this.walkthrough.state?.attempt ?? 0) + 1;
+    this.attempt = (this.walk.state?.attempt ?? 0) + 1;
     // Started once on this page: a navigation inside the app does not start it again.
-    this.walkthrough.auto_start = false;
+    this.walk.auto_start = false;
     this.#track("$walkthrough_started");
     this.#save("in_progress");
     this.show();
@@ -139,7 +139,7 @@ export class Tour {
 
   #draw(step: Step, target: Element | null): void {
     this.destroy();
-    const meta = t(S.Of, this.index + 1, this.walkthrough.steps.length);
+    const meta = t(S.Of, this.index + 1, this.walk.steps.length);
     // Drawn without its target (a centred step, or one whose target is missing), a step that
     // waits for a click on the target offers Next instead.
     const advance = target || step.advance_on != "target_click" ? step.advance_on : "next";
@@ -162,7 +162,7 @@ export class Tour {
       modal: !target,
       meta,
       actions,
-      closeLabel: t(S.Close, this.walkthrough.name),
+      closeLabel: t(S.Close, this.walk.name),
       onClose: () => this.dismiss(),
       // Arrows follow the reading direction: in a right-to-left layout Left goes on, Right back.
       onKey: ({ key }) => {
@@ -170,7 +170,7 @@ export class Tour {
       },
     });
     el.dataset.step = String(this.index);
-    el.dataset.walkthrough = this.walkthrough.key;
+    el.dataset.walkthrough = this.walk.key;
     const layer = this.#host.root.layer;
     const spotlight = target && step.spotlight ? h("div", { class: "s" }) : null;
     const parts = [target ? spotlight : h("div", { class: "o" }), el].filter((p) => p) as HTMLElement[];
@@ -211,7 +211,7 @@ export class Tour {
     this.#track("$step_completed");
     this.#track("$walkthrough_completed");
     this.#save("completed");
-    this.#host.celebrate(t(S.Complete, this.walkthrough.name));
+    this.#host.celebrate(t(S.Complete, this.walk.name));
     this.leave();
   }
 
@@ -243,7 +243,7 @@ export class Tour {
 
   /** This tab's move, held until the server's `walkthrough` answer confirms or corrects it. */
   #save(status: TourState["status"]): void {
-    this.walkthrough.state = { status, step: this.index, attempt: this.attempt };
+    this.walk.state = { status, step: this.index, attempt: this.attempt };
   }
 
   /** Take the step off the page. Focus goes back to where it was before the tour took it,

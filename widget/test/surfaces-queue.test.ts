@@ -31,7 +31,7 @@ function entry(kind: string, key: string, slot: Entry["slot"], priority = 0, log
 }
 
 const tourAt = (pattern: string): Host["tour"] => ({
-  walkthrough: { key: "welcome", priority: 0, steps: [{ page_url_pattern: pattern }] },
+  walk: { key: "welcome", priority: 0, steps: [{ page_url_pattern: pattern }] },
   index: 0,
 });
 

@@ -132,6 +132,8 @@ DEMO_CONTENT: dict[str, Any] = {
             "selector": "#import-contacts",
             "body_markdown": "Import a CSV of contacts to reach them in your campaigns.",
             "trigger": "hover",
+            # The element-present trigger: the hint is there only while the list is empty.
+            "when_present": "#contact-list .empty",
         },
     ],
     "progress_bars": [

@@ -14,6 +14,7 @@ import { EN } from "../strings-en";
 import { ProgressView } from "../render/progress";
 import { TooltipView } from "../render/tooltip";
 import type { Placement, Step, Tooltip, Walkthrough } from "../state";
+import { body, GUIDE_CSS, shadowed } from "../surfaces/styles";
 import { urlMatches } from "../targeting";
 import { Tour, type TourHost } from "../walkthrough";
 import { matchCount, selectorFor } from "./selector";
@@ -424,6 +425,8 @@ class Builder {
       const tour = new PreviewTour(walkthrough, this.host, index, this);
       tour.show();
       this.preview = tour;
+    } else if (this.state.kind === "guide") {
+      this.preview = this.guidePreview(rendered[0] ?? "");
     } else if (this.state.kind === "tooltip") {
       if (!this.onThisPage(String(this.doc.page_url_pattern)) || !this.doc.selector) return;
       const tip = { ...this.doc, body_html: rendered[0] ?? "", priority: 0 } as unknown as Tooltip;
@@ -458,12 +461,12 @@ class Builder {
 
   // Picking ------------------------------------------------------------------------------
 
-  pick(onPicked: (el: Element) => void): void {
+  pick(onPicked: (el: Element) => void, prompt = "Click the element this step points at (Esc cancels)"): void {
     this.stopPicking();
     this.preview?.destroy();
     this.preview = null;
     const box = h("div", { class: "po", hidden: true }, h("span"));
-    const banner = h("div", { class: "pb", role: "status" }, "Click the element this step points at (Esc cancels)");
+    const banner = h("div", { class: "pb", role: "status" }, prompt);
     this.root.layer.append(box, banner);
     const ours = (event: Event): boolean => event.composedPath().includes(this.root.host);
     const under = (event: Event): Element | null => {
@@ -548,7 +551,7 @@ class Builder {
   render(): void {
     if (!this.state.doc) return;
     const state = this.state;
-    const kinds: Record<string, string> = { walkthrough: "Walkthrough", tooltip: "Tooltip", progress_bar: "Progress bar" };
+    const kinds: Record<string, string> = { walkthrough: "Walkthrough", tooltip: "Tooltip", progress_bar: "Progress bar", guide: "Empty-state guide" };
     const header = h(
       "header",
       null,
@@ -581,7 +584,7 @@ class Builder {
         : `${state.workspace ?? ""} · you are a viewer: you can look, not save`,
     );
     const main = h("main");
-    if (this.isTour) main.append(...this.stepList());
+    if (this.isTour) main.append(...this.trigger(), ...this.stepList());
     const current = this.current;
     if (current) main.append(...this.editor(current));
     const footer = h(
@@ -688,9 +691,10 @@ class Builder {
       out.push(h("p", { class: "note" }, "The preview shows the journey with its first milestone done."));
       return out;
     }
-    if (this.isTour) out.push(...this.field(item, "title", "Title"));
+    const guide = kind === "guide";
+    if (this.isTour || guide) out.push(...this.field(item, "title", "Title"));
     out.push(...this.field(item, "body_markdown", "Body (Markdown)", "textarea"));
-    out.push(...this.field(item, "selector", "Element (CSS selector)"));
+    out.push(...this.field(item, "selector", guide ? "Host element: the guide goes inside it (CSS selector)" : "Element (CSS selector)"));
     this.countMatches();
     const go = (by: number): void => {
       const el = this.target();
@@ -708,16 +712,24 @@ class Builder {
         h("button", {
           type: "button",
           onclick: () =>
-            this.pick((el) => {
-              this.setTarget(el);
-              this.changed(true);
-            }),
+            this.pick(
+              (el) => {
+                this.setTarget(el);
+                this.changed(true);
+              },
+              guide ? "Click the element the guide goes inside (Esc cancels)" : undefined,
+            ),
         }, "Pick"),
         h("button", { type: "button", disabled: !this.picked, title: "Point at the element around it", onclick: () => go(1) }, "Wider"),
         h("button", { type: "button", disabled: !this.picked || !this.wider, title: "Back toward the element you clicked", onclick: () => go(-1) }, "Narrower"),
       ),
     );
     out.push(...this.field(item, "page_url_pattern", "Page (path, * for any run of characters)"));
+    if (!this.isTour) out.push(...this.trigger());
+    if (guide) {
+      out.push(...this.field(item, "cta_label", "Call to action (button label, optional)"), ...this.field(item, "cta_url", "Call to action link"));
+      return out;
+    }
     const row = h("div", { class: "row" });
     row.append(h("div", null, ...this.field(item, "placement", "Placement", "select")));
     if (this.isTour) row.append(h("div", null, ...this.field(item, "advance_on", "Advance on", "select")));
@@ -743,6 +755,84 @@ class Builder {
       }
     }
     return out;
+  }
+  /** The element-present trigger (`when_present`) of the whole piece: typed, or picked. */
+  trigger(): HTMLElement[] {
+    const doc = this.doc;
+    const count = h("span", { class: "n", role: "status" });
+    const recount = (): void => {
+      const selector = String(doc.when_present ?? "");
+      const n = selector ? matchCount(selector) : 0;
+      count.className = !selector || n === 1 ? "n" : n < 0 ? "n x" : "n w";
+      count.textContent = !selector
+        ? "no condition"
+        : n < 0
+          ? "not a valid selector"
+          : n === 0
+            ? "not on this page now"
+            : n === 1
+              ? "1 match on this page"
+              : `${n} matches on this page`;
+    };
+    const input = h("input", { id: "mpb-when_present", placeholder: "e.g. #empty-list" });
+    input.value = String(doc.when_present ?? "");
+    input.addEventListener("input", () => {
+      doc.when_present = input.value;
+      recount();
+      this.changed();
+    });
+    recount();
+    const picker = h("button", {
+      type: "button",
+      onclick: () =>
+        this.pick(
+          (el) => {
+            doc.when_present = selectorFor(el);
+            this.changed(true);
+          },
+          "Click the element that must be on the page first (Esc cancels)",
+        ),
+    }, "Select on page");
+    const clear = h("button", {
+      type: "button",
+      disabled: !doc.when_present,
+      onclick: () => {
+        doc.when_present = "";
+        this.changed(true);
+      },
+    }, "Clear");
+    return [
+      h("label", { for: "mpb-when_present" }, this.isTour ? "Start when this element is present (optional)" : "Show when this element is present (optional)"),
+      input,
+      h("div", { class: "tg" }, count, picker, clear),
+    ];
+  }
+
+  /** The guide as end users see it, inside its host element on this page. */
+  guidePreview(html: string): { destroy(): void } | null {
+    const doc = this.doc;
+    let target: Element | null = null;
+    try {
+      target = doc.selector && this.onThisPage(String(doc.page_url_pattern)) ? document.querySelector(String(doc.selector)) : null;
+    } catch {
+      target = null;
+    }
+    if (!target) return null;
+    const { element, inner } = shadowed({ root: this.root } as never, "milepost-guide", GUIDE_CSS);
+    const title = String(doc.title ?? "");
+    inner.append(
+      h(
+        "div",
+        { class: "gd", role: "region", "aria-label": title || "Guide", dir: getComputedStyle(document.documentElement).direction },
+        title && h("h2", null, title),
+        body(html),
+        doc.cta_label ? h("button", { type: "button", class: "p" }, String(doc.cta_label)) : "",
+        doc.dismissible === false ? "" : h("button", { type: "button", class: "x", "aria-label": "Dismiss guide" }, "×"),
+      ),
+    );
+    element.dataset.preview = "";
+    target.append(element);
+    return { destroy: () => element.remove() };
   }
 }
 

@@ -31,7 +31,7 @@ export const BUILDER_CSS =
   ".B input[type=checkbox]{width:auto}" +
   ".B textarea{min-height:80px;resize:vertical}" +
   ".B .row{display:flex;gap:8px}.B .row>*{flex:1}" +
-  ".B .sel{display:flex;gap:4px;margin-top:4px;align-items:center;flex-wrap:wrap}" +
+  ".B .sel,.tg{display:flex;gap:4px;margin-top:4px;align-items:center;flex-wrap:wrap}" +
   ".B .n{font-size:12px;padding:2px 8px;border-radius:99px;background:#dcfce7;color:#166534}" +
   ".B .n.w{background:#fef3c7;color:#92400e}.B .n.x{background:#fee2e2;color:#991b1b}" +
   ".B .note{margin:8px 0;padding:8px;border-radius:6px;background:#f3f4f6;font-size:12px}" +

@@ -20,17 +20,17 @@ export class TooltipView {
   #viewed = false;
   #hoverKeep: { enter: () => void; leave: () => void } | null = null;
 
-  readonly tooltip: Tooltip;
+  readonly tip: Tooltip;
   readonly #host: TooltipHost;
 
   constructor(tooltip: Tooltip, host: TooltipHost) {
-    this.tooltip = tooltip;
+    this.tip = tooltip;
     this.#host = host;
     this.#cleanups.push(waitForTarget(tooltip.selector, 0, (el) => this.#mount(el), () => 0));
   }
 
   #mount(target: Element): void {
-    const tip = this.tooltip;
+    const tip = this.tip;
     this.#host.root.attach();
     if (tip.trigger === "hotspot") {
       const beacon = h("button", {
@@ -70,7 +70,7 @@ export class TooltipView {
   #show(target: Element, beacon: HTMLElement | null): void {
     const el = card({
       title: "",
-      html: this.tooltip.body_html,
+      html: this.tip.body_html,
       actions: [{ text: t(S.GotIt), primary: true, run: () => this.#dismiss() }],
       closeLabel: t(S.CloseHint),
       onClose: () => {
@@ -78,13 +78,13 @@ export class TooltipView {
         beacon?.focus();
       },
     });
-    el.dataset.tooltip = this.tooltip.key;
+    el.dataset.tooltip = this.tip.key;
     if (this.#hoverKeep) {
       el.addEventListener("mouseenter", this.#hoverKeep.enter);
       el.addEventListener("mouseleave", this.#hoverKeep.leave);
     }
     this.#host.root.layer.append(el);
-    const stop = anchor(target, el, this.tooltip.placement, 10);
+    const stop = anchor(target, el, this.tip.placement, 10);
     beacon?.setAttribute("aria-expanded", "true");
     if (beacon) el.querySelector<HTMLElement>("button.p")?.focus({ preventScroll: true });
     this.#open = () => {
@@ -94,7 +94,7 @@ export class TooltipView {
     };
     if (!this.#viewed) {
       this.#viewed = true;
-      this.#host.track("$tooltip_viewed", { tooltip: this.tooltip.key });
+      this.#host.track("$tooltip_viewed", { tooltip: this.tip.key });
     }
   }
 
@@ -104,8 +104,8 @@ export class TooltipView {
   }
 
   #dismiss(): void {
-    this.#host.track("$tooltip_dismissed", { tooltip: this.tooltip.key });
-    this.#host.dismissed(this.tooltip.key);
+    this.#host.track("$tooltip_dismissed", { tooltip: this.tip.key });
+    this.#host.dismissed(this.tip.key);
     this.destroy();
   }
 

@@ -1,6 +1,7 @@
 /** A celebration when a checklist completes: the progress push that finishes a journey the user
  * has a checklist for (a progress bar, or a resource center checklist) shows a short card with
- * a burst of confetti in the theme's colours, for the 4 s the core keeps the finished bar on
+ * a burst of confetti in the theme's colours (the core loads this bundle for that push if the
+ * page had no surfaces), for the 4 s the core keeps the finished bar on
  * screen. Under prefers-reduced-motion the card shows without the confetti or its pop. Screen
  * readers hear it through the live region. It takes no slot in the queue: it covers nothing
  * and goes by itself. */
@@ -13,7 +14,8 @@ import { listsChecklist, styled } from "./resource_center";
 const SHOWN_MS = 3600;
 const COLOURS = ["var(--p)", "#f59e0b", "#10b981", "#ec4899", "#3b82f6"];
 
-/** The journeys each host already saw finished: a resync or a reload is no new completion. */
+/** The journeys each host celebrated: a second push for one (a milestone published since) is
+ * no new completion. */
 const finished = new WeakMap<Host, Set<string>>();
 
 function hasChecklist(host: Host, journey: string): boolean {
@@ -46,22 +48,18 @@ export function celebrate(host: Host, title: string): HTMLElement {
   return card;
 }
 
-register("celebration", {
-  update(_items: Raw[], { host }: Context) {
-    if (finished.has(host)) return;
-    const seen = new Set(
-      host.journeys.filter((j) => j.milestones.length && j.milestones.every((m) => m.completedAt)).map((j) => j.key),
-    );
+register("progress", {
+  // The core hands over the push of a journey's last milestone (the only one with
+  // `completed_at`), loading this bundle for it when the page had no surfaces yet.
+  push(message: Raw, { host }: Context) {
+    const journey = (message.journey ?? {}) as Raw;
+    const key = typeof journey.key === "string" ? journey.key : "";
+    const seen = finished.get(host) ?? new Set<string>();
     finished.set(host, seen);
-    host.on("progress", (raw) => {
-      const message = (raw ?? {}) as Raw;
-      const journey = (message.journey ?? {}) as Raw;
-      const key = typeof journey.key === "string" ? journey.key : "";
-      if (!key || !message.completed_at || seen.has(key)) return;
-      seen.add(key);
-      if (!hasChecklist(host, key)) return;
-      const name = typeof journey.name === "string" && journey.name ? journey.name : t(S.Checklist);
-      celebrate(host, t(S.AllDone, name));
-    });
+    if (!key || !message.completed_at || seen.has(key)) return;
+    seen.add(key);
+    if (!hasChecklist(host, key)) return;
+    const name = typeof journey.name === "string" && journey.name ? journey.name : t(S.Checklist);
+    celebrate(host, t(S.AllDone, name));
   },
 });

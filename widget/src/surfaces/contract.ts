@@ -73,7 +73,7 @@ export interface Host {
   root: Root;
   content: Content;
   journeys: JourneyView[];
-  tour: { walkthrough: { key: string; priority: number; steps: { page_url_pattern: string }[] }; index: number } | null;
+  tour: { walk: { key: string; priority: number; steps: { page_url_pattern: string }[] }; index: number } | null;
   held: boolean;
   freed?: () => void;
   track(name: string, properties?: Raw): void;

@@ -2,6 +2,7 @@
  * INSIDE a host element (`selector`), in a shadow root of its own (`<milepost-guide>`, the
  * element's last child), no overlay. It waits for the element like a walkthrough step waits
  * for its target (`wait_timeout_ms`, then `$content_target_missing` {kind, key, selector}),
+ * after the element-present trigger's element (`when_present`) when it has one,
  * and looks again after every navigation inside the app. One guide per element: the highest
  * priority wins, the others are reported as `$content_skipped` {reason: "element_taken"}.
  * Guides take no slot in the queue (they cover nothing). Tracks `$guide_viewed`,
@@ -49,10 +50,12 @@ function place(guide: Guide, { host }: Context): Placed {
     p.closed = true;
     remove(p);
   };
-  p.cancel = present(
-    host,
-    { kind: "guide", key: guide.key, selector: guide.selector, timeoutMs: guide.wait_timeout_ms },
-    (target) => {
+  const wait = (selector: string, found: (element: Element) => void): void => {
+    p.cancel = present(host, { kind: "guide", key: guide.key, selector, timeoutMs: guide.wait_timeout_ms }, found);
+  };
+  // The element-present trigger first (when set), then the host element itself.
+  const placeIn = (): void =>
+    wait(guide.selector, (target) => {
       const { element, inner } = shadowed(host, "milepost-guide", GUIDE_CSS);
       const titleId = `mpg-${guide.key}`;
       inner.append(
@@ -81,8 +84,9 @@ function place(guide: Guide, { host }: Context): Placed {
       target.append(element);
       p.element = element;
       host.track("$guide_viewed", props);
-    },
-  );
+    });
+  if (guide.when_present) wait(guide.when_present, placeIn);
+  else placeIn();
   return p;
 }
 

@@ -6,6 +6,7 @@ import "./celebration";
 import "./banner";
 import "./guide";
 import "./survey";
+import "./present";
 import { start } from "./index";
 
 start();

@@ -55,8 +55,8 @@ export class Line implements Queue {
   /** The walkthrough whose step is on this page, if any. */
   #tourOnScreen(): string | null {
     const tour = this.#host.tour;
-    const step = tour?.walkthrough.steps[tour.index];
-    return step && urlMatches(step.page_url_pattern, location.pathname, location.search) ? tour!.walkthrough.key : null;
+    const step = tour?.walk.steps[tour.index];
+    return step && urlMatches(step.page_url_pattern, location.pathname, location.search) ? tour!.walk.key : null;
   }
 
   want(entry: Entry): void {
@@ -89,7 +89,7 @@ export class Line implements Queue {
   #report(entry: Entry, reason: string): void {
     if (this.#reported.has(entry)) return;
     this.#reported.add(entry);
-    const behind = reason === "walkthrough" ? this.#host.tour?.walkthrough.key : this.#shown.get(entry.slot)?.key;
+    const behind = reason === "walkthrough" ? this.#host.tour?.walk.key : this.#shown.get(entry.slot)?.key;
     this.#host.track("$content_waiting", { kind: entry.kind, key: entry.key, reason, behind });
   }
 
