@@ -20,7 +20,8 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from django.utils import timezone
@@ -132,85 +133,192 @@ def retention(
     )
 
 
+# Each event of a block of _BLOCK people travels as one UInt64, so one plain sort orders the
+# block by person, then time, then kind (where five keyed sorts of parallel arrays were the
+# report's main cost): the person's slot in the block (10 bits), the milliseconds since
+# DateTime64's first instant (44 bits reach 2299) and a kind (2 bits) that puts an event that
+# enters the cohort before a return at the same instant.
+_BLOCK = 1024
+_EPOCH_MS = -2_208_988_800_000  # 1900-01-01 00:00 UTC
+_MS_MASK = 2**44 - 1
+_COHORT_AND_RETURN, _COHORT_ONLY, _RETURN_ONLY = 0, 1, 2
+_DAY_MS = 86_400_000
+# Past this many daylight-saving changes, or this many days, inside a report's window, local
+# days come from ClickHouse's calendar instead of the offsets (a range of decades: finding the
+# changes day by day over 400 years took 1.6 s).
+_MAX_TRANSITIONS = 48
+_MAX_WINDOW_DAYS = 3_660
+_FIRST_DAY = date(1899, 12, 31)  # local day number 0 (a Sunday); 1900-01-01 is day 1
+
+
+def _utc_offsets(zone: str, start: datetime, end: datetime) -> list[tuple[int, int]] | None:
+    """The zone's UTC offset (ms) from each instant (ms since _EPOCH_MS) on, over start..end:
+    [(0, offset), (change, offset), ...], or None when it changes more than _MAX_TRANSITIONS
+    times or the window is longer than _MAX_WINDOW_DAYS. Events outside start..end take the
+    nearest offset: their local day is then wrong by at most the offset, but on the right side
+    of the window, which is all the report needs."""
+    tz = zoneinfo.ZoneInfo(zone)
+
+    def offset(ms: int) -> int:
+        instant = datetime.fromtimestamp((ms + _EPOCH_MS) / 1000, tz=UTC).astimezone(tz)
+        return int(instant.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
+
+    if end - start > timedelta(days=_MAX_WINDOW_DAYS):
+        return None
+    first = int(start.timestamp() * 1000) - _EPOCH_MS
+    last = int(end.timestamp() * 1000) - _EPOCH_MS
+    offsets = [(0, offset(first))]
+    probe = first
+    while probe < last:
+        step = min(probe + _DAY_MS, last)
+        if offset(step) != offsets[-1][1]:
+            low, high = probe, step  # the change is after low, at or before high
+            while high - low > 1:
+                middle = (low + high) // 2
+                if offset(middle) == offsets[-1][1]:
+                    low = middle
+                else:
+                    high = middle
+            offsets.append((high, offset(high)))
+            if len(offsets) > _MAX_TRANSITIONS:
+                return None
+        probe = step
+    return offsets
+
+
+def _local_day(ms: str, offsets: list[tuple[int, int]] | None) -> str:
+    """SQL: the local day number (days since _FIRST_DAY) of `ms` (ms since _EPOCH_MS)."""
+    if offsets is None:
+        return (
+            f"(toRelativeDayNum(fromUnixTimestamp64Milli(toInt64({ms}) + {_EPOCH_MS}, 'UTC'),"
+            " {tz:String}) + 25568)"
+        )
+    shift = " ".join(
+        f"{ms} < {int(change)}, {int(before)}," for (_, before), (change, _) in pairwise(offsets)
+    )
+    offset = f"multiIf({shift} {int(offsets[-1][1])})" if shift else str(int(offsets[0][1]))
+    return f"intDiv(toInt64({ms}) + {offset} + {_DAY_MS}, {_DAY_MS})"
+
+
+def _period_number(ms: str, period: str, offsets: list[tuple[int, int]] | None) -> str:
+    """SQL: the number of the local day, Monday week or month holding `ms`."""
+    day = _local_day(ms, offsets)
+    if period == "day":
+        return day
+    if period == "week":
+        return f"intDiv({day} + 6, 7)"
+    return f"toRelativeMonthNum(toDate32({day} - 25568))"
+
+
+def _period_date(number: int, period: str) -> date:
+    if period == "day":
+        return _FIRST_DAY + timedelta(days=number)
+    if period == "week":
+        return _FIRST_DAY + timedelta(days=7 * number - 6)
+    return date((number - 1) // 12, (number - 1) % 12 + 1, 1)
+
+
 def _event_grid(
     period: str, periods: int, mode: str, cohort_type: str, parameters: dict[str, Any]
 ) -> tuple[dict[date, int], dict[tuple[date, int], int]]:
-    """One scan of the workspace's cohort and return events, gathered in blocks of 1024 people
-    (one group per person, or per person and period, was what cost: 1 M groups) and cut per
-    person. Per person, the cohort entries (first-time: the first cohort event ever;
-    recurring: the first one of each period in the range) and, for each, the periods with a
-    return at or after the entry; then one row per cohort with its size and a count per
-    period."""
-    cohort_if = "name = {cohort_event:String}" if parameters["cohort_event"] else "1"
-    return_if = "name = {return_event:String}" if parameters["return_event"] else "1"
-    start = "toUnixTimestamp64Milli({start:DateTime64(3, 'UTC')})"
-    end = "toUnixTimestamp64Milli({end:DateTime64(3, 'UTC')})"
-    index = {
-        "day": "dateDiff('day', c.1, q)",
-        "week": "intDiv(dateDiff('day', c.1, q), 7)",
-        "month": "dateDiff('month', c.1, q)",
+    """One scan of the workspace's cohort and return events, gathered in blocks of _BLOCK
+    people (one group per person, or per person and period, was what cost: 1 M groups), sorted
+    once as packed integers and cut per person. Per person, the cohort entries (first-time: the
+    first cohort event ever, if it falls in the range; recurring: the first one of each period
+    in the range) and, for each, the periods with a return at or after the entry, as offsets
+    from the entry's period ("on": every one under `periods`; "on_or_after": the last, capped);
+    then one row per (cohort, offsets) with its number of people, spread into the grid here."""
+    start, end = parameters["start"], parameters["end"]
+    # Past the last cohort's last period, a return only needs to be known as later.
+    last_day = end.date() - timedelta(days=1)  # `end` is the local midnight after the range
+    last_cohort = {
+        "day": last_day,
+        "week": last_day - timedelta(days=last_day.weekday()),
+        "month": last_day.replace(day=1),
     }[period]
+    window_end = datetime.combine(
+        period_start(last_cohort, periods, period), datetime.min.time(), tzinfo=end.tzinfo
+    )
+    offsets = _utc_offsets(parameters["tz"], start, window_end)
+    first_ms = int(start.timestamp() * 1000) - _EPOCH_MS
+    end_ms = int(end.timestamp() * 1000) - _EPOCH_MS
+
+    def ms(packed: str) -> str:
+        return f"bitAnd(bitShiftRight({packed}, 2), {_MS_MASK})"
+
+    def number(packed_ms: str) -> str:
+        return _period_number(packed_ms, period, offsets)
+
+    is_cohort = "name = {cohort_event:String}" if parameters["cohort_event"] else "1"
+    is_return = "name = {return_event:String}" if parameters["return_event"] else "1"
+    in_range = f"{ms('x')} >= {first_ms} AND {ms('x')} < {end_ms}"
     if cohort_type == "first_time":
-        # The first cohort event ever; it must then fall in the range.
-        entries = (
-            f"arrayFilter(c -> c.2 >= {start} AND c.2 < {end}, arrayMap(i -> (pp[i], pt[i]),"
-            " arrayFilter(i -> i > 0, [arrayFirstIndex(c -> c, pc)])))"
-        )
+        # The first cohort event ever (0, outside any range, when there is none).
+        entries = f"arrayFilter(x -> {in_range}, [arrayFirst(x -> bitAnd(x, 3) < 2, p)])"
     else:
-        # Only what happened in the range makes a cohort.
+        # The first cohort event of each period, counting only what happened in the range.
         entries = (
-            f"arrayMap(q -> (q, arrayMin(arrayFilter((t, x, c) -> c AND x = q AND t >= {start}"
-            f" AND t < {end}, pt, pp, pc))), arrayDistinct(arrayFilter((x, t, c) -> c AND"
-            f" t >= {start} AND t < {end}, pp, pt, pc)))"
+            "arrayMap(q -> arrayMin(arrayFilter((x, xq) -> xq = q, cohort_events,"
+            " cohort_periods)), arrayDistinct(cohort_periods))"
         )
-    returned = (
-        f"arrayDistinct(arrayMap(q -> {index}, arrayFilter((q, t, r) -> r AND t >= c.2, pp, pt,"
-        " pr)))"
+    # Offsets of the periods with a return at or after the entry `x` (whose period is `q`).
+    offsets_sql = (
+        "arrayCompact(arraySort(arrayFilter(i -> i >= 0, arrayMap((r, rq) -> if(r >= "
+        f"{ms('x')}, rq - q, -1), return_ms, return_periods))))"
     )
     if mode == "on":
-        flags = f"arrayMap(i -> toUInt64(has(returned, i)), range({periods}))"
+        shaped = f"arrayFilter(i -> i < {int(periods)}, {offsets_sql})"
     else:
-        last = "arrayMax(arrayPushBack(returned, -1))"
-        flags = f"arrayMap(i -> toUInt64({last} >= i), range({periods}))"
-
-    def split(column: str) -> str:
-        return f"arraySplit((x, s) -> s, {column}, starts)"
-
+        shaped = f"arrayMap(i -> least(i, {int(periods) - 1}), arraySlice({offsets_sql}, -1))"
+    packed = (
+        f"bitShiftLeft(toUInt64(person_id % {_BLOCK}), 54)"
+        f" + bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ({_EPOCH_MS})), 2)"
+        f" + if(is_cohort, if(is_return, {_COHORT_AND_RETURN}, {_COHORT_ONLY}), {_RETURN_ONLY})"
+    )
+    # A return before the range comes before any entry.
+    start = "{start:DateTime64(3, 'UTC')}"
     sql = f"""
-        SELECT row.1 AS cohort, count(), sumForEach(row.2) FROM (
-            SELECT arrayJoin(arrayFlatten(arrayMap((pt, pp, pc, pr) -> arrayMap(c -> (c.1,
-                       arrayMap(returned -> {flags}, [{returned}])[1]), {entries}),
-                       {split("ms")}, {split("periods")}, {split("cohorts")},
-                       {split("returns")}))) AS row
+        SELECT row.1 AS cohort, row.2 AS returned, count() FROM (
+            SELECT arrayJoin(arrayMap(x -> ({number(ms("x"))} AS q, {shaped}), {entries})) AS row
             FROM (
-                -- Each block's events by person, in time order (the first cohort event first).
-                SELECT groupArray(bitShiftLeft(toUInt64(person_id % 1024), 54)
-                                  + toUInt64(event_ms + 2300000000000)) AS keys,
-                       arraySort(keys) AS sorted_keys,
-                       arrayMap(d -> d != 0, arrayDifference(arrayMap(
-                           k -> bitShiftRight(k, 54), sorted_keys))) AS starts,
-                       arraySort((x, k) -> k, groupArray(event_ms), keys) AS ms,
-                       arraySort((x, k) -> k, groupArray(event_period), keys) AS periods,
-                       arraySort((x, k) -> k, groupArray(is_cohort), keys) AS cohorts,
-                       arraySort((x, k) -> k, groupArray(is_return), keys) AS returns
+                SELECT p,
+                       arrayFilter(x -> bitAnd(x, 3) < 2 AND {in_range}, p) AS cohort_events,
+                       arrayMap(x -> {number(ms("x"))}, cohort_events) AS cohort_periods,
+                       arrayMap(x -> {ms("x")}, arrayFilter(x -> bitAnd(x, 3) != 1, p))
+                           AS return_ms,
+                       arrayMap(r -> {number("r")}, return_ms) AS return_periods
                 FROM (
-                    SELECT person_id, toUnixTimestamp64Milli(timestamp) AS event_ms,
-                           {bucket("timestamp", period)} AS event_period,
-                           toUInt8({cohort_if}) AS is_cohort, toUInt8({return_if}) AS is_return
-                    FROM events WHERE workspace_id = {{workspace:UInt64}}
-                      AND (is_cohort OR is_return)
+                    -- Each block's events in (person, time, kind) order, cut per person.
+                    SELECT arrayJoin(arraySplit((x, s) -> s, sorted, arrayMap(d -> d != 0,
+                               arrayDifference(arrayMap(x -> bitShiftRight(x, 54), sorted)))))
+                               AS p
+                    FROM (
+                        SELECT arraySort(groupArray({packed})) AS sorted
+                        FROM (
+                            SELECT person_id, timestamp, toUInt8({is_cohort}) AS is_cohort,
+                                   toUInt8({is_return}) AS is_return
+                            FROM events WHERE workspace_id = {{workspace:UInt64}}
+                              AND (is_cohort OR (is_return AND timestamp >= {start}))
+                        )
+                        GROUP BY intDiv(person_id, {_BLOCK})
+                    )
                 )
-                GROUP BY intDiv(person_id, 1024)
             )
-        ) GROUP BY cohort
+        ) GROUP BY cohort, returned
     """
-    sizes: dict[date, int] = {}
+    sizes: dict[date, int] = defaultdict(int)
     counts: dict[tuple[date, int], int] = defaultdict(int)
-    for cohort_start, size, per_period in store.rows(sql, parameters):
-        sizes[cohort_start] = int(size)
-        for offset, people in enumerate(per_period):
-            counts[(cohort_start, offset)] = int(people)
-    return sizes, counts
+    for cohort_number, returned, people in store.rows(sql, parameters):
+        cohort_start = _period_date(int(cohort_number), period)
+        sizes[cohort_start] += int(people)
+        if mode == "on":
+            for offset in returned:
+                counts[(cohort_start, offset)] += int(people)
+        else:
+            for last in returned:  # counted at the last period: returned in N or later
+                for offset in range(last + 1):
+                    counts[(cohort_start, offset)] += int(people)
+    return dict(sizes), counts
 
 
 def _journey_grid(

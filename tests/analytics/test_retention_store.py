@@ -15,6 +15,7 @@ import pytest
 from analytics.inputs import DateRange
 from analytics.report import retention
 from analytics.report.common import period_index
+from analytics.report.retention import MODES
 from onboarding.models import Event, Workspace
 from tests.factories import EndUserFactory
 
@@ -196,3 +197,93 @@ def test_a_period_still_running_is_marked_incomplete_and_a_future_one_has_no_rat
     (cohort,) = result.cohorts
     assert cohort.rates == (1.0, 0.0, None)
     assert cohort.incomplete == (False, True, False)
+
+
+def _edges(zone: str, first: date, last: date) -> list[datetime]:
+    """Instants where retention can go wrong in `zone`: each local midnight between first and
+    last and each change of UTC offset, exactly and one millisecond either side."""
+    tz = zoneinfo.ZoneInfo(zone)
+    exact = []
+    day = first
+    while day <= last:
+        exact.append(datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC))
+        day += timedelta(days=1)
+    hour = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    while hour.date() <= last:
+        following = hour + timedelta(minutes=30)
+        if hour.astimezone(tz).utcoffset() != following.astimezone(tz).utcoffset():
+            exact.append(following)  # changes fall on the half hour in every zone used here
+        hour = following
+    one_ms = timedelta(milliseconds=1)
+    return [instant + shift for instant in exact for shift in (-one_ms, timedelta(0), one_ms)]
+
+
+# Each zone changes its offset inside the range: New York on 9 March 2025, Berlin on 30 March,
+# Santiago on 6 April at midnight (back to 23:00: an hour of the 5th after the 6th began),
+# Lord Howe on 6 April by half an hour.
+EDGE_ZONES = ("America/New_York", "Europe/Berlin", "America/Santiago", "Australia/Lord_Howe")
+
+
+@pytest.mark.parametrize("seed", range(len(EDGE_ZONES)))
+def test_store_retention_equals_the_reference_at_period_edges_and_offset_changes(
+    workspace: Workspace, analytics_store: Callable[[], Any], seed: int
+) -> None:
+    rng = random.Random(1000 + seed)
+    zone = EDGE_ZONES[seed]
+    edges = _edges(zone, date(2025, 2, 20), date(2025, 5, 10))
+    origin = datetime(2025, 2, 20, tzinfo=UTC)
+    events: list[tuple[int, datetime, str]] = []
+    rows = []
+    for p in range(16):
+        user = EndUserFactory(workspace=workspace, external_id=f"p{p}")
+        for _ in range(rng.randint(1, 10)):
+            if rng.random() < 0.6:
+                at = rng.choice(edges)
+            else:  # anywhere, to the millisecond (what the store keeps)
+                at = origin + timedelta(milliseconds=rng.randint(0, 80 * 86_400_000))
+            if rng.random() < 0.15 and events:  # a tie with another event, maybe another name
+                at = rng.choice(events)[1]
+            name = rng.choice(NAMES)
+            events.append((user.id, at, name))
+            rows.append(
+                Event(
+                    workspace=workspace,
+                    end_user=user,
+                    client_id=f"00000000-0000-4000-8000-{len(rows):012d}",
+                    name=name,
+                    timestamp=at,
+                )
+            )
+    Event.objects.bulk_create(rows)
+    analytics_store()
+    # People whose first event is before the range start (20 February to 1 March) and, with
+    # the range of decades, a window with more offset changes than the arithmetic takes.
+    narrow = DateRange(date(2025, 3, 1), date(2025, 4, 20), zone)
+    wide = DateRange(date(1990, 1, 1), date(2025, 4, 20), zone)
+    cases = [
+        (narrow, period, mode, cohort_type)
+        for period in ("day", "week", "month")
+        for mode in ("on", "on_or_after")
+        for cohort_type in ("first_time", "recurring")
+    ] + [(wide, period, rng.choice(MODES), "first_time") for period in ("week", "month")]
+    for date_range, period, mode, cohort_type in cases:
+        options = {
+            "period": period,
+            "periods": rng.choice([3, 8]),
+            "mode": mode,
+            "cohort_type": cohort_type,
+            "cohort_event": rng.choice([None, "login"]),
+            "return_event": rng.choice([None, "report"]),
+        }
+        result = retention.retention(
+            workspace=workspace,
+            date_range=date_range,
+            now=datetime(2025, 9, 1, tzinfo=UTC),
+            **options,
+        )
+        expected = _reference(events, date_range=date_range, **options)
+        assert [(c.cohort_start, c.size, c.returned) for c in result.cohorts] == expected, (
+            zone,
+            date_range.date_from,
+            options,
+        )
