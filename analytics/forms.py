@@ -138,6 +138,17 @@ class ReportForm(forms.Form):
             for name in ("date_from", "date_to", "timezone"):
                 del self.fields[name]
 
+    def event_options(self) -> SafeString:
+        """The recorded event names as a <datalist>'s options (up to SUGGESTION_LIMIT of them,
+        written here: a template loop per option cost more than the report on small data)."""
+        return mark_safe(  # noqa: S308 - names escaped here
+            "".join(
+                f'<option value="{escape(event.name)}">{escape(event.name)} '
+                f"({event.count} in {SUGGESTION_DAYS} days)</option>"
+                for event in self.events
+            )
+        )
+
     def defaults(self) -> dict[str, Any]:
         return {
             "date_from": (self.today - timedelta(days=DEFAULT_DAYS - 1)).isoformat(),

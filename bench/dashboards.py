@@ -5,9 +5,11 @@ default inputs: the last 30 days, the first journey), over `generate_demo_events
 PostgreSQL, by default the demo's size (3 000 people / 150 000 events over 60 days; the
 issue's large size is `--users 1000000 --events 10000000`). Prints the median of `--repeat`
 renders of each page (after one warm-up) and its ratio to a baseline measured in the same run:
-a plain `SELECT count(*)` over the same events. The data is the same workspace
-bench/analytics.py makes, generated once per size and reused, exported into a fresh chDB store
-(a temporary directory) the way the scheduler does, since the reports read the store.
+a plain `SELECT count(*)` over the same events, each figure with the load average when it
+was taken. The data is the same workspace bench/analytics.py makes, generated once per size and
+reused, exported into a fresh chDB store (a temporary directory) the way the scheduler does,
+since the reports read the store; with ANALYTICS_URL set, that store is kept and only the
+events it lacks are exported (10 M events take minutes to export).
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import statistics
 import tempfile
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-# The reports read the analytics store: a fresh one, filled below from the dataset.
+# The reports read the analytics store: a fresh one, filled below from the dataset, unless
+# ANALYTICS_URL names one (kept between runs: only events not yet in it are exported).
+FRESH_STORE = "ANALYTICS_URL" not in os.environ
 os.environ.setdefault("ANALYTICS_URL", f"chdb://{tempfile.mkdtemp(prefix='milepost-dash-')}")
 
 HERE = Path(__file__).resolve().parent
@@ -44,10 +50,100 @@ PAGES = [
 ]
 
 
-def measure(workspace: Any, repeat: int) -> dict[str, float]:
+# The pages that read only the analytics store (and the primary database's settings).
+STORE_PAGES = ["funnel/", "retention/", "lifecycle/", "adoption/", "pai/"]
+
+# People and events written straight into the store (no PostgreSQL rows), shaped like
+# generate_demo_events': each person signs up at a random moment of the last `days` days with
+# a $pageview, then does `per_person - 1` events thinning out after signup, the earlier
+# activity names more often; a quarter become PQLs. Hashes of (person, event) stand in for
+# the random numbers, so a run makes the same data.
+SYNTHETIC_EVENTS = """
+    INSERT INTO events (workspace_id, person_id, timestamp, id, name, properties)
+    SELECT {w:UInt64}, p, fromUnixTimestamp64Milli(toInt64(if(i = 0, signed, signed
+               + (now_ms - signed) * pow(cityHash64(p, i, 2) / 18446744073709551616, 2))), 'UTC'),
+           number + 1,
+           if(i = 0, '$pageview', {activity:Array(String)}[1 + least({last:UInt32}, toUInt32(
+               -log(1 - cityHash64(p, i, 3) / 18446744073709551616) / 0.8))]),
+           concat('{"source": "', ['ads', 'email', 'direct'][1 + cityHash64(p, i, 4) % 3], '"}')
+    FROM (SELECT number, intDiv(number, {per_person:UInt64}) + 1 AS p,
+                 number % {per_person:UInt64} AS i, {now_ms:Int64} AS now_ms,
+                 now_ms - cityHash64(p, 1) % ({days:UInt64} * 86400000) AS signed
+          FROM numbers({events:UInt64}))
+"""
+SYNTHETIC_PEOPLE = """
+    INSERT INTO people (workspace_id, person_id, first_seen_at, signed_up_at, pql_at, traits,
+                        version)
+    SELECT {w:UInt64}, p, at, at, if(p % 4 = 0, at + toIntervalHour(1 + p % 48), NULL),
+           concat('{"plan": "', ['free', 'pro'][1 + p % 2], '"}'), 1
+    FROM (SELECT number + 1 AS p, fromUnixTimestamp64Milli(toInt64({now_ms:Int64}
+                 - cityHash64(p, 1) % ({days:UInt64} * 86400000)), 'UTC') AS at
+          FROM numbers({users:UInt64}))
+"""
+
+
+def synthetic_store_workspace(users: int, events: int) -> Any:
+    """A workspace whose people and events are only in the store, written by SQL in seconds
+    (generating 10 M events through PostgreSQL takes 16 minutes on a quiet machine, and more
+    than the hour there was on a loaded one). Only the store's reports read it."""
+    from django.utils import timezone
+
+    from analytics import store
+    from analytics.management.commands.generate_demo_events import ACTIVITY
+    from onboarding.models import EndUser, Event, Workspace
+
+    slug = f"bench-store-{users}u-{events}e"
+    workspace = Workspace.objects.filter(slug=slug).first()
+    if workspace is None:
+        workspace = Workspace(name=slug, slug=slug)
+        workspace.issue_keys()
+        workspace.save()
+        # The inputs accept only event names the workspace recorded (checked in PostgreSQL):
+        # one event of each name there, which the store does not hold.
+        person = EndUser.objects.create(workspace=workspace, external_id="bench-store-person")
+        Event.objects.bulk_create(
+            Event(
+                workspace=workspace,
+                end_user=person,
+                client_id=uuid.uuid4(),
+                name=name,
+                timestamp=timezone.now(),
+            )
+            for name in ACTIVITY
+        )
+    store.migrate()
+    found = store.rows(
+        "SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": workspace.pk}
+    )
+    if found[0][0] == events:
+        return workspace
+    for table in ("events", "people"):
+        store.command(f"DELETE FROM {table} WHERE workspace_id = {{w:UInt64}}", {"w": workspace.pk})
+    print(f"writing {users} people / {events} events into the store ...", flush=True)
+    started = time.perf_counter()
+    parameters = {
+        "w": workspace.pk,
+        "users": users,
+        "events": events,
+        "per_person": max(events // users, 1),
+        "days": bench_analytics.DAYS,
+        "now_ms": int(timezone.now().timestamp() * 1000),
+        "activity": ACTIVITY,
+        "last": len(ACTIVITY) - 1,
+    }
+    store.command(SYNTHETIC_EVENTS, parameters)
+    store.command(SYNTHETIC_PEOPLE, parameters)
+    print(f"written in {time.perf_counter() - started:.0f} s", flush=True)
+    return workspace
+
+
+def measure(
+    workspace: Any, repeat: int, pages: list[str] = PAGES
+) -> dict[str, tuple[float, float]]:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
+    from django.db.backends.signals import connection_created
     from django.test import Client
 
     from onboarding.models import Event
@@ -60,7 +156,22 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
     )
     client = Client()
     client.force_login(admin)
-    figures: dict[str, float] = {}
+    # Every query of the primary database, on whichever thread and connection the request
+    # runs (a page's connection is opened for it and closed after it).
+    queries: list[str] = []
+
+    def count_query(execute: Any, sql: str, *args: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, *args)
+
+    def counting(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if count_query not in connection.execute_wrappers:
+            connection.execute_wrappers.append(count_query)
+
+    connection_created.connect(counting, weak=False)
+    counting(None, connection)
+    # Each figure with the load average (1 minute) when it was taken: the machine is shared.
+    figures: dict[str, tuple[float, float]] = {}
 
     def count() -> None:
         with connection.cursor() as cursor:
@@ -69,7 +180,10 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
                 [workspace.pk],
             )
 
-    figures["baseline: count(*) of the events"] = bench_analytics.median_ms(count, repeat)
+    figures["baseline: count(*) of the events"] = (
+        bench_analytics.median_ms(count, repeat),
+        os.getloadavg()[0],
+    )
 
     def store_count() -> None:
         from analytics import store
@@ -78,8 +192,11 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
             "SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": workspace.pk}
         )
 
-    figures["floor: count() in the store"] = bench_analytics.median_ms(store_count, repeat)
-    for page in PAGES:
+    figures["floor: count() in the store"] = (
+        bench_analytics.median_ms(store_count, repeat),
+        os.getloadavg()[0],
+    )
+    for page in pages:
         address = f"/admin/analytics/dashboard/{page}?workspace={workspace.pk}"
 
         def render(address: str = address) -> None:
@@ -87,7 +204,21 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
             if answer.status_code != 200:
                 raise SystemExit(f"{address} answered {answer.status_code}")
 
-        figures[page.rstrip("/") or "home"] = bench_analytics.median_ms(render, repeat)
+        name = page.rstrip("/") or "home"
+        # The warm-up render counts the primary database's queries; then the wall time and
+        # what a shared machine's load does not change, this process's CPU time (chDB's threads
+        # included; PostgreSQL's server is another process), from the same renders.
+        queries.clear()
+        render()
+        counted = len(queries)
+        wall, cpu = [], []
+        for _ in range(repeat):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            render()
+            wall.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
+        figures[name] = (statistics.median(wall), os.getloadavg()[0])
+        figures[f"{name} (CPU ms, queries)"] = (statistics.median(cpu), counted)
     return figures
 
 
@@ -96,22 +227,40 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--events", type=int, default=150_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--store-only",
+        action="store_true",
+        help="write the people and events straight into the store and measure only the "
+        "store's reports (funnel, retention, lifecycle, adoption, PAI)",
+    )
     options = parser.parse_args()
     bench_analytics.setup()
-    workspace = bench_analytics.dataset(options.users, options.events)
     from analytics import store, store_export
 
-    started = time.perf_counter()
-    store.reset()
-    exported = store_export.export(settle=timedelta(0)).exported
-    print(f"exported {exported} events to the store in {time.perf_counter() - started:.0f} s")
+    if options.store_only:
+        workspace = synthetic_store_workspace(options.users, options.events)
+        pages = STORE_PAGES
+    else:
+        workspace = bench_analytics.dataset(options.users, options.events)
+        pages = PAGES
+        started = time.perf_counter()
+        if FRESH_STORE:
+            store.reset()
+        exported = store_export.export(settle=timedelta(0)).exported
+        print(f"exported {exported} events to the store in {time.perf_counter() - started:.0f} s")
     print(f"load average before: {os.getloadavg()}")
-    figures = measure(workspace, options.repeat)
+    figures = measure(workspace, options.repeat, pages)
     print(f"load average after: {os.getloadavg()}")
-    baseline = figures["baseline: count(*) of the events"]
+    # A store-only workspace has no events in PostgreSQL: its baseline is the store's floor.
+    baseline = figures[
+        "floor: count() in the store" if options.store_only else "baseline: count(*) of the events"
+    ][0]
     print(f"\n{options.users} people / {options.events} events, median of {options.repeat}")
-    for name, ms in figures.items():
-        print(f"  {name:36} {ms:9.1f} ms  {ms / baseline:7.1f}x baseline")
+    for name, (ms, load) in figures.items():
+        if name.endswith("(CPU ms, queries)"):
+            print(f"  {name:36} {ms:9.1f} ms CPU  {load:4.0f} queries")
+        else:
+            print(f"  {name:36} {ms:9.1f} ms  {ms / baseline:7.1f}x  load {load:5.1f}")
 
 
 if __name__ == "__main__":

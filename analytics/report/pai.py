@@ -111,18 +111,17 @@ def pai_validation(
         "observable": now - timedelta(days=retention_day),
         "cap": max_threshold,
     }
-    # One pass: people per (capped key count, retained), and per (day, capped key count) how
-    # many were active; the best threshold's curve is a sum over counts at or above it.
+    # One pass over the people (the join of their events is most of the work, and a UNION of
+    # two reads of it did it twice): day -1 of each person gives people per (capped key count,
+    # retained); the days they were active give, per (day, capped key count), how many were.
     rows = store.rows(
-        f"""SELECT 0, least(key_count, {{cap:UInt32}}), retained, count() FROM ({people})
-            GROUP BY 2, 3
-            UNION ALL
-            SELECT 1, least(key_count, {{cap:UInt32}}), day, count()
-            FROM ({people}) ARRAY JOIN days AS day GROUP BY 2, 3""",
+        f"""SELECT day, least(key_count, {{cap:UInt32}}) AS k, retained, count()
+            FROM ({people}) ARRAY JOIN arrayPushFront(days, -1) AS day
+            GROUP BY day, k, retained""",
         parameters,
     )
-    distribution = [(int(k), int(r), int(n)) for kind, k, r, n in rows if kind == 0]
-    activity = [(int(k), int(d), int(n)) for kind, k, d, n in rows if kind == 1]
+    distribution = [(int(k), int(r), int(n)) for day, k, r, n in rows if day == -1]
+    activity = [(int(k), int(day), int(n)) for day, k, _, n in rows if day != -1]
     signups = sum(n for _, _, n in distribution)
     retained_total = sum(n for _, r, n in distribution if r)
     thresholds = []

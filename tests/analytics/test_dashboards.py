@@ -7,17 +7,19 @@ from urllib.parse import urlencode
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.utils import timezone
 
 from analytics import services
-from analytics.dashboards import adoption_figures, histogram_position
+from analytics.dashboards import adoption_figures, histogram_position, weeks_of
+from analytics.inputs import DateRange
 from analytics.models import SavedReport
-from analytics.report import adoption, lifecycle
+from analytics.report import adoption, journey_funnel, lifecycle
 from analytics.report.segment_members import segment_members
 from onboarding.models import EndUser, Segment
 from tests.analytics.conftest import at
 from tests.analytics.test_admin import MARCH, figure, logged_in
-from tests.factories import WorkspaceFactory
+from tests.factories import JourneyFactory, MilestoneFactory, WorkspaceFactory
 
 
 def test_percentile_marks_stand_where_their_time_falls_inside_a_bucket():
@@ -310,3 +312,34 @@ def test_a_breakdown_at_a_step_names_the_step_it_needs(workspace, person, track,
     assert "Say at which step the property is read." in missing.content.decode()
     assert "Name a step from 1 to 2." in beyond.content.decode()
     assert 'id="figure-breakdown"' not in beyond.content.decode()
+
+
+def test_the_journey_funnel_over_time_counts_each_week_as_its_own_journey_funnel(
+    workspace, django_assert_max_num_queries
+):
+    journey = JourneyFactory(workspace=workspace, key="trial")
+    MilestoneFactory(journey=journey, key="installed", criterion="server", event_name="")
+    MilestoneFactory(journey=journey, key="campaign", event_name="campaign_created")
+    call_command(
+        "generate_demo_events", "--workspace", workspace.slug, "--quiet", "--users", "120",
+        "--days", "40",
+    )  # fmt: skip
+    today = timezone.now().date()
+    query = {"date_from": (today - timedelta(days=34)).isoformat(), "date_to": today.isoformat()}
+    client = logged_in(workspace)
+    address = f"/admin/analytics/dashboard/journey-funnel/?{urlencode(query)}"
+    client.get(address)  # the rollups are counted on the first read
+
+    # One read of the day rollups for every week, not a journey funnel (4-5 queries) per week.
+    with django_assert_max_num_queries(40):
+        page = client.get(address)
+
+    chart = figure(page.content.decode(), "over-time")
+    weeks = weeks_of(DateRange(today - timedelta(days=34), today))
+    assert chart["categories"] == [week.date_from.isoformat() for week in weeks]
+    for i, week in enumerate(weeks):
+        funnel = journey_funnel.journey_funnel(journey=journey, date_range=week)
+        assert [series["values"][i] for series in chart["series"]] == [
+            step.conversion_from_start for step in funnel.steps[1:]
+        ]
+    assert sum(1 for series in chart["series"] for value in series["values"] if value)
