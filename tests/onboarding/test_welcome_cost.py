@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from onboarding import batching, delivery, experiments, services
+from onboarding import batching, delivery, experiments, queries, services
 from onboarding.models import Criterion, EndUser, Event, Experiment, JourneyStart, Workspace
 from tests.factories import (
     ConditionFactory,
@@ -117,6 +117,14 @@ def reached_milestones(workspace: Workspace, people: list[str]) -> None:
             end_user=EndUser.objects.get(workspace=workspace, external_id=person),
         )
         assert len(ack.accepted) == 2, ack
+
+
+@pytest.fixture(autouse=True)
+def copies_kept_while_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The process rechecks its copies of the live content and the experiments once a second,
+    # whoever says hello: on a slow database such a recheck would land in one count only.
+    monkeypatch.setattr(queries, "LIVE_CONTENT_RECHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(experiments, "LIVE_RECHECK_SECONDS", 3600.0)
 
 
 @pytest.mark.django_db(transaction=True)
