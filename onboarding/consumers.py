@@ -198,7 +198,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 code,
                 f" ({message['reason']})" if message.get("reason") else "",
             )
-        await super().websocket_disconnect(message)
+        # Not Channels' own: it would then hop to its single database thread to close old
+        # connections, once per closing socket (thousands at once when a load balancer
+        # restarts), for a thread this consumer never uses (database work runs on the pool).
+        await self.disconnect(code)
+        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         if self.counted_open:
@@ -289,6 +293,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 metrics.ERRORS.labels("socket").inc()
                 logger.exception("widget message %r failed", message.get("type"))
                 await self._error("internal", "The server could not handle this message; retry.")
+        # Done: an idle connection keeps no finished task (a new one starts with the next
+        # message; nothing was awaited since the inbox was found empty).
+        self.worker = None
 
     async def _unavailable(self, error: Exception, *, close: bool = False) -> None:
         """A database or Redis is down: nothing of this message was acknowledged, so the SDK

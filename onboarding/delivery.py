@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +18,8 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from onboarding import (
     content_state,
@@ -64,13 +67,41 @@ KEY_REFUSAL_STATUS = {
 }
 
 
+# The workspace of each publishable key, kept per process for a second: a crowd of sockets
+# reconnecting at once (a deploy, a load balancer restart) would otherwise read the same row
+# once per handshake. Every connection of a key then shares one Workspace object too. Saving or
+# deleting a workspace (key rotation, allowed origins, identity verification) forgets it in this
+# process at once; other processes read it again within the second.
+_WIDGET_WORKSPACES: dict[str, tuple[float, Workspace]] = {}
+WIDGET_WORKSPACE_RECHECK_SECONDS = 1.0
+
+
 def widget_workspace(*, key: Any, origin: str | None) -> Workspace:
+    cached = _WIDGET_WORKSPACES.get(key) if isinstance(key, str) else None
+    now = time.monotonic()
     try:
-        return workspace_for_widget(key=key, origin=origin)
+        if cached is not None and now - cached[0] < WIDGET_WORKSPACE_RECHECK_SECONDS:
+            workspace = cached[1]
+            if not workspace.allows_origin(origin):
+                raise KeyRefused(
+                    "origin_not_allowed",
+                    f"Origin {origin or '(none)'} is not among this workspace's allowed origins.",
+                )
+            return workspace
+        workspace = workspace_for_widget(key=key, origin=origin)
     except KeyRefused as refusal:
         raise ProtocolError(
             refusal.code, refusal.message, status=KEY_REFUSAL_STATUS.get(refusal.code, 401)
         ) from None
+    _WIDGET_WORKSPACES[key] = (now, workspace)
+    return workspace
+
+
+@receiver(post_save, sender=Workspace)
+@receiver(post_delete, sender=Workspace)
+def _forget_widget_workspaces(sender: Any, **kwargs: Any) -> None:
+    # All of them: a rotated key is no longer the key the copy is filed under.
+    _WIDGET_WORKSPACES.clear()
 
 
 def _user_id(user: Any) -> str:
@@ -196,7 +227,9 @@ journey_annotators: list[Callable[[Sequence[EndUser], Sequence[list[dict[str, An
 
 def _remember_locales(requests: Sequence[WelcomeRequest]) -> None:
     """Keep the language each person asks for (locale trait, else browser), so pushes and
-    e-mails sent without a page at hand are in it too. Written only when it changed."""
+    e-mails sent without a page at hand are in it too. Written only when it changed, with one
+    UPDATE per language for all the hellos of a group commit."""
+    changed: dict[str, set[int]] = defaultdict(set)
     for request in requests:
         end_user = request.end_user
         stored = end_user.traits if isinstance(end_user.traits, dict) else {}
@@ -206,7 +239,9 @@ def _remember_locales(requests: Sequence[WelcomeRequest]) -> None:
         )
         if asked and asked != end_user.locale:
             end_user.locale = asked
-            EndUser.objects.filter(pk=end_user.pk).update(locale=asked)
+            changed[asked].add(end_user.pk)
+    for asked, ids in sorted(changed.items()):
+        EndUser.objects.filter(pk__in=sorted(ids)).update(locale=asked)
 
 
 def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
@@ -227,9 +262,14 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
             # An extra must never cost anyone their welcome.
             logger.exception("journey annotator %r failed", annotate)
     answers = []
+    published = {
+        workspace_id: queries.live_content(workspace_id=workspace_id)[1]
+        for workspace_id in {user.workspace_id for user in end_users}
+    }
     for request, content, journey_list in zip(requests, contents, journeys, strict=True):
-        _, published = queries.live_content(workspace_id=request.end_user.workspace_id)
-        resolved = targeting.locale_for(end_user=request.end_user, published=published)
+        resolved = targeting.locale_for(
+            end_user=request.end_user, published=published[request.end_user.workspace_id]
+        )
         sdk_strings.localise_peers(journey_list, resolved.tag)
         _resource_center_peers(content, journey_list)
         answers.append(
@@ -240,7 +280,9 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
                     "traits": request.traits if isinstance(request.traits, dict) else {},
                 },
                 "content": content,
-                "journeys": translations.localise_journeys(journey_list, published, resolved.chain),
+                "journeys": translations.localise_journeys(
+                    journey_list, published[request.end_user.workspace_id], resolved.chain
+                ),
                 "theme": request.end_user.workspace.theme,
                 "locale": sdk_strings.sdk_locale(resolved.tag),
                 "seq": sequences.get(request.end_user.pk, 0),
@@ -270,10 +312,7 @@ def welcomes_many(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
 
 def _expose(exposures: Sequence[experiments.Exposure], pages: dict[int, str | None]) -> None:
     """Record the experiment exposures of the people whose page matches (experiments.py)."""
-    for end_user_id, page in pages.items():
-        mine = [e for e in exposures if e.end_user.pk == end_user_id]
-        if mine:
-            experiments.exposures_record(exposures=mine, page_url=page)
+    experiments.exposures_record(exposures=exposures, pages=pages)
 
 
 def content_message(

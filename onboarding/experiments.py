@@ -30,7 +30,7 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -219,17 +219,24 @@ def _remember(ids: Sequence[uuid.UUID]) -> None:
 
 
 def exposures_record(
-    *, exposures: Sequence[Exposure], page_url: str | None, at: datetime | None = None
+    *,
+    exposures: Sequence[Exposure],
+    page_url: str | None = None,
+    pages: Mapping[int, str | None] | None = None,
+    at: datetime | None = None,
 ) -> int:
     """Record the exposures whose URL rule matches `page_url` (None: the page is not known, so
-    nobody is exposed yet), once per person and experiment. Returns how many were new here."""
-    if page_url is None or not exposures:
+    nobody is exposed yet), once per person and experiment. Returns how many were new here.
+    `pages` gives each person's own page instead (end user id -> URL): the hellos of a group
+    commit are recorded with one write for all."""
+    if not exposures:
         return 0
     at = at or timezone.now()
     batches: dict[int, recording.EventBatch] = {}
     new_ids: list[uuid.UUID] = []
     for exposure in exposures:
-        if not page_matches(exposure.page_url_pattern, page_url):
+        page = page_url if pages is None else pages.get(exposure.end_user.pk)
+        if page is None or not page_matches(exposure.page_url_pattern, page):
             continue
         event_id = exposure_id(experiment=exposure.experiment, end_user=exposure.end_user)
         if event_id in _RECORDED:

@@ -111,6 +111,20 @@ def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: (-item["priority"], item["key"]))
 
 
+# The languages of each workspace's live content, kept with the list of versions they were read
+# from (queries.live_content hands out the same list until the next publish).
+_OFFERED: dict[int, tuple[Sequence[PublishedVersion], set[str]]] = {}
+
+
+def _offered(workspace_id: int, published: Sequence[PublishedVersion]) -> set[str]:
+    cached = _OFFERED.get(workspace_id)
+    if cached is not None and cached[0] is published:
+        return cached[1]
+    offered = translations.offered_locales(published)
+    _OFFERED[workspace_id] = (published, offered)
+    return offered
+
+
 def locale_for(
     *, end_user: EndUser, published: Sequence[PublishedVersion] | None = None
 ) -> translations.Resolved:
@@ -120,7 +134,7 @@ def locale_for(
         _, published = live_content(workspace_id=end_user.workspace_id)
     return translations.resolve(
         requested=end_user.locale,
-        offered=translations.offered_locales(published),
+        offered=_offered(end_user.workspace_id, published),
         default=end_user.workspace.default_locale,
     )
 
@@ -163,7 +177,7 @@ def targeted_many(
     experiments: dict[int, list[Experiment]] = {}
     for workspace_id in {user.workspace_id for user in end_users}:
         _, published = live_content(workspace_id=workspace_id, recheck=recheck)
-        offered[workspace_id] = translations.offered_locales(published)
+        offered[workspace_id] = _offered(workspace_id, published)
         versions[workspace_id] = [
             version
             for version in published

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from milepost.asgi import application
-from onboarding import recording
+from onboarding import recording, services
 from onboarding.models import ContentState, ErasureRecord, Event, MilestoneCompletion, Workspace
 from tests.factories import WorkspaceFactory
 from tests.onboarding.conftest import TrialJourney
@@ -84,6 +84,27 @@ async def test_an_unknown_key_is_refused(trial: TrialJourney) -> None:
     connected, _ = await socket("pk_unknown").connect()
 
     assert connected is False
+
+
+async def test_a_rotated_key_or_a_withdrawn_origin_is_refused_at_once_after_a_connection(
+    trial: TrialJourney,
+) -> None:
+    # Each process keeps a key's workspace for a second; a change saved here forgets it.
+    old_key = trial.workspace.keys["publishable_key"]
+    first = socket(old_key)
+    assert (await first.connect())[0] is True
+    await first.disconnect()
+    workspace = trial.workspace
+    new_key = (await sync_to_async(services.workspace_rotate_keys)(workspace=workspace))[
+        "publishable_key"
+    ]
+    assert (await socket(old_key).connect())[0] is False
+    second = socket(new_key)
+    assert (await second.connect())[0] is True
+    await second.disconnect()
+    workspace.allowed_origins = ["https://other.example.com"]
+    await sync_to_async(workspace.save)(update_fields=["allowed_origins"])
+    assert (await socket(new_key).connect())[0] is False
 
 
 async def test_events_are_acknowledged_after_they_are_stored_and_never_twice(key: str) -> None:
