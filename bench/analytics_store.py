@@ -30,7 +30,10 @@ from timing import median_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SCRATCH = Path(tempfile.mkdtemp(prefix="milepost-bench-store-"))
+# MILEPOST_BENCH_DIR keeps the store and its workspaces between runs (10 M events take minutes to
+# generate): a size already generated there is reused.
+SCRATCH = Path(os.environ.get("MILEPOST_BENCH_DIR") or tempfile.mkdtemp(prefix="milepost-bench-store-"))
+SCRATCH.mkdir(parents=True, exist_ok=True)
 os.environ["MILEPOST_VAR_DIR"] = str(SCRATCH)
 os.environ["ANALYTICS_URL"] = f"chdb://{SCRATCH / 'store'}"
 os.environ.pop("DATABASE_URL", None)
@@ -140,11 +143,14 @@ def main() -> None:
     rows: dict[str, list[float]] = {}
     sizes = [tuple(int(x) for x in size.split(":")) for size in arguments.sizes.split(",")]
     for people, events in sizes:
-        workspace = Workspace(name=f"bench {events}", slug=f"bench-{people}-{events}")
-        workspace.issue_keys()
-        workspace.save()
+        workspace = Workspace.objects.filter(slug=f"bench-{people}-{events}").first()
+        fresh = workspace is None
+        if workspace is None:
+            workspace = Workspace(name=f"bench {events}", slug=f"bench-{people}-{events}")
+            workspace.issue_keys()
+            workspace.save()
         started = time.perf_counter()
-        if events:
+        if events and fresh:
             generate(workspace.id, people, events)
         print(
             f"{people} people / {events} events generated in {time.perf_counter() - started:.1f} s",
