@@ -23,6 +23,7 @@ step times). Figures: bench/README.md.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -353,7 +354,10 @@ def _walk_sql(spec: EventFunnelSpec) -> str:
             f"arrayMap((l, x, e) -> if(e = 0, toUInt64(0), bitOr(bitOr(bitShiftLeft("
             f"toUInt64(l), 40), bitShiftLeft(toUInt64({clean}), 39)), e)), L, excluded, P1)",
         ),
-        ("best", "arrayMap(piece -> arrayMax(piece), arraySplit((x, s) -> s, attempt_keys, firsts))"),
+        (
+            "best",
+            "arrayMap(piece -> arrayMax(piece), arraySplit((x, s) -> s, attempt_keys, firsts))",
+        ),
         ("person_places", "arrayFilter((p, f) -> f, places, firsts)"),
         ("winner", "arrayMap(b -> toUInt32(bitAnd(b, 4294967295)), best)"),
         ("winner_level", "arrayMap(b -> toUInt8(bitShiftRight(b, 40)), best)"),
@@ -373,9 +377,7 @@ def _walk_sql(spec: EventFunnelSpec) -> str:
         step = breakdown.step or 0
         value = f"if(l > {step}, b_value[w{step + 1}], '(none)')"
     times = ", ".join(f"b_ms[w{k}]" for k in range(1, n + 1))
-    query = "SELECT * FROM sorted"
-    for name, expression in layers:
-        query = f"SELECT *, {expression} AS {name} FROM ({query})"
+    query = f"SELECT * FROM ({_layered_sql(layers)})"
     winners = ", ".join(f"W{k} AS w{k}" for k in range(1, n + 1))
     return f"""
     SELECT block * {BLOCK} + place AS person_id, l AS level,
@@ -385,6 +387,25 @@ def _walk_sql(spec: EventFunnelSpec) -> str:
     ARRAY JOIN best AS b, person_places AS place, winner_level AS l, {winners}
     WHERE b != 0
     """
+
+
+def _layered_sql(layers: list[tuple[str, str]]) -> str:
+    """`sorted` with the columns of `layers` (name, expression), each computed in the first
+    subquery where every column it reads exists: as few nested subqueries as the dependencies
+    allow (the analyzer's time grows with their number)."""
+    depth: dict[str, int] = {}
+    levels: list[list[str]] = []
+    for name, expression in layers:
+        read = set(re.findall(r"\b\w+\b", expression))
+        level = max((depth[column] + 1 for column in read & depth.keys()), default=0)
+        depth[name] = level
+        if level == len(levels):
+            levels.append([])
+        levels[level].append(f"{expression} AS {name}")
+    query = "SELECT * FROM sorted"
+    for columns in levels:
+        query = f"SELECT *, {', '.join(columns)} FROM ({query})"
+    return query
 
 
 def _merge_key_sql(place: str, ms: str, kind: int, position: str) -> str:
