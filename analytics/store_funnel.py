@@ -5,15 +5,15 @@ tests/analytics/test_store_funnel.py compares the two person by person).
 How the query works: the events that matter (for strict order, every event of the people who
 entered) are read with a bit mask of the steps and of the exclusions each matches, gathered per
 block of 1024 person ids (one group per person was the bottleneck) and put in reading order
-(time, first step, id) by one sort of a numeric key that also carries the masks. Ordered and
-strict funnels without exclusions (and not "all steps") then run over the whole block at once
-(_chain_sql: one array pass per level, nothing per person until the answer). Exclusions, any
-order and "all steps" cut the block per person with arraySplit (no lambda ever captures a
-block-sized array: a captured array is copied once per element) and walk one fold per entry,
-choosing among the attempts. The outer query aggregates those people into the report with one
-aggregate per figure, so only one row comes back and the analyzer has little to plan.
-`windowFunnel()` is not used: it is not exact (one event matching two steps, strict modes, no
-step times). Figures: bench/README.md.
+(time, first step, id) by one sort of a numeric key that also carries the masks ("all steps":
+per block and value). Ordered and strict funnels without exclusions then run over the whole
+block at once (_chain_sql: one array pass per level, nothing per person until the answer);
+exclusions and any order walk every entry's attempt for the whole block at once (_walk_sql:
+one gather per level). Neither folds per entry nor lets a lambda capture an array (a captured
+array is copied once per element: quadratic on a person with many events). The outer query
+aggregates those people into the report with one aggregate per figure, so only one row comes
+back and the analyzer has little to plan. `windowFunnel()` is not used: it is not exact (one
+event matching two steps, strict modes, no step times). Figures: bench/README.md.
 """
 
 # SQL here is assembled from fixed fragments and integers; every value a caller supplies
@@ -429,9 +429,9 @@ def _chains(spec: EventFunnelSpec) -> bool:
 
 def _chain_sql(spec: EventFunnelSpec) -> str:
     """The rest of people_sql for ordered and strict funnels without exclusions: the one-pass
-    recurrence of _one_pass_sql computed over a whole block at once, one level after the
-    other, with array functions that take the block's arrays side by side (no lambda captures
-    an array, no fold, nothing per person until the answer).
+    recurrence (the latest attempt at each level) computed over a whole block at once, one
+    level after the other, with array functions that take the block's arrays side by side (no
+    lambda captures an array, no fold, nothing per person until the answer).
 
     l{k}[j] is (entry, entry ms) of the latest attempt at level k after reading event j (entry:
     the position in the block, 0: none). An event moves the attempt of level k-1 as it
