@@ -5,15 +5,15 @@ tests/analytics/test_store_funnel.py compares the two person by person).
 How the query works: the events that matter (for strict order, every event of the people who
 entered) are read with a bit mask of the steps and of the exclusions each matches, gathered per
 block of 1024 person ids (one group per person was the bottleneck) and put in reading order
-(time, first step, id) by one sort of a numeric key that also carries the masks. Ordered and
-strict funnels without exclusions (and not "all steps") then run over the whole block at once
-(_chain_sql: one array pass per level, nothing per person until the answer). Exclusions, any
-order and "all steps" cut the block per person with arraySplit (no lambda ever captures a
-block-sized array: a captured array is copied once per element) and walk one fold per entry,
-choosing among the attempts. The outer query aggregates those people into the report with one
-aggregate per figure, so only one row comes back and the analyzer has little to plan.
-`windowFunnel()` is not used: it is not exact (one event matching two steps, strict modes, no
-step times). Figures: bench/README.md.
+(time, first step, id) by one sort of a numeric key that also carries the masks ("all steps":
+per block and value). Ordered and strict funnels without exclusions then run over the whole
+block at once (_chain_sql: one array pass per level, nothing per person until the answer);
+exclusions and any order walk every entry's attempt for the whole block at once (_walk_sql:
+one gather per level). Neither folds per entry nor lets a lambda capture an array (a captured
+array is copied once per element: quadratic on a person with many events). The outer query
+aggregates those people into the report with one aggregate per figure, so only one row comes
+back and the analyzer has little to plan. `windowFunnel()` is not used: it is not exact (one
+event matching two steps, strict modes, no step times). Figures: bench/README.md.
 """
 
 # SQL here is assembled from fixed fragments and integers; every value a caller supplies
@@ -23,6 +23,7 @@ step times). Figures: bench/README.md.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -146,17 +147,6 @@ _MS_OFFSET = 2_300_000_000_000
 BLOCK = 1024
 
 
-def _key_sql(person: str, ms: str, rank: str, event_id: str) -> str:
-    high = (
-        f"bitShiftLeft(toUInt64({person} % {BLOCK}), 54)"
-        f" + bitShiftLeft(toUInt64({ms} + {_MS_OFFSET}), 8) + {rank}"
-    )
-    return (
-        f"reinterpretAsUInt128(concat(reinterpretAsFixedString(toUInt64({event_id})),"
-        f" reinterpretAsFixedString(toUInt64({high}))))"
-    )
-
-
 def _packed_key_sql() -> str:
     """An event's reading order and everything the funnel reads of it but its value, packed
     into one UInt256, so that one sort of plain numbers puts a block in order: from the top,
@@ -179,226 +169,269 @@ def _rank_sql(mask: str) -> str:
     return f"toUInt8(if({mask} = 0, {NO_STEP}, bitCount(bitAnd({mask}, -{mask}) - 1)))"
 
 
-def _one_pass_sql(spec: EventFunnelSpec) -> str:
-    """Ordered or strict funnels without exclusions, in one pass over a person's events (a fold
-    with one scalar pair per level, no arrays): for each level, the entry (position, ms) of
-    the latest attempt that reached it. A later entry that reaches a level dominates an
-    earlier one (as much window left, the same events ahead), so the furthest level's entry
-    is the attempt that counts; its steps are then walked again from that entry. Strict
-    attempts move up one level per event or end; ordered ones wait."""
+def _walk_sql(spec: EventFunnelSpec) -> str:
+    """The rest of people_sql for exclusions and any order: every entry's attempt walked for
+    the whole block at once, one level after the other, with no fold and no lambda that
+    captures an array (a captured array is copied once per element: quadratic).
+
+    P{k}[i] is the position (in the block, 0: none) of the event that counts for the attempt
+    entered at i as its k-th step, ignoring the window: the next event after P{k-1} that can
+    be the next step, read from per-step "next position" arrays with one gather
+    (arrayElement with an array of positions). Ordered attempts look for step k, strict ones
+    at the very next event only; any-order attempts for any step a maximum matching of the
+    events counted so far could still fill: D{k} holds the step sets those events can fill,
+    and an event counts when its steps are not all in every one of them (funnel_engine's
+    augmenting path, decided with bit masks). The window cuts each walk to a prefix. An
+    attempt is excluded when an exclusion event not counted as its step falls between its
+    steps: counted by prefix sums at the edges of the equal-time groups of events (the same
+    instant never excludes), the window's end found by one sort of events and window ends.
+    A person's answer is their attempt with the highest (level, not excluded, entry)."""
     n = len(spec.steps)
+    full = (1 << n) - 1
     window = "{window:Int64}"
-    position = [f"acc.{k}" for k in range(1, n + 1)]  # level k+1's entry position (0: none)
-    entry_ms = [f"acc.{n + k}" for k in range(1, n + 1)]
-    entry = "bitTest(m, 0) AND t >= {start_ms:Int64} AND t < {end_ms:Int64}"
-    new_position, new_ms = (
-        [f"if({entry}, pos, {'0' if spec.order == 'strict' else position[0]})"],
-        [f"if({entry}, t, {'0' if spec.order == 'strict' else entry_ms[0]})"],
+    positions = "arrayEnumerate(b_ms)"
+    layers: list[tuple[str, str]] = [
+        (
+            "firsts",
+            "arrayMap((p, q, i) -> i = 1 OR p != q, places,"
+            f" arrayShiftRight(places, 1), {positions})",
+        ),
+        ("lasts", "arrayPushBack(arrayPopFront(firsts), 1)"),
+    ]
+    entry = "m != 0" if spec.order == "unordered" else "bitTest(m, 0)"
+    layers.append(
+        (
+            "P1",
+            f"arrayMap((m, t, i) -> if({entry} AND t >= {{start_ms:Int64}}"
+            f" AND t < {{end_ms:Int64}}, toUInt32(i), toUInt32(0)), b_mask, b_ms, {positions})",
+        )
     )
-    for k in range(1, n):
-        moves = f"bitTest(m, {k}) AND {position[k - 1]} != 0 AND t <= {entry_ms[k - 1]} + {window}"
+    wanted_steps = range(n) if spec.order == "unordered" else range(1, n)
+    for s in wanted_steps:
         if spec.order == "strict":
-            new_position.append(f"if({moves}, {position[k - 1]}, toUInt32(0))")
-            new_ms.append(f"if({moves}, {entry_ms[k - 1]}, toInt64(0))")
+            after = (
+                f"arrayMap((m, l, i) -> if(NOT l AND bitTest(m, {s}), toUInt32(i + 1),"
+                f" toUInt32(0)), arrayPushBack(arrayPopFront(b_mask), 0), lasts, {positions})"
+            )
         else:
-            moves += f" AND {position[k - 1]} > {position[k]}"
-            new_position.append(f"if({moves}, {position[k - 1]}, {position[k]})")
-            new_ms.append(f"if({moves}, {entry_ms[k - 1]}, {entry_ms[k]})")
-    state = [*new_position, *new_ms]
-    init = [*["toUInt32(0)"] * n, *["toInt64(0)"] * n]
-    if spec.order == "strict":
-        # A strict attempt ends at the first event that is not its next step: the furthest
-        # level (and its latest entry) is kept apart from the live attempts.
-        best_level, best_entry = f"acc.{2 * n + 1}", f"acc.{2 * n + 2}"
-        reached = [f"{new_position[k]} != 0" for k in range(n)]
-        level = "multiIf(" + ", ".join(f"{reached[k]}, {k + 1}" for k in reversed(range(n)))
-        level += ", 0)"
-        at_level = (
-            "multiIf("
-            + ", ".join(f"{reached[k]}, {new_position[k]}" for k in reversed(range(n)))
-            + ", toUInt32(0))"
+            at_or_after = (
+                f"arrayReverseFill((x, c) -> c, arrayMap((m, i) -> if(bitTest(m, {s}),"
+                f" toUInt32(i), toUInt32(0)), b_mask, {positions}), arrayMap((m, l) ->"
+                f" bitTest(m, {s}) OR l, b_mask, lasts))"
+            )
+            after = (
+                f"arrayMap((x, l) -> if(l, toUInt32(0), x),"
+                f" arrayPushBack(arrayPopFront({at_or_after}), 0), lasts)"
+            )
+        layers.append((f"next{s}", after))
+    if spec.order == "unordered":
+        layers.append(
+            (
+                "D1",
+                f"arrayMap(m -> arrayMap(s -> toUInt32(bitShiftLeft(toUInt32(1), s)),"
+                f" arrayFilter(s -> bitTest(m, s), range({n}))), b_mask)",
+            )
         )
-        better = (
-            f"({level} > {best_level} OR ({level} = {best_level} AND {at_level} > {best_entry}))"
+    for k in range(1, n):
+        if spec.order != "unordered":
+            layers.append((f"P{k + 1}", f"arrayElement(next{k}, P{k})"))
+            continue
+        # Steps some maximum matching of the counted events leaves free.
+        layers.append(
+            (
+                f"R{k}",
+                f"arrayMap(d -> bitXor(toUInt32({full}), arrayFold((acc, x) -> bitAnd(acc, x), d,"
+                f" toUInt32({full}))), D{k})",
+            )
         )
-        state += [
-            f"toUInt8(if({better}, {level}, {best_level}))",
-            f"toUInt32(if({better}, {at_level}, {best_entry}))",
+        gathered = ", ".join(f"arrayElement(next{s}, P{k})" for s in range(n))
+        arguments = ", ".join(f"g{s}" for s in range(n))
+        candidates = ", ".join(
+            f"if(bitTest(r, {s}) AND g{s} != 0, g{s}, 4294967295)" for s in range(n)
+        )
+        layers.append(
+            (
+                f"P{k + 1}",
+                f"arrayMap((r, {arguments}) -> toUInt32(arrayMin([{candidates}]) % 4294967295),"
+                f" R{k}, {gathered})",
+            )
+        )
+        if k + 1 < n:
+            layers.append(
+                (
+                    f"D{k + 1}",
+                    "arrayMap((d, m) -> arrayDistinct(arrayFlatten(arrayMap(x -> arrayMap(s ->"
+                    " toUInt32(bitOr(x, bitShiftLeft(toUInt32(1), s))), arrayFilter(s ->"
+                    f" bitTest(m, s) AND NOT bitTest(x, s), range({n}))), d))), D{k},"
+                    f" arrayElement(b_mask, P{k + 1}))",
+                )
+            )
+    for k in range(1, n + 1):
+        layers.append((f"T{k}", "b_ms" if k == 1 else f"arrayElement(b_ms, P{k})"))
+    reached = " + ".join(f"toUInt8(p{k} != 0 AND t{k} <= t1 + {window})" for k in range(1, n + 1))
+    level_arguments = ", ".join(f"p{k}, t{k}" for k in range(1, n + 1))
+    level_columns = ", ".join(f"P{k}, T{k}" for k in range(1, n + 1))
+    layers.append(("L", f"arrayMap(({level_arguments}) -> {reached}, {level_columns})"))
+    checks = []
+    if spec.exclusions:
+        # Tie groups: a person's events at one instant.
+        layers += [
+            (
+                "tie_firsts",
+                "arrayMap((f, t, u) -> f OR t != u, firsts, b_ms, arrayShiftRight(b_ms, 1))",
+            ),
+            ("tie_lasts", "arrayPushBack(arrayPopFront(tie_firsts), 1)"),
+            # The last position of the person at or before each entry's window end: events and
+            # window ends (position 0) sorted together, each window end taking the event
+            # before it.
+            (
+                "merged",
+                "arrayMap(k -> toUInt32(bitAnd(k, 4294967295)), arraySort(arrayConcat("
+                f"arrayMap((p, t, i) -> {_merge_key_sql('p', 't', 0, 'i')}, places, b_ms,"
+                f" {positions}), arrayMap((p, t) -> {_merge_key_sql('p', f't + {window}', 1, '0')},"
+                " places, b_ms))))",
+            ),
+            (
+                "window_ends",
+                "arrayFilter((f, x) -> x = 0, arrayFill(x -> x != 0, merged), merged)",
+            ),
         ]
-        init += ["toUInt8(0)", "toUInt32(0)"]
-        result_level, result_entry = f"f.{2 * n + 1}", f"f.{2 * n + 2}"
+        for k in range(2, n + 1):
+            layers.append((f"X{k}", f"arrayElement(b_xmask, P{k})"))
+        for j, exclusion in enumerate(spec.exclusions):
+            low, high = exclusion.from_step + 1, exclusion.to_step + 1
+            layers += [
+                (f"C{j}", f"arrayCumSum(arrayMap(x -> toInt64(bitTest(x, {j})), b_xmask))"),
+                # Exclusion events up to the end of an instant, before its start, up to the
+                # window's end.
+                (f"C{j}_le", f"arrayReverseFill((x, c) -> c, C{j}, tie_lasts)"),
+                (
+                    f"C{j}_lt",
+                    f"arrayFill((x, c) -> c, arrayMap((c, x) -> c - bitTest(x, {j}),"
+                    f" C{j}, b_xmask), tie_firsts)",
+                ),
+                (f"Lo{j}", f"arrayElement(C{j}_le, P{low})"),
+                (f"Hi{j}", f"arrayElement(C{j}_lt, P{high})"),
+                (f"We{j}", f"arrayElement(C{j}, window_ends)"),
+            ]
+            # Steps of the attempt itself that fall between are not exclusions of it.
+            used = (
+                " + ".join(
+                    f"toInt64({k} <= l AND bitTest(x{k}, {j}) AND t{k} > t{low}"
+                    f" AND (l <= {exclusion.to_step} OR t{k} < t{high}))"
+                    for k in range(low + 1, high)
+                )
+                or "0"
+            )
+            checks.append(
+                f"(l > {exclusion.from_step} AND if(l > {exclusion.to_step}, hi{j}, we{j})"
+                f" - lo{j} - ({used}) > 0)"
+            )
+        pairs = [
+            *((f"t{k}", f"T{k}") for k in range(1, n + 1)),
+            *((f"x{k}", f"X{k}") for k in range(2, n + 1)),
+            *(
+                (f"{edge}{j}", f"{edge.title()}{j}")
+                for j in range(len(spec.exclusions))
+                for edge in ("lo", "hi", "we")
+            ),
+        ]
+        layers.append(
+            (
+                "excluded",
+                f"arrayMap((l, {', '.join(p for p, _ in pairs)}) -> {' OR '.join(checks)}, L,"
+                f" {', '.join(c for _, c in pairs)})",
+            )
+        )
+        clean = "NOT x"
     else:
-        result_level = (
-            "multiIf(" + ", ".join(f"f.{k + 1} != 0, {k + 1}" for k in reversed(range(n))) + ", 0)"
-        )
-        result_entry = (
-            "multiIf("
-            + ", ".join(f"f.{k + 1} != 0, f.{k + 1}" for k in reversed(range(n)))
-            + ", toUInt32(0))"
-        )
-    fold = (
-        f"arrayFold((acc, t, m, pos) -> ({', '.join(state)}), pms, pmask,"
-        f" arrayEnumerate(pms), ({', '.join(init)}))"
-    )
-    if spec.order == "strict":
-        walk = "arrayMap(k -> toUInt32(le.2 + k), range(le.1))"
-    else:
-        walk = (
-            "arrayFold((acc, k) -> arrayPushBack(acc, toUInt32(arrayFirstIndex("
-            "(m, t, i) -> i > acc[-1] AND bitTest(m, k) AND t <= lim, pmask, pms,"
-            " arrayEnumerate(pms)))), range(1, le.1), [le.2])"
-        )
-    answer = _answer_sql(spec, "toUInt8(0)")
-    return (
-        f"arrayFlatten(arrayMap(f -> arrayMap(le -> arrayMap(lim -> arrayMap(reached ->"
-        f" {answer}, [{walk}]), [pms[le.2] + {window}]), arrayFilter(le -> le.1 > 0,"
-        f" [(toUInt8({result_level}), toUInt32({result_entry}))])), [{fold}]))"
-    )
-
-
-def _answer_sql(spec: EventFunnelSpec, excluded: str) -> str:
-    """One answer (level, excluded, entry ms, ms of each step reached, value) from `reached`,
-    the positions of the events that counted, and the person's arrays."""
+        layers.append(("excluded", "arrayWithConstant(length(b_ms), 0)"))
+        clean = "1"
+    # The attempt that counts, per person: the highest (level, not excluded, entry).
+    layers += [
+        (
+            "attempt_keys",
+            f"arrayMap((l, x, e) -> if(e = 0, toUInt64(0), bitOr(bitOr(bitShiftLeft("
+            f"toUInt64(l), 40), bitShiftLeft(toUInt64({clean}), 39)), e)), L, excluded, P1)",
+        ),
+        (
+            "best",
+            "arrayMap(piece -> arrayMax(piece), arraySplit((x, s) -> s, attempt_keys, firsts))",
+        ),
+        ("person_places", "arrayFilter((p, f) -> f, places, firsts)"),
+        ("winner", "arrayMap(b -> toUInt32(bitAnd(b, 4294967295)), best)"),
+        ("winner_level", "arrayMap(b -> toUInt8(bitShiftRight(b, 40)), best)"),
+    ]
+    for k in range(1, n + 1):
+        layers.append((f"W{k}", f"arrayElement(P{k}, winner)"))
     breakdown = spec.breakdown
     if breakdown is None:
         value = "''"
-    elif breakdown.kind == "person" or breakdown.attribution == "first_touch":
-        value = "pvalue[reached[1]]"
-    elif breakdown.attribution == "last_touch":
-        value = "pvalue[reached[-1]]"
     elif breakdown.attribution == "all_steps":
         value = "wanted"
+    elif breakdown.kind == "person" or breakdown.attribution == "first_touch":
+        value = "b_value[w1]"
+    elif breakdown.attribution == "last_touch":
+        value = "b_value[multiIf(" + ", ".join(f"l = {k}, w{k}" for k in range(n, 1, -1)) + ", w1)]"
     else:
         step = breakdown.step or 0
-        value = f"if(length(reached) > {step}, pvalue[reached[{step + 1}]], '(none)')"
-    return (
-        f"(toUInt8(length(reached)), {excluded}, pms[reached[1]],"
-        f" arrayMap(r -> pms[r], reached), {value})"
-    )
-
-
-def _attempts_sql(spec: EventFunnelSpec) -> str:
-    """Any mode, with exclusions: every entry starts an attempt, walked by its own fold over
-    the person's events; the attempt that counts is chosen among them. Any-order attempts keep
-    the step sets their events can fill (each event one step, each step one event): an event
-    counts when it makes a larger set possible, which grows a maximum matching exactly."""
-    n = len(spec.steps)
-    window = "{window:Int64}"
-    if spec.order == "unordered":
-        sets = (
-            "arrayDistinct(arrayFlatten(arrayMap(d -> arrayMap(s -> toUInt32(bitOr(d,"
-            " bitShiftLeft(toUInt32(1), s))), arrayFilter(s -> bitTest(m, s) AND NOT"
-            f" bitTest(d, s), range({n}))), acc.4)))"
-        )
-        advance = (
-            f"arrayMap(grown -> if(notEmpty(grown), (toUInt8(acc.1 + 1), acc.2,"
-            f" arrayPushBack(acc.3, toUInt32(j)), grown), acc), [{sets}])[1]"
-        )
-        first_sets = (
-            "arrayMap(s -> toUInt32(bitShiftLeft(toUInt32(1), s)),"
-            f" arrayFilter(s -> bitTest(pmask[i], s), range({n})))"
-        )
-        entry = "pmask[i] != 0"
-    else:
-        stopped = "(acc.1, toUInt8(1), acc.3, acc.4)" if spec.order == "strict" else "acc"
-        advance = (
-            "if(bitTest(m, acc.1), (toUInt8(acc.1 + 1), acc.2, arrayPushBack(acc.3, toUInt32(j)),"
-            f" acc.4), {stopped})"
-        )
-        first_sets = "CAST([], 'Array(UInt32)')"
-        entry = "bitTest(pmask[i], 0)"
-    fold = (
-        f"arrayFold((acc, t, m, j) -> if(j <= i OR acc.2 = 1 OR acc.1 = {n}, acc,"
-        f" if(t > pms[i] + {window}, (acc.1, toUInt8(1), acc.3, acc.4), {advance})),"
-        " pms, pmask, arrayEnumerate(pms),"
-        f" (toUInt8(1), toUInt8(0), [toUInt32(i)], {first_sets}))"
-    )
-    entries = (
-        "arrayFilter(i -> pms[i] >= {start_ms:Int64} AND pms[i] < {end_ms:Int64}"
-        f" AND {entry}, arrayEnumerate(pms))"
-    )
-    checks = []
-    for j, exclusion in enumerate(spec.exclusions):
-        low = f"pms[a.3[{exclusion.from_step + 1}]]"
-        to = exclusion.to_step
-        checks.append(
-            f"(a.2 > {exclusion.from_step} AND arrayExists(k -> bitTest(pxmask[k], {j})"
-            f" AND NOT has(a.3, toUInt32(k)) AND pms[k] > {low} AND if(a.2 > {to},"
-            f" pms[k] < pms[a.3[{to + 1}]], pms[k] <= pms[a.1] + {window}),"
-            " range(a.1 + 1, length(pms) + 1)))"
-        )
-    excluded = f"toUInt8({' OR '.join(checks)})" if checks else "toUInt8(0)"
-    # (entry, level, positions that counted, excluded): the furthest level first, then the
-    # attempts not excluded, then the latest.
-    tried = (
-        f"arrayMap(a -> (a.1, a.2, a.3, {excluded}), arrayMap((i, f) -> (i, f.1, f.3),"
-        f" {entries}, arrayMap(i -> {fold}, {entries})))"
-    )
-    answer = _answer_sql(spec, "a.4")
-    return (
-        f"arrayMap(a -> arrayMap(reached -> {answer}, [a.3])[1],"
-        f" arraySlice(arraySort(a -> (-toInt16(a.2), a.4, -toInt64(a.1)), {tried}), 1, 1))"
-    )
-
-
-def _person_sql(spec: EventFunnelSpec) -> str:
-    """A person's answers (an array: none, one, or one per value for "all steps") from their
-    events in reading order: pms (ms), pmask (steps), pxmask (exclusions), pvalue, pid."""
-    fast = spec.order != "unordered" and not spec.exclusions
-    body = _one_pass_sql(spec) if fast else _attempts_sql(spec)
-    if spec.breakdown is None or spec.breakdown.attribution != "all_steps":
-        return body
-    # The funnel once per value, as if only the events with that value matched steps: masks
-    # of other values cleared, then read again in reading order.
-    key = _key_sql("0", "t", _rank_sql("if(x = wanted, m, 0)"), "id")
-    keys = f"arrayMap((t, m, x, id) -> {key}, pms, pmask, pvalue, pid)"
-    cleared = "arrayMap((m, x) -> if(x = wanted, m, 0), pmask, pvalue)"
-    return (
-        "arrayFlatten(arrayMap(wanted -> arrayMap(k -> arrayMap("
-        "(pms, pmask, pxmask, pvalue) -> "
-        f"{body}, [arraySort((x, y) -> y, pms, k)], [arraySort((x, y) -> y, {cleared}, k)],"
-        " [arraySort((x, y) -> y, pxmask, k)], [arraySort((x, y) -> y, pvalue, k)])[1],"
-        f" [{keys}])[1], arraySort(arrayDistinct(arrayFilter((x, m) -> m != 0, pvalue,"
-        " pmask)))))"
-    )
-
-
-def _walks_sql(spec: EventFunnelSpec) -> str:
-    """The rest of people_sql for exclusions, any order and "all steps": each block cut per
-    person (arraySplit: no lambda captures a block-sized array), a person's answers from their
-    own arrays (_person_sql)."""
-
-    def split(column: str) -> str:
-        return f"arraySplit((x, s) -> s, {column}, starts)"
-
+        value = f"if(l > {step}, b_value[w{step + 1}], '(none)')"
+    times = ", ".join(f"b_ms[w{k}]" for k in range(1, n + 1))
+    query = f"SELECT * FROM ({_layered_sql(layers)})"
+    winners = ", ".join(f"W{k} AS w{k}" for k in range(1, n + 1))
     return f"""
-    SELECT pa.1 AS person_id, pa.2.1 AS level, pa.2.2 AS excluded, pa.2.3 AS entry_ms,
-           pa.2.4 AS times, pa.2.5 AS value
-    FROM (
-        SELECT arrayJoin(arrayFlatten(arrayMap((person, pms, pmask, pxmask, pvalue, pid) ->
-                   arrayMap(answer -> (person, answer), {_person_sql(spec)}),
-                   arrayMap(p -> block * {BLOCK} + p[1], {split("places")}),
-                   {split("b_ms")}, {split("b_mask")}, {split("b_xmask")}, {split("b_value")},
-                   {split("b_ids")}))) AS pa
-        FROM sorted
-    )"""
+    SELECT block * {BLOCK} + place AS person_id, l AS level,
+           toUInt8(NOT bitTest(b, 39)) AS excluded, b_ms[w1] AS entry_ms,
+           arraySlice([{times}], 1, l) AS times, {value} AS value
+    FROM ({query})
+    ARRAY JOIN best AS b, person_places AS place, winner_level AS l, {winners}
+    WHERE b != 0
+    """
+
+
+def _layered_sql(layers: list[tuple[str, str]]) -> str:
+    """`sorted` with the columns of `layers` (name, expression), each computed in the first
+    subquery where every column it reads exists: as few nested subqueries as the dependencies
+    allow (the analyzer's time grows with their number)."""
+    depth: dict[str, int] = {}
+    levels: list[list[str]] = []
+    for name, expression in layers:
+        read = set(re.findall(r"\b\w+\b", expression))
+        level = max((depth[column] + 1 for column in read & depth.keys()), default=0)
+        depth[name] = level
+        if level == len(levels):
+            levels.append([])
+        levels[level].append(f"{expression} AS {name}")
+    query = "SELECT * FROM sorted"
+    for columns in levels:
+        query = f"SELECT *, {', '.join(columns)} FROM ({query})"
+    return query
+
+
+def _merge_key_sql(place: str, ms: str, kind: int, position: str) -> str:
+    """A UInt128 that sorts events and window ends by person, time and kind (an event before a
+    window end at the same instant), the position in the low 32 bits."""
+    high = (
+        f"bitShiftLeft(toUInt64({place}), 54) + bitShiftLeft(toUInt64({ms} + {_MS_OFFSET}), 1)"
+        f" + {kind}"
+    )
+    return (
+        f"reinterpretAsUInt128(concat(reinterpretAsFixedString(toUInt64({position})),"
+        f" reinterpretAsFixedString(toUInt64({high}))))"
+    )
 
 
 def _chains(spec: EventFunnelSpec) -> bool:
-    """Whether _chain_sql answers this funnel: ordered or strict, without exclusions, any
-    attribution but "all steps"."""
-    return (
-        spec.order != "unordered"
-        and not spec.exclusions
-        and (spec.breakdown is None or spec.breakdown.attribution != "all_steps")
-    )
+    """Whether _chain_sql answers this funnel (ordered or strict, without exclusions) rather
+    than _walk_sql."""
+    return spec.order != "unordered" and not spec.exclusions
 
 
 def _chain_sql(spec: EventFunnelSpec) -> str:
     """The rest of people_sql for ordered and strict funnels without exclusions: the one-pass
-    recurrence of _one_pass_sql computed over a whole block at once, one level after the
-    other, with array functions that take the block's arrays side by side (no lambda captures
-    an array, no fold, nothing per person until the answer).
+    recurrence (the latest attempt at each level) computed over a whole block at once, one
+    level after the other, with array functions that take the block's arrays side by side (no
+    lambda captures an array, no fold, nothing per person until the answer).
 
     l{k}[j] is (entry, entry ms) of the latest attempt at level k after reading event j (entry:
     the position in the block, 0: none). An event moves the attempt of level k-1 as it
@@ -467,6 +500,8 @@ def _chain_sql(spec: EventFunnelSpec) -> str:
     breakdown = spec.breakdown
     if breakdown is None:
         value = "''"
+    elif breakdown.attribution == "all_steps":
+        value = "wanted"
     elif breakdown.kind == "person" or breakdown.attribution == "first_touch":
         value = "v[1]"
     elif breakdown.attribution == "last_touch":
@@ -485,12 +520,13 @@ def _chain_sql(spec: EventFunnelSpec) -> str:
            toUInt8(0) AS excluded, t[1] AS entry_ms, t AS times, {value} AS value
     FROM (
         SELECT block, {chained("places")} AS chain_places, {chained("b_ms")} AS chain_times,
-               {chained("b_value") if breakdown is not None else "chain_times"} AS chain_values
+               {chained("b_value") if "v" in value else "chain_times"} AS chain_values,
+               {"wanted" if value == "wanted" else "block AS wanted"}
         FROM (
             SELECT *, arrayMap(d -> d != 0, arrayDifference(arrayFilter((x, c) -> c, places,
                        on_chain))) AS chain_starts
             FROM (
-                SELECT block, places, b_ms, b_value, {on_chain} AS on_chain
+                SELECT *, {on_chain} AS on_chain
                 FROM (
                     SELECT *, arrayMap(b -> toUInt32(bitAnd(b, 4294967295)), best) AS winner,
                            arrayMap(b -> toUInt32(bitShiftRight(b, 32)), best) AS winner_level
@@ -574,7 +610,6 @@ def people_sql(
     wanted_values = breakdown is not None
     all_steps = breakdown is not None and breakdown.attribution == "all_steps"
 
-    mask64 = (1 << 64) - 1
     columns = {
         "ms": f"arrayMap(h -> toInt64(bitAnd(bitShiftRight(h, 8), {(1 << 44) - 1}))"
         f" - {_MS_OFFSET}, high)",
@@ -583,12 +618,23 @@ def people_sql(
         if spec.exclusions
         else "b_ms",
         "value": f"arraySort((x, k) -> k, groupArray(event_value), groupArray({_packed_key_sql()}))"
-        if wanted_values
-        else "b_ms",
-        "ids": f"arrayMap(k -> toUInt64(bitAnd(bitShiftRight(k, 128), {mask64})), keys)"
-        if all_steps
+        if wanted_values and not all_steps
         else "b_ms",
     }
+    source, grouping = "matched", "block"
+    if all_steps:
+        # "All steps": the funnel once per value, as if only the events with that value
+        # matched steps; each person's events are read once per value they have on a step.
+        source = """(
+            SELECT person_id, event_ms, id, event_xmask, event_value, wanted,
+                   if(event_value = wanted, m.event_mask, 0) AS event_mask
+            FROM matched AS m INNER JOIN (
+                SELECT person_id, groupUniqArray(event_value) AS wanted_values FROM matched
+                WHERE event_mask != 0 GROUP BY person_id
+            ) AS v USING (person_id)
+            ARRAY JOIN wanted_values AS wanted
+        )"""
+        grouping = "block, wanted"
     sql = f"""
     WITH matched AS (
         SELECT {person} AS person_id, toUnixTimestamp64Milli(e.timestamp) AS event_ms, e.id AS id,
@@ -599,19 +645,19 @@ def people_sql(
     sorted AS (
         -- People in blocks of {BLOCK} ids (one group per person was the bottleneck), each
         -- block's events in reading order; `starts` marks each person's first event.
-        SELECT intDiv(person_id, {BLOCK}) AS block,
+        SELECT intDiv(person_id, {BLOCK}) AS block{", wanted" if all_steps else ""},
                arraySort(groupArray({_packed_key_sql()})) AS keys,
                arrayMap(k -> toUInt64(bitShiftRight(k, 192)), keys) AS high,
                arrayMap(h -> toUInt16(bitShiftRight(h, 54)), high) AS places,
                arrayMap(d -> d != 0, arrayDifference(places)) AS starts,
                {", ".join(f"{column} AS b_{name}" for name, column in columns.items())}
         FROM (
-            SELECT *, {_rank_sql("event_mask")} AS event_rank FROM matched
+            SELECT *, {_rank_sql("event_mask")} AS event_rank FROM {source}
             WHERE event_mask != 0 OR event_xmask != 0 {"OR 1" if spec.order == "strict" else ""}
         )
-        GROUP BY block
+        GROUP BY {grouping}
     )
-    {_chain_sql(spec) if _chains(spec) else _walks_sql(spec)}
+    {_chain_sql(spec) if _chains(spec) else _walk_sql(spec)}
     """
     return sql, bind.values
 

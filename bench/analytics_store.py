@@ -7,7 +7,8 @@ seconds), each size in its own workspace, over 60 days: five funnel events in de
 frequency and three others, a `source` property that changes from event to event. Then measures,
 warm (median of `--repeat` runs after one warm-up), analytics/store_funnel.py's `event_funnel`
 end to end: ordered 5-step with a 14-day window, the same with a first-touch breakdown by
-`source`, with an exclusion, strict, and any order; and the floor: a plain `count()` of the same
+`source`, with an "all steps" breakdown, with an exclusion, strict and any order (each also
+with the exclusion); and the floor: a plain `count()` of the same
 events in the same store. The primary database (for the known-event probe and the people lists)
 is a throw-away SQLite file that holds no events: the people lists stay empty, so the figures
 are the store's work. Goals (issue 12): 5-step funnel at 10 M events / 1 M people 1 s or less,
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +32,12 @@ from timing import median_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SCRATCH = Path(tempfile.mkdtemp(prefix="milepost-bench-store-"))
+# MILEPOST_BENCH_DIR keeps the store and its workspaces between runs (10 M events take minutes to
+# generate): a size already generated there is reused.
+SCRATCH = Path(
+    os.environ.get("MILEPOST_BENCH_DIR") or tempfile.mkdtemp(prefix="milepost-bench-store-")
+)
+SCRATCH.mkdir(parents=True, exist_ok=True)
 os.environ["MILEPOST_VAR_DIR"] = str(SCRATCH)
 os.environ["ANALYTICS_URL"] = f"chdb://{SCRATCH / 'store'}"
 os.environ.pop("DATABASE_URL", None)
@@ -66,7 +73,45 @@ def generate(workspace_id: int, people: int, events: int) -> None:
     )
 
 
-def measure(workspace: Any, repeat: int) -> dict[str, float]:
+def load_before(revision: str) -> Any:
+    """analytics/store_funnel.py as it was at `revision`, as a module of its own, to time it
+    interleaved with today's in the same process."""
+    import importlib.util
+    import subprocess
+
+    source = subprocess.run(  # noqa: S603
+        ["git", "show", f"{revision}:analytics/store_funnel.py"],  # noqa: S607
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = SCRATCH / f"store_funnel_{revision}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"store_funnel_{revision}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def interleaved_ms(runs: dict[str, Any], repeat: int) -> dict[str, float]:
+    """Median ms of each of `runs`, timed in turn (A, B, A, B, ...) after one warm-up each: the
+    machine is shared, so a comparison is only fair within one such run."""
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for run in runs.values():
+        run()
+    for _ in range(repeat):
+        for label, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[label].append((time.perf_counter() - started) * 1000)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+def measure(workspace: Any, repeat: int, before: Any = None) -> dict[str, float]:
     from analytics import store, store_funnel
     from analytics.inputs import (
         DateRange,
@@ -78,16 +123,22 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
 
     date_range = DateRange(FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
     steps = tuple(FunnelStep(name) for name in STEPS)
+    exclusion = (FunnelExclusion("error_shown", 1, 3),)
     specs = {
         "ordered 5 steps": EventFunnelSpec(steps=steps),
         "  + breakdown (source, first touch)": EventFunnelSpec(
             steps=steps, breakdown=FunnelBreakdown("event", "source")
         ),
-        "  + exclusion (error_shown 1-3)": EventFunnelSpec(
-            steps=steps, exclusions=(FunnelExclusion("error_shown", 1, 3),)
+        "  + breakdown (source, all steps)": EventFunnelSpec(
+            steps=steps, breakdown=FunnelBreakdown("event", "source", "all_steps")
         ),
+        "  + exclusion (error_shown 1-3)": EventFunnelSpec(steps=steps, exclusions=exclusion),
         "strict 5 steps": EventFunnelSpec(steps=steps, order="strict"),
+        "strict + exclusion": EventFunnelSpec(steps=steps, order="strict", exclusions=exclusion),
         "any order 5 steps": EventFunnelSpec(steps=steps, order="unordered"),
+        "any order + exclusion": EventFunnelSpec(
+            steps=steps, order="unordered", exclusions=exclusion
+        ),
     }
     figures = {
         "count() of the same events (floor)": median_ms(
@@ -101,12 +152,16 @@ def measure(workspace: Any, repeat: int) -> dict[str, float]:
         )
     }
     for label, spec in specs.items():
-        figures[label] = median_ms(
-            lambda spec=spec: store_funnel.event_funnel(
+        runs = {
+            label: lambda spec=spec: store_funnel.event_funnel(
                 workspace=workspace, spec=spec, date_range=date_range
-            ),
-            repeat,
-        )
+            )
+        }
+        if before is not None:
+            runs[f"{label} (before)"] = lambda spec=spec: before.event_funnel(
+                workspace=workspace, spec=spec, date_range=date_range
+            )
+        figures |= interleaved_ms(runs, repeat)
     result = store_funnel.event_funnel(
         workspace=workspace, spec=specs["ordered 5 steps"], date_range=date_range
     )
@@ -118,10 +173,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
+        "--before",
+        metavar="REVISION",
+        help="also time analytics/store_funnel.py as it was at REVISION, interleaved",
+    )
+    parser.add_argument(
         "--sizes",
         default="0:0,3000:60000,100000:1000000,1000000:10000000",
         help="people:events,… (0:0 is an empty workspace: what planning the query costs;"
-        " 3000:60000 is the size of the demo data)",
+        " 3000:60000 is the size of the demo data; 1:8000 is one person holding 8 000 events)",
     )
     arguments = parser.parse_args()
 
@@ -137,20 +197,24 @@ def main() -> None:
     store.migrate()
     print(f"ClickHouse {store.ping()} (chDB) in {SCRATCH}", flush=True)
     print(f"load average at the start: {os.getloadavg()}", flush=True)
+    before = load_before(arguments.before) if arguments.before else None
     rows: dict[str, list[float]] = {}
     sizes = [tuple(int(x) for x in size.split(":")) for size in arguments.sizes.split(",")]
     for people, events in sizes:
-        workspace = Workspace(name=f"bench {events}", slug=f"bench-{people}-{events}")
-        workspace.issue_keys()
-        workspace.save()
+        workspace = Workspace.objects.filter(slug=f"bench-{people}-{events}").first()
+        fresh = workspace is None
+        if workspace is None:
+            workspace = Workspace(name=f"bench {events}", slug=f"bench-{people}-{events}")
+            workspace.issue_keys()
+            workspace.save()
         started = time.perf_counter()
-        if events:
+        if events and fresh:
             generate(workspace.id, people, events)
         print(
             f"{people} people / {events} events generated in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
-        for label, ms in measure(workspace, arguments.repeat).items():
+        for label, ms in measure(workspace, arguments.repeat, before).items():
             rows.setdefault(label, []).append(ms)
             print(f"  {label:40}{ms:9.0f} ms", flush=True)
     print(f"load average at the end: {os.getloadavg()}", flush=True)

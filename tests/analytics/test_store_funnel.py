@@ -306,6 +306,64 @@ def test_ordered_and_strict_funnels_without_exclusions_match_the_reference(
     assert converted > 5
 
 
+@pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
+def test_funnels_with_exclusions_or_all_steps_match_the_reference(
+    workspace: Workspace, analytics_store: Callable[[], Any], order: str
+) -> None:
+    """Every case here takes store_funnel._walk_sql (every attempt walked block-wide) or, for
+    "all steps" without exclusions, the chain path once per value: each spec has an exclusion
+    (most of them), every third one the "all steps" attribution."""
+    rng = random.Random(f"store-funnel-walks-{order}")
+    _record(workspace, rng, people=60)
+    analytics_store()
+    compared = excluded = converted = 0
+    for case in range(30):
+        spec = _spec(rng, order)
+        if not spec.exclusions and case % 5:
+            low = rng.randint(0, len(spec.steps) - 2)
+            spec = replace(spec, exclusions=(FunnelExclusion("error", low, low + 1),))
+        if case % 3 == 0:
+            spec = replace(spec, breakdown=FunnelBreakdown("event", "plan", "all_steps"))
+        date_range = _date_range(rng)
+        expected = _reference(workspace, spec, date_range)
+
+        assert _from_store(workspace, spec, date_range) == expected, (spec, date_range)
+        compared += len(expected)
+        excluded += sum(person.excluded for person in expected.values())
+        converted += sum(person.level == len(spec.steps) for person in expected.values())
+    assert compared > 300
+    assert excluded > 20
+    assert converted > 5
+
+
+@pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
+def test_a_person_with_hundreds_of_entries_gets_the_reference_answer(
+    workspace: Workspace, analytics_store: Callable[[], Any], order: str
+) -> None:
+    """The skewed case (one person holding many overlapping attempts), with ties everywhere."""
+    rng = random.Random(f"store-funnel-skewed-{order}")
+    users = [EndUser.objects.create(workspace=workspace, external_id=f"s{k}") for k in range(3)]
+    Event.objects.bulk_create(
+        Event(
+            workspace=workspace,
+            end_user=user,
+            client_id=uuid.uuid4(),
+            name=rng.choice((*NAMES, "noise")),
+            timestamp=ORIGIN + timedelta(minutes=10) * rng.randint(0, 400),
+            properties=_properties(rng),
+        )
+        for user in users
+        for _ in range(rng.choice((60, 400)))
+    )
+    analytics_store()
+    for _ in range(8):
+        spec = replace(_spec(rng, order), aggregate_by=None)
+        date_range = DateRange(date(2025, 3, 10), date(2025, 3, 11))
+        expected = _reference(workspace, spec, date_range)
+
+        assert _from_store(workspace, spec, date_range) == expected, (spec, date_range)
+
+
 MARCH = DateRange(date(2025, 3, 1), date(2025, 3, 31))
 
 
@@ -430,6 +488,38 @@ def test_the_furthest_attempt_decides_an_exclusion(workspace, person, track, ana
     assert [s.count for s in three_steps.steps] == [2, 0, 0]
     assert three_steps.excluded == 1
     assert three_steps.steps[0].converted_people == ("ida", "jo")
+
+
+@pytest.mark.parametrize("order", ["ordered", "unordered"])
+def test_an_exclusion_at_the_same_instant_as_a_step_does_not_exclude(
+    workspace, person, track, analytics_store, order
+):
+    ida, kai = person("ida"), person("kai")
+    # ida's errors share an instant with the steps around them: she converts.
+    track(ida, "signup", _at(2, 10))
+    track(ida, "error", _at(2, 10))
+    track(ida, "invite", _at(2, 11))
+    track(ida, "pay", _at(2, 12))
+    track(ida, "error", _at(2, 12))
+    # kai's error comes a millisecond after the step: excluded.
+    track(kai, "signup", _at(2, 10))
+    track(kai, "error", _at(2, 10) + timedelta(milliseconds=1))
+    track(kai, "invite", _at(2, 11))
+    track(kai, "pay", _at(2, 12))
+    analytics_store()
+
+    result = _funnel(
+        workspace,
+        "signup",
+        "invite",
+        "pay",
+        order=order,
+        exclusions=(FunnelExclusion("error", 0, 2),),
+    )
+
+    assert [s.count for s in result.steps] == [1, 1, 1]
+    assert result.steps[2].converted_people == ("ida",)
+    assert result.excluded == 1
 
 
 def test_breakdowns_by_event_property_and_by_person_trait(
