@@ -132,6 +132,11 @@ def message_preview(message: Message) -> dict[str, str]:
     }
 
 
+MESSAGE_FIELDS = (
+    "workspace", "key", "name", "style", "title", "body", "cta_label", "cta_url", "email_subject",
+)  # fmt: skip
+
+
 @admin.register(Message)
 class MessageAdmin(WorkspaceScopedAdmin):
     list_display = ["name", "key", "workspace", "style", "title"]
@@ -139,6 +144,19 @@ class MessageAdmin(WorkspaceScopedAdmin):
     search_fields = ["name", "key", "title"]
     prepopulated_fields = {"key": ["name"]}
     readonly_fields = ["preview"]
+    fieldsets = [
+        (None, {"fields": MESSAGE_FIELDS}),
+        (
+            "In the app: wait for an element",
+            {
+                "fields": ["when_present", "wait_timeout_ms"],
+                "description": "The in-app message shows once an element matching the selector "
+                "is on the page; after the wait it is recorded as missing and not shown. "
+                "E-mail and webhooks ignore this.",
+            },
+        ),
+        (None, {"fields": ["preview"]}),
+    ]
 
     @admin.display(description="Preview (as Alex Kim, a sample person, will see it)")
     def preview(self, message: Message) -> str:

@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from engagement import personalisation, webhooks
 from onboarding import validation
-from onboarding.models import EndUser, Journey, Milestone, Segment, Workspace
+from onboarding.models import (
+    ElementPresentTrigger,
+    EndUser,
+    Journey,
+    Milestone,
+    Segment,
+    Workspace,
+)
 
 
 class Channel(models.TextChoices):
@@ -76,9 +83,11 @@ class FrequencyCap(models.Model):
             raise ValidationError({"period": ["The period must be longer than zero."]})
 
 
-class Message(models.Model):
+class Message(ElementPresentTrigger):
     """What a rule says. Title, body, call to action and subject may use placeholders such as
-    {{ first_name|default:"there" }} and {{ next_milestone }}; the body is Markdown."""
+    {{ first_name|default:"there" }} and {{ next_milestone }}; the body is Markdown. In the
+    app it may wait for an element (`when_present`, README "Element present"); e-mail and
+    webhooks ignore that."""
 
     class Style(models.TextChoices):
         MODAL = "modal", "Modal"
@@ -124,6 +133,7 @@ class Message(models.Model):
                 errors["cta_url"] = error.messages
         if bool(self.cta_label) != bool(self.cta_url):
             errors["cta_label"] = ["Give the call to action both a label and a URL, or neither."]
+        errors.update(self.trigger_errors())
         if errors:
             raise ValidationError(errors)
 

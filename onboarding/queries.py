@@ -17,6 +17,7 @@ from django.utils import timezone
 from onboarding import translations
 from onboarding.models import (
     Banner,
+    ElementPresentTrigger,
     Event,
     Guide,
     Journey,
@@ -118,9 +119,10 @@ def step_fields(step: Step) -> dict[str, Any]:
     return {name: getattr(step, name) for name in STEP_FIELDS}
 
 
-def trigger_fields(obj: Walkthrough | Tooltip | Survey) -> dict[str, Any]:
+def trigger_fields(obj: ElementPresentTrigger) -> dict[str, Any]:
     """The element-present trigger, only when set: versions published before it existed (and
-    content without one) keep equal snapshots, so nothing reads as changed."""
+    content without one) keep equal snapshots, so nothing reads as changed (engagement's
+    messages carry it in their deliveries the same way)."""
     if not obj.when_present:
         return {}
     return {"when_present": obj.when_present, "wait_timeout_ms": obj.wait_timeout_ms}

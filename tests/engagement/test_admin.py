@@ -78,6 +78,41 @@ def test_saving_a_message_with_an_unknown_field_in_admin_names_the_field(member:
     assert not Message.objects.filter(key="hello").exists()
 
 
+def test_a_message_may_wait_for_an_element_and_a_bad_selector_is_refused_naming_it(
+    member: Any,
+) -> None:
+    client = logged_in(member.user)
+    form = {
+        "workspace": member.workspace.pk,
+        "key": "import-tip",
+        "name": "Import tip",
+        "style": "toast",
+        "title": "Import your contacts",
+        "body": "From a CSV file.",
+        "when_present": "#contacts .empty[",
+        "wait_timeout_ms": 8000,
+    }
+    page = client.get("/admin/engagement/message/add/").content.decode()
+    assert "Show when this element is present" in page
+    assert "In the app: wait for an element" in page
+
+    refused = client.post("/admin/engagement/message/add/", form)
+
+    assert refused.status_code == 200
+    errors = refused.context["adminform"].form.errors
+    assert list(errors) == ["when_present"]
+    assert "is not a CSS selector browsers accept" in errors["when_present"][0]
+    assert not Message.objects.filter(key="import-tip").exists()
+
+    saved = client.post(
+        "/admin/engagement/message/add/", {**form, "when_present": "#contacts .empty"}
+    )
+
+    assert saved.status_code == 302
+    message = Message.objects.get(workspace=member.workspace, key="import-tip")
+    assert (message.when_present, message.wait_timeout_ms) == ("#contacts .empty", 8000)
+
+
 def test_send_test_delivers_the_rule_to_the_chosen_end_user(
     member: Any, webhook_receiver: WebhookReceiver, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -27,6 +27,29 @@ def test_it_refuses_a_message_that_references_an_unknown_field() -> None:
 
 
 @pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("when_present", "a[[", "'a[[' is not a CSS selector browsers accept"),
+        ("when_present", "#list >", "is not a CSS selector browsers accept"),
+        ("wait_timeout_ms", 0, "Wait between 1 and 60 000 ms."),
+        ("wait_timeout_ms", 60_001, "Wait between 1 and 60 000 ms."),
+    ],
+)
+def test_it_refuses_an_element_present_trigger_browsers_could_not_wait_for(
+    field: str, value: object, said: str
+) -> None:
+    message = MessageFactory.build(
+        workspace=WorkspaceFactory(), **{"when_present": "#list", field: value}
+    )
+
+    with pytest.raises(ValidationError) as caught:
+        message.full_clean()
+
+    assert list(caught.value.message_dict) == [field]
+    assert said in caught.value.message_dict[field][0]
+
+
+@pytest.mark.parametrize(
     "title", ["Hi {% if x %}", "Hi {{ first_name", "{{ first_name|upper }}", "{{ 1 + 1 }}"]
 )
 def test_it_refuses_template_syntax_beyond_placeholders(title: str) -> None:
