@@ -78,6 +78,7 @@ IN_APP_KEPT_FOR = timedelta(days=30)
 # delivery a little after the rule's updated_at, on another machine's clock.
 RULE_CLOCK_MARGIN = timedelta(hours=1)
 SWEEP_BATCH = 5000
+TRIGGER_FIELDS = ("when_present", "wait_timeout_ms")
 MESSAGE_EVENTS = {"$message_shown", "$message_clicked", "$message_dismissed"}
 UNSUBSCRIBE_SALT = "engagement.unsubscribe"
 ONCE = "once"
@@ -280,6 +281,7 @@ def _render(
         "subject": subject,
         "facts": {k: v for k, v in facts.items() if not k.endswith("_id")},
         "occurred_at": now.isoformat(),
+        **queries.trigger_fields(message),
     }
 
 
@@ -1049,6 +1051,8 @@ def _in_app_message(delivery: Delivery) -> dict[str, Any]:
         "title": payload["title"],
         "body_html": payload["body_html"],
         "cta": payload["cta"],
+        # Only when the message has a trigger (deliveries made before it existed have none).
+        **{name: payload[name] for name in TRIGGER_FIELDS if name in payload},
     }
 
 

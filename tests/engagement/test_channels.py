@@ -86,6 +86,37 @@ async def test_an_in_app_message_reaches_the_users_open_tabs_at_once() -> None:
     assert message["body_html"] == "<p>Keep <em>going</em>.</p>"
     assert message["cta"] == {"label": "Import contacts", "url": "/contacts"}
     assert isinstance(message["seq"], int)
+    # No element-present trigger on this message: none in what the SDK gets.
+    assert "when_present" not in message
+    assert "wait_timeout_ms" not in message
+
+
+def _rule_waiting_for_an_element() -> tuple[Any, Any]:
+    rule, end_user = _in_app_rule_and_user()
+    rule.message.when_present = "#contacts .empty"
+    rule.message.wait_timeout_ms = 8000
+    rule.message.save(update_fields=["when_present", "wait_timeout_ms"])
+    return rule, end_user
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_thread_connections")
+async def test_a_message_that_waits_for_an_element_tells_the_sdk_which_and_how_long() -> None:
+    rule, end_user = await sync_to_async(_rule_waiting_for_an_element)()
+    layer = get_channel_layer()
+    tab = await layer.new_channel()
+    await layer.group_add(end_user_group(end_user.pk), tab)
+
+    [delivery] = await sync_to_async(_fire_now)(rule, end_user)
+    pushed = await asyncio.wait_for(layer.receive(tab), timeout=5)
+    assert pushed["message"]["when_present"] == "#contacts .empty"
+    assert pushed["message"]["wait_timeout_ms"] == 8000
+
+    # Not shown (its element never came): pushed again on the next visit, still waiting.
+    await sync_to_async(_connected)(end_user)
+    again = await asyncio.wait_for(layer.receive(tab), timeout=5)
+    assert again["message"]["id"] == str(delivery.uid)
+    assert again["message"]["when_present"] == "#contacts .empty"
 
 
 @pytest.mark.parametrize(
