@@ -1,7 +1,8 @@
-"""The "element present" trigger on walkthroughs, tooltips and surveys, and the checklist
-celebration where the page has no other surfaces, in real Chromium on the hostile host page of
-test_surfaces.py (strict CSP, sticky header, hostile CSS, an app that navigates with the history
-API and adds its empty list 400 ms after the navigation). Screenshots go to docs/screenshots/."""
+"""The "element present" trigger on walkthroughs, tooltips, surveys and in-app messages, and
+the checklist celebration where the page has no other surfaces, in real Chromium on the hostile
+host page of test_surfaces.py (strict CSP, sticky header, hostile CSS, an app that navigates
+with the history API and adds its empty list 400 ms after the navigation). Screenshots go to
+docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from engagement import services as engagement_services
+from engagement.models import Delivery
 from onboarding import services
-from onboarding.models import JourneyStart, Survey
+from onboarding.models import EndUser, JourneyStart, Survey
 from tests.browser.conftest import Live, events_named, in_thread, new_user_id, wait_for
-from tests.browser.test_surfaces import DIALOGS, hostile_page, shot, workspace_for
+from tests.browser.test_surfaces import DIALOGS, hostile_page, shot, visitor, workspace_for
+from tests.engagement.factories import MessageFactory, RuleFactory
 from tests.factories import (
     JourneyFactory,
     MilestoneFactory,
@@ -120,6 +124,74 @@ def test_a_survey_waits_for_its_element(live: Live, page: Any) -> None:
     page.get_by_role("link", name="Campaigns").click()
     expect(prompt).to_be_visible()
     assert page.locator(EMPTY).count() == 1
+
+
+def fire_waiting_message(end_user: EndUser, key: str, **message: Any) -> Delivery:
+    rule = RuleFactory(
+        workspace=end_user.workspace,
+        key=key,
+        message=MessageFactory(workspace=end_user.workspace, key=key, **message),
+    )
+    fired = in_thread(
+        lambda: engagement_services.rule_fire(rule=rule, end_user_id=end_user.pk, occurrence="1")
+    )
+    return fired[0]
+
+
+def test_a_message_waits_for_its_element_and_one_whose_element_never_comes_is_reported(
+    live: Live, page: Any
+) -> None:
+    workspace = workspace_for(live)
+    user_id = new_user_id()
+    page.goto(hostile_page(live, workspace, user_id))
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    end_user = visitor(workspace, user_id)
+    waiting = fire_waiting_message(
+        end_user,
+        "first-import",
+        style="modal",
+        title="Import your first contacts",
+        body="A CSV file will do.",
+        when_present=EMPTY,
+        wait_timeout_ms=20_000,
+    )
+    missing = fire_waiting_message(
+        end_user,
+        "never",
+        style="toast",
+        title="Never shown",
+        body="Its element is nowhere.",
+        when_present="#not-here",
+        wait_timeout_ms=800,
+    )
+    card = page.locator(f"milepost-widget [data-message='{waiting.uid}']")
+    assert wait_for(
+        lambda: events_named(
+            "$content_target_missing", kind="message", key=str(missing.uid), selector="#not-here"
+        )
+    )
+    # Both arrived; neither element is on the dashboard, so nothing shows.
+    expect(page.locator("milepost-widget [data-message]")).to_have_count(0)
+
+    page.get_by_role("link", name="Campaigns").click()  # the app navigates, the list follows
+    expect(card).to_contain_text("Import your first contacts")
+    assert page.locator(EMPTY).count() == 1
+    expect(page.locator(DIALOGS)).to_have_count(1)
+    assert wait_for(lambda: events_named("$message_shown", message=str(waiting.uid)))
+    shot(page, "element-present-message")
+    page.get_by_role("button", name="Close message").click()
+    expect(card).to_have_count(0)
+
+    # The missing one was never shown: its delivery stays sent-but-not-shown (pushed again on
+    # the next visit, where it waits again); the one that waited is marked shown.
+    assert events_named("$message_shown", message=str(missing.uid)) == []
+    expect(page.locator(f"milepost-widget [data-message='{missing.uid}']")).to_have_count(0)
+    missing.refresh_from_db()
+    assert (missing.status, missing.shown_at) == (Delivery.Status.SENT, None)
+    assert wait_for(lambda: Delivery.objects.get(pk=waiting.pk).shown_at is not None)
+    assert events_named("$content_target_missing", kind="message", key=str(waiting.uid)) == []
+    assert page.evaluate("window.violations") == []
+    assert page.errors == []
 
 
 def test_finishing_a_checklist_celebrates_on_a_page_without_other_surfaces(

@@ -2,7 +2,11 @@
  * (style `toast`), each taking the screen through the queue (one thing at a time), or a bar at
  * the top of the page (style `banner`, drawn like an authored banner, in the queue's `bar`
  * slot); each with an optional call to action. `$message_shown`, `$message_clicked` and
- * `$message_dismissed` are tracked. */
+ * `$message_dismissed` are tracked. A message with `when_present` (a selector) joins the line
+ * only once that element is on the page (navigations inside the app included), at most
+ * `wait_timeout_ms` after it arrived; else `$content_target_missing` {kind: "message", key:
+ * its delivery id, selector} and it is not shown (the server pushes it again on the next
+ * visit, as it does every message not yet shown). */
 import { S, t } from "../i18n";
 import { type Action, card, focusCard } from "../render/card";
 import { text } from "../state";
@@ -10,6 +14,7 @@ import { safeLink } from "../targeting";
 import { drawBar } from "./banner";
 import type { Context, Entry, Raw } from "./contract";
 import { register } from "./index";
+import { present } from "./util";
 
 function push(message: Raw, { host, queue }: Context): void {
   const props = { message: message.id, rule: message.rule };
@@ -82,7 +87,13 @@ function push(message: Raw, { host, queue }: Context): void {
       el?.remove();
     },
   };
-  queue.want(entry);
+  const selector = message.when_present;
+  if (typeof selector === "string" && selector) {
+    const timeoutMs = typeof message.wait_timeout_ms === "number" ? message.wait_timeout_ms : 5000;
+    present(host, { kind: "message", key: entry.key, selector, timeoutMs }, () => queue.want(entry));
+  } else {
+    queue.want(entry);
+  }
 }
 
 register("message", { push });
