@@ -55,12 +55,17 @@ def workspace_for_widget(*, key: Any, origin: str | None) -> Workspace:
     workspace = Workspace.objects.filter(publishable_key=key).first()
     if workspace is None:
         raise KeyRefused("unknown_key", "No workspace has this publishable key.")
+    check_widget_origin(workspace, origin)
+    return workspace
+
+
+def check_widget_origin(workspace: Workspace, origin: str | None) -> None:
+    """Refuse a calling page whose Origin the workspace does not allow."""
     if not workspace.allows_origin(origin):
         raise KeyRefused(
             "origin_not_allowed",
             f"Origin {origin or '(none)'} is not among this workspace's allowed origins.",
         )
-    return workspace
 
 
 def origin_allowed_anywhere(origin: str | None) -> bool:

@@ -32,7 +32,7 @@ from onboarding import (
     targeting,
     translations,
 )
-from onboarding.auth import KeyRefused, workspace_for_widget
+from onboarding.auth import KeyRefused, check_widget_origin, workspace_for_widget
 from onboarding.models import ContentState, EndUser, PublishedVersion, Workspace
 
 SDK_EVENT_SOURCE = "widget"
@@ -82,11 +82,7 @@ def widget_workspace(*, key: Any, origin: str | None) -> Workspace:
     try:
         if cached is not None and now - cached[0] < WIDGET_WORKSPACE_RECHECK_SECONDS:
             workspace = cached[1]
-            if not workspace.allows_origin(origin):
-                raise KeyRefused(
-                    "origin_not_allowed",
-                    f"Origin {origin or '(none)'} is not among this workspace's allowed origins.",
-                )
+            check_widget_origin(workspace, origin)
             return workspace
         workspace = workspace_for_widget(key=key, origin=origin)
     except KeyRefused as refusal:
