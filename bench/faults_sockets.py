@@ -530,10 +530,24 @@ async def soak(
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             await asyncio.gather(*pending, return_exceptions=True)
 
+        def minute_p95(m: int) -> list[int | None]:
+            # A minute may hold no answer of one kind (the last, partial one): None, not NaN.
+            return [
+                round(percentile(by[m], 0.95)) if by.get(m) else None
+                for by in (socket_latency, api_latency)
+            ]
+
         async def sampler() -> None:
             while time.monotonic() < stop_at:
                 memory.append((time.monotonic() - started, process.rss_kb()))
                 loads.append(load_average())
+                if len(memory) % 2 == 1 and minute() > 0:
+                    # Each minute's figures as they come, so a long run's log keeps them.
+                    log(
+                        f"soak minute {minute() - 1}: p95 socket / API {minute_p95(minute() - 1)} "
+                        f"ms, RSS {process.rss_kb() / 1024:.0f} MB, load {loads[-1]}, "
+                        f"failures {dict(failures)}"
+                    )
                 await asyncio.sleep(30)
 
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=50)) as http:
@@ -559,8 +573,7 @@ async def soak(
             "socket ingest (event sent -> ack), ms": summary(every),
             "server API ingest (50-event POST), ms": summary(every_api),
             "p95 by minute (socket / API), ms": {
-                m: [round(percentile(by[m], 0.95)) for by in (socket_latency, api_latency)]
-                for m in sorted(set(socket_latency) | set(api_latency))
+                m: minute_p95(m) for m in sorted(set(socket_latency) | set(api_latency))
             },
             "server memory (RSS, all uvicorn processes), MB: after 1 min -> end": (
                 f"{first / 1024:.0f} -> {last / 1024:.0f}"
