@@ -52,10 +52,10 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 class Controller {
   readonly #store = storage();
   readonly #handlers = new Map<string, Set<Handler>>();
-  #rootElement: Root | null = null;
-  #user: { id: string; traits: Traits; userHash?: string } | null = null;
-  #outbox: Outbox | null = null;
-  #transport: Transport | null = null;
+  #rootElement?: Root;
+  #user?: { id: string; traits: Traits; userHash?: string } | null;
+  #outbox?: Outbox | null;
+  #transport?: Transport | null;
   content: Content = parseContent({}).content;
   journeys: JourneyView[] = [];
   #seq = 0;
@@ -66,7 +66,7 @@ class Controller {
   /** The surfaces queue's hook, called when a tour ends: what waited may show. */
   freed?: () => void;
   #tooltips = new Map<string, TooltipView>();
-  #progress: ProgressView | null = null;
+  #progress?: ProgressView | null;
   #dismissedTooltips = new Set<string>();
   #messages = new Set<string>();
   #lastUrl = "";

@@ -35,8 +35,8 @@ const CONNECT_TIMEOUT_MS = 4000;
 
 export class Transport {
   #mode: Mode = SOCKET;
-  #socket: WebSocket | null = null;
-  #stream: EventSource | null = null;
+  #socket?: WebSocket | null;
+  #stream?: EventSource | null;
   #attempt = 0;
   #everOpened = false;
   #timer = 0;
