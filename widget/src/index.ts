@@ -454,11 +454,15 @@ class Controller {
     );
     const journey = bar && this.journeys.find((j) => j.key === bar.journey);
     if (!bar || !journey || (bar.hide_when_complete && journey.percent >= 100)) {
-      // Let the celebration show before the finished bar goes away.
+      // Let the celebration show before the finished bar goes away, the bar showing itself
+      // finished ("2 of 2", full) meanwhile, not the step before (a bar of another journey,
+      // outranked by this one, keeps what it showed).
       const view = this.#progress;
       this.#progress = null;
-      if (view && journey) setTimeout(() => view.destroy(), 4000);
-      else view?.destroy();
+      if (view && journey) {
+        if (view.bar.journey === journey.key) view.render(journey);
+        setTimeout(() => view.destroy(), 4000);
+      } else view?.destroy();
       return;
     }
     if (!same(this.#progress?.bar, bar)) {
