@@ -18,6 +18,8 @@ def cors(response: HttpResponseBase, granted_origin: str | None) -> Any:
     response["Vary"] = "Origin"
     if granted_origin:
         response["Access-Control-Allow-Origin"] = granted_origin
+        # Without this the widget's own fetch cannot read how long a 429 or 503 asks it to wait.
+        response["Access-Control-Expose-Headers"] = "Retry-After"
     return response
 
 

@@ -103,6 +103,8 @@ def test_a_widget_key_over_its_budget_gets_retry_after(
     assert error_of(limited)["code"] == "rate_limited"
     assert 1 <= int(limited["Retry-After"]) <= 60
     assert limited["Access-Control-Allow-Origin"] == ORIGIN
+    # The page's own script may read it (CORS hides every other header but a few).
+    assert limited["Access-Control-Expose-Headers"] == "Retry-After"
 
 
 @pytest.mark.parametrize(

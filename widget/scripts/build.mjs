@@ -25,6 +25,7 @@ const INTERNAL_PROPERTIES = [
   "completedAt", "actions", "primary", "modal", "meta", "html", "run", "index",
   "destroy", "root", "render", "show", "act", "enter", "leave", "next", "back", "bar",
   "tour", "walk", "tip", "held", "freed", "hide", "want", "done", "drop", "slot", "update",
+  "take", "ack", "limit",
   // Floating UI's platform methods and options, used only inside the bundle.
   "getElementRects", "getClippingRect", "getDimensions", "getOffsetParent", "getDocumentElement",
   "getScale", "isElement", "isRTL", "detectOverflow", "contextElement", "middlewareData",
@@ -62,7 +63,11 @@ async function bundle(entry, name) {
   const compressed = await minify(code, {
     ecma: 2020,
     toplevel: true,
-    compress: { passes: 2, unsafe: true, unsafe_arrows: true, pure_getters: true },
+    // No comma sequences: gzip finds more repeats in plain statements (bench/README.md, issue 16).
+    compress: {
+      passes: 2, unsafe: true, unsafe_arrows: true, unsafe_methods: true, pure_getters: true,
+      sequences: false,
+    },  // prettier-ignore
     format: { comments: false },
     sourceMap: { content: map, url: `${name}.map` },
   });

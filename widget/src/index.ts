@@ -52,10 +52,10 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 class Controller {
   readonly #store = storage();
   readonly #handlers = new Map<string, Set<Handler>>();
-  #rootElement: Root | null = null;
-  #user: { id: string; traits: Traits; userHash?: string } | null = null;
-  #outbox: Outbox | null = null;
-  #transport: Transport | null = null;
+  #rootElement?: Root;
+  #user?: { id: string; traits: Traits; userHash?: string } | null;
+  #outbox?: Outbox | null;
+  #transport?: Transport | null;
   content: Content = parseContent({}).content;
   journeys: JourneyView[] = [];
   #seq = 0;
@@ -66,7 +66,7 @@ class Controller {
   /** The surfaces queue's hook, called when a tour ends: what waited may show. */
   freed?: () => void;
   #tooltips = new Map<string, TooltipView>();
-  #progress: ProgressView | null = null;
+  #progress?: ProgressView | null;
   #dismissedTooltips = new Set<string>();
   #messages = new Set<string>();
   #lastUrl = "";
@@ -454,11 +454,15 @@ class Controller {
     );
     const journey = bar && this.journeys.find((j) => j.key === bar.journey);
     if (!bar || !journey || (bar.hide_when_complete && journey.percent >= 100)) {
-      // Let the celebration show before the finished bar goes away.
+      // Let the celebration show before the finished bar goes away, the bar showing itself
+      // finished ("2 of 2", full) meanwhile, not the step before (a bar of another journey,
+      // outranked by this one, keeps what it showed).
       const view = this.#progress;
       this.#progress = null;
-      if (view && journey) setTimeout(() => view.destroy(), 4000);
-      else view?.destroy();
+      if (view && journey) {
+        if (view.bar.journey === journey.key) view.render(journey);
+        setTimeout(() => view.destroy(), 4000);
+      } else view?.destroy();
       return;
     }
     if (!same(this.#progress?.bar, bar)) {

@@ -16,8 +16,9 @@ export interface QueuedEvent {
 }
 
 export interface OutboxOptions {
+  /** How many events the outbox holds at most (500). */
   limit?: number;
-  /** How long a sent batch waits for its ack before it may be sent again. */
+  /** How long a sent batch waits for its ack before it may be sent again (10 s). */
   resendAfterMs?: number;
   now?: () => number;
   onStorageError?: (error: unknown) => void;
@@ -28,10 +29,6 @@ export interface OutboxOptions {
 export class Outbox {
   #memory: QueuedEvent[] = [];
   #inFlight = new Map<string, number>();
-  readonly #limit: number;
-  readonly #resendAfterMs: number;
-  readonly #now: () => number;
-
   #storage: Storage | null;
   readonly #storageKey: string;
   readonly #options: OutboxOptions;
@@ -40,9 +37,6 @@ export class Outbox {
     this.#storage = storage;
     this.#storageKey = storageKey;
     this.#options = options;
-    this.#limit = options.limit ?? 500;
-    this.#resendAfterMs = options.resendAfterMs ?? 10000;
-    this.#now = options.now ?? Date.now;
   }
 
   #read(): QueuedEvent[] {
@@ -76,7 +70,7 @@ export class Outbox {
   add(event: QueuedEvent): void {
     const events = this.#read();
     events.push(event);
-    const excess = events.length - this.#limit;
+    const excess = events.length - (this.#options.limit ?? 500);
     if (excess > 0) events.splice(0, excess);
     this.#write(events);
     if (excess > 0) this.#options.onOverflow?.(excess);
@@ -84,9 +78,10 @@ export class Outbox {
 
   /** Up to `max` events not already awaiting an ack from this tab; marks them in flight. */
   take(max = 100): QueuedEvent[] {
-    const now = this.#now();
+    const options = this.#options;
+    const now = (options.now ?? Date.now)();
     const batch = this.#read()
-      .filter((e) => (this.#inFlight.get(e.id) ?? -Infinity) + this.#resendAfterMs <= now)
+      .filter((e) => (this.#inFlight.get(e.id) ?? -Infinity) + (options.resendAfterMs ?? 10000) <= now)
       .slice(0, max);
     for (const e of batch) this.#inFlight.set(e.id, now);
     return batch;
@@ -116,6 +111,7 @@ export function uuid(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   bytes[6] = (bytes[6]! & 0x0f) | 0x40;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // Two hex digits a byte (256 + b keeps the leading zero), dashed as 8-4-4-4-12.
+  const hex = Array.from(bytes, (b) => (256 + b).toString(16).slice(1)).join("");
+  return hex.replace(/(.{8})(.{4})(.{4})(.{4})/, "$1-$2-$3-$4-");
 }

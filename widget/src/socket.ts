@@ -35,14 +35,17 @@ const CONNECT_TIMEOUT_MS = 4000;
 
 export class Transport {
   #mode: Mode = SOCKET;
-  #socket: WebSocket | null = null;
-  #stream: EventSource | null = null;
+  #socket?: WebSocket | null;
+  #stream?: EventSource | null;
   #attempt = 0;
   #everOpened = false;
   #timer = 0;
   #lastSeq = 0;
-  /** The server's `retry_after` (ms) from its last `unavailable`, for the next reconnect. */
+  /** The server's `retry_after` (ms) from its last `unavailable`, or the `Retry-After` of its
+   * last 429 or 503: the next retry comes no sooner. */
   #retryAfter = 0;
+  /** Set while the HTTP fallback waits to retry a failed post of events: nothing is posted. */
+  #holding = false;
 
   readonly #api: string;
   readonly #key: string;
@@ -133,11 +136,24 @@ export class Transport {
     const sentAt = new Date().toISOString();
     if (this.#mode === SOCKET) {
       this.send({ type: "events", events, sent_at: sentAt });
-    } else if (this.#mode === HTTP) {
+    } else if (this.#mode === HTTP && !this.#holding) {
       void this.#post("events", { ...this.#identity(), events, sent_at: sentAt }).then((ack) => {
         if (ack) this.#hooks.onMessage({ ...ack, type: "ack" });
+        else if (this.#mode === HTTP && !this.#holding) this.#retryEvents();
       });
     }
+  }
+
+  /** A post failed (the server down or refusing for a while, or the network): nothing more is
+   * posted until the retry, after the backoff and never before the server's Retry-After. The
+   * events stay queued meanwhile; the retry sends them all again, as after a reconnect. The
+   * HTTP fallback's failures (bootstrap, stream, posts) count together, until a stream opens. */
+  #retryEvents(): void {
+    this.#holding = true;
+    setTimeout(() => {
+      this.#holding = false;
+      if (this.#mode === HTTP) this.#hooks.onReady();
+    }, backoffDelay(this.#attempt++, this.#retryAfter));
   }
 
   /** Last-chance delivery when the page is hidden or unloads: `sendBeacon` with a text/plain
@@ -185,7 +201,7 @@ export class Transport {
     const welcome = await this.#post("bootstrap", { ...this.#hello(), key: this.#key });
     if (!welcome || this.#mode !== HTTP) {
       if (this.#mode === HTTP) {
-        this.#timer = setTimeout(() => this.#fallback(), backoffDelay(this.#attempt++)) as unknown as number;
+        this.#timer = setTimeout(() => this.#fallback(), backoffDelay(this.#attempt++, this.#retryAfter)) as unknown as number;
       }
       return;
     }
@@ -237,6 +253,9 @@ export class Transport {
       const response = await fetch(`${this.#api}/api/v1/widget/${path}`, init);
       const message = parse(await response.text());
       if (!response.ok) {
+        // A 429 or 503 says in seconds how long to wait (without one, or with a date instead,
+        // +null and NaN make it no wait of its own: the backoff alone).
+        this.#retryAfter = 1000 * +response.headers.get("Retry-After")! || 0;
         // Errors arrive as {"error": {code, message}}.
         const error = { code: String(response.status), message: "", ...(message?.error as object) };
         if (response.status === 401 || response.status === 403) {
@@ -249,6 +268,8 @@ export class Transport {
       }
       return message;
     } catch {
+      // Unreachable (or a refusal the browser hides, one without CORS): no hint to honour.
+      this.#retryAfter = 0;
       return null;
     }
   }

@@ -151,9 +151,10 @@ function progressBar(raw: unknown): ProgressBar {
   return out;
 }
 
-function parseAll<T>(raw: unknown, kind: string, parse: (item: unknown) => T, errors: string[]): T[] {
+/** The items of `source[kind]` that parse; each one left out is named in `errors`. */
+function parseAll<T>(source: Raw, kind: string, parse: (item: unknown) => T, errors: string[]): T[] {
   const out: T[] = [];
-  list(raw).forEach((item, index) => {
+  list(source[kind]).forEach((item, index) => {
     try {
       out.push(parse(item));
     } catch (error) {
@@ -170,9 +171,9 @@ export function parseContent(raw: unknown): { content: Content; errors: string[]
   if (!isObject(raw)) errors.push("not an object");
   return {
     content: {
-      walkthroughs: parseAll(source.walkthroughs, "walkthroughs", walkthrough, errors),
-      tooltips: parseAll(source.tooltips, "tooltips", (t) => shape<Tooltip>(t, TOOLTIP, ["key", "selector"]), errors),
-      progress_bars: parseAll(source.progress_bars, "progress_bars", progressBar, errors),
+      walkthroughs: parseAll(source, "walkthroughs", walkthrough, errors),
+      tooltips: parseAll(source, "tooltips", (t) => shape<Tooltip>(t, TOOLTIP, ["key", "selector"]), errors),
+      progress_bars: parseAll(source, "progress_bars", progressBar, errors),
     },
     errors,
   };

@@ -24,12 +24,11 @@ export class ProgressView {
   }
 
   render(journey: JourneyView): void {
-    const done = new Map(journey.milestones.map((m) => [m.key, m.completedAt !== null]));
-    const names = new Map(journey.milestones.map((m) => [m.key, m.name]));
+    const milestones = new Map(journey.milestones.map((m) => [m.key, m]));
     const items = this.bar.items.length
       ? this.bar.items
       : journey.milestones.map((m) => ({ ...ITEM, milestone: m.key }));
-    const count = items.filter((item) => done.get(item.milestone)).length;
+    const count = items.filter((item) => milestones.get(item.milestone)?.completedAt).length;
     const title = this.bar.title || journey.name;
     const listId = `mpl-${this.bar.key}`;
     const fill = h("div");
@@ -66,8 +65,9 @@ export class ProgressView {
           "ul",
           { id: listId },
           ...items.map((item) => {
-            const complete = done.get(item.milestone) === true;
-            const label = item.label || names.get(item.milestone) || item.milestone;
+            const milestone = milestones.get(item.milestone);
+            const complete = !!milestone?.completedAt;
+            const label = item.label || milestone?.name || item.milestone;
             return h(
               "li",
               { class: complete ? "d" : undefined, "data-milestone": item.milestone },

@@ -4,7 +4,7 @@ import { anchor } from "../position";
 import type { Tooltip } from "../state";
 import { waitForTarget } from "../walkthrough";
 import { S, t } from "../i18n";
-import { card } from "./card";
+import { card, focusCard } from "./card";
 import { h, type Root } from "./dom";
 
 export interface TooltipHost {
@@ -16,9 +16,9 @@ export interface TooltipHost {
 
 export class TooltipView {
   #cleanups: (() => void)[] = [];
-  #open: (() => void) | null = null;
+  #open?: (() => void) | null;
   #viewed = false;
-  #hoverKeep: { enter: () => void; leave: () => void } | null = null;
+  #hoverKeep?: { enter: () => void; leave: () => void } | null;
 
   readonly tip: Tooltip;
   readonly #host: TooltipHost;
@@ -86,7 +86,7 @@ export class TooltipView {
     this.#host.root.layer.append(el);
     const stop = anchor(target, el, this.tip.placement, 10);
     beacon?.setAttribute("aria-expanded", "true");
-    if (beacon) el.querySelector<HTMLElement>("button.p")?.focus({ preventScroll: true });
+    if (beacon) focusCard(el);
     this.#open = () => {
       stop();
       el.remove();
