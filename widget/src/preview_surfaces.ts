@@ -16,6 +16,7 @@ const NOTES: Record<string, string> = {
   banner: "The last saved draft, drawn on this page as the bar end users get: at its position, pushing the page or over it. Its button goes nowhere here.",
   inline: "The last saved draft as end users get it inside its host element (here, just below), from the question chosen. Answers go nowhere.",
   popover: "The last saved draft as end users get it, a card in the window's corner, from the question chosen. Answers go nowhere.",
+  empty: "This survey has no question yet: write one and save to preview it.",
 };
 
 export function mountSurface(container: HTMLElement): void {
@@ -45,7 +46,7 @@ export function mountSurface(container: HTMLElement): void {
     h("button", { type: "button", class: "button", onclick: hide }, "Hide"),
     " ",
     all.length ? chooser : "",
-    h("p", { class: "help" }, NOTES[kind === "banner" ? "banner" : inline ? "inline" : "popover"]),
+    h("p", { class: "help" }, NOTES[kind === "banner" ? "banner" : !all.length ? "empty" : inline ? "inline" : "popover"]),
     spot,
   );
 }
