@@ -27,6 +27,7 @@ from django.utils.http import urlencode
 
 from onboarding import experiments, queries, services, translations, validation
 from onboarding.admin_builder import BuilderAdminMixin
+from onboarding.admin_preview import SurfacePreviewMixin
 from onboarding.admin_surveys import QuestionsField, friendly_problem
 from onboarding.models import (
     Banner,
@@ -684,19 +685,25 @@ class SurveyForm(forms.ModelForm):
 
 
 @admin.register(Survey)
-class SurveyAdmin(PublishableAdmin):
+class SurveyAdmin(SurfacePreviewMixin, BuilderAdminMixin, PublishableAdmin):
+    builder_kind = "survey"
     form = SurveyForm
 
     class Media:
         css = {"all": ("onboarding/survey-questions.css",)}
+        js = ("milepost/preview.js",)
 
     list_display = ("name", "key", "workspace", "display", "publication", "results_link")
+    # The preview row first: in view as the page opens, with a top banner right above it.
     fields = (
-        "workspace", "key", "name", "questions", "thank_you", "display", "position", "selector",
-        "page_url_pattern", "when_present", "wait_timeout_ms", "segment", "frequency", "priority",
-        "starts_at", "ends_at", *PublishableAdmin.readonly_fields, "results_link",
+        "surface_preview", "workspace", "key", "name", "questions", "thank_you", "display",
+        "position", "selector", "page_url_pattern", "when_present", "wait_timeout_ms", "segment",
+        "frequency", "priority", "starts_at", "ends_at", *PublishableAdmin.readonly_fields,
+        "results_link",
     )  # fmt: skip
-    readonly_fields = ("publication", "version_history_link", "results_link")  # type: ignore[assignment]
+    readonly_fields = (  # type: ignore[assignment]
+        "publication", "version_history_link", "results_link", "surface_preview",
+    )  # fmt: skip
 
     @admin.display(description="Results")
     def results_link(self, obj: Survey) -> str:
@@ -858,15 +865,21 @@ class SurfaceAdmin(PublishableAdmin):
 
 
 @admin.register(Banner)
-class BannerAdmin(SurfaceAdmin):
+class BannerAdmin(SurfacePreviewMixin, BuilderAdminMixin, SurfaceAdmin):
+    builder_kind = "banner"
     list_display = ("name", "key", "workspace", "position", "mode", "publication", "engagement")
     fields = (
+        "surface_preview",
         *_SURFACE_FIELDS,
         "position",
         "mode",
         *_SURFACE_TARGETING,
         *SurfaceAdmin.readonly_fields,
     )
+    readonly_fields = (*SurfaceAdmin.readonly_fields, "surface_preview")  # type: ignore[assignment]
+
+    class Media:
+        js = ("milepost/preview.js",)
 
 
 @admin.register(Guide)

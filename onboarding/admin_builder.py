@@ -1,5 +1,6 @@
-"""Admin's "Edit on my app": the change pages of walkthroughs, tooltips and progress bars open
-the visual builder on one of the workspace's own pages (see onboarding/builder.py).
+"""Admin's "Edit on my app": the change pages of walkthroughs, tooltips, progress bars,
+empty-state guides, banners and surveys open the visual builder on one of the workspace's own
+pages (see onboarding/builder.py).
 
 The form posts the page's address; admin checks its origin is one the workspace allows, grants a
 one-time token and redirects the new tab to `<address>#milepost-builder=<token>`, where the
@@ -23,7 +24,7 @@ from django.http import (
 from django.urls import path, reverse
 
 from onboarding import builder
-from onboarding.models import Guide, Tooltip, Walkthrough
+from onboarding.models import Banner, Guide, Survey, Tooltip, Walkthrough
 
 
 def default_page(obj: Any) -> str:
@@ -32,7 +33,7 @@ def default_page(obj: Any) -> str:
     if isinstance(obj, Walkthrough):
         first = obj.steps.order_by("position", "id").first()
         pattern = first.page_url_pattern if first else ""
-    elif isinstance(obj, Tooltip | Guide):
+    elif isinstance(obj, Tooltip | Guide | Banner | Survey):
         pattern = obj.page_url_pattern
     if not pattern.startswith("/") or "*" in pattern or "?" in pattern:
         return "/"

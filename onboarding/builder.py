@@ -25,7 +25,7 @@ from django.utils import timezone
 from onboarding.models import BuilderSession, Workspace, WorkspaceMember, hash_secret_key
 
 EDITOR_ROLES = {WorkspaceMember.Role.OWNER, WorkspaceMember.Role.EDITOR}
-BUILDER_KINDS = ("walkthrough", "tooltip", "progress_bar", "guide")
+BUILDER_KINDS = ("walkthrough", "tooltip", "progress_bar", "guide", "banner", "survey")
 MAX_PATH = 500
 
 

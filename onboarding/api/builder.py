@@ -3,7 +3,8 @@ bundle that the snippet loads (see onboarding/builder.py for the sessions).
 
 - `POST /api/v1/builder/session` `{token}`: spend admin's one-time token; answers the session.
 - `GET /api/v1/builder/content`: the draft the session was opened for (content-as-code
-  document, plus the rendered bodies and, for a progress bar, its journey's milestones).
+  document, plus the rendered bodies (none for a survey, whose words are plain text) and, for
+  a progress bar, its journey's milestones).
 - `PUT /api/v1/builder/content` `{document}`: save the draft (editors and owners only); the
   same validation as `PUT /api/v1/content`, every problem named by its path.
 - `POST /api/v1/builder/content/publish`: publish the draft (editors and owners only).
@@ -40,11 +41,20 @@ from onboarding.content_io import (
     content_import,
     progress_bar_document,
     surface_document,
+    survey_document,
     tooltip_document,
     walkthrough_document,
 )
 from onboarding.markdown import render_markdown
-from onboarding.models import BuilderSession, Guide, ProgressBar, Tooltip, Walkthrough
+from onboarding.models import (
+    Banner,
+    BuilderSession,
+    Guide,
+    ProgressBar,
+    Survey,
+    Tooltip,
+    Walkthrough,
+)
 from onboarding.queries import MODEL_OF_KIND
 
 MAX_MARKDOWN = 20_000
@@ -53,7 +63,10 @@ SECTION_OF_KIND = {
     "tooltip": "tooltips",
     "progress_bar": "progress_bars",
     "guide": "guides",
+    "banner": "banners",
+    "survey": "surveys",
 }
+Editable = Walkthrough | Tooltip | ProgressBar | Guide | Banner | Survey
 
 BUILDER_ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Malformed or invalid input"),
@@ -129,7 +142,7 @@ class BuilderView(CrossOriginView):
         return response
 
 
-def _content(session: BuilderSession) -> Walkthrough | Tooltip | ProgressBar | Guide:
+def _content(session: BuilderSession) -> Editable:
     model = MODEL_OF_KIND[session.kind]
     found = model.objects.filter(workspace=session.workspace, key=session.content_key).first()
     if found is None:
@@ -148,9 +161,12 @@ def _answer(session: BuilderSession) -> dict[str, Any]:
     elif isinstance(obj, Tooltip):
         document = tooltip_document(obj)
         rendered = [obj.body_html]
-    elif isinstance(obj, Guide):
+    elif isinstance(obj, Guide | Banner):
         document = surface_document(obj)
         rendered = [obj.body_html]
+    elif isinstance(obj, Survey):
+        document = survey_document(obj)
+        rendered = []
     else:
         document = progress_bar_document(obj)
         rendered = []

@@ -10,8 +10,16 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from onboarding.models import BuilderSession, PublishedVersion, Step, Walkthrough, WorkspaceMember
+from onboarding.models import (
+    BuilderSession,
+    PublishedVersion,
+    Step,
+    Survey,
+    Walkthrough,
+    WorkspaceMember,
+)
 from tests.factories import (
+    BannerFactory,
     GuideFactory,
     MilestoneFactory,
     ProgressBarFactory,
@@ -308,3 +316,59 @@ def test_the_builder_places_an_empty_state_guide_and_a_trigger() -> None:
     published = call("post", "content/publish", session)
     assert published.status_code == 201
     assert PublishedVersion.objects.get(kind="guide").snapshot["selector"] == "#feedback"
+
+
+def builder_session(client: Client, obj: Any, model_name: str) -> str:
+    """An editor's builder session on `obj`, opened from its admin change page."""
+    client.force_login(WorkspaceMemberFactory(workspace=obj.workspace).user)
+    opened = client.post(
+        f"/admin/onboarding/{model_name}/{obj.pk}/builder/", {"address": f"{APP}/dashboard"}
+    )
+    return str(exchange(token_of(opened)).json()["session"])
+
+
+def test_the_builder_moves_a_banner_to_the_bottom_over_the_page() -> None:
+    banner = BannerFactory(key="maintenance", page_url_pattern="/dashboard")
+    session = builder_session(Client(), banner, "banner")
+    draft = call("get", "content", session).json()
+    assert (draft["kind"], draft["rendered"]) == ("banner", [banner.body_html])
+    document = {**draft["document"], "position": "bottom", "mode": "overlay"}
+    saved = call("put", "content", session, body={"document": document})
+    assert saved.status_code == 200, saved.content
+    banner.refresh_from_db()
+    assert (banner.position, banner.mode) == ("bottom", "overlay")
+    # A position the SDK does not draw is refused by name; nothing is saved.
+    bad = call("put", "content", session, body={"document": {**document, "position": "left"}})
+    assert bad.status_code == 400
+    assert "banners[0].position" in bad.content.decode()
+    banner.refresh_from_db()
+    assert banner.position == "bottom"
+    assert call("post", "content/publish", session).status_code == 201
+    assert PublishedVersion.objects.get(kind="banner").snapshot["mode"] == "overlay"
+
+
+def test_the_builder_places_an_inline_survey_in_a_picked_host_element() -> None:
+    workspace = WorkspaceFactory()
+    questions = [{"key": "score", "type": "nps", "prompt": "How likely are you to recommend us?"}]
+    survey = Survey.objects.create(
+        workspace=workspace, key="nps", name="NPS", page_url_pattern="/contacts"
+    )
+    survey.questions = questions
+    survey.save(update_fields=["questions"])
+    session = builder_session(Client(), survey, "survey")
+    draft = call("get", "content", session).json()
+    assert (draft["kind"], draft["rendered"]) == ("survey", [])
+    assert draft["document"]["questions"] == questions
+    document = {**draft["document"], "display": "inline", "selector": "section.panel"}
+    saved = call("put", "content", session, body={"document": document})
+    assert saved.status_code == 200, saved.content
+    survey.refresh_from_db()
+    assert (survey.display, survey.selector) == ("inline", "section.panel")
+    # A host element browsers would reject is refused by name; nothing is saved.
+    bad = call("put", "content", session, body={"document": {**document, "selector": "a[["}})
+    assert bad.status_code == 400
+    assert "surveys[0].selector" in bad.content.decode()
+    survey.refresh_from_db()
+    assert survey.selector == "section.panel"
+    assert call("post", "content/publish", session).status_code == 201
+    assert PublishedVersion.objects.get(kind="survey").snapshot["selector"] == "section.panel"

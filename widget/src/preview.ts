@@ -3,10 +3,11 @@
  * workspace's theme, in a shadow root), so authors see the step as end users will without a
  * customer page. The card sits in the form instead of floating over a page; title and buttons
  * follow the form as the author types, the body is the last saved one (Markdown is rendered
- * on the server). */
+ * on the server). A banner's and a survey's change pages have theirs: preview_surfaces.ts. */
 import { card } from "./render/card";
 import { h, themeCss } from "./render/dom";
 import { CSS } from "./render/styles";
+import { mountSurface } from "./preview_surfaces";
 
 interface PreviewStep {
   title: string;
@@ -81,6 +82,7 @@ export function mount(container: HTMLElement): void {
 
 function mountAll(): void {
   document.querySelectorAll<HTMLElement>("[data-milepost-step-preview]").forEach(mount);
+  document.querySelectorAll<HTMLElement>("[data-milepost-surface-preview]").forEach(mountSurface);
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);

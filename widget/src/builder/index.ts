@@ -6,19 +6,32 @@
  * (so the author can go to another page of the app and carry on), draws its panel in a widget
  * root (render/dom.ts: the same custom element, shadow root and stylesheet end users get,
  * which the host's CSS cannot reach), previews every step with the very renderer end users
- * get (walkthrough.ts, render/*, bundled here from source), and saves and publishes through
- * the builder API. It never listens to postMessage. */
+ * get (walkthrough.ts, render/*, and for guides, banners and surveys the surfaces' own code:
+ * builder/surfaces.ts), and saves and publishes through the builder API. It never listens to
+ * postMessage. */
 import { locale, setLocale } from "../i18n";
 import { h, Root } from "../render/dom";
 import { EN } from "../strings-en";
 import { ProgressView } from "../render/progress";
 import { TooltipView } from "../render/tooltip";
 import type { Placement, Step, Tooltip, Walkthrough } from "../state";
-import { body, GUIDE_CSS, shadowed } from "../surfaces/styles";
 import { urlMatches } from "../targeting";
 import { Tour, type TourHost } from "../walkthrough";
+import { startPicking } from "./picker";
 import { matchCount, selectorFor } from "./selector";
 import { BUILDER_CSS } from "./styles";
+import {
+  bannerFields,
+  bannerPreview,
+  guideFields,
+  guidePreview,
+  type Panel,
+  type Preview,
+  savedForm,
+  SURFACE_OPTIONS,
+  surveyFields,
+  surveyPreview,
+} from "./surfaces";
 
 /** The key the core looks for on every page to load this bundle again (src/index.ts). */
 const STORE = "milepostBuilder";
@@ -125,12 +138,17 @@ class PreviewTour extends Tour {
   }
 }
 
-class Builder {
+/** Fields whose change redraws the panel (other fields show or go with them). */
+const STRUCTURAL = new Set(["advance_on", "page_url_pattern", "display"]);
+
+class Builder implements Panel {
   state: Saved;
   readonly root: Root;
   readonly panel: HTMLElement;
   readonly status = h("span", { class: "st", role: "status" });
-  preview: { destroy(): void } | null = null;
+  /** Where an overlaid preview may lie: the part of the window the page moved to. */
+  readonly room = new CSSStyleSheet();
+  preview: Preview | null = null;
   previewHidden = false;
   picking: (() => void) | null = null;
   /** The element the author last picked, and how many levels wider the step's target is. */
@@ -200,6 +218,7 @@ class Builder {
     const open = this.panel.isConnected && !this.panel.classList.contains("min");
     style.marginRight = open && !this.state.left ? "364px" : "";
     style.marginLeft = open && this.state.left ? "364px" : "";
+    this.room.replaceSync(`:host(.fixed){left:${style.marginLeft || 0}!important;right:${style.marginRight || 0}!important}`);
   }
 
   /** Leave the builder: this tab forgets the session; the page is the user's again. */
@@ -271,7 +290,7 @@ class Builder {
     return this.state.kind === "walkthrough";
   }
 
-  /** What the selection edits: a walkthrough's step, or the tooltip / progress bar itself. */
+  /** What the selection edits: a walkthrough's step, or the piece itself (any other kind). */
   get current(): Record<string, unknown> | null {
     return this.isTour ? (this.steps[this.state.selected ?? 0] ?? null) : this.doc;
   }
@@ -344,11 +363,13 @@ class Builder {
   async persist(): Promise<boolean> {
     this.say("Saving…");
     try {
-      const answer = await this.call("PUT", "content", { document: this.doc });
+      const answer = await this.call("PUT", "content", { document: savedForm(this.state.kind, this.doc) });
       this.state.doc = answer.document as Doc;
       this.state.rendered = answer.rendered as string[];
       this.state.dirty = false;
       this.save();
+      // The fields edit the saved document from now on, not the one sent.
+      this.render();
       this.say("Draft saved. Live users see it once you publish.");
       return true;
     } catch (error) {
@@ -426,12 +447,16 @@ class Builder {
       tour.show();
       this.preview = tour;
     } else if (this.state.kind === "guide") {
-      this.preview = this.guidePreview(rendered[0] ?? "");
+      this.preview = guidePreview(this, rendered[0] ?? "");
+    } else if (this.state.kind === "banner") {
+      this.preview = bannerPreview(this, rendered[0] ?? "", this.room);
+    } else if (this.state.kind === "survey") {
+      this.preview = surveyPreview(this);
     } else if (this.state.kind === "tooltip") {
       if (!this.onThisPage(String(this.doc.page_url_pattern)) || !this.doc.selector) return;
       const tip = { ...this.doc, body_html: rendered[0] ?? "", priority: 0 } as unknown as Tooltip;
       this.preview = new TooltipView(tip, this.host);
-    } else {
+    } else if (this.state.kind === "progress_bar") {
       const milestones = (this.state.milestones ?? []).map((m, i) => ({
         ...m,
         completedAt: i === 0 ? "now" : null,
@@ -465,62 +490,16 @@ class Builder {
     this.stopPicking();
     this.preview?.destroy();
     this.preview = null;
-    const box = h("div", { class: "po", hidden: true }, h("span"));
-    const banner = h("div", { class: "pb", role: "status" }, prompt);
-    this.root.layer.append(box, banner);
-    const ours = (event: Event): boolean => event.composedPath().includes(this.root.host);
-    const under = (event: Event): Element | null => {
-      const el = event.composedPath()[0];
-      return el instanceof Element && el !== document.documentElement && el !== document.body ? el : null;
-    };
-    const hover = (event: Event): void => {
-      const el = ours(event) ? null : under(event);
-      box.hidden = !el;
-      if (!el) return;
-      const rect = el.getBoundingClientRect();
-      Object.assign(box.style, {
-        top: `${rect.top}px`,
-        left: `${rect.left}px`,
-        width: `${rect.width}px`,
-        height: `${rect.height}px`,
-      });
-      const label = el.getAttribute("aria-label") ?? (el.textContent ?? "").trim().slice(0, 30);
-      box.firstElementChild!.textContent = `${el.tagName.toLowerCase()}${label ? ` “${label}”` : ""}`;
-    };
-    const block = (event: Event): void => {
-      if (ours(event)) return;
-      event.preventDefault();
-      event.stopImmediatePropagation();
-    };
-    const click = (event: Event): void => {
-      if (ours(event)) return;
-      block(event);
-      const el = under(event);
-      if (!el) return;
-      this.stopPicking();
-      onPicked(el);
-    };
-    const key = (event: KeyboardEvent): void => {
-      if (event.key === "Escape") {
-        event.preventDefault();
-        event.stopImmediatePropagation();
+    this.picking = startPicking(this.root, prompt, {
+      picked: (el) => {
+        this.stopPicking();
+        onPicked(el);
+      },
+      cancelled: () => {
         this.stopPicking();
         this.render();
-      }
-    };
-    const blocked = ["mousedown", "mouseup", "pointerdown", "pointerup", "dblclick", "submit"];
-    addEventListener("mouseover", hover, true);
-    addEventListener("click", click, true);
-    addEventListener("keydown", key, true);
-    for (const name of blocked) addEventListener(name, block, true);
-    this.picking = () => {
-      removeEventListener("mouseover", hover, true);
-      removeEventListener("click", click, true);
-      removeEventListener("keydown", key, true);
-      for (const name of blocked) removeEventListener(name, block, true);
-      box.remove();
-      banner.remove();
-    };
+      },
+    });
     this.say("Picking: hover to outline, click to choose.");
   }
 
@@ -551,7 +530,14 @@ class Builder {
   render(): void {
     if (!this.state.doc) return;
     const state = this.state;
-    const kinds: Record<string, string> = { walkthrough: "Walkthrough", tooltip: "Tooltip", progress_bar: "Progress bar", guide: "Empty-state guide" };
+    const kinds: Record<string, string> = {
+      walkthrough: "Walkthrough",
+      tooltip: "Tooltip",
+      progress_bar: "Progress bar",
+      guide: "Empty-state guide",
+      banner: "Banner",
+      survey: "Survey",
+    };
     const header = h(
       "header",
       null,
@@ -648,7 +634,8 @@ class Builder {
     let control: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
     if (kind === "select") {
       control = h("select", { id });
-      for (const [value, text] of OPTIONS[name] ?? []) control.append(h("option", { value }, text));
+      const options = SURFACE_OPTIONS[this.state.kind ?? ""]?.[name] ?? OPTIONS[name] ?? [];
+      for (const [value, text] of options) control.append(h("option", { value }, text));
     } else {
       control = h(kind, { id });
     }
@@ -659,9 +646,20 @@ class Builder {
       if (name === "title" && label) label.textContent = `${(this.state.selected ?? 0) + 1}. ${control.value}`;
       if (name === "body_markdown") this.renderBody();
       if (name === "selector") this.countMatches();
-      this.changed(name === "advance_on" || name === "page_url_pattern");
+      this.changed(STRUCTURAL.has(name));
     });
     return [h("label", { for: id }, label), control];
+  }
+
+  checkbox(item: Record<string, unknown>, name: string, label: string, fallback: boolean): HTMLElement {
+    const id = `mpb-${name}`;
+    const box = h("input", { type: "checkbox", id });
+    box.checked = typeof item[name] === "boolean" ? (item[name] as boolean) : fallback;
+    box.addEventListener("change", () => {
+      item[name] = box.checked;
+      this.changed();
+    });
+    return h("label", { for: id }, box, label);
   }
 
   count = h("span", { class: "n", role: "status" });
@@ -672,7 +670,9 @@ class Builder {
     const here = !this.isTour || this.onThisPage(String(this.current?.page_url_pattern ?? ""));
     this.count.className = n === 1 ? "n" : n === 0 && !selector ? "n w" : "n x";
     this.count.textContent = !selector
-      ? "centred, no element"
+      ? this.isTour
+        ? "centred, no element"
+        : "no element chosen"
       : n < 0
         ? "not a valid selector"
         : !here
@@ -683,18 +683,9 @@ class Builder {
     if (n > 1 && here) this.count.className = "n w";
   }
 
-  editor(item: Record<string, unknown>): HTMLElement[] {
-    const kind = this.state.kind;
-    const out: HTMLElement[] = [];
-    if (kind === "progress_bar") {
-      out.push(...this.field(item, "title", "Title"), ...this.field(item, "style", "Style", "select"), ...this.field(item, "position", "Position", "select"));
-      out.push(h("p", { class: "note" }, "The preview shows the journey with its first milestone done."));
-      return out;
-    }
-    const guide = kind === "guide";
-    if (this.isTour || guide) out.push(...this.field(item, "title", "Title"));
-    out.push(...this.field(item, "body_markdown", "Body (Markdown)", "textarea"));
-    out.push(...this.field(item, "selector", guide ? "Host element: the guide goes inside it (CSS selector)" : "Element (CSS selector)"));
+  /** A selector field, its match count on this page, and Pick / Wider / Narrower. */
+  selectorField(item: Record<string, unknown>, label: string, prompt?: string): HTMLElement[] {
+    const out = this.field(item, "selector", label);
     this.countMatches();
     const go = (by: number): void => {
       const el = this.target();
@@ -704,32 +695,40 @@ class Builder {
       if (next) item.selector = selectorFor(next);
       this.changed(true);
     };
+    const pick = (): void =>
+      this.pick((el) => {
+        this.setTarget(el);
+        this.changed(true);
+      }, prompt);
     out.push(
       h(
         "div",
         { class: "sel" },
         this.count,
-        h("button", {
-          type: "button",
-          onclick: () =>
-            this.pick(
-              (el) => {
-                this.setTarget(el);
-                this.changed(true);
-              },
-              guide ? "Click the element the guide goes inside (Esc cancels)" : undefined,
-            ),
-        }, "Pick"),
+        h("button", { type: "button", onclick: pick }, "Pick"),
         h("button", { type: "button", disabled: !this.picked, title: "Point at the element around it", onclick: () => go(1) }, "Wider"),
         h("button", { type: "button", disabled: !this.picked || !this.wider, title: "Back toward the element you clicked", onclick: () => go(-1) }, "Narrower"),
       ),
     );
-    out.push(...this.field(item, "page_url_pattern", "Page (path, * for any run of characters)"));
-    if (!this.isTour) out.push(...this.trigger());
-    if (guide) {
-      out.push(...this.field(item, "cta_label", "Call to action (button label, optional)"), ...this.field(item, "cta_url", "Call to action link"));
+    return out;
+  }
+
+  editor(item: Record<string, unknown>): HTMLElement[] {
+    const kind = this.state.kind;
+    const out: HTMLElement[] = [];
+    if (kind === "progress_bar") {
+      out.push(...this.field(item, "title", "Title"), ...this.field(item, "style", "Style", "select"), ...this.field(item, "position", "Position", "select"));
+      out.push(h("p", { class: "note" }, "The preview shows the journey with its first milestone done."));
       return out;
     }
+    if (kind === "guide") return guideFields(this);
+    if (kind === "banner") return bannerFields(this);
+    if (kind === "survey") return surveyFields(this);
+    if (this.isTour) out.push(...this.field(item, "title", "Title"));
+    out.push(...this.field(item, "body_markdown", "Body (Markdown)", "textarea"));
+    out.push(...this.selectorField(item, "Element (CSS selector)"));
+    out.push(...this.field(item, "page_url_pattern", "Page (path, * for any run of characters)"));
+    if (!this.isTour) out.push(...this.trigger());
     const row = h("div", { class: "row" });
     row.append(h("div", null, ...this.field(item, "placement", "Placement", "select")));
     if (this.isTour) row.append(h("div", null, ...this.field(item, "advance_on", "Advance on", "select")));
@@ -737,13 +736,7 @@ class Builder {
     out.push(row);
     if (this.isTour && item.advance_on === "event") out.push(...this.field(item, "advance_event", "Event name"));
     if (this.isTour) {
-      const box = h("input", { type: "checkbox", id: "mpb-spotlight" });
-      box.checked = !!item.spotlight;
-      box.addEventListener("change", () => {
-        item.spotlight = box.checked;
-        this.changed();
-      });
-      out.push(h("label", { for: "mpb-spotlight" }, box, " Spotlight the element"));
+      out.push(this.checkbox(item, "spotlight", " Spotlight the element", false));
       if (item.selector) out.push(...this.field(item, "on_target_missing", "If the element is missing", "select"));
       const pattern = String(item.page_url_pattern ?? "");
       if (!this.onThisPage(pattern)) {
@@ -756,6 +749,7 @@ class Builder {
     }
     return out;
   }
+
   /** The element-present trigger (`when_present`) of the whole piece: typed, or picked. */
   trigger(): HTMLElement[] {
     const doc = this.doc;
@@ -806,33 +800,6 @@ class Builder {
       input,
       h("div", { class: "tg" }, count, picker, clear),
     ];
-  }
-
-  /** The guide as end users see it, inside its host element on this page. */
-  guidePreview(html: string): { destroy(): void } | null {
-    const doc = this.doc;
-    let target: Element | null = null;
-    try {
-      target = doc.selector && this.onThisPage(String(doc.page_url_pattern)) ? document.querySelector(String(doc.selector)) : null;
-    } catch {
-      target = null;
-    }
-    if (!target) return null;
-    const { element, inner } = shadowed({ root: this.root } as never, "milepost-guide", GUIDE_CSS);
-    const title = String(doc.title ?? "");
-    inner.append(
-      h(
-        "div",
-        { class: "gd", role: "region", "aria-label": title || "Guide", dir: getComputedStyle(document.documentElement).direction },
-        title && h("h2", null, title),
-        body(html),
-        doc.cta_label ? h("button", { type: "button", class: "p" }, String(doc.cta_label)) : "",
-        doc.dismissible === false ? "" : h("button", { type: "button", class: "x", "aria-label": "Dismiss guide" }, "×"),
-      ),
-    );
-    element.dataset.preview = "";
-    target.append(element);
-    return { destroy: () => element.remove() };
   }
 }
 

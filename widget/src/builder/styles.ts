@@ -3,6 +3,8 @@
 export const BUILDER_CSS =
   // The preview's spotlight and modal backdrop must not stop the author using the page.
   ".s,.o{pointer-events:none}" +
+  // A survey's popover preview keeps to the page's corner, beside the panel, as the page does.
+  ".B:not(.min):not(.left)~.sv:not(.in){margin-right:364px}.B.left:not(.min)~.sv:not(.in){margin-left:364px}" +
   ".B{z-index:10;position:fixed;top:12px;bottom:12px;right:12px;width:340px;display:flex;flex-direction:column;background:#fff;color:#1f2937;border-radius:12px;box-shadow:0 10px 40px #0005,0 0 0 1px #0002;font:13px/1.4 system-ui,sans-serif;overflow:hidden}" +
   ".B.left{right:auto;left:12px}" +
   ".B.min{bottom:auto}.B.min>:not(header){display:none}" +

@@ -14,7 +14,7 @@ import { type Answer, next, type Question, questions } from "./survey_flow";
 import { direction } from "./styles";
 import { item, onPage, present } from "./util";
 
-interface Survey extends Common {
+export interface Survey extends Common {
   name: string;
   questions: unknown;
   thank_you: string;
@@ -23,7 +23,7 @@ interface Survey extends Common {
   selector: string;
 }
 
-const DEFAULTS = { name: "", questions: [], thank_you: "", display: "popover", position: "bottom-right", selector: "" };
+export const DEFAULTS = { name: "", questions: [], thank_you: "", display: "popover", position: "bottom-right", selector: "" };
 const MAX_TEXT = 2000;
 const THANKS_MS = 2500;
 
@@ -103,7 +103,9 @@ function field(q: Question): { el: HTMLElement; read: () => Answer | string | nu
   return { el: group, read, focus: () => (inputs.find((i) => i.checked) ?? inputs[0])?.focus() };
 }
 
-class Shown {
+/** One survey on this page. Exported for the builder's preview (builder/surfaces.ts), which
+ * draws it with a host that records nothing and may start at any question (`first`). */
+export class Shown {
   readonly #survey: Survey;
   readonly #all: Question[];
   readonly #ctx: Context;
@@ -114,11 +116,11 @@ class Shown {
   #finished = false;
   #mount: ((el: HTMLElement) => void) | null = null;
 
-  constructor(survey: Survey, all: Question[], ctx: Context, inline: boolean) {
+  constructor(survey: Survey, all: Question[], ctx: Context, inline: boolean, first?: Question) {
     this.#survey = survey;
     this.#all = all;
     this.#ctx = ctx;
-    this.#current = next(all, null);
+    this.#current = first ?? next(all, null);
     this.#el = h("section", {
       class: `sv ${inline ? "in" : survey.position === "bottom-left" ? "bottom-left" : ""}`,
       role: inline ? "region" : "dialog",
