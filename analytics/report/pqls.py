@@ -146,7 +146,9 @@ def _scored_sql(
         filters.append("LOWER(u.external_id) LIKE %s")
         params.append(f"%{search.lower()}%")
     day = local_bucket("e.timestamp", "day")
-    # One grouped pass per table over the PQLs' rows, not one subquery per person and figure.
+    # Grouped passes over the PQLs' rows, not one subquery per person and figure, each table
+    # read once: the events through the (end user, name, time) index alone, the completions
+    # through the (end user, journey, time) one (migration 0008).
     sql = f"""
         WITH pql AS (
             SELECT p.end_user_id, p.journey_id, p.pql_at, u.external_id, j.key AS journey_key
@@ -155,6 +157,18 @@ def _scored_sql(
             JOIN {Journey._meta.db_table} j ON j.id = p.journey_id
             WHERE {" AND ".join(filters)}
         ),
+        people AS (SELECT DISTINCT end_user_id FROM pql),
+        completed AS (
+            -- Per person and journey: its milestones done, and those done in the period (the
+            -- core actions, counted over every journey).
+            SELECT mc.end_user_id, mc.journey_id, COUNT(*) AS done,
+                   SUM(CASE WHEN mc.completed_at >= %s AND mc.completed_at < %s
+                       THEN 1 ELSE 0 END) AS core
+            FROM {COMPLETION} mc
+            WHERE mc.end_user_id IN (SELECT end_user_id FROM people)
+            GROUP BY mc.end_user_id, mc.journey_id
+        ),
+        core AS (SELECT end_user_id, SUM(core) AS core FROM completed GROUP BY end_user_id),
         activity AS (
             SELECT e.end_user_id,
                    SUM(CASE WHEN e.name = %s THEN 1 ELSE 0 END) AS logins,
@@ -162,20 +176,9 @@ def _scored_sql(
                    COUNT(DISTINCT CASE WHEN e.name NOT LIKE '$%%' THEN e.name END) AS features,
                    SUM(CASE WHEN e.name = '$message_clicked' THEN 1 ELSE 0 END) AS messages
             FROM {EVENT} e
-            WHERE e.end_user_id IN (SELECT end_user_id FROM pql)
+            WHERE e.end_user_id IN (SELECT end_user_id FROM people)
               AND e.timestamp >= %s AND e.timestamp < %s
             GROUP BY e.end_user_id
-        ),
-        done AS (
-            SELECT mc.end_user_id, mc.journey_id, COUNT(*) AS done FROM {COMPLETION} mc
-            WHERE mc.end_user_id IN (SELECT end_user_id FROM pql)
-            GROUP BY mc.end_user_id, mc.journey_id
-        ),
-        core AS (
-            SELECT mc.end_user_id, COUNT(*) AS core FROM {COMPLETION} mc
-            WHERE mc.end_user_id IN (SELECT end_user_id FROM pql)
-              AND mc.completed_at >= %s AND mc.completed_at < %s
-            GROUP BY mc.end_user_id
         ),
         total AS (
             SELECT m.journey_id, COUNT(*) AS total FROM {Milestone._meta.db_table} m
@@ -183,14 +186,14 @@ def _scored_sql(
         ),
         figures AS (
             SELECT pql.external_id, pql.journey_key, pql.pql_at,
-                   COALESCE(done.done, 0) AS done, COALESCE(total.total, 0) AS total,
+                   COALESCE(completed.done, 0) AS done, COALESCE(total.total, 0) AS total,
                    COALESCE(a.logins, 0) AS logins, COALESCE(a.active_days, 0) AS active_days,
                    COALESCE(core.core, 0) AS core, COALESCE(a.features, 0) AS features,
                    COALESCE(a.messages, 0) AS messages
             FROM pql
             LEFT JOIN activity a ON a.end_user_id = pql.end_user_id
-            LEFT JOIN done ON done.end_user_id = pql.end_user_id
-              AND done.journey_id = pql.journey_id
+            LEFT JOIN completed ON completed.end_user_id = pql.end_user_id
+              AND completed.journey_id = pql.journey_id
             LEFT JOIN core ON core.end_user_id = pql.end_user_id
             LEFT JOIN total ON total.journey_id = pql.journey_id
         ),
@@ -200,7 +203,7 @@ def _scored_sql(
             FROM figures
         )
     """
-    return sql, [*params, login_event, "UTC", since, now, since, now, workspace.pk]
+    return sql, [*params, since, now, login_event, "UTC", since, now, workspace.pk]
 
 
 def _row(
