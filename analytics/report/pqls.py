@@ -92,8 +92,8 @@ def pqls(
         since=now - timedelta(days=period_days),
         now=now,
     )
-    # The best rows, then one row per day counting them all: ("row", figures...) and
-    # ("day", NULL..., count in the score's place, day).
+    # The best rows (part 0: their figures), then one row per day counting every PQL kept
+    # (part 1: the count in the score's place, and the day), in one pass over the scores.
     sql = f"""
         {sql}
         SELECT 0 AS part, top.*, NULL AS day FROM (
