@@ -599,18 +599,19 @@ def home_tiles(workspace: Workspace, today: date) -> list[Tile]:
             )
         )
     week = home.week_so_far(today, workspace.time_zone)
-    new_pqls = pqls.pqls(workspace=workspace, date_range=week, limit=1000)
+    # The best scores come first; the headline counts every PQL of the week.
+    new_pqls = pqls.pqls(workspace=workspace, date_range=week, limit=HOME_LINES)
     tiles.append(
         Tile(
             title="PQLs this week",
             link=report_link("pqls", workspace, date_from=week.date_from, date_to=week.date_to),
-            headline=f"{len(new_pqls.rows):,} new since Monday",
+            headline=f"{new_pqls.total:,} new since Monday",
             lines=[
                 (
                     f"{row.external_id}: score {row.score}, {row.journey}",
                     person_link(row.external_id),
                 )
-                for row in sorted(new_pqls.rows, key=lambda row: -row.score)[:HOME_LINES]
+                for row in new_pqls.rows
             ],
             empty="No new PQLs this week yet.",
         )

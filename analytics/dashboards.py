@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -826,7 +825,9 @@ def lifecycle_figures(result: lifecycle.Lifecycle) -> list[Figure]:
 
 
 def pql_figures(result: pqls.PqlList, date_range: DateRange | None) -> list[Figure]:
-    per_day = Counter(row.pql_at.date() for row in result.rows)
+    """New PQLs per day: every PQL the filters keep (the report counts them all, not only the
+    rows it lists), each day of the range drawn, empty ones as 0."""
+    per_day = {counted.day: counted.pqls for counted in result.per_day}
     if date_range is not None:
         days = [
             date_range.date_from + timedelta(days=i)
@@ -839,11 +840,11 @@ def pql_figures(result: pqls.PqlList, date_range: DateRange | None) -> list[Figu
             id="per-day",
             kind="bars",
             title="New PQLs per day",
-            description=f"{len(result.rows):,} people became PQLs"
+            description=f"{result.total:,} people became PQLs"
             + (f" from {days[0]} to {days[-1]}." if days else "."),
             header=["day", "new PQLs"],
             rows=[[day.isoformat(), per_day.get(day, 0)] for day in days],
-            x_label="Day (UTC)",
+            x_label=f"Day ({result.timezone})",
             y_label="People",
             categories=[day.isoformat() for day in days],
             series=[Series("New PQLs", [per_day.get(day, 0) for day in days])],
