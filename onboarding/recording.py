@@ -73,6 +73,9 @@ MAX_EXTERNAL_ID_LENGTH = 255
 WALKTHROUGH_COMPLETED = "$walkthrough_completed"
 # Made once: json.dumps with options builds a new encoder on every call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
+# The rows of one insert as one JSON document (insert_new_rows): str() writes a datetime and a UUID
+# as PostgreSQL reads them.
+_ROWS_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True)
@@ -267,8 +270,9 @@ def _end_users_by_external_id(
     workspace: Workspace, external_ids: set[str], *, seen_at: datetime
 ) -> dict[str, EndUser]:
     # Only what journeys and completions need: decoding every person's traits is the
-    # costliest part of this query and nothing on the write path reads them.
-    fields = ("id", "workspace_id", "external_id", "signed_up_at", "first_seen_at")
+    # costliest part of this query and nothing on the write path reads them. A field left out
+    # here and read later (the locale of a progress push) costs a query per person.
+    fields = ("id", "workspace_id", "external_id", "signed_up_at", "first_seen_at", "locale")
     existing = {
         user.external_id: user
         for user in EndUser.objects.filter(workspace=workspace, external_id__in=external_ids).only(
@@ -329,9 +333,9 @@ def insert_new_rows(
     that were new. `rows` are objects with the fields' attnames (a model or a slotted record).
 
     Django's bulk_create(ignore_conflicts=True) cannot say which rows it skipped; this can, on
-    PostgreSQL and on SQLite ≥ 3.35 alike. PostgreSQL gets one statement whose parameters are
-    arrays (unnest), which it parses once whatever the number of rows; a second row with the
-    same key in one statement is skipped like any conflict."""
+    PostgreSQL and on SQLite ≥ 3.35 alike. PostgreSQL gets one statement whose one parameter is
+    every row as one JSON document (json_to_recordset), which it parses once whatever the number
+    of rows; a second row with the same key in one statement is skipped like any conflict."""
     if not rows:
         return []
     fields = _fields(model, columns)
@@ -349,15 +353,19 @@ def insert_new_rows(
 
     statements: list[tuple[str, list[Any]]] = []
     if connection.vendor == "postgresql":
-        selects = ", ".join(
-            "%s::text[]::jsonb[]"
-            if isinstance(f, models.JSONField)
-            else f"%s::{f.db_type(connection)}[]"
-            for f in fields
+        # Not one array per column (unnest): psycopg writes an array's text element by element
+        # in Python, with a regex per element to quote it, which cost more than the insert.
+        # The json module encodes the whole document in C; datetimes and UUIDs go as their text.
+        record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in fields)
+        document = _ROWS_JSON.encode(
+            [{f.column: getattr(row, f.attname) for f in fields} for row in rows]
         )
-        arrays = [[value(row, f) for row in rows] for f in fields]
         statements.append(
-            (f"INSERT INTO {table} ({names}) SELECT * FROM unnest({selects}) {tail}", arrays)  # noqa: S608
+            (
+                f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608
+                f"FROM json_to_recordset(%s::json) AS rows({record}) {tail}",
+                [document],
+            )
         )
     else:
         placeholders = ", ".join("%s" for _ in fields)
@@ -1060,6 +1068,8 @@ def _evaluate_milestones(
         )
     )
     users_by_pk = {user.pk: user for user in users.values() if user.pk in involved}
+    for user in users_by_pk.values():
+        user.workspace = workspace  # their pushes' default language, without a query each
     # Windows count from each person's journey start, so every row must exist before counting;
     # only the people who reach something need theirs loaded.
     _progress_rows(users=users_by_pk.values(), journeys=journeys, load=False)
