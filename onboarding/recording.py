@@ -220,16 +220,17 @@ def _candidate(
         properties = {}
     if not isinstance(properties, dict):
         raise EventRejected("properties must be a JSON object")
-    event = {"name": name, "properties": properties}
-    shape = json_values.shape(event) if properties else json_values.shape(name)
-    # The object around the name and properties adds one level.
-    depth = shape.depth - 1 if properties else 0
+    shape = json_values.shape(properties) if properties else json_values.shape(name)
+    depth = shape.depth if properties else 0
     if depth > settings.MILEPOST_MAX_PROPERTY_DEPTH:
         raise EventRejected(
             f"properties are nested {depth} levels deep; "
             f"the limit is {settings.MILEPOST_MAX_PROPERTY_DEPTH}"
         )
-    _refuse_unstorable(shape, event, "")
+    if shape.unstorable or json_values.UNSTORABLE_CHARACTERS.search(name):
+        # Walked again around the name, so that the answer names the field (a rare path).
+        event = {"name": name, "properties": properties}
+        _refuse_unstorable(json_values.shape(event), event, "")
     if "timestamp" in raw and raw["timestamp"] is not None:
         timestamp = parse_timestamp(raw["timestamp"])
         if sent_at is not None:
@@ -266,31 +267,62 @@ def _end_users_create(workspace: Workspace, external_ids: set[str], *, at: datet
     )
 
 
-def _end_users_by_external_id(
-    workspace: Workspace, external_ids: set[str], *, seen_at: datetime
-) -> dict[str, EndUser]:
-    # Only what journeys and completions need: decoding every person's traits is the
-    # costliest part of this query and nothing on the write path reads them. A field left out
-    # here and read later (the locale of a progress push) costs a query per person.
-    fields = ("id", "workspace_id", "external_id", "signed_up_at", "first_seen_at", "locale")
-    existing = {
-        user.external_id: user
-        for user in EndUser.objects.filter(workspace=workspace, external_id__in=external_ids).only(
-            *fields
-        )
-    }
-    missing = external_ids - existing.keys()
-    if missing:
-        _end_users_create(workspace, missing, at=seen_at)
-        existing.update(
-            {
-                user.external_id: user
-                for user in EndUser.objects.filter(
-                    workspace=workspace, external_id__in=missing
-                ).only(*fields)
-            }
-        )
-    return existing
+# What the write path reads of a person: journey starts, completions and their pushes' language.
+# Decoding every person's traits would be the costliest part of the read and nothing here reads
+# them; a field left out and read later costs a query per person.
+_PERSON_FIELDS = ("id", "workspace_id", "external_id", "signed_up_at", "first_seen_at", "locale")
+
+
+class _People:
+    """The people of a workspace's batches: each external id's row id, and an EndUser only for
+    those who reach a milestone. Most of a batch's people reach none, and a model instance each
+    cost more than reading them."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.ids: dict[str, int] = {}  # external id -> end user id
+        self._rows: dict[int, tuple[Any, ...]] = {}  # end user id -> _PERSON_FIELDS
+        self._end_users: dict[int, EndUser] = {}
+
+    def add_end_user(self, end_user: EndUser) -> None:
+        self.ids[end_user.external_id] = end_user.pk
+        self._end_users[end_user.pk] = end_user
+
+    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        for row in rows:
+            pk, _, external_id, *_ = row
+            self.ids[external_id] = pk
+            self._rows[pk] = row
+
+    def read(self, external_ids: set[str], *, seen_at: datetime) -> None:
+        """Add the people of these ids, created where missing."""
+        people = EndUser.objects.filter(workspace=self.workspace).values_list(*_PERSON_FIELDS)
+        self.add_rows(people.filter(external_id__in=external_ids))
+        missing = external_ids - self.ids.keys()
+        if missing:
+            _end_users_create(self.workspace, missing, at=seen_at)
+            self.add_rows(people.filter(external_id__in=missing))
+
+    def end_users(self, ids: Iterable[int]) -> dict[int, EndUser]:
+        found = {}
+        for pk in ids:
+            end_user = self._end_users.get(pk)
+            if end_user is None:
+                fields = dict(zip(_PERSON_FIELDS, self._rows[pk], strict=True))
+                # As a queryset with only() would make it: the other fields load if read.
+                end_user = EndUser.from_db(
+                    connection.alias,
+                    list(fields),
+                    [
+                        fields[f.attname]
+                        for f in EndUser._meta.concrete_fields
+                        if f.attname in fields
+                    ],
+                )
+                end_user.workspace = self.workspace  # their pushes' default language
+                self._end_users[pk] = end_user
+            found[pk] = end_user
+        return found
 
 
 _EVENT_COLUMNS = (
@@ -533,26 +565,25 @@ def _events_record_many(batches: Sequence[EventBatch], received_at: datetime | N
     received_at = received_at or timezone.now()
     validated = [_validated(batch, received_at) for batch in batches]
     answers: list[Ack] = []
-    users: dict[int, dict[str, EndUser]] = defaultdict(dict)  # workspace id -> external id ->
+    people: dict[int, _People] = {}  # by workspace id
     workspaces: dict[int, Workspace] = {}
     rows: list[list[RecordedEvent]] = []
     for batch, (candidates, _, _) in zip(batches, validated, strict=True):
         workspace = workspaces.setdefault(batch.workspace.pk, batch.workspace)
+        known = people.setdefault(workspace.pk, _People(workspace))
         if batch.end_user is not None:
             # A person erased meanwhile fails the insert (the foreign key): the caller answers
             # that batch on its own.
-            known = {batch.end_user.external_id: batch.end_user}
+            known.add_end_user(batch.end_user)
         else:
-            known = _end_users_by_external_id(
-                workspace, {c.external_id for c in candidates}, seen_at=received_at
-            )
-        users[workspace.pk].update(known)
+            known.read({c.external_id for c in candidates}, seen_at=received_at)
+        ids = known.ids
         rows.append(
             [
                 RecordedEvent(
                     pk=None,
                     workspace_id=workspace.pk,
-                    end_user_id=known[c.external_id].pk,
+                    end_user_id=ids[c.external_id],
                     client_id=c.client_id,
                     name=c.name,
                     timestamp=c.timestamp,
@@ -589,7 +620,7 @@ def _events_record_many(batches: Sequence[EventBatch], received_at: datetime | N
         _evaluate_milestones(
             workspace=workspaces[workspace_id],
             events=[row for row in workspace_rows if row.pk not in refused],
-            users=users[workspace_id],
+            people=people[workspace_id],
         )
         transaction.on_commit(
             partial(
@@ -1028,7 +1059,7 @@ def _reached_by_count(
 
 
 def _evaluate_milestones(
-    *, workspace: Workspace, events: list[RecordedEvent], users: dict[str, EndUser]
+    *, workspace: Workspace, events: list[RecordedEvent], people: _People
 ) -> None:
     """Complete every milestone the batch reaches. Work is per (milestone, batch), not per
     event: one query finds, for all people at once, the event that met each count."""
@@ -1067,9 +1098,7 @@ def _evaluate_milestones(
             "end_user_id", "milestone_id"
         )
     )
-    users_by_pk = {user.pk: user for user in users.values() if user.pk in involved}
-    for user in users_by_pk.values():
-        user.workspace = workspace  # their pushes' default language, without a query each
+    users_by_pk = people.end_users(involved)
     # Windows count from each person's journey start, so every row must exist before counting;
     # only the people who reach something need theirs loaded.
     _progress_rows(users=users_by_pk.values(), journeys=journeys, load=False)
