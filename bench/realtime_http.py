@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import statistics
 import subprocess
@@ -136,6 +137,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     arguments = parser.parse_args()
     setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     sides = {"this": ROOT}
     if arguments.before:
         sides[arguments.before] = tree_of(arguments.before)
