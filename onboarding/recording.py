@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, models, transaction
-from django.db.models import ExpressionWrapper, F, Value, Window
+from django.db.models import ExpressionWrapper, F, FilteredRelation, Q, Value, Window
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
@@ -1058,6 +1058,30 @@ def _reached_by_count(
     return reached
 
 
+def _milestones_still_open(
+    milestone_ids: set[int], end_user_ids: set[int]
+) -> tuple[set[int], set[tuple[int, int]]]:
+    """Which of these milestones still exist, and which (end user, milestone) pairs among them
+    are completed already, in one read. A milestone deleted from the draft may still be in the
+    published snapshot: it can no longer be reached (its row is gone) until the journey is
+    published again."""
+    existing: set[int] = set()
+    done: set[tuple[int, int]] = set()
+    completions = FilteredRelation(
+        "completions", condition=Q(completions__end_user_id__in=end_user_ids)
+    )
+    for milestone_id, end_user_id in (
+        Milestone.objects.filter(pk__in=milestone_ids)
+        .annotate(completed=completions)
+        .order_by()  # the model's ordering would join the journey and the workspace
+        .values_list("pk", "completed__end_user_id")
+    ):
+        existing.add(milestone_id)
+        if end_user_id is not None:
+            done.add((end_user_id, milestone_id))
+    return existing, done
+
+
 def _evaluate_milestones(
     *, workspace: Workspace, events: list[RecordedEvent], people: _People
 ) -> None:
@@ -1083,21 +1107,19 @@ def _evaluate_milestones(
             walkthrough = str((event.properties or {}).get("walkthrough"))
             for milestone in by_walkthrough.get(walkthrough, ()):
                 walked.setdefault((event.end_user_id, milestone), event)
-    # A milestone deleted from the draft may still be in the published snapshot: it can no
-    # longer be reached (its row is gone) until the journey is published again.
     candidates = {m.id for m in counted} | {m.id for _, m in walked}
-    existing = set(Milestone.objects.filter(pk__in=candidates).values_list("pk", flat=True))
+    if not candidates:
+        return
+    existing, done = _milestones_still_open(
+        candidates,
+        {user_id for ids in counted.values() for user_id in ids} | {u for u, _ in walked},
+    )
     counted = {m: ids for m, ids in counted.items() if m.id in existing}
     walked = {pair: e for pair, e in walked.items() if pair[1].id in existing}
     involved = {user_id for ids in counted.values() for user_id in ids}
     involved |= {user_id for user_id, _ in walked}
     if not involved:
         return
-    done = set(
-        MilestoneCompletion.objects.filter(end_user_id__in=involved).values_list(
-            "end_user_id", "milestone_id"
-        )
-    )
     users_by_pk = people.end_users(involved)
     # Windows count from each person's journey start, so every row must exist before counting;
     # only the people who reach something need theirs loaded.
