@@ -7,9 +7,10 @@ event completing a milestone for a person whose journey started before it) again
 run on the same connection and machine. With `--before`, each round serves the events from a
 fresh uvicorn of this tree and of that commit (`git archive` into var/, same database: the two
 must not differ in migrations), the order alternating from round to round, each on a workspace
-of its own. Printed per measurement: events/s, executemany rows/s, the ratio, the milestone
-completions counted in the database, the load average; at the end the median ratio of each
-side. Environment as for bench/realtime.py (DATABASE_URL, REDIS_URL, MILEPOST_BENCH_PORTS).
+of its own. Printed per measurement: events/s, the CPU the server's workers spent per 1 000
+events (on a shared machine far steadier than any rate), executemany rows/s, the ratio, the
+milestone completions counted in the database, the load average; at the end the medians.
+Environment as for bench/realtime.py (DATABASE_URL, REDIS_URL, MILEPOST_BENCH_PORTS).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Measurement:
     side: str
     workers: int
     events_per_second: float
+    server_cpu_ms_per_1000: float  # the uvicorn workers' CPU: far less sensitive to the load
     executemany_per_second: float
     completions: int
     completing_events: int
@@ -102,9 +104,11 @@ def measure(side: str, tree: Path, workers: int, events: int) -> Measurement:
         try:
             server.start()
             mark = database_mark()
+            cpu_before = server.cpu_seconds()
             elapsed, statuses, acks, _ = run_async(
                 post_batches(server.port, keys["secret_key"], batches, CLIENTS)
             )
+            cpu = server.cpu_seconds() - cpu_before
         finally:
             server.stop()
     _, _, completions = caused_since(workspace, mark)
@@ -114,13 +118,15 @@ def measure(side: str, tree: Path, workers: int, events: int) -> Measurement:
         side=side,
         workers=workers,
         events_per_second=events / elapsed,
+        server_cpu_ms_per_1000=cpu * 1000 / events * 1000,
         executemany_per_second=raw_executemany_rate(workspace, batches),
         completions=completions,
         completing_events=events // 20,
         load=os.getloadavg()[0],
     )
     print(
-        f"  {workers} worker(s) {side:>8}: {measured.events_per_second:,.0f} events/s, "
+        f"  {workers} worker(s) {side:>8}: {measured.events_per_second:,.0f} events/s "
+        f"(server CPU {measured.server_cpu_ms_per_1000:.0f} ms per 1 000), "
         f"executemany {measured.executemany_per_second:,.0f} rows/s, "
         f"ratio {measured.ratio:.1%}; {completions} completions for "
         f"{measured.completing_events} completing events; load {measured.load:.1f}",
@@ -156,14 +162,18 @@ def main() -> None:
             for side, tree in order:
                 results.append(measure(side, tree, workers, arguments.events))
     print(f"\n{time.monotonic() - began:.0f} s; load {os.getloadavg()[0]:.1f} at the end")
-    print("| workers | side | events/s (median) | executemany rows/s | ratio (median) | loads |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| workers | side | events/s (median) | server CPU ms per 1 000 events | "
+        "executemany rows/s | ratio (median) | loads |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for workers in sorted({r.workers for r in results}):
         for side in sides:
             mine = [r for r in results if r.workers == workers and r.side == side]
             rate = statistics.median(r.events_per_second for r in mine)
             print(
                 f"| {workers} | {side} | {rate:,.0f}"
+                f" | {statistics.median(r.server_cpu_ms_per_1000 for r in mine):.0f}"
                 f" | {statistics.median(r.executemany_per_second for r in mine):,.0f}"
                 f" | {statistics.median(r.ratio for r in mine):.1%}"
                 f" ({', '.join(f'{r.ratio:.1%}' for r in mine)})"
