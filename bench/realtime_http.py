@@ -5,11 +5,12 @@
 event completing a milestone for a person whose journey started before it) against psycopg
 `executemany` of the same rows into a copy of the event table, measured right after each POST
 run on the same connection and machine. With `--before`, each round serves the events from a
-fresh uvicorn of this tree and of that commit (`git archive` into var/, same database: the two
-must not differ in migrations), the order alternating from round to round, each on a workspace
-of its own. Printed per measurement: events/s, the CPU the server's workers spent per 1 000
-events (on a shared machine far steadier than any rate), executemany rows/s, the ratio, the
-milestone completions counted in the database, the load average; at the end the medians.
+fresh uvicorn of this tree and of that commit (`git archive` into the temporary directory; one
+database, so the two must not differ in migrations), the order alternating from round to round,
+each on a workspace of its own. Printed per measurement: events/s, the CPU the server's workers
+spent per 1 000 events (on a shared machine far steadier than any rate), executemany rows/s, the
+ratio, the milestone completions counted in the database, the load average; at the end the
+medians.
 Environment as for bench/realtime.py (DATABASE_URL, REDIS_URL, MILEPOST_BENCH_PORTS).
 """
 
@@ -22,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,7 +59,8 @@ class Measurement:
 
 
 def tree_of(revision: str) -> Path:
-    """The files of `revision` under var/, extracted once."""
+    """The files of `revision` in the temporary directory (not under var/, where mypy and
+    pytest would find a second copy of every module), extracted once."""
     commit = subprocess.run(  # noqa: S603
         ["git", "rev-parse", "--short", revision],  # noqa: S607
         cwd=ROOT,
@@ -65,7 +68,7 @@ def tree_of(revision: str) -> Path:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    tree = ROOT / "var" / f"bench-before-{commit}"
+    tree = Path(tempfile.gettempdir()) / f"milepost-bench-before-{commit}"
     if not tree.exists():
         tree.mkdir(parents=True)
         archive = subprocess.run(  # noqa: S603

@@ -1130,8 +1130,8 @@ def _evaluate_milestones(
         for milestone, user_ids in counted.items()
         if (still_open := {u for u in user_ids if (u, milestone.id) not in done})
     }
-    for milestone, people in _reached_by_count(open_ids).items():
-        for user_id, (reaching_id, at) in people.items():
+    for milestone, reachers in _reached_by_count(open_ids).items():
+        for user_id, (reaching_id, at) in reachers.items():
             reached.append((user_id, milestone, reaching_id, at, events[0].source))
     for (user_id, milestone), event in walked.items():
         if (user_id, milestone.id) not in done:
