@@ -122,6 +122,8 @@ def shape(value: Any, *, locate: bool = False) -> Shape:
     """Walk a parsed JSON value without recursion (the parser accepts nesting that Python's
     recursion would not survive), noting its depth and the values no database stores; with
     `locate`, also where the first of those is (slower: it builds every path)."""
+    if not locate and type(value) is dict and (flat := _flat_shape(value)) is not None:
+        return flat
     depth, nul, surrogate, nonfinite = 0, False, False, False
     where: str | None = None
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
@@ -148,3 +150,27 @@ def shape(value: Any, *, locate: bool = False) -> Shape:
         if found and locate and where is None:
             where = path or "(the value itself)"
     return Shape(depth, nul, surrogate, nonfinite, where)
+
+
+_PLAIN_SCALARS = frozenset({int, bool, type(None)})
+
+
+def _flat_shape(value: dict[Any, Any]) -> Shape | None:
+    """`shape` of an object holding no object or array (most events' properties, most traits)
+    in one pass, its texts searched at once: a third of the walk's time on the write path.
+    None for any other object, which the walk answers."""
+    texts: list[str] = []
+    nonfinite = False
+    for key, item in value.items():
+        kind = type(item)
+        if type(key) is not str:
+            return None
+        texts.append(key)
+        if kind is str:
+            texts.append(item)
+        elif kind is float:
+            nonfinite = nonfinite or not math.isfinite(item)
+        elif kind not in _PLAIN_SCALARS:
+            return None
+    characters = UNSTORABLE_CHARACTERS.findall("".join(texts))
+    return Shape(1, _NUL in characters, any(ch != _NUL for ch in characters), nonfinite)

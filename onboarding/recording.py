@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, models, transaction
-from django.db.models import ExpressionWrapper, F, Value, Window
+from django.db.models import ExpressionWrapper, F, FilteredRelation, Q, Value, Window
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
@@ -73,6 +73,9 @@ MAX_EXTERNAL_ID_LENGTH = 255
 WALKTHROUGH_COMPLETED = "$walkthrough_completed"
 # Made once: json.dumps with options builds a new encoder on every call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
+# The rows of one insert as one JSON document (insert_new_rows): str() writes a datetime and a UUID
+# as PostgreSQL reads them.
+_ROWS_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True)
@@ -217,16 +220,17 @@ def _candidate(
         properties = {}
     if not isinstance(properties, dict):
         raise EventRejected("properties must be a JSON object")
-    event = {"name": name, "properties": properties}
-    shape = json_values.shape(event) if properties else json_values.shape(name)
-    # The object around the name and properties adds one level.
-    depth = shape.depth - 1 if properties else 0
+    shape = json_values.shape(properties) if properties else json_values.shape(name)
+    depth = shape.depth if properties else 0
     if depth > settings.MILEPOST_MAX_PROPERTY_DEPTH:
         raise EventRejected(
             f"properties are nested {depth} levels deep; "
             f"the limit is {settings.MILEPOST_MAX_PROPERTY_DEPTH}"
         )
-    _refuse_unstorable(shape, event, "")
+    if shape.unstorable or json_values.UNSTORABLE_CHARACTERS.search(name):
+        # Walked again around the name, so that the answer names the field (a rare path).
+        event = {"name": name, "properties": properties}
+        _refuse_unstorable(json_values.shape(event), event, "")
     if "timestamp" in raw and raw["timestamp"] is not None:
         timestamp = parse_timestamp(raw["timestamp"])
         if sent_at is not None:
@@ -263,30 +267,62 @@ def _end_users_create(workspace: Workspace, external_ids: set[str], *, at: datet
     )
 
 
-def _end_users_by_external_id(
-    workspace: Workspace, external_ids: set[str], *, seen_at: datetime
-) -> dict[str, EndUser]:
-    # Only what journeys and completions need: decoding every person's traits is the
-    # costliest part of this query and nothing on the write path reads them.
-    fields = ("id", "workspace_id", "external_id", "signed_up_at", "first_seen_at")
-    existing = {
-        user.external_id: user
-        for user in EndUser.objects.filter(workspace=workspace, external_id__in=external_ids).only(
-            *fields
-        )
-    }
-    missing = external_ids - existing.keys()
-    if missing:
-        _end_users_create(workspace, missing, at=seen_at)
-        existing.update(
-            {
-                user.external_id: user
-                for user in EndUser.objects.filter(
-                    workspace=workspace, external_id__in=missing
-                ).only(*fields)
-            }
-        )
-    return existing
+# What the write path reads of a person: journey starts, completions and their pushes' language.
+# Decoding every person's traits would be the costliest part of the read and nothing here reads
+# them; a field left out and read later costs a query per person.
+_PERSON_FIELDS = ("id", "workspace_id", "external_id", "signed_up_at", "first_seen_at", "locale")
+
+
+class _People:
+    """The people of a workspace's batches: each external id's row id, and an EndUser only for
+    those who reach a milestone. Most of a batch's people reach none, and a model instance each
+    cost more than reading them."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.ids: dict[str, int] = {}  # external id -> end user id
+        self._rows: dict[int, tuple[Any, ...]] = {}  # end user id -> _PERSON_FIELDS
+        self._end_users: dict[int, EndUser] = {}
+
+    def add_end_user(self, end_user: EndUser) -> None:
+        self.ids[end_user.external_id] = end_user.pk
+        self._end_users[end_user.pk] = end_user
+
+    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        for row in rows:
+            pk, _, external_id, *_ = row
+            self.ids[external_id] = pk
+            self._rows[pk] = row
+
+    def read(self, external_ids: set[str], *, seen_at: datetime) -> None:
+        """Add the people of these ids, created where missing."""
+        people = EndUser.objects.filter(workspace=self.workspace).values_list(*_PERSON_FIELDS)
+        self.add_rows(people.filter(external_id__in=external_ids))
+        missing = external_ids - self.ids.keys()
+        if missing:
+            _end_users_create(self.workspace, missing, at=seen_at)
+            self.add_rows(people.filter(external_id__in=missing))
+
+    def end_users(self, ids: Iterable[int]) -> dict[int, EndUser]:
+        found = {}
+        for pk in ids:
+            end_user = self._end_users.get(pk)
+            if end_user is None:
+                fields = dict(zip(_PERSON_FIELDS, self._rows[pk], strict=True))
+                # As a queryset with only() would make it: the other fields load if read.
+                end_user = EndUser.from_db(
+                    connection.alias,
+                    list(fields),
+                    [
+                        fields[f.attname]
+                        for f in EndUser._meta.concrete_fields
+                        if f.attname in fields
+                    ],
+                )
+                end_user.workspace = self.workspace  # their pushes' default language
+                self._end_users[pk] = end_user
+            found[pk] = end_user
+        return found
 
 
 _EVENT_COLUMNS = (
@@ -329,9 +365,9 @@ def insert_new_rows(
     that were new. `rows` are objects with the fields' attnames (a model or a slotted record).
 
     Django's bulk_create(ignore_conflicts=True) cannot say which rows it skipped; this can, on
-    PostgreSQL and on SQLite ≥ 3.35 alike. PostgreSQL gets one statement whose parameters are
-    arrays (unnest), which it parses once whatever the number of rows; a second row with the
-    same key in one statement is skipped like any conflict."""
+    PostgreSQL and on SQLite ≥ 3.35 alike. PostgreSQL gets one statement whose one parameter is
+    every row as one JSON document (json_to_recordset), which it parses once whatever the number
+    of rows; a second row with the same key in one statement is skipped like any conflict."""
     if not rows:
         return []
     fields = _fields(model, columns)
@@ -349,15 +385,19 @@ def insert_new_rows(
 
     statements: list[tuple[str, list[Any]]] = []
     if connection.vendor == "postgresql":
-        selects = ", ".join(
-            "%s::text[]::jsonb[]"
-            if isinstance(f, models.JSONField)
-            else f"%s::{f.db_type(connection)}[]"
-            for f in fields
+        # Not one array per column (unnest): psycopg writes an array's text element by element
+        # in Python, with a regex per element to quote it, which cost more than the insert.
+        # The json module encodes the whole document in C; datetimes and UUIDs go as their text.
+        record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in fields)
+        document = _ROWS_JSON.encode(
+            [{f.column: getattr(row, f.attname) for f in fields} for row in rows]
         )
-        arrays = [[value(row, f) for row in rows] for f in fields]
         statements.append(
-            (f"INSERT INTO {table} ({names}) SELECT * FROM unnest({selects}) {tail}", arrays)  # noqa: S608
+            (
+                f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608
+                f"FROM json_to_recordset(%s::json) AS rows({record}) {tail}",
+                [document],
+            )
         )
     else:
         placeholders = ", ".join("%s" for _ in fields)
@@ -525,26 +565,25 @@ def _events_record_many(batches: Sequence[EventBatch], received_at: datetime | N
     received_at = received_at or timezone.now()
     validated = [_validated(batch, received_at) for batch in batches]
     answers: list[Ack] = []
-    users: dict[int, dict[str, EndUser]] = defaultdict(dict)  # workspace id -> external id ->
+    people: dict[int, _People] = {}  # by workspace id
     workspaces: dict[int, Workspace] = {}
     rows: list[list[RecordedEvent]] = []
     for batch, (candidates, _, _) in zip(batches, validated, strict=True):
         workspace = workspaces.setdefault(batch.workspace.pk, batch.workspace)
+        known = people.setdefault(workspace.pk, _People(workspace))
         if batch.end_user is not None:
             # A person erased meanwhile fails the insert (the foreign key): the caller answers
             # that batch on its own.
-            known = {batch.end_user.external_id: batch.end_user}
+            known.add_end_user(batch.end_user)
         else:
-            known = _end_users_by_external_id(
-                workspace, {c.external_id for c in candidates}, seen_at=received_at
-            )
-        users[workspace.pk].update(known)
+            known.read({c.external_id for c in candidates}, seen_at=received_at)
+        ids = known.ids
         rows.append(
             [
                 RecordedEvent(
                     pk=None,
                     workspace_id=workspace.pk,
-                    end_user_id=known[c.external_id].pk,
+                    end_user_id=ids[c.external_id],
                     client_id=c.client_id,
                     name=c.name,
                     timestamp=c.timestamp,
@@ -581,7 +620,7 @@ def _events_record_many(batches: Sequence[EventBatch], received_at: datetime | N
         _evaluate_milestones(
             workspace=workspaces[workspace_id],
             events=[row for row in workspace_rows if row.pk not in refused],
-            users=users[workspace_id],
+            people=people[workspace_id],
         )
         transaction.on_commit(
             partial(
@@ -1019,8 +1058,32 @@ def _reached_by_count(
     return reached
 
 
+def _milestones_still_open(
+    milestone_ids: set[int], end_user_ids: set[int]
+) -> tuple[set[int], set[tuple[int, int]]]:
+    """Which of these milestones still exist, and which (end user, milestone) pairs among them
+    are completed already, in one read. A milestone deleted from the draft may still be in the
+    published snapshot: it can no longer be reached (its row is gone) until the journey is
+    published again."""
+    existing: set[int] = set()
+    done: set[tuple[int, int]] = set()
+    completions = FilteredRelation(
+        "completions", condition=Q(completions__end_user_id__in=end_user_ids)
+    )
+    for milestone_id, end_user_id in (
+        Milestone.objects.filter(pk__in=milestone_ids)
+        .annotate(completed=completions)
+        .order_by()  # the model's ordering would join the journey and the workspace
+        .values_list("pk", "completed__end_user_id")
+    ):
+        existing.add(milestone_id)
+        if end_user_id is not None:
+            done.add((end_user_id, milestone_id))
+    return existing, done
+
+
 def _evaluate_milestones(
-    *, workspace: Workspace, events: list[RecordedEvent], users: dict[str, EndUser]
+    *, workspace: Workspace, events: list[RecordedEvent], people: _People
 ) -> None:
     """Complete every milestone the batch reaches. Work is per (milestone, batch), not per
     event: one query finds, for all people at once, the event that met each count."""
@@ -1044,22 +1107,20 @@ def _evaluate_milestones(
             walkthrough = str((event.properties or {}).get("walkthrough"))
             for milestone in by_walkthrough.get(walkthrough, ()):
                 walked.setdefault((event.end_user_id, milestone), event)
-    # A milestone deleted from the draft may still be in the published snapshot: it can no
-    # longer be reached (its row is gone) until the journey is published again.
     candidates = {m.id for m in counted} | {m.id for _, m in walked}
-    existing = set(Milestone.objects.filter(pk__in=candidates).values_list("pk", flat=True))
+    if not candidates:
+        return
+    existing, done = _milestones_still_open(
+        candidates,
+        {user_id for ids in counted.values() for user_id in ids} | {u for u, _ in walked},
+    )
     counted = {m: ids for m, ids in counted.items() if m.id in existing}
     walked = {pair: e for pair, e in walked.items() if pair[1].id in existing}
     involved = {user_id for ids in counted.values() for user_id in ids}
     involved |= {user_id for user_id, _ in walked}
     if not involved:
         return
-    done = set(
-        MilestoneCompletion.objects.filter(end_user_id__in=involved).values_list(
-            "end_user_id", "milestone_id"
-        )
-    )
-    users_by_pk = {user.pk: user for user in users.values() if user.pk in involved}
+    users_by_pk = people.end_users(involved)
     # Windows count from each person's journey start, so every row must exist before counting;
     # only the people who reach something need theirs loaded.
     _progress_rows(users=users_by_pk.values(), journeys=journeys, load=False)
@@ -1069,8 +1130,8 @@ def _evaluate_milestones(
         for milestone, user_ids in counted.items()
         if (still_open := {u for u in user_ids if (u, milestone.id) not in done})
     }
-    for milestone, people in _reached_by_count(open_ids).items():
-        for user_id, (reaching_id, at) in people.items():
+    for milestone, reachers in _reached_by_count(open_ids).items():
+        for user_id, (reaching_id, at) in reachers.items():
             reached.append((user_id, milestone, reaching_id, at, events[0].source))
     for (user_id, milestone), event in walked.items():
         if (user_id, milestone.id) not in done:
