@@ -34,4 +34,4 @@ HEALTHCHECK --interval=30s --timeout=3s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health', timeout=2)"
 # Web: HTTP and WebSockets on one port. Run `milepost migrate` once per release, and the
 # Celery worker from the same image: `celery -A milepost worker --beat`.
-CMD ["uvicorn", "milepost.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--proxy-headers", "--no-access-log", "--timeout-worker-healthcheck", "60"]
+CMD ["uvicorn", "milepost.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--proxy-headers", "--no-access-log", "--timeout-worker-healthcheck", "60", "--timeout-keep-alive", "75"]

@@ -18,6 +18,8 @@ production: uvicorn workers and Celery workers on that PostgreSQL and Redis. Sce
 5. `reconnect`, `churn`, `soak` (bench/faults_sockets.py): 5 000 sockets dropped at once; 1 000
    clients churning while numbered pushes flow; 5 000 sockets and 1 000 events/s for 30 minutes
    (not run by default: name it).
+6. `keepalive` (bench/faults_keepalive.py): clients pausing about 5 s between requests against
+   uvicorn's default keep-alive (5 s) and Milepost's (75 s): failed requests of each.
 
 Each scenario is bounded in time and prints its figures; bench/README.md keeps them. Nothing
 here gates CI.
@@ -38,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import faults_keepalive
 import faults_sockets
 import faults_worker
 from faults_stack import (
@@ -452,6 +455,7 @@ SCENARIOS = {
     "reconnect": faults_sockets.reconnect,
     "churn": faults_sockets.churn,
     "soak": faults_sockets.soak,
+    "keepalive": faults_keepalive.keepalive,
 }
 # The soak is not part of a plain `make faults` (30 minutes of load): name it to run it.
 DEFAULT_SCENARIOS = [name for name in SCENARIOS if name != "soak"]
@@ -471,6 +475,7 @@ def scenario_arguments(name: str, arguments: argparse.Namespace) -> dict[str, An
             "minutes": arguments.soak_minutes,
             "sockets": arguments.sockets or round(5000 * scale),
             "events_per_second": round(1000 * scale),
+            "priority_ab": arguments.priority_ab,
         },
     }.get(name, {})
 
@@ -494,6 +499,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--sockets", type=int, default=0, help="reconnect, soak: sockets (5000 x scale)"
+    )
+    parser.add_argument(
+        "--priority-ab",
+        action="store_true",
+        help="soak: switch the server and PostgreSQL to the lowest CPU priority every other 30 s",
     )
     parser.add_argument("--churn-seconds", type=float, default=120.0, help="churn's duration")
     parser.add_argument(

@@ -11,7 +11,12 @@
   gaps (a push number skipped on an open socket after its welcome), duplicates.
 - `soak`: 5 000 open sockets and 1 000 events/s (half through sockets, half through the server
   API) for `--soak-minutes` (30 by default). Counted: ingest latency p95 (socket ack, API
-  answer) minute by minute, memory of the server processes from the first minute to the end.
+  answer) minute by minute, memory of the server processes from the first minute to the end;
+  and where the time goes: the server's CPU time against its time spent runnable but waiting
+  for a core (the kernel's schedstat), what PostgreSQL's busy backends wait on (sampled from
+  pg_stat_activity), the harness's own CPU and event-loop lag. `--priority-ab` lowers the
+  server's and PostgreSQL's CPU priority every other 30 s: the same minutes then show what the
+  latency owes to the share of CPU they get.
 
 A client here is a small state machine over `websockets`, one task per socket, in the harness
 process; the machine's open-files limit is raised to its hard limit for every process.
@@ -23,6 +28,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import os
 import random
 import sys
 import time
@@ -442,8 +448,14 @@ async def churn(
 
 
 async def soak(
-    minutes: float = 30.0, sockets: int = 5000, events_per_second: int = 1000
+    minutes: float = 30.0,
+    sockets: int = 5000,
+    events_per_second: int = 1000,
+    priority_ab: bool = False,
 ) -> dict[str, Any]:
+    """`priority_ab`: every 30 s the server and its PostgreSQL switch between the harness's
+    niceness and the lowest priority (19), so that the same minutes show what the latency owes
+    to the share of CPU the processes get on a shared machine (A/B interleaved)."""
     import httpx
     from asgiref.sync import sync_to_async
 
@@ -486,12 +498,16 @@ async def soak(
                     "timestamp": datetime.now(UTC).isoformat(),
                 }
                 began = time.monotonic()
+                niceness_at_send = niceness[0]
                 if await client.send({"type": "events", "events": [event]}):
                     sent["socket"] += 1
                     try:
                         async with asyncio.timeout(30):
                             await client.acks.get()
                         socket_latency[minute()].append((time.monotonic() - began) * 1000)
+                        by_priority[niceness_at_send]["socket"].append(
+                            (time.monotonic() - began) * 1000
+                        )
                     except TimeoutError:
                         failures["socket ack not within 30 s"] += 1
                 else:
@@ -507,6 +523,7 @@ async def soak(
             async def one() -> None:
                 events = new_events(api_batch, "message_sent", f"api-{random.randrange(500)}")
                 began = time.monotonic()
+                niceness_at_send = niceness[0]
                 try:
                     answer = await http.post(
                         f"{base}/api/v1/events",
@@ -515,6 +532,9 @@ async def soak(
                     )
                     if answer.status_code == 200:
                         api_latency[minute()].append((time.monotonic() - began) * 1000)
+                        by_priority[niceness_at_send]["api"].append(
+                            (time.monotonic() - began) * 1000
+                        )
                         sent["api"] += api_batch
                     else:
                         failures[f"api {answer.status_code}"] += 1
@@ -537,6 +557,46 @@ async def soak(
                 for by in (socket_latency, api_latency)
             ]
 
+        niceness = [os.getpriority(os.PRIO_PROCESS, 0)]
+        by_priority: dict[int, dict[str, list[float]]] = collections.defaultdict(
+            lambda: collections.defaultdict(list)
+        )
+
+        async def priority_switch() -> None:
+            own = niceness[0]
+            while priority_ab and time.monotonic() < stop_at:
+                await asyncio.sleep(30)
+                niceness[0] = 19 if niceness[0] == own else own
+                process.renice(niceness[0])
+                running.postgres.renice(niceness[0])
+
+        lags: dict[int, list[float]] = collections.defaultdict(list)
+
+        async def lag_probe() -> None:
+            # How late this harness's own event loop wakes: what every latency above includes.
+            while time.monotonic() < stop_at:
+                began = time.monotonic()
+                await asyncio.sleep(0.05)
+                lags[minute()].append((time.monotonic() - began - 0.05) * 1000)
+
+        waits: collections.Counter[str] = collections.Counter()
+        samples = [0]
+
+        def pg_sampler() -> None:
+            import psycopg
+
+            with psycopg.connect(running.postgres.url(), autocommit=True) as db:
+                while time.monotonic() < stop_at:
+                    rows = db.execute(
+                        "select coalesce(wait_event_type || ':' || wait_event, 'CPU'), state,"
+                        " left(query, 40) from pg_stat_activity where datname = 'milepost'"
+                        " and pid <> pg_backend_pid() and state <> 'idle'"
+                    ).fetchall()
+                    samples[0] += 1
+                    for wait, state, query in rows:
+                        waits[f"{state} {wait} {query}"] += 1
+                    time.sleep(0.2)
+
         async def sampler() -> None:
             while time.monotonic() < stop_at:
                 memory.append((time.monotonic() - started, process.rss_kb()))
@@ -545,18 +605,31 @@ async def soak(
                     # Each minute's figures as they come, so a long run's log keeps them.
                     log(
                         f"soak minute {minute() - 1}: p95 socket / API {minute_p95(minute() - 1)} "
-                        f"ms, RSS {process.rss_kb() / 1024:.0f} MB, load {loads[-1]}, "
+                        f"ms, harness loop lag p95 "
+                        f"{percentile(lags.get(minute() - 1, []), 0.95):.0f} ms, "
+                        f"RSS {process.rss_kb() / 1024:.0f} MB, load {loads[-1]}, "
                         f"failures {dict(failures)}"
                     )
                 await asyncio.sleep(30)
 
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=50)) as http:
+            cpu_before = os.times()
+            scheduled_before = process.scheduled_ns()
             await asyncio.gather(
                 sampler(),
+                lag_probe(),
+                priority_switch(),
+                asyncio.to_thread(pg_sampler),
                 api_sender(http),
                 *(socket_sender(c, i * period / len(senders)) for i, c in enumerate(senders)),
             )
         elapsed = time.monotonic() - started
+        cpu_after = os.times()
+        ran, waited = (
+            after - before
+            for after, before in zip(process.scheduled_ns(), scheduled_before, strict=True)
+        )
+        harness_cpu = cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system
         memory.append((elapsed, process.rss_kb()))
         still_open = sum(1 for c in clients if c.ws is not None)
         await asyncio.gather(*(client.stop() for client in clients))
@@ -580,6 +653,18 @@ async def soak(
             ),
             "memory growth (%)": round(100 * (last - first) / max(1, first), 1),
             "failures": dict(failures),
+            "by the server's and PostgreSQL's niceness (socket / API), ms": {
+                level: {kind: summary(values) for kind, values in kinds.items()}
+                for level, kinds in sorted(by_priority.items())
+            },
+            "harness event loop lag, ms": summary([v for vs in lags.values() for v in vs]),
+            "harness CPU (% of one core)": round(100 * harness_cpu / elapsed),
+            "server CPU (% of one core) / waiting runnable for a core (% of one core)": (
+                f"{100 * ran / 1e9 / elapsed:.0f} / {100 * waited / 1e9 / elapsed:.0f}"
+            ),
+            "PostgreSQL backends by state and wait (per sample)": {
+                k: round(v / max(1, samples[0]), 2) for k, v in waits.most_common(12)
+            },
             "socket errors": dict(figures.errors),
             "socket closes": figures.closes,
             "failed connects": dict(figures.connect_failures),

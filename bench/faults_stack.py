@@ -44,6 +44,9 @@ _PORTS_GIVEN: set[int] = set()
 
 
 FAULTS_WORKER_HEALTHCHECK = os.environ.get("FAULTS_WORKER_HEALTHCHECK", "60")
+# How long uvicorn keeps an idle HTTP connection open: the README's command line and the
+# Dockerfile's (longer than a client's or a load balancer's idle timeout; see `keepalive`).
+KEEP_ALIVE_SECONDS = 75
 
 
 def free_port() -> int:
@@ -102,6 +105,12 @@ class Postgres:
 
     def stop(self, mode: str = "immediate") -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def renice(self, niceness: int) -> None:
+        """The postmaster and every backend at `niceness`."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        for pid in [postmaster, *_descendants(postmaster)]:
+            renice_threads(pid, niceness)
 
     def url(self, database: str = "milepost") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
@@ -170,6 +179,24 @@ class Process:
         """Resident memory of the process and its children (uvicorn's workers), in kB."""
         return sum(_rss_kb(pid) for pid in [self.process.pid, *_descendants(self.process.pid)])
 
+    def scheduled_ns(self) -> tuple[int, int]:
+        """Nanoseconds the process and its children (every thread) have run on a CPU and have
+        waited runnable for one (the kernel's schedstat): the second is the machine's
+        contention, time a request spends ready to run while other work holds the cores."""
+        on_cpu = waiting = 0
+        for pid in [self.process.pid, *_descendants(self.process.pid)]:
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    ran, waited, _ = (task / "schedstat").read_text().split()
+                    on_cpu += int(ran)
+                    waiting += int(waited)
+        return on_cpu, waiting
+
+    def renice(self, niceness: int) -> None:
+        """Every thread of the process and its children at `niceness` (see soak's priority_ab)."""
+        for pid in [self.process.pid, *_descendants(self.process.pid)]:
+            renice_threads(pid, niceness)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -207,10 +234,13 @@ class Stack:
     def uvicorn(self, name: str, workers: int = 1, **extra: str) -> str:
         return self.uvicorn_process(name, workers, **extra)[1]
 
-    def uvicorn_process(self, name: str, workers: int = 1, **extra: str) -> tuple[Process, str]:
+    def uvicorn_process(
+        self, name: str, workers: int = 1, keep_alive: int = KEEP_ALIVE_SECONDS, **extra: str
+    ) -> tuple[Process, str]:
         port = free_port()
         command = [sys.executable, "-m", "uvicorn", "milepost.asgi:application"]
         command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
+        command += ["--timeout-keep-alive", str(keep_alive)]
         # Thousands of sockets: no backlog limit of uvicorn's own in the way.
         command += ["--backlog", "4096", "--log-level", "warning"]
         # uvicorn's supervisor kills a worker that does not answer its ping within 5 s; on
@@ -246,6 +276,13 @@ def raise_open_files_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def renice_threads(pid: int, niceness: int) -> None:
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
 
 
 def _rss_kb(pid: int) -> int:

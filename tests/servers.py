@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -20,13 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
-def uvicorn_server(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
-    """Yields the server's base URL once /api/v1/health answers."""
+def uvicorn_server(
+    env: dict[str, str], *, workers: int = 1, command: Sequence[str] = ()
+) -> Iterator[str]:
+    """Yields the server's base URL once /api/v1/health answers. `command`: another one that
+    serves Milepost and takes `--port` (e.g. `manage.py run_milepost`)."""
     port = free_port()
+    uvicorn = [sys.executable, "-m", "uvicorn", "milepost.asgi:application"]
     process = subprocess.Popen(  # noqa: S603 - our own server on loopback
         [
-            *(sys.executable, "-m", "uvicorn", "milepost.asgi:application"),
-            *("--port", str(port), "--workers", str(workers)),
+            *(command or [*uvicorn, "--workers", str(workers)]),
+            *("--port", str(port)),
         ],
         cwd=ROOT,
         env=env,

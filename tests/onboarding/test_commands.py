@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import sys
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from onboarding.models import (
     WorkspaceMember,
 )
 from tests.factories import StepFactory, WalkthroughFactory, WorkspaceFactory
+from tests.servers import uvicorn_server
 
 pytestmark = pytest.mark.django_db
 
@@ -175,3 +180,27 @@ def test_seed_demo_leaves_an_admins_edits_alone() -> None:
     Tooltip.objects.filter(key="help-tip").update(name="Edited by the admin")
     run("seed_demo")
     assert Tooltip.objects.get(key="help-tip").name == "Edited by the admin"
+
+
+def test_run_milepost_answers_a_request_on_a_connection_idle_longer_than_five_seconds(
+    tmp_path: Path,
+) -> None:
+    """httpx (so the Python client) reuses a connection idle up to 5 s, uvicorn's default
+    idle timeout: a request sent as uvicorn closes it failed unread (the fault suite's soak saw
+    `httpx.ReadError`). The server must keep idle connections longer than its clients do."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "MILEPOST_REQUIRE_SERVICES"}
+    }
+    env |= {"SECRET_KEY": "x", "MILEPOST_VAR_DIR": str(tmp_path)}
+    command = [sys.executable, "manage.py", "run_milepost", "--demo-port", "0"]
+    request = b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with uvicorn_server(env, command=command) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.sendall(request)
+            assert connection.recv(65536).startswith(b"HTTP/1.1 ")
+            time.sleep(6)
+            connection.sendall(request)
+            assert connection.recv(65536).startswith(b"HTTP/1.1 ")

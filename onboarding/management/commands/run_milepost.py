@@ -10,6 +10,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils.module_loading import import_string
 
+# uvicorn closes an idle connection after 5 s by default, just when an HTTP client that keeps
+# connections 5 s (httpx) may reuse it: that request fails unread. Longer than any client's or
+# load balancer's idle timeout (README, Production; the fault suite's `keepalive`).
+KEEP_ALIVE_SECONDS = 75
+
 
 class Command(BaseCommand):
     help = "Serve Milepost through uvicorn, with the demo host app on a second port."
@@ -34,6 +39,7 @@ class Command(BaseCommand):
                     port=port,
                     lifespan="off",
                     access_log=False,
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 )
             )
         ]
