@@ -74,27 +74,32 @@ def generate(workspace_id: int, people: int, events: int) -> None:
 
 
 def load_before(revision: str) -> Any:
-    """analytics/store_funnel.py as it was at `revision`, as a module of its own, to time it
-    interleaved with today's in the same process."""
-    import importlib.util
+    """analytics/store_funnel.py (and the store_funnel_*.py modules beside it, when it had them)
+    as it was at `revision`, as modules of their own, to time it interleaved with today's in the
+    same process."""
+    import importlib
+    import re
     import subprocess
 
-    source = subprocess.run(  # noqa: S603
-        ["git", "show", f"{revision}:analytics/store_funnel.py"],  # noqa: S607
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    path = SCRATCH / f"store_funnel_{revision}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"store_funnel_{revision}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    def git(*arguments: str) -> str:
+        return subprocess.run(  # noqa: S603
+            ["git", *arguments],  # noqa: S607
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    tag = re.sub(r"\W", "_", revision)
+    prefix = f"before_{tag}_"
+    for path in git("ls-tree", "--name-only", revision, "analytics/").split():
+        if re.fullmatch(r"analytics/store_funnel\w*\.py", path):
+            # Its imports of its siblings point at the siblings of that revision.
+            source = git("show", f"{revision}:{path}")
+            source = re.sub(r"\banalytics\.(store_funnel\w*)", rf"{prefix}\1", source)
+            (SCRATCH / f"{prefix}{Path(path).name}").write_text(source)
+    sys.path.insert(0, str(SCRATCH))
+    return importlib.import_module(f"{prefix}store_funnel")
 
 
 def interleaved_ms(runs: dict[str, Any], repeat: int) -> dict[str, float]:

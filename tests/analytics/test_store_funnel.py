@@ -12,7 +12,7 @@ import random
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -259,6 +259,12 @@ def _from_store(
     return answers
 
 
+def _counts(people: Iterable[store_funnel.PersonResult], n: int) -> list[int]:
+    """How many of `people` reached each step, not excluded."""
+    reached = [person.level for person in people if not person.excluded]
+    return [sum(level > k for level in reached) for k in range(n)]
+
+
 @pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
 def test_the_store_answers_what_the_reference_engine_answers_person_by_person(
     workspace: Workspace, analytics_store: Callable[[], Any], order: str
@@ -286,7 +292,7 @@ def test_the_store_answers_what_the_reference_engine_answers_person_by_person(
 def test_ordered_and_strict_funnels_without_exclusions_match_the_reference(
     workspace: Workspace, analytics_store: Callable[[], Any], order: str
 ) -> None:
-    """These take another path (store_funnel._chain_sql: the one-pass recurrence over a whole
+    """These take another path (store_funnel_chain.py: the one-pass recurrence over a whole
     block of people at once): the same adversarial people, every breakdown but "all steps"."""
     rng = random.Random(f"store-funnel-chains-{order}")
     _record(workspace, rng, people=60)
@@ -310,7 +316,7 @@ def test_ordered_and_strict_funnels_without_exclusions_match_the_reference(
 def test_funnels_with_exclusions_or_all_steps_match_the_reference(
     workspace: Workspace, analytics_store: Callable[[], Any], order: str
 ) -> None:
-    """Every case here takes store_funnel._walk_sql (every attempt walked block-wide) or, for
+    """Every case here takes store_funnel_walk.py (every attempt walked block-wide) or, for
     "all steps" without exclusions, the chain path once per value: each spec has an exclusion
     (most of them), every third one the "all steps" attribution."""
     rng = random.Random(f"store-funnel-walks-{order}")
@@ -328,6 +334,21 @@ def test_funnels_with_exclusions_or_all_steps_match_the_reference(
         expected = _reference(workspace, spec, date_range)
 
         assert _from_store(workspace, spec, date_range) == expected, (spec, date_range)
+        if case % 3 == 0:
+            # The report answers the funnel and every value's funnel in one query.
+            report = store_funnel.event_funnel(
+                workspace=workspace, spec=spec, date_range=date_range
+            )
+            whole = _reference(workspace, replace(spec, breakdown=None), date_range)
+            assert [s.count for s in report.steps] == _counts(whole.values(), len(spec.steps))
+            by_value = defaultdict(list)
+            for person in expected.values():
+                by_value[person.value].append(person)
+            assert {g.value: list(g.counts) for g in report.breakdown} == {
+                value: counts
+                for value, people in by_value.items()
+                if (counts := _counts(people, len(spec.steps)))[0]
+            }
         compared += len(expected)
         excluded += sum(person.excluded for person in expected.values())
         converted += sum(person.level == len(spec.steps) for person in expected.values())
@@ -362,6 +383,40 @@ def test_a_person_with_hundreds_of_entries_gets_the_reference_answer(
         expected = _reference(workspace, spec, date_range)
 
         assert _from_store(workspace, spec, date_range) == expected, (spec, date_range)
+
+
+@pytest.mark.parametrize("size", [5, 7, 8, 9])
+def test_any_order_funnels_of_many_steps_match_the_reference(
+    workspace: Workspace, analytics_store: Callable[[], Any], size: int
+) -> None:
+    """Up to 8 steps, the step sets an any-order attempt can fill travel as one integer of
+    2**n bits (UInt32 at 5, UInt128 at 7, UInt256 at 8); from 9 on as arrays of masks. Four
+    names for up to 9 steps: most events can count for several steps."""
+    rng = random.Random(f"store-funnel-wide-{size}")
+    _record(workspace, rng, people=40)
+    analytics_store()
+    compared = deep = 0
+    for case in range(6):
+        names = [rng.choice(NAMES[:4]) for _ in range(size)]
+        steps = tuple(
+            FunnelStep(name, tuple(rng.sample(FILTERS, rng.choice((0, 0, 1))))) for name in names
+        )
+        low = rng.randint(0, size - 2)
+        exclusions = (FunnelExclusion("error", low, rng.randint(low + 1, size - 1)),)
+        spec = EventFunnelSpec(
+            steps=steps,
+            order="unordered",
+            window=SLOT * rng.choice((24, 200)),
+            exclusions=exclusions if case % 2 else (),
+        )
+        date_range = _date_range(rng)
+        expected = _reference(workspace, spec, date_range)
+
+        assert _from_store(workspace, spec, date_range) == expected, (spec, date_range)
+        compared += len(expected)
+        deep += sum(person.level >= 4 for person in expected.values())
+    assert compared > 100
+    assert deep > 10
 
 
 MARCH = DateRange(date(2025, 3, 1), date(2025, 3, 31))
