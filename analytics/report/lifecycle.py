@@ -109,31 +109,39 @@ _ENTRIES = """
 # No next state: a sentinel above any instant, so arrayMin of an empty choice has a value.
 _NEVER = 2 * 10**18
 
-# Per state (the arrays' positions, in LIFECYCLE_ORDER): people who entered it, who also
-# entered the following state in the order, who moved on to a later-entered one (with the sum
-# and the median of how long they stayed: until the next state they entered), and whose
-# current state it is (the one entered last, the later one among ties). One row per person
-# aggregated position by position (-ForEach), where one row per person and state cost a
-# third of the report.
-_TOTALS = f"""
-    SELECT countForEach(entered), sumForEach(has_next), countForEach(stays), sumForEach(stays),
-           quantileExactLowForEach(0.5)(stays),
-           sumForEach(arrayMap(i -> toUInt64(i = current), arrayEnumerate(entered)))
-    FROM (
-        SELECT entered,
-               arrayMap(x -> ifNull(x, -1), entered) AS known,
-               length(entered) + 1 - indexOf(arrayReverse(known), arrayMax(known)) AS current,
-               arrayMap(x -> arrayMin(arrayPushBack(arrayFilter(o -> o > ifNull(x, 0), known),
-                                                    toInt64({_NEVER}))), entered) AS next_at,
-               arrayMap((t, n) -> if(t IS NULL OR n >= {_NEVER}, NULL, n - t), entered, next_at)
-                   AS stays,
-               arrayMap(k -> toUInt64(entered[k] IS NOT NULL AND k < length(entered)
-                                      AND entered[k + 1] IS NOT NULL),
-                        arrayEnumerate(entered)) AS has_next
-        FROM ({_ENTRIES})
-    )
-    SETTINGS join_use_nulls = 1
-"""
+
+def _totals_sql(states: int) -> str:
+    """Per state i (its position in LIFECYCLE_ORDER, from 1): people who entered it, who also
+    entered the following state in the order, who moved on to a later-entered one (with the sum
+    and the median of how long they stayed: until the next state they entered), and whose
+    current state it is (the one entered last, the later one among ties); one row, six columns
+    per state. Written out state by state as plain columns: arrays with a lambda per state and
+    one row per person and state cost half the report."""
+    positions = range(1, states + 1)
+    known = [f"k{i}" for i in positions]
+    columns = [f"entered[{i}] AS e{i}, ifNull(e{i}, -1) AS k{i}" for i in positions]
+    latest = f"greatest({', '.join(known)})"
+    current = " ".join(f"k{i} = latest, {i}," for i in reversed(positions[1:]))
+    columns.append(f"{latest} AS latest, multiIf({current} 1) AS current")
+    for i in positions:
+        later = ", ".join(f"if(k{j} > k{i}, k{j}, {_NEVER})" for j in positions if j != i)
+        columns.append(f"least({later}) AS next{i}")
+        columns.append(f"if(e{i} IS NULL OR next{i} >= {_NEVER}, NULL, next{i} - e{i}) AS stay{i}")
+    totals = []
+    for i in positions:
+        to_next = f"countIf(e{i} IS NOT NULL AND e{i + 1} IS NOT NULL)" if i < states else "0"
+        totals.append(
+            f"count(e{i}), {to_next}, count(stay{i}), sum(stay{i}),"
+            f" quantileExactLow(0.5)(stay{i}), countIf(current = {i})"
+        )
+    return f"""
+        SELECT {", ".join(totals)}
+        FROM (SELECT {", ".join(columns)} FROM ({_ENTRIES}))
+        SETTINGS join_use_nulls = 1
+    """
+
+
+_TOTALS = _totals_sql(len(LIFECYCLE_ORDER))
 
 
 _CURRENT = f"""
@@ -183,11 +191,8 @@ def lifecycle(
     labels = dict(LifecycleStage.choices)
     states = []
     for index, stage in enumerate(LIFECYCLE_ORDER):
-        # No person at all: every array is empty.
-        reached, to_next, left, current = (
-            int(column[index]) if column else 0 for column in (*totals[:3], totals[5])
-        )
-        total_ms, median_ms = (column[index] if column else None for column in totals[3:5])
+        reached, to_next, left, total_ms, median_ms, current = totals[6 * index : 6 * index + 6]
+        reached, to_next, left, current = int(reached), int(to_next), int(left), int(current)
         states.append(
             LifecycleState(
                 stage=stage,
