@@ -12,20 +12,26 @@ Two parts, both in one run:
    store (columnar inserts), spread over 60 days; people's activity is skewed (a few heavy
    users, many light ones); 70 % of people signed up, 10 % became PQLs.
 
-Prints the median of `--repeat` warm runs per figure and its ratio to the floor. The export's
-events are counted back from the store, so the figure is proven, not assumed.
+Prints the median of `--repeat` warm runs per figure (wall and this process's CPU, chDB's
+threads included) and its ratio to the floor. The export's events are counted back from the
+store, so the figure is proven, not assumed; after it, what the scheduled export (settling time
+on) pays to find the first event still settling, with the received_at index and without it.
+`--before REVISION` also times the report modules as they were at REVISION, interleaved with
+today's in the same process; `MILEPOST_BENCH_DIR=DIR` keeps the generated store in DIR.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from timing import median_ms
@@ -35,7 +41,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/milepost_bench_store")
 os.environ.setdefault("SECRET_KEY", "milepost-bench-only")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "milepost.settings")
-STORE_DIR = tempfile.mkdtemp(prefix="milepost-store-bench-")
+# MILEPOST_BENCH_DIR keeps the store between runs: a size already generated there (and not
+# emptied since by the export or demo parts, which reset the store) is reused, not generated
+# again (10 M events take minutes).
+KEEP = bool(os.environ.get("MILEPOST_BENCH_DIR"))
+STORE_DIR = os.environ.get("MILEPOST_BENCH_DIR") or tempfile.mkdtemp(prefix="milepost-store-bench-")
 os.environ["ANALYTICS_URL"] = f"chdb://{STORE_DIR}"
 
 NAMES = (
@@ -197,7 +207,69 @@ def funnels(date_range: Any) -> dict[str, Any]:
     }
 
 
-def measure_reports(ws: Any, repeat: int, with_funnels: bool = True) -> dict[str, float]:
+REPORT_MODULES = ("retention", "lifecycle", "pai", "adoption")
+
+
+def load_before(revision: str) -> SimpleNamespace:
+    """The report modules this bench times (REPORT_MODULES) as they were at `revision`, each a
+    module of its own, to time them interleaved with today's in the same process."""
+    import importlib.util
+    import subprocess
+
+    modules = {}
+    folder = Path(tempfile.mkdtemp(prefix="milepost-bench-before-"))
+    for name in REPORT_MODULES:
+        source = subprocess.run(  # noqa: S603
+            ["git", "show", f"{revision}:analytics/report/{name}.py"],  # noqa: S607
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        path = folder / f"{name}_{revision}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(f"{name}_{revision}", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        modules[name] = module
+    return SimpleNamespace(**modules)
+
+
+def interleaved(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, tuple[float, float]]:
+    """Per run, the median (wall ms, CPU ms) of `repeat` timings after one warm-up, the runs
+    timed in turn (A, B, A, B, ...): the machine is shared, so a comparison is only fair within
+    one such round. CPU is this process's (chDB's threads included): less moved by the load."""
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in runs}
+    for run in runs.values():
+        run()
+    for _ in range(repeat):
+        for label, run in runs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            times[label].append(
+                ((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)
+            )
+    return {
+        label: (
+            statistics.median(wall for wall, _ in values),
+            statistics.median(cpu for _, cpu in values),
+        )
+        for label, values in times.items()
+    }
+
+
+def measure_reports(
+    ws: Any,
+    repeat: int,
+    with_funnels: bool = True,
+    before: SimpleNamespace | None = None,
+    funnel_repeat: int = 1,
+) -> dict[str, tuple[float, float]]:
+    """Each report's (wall ms, CPU ms), next to the floor; with `before`, each report also as
+    those modules compute it (label "... (before)"), interleaved with today's."""
     from analytics import store, store_funnel
     from analytics.inputs import DateRange
     from analytics.report import adoption, lifecycle, pai, retention, walkthrough_funnel
@@ -205,14 +277,19 @@ def measure_reports(ws: Any, repeat: int, with_funnels: bool = True) -> dict[str
 
     everything = DateRange(ORIGIN.date(), ORIGIN.date() + timedelta(days=DAYS), "UTC")
     new_york = DateRange(ORIGIN.date(), ORIGIN.date() + timedelta(days=DAYS), "America/New_York")
+    # The lifecycle dashboard's default: 90 days by week.
+    ninety_days = DateRange(
+        ORIGIN.date() + timedelta(days=DAYS - 89), ORIGIN.date() + timedelta(days=DAYS), "UTC"
+    )
     now = ORIGIN + timedelta(days=DAYS + 60)
     tour = Walkthrough.objects.get(workspace=ws, key="tour")
+    today = SimpleNamespace(retention=retention, lifecycle=lifecycle, pai=pai, adoption=adoption)
 
     def floor() -> None:
         store.rows("SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})
 
-    def weekly(cohort_type: str, date_range: DateRange = everything) -> Callable[[], Any]:
-        return lambda: retention.retention(
+    def weekly(cohort_type: str, date_range: DateRange = everything) -> Callable[[Any], Any]:
+        return lambda m: m.retention.retention(
             workspace=ws,
             date_range=date_range,
             period="week",
@@ -221,52 +298,56 @@ def measure_reports(ws: Any, repeat: int, with_funnels: bool = True) -> dict[str
             now=now,
         )
 
-    figures = {"floor: count() of the events": median_ms(floor, repeat)}
+    figures = {"floor: count() of the events": interleaved({"floor": floor}, repeat)["floor"]}
     for label, spec in funnels(everything).items() if with_funnels else ():
-        figures[label] = median_ms(
-            lambda spec=spec: store_funnel.event_funnel(
-                workspace=ws, spec=spec, date_range=everything
-            ),
-            repeat,
-        )
-        print(f"  {label:<40} {figures[label]:9.1f} ms", flush=True)
-    return figures | {
-        "retention, 8 weeks, first-time": median_ms(weekly("first_time"), repeat),
-        "retention, 8 weeks, recurring": median_ms(weekly("recurring"), repeat),
-        "retention, 8 weeks, New York": median_ms(weekly("first_time", new_york), repeat),
-        "retention, 8 days, login -> report": median_ms(
-            lambda: retention.retention(
-                workspace=ws,
-                date_range=everything,
-                periods=8,
-                cohort_event="login",
-                return_event="report_viewed",
-                now=now,
-            ),
-            repeat,
+        figures[label] = interleaved(
+            {
+                label: lambda spec=spec: store_funnel.event_funnel(
+                    workspace=ws, spec=spec, date_range=everything
+                )
+            },
+            funnel_repeat,
+        )[label]
+        print(f"  {label:<40} {figures[label][0]:9.1f} ms", flush=True)
+    reports: dict[str, Callable[[Any], Any]] = {
+        "retention, 8 weeks, first-time": weekly("first_time"),
+        "retention, 8 weeks, recurring": weekly("recurring"),
+        "retention, 8 weeks, New York": weekly("first_time", new_york),
+        "retention, 8 days, login -> report": lambda m: m.retention.retention(
+            workspace=ws,
+            date_range=everything,
+            periods=8,
+            cohort_event="login",
+            return_event="report_viewed",
+            now=now,
         ),
-        "adoption matrix, 3 features": median_ms(
-            lambda: adoption.adoption_matrix(
-                workspace=ws,
-                features=["campaign_created", "contacts_imported", "report_viewed"],
-                date_range=everything,
-            ),
-            repeat,
+        "adoption matrix, 3 features": lambda m: m.adoption.adoption_matrix(
+            workspace=ws,
+            features=["campaign_created", "contacts_imported", "report_viewed"],
+            date_range=everything,
         ),
-        "lifecycle": median_ms(lambda: lifecycle.lifecycle(workspace=ws, now=now), repeat),
-        "PAI validation (10 thresholds, day 21)": median_ms(
-            lambda: pai.pai_validation(
-                workspace=ws, key_event="campaign_created", date_range=everything, now=now
-            ),
-            repeat,
+        "lifecycle": lambda m: m.lifecycle.lifecycle(workspace=ws, now=now),
+        "lifecycle + 13 weeks over time": lambda m: m.lifecycle.lifecycle(
+            workspace=ws, now=now, date_range=ninety_days, period="week"
         ),
-        "walkthrough step funnel": median_ms(
-            lambda: walkthrough_funnel.walkthrough_step_funnel(
-                walkthrough=tour, date_range=everything
-            ),
-            repeat,
+        "PAI validation (10 thresholds, day 21)": lambda m: m.pai.pai_validation(
+            workspace=ws, key_event="campaign_created", date_range=everything, now=now
         ),
     }
+    for label, report in reports.items():
+        runs = {label: lambda report=report: report(today)}
+        if before is not None:
+            runs[f"{label} (before)"] = lambda report=report: report(before)
+        figures |= interleaved(runs, repeat)
+    figures["walkthrough step funnel"] = interleaved(
+        {
+            "walkthrough": lambda: walkthrough_funnel.walkthrough_step_funnel(
+                walkthrough=tour, date_range=everything
+            )
+        },
+        repeat,
+    )["walkthrough"]
+    return figures
 
 
 def planning_ms(report: Callable[[], Any], repeat: int) -> float:
@@ -423,8 +504,70 @@ def measure_export(events: int, rounds: int = 2) -> list[tuple[float, float, int
         )
         assert stored == expected, (stored, expected)
         figures.append((result.rate, read_rate, stored))
+    measure_scheduled_export(ws, expected)
     drop(ws)
     return figures
+
+
+def measure_scheduled_export(ws: Any, expected: int) -> None:
+    """What the scheduled export pays, over the rebuild, to find the first event still settling
+    among a backlog of `expected` settled events: that search alone with the received_at index
+    and without it (dropped in a transaction that is rolled back), then a whole scheduled run."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from analytics import store, store_export
+
+    def search_ms() -> float:
+        started = time.perf_counter()
+        store_export._first_unsettled(0, timezone.now() - timedelta(seconds=5))
+        return (time.perf_counter() - started) * 1000
+
+    with_index = statistics.median(search_ms() for _ in range(3))
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("DROP INDEX event_received_at")
+        without_index = statistics.median(search_ms() for _ in range(3))
+        transaction.set_rollback(True)
+    print(
+        f"search for the first event still settling, {expected:,} waiting: {with_index:.1f} ms "
+        f"with the received_at index, {without_index:.1f} ms without; "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    for _ in range(2):  # a scheduled run and a rebuild's, alternated, each into an empty store
+        rates = []
+        for settle in (None, timedelta(0)):
+            store.reset()
+            rates.append(store_export.export(settle=settle).rate)
+            stored = store.rows(
+                "SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk}
+            )
+            assert stored[0][0] == expected, (stored, expected)
+        print(
+            f"scheduled export (settling time on): {rates[0]:,.0f} events/s; without the search "
+            f"(settling time 0): {rates[1]:,.0f} events/s; load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+
+
+def kept_workspace(slug: str, events: int) -> Any:
+    """The workspace of a size generated by an earlier run into a kept store, if all its events
+    are still there."""
+    from analytics import store
+    from onboarding.models import Workspace
+
+    ws = Workspace.objects.filter(slug=slug).first()
+    if ws is None:
+        return None
+    stored = store.rows("SELECT count() FROM events WHERE workspace_id = {w:UInt64}", {"w": ws.pk})
+    return ws if int(stored[0][0]) == events else None
+
+
+def print_figures(figures: dict[str, tuple[float, float]]) -> None:
+    floor = figures["floor: count() of the events"][0]
+    print(f"  {'':<44} {'wall ms':>9} {'x floor':>9} {'CPU ms':>9}")
+    for label, (wall, cpu) in figures.items():
+        print(f"  {label:<44} {wall:9.1f} {wall / floor:8.1f}x {cpu:9.1f}")
 
 
 def main() -> None:
@@ -434,6 +577,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--demo", default="3000:60000", help="users:events ('' to skip)")
     parser.add_argument("--no-funnels", action="store_true", help="time the other reports only")
+    parser.add_argument(
+        "--before",
+        metavar="REVISION",
+        help="also time the report modules as they were at REVISION, interleaved",
+    )
     args = parser.parse_args()
     setup()
     from analytics import store
@@ -441,7 +589,10 @@ def main() -> None:
     started = datetime.now(UTC).date()
     print(f"analytics store bench ({started}), chDB {store.ping()} in {STORE_DIR}")
     print(f"load average at start: {os.getloadavg()}", flush=True)
-    for rate, floor_rate, stored in measure_export(args.export_events):
+    before = load_before(args.before) if args.before else None
+    for rate, floor_rate, stored in (
+        measure_export(args.export_events) if args.export_events else ()
+    ):
         print(
             f"export: {rate:,.0f} events/s; COPY of the same rows out of PostgreSQL "
             f"{floor_rate:,.0f} rows/s (ratio {rate / floor_rate:.2f}); all {stored:,} events "
@@ -456,23 +607,35 @@ def main() -> None:
             print(f"  {label:<40} {ms:9.1f} ms  {ms / floor:8.1f}x floor")
     for size in filter(None, args.sizes.split(",")):
         events, people = (int(part) for part in size.split(":"))
-        ws = workspace(f"bench-store-{events}")
-        generated = time.perf_counter()
-        fill_store(ws.pk, people, events)
-        print(
-            f"\n{events:,} events / {people:,} people generated into the store in "
-            f"{time.perf_counter() - generated:.0f} s"
-        )
-        # One timed run after the warm-up at 10 M: a funnel takes seconds on this shared machine.
-        repeat = args.repeat if events < 5_000_000 else 1
-        figures = measure_reports(ws, repeat, with_funnels=not args.no_funnels)
-        floor = figures["floor: count() of the events"]
-        for label, ms in figures.items():
-            print(f"  {label:<40} {ms:9.1f} ms  {ms / floor:8.1f}x floor")
+        slug = f"bench-store-{events}"
+        ws = kept_workspace(slug, events) if KEEP else None
+        if ws is None:
+            ws = workspace(slug)
+            generated = time.perf_counter()
+            fill_store(ws.pk, people, events)
+            print(
+                f"\n{events:,} events / {people:,} people generated into the store in "
+                f"{time.perf_counter() - generated:.0f} s"
+            )
+        else:
+            print(f"\n{events:,} events / {people:,} people kept in {STORE_DIR}")
         print(f"  load average: {os.getloadavg()}", flush=True)
-        for table in ("events", "people"):
-            store.command(f"DELETE FROM {table} WHERE workspace_id = {{w:UInt64}}", {"w": ws.pk})
-        drop(ws)
+        # One timed funnel after the warm-up at 10 M: a funnel takes seconds on this machine.
+        figures = measure_reports(
+            ws,
+            args.repeat,
+            with_funnels=not args.no_funnels,
+            before=before,
+            funnel_repeat=args.repeat if events < 5_000_000 else 1,
+        )
+        print_figures(figures)
+        print(f"  load average: {os.getloadavg()}", flush=True)
+        if not KEEP:
+            for table in ("events", "people"):
+                store.command(
+                    f"DELETE FROM {table} WHERE workspace_id = {{w:UInt64}}", {"w": ws.pk}
+                )
+            drop(ws)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def adoption_matrix(
         check_known_event(workspace, name, f"features[{index}]")
     n = len(features)
     # Per person a bit mask of the features used, the first feature as the highest bit (the
-    # order of the cells); then people per mask.
+    # order of the cells); then people per mask. The events are stored in person order, so the
+    # people are aggregated as they are read, one after the other, instead of in a hash table
+    # of every person active in the range.
     bits = " + ".join(
         f"bitShiftLeft(toUInt8(max(name = {{f{i}:String}})), {n - 1 - i})" for i in range(n)
     )
@@ -53,7 +55,8 @@ def adoption_matrix(
                   AND timestamp >= {{start:DateTime64(3, 'UTC')}}
                   AND timestamp < {{end:DateTime64(3, 'UTC')}}
                 GROUP BY person_id
-            ) GROUP BY mask""",
+            ) GROUP BY mask
+            SETTINGS optimize_aggregation_in_order = 1""",
         {
             **{f"f{i}": name for i, name in enumerate(features)},
             "workspace": workspace.pk,

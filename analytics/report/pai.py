@@ -55,7 +55,10 @@ class PaiValidation:
 # Per person who signed up in the range (and long enough ago): how often they did the key
 # event within the window, whether they came back on or after the retention day, and the days
 # since signup on which they were active up to that day. People with no events at all count
-# too (the LEFT JOIN keeps them).
+# too (the RIGHT JOIN keeps them). The people are the join's right side, the one ClickHouse
+# holds in memory: with the events there, it built a table of every event of the workspace
+# (17 s at 10 M events). No event before the range can count: every one is compared with a
+# signup in it.
 _PEOPLE = """
     SELECT s.person_id AS person_id,
            countIf(e.name = {key:String} AND e.ms >= s.signed AND e.ms <= s.signed + {window:Int64})
@@ -65,17 +68,18 @@ _PEOPLE = """
                             e.returning AND e.ms >= s.signed AND e.ms < s.signed + {curve:Int64})
              AS days
     FROM (
+        SELECT person_id, name, toUnixTimestamp64Milli(timestamp) AS ms,
+               {returning} AS returning
+        FROM events WHERE workspace_id = {workspace:UInt64}
+          AND timestamp >= {start:DateTime64(3, 'UTC')}
+    ) AS e
+    RIGHT JOIN (
         SELECT person_id, toUnixTimestamp64Milli(signed_up_at) AS signed FROM people FINAL
         WHERE workspace_id = {workspace:UInt64} AND signed_up_at IS NOT NULL
           AND signed_up_at >= {start:DateTime64(3, 'UTC')}
           AND signed_up_at < {end:DateTime64(3, 'UTC')}
           AND signed_up_at <= {observable:DateTime64(3, 'UTC')}
-    ) AS s
-    LEFT JOIN (
-        SELECT person_id, name, toUnixTimestamp64Milli(timestamp) AS ms,
-               {returning} AS returning
-        FROM events WHERE workspace_id = {workspace:UInt64}
-    ) AS e ON e.person_id = s.person_id
+    ) AS s ON e.person_id = s.person_id
     GROUP BY s.person_id
     SETTINGS join_use_nulls = 1
 """

@@ -20,8 +20,7 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -35,6 +34,7 @@ from analytics.inputs import (
     check_range,
 )
 from analytics.report.common import bucket, period_index, period_start, rate
+from analytics.report.local_periods import EPOCH_MS, period_date, period_number_sql, utc_offsets
 from onboarding.models import Journey, JourneyProgress, Workspace
 
 PERIODS = ("day", "week", "month")
@@ -139,83 +139,8 @@ def retention(
 # DateTime64's first instant (44 bits reach 2299) and a kind (2 bits) that puts an event that
 # enters the cohort before a return at the same instant.
 _BLOCK = 1024
-_EPOCH_MS = -2_208_988_800_000  # 1900-01-01 00:00 UTC
 _MS_MASK = 2**44 - 1
 _COHORT_AND_RETURN, _COHORT_ONLY, _RETURN_ONLY = 0, 1, 2
-_DAY_MS = 86_400_000
-# Past this many daylight-saving changes, or this many days, inside a report's window, local
-# days come from ClickHouse's calendar instead of the offsets (a range of decades: finding the
-# changes day by day over 400 years took 1.6 s).
-_MAX_TRANSITIONS = 48
-_MAX_WINDOW_DAYS = 3_660
-_FIRST_DAY = date(1899, 12, 31)  # local day number 0 (a Sunday); 1900-01-01 is day 1
-
-
-def _utc_offsets(zone: str, start: datetime, end: datetime) -> list[tuple[int, int]] | None:
-    """The zone's UTC offset (ms) from each instant (ms since _EPOCH_MS) on, over start..end:
-    [(0, offset), (change, offset), ...], or None when it changes more than _MAX_TRANSITIONS
-    times or the window is longer than _MAX_WINDOW_DAYS. Events outside start..end take the
-    nearest offset: their local day is then wrong by at most the offset, but on the right side
-    of the window, which is all the report needs."""
-    tz = zoneinfo.ZoneInfo(zone)
-
-    def offset(ms: int) -> int:
-        instant = datetime.fromtimestamp((ms + _EPOCH_MS) / 1000, tz=UTC).astimezone(tz)
-        return int(instant.utcoffset().total_seconds() * 1000)  # type: ignore[union-attr]
-
-    if end - start > timedelta(days=_MAX_WINDOW_DAYS):
-        return None
-    first = int(start.timestamp() * 1000) - _EPOCH_MS
-    last = int(end.timestamp() * 1000) - _EPOCH_MS
-    offsets = [(0, offset(first))]
-    probe = first
-    while probe < last:
-        step = min(probe + _DAY_MS, last)
-        if offset(step) != offsets[-1][1]:
-            low, high = probe, step  # the change is after low, at or before high
-            while high - low > 1:
-                middle = (low + high) // 2
-                if offset(middle) == offsets[-1][1]:
-                    low = middle
-                else:
-                    high = middle
-            offsets.append((high, offset(high)))
-            if len(offsets) > _MAX_TRANSITIONS:
-                return None
-        probe = step
-    return offsets
-
-
-def _local_day(ms: str, offsets: list[tuple[int, int]] | None) -> str:
-    """SQL: the local day number (days since _FIRST_DAY) of `ms` (ms since _EPOCH_MS)."""
-    if offsets is None:
-        return (
-            f"(toRelativeDayNum(fromUnixTimestamp64Milli(toInt64({ms}) + {_EPOCH_MS}, 'UTC'),"
-            " {tz:String}) + 25568)"
-        )
-    shift = " ".join(
-        f"{ms} < {int(change)}, {int(before)}," for (_, before), (change, _) in pairwise(offsets)
-    )
-    offset = f"multiIf({shift} {int(offsets[-1][1])})" if shift else str(int(offsets[0][1]))
-    return f"intDiv(toInt64({ms}) + {offset} + {_DAY_MS}, {_DAY_MS})"
-
-
-def _period_number(ms: str, period: str, offsets: list[tuple[int, int]] | None) -> str:
-    """SQL: the number of the local day, Monday week or month holding `ms`."""
-    day = _local_day(ms, offsets)
-    if period == "day":
-        return day
-    if period == "week":
-        return f"intDiv({day} + 6, 7)"
-    return f"toRelativeMonthNum(toDate32({day} - 25568))"
-
-
-def _period_date(number: int, period: str) -> date:
-    if period == "day":
-        return _FIRST_DAY + timedelta(days=number)
-    if period == "week":
-        return _FIRST_DAY + timedelta(days=7 * number - 6)
-    return date((number - 1) // 12, (number - 1) % 12 + 1, 1)
 
 
 def _event_grid(
@@ -239,15 +164,15 @@ def _event_grid(
     window_end = datetime.combine(
         period_start(last_cohort, periods, period), datetime.min.time(), tzinfo=end.tzinfo
     )
-    offsets = _utc_offsets(parameters["tz"], start, window_end)
-    first_ms = int(start.timestamp() * 1000) - _EPOCH_MS
-    end_ms = int(end.timestamp() * 1000) - _EPOCH_MS
+    offsets = utc_offsets(parameters["tz"], start, window_end)
+    first_ms = int(start.timestamp() * 1000) - EPOCH_MS
+    end_ms = int(end.timestamp() * 1000) - EPOCH_MS
 
     def ms(packed: str) -> str:
         return f"bitAnd(bitShiftRight({packed}, 2), {_MS_MASK})"
 
     def number(packed_ms: str) -> str:
-        return _period_number(packed_ms, period, offsets)
+        return period_number_sql(packed_ms, period, offsets)
 
     is_cohort = "name = {cohort_event:String}" if parameters["cohort_event"] else "1"
     is_return = "name = {return_event:String}" if parameters["return_event"] else "1"
@@ -256,15 +181,20 @@ def _event_grid(
         # The first cohort event ever (0, outside any range, when there is none).
         entries = f"arrayFilter(x -> {in_range}, [arrayFirst(x -> bitAnd(x, 3) < 2, p)])"
     else:
-        # The first cohort event of each period, counting only what happened in the range.
+        # The first cohort event of each period, counting only what happened in the range: the
+        # events are in time order, so each run of one period starts with its first (a period
+        # met in two runs keeps its first run's, should a zone's clock ever go back past
+        # midnight). One pass, where a filter of every event per period was quadratic.
         entries = (
-            "arrayMap(q -> arrayMin(arrayFilter((x, xq) -> xq = q, cohort_events,"
-            " cohort_periods)), arrayDistinct(cohort_periods))"
+            "arrayFilter((x, q, i) -> indexOf(entry_periods, q) = i, entry_events,"
+            " entry_periods, arrayEnumerate(entry_periods))"
         )
-    # Offsets of the periods with a return at or after the entry `x` (whose period is `q`).
+    # Offsets of the periods with a return at or after the entry `x` (whose period is `q`),
+    # from the person's runs of returns in one period: the last return of a run is at or after
+    # `x` exactly when one of the run is. Runs are few, where returns may be thousands.
     offsets_sql = (
-        "arrayCompact(arraySort(arrayFilter(i -> i >= 0, arrayMap((r, rq) -> if(r >= "
-        f"{ms('x')}, rq - q, -1), return_ms, return_periods))))"
+        "arrayCompact(arraySort(arrayFilter(i -> i >= 0, arrayMap((rq, r) -> if(r >= "
+        f"{ms('x')}, rq - q, -1), run_periods, run_last_ms))))"
     )
     if mode == "on":
         shaped = f"arrayFilter(i -> i < {int(periods)}, {offsets_sql})"
@@ -272,7 +202,7 @@ def _event_grid(
         shaped = f"arrayMap(i -> least(i, {int(periods) - 1}), arraySlice({offsets_sql}, -1))"
     packed = (
         f"bitShiftLeft(toUInt64(person_id % {_BLOCK}), 54)"
-        f" + bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ({_EPOCH_MS})), 2)"
+        f" + bitShiftLeft(toUInt64(toUnixTimestamp64Milli(timestamp) - ({EPOCH_MS})), 2)"
         f" + if(is_cohort, if(is_return, {_COHORT_AND_RETURN}, {_COHORT_ONLY}), {_RETURN_ONLY})"
     )
     # A return before the range comes before any entry.
@@ -286,7 +216,14 @@ def _event_grid(
                        arrayMap(x -> {number(ms("x"))}, cohort_events) AS cohort_periods,
                        arrayMap(x -> {ms("x")}, arrayFilter(x -> bitAnd(x, 3) != 1, p))
                            AS return_ms,
-                       arrayMap(r -> {number("r")}, return_ms) AS return_periods
+                       arrayMap(r -> {number("r")}, return_ms) AS return_periods,
+                       arrayCompact(return_periods) AS run_periods,
+                       arrayFilter((r, rq, next) -> rq != next, return_ms, return_periods,
+                           arraySlice(arrayPushBack(return_periods, -1), 2)) AS run_last_ms,
+                       arrayFilter((x, q, previous) -> q != previous, cohort_events,
+                           cohort_periods, arrayPopBack(arrayPushFront(cohort_periods, -1)))
+                           AS entry_events,
+                       arrayCompact(cohort_periods) AS entry_periods
                 FROM (
                     -- Each block's events in (person, time, kind) order, cut per person.
                     SELECT arrayJoin(arraySplit((x, s) -> s, sorted, arrayMap(d -> d != 0,
@@ -309,7 +246,7 @@ def _event_grid(
     sizes: dict[date, int] = defaultdict(int)
     counts: dict[tuple[date, int], int] = defaultdict(int)
     for cohort_number, returned, people in store.rows(sql, parameters):
-        cohort_start = _period_date(int(cohort_number), period)
+        cohort_start = period_date(int(cohort_number), period)
         sizes[cohort_start] += int(people)
         if mode == "on":
             for offset in returned:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from analytics import store, store_export
@@ -108,6 +110,39 @@ def test_events_still_settling_wait_for_the_next_run(
     assert [row[0] for row in _stored()] == [old.id]
     assert analytics_store().exported == 2
     assert [row[0] for row in _stored()] == [old.id, fresh.id, later.id]
+
+
+def test_a_backlog_of_settled_events_is_not_read_to_find_the_few_still_settling(
+    workspace: Workspace, analytics_store: Callable[[], Any]
+) -> None:
+    """After the store was down a while, every scheduled run looks for the first event still
+    settling: the index on received_at answers from the recent events alone."""
+    user = EndUserFactory(workspace=workspace)
+    Event.objects.bulk_create(
+        Event(
+            workspace=workspace,
+            end_user=user,
+            client_id=f"00000000-0000-4000-8000-{i:012d}",
+            name="clicked",
+            timestamp=at(2),
+            received_at=at(2) + timedelta(seconds=i),
+        )
+        for i in range(5_000)
+    )
+    EventFactory(workspace=workspace, end_user=user, received_at=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+    with CaptureQueriesContext(connection) as queries:
+        result = store_export.export(settle=timedelta(minutes=1))
+
+    assert result.exported == 5_000  # the backlog went, the fresh event waits
+    search = next(query["sql"] for query in queries if "received_at" in query["sql"])
+    explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+    with connection.cursor() as cursor:
+        cursor.execute(explain + search)
+        plan = " ".join(str(cell) for row in cursor.fetchall() for cell in row)
+    assert "event_received_at" in plan, (plan, search)
 
 
 def test_an_erased_person_leaves_the_store_even_when_it_was_down(
