@@ -10,7 +10,7 @@ import logging
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from analytics.models import JourneyStaleDay
 from analytics.report import journey_funnel
 from milepost.asgi import application
 from onboarding import batching, delivery, realtime, recording
-from onboarding.models import ErasureRecord, Event, MilestoneCompletion
+from onboarding.models import EndUser, ErasureRecord, Event, MilestoneCompletion, Workspace
 from tests.factories import EndUserFactory
 from tests.onboarding.conftest import TrialJourney
 from tests.onboarding.test_widget_socket import ORIGIN, event, hello, say
@@ -263,6 +263,38 @@ async def test_completions_of_many_connections_in_one_commit_leave_the_rollups_e
     assert reached["sent-3-messages"] == 12
     for tab in tabs:
         await tab.disconnect()
+
+
+async def test_a_batch_commits_and_is_acked_while_the_one_before_it_runs_its_after_commit_work(
+    workspace: Workspace,
+) -> None:
+    """A commit's after-commit work (pushes, signals, rollup marks: round trips of their own)
+    must not keep the next batch from its transaction: with one batch at a time, the second is
+    committed and answered while the first's after-commit work still waits. The first socket's
+    next message still waits for that work (its pushes keep the order of its messages)."""
+    release = threading.Event()
+
+    def flush(people: Sequence[str]) -> list[str]:
+        for person in people:
+            EndUserFactory(workspace=workspace, external_id=person)
+        if "first" in people:
+            transaction.on_commit(lambda: release.wait(10))
+        return [f"stored {person}" for person in people]
+
+    commits: batching.GroupCommit[str, str] = batching.GroupCommit(
+        flush, name="people", max_weight=1, window_seconds=0, concurrency=1
+    )
+    try:
+        first, first_settled = await commits.submit_settling("first")
+        second = await asyncio.wait_for(commits.submit("second"), timeout=5)
+
+        assert (first, second) == ("stored first", "stored second")
+        stored = EndUser.objects.filter(workspace=workspace).values_list("external_id", flat=True)
+        assert sorted(await sync_to_async(list)(stored)) == ["first", "second"]
+        assert not first_settled.done()
+    finally:
+        release.set()
+    await asyncio.wait_for(first_settled, timeout=5)
 
 
 def test_after_commit_work_of_a_batch_runs_once_per_distinct_key_in_order(
