@@ -690,6 +690,84 @@ class Identity:
     traits: dict[str, Any]
 
 
+_END_USER_COLUMNS = (
+    "workspace",
+    "external_id",
+    "traits",
+    "lifecycle_stage",
+    "signed_up_at",
+    "first_seen_at",
+    "last_seen_at",
+    "push_sequence",
+    "locale",
+)
+_PROGRESS_COLUMNS = ("workspace", "end_user", "journey", "started_at", "completed_at", "pql_at")
+
+
+def _stored(row: models.Model, pk: int) -> None:
+    # What Django's own insert does to an instance it has written.
+    row.pk = pk
+    row._state.adding = False
+    row._state.db = connection.alias
+
+
+def _end_users_insert(
+    workspace: Workspace, external_ids: set[str], *, at: datetime
+) -> dict[str, EndUser]:
+    """Create the people not stored yet with one INSERT … RETURNING and return those this
+    transaction created, by external id (one another transaction just created is skipped and
+    left out). A row this transaction inserted is its own until it commits, so unlike the
+    people found it needs no lock and no second read. In external id order, so that two
+    transactions creating the same people cannot deadlock."""
+    people = {
+        external_id: EndUser(
+            workspace=workspace, external_id=external_id, first_seen_at=at, last_seen_at=at
+        )
+        for external_id in sorted(external_ids)
+    }
+    for pk, external_id in insert_new_rows(
+        EndUser,
+        _END_USER_COLUMNS,
+        list(people.values()),
+        unique=("workspace_id", "external_id"),
+        returning=("id", "external_id"),
+    ):
+        _stored(people[external_id], pk)
+    return {external_id: user for external_id, user in people.items() if user.pk is not None}
+
+
+def _progress_rows_insert(
+    users: Sequence[EndUser], journeys: list[LiveJourney]
+) -> dict[tuple[int, int], JourneyProgress]:
+    """The progress rows of people this transaction created, written with one INSERT …
+    RETURNING: no other transaction sees these people yet, so none of their rows can exist
+    (`_progress_rows` would look for them first, then read them back)."""
+    rows = [
+        JourneyProgress(
+            workspace_id=user.workspace_id,
+            end_user_id=user.pk,
+            journey_id=journey.id,
+            started_at=_journey_start_time(user, journey.starts_on),
+        )
+        for user in users
+        for journey in journeys
+    ]
+    ids = {
+        (end_user_id, journey_id): pk
+        for pk, end_user_id, journey_id in insert_new_rows(
+            JourneyProgress,
+            _PROGRESS_COLUMNS,
+            rows,
+            unique=("end_user_id", "journey_id"),
+            returning=("id", "end_user_id", "journey_id"),
+        )
+    }
+    for row in rows:
+        _stored(row, ids[(row.end_user_id, row.journey_id)])
+        transaction.on_commit(partial(_announce_journey_started, row), robust=True)
+    return {(row.end_user_id, row.journey_id): row for row in rows}
+
+
 # No savepoint inside a caller's transaction (two round trips less per group of hellos): nothing
 # catches its errors to go on in the same transaction.
 @transaction.atomic(savepoint=False)
@@ -719,9 +797,10 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
         found = lock(wanted)
         missing = wanted - found.keys()
         if missing:
-            _end_users_create(workspace, missing, at=now)
-            new = lock(missing)
+            new = _end_users_insert(workspace, missing, at=now)
             created |= {user.pk for user in new.values()}
+            if missing - new.keys():  # another transaction created them meanwhile
+                found.update(lock(missing - new.keys()))
             found.update(new)
         for external_id, user in found.items():
             user.workspace = workspace
@@ -741,7 +820,10 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
     for workspace_id, workspace in workspaces.items():
         journeys = live_journeys(workspace)
         users = [user for (owner, _), user in people.items() if owner == workspace_id]
-        rows = _progress_rows(users=users, journeys=journeys)
+        rows = _progress_rows(
+            users=[user for user in users if user.pk not in created], journeys=journeys
+        )
+        rows.update(_progress_rows_insert([u for u in users if u.pk in created], journeys))
         for user in users:
             for journey in journeys:
                 _move_signup_start(user, journey, rows[(user.pk, journey.id)])
