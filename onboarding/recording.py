@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -1217,6 +1217,10 @@ def _completions_store(
     if not new:
         return []
     live = {journey.id: journey for journey in journeys}
+    # The progress pushes are numbered now, so that they number in the order the completions
+    # commit and leave the moment this transaction does; before the progress rows are locked,
+    # as every writer locks a person's own row first.
+    seq = realtime.sequences_take(Counter(r.end_user.pk for r in new if r.journey_id in live))
     # Two transactions completing two PQL milestones of one person at once must not both miss
     # the other's completion: the progress rows are the people's locks, taken in id order.
     pairs = {(r.end_user.pk, r.journey_id) for r in new}
@@ -1276,16 +1280,16 @@ def _completions_store(
         # None when the milestone is newer than the journey's published version.
         key = next((m.key for m in shown.milestones if m.id == r.milestone_id), None)
         entry = _in_their_language(entry, r.end_user)
-        pushes.append((r.end_user.pk, {"type": "progress", **entry, "completed": key}))
+        number = seq.get(r.end_user.pk, 0)  # 0: erased meanwhile, sent nothing
+        if number:
+            seq[r.end_user.pk] += 1
+        pushes.append(
+            (r.end_user.pk, {"type": "progress", **entry, "completed": key, "seq": number})
+        )
+    # The people's open tabs first, after commit: the receivers below may do slower work.
+    realtime.send_after_commit(pushes)
 
     def announce() -> None:
-        # The people's open tabs first: receivers below may do slower work. A push that fails
-        # (channel layer down) is logged, never allowed to stop the signals: tabs resync by seq.
-        # Numbered after commit, so no transaction holds people's rows for it.
-        try:
-            realtime.push_to_end_users(pushes)
-        except Exception:
-            logger.exception("progress pushes to %d end users failed", len(pushes))
         for r in new:
             started = rows.get((r.end_user.pk, r.journey_id))
             announce_robustly(

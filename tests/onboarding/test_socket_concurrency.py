@@ -220,6 +220,49 @@ async def test_pushes_reach_the_other_tab_in_completion_order_with_consecutive_s
         await tab.disconnect()
 
 
+def test_pushes_number_in_the_order_their_completions_commit_however_late_they_are_sent(
+    trial: TrialJourney, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two commits complete milestones of one person, the second seeing the first's. Even when
+    the first commit's after-commit work is held up (a busy thread, a slow receiver), its push
+    must carry the lower number: a tab keeps the progress with the highest `seq`, so a number
+    taken after the second commit's would leave it showing the older progress."""
+    person = recording.end_user_identify(workspace=trial.workspace, external_id="u1")
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        realtime,
+        "_send",
+        lambda per_person: sent.extend(m["message"] for ms in per_person.values() for m in ms),
+    )
+    first_committed, second_sent = threading.Event(), threading.Event()
+    now = datetime.now(UTC).isoformat()
+
+    def record(events: list[dict[str, Any]], *, held: bool) -> None:
+        try:
+            with transaction.atomic():
+                if held:  # runs first after the commit, before the write path's own work
+                    transaction.on_commit(lambda: (first_committed.set(), second_sent.wait(10)))
+                recording.events_record(
+                    workspace=trial.workspace, events=events, source="widget", end_user=person
+                )
+        finally:
+            connection.close()
+
+    first = threading.Thread(
+        target=record, args=([event(timestamp=now) for _ in range(3)],), kwargs={"held": True}
+    )
+    first.start()
+    assert first_committed.wait(10)
+    tour = event("$walkthrough_completed", timestamp=now, properties={"walkthrough": "setup-tour"})
+    record([tour], held=False)
+    second_sent.set()
+    first.join(10)
+
+    progress = sorted((m for m in sent if m["type"] == "progress"), key=lambda m: m["seq"])
+    assert [m["completed"] for m in progress] == ["sent-3-messages", "took-tour"]
+    assert progress[-1]["pql"] is True  # the newest number shows both completions
+
+
 async def test_completions_of_many_connections_in_one_commit_leave_the_rollups_exact(
     key: str, trial: TrialJourney, settings: Any
 ) -> None:
