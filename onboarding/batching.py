@@ -14,9 +14,7 @@ one over the serial time per message however many sockets are open. Instead:
 - `GroupCommit` gathers the work items that sockets submit while earlier flushes are running
   (and within `MILEPOST_GROUP_COMMIT_MS` of the first one, if set) and hands them to one
   `flush` call, which answers each item. Every socket's `events` of that moment are stored in
-  one transaction; each socket is answered the moment that transaction commits, and the next
-  batch may start then too, while this one's after-commit work (pushes, signals, rollup
-  marks) goes on.
+  one transaction; each socket is answered the moment that transaction commits.
 
 One GroupCommit lives per event loop (a process has one in production; each test has its own).
 """
@@ -260,11 +258,8 @@ class GroupCommit(Generic[Item, Result]):
     back to the sockets the moment that transaction commits, before the work it left for after
     commit (pushes, signals). If
     the transaction fails, nothing of the batch was acknowledged and each item is tried again
-    on its own. At most `concurrency` transactions run at a time per loop; items arriving
-    meanwhile form the next batch, so under load batches grow instead of queueing. A batch
-    leaves its place to the next one when its transaction ends, not when its after-commit work
-    does: that work (sending pushes, signals, rollup marks, each a round trip or more) would
-    otherwise sit in front of every item waiting for a transaction."""
+    on its own. At most `concurrency` flushes run at a time per loop; items arriving meanwhile
+    form the next batch, so under load batches grow instead of queueing."""
 
     def __init__(
         self,
@@ -285,8 +280,6 @@ class GroupCommit(Generic[Item, Result]):
         self._pending: list[_Pending[Item, Result]] = []
         self._weight = 0
         self._running: set[asyncio.Task[None]] = set()
-        # Each batch's flush, from its transaction to the end of its after-commit work.
-        self._flushing: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item, *, weight: int = 1) -> Result:
         answer, _ = await self.submit_settling(item, weight=weight)
@@ -306,8 +299,9 @@ class GroupCommit(Generic[Item, Result]):
         return await pending.answer, pending.settled
 
     def _start(self) -> None:
-        # A runner that has just returned is still in the set until its done callback runs:
-        # counted, it would leave an item submitted meanwhile with no runner at all.
+        # A runner that has just returned stays in the set until its done callback runs; the
+        # socket whose settling it announced last may submit before that (its next message):
+        # counted, that runner would leave the item with none at all.
         running = sum(not runner.done() for runner in self._running)
         if self._pending and running < self.concurrency:
             runner = asyncio.get_running_loop().create_task(self._run())
@@ -325,7 +319,6 @@ class GroupCommit(Generic[Item, Result]):
         return batch
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._pending:
             if self._weight < self.max_weight and self.window_seconds > 0:
                 # Give the sockets that are sending right now a moment to join this batch.
@@ -334,22 +327,15 @@ class GroupCommit(Generic[Item, Result]):
             if not batch:
                 return
             self._start()  # what arrives while this batch is written may go to another runner
-            ended: asyncio.Future[None] = loop.create_future()
-            flushing = loop.create_task(self._flush(batch, ended))
-            self._flushing.add(flushing)
-            flushing.add_done_callback(self._flushing.discard)
-            # The next batch goes as soon as this one's transaction has ended; its after-commit
-            # work runs on meanwhile, on its database thread.
-            await asyncio.wait([ended, flushing], return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await self._flush(batch)
+            except asyncio.CancelledError:
+                for pending in batch:
+                    pending.answer.cancel()
+                raise
 
     @staticmethod
-    def _answer(
-        batch: Sequence[_Pending[Item, Result]],
-        answers: Sequence[Any],
-        ended: asyncio.Future[None] | None = None,
-    ) -> None:
-        if ended is not None and not ended.done():
-            ended.set_result(None)
+    def _answer(batch: Sequence[_Pending[Item, Result]], answers: Sequence[Any]) -> None:
         for pending, answer in zip(batch, answers, strict=True):
             if pending.answer.done():  # answered already, or the socket went away
                 continue
@@ -369,31 +355,19 @@ class GroupCommit(Generic[Item, Result]):
             answers.append(self.flush(items))
         return answers[0]
 
-    async def _flush(
-        self, batch: Sequence[_Pending[Item, Result]], ended: asyncio.Future[None] | None = None
-    ) -> None:
-        """Flush `batch`; `ended` is done once its transaction has committed (with its answers
-        handed out) or failed (with its items retried one by one), whichever comes first."""
+    async def _flush(self, batch: Sequence[_Pending[Item, Result]]) -> None:
         try:
-            await self._flush_answering(batch, ended)
-        except asyncio.CancelledError:
-            for pending in batch:
-                pending.answer.cancel()
-            raise
+            await self._flush_answering(batch)
         finally:
             for pending in batch:
                 if not pending.settled.done():
                     pending.settled.set_result(None)
-            if ended is not None and not ended.done():
-                ended.set_result(None)
 
-    async def _flush_answering(
-        self, batch: Sequence[_Pending[Item, Result]], ended: asyncio.Future[None] | None
-    ) -> None:
+    async def _flush_answering(self, batch: Sequence[_Pending[Item, Result]]) -> None:
         loop = asyncio.get_running_loop()
 
         def answer_now(answers: Sequence[Any]) -> None:
-            loop.call_soon_threadsafe(self._answer, batch, answers, ended)
+            loop.call_soon_threadsafe(self._answer, batch, answers)
 
         try:
             answers = await database_work(self._committed, [p.item for p in batch], answer_now)
