@@ -67,36 +67,12 @@ def dataset(users: int, events: int) -> Any:
     """The workspace holding `users` people and `events` events, generated if missing."""
     from django.core.management import call_command
     from django.db import connection
-
-    from onboarding.models import Criterion, Event, Journey, Milestone, Workspace
+    from trial_journey import trial_workspace
 
     slug = f"bench-{users}u-{events}e"
-    workspace = Workspace.objects.filter(slug=slug).first()
-    if workspace is not None:
-        if Event.objects.filter(workspace=workspace).count() == events:
-            return workspace
-        workspace.delete()  # an interrupted run; start again
-    workspace = Workspace(name=slug, slug=slug)
-    workspace.issue_keys()
-    workspace.save()
-    journey = Journey.objects.create(workspace=workspace, key="trial", name="Trial")
-    for position, (key, criterion, event_name, pql) in enumerate(
-        [
-            ("installed-js", Criterion.SERVER, "", False),
-            ("first-campaign", Criterion.EVENT, "campaign_created", True),
-            ("imported-contacts", Criterion.EVENT, "contacts_imported", True),
-        ]
-    ):
-        Milestone.objects.create(
-            workspace=workspace,
-            journey=journey,
-            key=key,
-            name=key,
-            position=position,
-            criterion=criterion,
-            event_name=event_name,
-            counts_toward_pql=pql,
-        )
+    workspace, complete = trial_workspace(slug, events)
+    if complete:
+        return workspace
     print(f"generating {users} people / {events} events ...", flush=True)
     started = time.perf_counter()
     call_command(

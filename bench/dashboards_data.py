@@ -266,49 +266,18 @@ def sql_dataset(users: int, events: int) -> Any:
     campaign and imported contacts by their events, both counting toward PQL)."""
     from django.db import connection, transaction
     from django.utils import timezone
+    from trial_journey import trial_workspace
 
     from analytics import journey_rollups, services
     from analytics.management.commands.generate_demo_events import ACTIVITY
-    from onboarding.models import (
-        Criterion,
-        EndUser,
-        Event,
-        Journey,
-        JourneyProgress,
-        Milestone,
-        MilestoneCompletion,
-        Workspace,
-    )
+    from onboarding.models import EndUser, Event, JourneyProgress, MilestoneCompletion
 
     if users < 1 or events < users:
         raise SystemExit("--events must be at least --users, and --users at least 1")
-    slug = f"bench-sql-{users}u-{events}e"
-    workspace = Workspace.objects.filter(slug=slug).first()
-    if workspace is not None:
-        if Event.objects.filter(workspace=workspace).count() == events:
-            return workspace
-        workspace.delete()  # an interrupted run; start again
-    workspace = Workspace(name=slug, slug=slug)
-    workspace.issue_keys()
-    workspace.save()
-    journey = Journey.objects.create(workspace=workspace, key="trial", name="Trial")
-    for position, (key, criterion, event_name, pql) in enumerate(
-        [
-            ("installed-js", Criterion.SERVER, "", False),
-            ("first-campaign", Criterion.EVENT, "campaign_created", True),
-            ("imported-contacts", Criterion.EVENT, "contacts_imported", True),
-        ]
-    ):
-        Milestone.objects.create(
-            workspace=workspace,
-            journey=journey,
-            key=key,
-            name=key,
-            position=position,
-            criterion=criterion,
-            event_name=event_name,
-            counts_toward_pql=pql,
-        )
+    workspace, complete = trial_workspace(f"bench-sql-{users}u-{events}e", events)
+    if complete:
+        return workspace
+    journey = workspace.journeys.get(key="trial")
     plan = Plan(
         workspace_id=workspace.pk,
         journey_id=journey.pk,
