@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+import http.client
 import json
 import os
-import socket
 import sys
 import time
 from io import StringIO
@@ -195,12 +195,18 @@ def test_run_milepost_answers_a_request_on_a_connection_idle_longer_than_five_se
     }
     env |= {"SECRET_KEY": "x", "MILEPOST_VAR_DIR": str(tmp_path)}
     command = [sys.executable, "manage.py", "run_milepost", "--demo-port", "0"]
-    request = b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     with uvicorn_server(env, command=command) as base:
         host, port = base.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=10) as connection:
-            connection.sendall(request)
-            assert connection.recv(65536).startswith(b"HTTP/1.1 ")
+        # One connection, each answer read whole (headers and body) before the next request.
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            connection.request("GET", "/api/v1/health")
+            first = connection.getresponse()
+            assert (first.status, first.read()) == (200, b'{"status":"ok"}')
             time.sleep(6)
-            connection.sendall(request)
-            assert connection.recv(65536).startswith(b"HTTP/1.1 ")
+            # Had the server closed it meanwhile, this request would go unanswered
+            # (http.client raises RemoteDisconnected).
+            connection.request("GET", "/api/v1/health")
+            assert connection.getresponse().status == 200
+        finally:
+            connection.close()
