@@ -213,6 +213,11 @@ def test_axe_finds_no_accessibility_violation_in_the_widget(live: Live, page: An
     page.locator("milepost-widget [data-tooltip=help-tip]").focus()
     page.keyboard.press("Enter")
     expect(page.locator("milepost-widget .c[data-tooltip=help-tip]")).to_be_visible()
+    # Contrast is judged on what the user reads: once the cards have faded in, not mid-fade.
+    page.evaluate(
+        "() => Promise.all(document.querySelector('milepost-widget').shadowRoot.getAnimations()"
+        ".filter(a => a.effect.getTiming().iterations !== Infinity).map(a => a.finished))"
+    )
     page.evaluate(AXE.read_text())
     result = page.evaluate(
         "async () => { const r = await axe.run({include: [['milepost-widget']]});"
