@@ -72,6 +72,9 @@ from realtime_seed import (
 )
 from realtime_servers import Server, echo_server, milepost_server, relay_server
 
+ALL_FIGURES = (1, 2, 3, 4, 5, 6)
+SOCKET_FIGURES = (2, 3, 6)  # one phase: a burst of hellos, arrivals beside them, memory
+
 # Numbers -------------------------------------------------------------------------------------
 
 
@@ -152,6 +155,11 @@ class Options:
     http_clients: int
     http_users: int
     client_processes: int
+    # Which figures to measure (1-6); 2, 3 and 6 come from one phase and run together.
+    figures: set[int] = field(default_factory=lambda: set(ALL_FIGURES))
+
+    def wants(self, *figures: int) -> bool:
+        return bool(self.figures.intersection(figures))
 
 
 @dataclass
@@ -308,29 +316,37 @@ def measure(options: Options, workers: int) -> Run:
             run.notes.append(f"4. pushes {total_done} for {sent} completing messages")
 
     # Baselines first, each on its own server with the same worker count.
-    with serving(run, echo_server) as server:
-        socket_phase("echo", server, f"ws://127.0.0.1:{server.port}/ws/")
-        loop_phase("echo", server, f"ws://127.0.0.1:{server.port}/ws/")
-    with serving(run, relay_server) as server:
-        push_phase(
-            "relay",
-            server,
-            lambda j: f"ws://127.0.0.1:{server.port}/ws/?group=bench-relay.{token}.{j}",
-        )
+    if options.wants(*SOCKET_FIGURES, 1):
+        with serving(run, echo_server) as server:
+            if options.wants(*SOCKET_FIGURES):
+                socket_phase("echo", server, f"ws://127.0.0.1:{server.port}/ws/")
+            if options.wants(1):
+                loop_phase("echo", server, f"ws://127.0.0.1:{server.port}/ws/")
+    if options.wants(4):
+        with serving(run, relay_server) as server:
+            push_phase(
+                "relay",
+                server,
+                lambda j: f"ws://127.0.0.1:{server.port}/ws/?group=bench-relay.{token}.{j}",
+            )
 
     # Milepost, restarted between figures so that one figure's backlog cannot slow the next.
-    with serving(run, milepost_server) as server:
-        socket_phase("milepost", server, f"ws://127.0.0.1:{server.port}{widget_path}")
-    with serving(run, milepost_server) as server:
-        loop_phase("milepost", server, f"ws://127.0.0.1:{server.port}{widget_path}")
-    with serving(run, milepost_server) as server:
-        push_phase("milepost", server, lambda j: f"ws://127.0.0.1:{server.port}{widget_path}")
-    with serving(run, milepost_server) as server:
-        run.http = http_phase(options, workspace, keys, server)
-        run.notes.append(
-            f"5. events API {run.http.completions} for {options.http_events // 20} "
-            "completing events"
-        )
+    if options.wants(*SOCKET_FIGURES):
+        with serving(run, milepost_server) as server:
+            socket_phase("milepost", server, f"ws://127.0.0.1:{server.port}{widget_path}")
+    if options.wants(1):
+        with serving(run, milepost_server) as server:
+            loop_phase("milepost", server, f"ws://127.0.0.1:{server.port}{widget_path}")
+    if options.wants(4):
+        with serving(run, milepost_server) as server:
+            push_phase("milepost", server, lambda j: f"ws://127.0.0.1:{server.port}{widget_path}")
+    if options.wants(5):
+        with serving(run, milepost_server) as server:
+            run.http = http_phase(options, workspace, keys, server)
+            run.notes.append(
+                f"5. events API {run.http.completions} for {options.http_events // 20} "
+                "completing events"
+            )
     return run
 
 
@@ -463,7 +479,15 @@ def parse_options() -> Options:
     parser.add_argument(
         "--client-processes", type=int, default=2, help="client processes of the closed loop"
     )
+    parser.add_argument(
+        "--figures",
+        default=",".join(map(str, ALL_FIGURES)),
+        help="figures to measure, e.g. 4 or 1,3 (2, 3 and 6 are one phase: any of them runs it)",
+    )
     args = parser.parse_args()
+    figures = {int(f) for f in args.figures.split(",") if f.strip()}
+    if not figures or not figures <= set(ALL_FIGURES):
+        parser.error(f"--figures takes numbers among {ALL_FIGURES}, e.g. 1,4")
     quick = args.quick
     rates = args.rates or ("25:3,200:3,1000:1" if quick else "25:10,200:10,1000:3")
     http_events = args.http_events or (5_000 if quick else 20_000)
@@ -483,6 +507,7 @@ def parse_options() -> Options:
         http_clients=args.http_clients,
         http_users=max(1, http_events // 40),
         client_processes=args.client_processes,
+        figures=figures,
     )
 
 

@@ -299,7 +299,11 @@ class GroupCommit(Generic[Item, Result]):
         return await pending.answer, pending.settled
 
     def _start(self) -> None:
-        if self._pending and len(self._running) < self.concurrency:
+        # A runner that has just returned stays in the set until its done callback runs; the
+        # socket whose settling it announced last may submit before that (its next message):
+        # counted, that runner would leave the item with none at all.
+        running = sum(not runner.done() for runner in self._running)
+        if self._pending and running < self.concurrency:
             runner = asyncio.get_running_loop().create_task(self._run())
             self._running.add(runner)
             runner.add_done_callback(self._running.discard)

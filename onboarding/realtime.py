@@ -78,12 +78,39 @@ def push_to_end_users_after_commit(pushes: Sequence[tuple[int, dict[str, Any]]])
     transaction.on_commit(partial(_send, per_person), robust=True)
 
 
+def sequences_take(counts: dict[int, int]) -> dict[int, int]:
+    """Take `counts[end_user_id]` push numbers for each person inside the caller's transaction;
+    returns the first number taken for each (people erased meanwhile are absent). The people's
+    rows stay locked until that transaction ends, so another transaction's pushes to them
+    number after these. Take them before locking any other row of these people (their
+    progress), as every writer does, so that two transactions never wait for each other."""
+    last = _take_sequences(counts)
+    return {person: last[person] - counts[person] + 1 for person in last}
+
+
+def send_after_commit(pushes: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """Send messages numbered with `sequences_take` (each carries its `seq`; 0 for a person
+    erased meanwhile, who is sent nothing) to their people's tabs after commit, each person's
+    in the order given. Nothing to number after commit: the pushes leave at once."""
+    transaction.on_commit(partial(_send_numbered, list(pushes)), robust=True)
+
+
+def _send_numbered(pushes: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    sent_at = time.time()
+    per_person: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for end_user_id, message in pushes:
+        if message.get("seq"):
+            per_person[end_user_id].append(
+                {"type": "push.to.client", "message": message, "sent_at": sent_at}
+            )
+    _send(per_person)
+
+
 def _numbered(
     pushes: Sequence[tuple[int, dict[str, Any]]],
 ) -> tuple[list[int], dict[int, list[dict[str, Any]]]]:
     counts = Counter(end_user_id for end_user_id, _ in pushes)
-    last = _take_sequences(dict(counts))
-    next_number = {person: last[person] - n + 1 for person, n in counts.items() if person in last}
+    next_number = sequences_take(dict(counts))
     numbers: list[int] = []
     sent_at = time.time()
     per_person: dict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -729,6 +729,84 @@ class Identity:
     traits: dict[str, Any]
 
 
+_END_USER_COLUMNS = (
+    "workspace",
+    "external_id",
+    "traits",
+    "lifecycle_stage",
+    "signed_up_at",
+    "first_seen_at",
+    "last_seen_at",
+    "push_sequence",
+    "locale",
+)
+_PROGRESS_COLUMNS = ("workspace", "end_user", "journey", "started_at", "completed_at", "pql_at")
+
+
+def _stored(row: models.Model, pk: int) -> None:
+    # What Django's own insert does to an instance it has written.
+    row.pk = pk
+    row._state.adding = False
+    row._state.db = connection.alias
+
+
+def _end_users_insert(
+    workspace: Workspace, external_ids: set[str], *, at: datetime
+) -> dict[str, EndUser]:
+    """Create the people not stored yet with one INSERT … RETURNING and return those this
+    transaction created, by external id (one another transaction just created is skipped and
+    left out). A row this transaction inserted is its own until it commits, so unlike the
+    people found it needs no lock and no second read. In external id order, so that two
+    transactions creating the same people cannot deadlock."""
+    people = {
+        external_id: EndUser(
+            workspace=workspace, external_id=external_id, first_seen_at=at, last_seen_at=at
+        )
+        for external_id in sorted(external_ids)
+    }
+    for pk, external_id in insert_new_rows(
+        EndUser,
+        _END_USER_COLUMNS,
+        list(people.values()),
+        unique=("workspace_id", "external_id"),
+        returning=("id", "external_id"),
+    ):
+        _stored(people[external_id], pk)
+    return {external_id: user for external_id, user in people.items() if user.pk is not None}
+
+
+def _progress_rows_insert(
+    users: Sequence[EndUser], journeys: list[LiveJourney]
+) -> dict[tuple[int, int], JourneyProgress]:
+    """The progress rows of people this transaction created, written with one INSERT …
+    RETURNING: no other transaction sees these people yet, so none of their rows can exist
+    (`_progress_rows` would look for them first, then read them back)."""
+    rows = [
+        JourneyProgress(
+            workspace_id=user.workspace_id,
+            end_user_id=user.pk,
+            journey_id=journey.id,
+            started_at=_journey_start_time(user, journey.starts_on),
+        )
+        for user in users
+        for journey in journeys
+    ]
+    ids = {
+        (end_user_id, journey_id): pk
+        for pk, end_user_id, journey_id in insert_new_rows(
+            JourneyProgress,
+            _PROGRESS_COLUMNS,
+            rows,
+            unique=("end_user_id", "journey_id"),
+            returning=("id", "end_user_id", "journey_id"),
+        )
+    }
+    for row in rows:
+        _stored(row, ids[(row.end_user_id, row.journey_id)])
+        transaction.on_commit(partial(_announce_journey_started, row), robust=True)
+    return {(row.end_user_id, row.journey_id): row for row in rows}
+
+
 # No savepoint inside a caller's transaction (two round trips less per group of hellos): nothing
 # catches its errors to go on in the same transaction.
 @transaction.atomic(savepoint=False)
@@ -758,9 +836,10 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
         found = lock(wanted)
         missing = wanted - found.keys()
         if missing:
-            _end_users_create(workspace, missing, at=now)
-            new = lock(missing)
+            new = _end_users_insert(workspace, missing, at=now)
             created |= {user.pk for user in new.values()}
+            if missing - new.keys():  # another transaction created them meanwhile
+                found.update(lock(missing - new.keys()))
             found.update(new)
         for external_id, user in found.items():
             user.workspace = workspace
@@ -780,7 +859,10 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
     for workspace_id, workspace in workspaces.items():
         journeys = live_journeys(workspace)
         users = [user for (owner, _), user in people.items() if owner == workspace_id]
-        rows = _progress_rows(users=users, journeys=journeys)
+        rows = _progress_rows(
+            users=[user for user in users if user.pk not in created], journeys=journeys
+        )
+        rows.update(_progress_rows_insert([u for u in users if u.pk in created], journeys))
         for user in users:
             for journey in journeys:
                 _move_signup_start(user, journey, rows[(user.pk, journey.id)])
@@ -1196,6 +1278,10 @@ def _completions_store(
     if not new:
         return []
     live = {journey.id: journey for journey in journeys}
+    # The progress pushes are numbered now, so that they number in the order the completions
+    # commit and leave the moment this transaction does; before the progress rows are locked,
+    # as every writer locks a person's own row first.
+    seq = realtime.sequences_take(Counter(r.end_user.pk for r in new if r.journey_id in live))
     # Two transactions completing two PQL milestones of one person at once must not both miss
     # the other's completion: the progress rows are the people's locks, taken in id order.
     pairs = {(r.end_user.pk, r.journey_id) for r in new}
@@ -1255,16 +1341,16 @@ def _completions_store(
         # None when the milestone is newer than the journey's published version.
         key = next((m.key for m in shown.milestones if m.id == r.milestone_id), None)
         entry = _in_their_language(entry, r.end_user)
-        pushes.append((r.end_user.pk, {"type": "progress", **entry, "completed": key}))
+        number = seq.get(r.end_user.pk, 0)  # 0: erased meanwhile, sent nothing
+        if number:
+            seq[r.end_user.pk] += 1
+        pushes.append(
+            (r.end_user.pk, {"type": "progress", **entry, "completed": key, "seq": number})
+        )
+    # The people's open tabs first, after commit: the receivers below may do slower work.
+    realtime.send_after_commit(pushes)
 
     def announce() -> None:
-        # The people's open tabs first: receivers below may do slower work. A push that fails
-        # (channel layer down) is logged, never allowed to stop the signals: tabs resync by seq.
-        # Numbered after commit, so no transaction holds people's rows for it.
-        try:
-            realtime.push_to_end_users(pushes)
-        except Exception:
-            logger.exception("progress pushes to %d end users failed", len(pushes))
         for r in new:
             started = rows.get((r.end_user.pk, r.journey_id))
             announce_robustly(

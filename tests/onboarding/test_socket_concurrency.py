@@ -10,7 +10,7 @@ import logging
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from analytics.models import JourneyStaleDay
 from analytics.report import journey_funnel
 from milepost.asgi import application
 from onboarding import batching, delivery, realtime, recording
-from onboarding.models import ErasureRecord, Event, MilestoneCompletion
+from onboarding.models import EndUser, ErasureRecord, Event, MilestoneCompletion, Workspace
 from tests.factories import EndUserFactory
 from tests.onboarding.conftest import TrialJourney
 from tests.onboarding.test_widget_socket import ORIGIN, event, hello, say
@@ -220,6 +220,49 @@ async def test_pushes_reach_the_other_tab_in_completion_order_with_consecutive_s
         await tab.disconnect()
 
 
+def test_pushes_number_in_the_order_their_completions_commit_however_late_they_are_sent(
+    trial: TrialJourney, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two commits complete milestones of one person, the second seeing the first's. Even when
+    the first commit's after-commit work is held up (a busy thread, a slow receiver), its push
+    must carry the lower number: a tab keeps the progress with the highest `seq`, so a number
+    taken after the second commit's would leave it showing the older progress."""
+    person = recording.end_user_identify(workspace=trial.workspace, external_id="u1")
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        realtime,
+        "_send",
+        lambda per_person: sent.extend(m["message"] for ms in per_person.values() for m in ms),
+    )
+    first_committed, second_sent = threading.Event(), threading.Event()
+    now = datetime.now(UTC).isoformat()
+
+    def record(events: list[dict[str, Any]], *, held: bool) -> None:
+        try:
+            with transaction.atomic():
+                if held:  # runs first after the commit, before the write path's own work
+                    transaction.on_commit(lambda: (first_committed.set(), second_sent.wait(10)))
+                recording.events_record(
+                    workspace=trial.workspace, events=events, source="widget", end_user=person
+                )
+        finally:
+            connection.close()
+
+    first = threading.Thread(
+        target=record, args=([event(timestamp=now) for _ in range(3)],), kwargs={"held": True}
+    )
+    first.start()
+    assert first_committed.wait(10)
+    tour = event("$walkthrough_completed", timestamp=now, properties={"walkthrough": "setup-tour"})
+    record([tour], held=False)
+    second_sent.set()
+    first.join(10)
+
+    progress = sorted((m for m in sent if m["type"] == "progress"), key=lambda m: m["seq"])
+    assert [m["completed"] for m in progress] == ["sent-3-messages", "took-tour"]
+    assert progress[-1]["pql"] is True  # the newest number shows both completions
+
+
 async def test_completions_of_many_connections_in_one_commit_leave_the_rollups_exact(
     key: str, trial: TrialJourney, settings: Any
 ) -> None:
@@ -263,6 +306,31 @@ async def test_completions_of_many_connections_in_one_commit_leave_the_rollups_e
     assert reached["sent-3-messages"] == 12
     for tab in tabs:
         await tab.disconnect()
+
+
+async def test_a_message_sent_the_moment_the_previous_one_settles_is_still_committed(
+    workspace: Workspace,
+) -> None:
+    """A socket sends its next message as soon as its previous one has settled, which is when
+    the group commit's last runner is returning. With one batch at a time (3 database threads
+    or fewer), that message must still get a runner rather than wait for another socket's."""
+
+    def flush(people: Sequence[str]) -> list[str]:
+        for person in people:
+            EndUserFactory(workspace=workspace, external_id=person)
+        return [f"stored {person}" for person in people]
+
+    commits: batching.GroupCommit[str, str] = batching.GroupCommit(
+        flush, name="people", max_weight=1, window_seconds=0, concurrency=1
+    )
+    first, settled = await commits.submit_settling("first")
+    await settled
+    async with asyncio.timeout(5):  # submitted by this task at once, as the consumer does
+        second = await commits.submit("second")
+
+    assert (first, second) == ("stored first", "stored second")
+    stored = EndUser.objects.filter(workspace=workspace).values_list("external_id", flat=True)
+    assert sorted(await sync_to_async(list)(stored)) == ["first", "second"]
 
 
 def test_after_commit_work_of_a_batch_runs_once_per_distinct_key_in_order(

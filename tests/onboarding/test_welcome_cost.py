@@ -15,7 +15,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from onboarding import batching, delivery, experiments, queries, services
-from onboarding.models import Criterion, EndUser, Event, Experiment, JourneyStart, Workspace
+from onboarding.models import (
+    Criterion,
+    EndUser,
+    Event,
+    Experiment,
+    JourneyProgress,
+    JourneyStart,
+    Workspace,
+)
 from tests.factories import (
     ConditionFactory,
     JourneyFactory,
@@ -165,3 +173,31 @@ def test_a_crowd_of_new_people_is_written_with_as_many_statements_as_two() -> No
     }
     exposed = Event.objects.filter(workspace=workspace, name=experiments.EXPOSURE_EVENT)
     assert exposed.values("end_user_id").distinct().count() == 1 + len(few) + len(many)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_people_are_identified_with_one_read_one_insert_and_one_for_their_journeys() -> None:
+    """Identifying is most of what a new person's hello writes: the people looked up (and
+    locked), the missing ones inserted, their journeys started, each with one statement for the
+    whole group commit; rows this transaction inserted are not read back."""
+    workspace = WorkspaceFactory(allowed_origins=["https://app.example.com"])
+    published(workspace, 2)
+    hellos(workspace, ["first"])  # the process's caches are warm from here on
+    people = [f"new-{n}" for n in range(20)]
+    said = [delivery.Hello(workspace, {"type": "hello", "user": {"id": p}}) for p in people]
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        users = delivery.sessions_open_many(said)
+    with transaction.atomic(), CaptureQueriesContext(connection) as again:
+        returning = delivery.sessions_open_many(said)
+
+    assert len(captured.captured_queries) == 3, [q["sql"][:60] for q in captured]
+    assert [user.external_id for user in users] == people  # type: ignore[union-attr]
+    assert [user.pk for user in returning] == [user.pk for user in users]  # type: ignore[union-attr]
+    assert len(again.captured_queries) == 2  # the people locked, their journeys' rows read
+    started = JourneyProgress.objects.filter(end_user__external_id__in=people)
+    assert started.count() == len(people) * 2
+    first_seen = dict(
+        EndUser.objects.filter(external_id__in=people).values_list("pk", "first_seen_at")
+    )
+    assert all(row.started_at == first_seen[row.end_user_id] for row in started)
