@@ -32,6 +32,7 @@ from onboarding.api.cross_origin import CrossOriginView, cors
 from onboarding.api.parsers import PlainTextJSONParser, StrictJSONParser
 from onboarding.api.views import json_object
 from onboarding.batching import database_work
+from onboarding.dependencies import unavailable as dependency_unavailable
 from onboarding.models import EndUser, Workspace
 
 KEEP_ALIVE_SECONDS = 15.0
@@ -70,6 +71,10 @@ class WidgetView(CrossOriginView):
         return workspace
 
     def handle_exception(self, exc: Exception) -> Response:
+        if dependency_unavailable(exc):
+            # The same answer for every key and origin, so granting it tells a foreign page
+            # nothing, and the widget's fetch can read how long to wait (Retry-After).
+            self.granted_origin = self.origin
         if isinstance(exc, delivery.ProtocolError):
             response = Response(_error_body(exc), status=exc.status)
             _retry_after(response, exc)
