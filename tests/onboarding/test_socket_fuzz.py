@@ -93,7 +93,9 @@ async def _exchange(key: str, frames: list[str]) -> list[dict[str, Any]]:
         await communicator.send_to(text_data=frame)
     final = str(uuid.uuid4())
     # A person of its own per example: one person's third message would complete a milestone,
-    # and that push is not what this test reads.
+    # and that push is not what this test reads. (It reached the next example's socket because
+    # Hypothesis seeds `random` alike for every example, and the in-memory layer names channels
+    # with `random`: the next socket's channel had the closed one's name, and its queued push.)
     person = f"fuzz-{uuid.uuid4()}"
     await communicator.send_to(text_data=json.dumps({"type": "hello", "user": {"id": person}}))
     await communicator.send_to(
