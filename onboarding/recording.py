@@ -1202,21 +1202,21 @@ def _milestones_reachable(workspace: Workspace, events: list[RecordedEvent]) -> 
 class _Standing:
     """What `_people_lock` read of the people it locked."""
 
-    found: set[int]  # the people locked (a person erased meanwhile is missing)
-    milestones: set[int]  # the milestones asked about whose rows still exist
-    # (person, milestone) pairs completed already. Read as the lock was asked for, this may miss
-    # a completion that a transaction the lock waited for committed: such a pair is counted
-    # again and its completion skipped by the unique constraint, never stored twice.
-    done: set[tuple[int, int]]
-    journeys_started: dict[int, int]  # person -> how many of the journeys asked about
+    # (person, milestone) pairs that may still be reached: the milestone exists and the person
+    # had not completed it when the lock was asked for. A transaction the lock then waited for
+    # may have completed it: such a pair is counted again and its completion skipped by the
+    # unique constraint, never stored twice.
+    open: set[tuple[int, int]]
+    journeys_started: dict[int, int]  # person -> in how many of the journeys asked about
 
 
 def _people_lock(
-    people: Collection[int], *, milestones: Collection[int] = (), journeys: Collection[int] = ()
+    people: Collection[int], *, milestones: Collection[int], journeys: Collection[int] = ()
 ) -> _Standing:
-    """Lock the people's rows (in id order, so two transactions locking several people cannot
-    deadlock) and read, with the same statement, which of `milestones` still exist, which of
-    them each person completed already, and in how many of `journeys` each has a progress row.
+    """Lock the rows of the people who may still reach one of `milestones` (in id order, so two
+    transactions locking several people cannot deadlock) and read, with the same statement,
+    which of those milestones each may reach and in how many of `journeys` each has a progress
+    row. People with nothing left to reach are neither locked nor returned.
 
     Every writer of a person's completions and progress locks the person's row first, so what a
     transaction reads or counts after this statement includes everything the transactions
@@ -1225,42 +1225,38 @@ def _people_lock(
     two events reach together. SQLite serialises writers and takes no row locks. A milestone
     deleted from the draft may still be in the published snapshot: it can no longer be reached
     (its row is gone) until the journey is published again."""
-    if not people:
-        return _Standing(set(), set(), set(), {})
+    standing = _Standing(set(), {})
+    if not people or not milestones:
+        return standing
     quote = connection.ops.quote_name
 
-    def listed(values: Iterable[int]) -> str:
+    def listed(values: Sequence[int]) -> str:
         return ", ".join("%s" for _ in values) or "NULL"
 
-    ordered = sorted(people)
-    milestone_ids, journey_ids = sorted(milestones), sorted(journeys)
+    ordered, milestone_ids, journey_ids = sorted(people), sorted(milestones), sorted(journeys)
     lock = ""
     if connection.features.has_select_for_update:
         # NO KEY UPDATE: events being stored for these people (their foreign keys take KEY
         # SHARE locks) are not held up by it, nor it by them.
         lock = f"FOR NO KEY UPDATE OF {quote('person')}"
     sql = (
-        f"SELECT person.id, milestone.id, completion.id, "  # noqa: S608 - our names
+        f"SELECT person.id, milestone.id, "  # noqa: S608 - our names
         f"(SELECT COUNT(*) FROM {quote(JourneyProgress._meta.db_table)} progress "
         f"WHERE progress.end_user_id = person.id AND progress.journey_id IN "
         f"({listed(journey_ids)})) "
         f"FROM {quote(EndUser._meta.db_table)} person "
-        f"LEFT JOIN {quote(Milestone._meta.db_table)} milestone "
+        f"JOIN {quote(Milestone._meta.db_table)} milestone "
         f"ON milestone.id IN ({listed(milestone_ids)}) "
         f"LEFT JOIN {quote(MilestoneCompletion._meta.db_table)} completion "
         f"ON completion.end_user_id = person.id AND completion.milestone_id = milestone.id "
-        f"WHERE person.id IN ({listed(ordered)}) ORDER BY person.id {lock}"
+        f"WHERE person.id IN ({listed(ordered)}) AND completion.id IS NULL "
+        f"ORDER BY person.id {lock}"
     )
-    standing = _Standing(set(), set(), set(), {})
     with connection.cursor() as cursor:
         cursor.execute(sql, [*journey_ids, *milestone_ids, *ordered])
-        for person, milestone, completion, started in cursor.fetchall():
-            standing.found.add(person)
+        for person, milestone, started in cursor.fetchall():
+            standing.open.add((person, milestone))
             standing.journeys_started[person] = started
-            if milestone is not None:
-                standing.milestones.add(milestone)
-                if completion is not None:
-                    standing.done.add((person, milestone))
     return standing
 
 
@@ -1270,11 +1266,7 @@ def _evaluate_milestones(reachable: _Reachable, *, people: _People, standing: _S
     that met each count."""
 
     def still_open(user_id: int, milestone: LiveMilestone) -> bool:
-        return (
-            user_id in standing.found
-            and milestone.id in standing.milestones
-            and (user_id, milestone.id) not in standing.done
-        )
+        return (user_id, milestone.id) in standing.open
 
     counted = {
         milestone: still_counting
@@ -1500,8 +1492,9 @@ def milestone_complete(
 ) -> MilestoneCompletion | None:
     """Record that the end user reached a milestone (reported by the SaaS backend or an admin).
     Returns the new completion, or None when it had been reached already."""
-    # The person's row first, as every writer of their completions and progress takes it.
-    _people_lock({end_user.pk})
+    # The person's row first, as every writer of their completions and progress takes it
+    # (unless the milestone is reached already: then nothing is written).
+    _people_lock({end_user.pk}, milestones={milestone.pk})
     journeys = live_journeys(end_user.workspace)
     live = [j for j in journeys if j.id == milestone.journey_id]
     progress = journeys_start(end_user=end_user, journeys=live or journeys)

@@ -21,8 +21,9 @@ from tests.onboarding.conftest import TrialJourney
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The events inserted; the people locked (with what they may still reach); the count; the
-# completions inserted; the push numbers taken; the journeys' progress and completions read.
+# The events inserted; the people who may still reach something locked (and what they may
+# reach); the count; the completions inserted; the push numbers taken; the journeys' progress
+# and completions read.
 STATEMENTS_FOR_A_COMPLETING_COMMIT = 6
 
 
@@ -112,6 +113,7 @@ def test_an_event_that_completes_nothing_costs_fewer_statements_than_one_that_do
     assert statements(people, 1) == 3
     assert statements(people, 1) == 3
     assert statements(people, 1) == STATEMENTS_FOR_A_COMPLETING_COMMIT  # the third message
-    # Done already: the events inserted, and the lock that says nothing is left to reach.
+    # Done already: the events inserted, and the read that finds nothing left to reach (and
+    # so locks no one).
     assert statements(people, 1) == 2
     assert len([m for _, m in pushes if m["type"] == "progress"]) == len(people)
