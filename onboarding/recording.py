@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -614,14 +614,27 @@ def _events_record_many(batches: Sequence[EventBatch], received_at: datetime | N
     refused: set[int] = set()
     if everything:
         refused = content_state.content_states_record(events=everything)
-    for workspace_id, workspace_rows in stored.items():
-        # A walkthrough transition the person's state refused (a stale tab's Done after a
-        # dismissal elsewhere) is kept as an event but completes no walkthrough milestone.
-        _evaluate_milestones(
-            workspace=workspaces[workspace_id],
-            events=[row for row in workspace_rows if row.pk not in refused],
-            people=people[workspace_id],
+    # A walkthrough transition the person's state refused (a stale tab's Done after a
+    # dismissal elsewhere) is kept as an event but completes no walkthrough milestone.
+    reachable = [
+        found
+        for workspace_id, workspace_rows in stored.items()
+        if (
+            found := _milestones_reachable(
+                workspaces[workspace_id], [row for row in workspace_rows if row.pk not in refused]
+            )
         )
+    ]
+    if reachable:
+        # Every workspace's people at once, so that they are locked in one id order.
+        standing = _people_lock(
+            set().union(*(r.people() for r in reachable)),
+            milestones=set().union(*(r.milestone_ids() for r in reachable)),
+            journeys={j.id for r in reachable for j in r.journeys},
+        )
+        for found in reachable:
+            _evaluate_milestones(found, people=people[found.workspace.pk], standing=standing)
+    for workspace_id, workspace_rows in stored.items():
         transaction.on_commit(
             partial(
                 announce_robustly,
@@ -1140,35 +1153,26 @@ def _reached_by_count(
     return reached
 
 
-def _milestones_still_open(
-    milestone_ids: set[int], end_user_ids: set[int]
-) -> tuple[set[int], set[tuple[int, int]]]:
-    """Which of these milestones still exist, and which (end user, milestone) pairs among them
-    are completed already, in one read. A milestone deleted from the draft may still be in the
-    published snapshot: it can no longer be reached (its row is gone) until the journey is
-    published again."""
-    existing: set[int] = set()
-    done: set[tuple[int, int]] = set()
-    completions = FilteredRelation(
-        "completions", condition=Q(completions__end_user_id__in=end_user_ids)
-    )
-    for milestone_id, end_user_id in (
-        Milestone.objects.filter(pk__in=milestone_ids)
-        .annotate(completed=completions)
-        .order_by()  # the model's ordering would join the journey and the workspace
-        .values_list("pk", "completed__end_user_id")
-    ):
-        existing.add(milestone_id)
-        if end_user_id is not None:
-            done.add((end_user_id, milestone_id))
-    return existing, done
+@dataclass(frozen=True)
+class _Reachable:
+    """What one workspace's stored events may reach, found in Python before anything is read:
+    the people whose events count toward each count milestone, and each walkthrough milestone's
+    earliest completion event per person."""
+
+    workspace: Workspace
+    journeys: list[LiveJourney]
+    counted: dict[LiveMilestone, set[int]]
+    walked: dict[tuple[int, LiveMilestone], RecordedEvent]
+    source: str
+
+    def people(self) -> set[int]:
+        return {u for ids in self.counted.values() for u in ids} | {u for u, _ in self.walked}
+
+    def milestone_ids(self) -> set[int]:
+        return {m.id for m in self.counted} | {m.id for _, m in self.walked}
 
 
-def _evaluate_milestones(
-    *, workspace: Workspace, events: list[RecordedEvent], people: _People
-) -> None:
-    """Complete every milestone the batch reaches. Work is per (milestone, batch), not per
-    event: one query finds, for all people at once, the event that met each count."""
+def _milestones_reachable(workspace: Workspace, events: list[RecordedEvent]) -> _Reachable | None:
     journeys = live_journeys(workspace)
     by_event: dict[str, list[LiveMilestone]] = defaultdict(list)
     by_walkthrough: dict[str, list[LiveMilestone]] = defaultdict(list)
@@ -1189,35 +1193,103 @@ def _evaluate_milestones(
             walkthrough = str((event.properties or {}).get("walkthrough"))
             for milestone in by_walkthrough.get(walkthrough, ()):
                 walked.setdefault((event.end_user_id, milestone), event)
-    candidates = {m.id for m in counted} | {m.id for _, m in walked}
-    if not candidates:
-        return
-    existing, done = _milestones_still_open(
-        candidates,
-        {user_id for ids in counted.values() for user_id in ids} | {u for u, _ in walked},
+    if not counted and not walked:
+        return None
+    return _Reachable(workspace, journeys, dict(counted), walked, events[0].source)
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """What `_people_lock` read of the people it locked."""
+
+    # (person, milestone) pairs that may still be reached: the milestone exists and the person
+    # had not completed it when the lock was asked for. A transaction the lock then waited for
+    # may have completed it: such a pair is counted again and its completion skipped by the
+    # unique constraint, never stored twice.
+    open: set[tuple[int, int]]
+    journeys_started: dict[int, int]  # person -> in how many of the journeys asked about
+
+
+def _people_lock(
+    people: Collection[int], *, milestones: Collection[int], journeys: Collection[int] = ()
+) -> _Standing:
+    """Lock the rows of the people who may still reach one of `milestones` (in id order, so two
+    transactions locking several people cannot deadlock) and read, with the same statement,
+    which of those milestones each may reach and in how many of `journeys` each has a progress
+    row. People with nothing left to reach are neither locked nor returned.
+
+    Every writer of a person's completions and progress locks the person's row first, so what a
+    transaction reads or counts after this statement includes everything the transactions
+    before it wrote: on PostgreSQL (READ COMMITTED) two transactions that each store one of a
+    person's events would otherwise count without the other's, and both miss the milestone the
+    two events reach together. SQLite serialises writers and takes no row locks. A milestone
+    deleted from the draft may still be in the published snapshot: it can no longer be reached
+    (its row is gone) until the journey is published again."""
+    standing = _Standing(set(), {})
+    if not people or not milestones:
+        return standing
+    quote = connection.ops.quote_name
+
+    def listed(values: Sequence[int]) -> str:
+        return ", ".join("%s" for _ in values) or "NULL"
+
+    ordered, milestone_ids, journey_ids = sorted(people), sorted(milestones), sorted(journeys)
+    lock = ""
+    if connection.features.has_select_for_update:
+        # NO KEY UPDATE: events being stored for these people (their foreign keys take KEY
+        # SHARE locks) are not held up by it, nor it by them.
+        lock = f"FOR NO KEY UPDATE OF {quote('person')}"
+    sql = (
+        f"SELECT person.id, milestone.id, "  # noqa: S608 - our names
+        f"(SELECT COUNT(*) FROM {quote(JourneyProgress._meta.db_table)} progress "
+        f"WHERE progress.end_user_id = person.id AND progress.journey_id IN "
+        f"({listed(journey_ids)})) "
+        f"FROM {quote(EndUser._meta.db_table)} person "
+        f"JOIN {quote(Milestone._meta.db_table)} milestone "
+        f"ON milestone.id IN ({listed(milestone_ids)}) "
+        f"LEFT JOIN {quote(MilestoneCompletion._meta.db_table)} completion "
+        f"ON completion.end_user_id = person.id AND completion.milestone_id = milestone.id "
+        f"WHERE person.id IN ({listed(ordered)}) AND completion.id IS NULL "
+        f"ORDER BY person.id {lock}"
     )
-    counted = {m: ids for m, ids in counted.items() if m.id in existing}
-    walked = {pair: e for pair, e in walked.items() if pair[1].id in existing}
-    involved = {user_id for ids in counted.values() for user_id in ids}
-    involved |= {user_id for user_id, _ in walked}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*journey_ids, *milestone_ids, *ordered])
+        for person, milestone, started in cursor.fetchall():
+            standing.open.add((person, milestone))
+            standing.journeys_started[person] = started
+    return standing
+
+
+def _evaluate_milestones(reachable: _Reachable, *, people: _People, standing: _Standing) -> None:
+    """Complete every milestone the batch reaches, its people locked (`_people_lock`). Work is
+    per (milestone, batch), not per event: one query finds, for all people at once, the event
+    that met each count."""
+
+    def still_open(user_id: int, milestone: LiveMilestone) -> bool:
+        return (user_id, milestone.id) in standing.open
+
+    counted = {
+        milestone: still_counting
+        for milestone, user_ids in reachable.counted.items()
+        if (still_counting := {u for u in user_ids if still_open(u, milestone)})
+    }
+    walked = {pair: e for pair, e in reachable.walked.items() if still_open(*pair)}
+    involved = {u for ids in counted.values() for u in ids} | {u for u, _ in walked}
     if not involved:
         return
     users_by_pk = people.end_users(involved)
+    journeys = reachable.journeys
     # Windows count from each person's journey start, so every row must exist before counting;
-    # only the people who reach something need theirs loaded.
-    _progress_rows(users=users_by_pk.values(), journeys=journeys, load=False)
+    # only the people who reach something need theirs made, and most have them already.
+    unstarted = [u for u in involved if standing.journeys_started[u] < len(journeys)]
+    if unstarted:
+        _progress_rows(users=[users_by_pk[u] for u in unstarted], journeys=journeys, load=False)
     reached: list[tuple[int, LiveMilestone, int | None, datetime, str]] = []
-    open_ids = {
-        milestone: still_open
-        for milestone, user_ids in counted.items()
-        if (still_open := {u for u in user_ids if (u, milestone.id) not in done})
-    }
-    for milestone, reachers in _reached_by_count(open_ids).items():
+    for milestone, reachers in _reached_by_count(counted).items():
         for user_id, (reaching_id, at) in reachers.items():
-            reached.append((user_id, milestone, reaching_id, at, events[0].source))
+            reached.append((user_id, milestone, reaching_id, at, reachable.source))
     for (user_id, milestone), event in walked.items():
-        if (user_id, milestone.id) not in done:
-            reached.append((user_id, milestone, event.pk, event.timestamp, event.source))
+        reached.append((user_id, milestone, event.pk, event.timestamp, event.source))
     _completions_store(
         reaches=[
             Reach(users_by_pk[user_id], milestone.id, milestone.journey_id, at, event_id, source)
@@ -1249,7 +1321,8 @@ def _completions_store(
     affected journey's PQL and completion times, and after commit push `progress` to each
     person's tabs in completion order and announce the domain signals. Returns the new ones.
 
-    Everyone in `reaches` has a progress row in the journey (the callers made sure)."""
+    Everyone in `reaches` has a progress row in the journey, and their rows are locked
+    (`_people_lock`): the callers made sure."""
     new_pairs = {
         (end_user_id, milestone_id)
         for end_user_id, milestone_id in insert_new_rows(
@@ -1279,27 +1352,12 @@ def _completions_store(
         return []
     live = {journey.id: journey for journey in journeys}
     # The progress pushes are numbered now, so that they number in the order the completions
-    # commit and leave the moment this transaction does; before the progress rows are locked,
-    # as every writer locks a person's own row first.
+    # commit and leave the moment this transaction does.
     seq = realtime.sequences_take(Counter(r.end_user.pk for r in new if r.journey_id in live))
-    # Two transactions completing two PQL milestones of one person at once must not both miss
-    # the other's completion: the progress rows are the people's locks, taken in id order.
-    pairs = {(r.end_user.pk, r.journey_id) for r in new}
-    rows = {
-        (row.end_user_id, row.journey_id): row
-        for row in JourneyProgress.objects.select_for_update()
-        .filter(
-            end_user_id__in={user for user, _ in pairs},
-            journey_id__in={journey for _, journey in pairs},
-        )
-        .order_by("pk")
-        if (row.end_user_id, row.journey_id) in pairs
-    }
-    completed: dict[int, dict[int, datetime]] = defaultdict(dict)
-    for end_user_id, milestone_id, at in MilestoneCompletion.objects.filter(
-        end_user_id__in={r.end_user.pk for r in new}
-    ).values_list("end_user_id", "milestone_id", "completed_at"):
-        completed[end_user_id][milestone_id] = at
+    # Read after the people's rows were locked (by the callers): two transactions completing
+    # two PQL milestones of one person at once do so one after the other, and the second
+    # reads the first's completion here.
+    rows, completed = _progress_with_completions({(r.end_user.pk, r.journey_id) for r in new})
     pql_reached: list[JourneyProgress] = []
     changed: list[JourneyProgress] = []
     for (end_user_id, journey_id), row in rows.items():
@@ -1326,7 +1384,7 @@ def _completions_store(
     }
     pushes: list[tuple[int, dict[str, Any]]] = []
     for r in new:
-        so_far = shown_so_far[r.end_user.pk]
+        so_far = shown_so_far.setdefault(r.end_user.pk, {})
         so_far[r.milestone_id] = r.at
         shown = live.get(r.journey_id)
         state = rows.get((r.end_user.pk, r.journey_id))
@@ -1377,6 +1435,35 @@ def _completions_store(
     return new
 
 
+def _progress_with_completions(
+    pairs: set[tuple[int, int]],
+) -> tuple[dict[tuple[int, int], JourneyProgress], dict[int, dict[int, datetime]]]:
+    """The progress rows of these (end user, journey) pairs, and each person's completions in
+    those journeys (milestone id -> completion time), read together in one statement."""
+    done = FilteredRelation(
+        "journey__completions", condition=Q(journey__completions__end_user_id=F("end_user_id"))
+    )
+    fields = [f.attname for f in JourneyProgress._meta.concrete_fields]
+    rows: dict[tuple[int, int], JourneyProgress] = {}
+    completed: dict[int, dict[int, datetime]] = defaultdict(dict)
+    for *values, milestone_id, completed_at in (
+        JourneyProgress.objects.filter(
+            end_user_id__in={user for user, _ in pairs},
+            journey_id__in={journey for _, journey in pairs},
+        )
+        .annotate(done=done)
+        .order_by()
+        .values_list(*fields, "done__milestone_id", "done__completed_at")
+    ):
+        row = JourneyProgress.from_db(connection.alias, fields, values)
+        if (row.end_user_id, row.journey_id) not in pairs:
+            continue
+        row = rows.setdefault((row.end_user_id, row.journey_id), row)
+        if milestone_id is not None:
+            completed[row.end_user_id][milestone_id] = completed_at
+    return rows, completed
+
+
 def _progress_times_write(rows: Sequence[JourneyProgress]) -> None:
     """Save the rows' `pql_at` and `completed_at`. On PostgreSQL one UPDATE joined to arrays of
     the values: `bulk_update` builds a CASE per field and row, whose Python cost was a fifth of
@@ -1405,6 +1492,9 @@ def milestone_complete(
 ) -> MilestoneCompletion | None:
     """Record that the end user reached a milestone (reported by the SaaS backend or an admin).
     Returns the new completion, or None when it had been reached already."""
+    # The person's row first, as every writer of their completions and progress takes it
+    # (unless the milestone is reached already: then nothing is written).
+    _people_lock({end_user.pk}, milestones={milestone.pk})
     journeys = live_journeys(end_user.workspace)
     live = [j for j in journeys if j.id == milestone.journey_id]
     progress = journeys_start(end_user=end_user, journeys=live or journeys)
