@@ -121,6 +121,8 @@ class _VelocityPlan:
         terms = []
         if slice_start < instant:
             terms.append(_Term(sign, "live", low=slice_start, high=instant))
+        if self.nobody_before is not None and slice_start <= self.nobody_before:
+            return terms
         day = slice_start.date()
         number = (slice_start - journey_rollups.utc_midnight(day)) // velocity.SLICE
         if number:
