@@ -89,6 +89,31 @@ class JourneyDayRollup(models.Model):
         return f"{self.journey_id} {self.day}: {self.started} started"
 
 
+class JourneyDurationCut(models.Model):
+    """Velocity's running total of durations (analytics/velocity.py) of everyone whose journey
+    started before a quarter hour inside one rollup day: from the journey's first start day
+    through `slice` quarter hours of the day (1-95). A time zone's midnight is such a cut
+    (05:00 or 04:00 UTC in New York, 18:30 the day before in Kolkata, 18:15 in Kathmandu), so a
+    week or a range in any zone is the difference of two stored totals, as in UTC, where the
+    days' own running totals (JourneyDayRollup.durations_total) are the cuts at midnight.
+
+    Added when a report first reads a cut; emptied (`durations` null) with the running totals
+    when a day up to it is counted again, and added up again by the refresh that follows."""
+
+    rollup = models.ForeignKey(JourneyDayRollup, on_delete=models.CASCADE, related_name="cuts")
+    slice = models.SmallIntegerField()
+    durations = models.BinaryField(null=True)
+    summary = models.JSONField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rollup", "slice"], name="unique_journey_duration_cut")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rollup} before slice {self.slice}"
+
+
 class JourneyStaleDay(models.Model):
     """A slice (a UTC quarter hour) of journey starts whose rollup must be counted again before
     it is read: written after the commit that changed it, cleared by the refresh

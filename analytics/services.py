@@ -17,7 +17,7 @@ from django.utils.text import slugify
 from django.utils.timezone import now as timezone_now
 
 from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_known_event
-from analytics.models import JourneyDayRollup, JourneyStaleDay, SavedReport
+from analytics.models import JourneyDayRollup, JourneyDurationCut, JourneyStaleDay, SavedReport
 from analytics.report import lifecycle
 from analytics.velocity import SLICES_PER_DAY, DayDurations, Durations
 from onboarding import batching
@@ -268,8 +268,9 @@ def journey_rollups_store(
     `marked_at` and stays.
 
     The days' durations are saved beside their counts (an empty day has none), and the running
-    totals of durations from the first saved day on are emptied: they are added up again from
-    the days' own durations (journey_duration_totals_store)."""
+    totals of durations from the first saved day on are emptied, those inside days
+    (JourneyDurationCut) too: they are added up again from the days' own durations
+    (journey_duration_totals_store, journey_duration_cuts_store)."""
     rows = []
     for day, day_slices in slices.items():
         day_durations = durations.get(day) or DayDurations.empty(len(milestone_ids))
@@ -317,6 +318,9 @@ def journey_rollups_store(
             ).update(
                 durations_total=None, durations_total_summary=None, refreshed_at=timezone_now()
             )
+            JourneyDurationCut.objects.filter(
+                rollup__journey=journey, rollup__day__gte=min(slices)
+            ).exclude(durations=None).update(durations=None, summary=None)
         seen = list(marks_seen.items())
         for offset in range(0, len(seen), 200):
             clear = Q()
@@ -336,3 +340,26 @@ def journey_duration_totals_store(
             JourneyDayRollup.objects.filter(
                 journey=journey, day=day, refreshed_at=seen[day]
             ).update(durations_total=total.packed(), durations_total_summary=total.summary())
+
+
+def journey_duration_cuts_store(
+    *, cuts: dict[tuple[date, int], Durations], rollup_ids: dict[date, int]
+) -> None:
+    """Save running totals of durations up to quarter hours inside rollup days (`cuts` by day
+    and slice; `rollup_ids` the days' JourneyDayRollup ids). The caller holds the journey's
+    rollup lock (journey_rollups.duration_cuts_add_up) and counted them from rows read under
+    it, so no count of a day up to a cut can have emptied it meanwhile."""
+    JourneyDurationCut.objects.bulk_create(
+        [
+            JourneyDurationCut(
+                rollup_id=rollup_ids[day],
+                slice=number,
+                durations=total.packed(),
+                summary=total.summary(),
+            )
+            for (day, number), total in cuts.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["rollup", "slice"],
+        update_fields=["durations", "summary"],
+    )

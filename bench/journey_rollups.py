@@ -231,13 +231,14 @@ def measure(journey: Any, repeat: int, zones: list[str]) -> None:
             f" {both / baseline:.2f}x |",
             flush=True,
         )
-    keep_current(journey, repeat, baseline)
+    keep_current(journey, repeat, baseline, zones)
     django.db.close_old_connections()
 
 
-def keep_current(journey: Any, repeat: int, baseline: float) -> None:
+def keep_current(journey: Any, repeat: int, baseline: float, zones: list[str]) -> None:
     """Completions recorded now (people who started today), each marking its quarter hour after
-    commit; the refresh the scheduler runs; reads after it, and a read that finds marks."""
+    commit; the refresh the scheduler runs; reads after it in each zone (the refresh added up
+    again the running totals up to the zones' midnights today), and a read that finds marks."""
     import statistics
 
     from django.utils import timezone
@@ -282,6 +283,18 @@ def keep_current(journey: Any, repeat: int, baseline: float) -> None:
         milestone_velocity.milestone_velocity(journey=journey, date_range=everything)
 
     after = median_ms(both, repeat)
+    in_zones = []
+    for zone in zones:
+        local_today = now.astimezone(ZoneInfo(zone)).date()
+        zone_range = DateRange(local_today - timedelta(days=DAYS + 1), local_today, zone)
+        zone_ms = median_ms(
+            lambda dr=zone_range: (
+                journey_funnel.journey_funnel(journey=journey, date_range=dr),
+                milestone_velocity.milestone_velocity(journey=journey, date_range=dr),
+            ),
+            repeat,
+        )
+        in_zones.append(f"{zone} {zone_ms:.1f} ms ({zone_ms / baseline:.2f}x)")
     # A read that finds 8 quarter hours marked (the scheduler has not run yet) counts them.
     pending = []
     for _ in range(5):
@@ -296,7 +309,8 @@ def keep_current(journey: Any, repeat: int, baseline: float) -> None:
         f" (median {statistics.median(write_ms):.1f} ms each, the whole write path), the mark"
         f" alone median {statistics.median(mark_ms):.2f} ms; {marked} quarter hours marked,"
         f" refreshed in {refresh_ms:.0f} ms; then funnel + velocity (UTC) {after:.1f} ms"
-        f" ({after / baseline:.2f}x baseline); a read finding up to 8 marked quarter hours"
+        f" ({after / baseline:.2f}x baseline), in each zone {', '.join(in_zones)};"
+        f" a read finding up to 8 marked quarter hours"
         f" {statistics.median(pending):.1f} ms (median of 5)",
         flush=True,
     )

@@ -60,11 +60,12 @@ class Velocity:
 
 @dataclass(frozen=True)
 class _Term:
-    """One signed part of a span of starts: a running total up to a day, some slices of one
-    day's own durations, or a live count of [low, high)."""
+    """One signed part of a span of starts: a running total up to the end of a day ("total"),
+    up to a quarter hour inside a day ("cut", the day's slices 0..end), or a live count of
+    [low, high)."""
 
     sign: int
-    kind: str  # "total", "day" (its slices first..end) or "live"
+    kind: str  # "total", "cut" or "live"
     day: date | None = None
     slices: tuple[int, int] = (0, velocity.SLICES_PER_DAY)
     low: datetime | None = None
@@ -73,10 +74,19 @@ class _Term:
 
 class _VelocityPlan:
     """Splits spans of journey starts into terms that read the fewest rows and the smallest
-    live counts (see analytics/velocity.py), then adds them up."""
+    live counts (see analytics/velocity.py), then adds them up: a span of stored days is the
+    difference of the running totals up to its two ends, whatever the time zone."""
 
-    def __init__(self, journey: Journey, ids: list[int], stored: tuple[date, date] | None):
+    def __init__(
+        self,
+        journey: Journey,
+        ids: list[int],
+        stored: tuple[date, date] | None,
+        first_start: datetime | None = None,
+    ):
         self.journey, self.ids, self.stored = journey, ids, stored
+        # Nobody started before the first start's quarter hour: no total is needed up to it.
+        self.nobody_before = journey_rollups.floor_slice(first_start) if first_start else None
         self.started_by_slice: dict[int, int] = {}
         self.reached_by_slice: list[dict[int, int]] = [{} for _ in ids]
 
@@ -97,53 +107,28 @@ class _VelocityPlan:
         low, high = max(low, stored_low), min(high, stored_high)
         if low >= high:
             return terms
-        whole_from = low.astimezone(UTC).date()
-        if journey_rollups.utc_midnight(whole_from) < low:
-            whole_from += velocity.DAY
-        whole_to = high.astimezone(UTC).date() - velocity.DAY  # last day ending by `high`
-        if whole_from <= whole_to:
-            terms.append(_Term(1, "total", day=whole_to))
-            if whole_from > first:
-                terms.append(_Term(-1, "total", day=whole_from - velocity.DAY))
-            terms += self._partial(low, journey_rollups.utc_midnight(whole_from))
-            terms += self._partial(journey_rollups.utc_midnight(whole_to) + velocity.DAY, high)
-        else:
-            terms += self._partial(low, high)
-        return terms
+        return terms + self._before(high, 1) + self._before(low, -1)
 
-    def _partial(self, low: datetime, high: datetime) -> list[_Term]:
-        """Terms of less than a whole stored day (or of the parts of two neighbouring days):
-        its whole slices from the day's per-slice durations, the rest counted live."""
-        if low >= high:
+    def _before(self, instant: datetime, sign: int) -> list[_Term]:
+        """Terms adding up everyone who started on the stored days before `instant`: the
+        running total up to a midnight, or up to a quarter hour inside a day (a time zone's
+        midnight); an instant inside a quarter hour (no zone in use has one) adds the live
+        count from the start of its quarter hour."""
+        first = self.stored[0] if self.stored else None
+        if self.nobody_before is not None and instant <= self.nobody_before:
             return []
-        midnight = journey_rollups.utc_midnight(low.astimezone(UTC).date())
-        if high > midnight + velocity.DAY:  # crosses a midnight: each side on its own
-            return self._partial(low, midnight + velocity.DAY) + self._partial(
-                midnight + velocity.DAY, high
-            )
-        # A boundary inside a slice (no zone in use has one) is counted live from the start of
-        # its slice: the span before it is that live count, the span after it the stored slice
-        # less the same count, so both sides of a week boundary share one live count.
-        first_slice = journey_rollups.floor_slice(low)
-        end_slice = journey_rollups.floor_slice(high)
-        if first_slice == end_slice:
-            return [_Term(1, "live", low=low, high=high)]
-        slice_of_day = (first_slice - midnight) // velocity.SLICE
-        terms = [
-            _Term(
-                1,
-                "day",
-                day=midnight.date(),
-                slices=(
-                    slice_of_day,
-                    slice_of_day + (end_slice - first_slice) // velocity.SLICE,
-                ),
-            )
-        ]
-        if first_slice < low:
-            terms.append(_Term(-1, "live", low=first_slice, high=low))
-        if end_slice < high:
-            terms.append(_Term(1, "live", low=end_slice, high=high))
+        slice_start = journey_rollups.floor_slice(instant)
+        terms = []
+        if slice_start < instant:
+            terms.append(_Term(sign, "live", low=slice_start, high=instant))
+        if self.nobody_before is not None and slice_start <= self.nobody_before:
+            return terms
+        day = slice_start.date()
+        number = (slice_start - journey_rollups.utc_midnight(day)) // velocity.SLICE
+        if number:
+            terms.append(_Term(sign, "cut", day=day, slices=(0, number)))
+        elif first is not None and day > first:
+            terms.append(_Term(sign, "total", day=day - velocity.DAY))
         return terms
 
     def add_up(self, spans: list[list[_Term]]) -> list[Durations]:
@@ -182,12 +167,12 @@ class _VelocityPlan:
         wanted = {t.day for t in everything if t.kind == "total" and t.day is not None}
         if self.stored is not None and wanted:
             totals = journey_rollups.duration_totals(self.journey, self.ids, *self.stored, wanted)
-        days = {
-            day: velocity.DayDurations.unpacked(data, summary, slices, n)
-            for day, data, summary, slices in JourneyDayRollup.objects.filter(
-                journey=self.journey, day__in=[t.day for t in everything if t.kind == "day"]
-            ).values_list("day", "durations", "durations_summary", "slices")
+        cuts: dict[tuple[date, int], Durations] = {}
+        wanted_cuts = {
+            (t.day, t.slices[1]) for t in everything if t.kind == "cut" and t.day is not None
         }
+        if self.stored is not None and wanted_cuts:
+            cuts = journey_rollups.duration_cuts(self.journey, n, self.stored[0], wanted_cuts)
         results = []
         for terms in spans:
             result = Durations.empty(n)
@@ -197,7 +182,7 @@ class _VelocityPlan:
                 elif term.kind == "total" and term.day is not None:
                     part = totals[term.day]
                 elif term.day is not None:
-                    part = days[term.day].part(*term.slices)
+                    part = cuts[(term.day, term.slices[1])]
                 result = result + part if term.sign > 0 else result - part
             results.append(result)
         return results
@@ -254,9 +239,9 @@ def _on_the_way(
     stored_slices = _slice_number(stored_high)
     per_day = velocity.SLICES_PER_DAY
     summaries: dict[date, Any] = {}
+    epoch = date(1970, 1, 1)
     stored_spans = [(a, min(b, stored_slices)) for a, b in spans if a < min(b, stored_slices)]
     if stored_spans:
-        epoch = date(1970, 1, 1)
         summaries = dict(
             JourneyDayRollup.objects.filter(
                 journey=journey,
@@ -271,18 +256,21 @@ def _on_the_way(
             ).values_list("day", "slices")
         )
     for index, (slice_from, slice_to) in enumerate(spans):
-        for number in range(slice_from, slice_to):
-            if number < stored_slices:
-                day_slices = summaries.get(date(1970, 1, 1) + timedelta(days=number // per_day))
-                if day_slices:
-                    counts[index] += (
-                        day_slices["started"][number % per_day]
-                        - day_slices["reached"][index][number % per_day]
-                    )
-            else:
-                counts[index] += plan.started_by_slice.get(number, 0) - plan.reached_by_slice[
-                    index
-                ].get(number, 0)
+        # Stored slices a day at a time (sums of list slices), the live counts' one by one.
+        number, stored_to = slice_from, min(slice_to, stored_slices)
+        while number < stored_to:
+            day_number, offset = divmod(number, per_day)
+            end_offset = min(per_day, offset + stored_to - number)
+            day_slices = summaries.get(epoch + timedelta(days=day_number))
+            if day_slices:
+                counts[index] += sum(day_slices["started"][offset:end_offset]) - sum(
+                    day_slices["reached"][index][offset:end_offset]
+                )
+            number += end_offset - offset
+        for number in range(max(slice_from, stored_slices), slice_to):
+            counts[index] += plan.started_by_slice.get(number, 0) - plan.reached_by_slice[
+                index
+            ].get(number, 0)
     return counts
 
 
@@ -342,7 +330,7 @@ def milestone_velocity(
         low = datetime.combine(week, datetime.min.time(), tzinfo=date_range.zone)
         weeks.append((week, max(low, start), min(low + timedelta(days=7), end)))
         week += timedelta(days=7)
-    plan = _VelocityPlan(journey, ids, stored)
+    plan = _VelocityPlan(journey, ids, stored, first_start)
     by_week = plan.add_up([plan.terms(low, high) for _, low, high in weeks])
     overall = Durations.empty(len(ids))
     for part in by_week:
@@ -406,6 +394,6 @@ def cohort_durations(
         journey_rollups.rollup_days(journey, milestones, first, last)
         stored = (first, last)
     start = max(start, journey_rollups.floor_slice(first_start))
-    plan = _VelocityPlan(journey, ids, stored)
+    plan = _VelocityPlan(journey, ids, stored, first_start)
     [durations] = plan.add_up([plan.terms(start, end)])
     return milestones, durations

@@ -6,14 +6,16 @@ from __future__ import annotations
 import random
 import zoneinfo
 from collections import defaultdict
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from analytics import services, velocity
+from analytics import journey_rollups, services, tasks, velocity
 from analytics.inputs import DateRange
-from analytics.models import JourneyDayRollup, JourneyStaleDay
+from analytics.models import JourneyDayRollup, JourneyDurationCut, JourneyStaleDay
 from analytics.report import journey_funnel, milestone_velocity, time_to_convert
 from analytics.velocity import Durations, duration_grain
 from onboarding import recording
@@ -283,3 +285,97 @@ def test_running_totals_are_not_saved_over_a_day_recomputed_meanwhile(journey, c
 
     row.refresh_from_db()
     assert row.durations_total_summary is None
+
+
+# --- A time zone's weeks from running totals up to its midnights -------------------------
+
+
+def assert_cuts_equal_a_count_from_scratch(journey):
+    """Every stored running total up to a quarter hour inside a day holds exactly the durations
+    of everyone who started before that instant, counted live."""
+    ids = list(journey.milestones.order_by("position", "id").values_list("pk", flat=True))
+    cuts = list(JourneyDurationCut.objects.filter(rollup__journey=journey).select_related("rollup"))
+    assert cuts
+    for cut in cuts:
+        instant = journey_rollups.utc_midnight(cut.rollup.day) + cut.slice * velocity.SLICE
+        [live] = velocity.live_durations(
+            journey_id=journey.pk,
+            milestone_ids=ids,
+            pieces=[(datetime(2000, 1, 1, tzinfo=UTC), instant)],
+        )
+        stored = Durations.unpacked(cut.durations, cut.summary, len(ids))
+        assert stored.started == live.durations.started, (cut.rollup.day, cut.slice)
+        assert (stored.counts == live.durations.counts).all(), (cut.rollup.day, cut.slice)
+        assert (stored.sums == live.durations.sums).all(), (cut.rollup.day, cut.slice)
+
+
+@pytest.mark.parametrize(
+    ("zone", "midnights", "edges"),
+    [
+        # Monday March 3rd begins at 05:00 UTC (winter), the later Mondays at 04:00 (summer).
+        ("America/New_York", {20, 16}, [at(3, 4, 59), at(3, 5), at(10, 3, 59), at(10, 4)]),
+        # Monday March 10th begins at 18:30 UTC on the 9th in Kolkata, 18:15 in Kathmandu.
+        ("Asia/Kolkata", {74}, [at(9, 18, 29), at(9, 18, 30), at(16, 18, 29)]),
+        ("Asia/Kathmandu", {73}, [at(9, 18, 14), at(9, 18, 15), at(16, 18, 14)]),
+    ],
+)
+def test_a_time_zones_weeks_are_read_from_running_totals_up_to_its_midnights(
+    journey, crowd, person, zone, midnights, edges
+):
+    # People who start in the quarter hours on either side of the zone's Monday midnights and
+    # reach m0 a minute later: a total cut a quarter hour off would move them to another week.
+    m0 = journey.milestones.get(key="m0")
+    for index, started in enumerate(edges):
+        who = person(f"edge{index}")
+        JourneyProgressFactory(end_user=who, journey=journey, started_at=started)
+        MilestoneCompletionFactory(
+            end_user=who, milestone=m0, journey=journey, completed_at=started + timedelta(minutes=1)
+        )
+    march = DateRange(date(2025, 3, 1), date(2025, 3, 31), zone)
+    now = timezone.now()
+
+    result = milestone_velocity.milestone_velocity(journey=journey, date_range=march, now=now)
+
+    assert result == milestone_velocity.milestone_velocity(
+        journey=journey, date_range=march, now=now, fresh=True
+    )
+    assert len(result.milestones[0].weeks) == 6  # Feb 24th to March 31st
+    cuts = JourneyDurationCut.objects.filter(rollup__journey=journey)
+    assert set(cuts.values_list("slice", flat=True)) == midnights
+    assert_cuts_equal_a_count_from_scratch(journey)
+    # Read again, the weeks come from the stored totals alone: no day's own durations.
+    with CaptureQueriesContext(connection) as queries:
+        again = milestone_velocity.milestone_velocity(journey=journey, date_range=march, now=now)
+    assert again == result
+    day_durations = f'"{JourneyDayRollup._meta.db_table}"."durations"'
+    assert not [q for q in queries.captured_queries if day_durations in q["sql"]]
+
+
+def test_a_completion_before_a_time_zones_midnight_reaches_its_running_total(
+    journey, crowd, django_capture_on_commit_callbacks
+):
+    kolkata = DateRange(date(2025, 3, 1), date(2025, 3, 31), "Asia/Kolkata")
+    now = timezone.now()
+    milestone_velocity.milestone_velocity(journey=journey, date_range=kolkata, now=now)
+    # Someone who started before 18:30 UTC on a day of March and has not reached m2 yet.
+    late = next(
+        who
+        for who in crowd[:60]
+        if who.progress.get().started_at.astimezone(UTC).hour < 18
+        and not who.completions.filter(milestone__key="m2").exists()
+    )
+    before = milestone_velocity.milestone_velocity(journey=journey, date_range=kolkata, now=now)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        recording.milestone_complete(
+            end_user=late, milestone=journey.milestones.get(key="m2"), at=at(31, 12)
+        )
+    tasks.refresh_journey_rollups()
+
+    assert not JourneyDurationCut.objects.filter(durations__isnull=True).exists()
+    assert_cuts_equal_a_count_from_scratch(journey)
+    after = milestone_velocity.milestone_velocity(journey=journey, date_range=kolkata, now=now)
+    assert after.milestones[2].reached == before.milestones[2].reached + 1
+    assert after == milestone_velocity.milestone_velocity(
+        journey=journey, date_range=kolkata, now=now, fresh=True
+    )
