@@ -241,6 +241,34 @@ def test_with_the_socket_blocked_the_sdk_falls_back_to_http(live: Live, page: An
     assert all(e.source == "widget" for e in Event.objects.all())
 
 
+def test_over_http_a_refused_identity_is_told_to_the_host_and_the_sdk_stops(
+    live: Live, page: Any
+) -> None:
+    workspace = host_workspace(live)
+    user = new_user_id()
+    live.host.add(
+        "/app",
+        "<!doctype html><html lang=en><head><title>Host</title>"
+        f'<script async src="{live.milepost_url}/static/milepost/milepost.js" '
+        f'data-key="{workspace.publishable_key}"></script>'
+        "<script>window.milepost = window.milepost || [];"
+        'milepost.push(["on", "error", (e) => { document.body.dataset.error = e.code; }]);'
+        f'milepost.push(["identify", "{user}", {{}}, {{userHash: "{"0" * 64}"}}]);'
+        "</script></head><body><main>Reports</main></body></html>",
+    )
+    bootstraps: list[str] = []
+    page.on("request", lambda r: bootstraps.append(r.url) if "/bootstrap" in r.url else None)
+    page.route_web_socket("**/ws/widget/**", lambda ws: ws.close())
+    page.goto(f"{live.host_url}/app")
+    expect(page.locator("body[data-error=invalid_user_hash]")).to_have_count(1, timeout=15_000)
+    page.wait_for_timeout(3000)  # its backoff would have tried again by now
+    assert len(bootstraps) == 1
+    page.evaluate("Milepost.track('report_exported')")
+    page.wait_for_timeout(500)
+    assert events_named("report_exported") == []
+    assert page.errors == []
+
+
 def test_events_made_offline_are_stored_exactly_once_after_reconnecting(
     live: Live, page: Any
 ) -> None:

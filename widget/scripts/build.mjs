@@ -20,7 +20,7 @@ const BUDGET_BYTES = 12 * 1024;
 const INTERNAL_PROPERTIES = [
   // The widget's own interfaces between modules.
   "remember", "ended", "celebrate", "dismissed", "announce", "attach", "layer", "report",
-  "onEvent", "begin", "dismiss", "onMessage", "onReady", "onRefused", "sendEvents", "setSeq",
+  "onEvent", "begin", "dismiss", "onMessage", "onReady", "sendEvents", "setSeq",
   "beacon", "retryAll", "onStorageError", "onOverflow", "resendAfterMs", "closeLabel", "onClose", "onKey",
   "completedAt", "actions", "primary", "modal", "meta", "html", "run", "index",
   "destroy", "root", "render", "show", "act", "enter", "leave", "next", "back", "bar",

@@ -115,7 +115,6 @@ class Controller {
         this.#outbox?.retryAll();
         this.#flush();
       },
-      onRefused: (code, message) => this.#emit("error", { code, message }),
     });
     this.#transport.start();
     this.#lastUrl = location.href;

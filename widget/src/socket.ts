@@ -22,7 +22,6 @@ export interface TransportHooks {
   onMessage(message: Message): void;
   /** A socket (re)opened or the HTTP fallback bootstrapped: time to flush the outbox. */
   onReady(): void;
-  onRefused(code: string, message: string): void;
 }
 
 const SOCKET_TRIES_BEFORE_FALLBACK = 2;
@@ -89,6 +88,7 @@ export class Transport {
     }
     this.#socket = socket;
     const timeout = setTimeout(() => socket.close(), CONNECT_TIMEOUT_MS);
+    let welcomed = false;
     socket.onopen = () => {
       clearTimeout(timeout);
       socket.send(JSON.stringify({ type: "hello", ...this.#hello() }));
@@ -98,14 +98,19 @@ export class Transport {
       if (!message) return;
       this.#hooks.onMessage(message);
       // A socket counts as working once it answers: a proxy that accepts and drops it does not.
-      // An `unavailable` answers too (the server's database or Redis is down): no fallback,
-      // and no reconnect before its `retry_after`.
-      if (message.code === "unavailable") {
+      // An error with `retry_after` answers too: `unavailable` (the server's database or Redis
+      // is down) or `rate_limited` (this socket's or this key's budget is spent). Nothing of the
+      // refused message was stored. Before the welcome (an `unavailable` closes the socket): no
+      // fallback, and no reconnect before its `retry_after`. After it (the socket stays open):
+      // no events sent before its `retry_after`, then what was in flight goes out again, as
+      // after a failed post.
+      if (message.retry_after) {
         this.#everOpened = true;
         this.#retryAfter = 1000 * (message.retry_after as number) || 0;
+        if (welcomed) this.#retryEvents();
       }
       if (message.type === "welcome") {
-        this.#everOpened = true;
+        this.#everOpened = welcomed = true;
         this.#attempt = this.#retryAfter = 0;
         this.#hooks.onReady();
       }
@@ -116,7 +121,7 @@ export class Transport {
       this.#socket = null;
       if (this.#mode !== SOCKET) return;
       // A key or origin the server refuses fails the handshake like a blocked socket does:
-      // the HTTP fallback's bootstrap then says why (401 or 403, reported by onRefused).
+      // the HTTP fallback's bootstrap then says why (a 401 or 403 `error`, and the end).
       if (!this.#everOpened && ++this.#attempt >= SOCKET_TRIES_BEFORE_FALLBACK) {
         this.#fallback();
       } else {
@@ -132,27 +137,32 @@ export class Transport {
     return true;
   }
 
+  /** Events taken from the outbox while a retry is awaited are not sent: they go out with the
+   * others in the retry. */
   sendEvents(events: QueuedEvent[]): void {
-    const sentAt = new Date().toISOString();
+    if (this.#holding) return;
     if (this.#mode === SOCKET) {
-      this.send({ type: "events", events, sent_at: sentAt });
-    } else if (this.#mode === HTTP && !this.#holding) {
-      void this.#post("events", { ...this.#identity(), events, sent_at: sentAt }).then((ack) => {
+      this.send({ type: "events", events, sent_at: new Date().toISOString() });
+    } else if (this.#mode === HTTP) {
+      void this.#post("events", this.#batch(events)).then((ack) => {
         if (ack) this.#hooks.onMessage({ ...ack, type: "ack" });
-        else if (this.#mode === HTTP && !this.#holding) this.#retryEvents();
+        else if (this.#mode === HTTP) this.#retryEvents();
       });
     }
   }
 
-  /** A post failed (the server down or refusing for a while, or the network): nothing more is
-   * posted until the retry, after the backoff and never before the server's Retry-After. The
-   * events stay queued meanwhile; the retry sends them all again, as after a reconnect. The
-   * HTTP fallback's failures (bootstrap, stream, posts) count together, until a stream opens. */
+  /** A post failed, or the socket refused a message with a `retry_after` (the server down or
+   * refusing for a while, or the network): no events are sent until the retry, after the
+   * backoff and never before the server's Retry-After or `retry_after`. The events stay queued
+   * meanwhile; the retry sends them all again (onReady: what was in flight is resent), as after
+   * a reconnect. Failures count together (socket reconnects and refusals; the HTTP fallback's
+   * bootstrap, stream and posts) until a welcome or an opened stream. */
   #retryEvents(): void {
+    if (this.#holding) return;
     this.#holding = true;
     setTimeout(() => {
       this.#holding = false;
-      if (this.#mode === HTTP) this.#hooks.onReady();
+      if (this.#mode !== CLOSED) this.#hooks.onReady();
     }, backoffDelay(this.#attempt++, this.#retryAfter));
   }
 
@@ -163,7 +173,7 @@ export class Transport {
   beacon(events: QueuedEvent[]): void {
     if (!events.length || this.#mode === CLOSED) return;
     const url = `${this.#api}/api/v1/widget/events`;
-    const body = JSON.stringify({ ...this.#identity(), events, sent_at: new Date().toISOString() });
+    const body = JSON.stringify(this.#batch(events));
     // No beacon (disabled), or over its 64 KB limit: a keepalive fetch has the same cap but
     // may still go through when beacons are disabled.
     navigator.sendBeacon?.(url, body) ||
@@ -186,9 +196,16 @@ export class Transport {
     this.#stream = null;
   }
 
-  #identity(): Record<string, unknown> {
+  /** A batch of events as the HTTP endpoint takes it: with the key and the user. */
+  #batch(events: QueuedEvent[]): Record<string, unknown> {
     const hello = this.#hello();
-    return { key: this.#key, user: { id: hello.user.id }, user_hash: hello.user_hash };
+    return {
+      key: this.#key,
+      user: { id: hello.user.id },
+      user_hash: hello.user_hash,
+      events,
+      sent_at: new Date().toISOString(),
+    };
   }
 
   #query(): Record<string, string> {
@@ -258,12 +275,9 @@ export class Transport {
         this.#retryAfter = 1000 * +response.headers.get("Retry-After")! || 0;
         // Errors arrive as {"error": {code, message}}.
         const error = { code: String(response.status), message: "", ...(message?.error as object) };
-        if (response.status === 401 || response.status === 403) {
-          this.close();
-          this.#hooks.onRefused(error.code, error.message);
-        } else {
-          this.#hooks.onMessage({ ...error, type: "error" });
-        }
+        // A key or origin refused (401, 403): no retry will do better.
+        if (response.status === 401 || response.status === 403) this.close();
+        this.#hooks.onMessage({ ...error, type: "error" });
         return null;
       }
       return message;
