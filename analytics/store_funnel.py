@@ -26,6 +26,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -39,7 +40,15 @@ from analytics.report.event_funnel import (
     EventFunnelStep,
 )
 from analytics.report.time_to_convert import HistogramBucket
-from analytics.store_funnel_blocks import BLOCK, MS_OFFSET, packed_key_sql, rank_sql
+from analytics.store_funnel_blocks import (
+    BLOCK,
+    MS_OFFSET,
+    narrow_columns_sql,
+    narrow_key_sql,
+    narrow_ms_bits,
+    packed_key_sql,
+    rank_sql,
+)
 from analytics.store_funnel_chain import chain_sql, chains
 from analytics.store_funnel_walk import walk_sql
 from analytics.velocity import HISTOGRAM_BOUNDS
@@ -202,6 +211,10 @@ def people_sql(
         "window": int(spec.window.total_seconds() * 1000),
         "names": names,
     }
+    # Every event read lies between start and stop: the narrow key counts ms from the start
+    # (in UTC: aware datetimes of one zone subtract as wall clocks, across DST too).
+    stop, start = (bind.values[name].astimezone(UTC) for name in ("stop", "start"))
+    span_ms = (stop - start) // timedelta(milliseconds=1)
     in_range = (
         "e.workspace_id = {workspace:UInt64} AND e.timestamp >= {start:DateTime64(3, 'UTC')}"
         " AND e.timestamp <= {stop:DateTime64(3, 'UTC')}"
@@ -229,36 +242,47 @@ def people_sql(
                {value} AS event_value
         FROM events AS e {join} WHERE {in_range} AND {which}
     ),
-    sorted AS ({_sorted_sql(spec, totals)})
+    sorted AS ({_sorted_sql(spec, totals, span_ms)})
     {chain_sql(spec) if chains(spec) else walk_sql(spec)}
     """
     return sql, bind.values
 
 
-def _sorted_sql(spec: EventFunnelSpec, totals: bool) -> str:
+def _sorted_sql(spec: EventFunnelSpec, totals: bool, span_ms: int) -> str:
     """`sorted`: the matched events of each block of people in reading order, as parallel
     arrays (store_funnel_blocks.sorted_columns)."""
     all_steps = _all_steps(spec)
     values = spec.breakdown is not None and not all_steps
-    columns = {
-        "ms": f"arrayMap(h -> toInt64(bitAnd(bitShiftRight(h, 8), {(1 << 44) - 1}))"
-        f" - {MS_OFFSET}, high)",
-        "mask": "arrayMap(k -> toUInt32(bitAnd(k, 4294967295)), keys)",
-        "xmask": "arrayMap(k -> toUInt32(bitAnd(bitShiftRight(k, 32), 4294967295)), keys)"
-        if spec.exclusions
-        else "b_ms",
-        # Each value where its key's position in `groupArray` (bits 64-95) took it.
-        "value": "arrayElement(groupArray(event_value), arrayMap(k -> toUInt32(bitAnd("
-        "bitShiftRight(k, 64), 4294967295)), keys))"
-        if values
-        else "b_ms",
-    }
-    keys = f"groupArray({packed_key_sql()})"
-    if values:
-        keys = (
-            f"arrayMap((k, i) -> bitOr(k, bitShiftLeft(toUInt256(i), 64)), {keys},"
-            f" arrayEnumerate({keys}))"
-        )
+    ms_bits = narrow_ms_bits(spec, span_ms)
+    if ms_bits is not None:
+        narrow = narrow_columns_sql(spec, ms_bits)
+        keys = f"groupArray({narrow_key_sql(spec, ms_bits)})"
+        high, place = narrow["top"], narrow["place"]
+        columns = {"ms": narrow["ms"], "mask": narrow["mask"]}
+        columns["xmask"] = narrow["xmask"] if spec.exclusions else "b_ms"
+        columns["value"] = "b_ms"
+    else:
+        keys = f"groupArray({packed_key_sql()})"
+        high = "arrayMap(k -> toUInt64(bitShiftRight(k, 192)), keys)"
+        place = "bitShiftRight(h, 54)"
+        columns = {
+            "ms": f"arrayMap(h -> toInt64(bitAnd(bitShiftRight(h, 8), {(1 << 44) - 1}))"
+            f" - {MS_OFFSET}, high)",
+            "mask": "arrayMap(k -> toUInt32(bitAnd(k, 4294967295)), keys)",
+            "xmask": "arrayMap(k -> toUInt32(bitAnd(bitShiftRight(k, 32), 4294967295)), keys)"
+            if spec.exclusions
+            else "b_ms",
+            # Each value where its key's position in `groupArray` (bits 64-95) took it.
+            "value": "arrayElement(groupArray(event_value), arrayMap(k -> toUInt32(bitAnd("
+            "bitShiftRight(k, 64), 4294967295)), keys))"
+            if values
+            else "b_ms",
+        }
+        if values:
+            keys = (
+                f"arrayMap((k, i) -> bitOr(k, bitShiftLeft(toUInt256(i), 64)), {keys},"
+                f" arrayEnumerate({keys}))"
+            )
     source, grouping = "matched", "block"
     if all_steps:
         source, grouping = _all_steps_source_sql(spec, totals), "block, total, wanted"
@@ -267,8 +291,8 @@ def _sorted_sql(spec: EventFunnelSpec, totals: bool) -> str:
         -- block's events in reading order; `starts` marks each person's first event.
         SELECT intDiv(person_id, {BLOCK}) AS block{", total, wanted" if all_steps else ""},
                arraySort({keys}) AS keys,
-               arrayMap(k -> toUInt64(bitShiftRight(k, 192)), keys) AS high,
-               arrayMap(h -> toUInt16(bitShiftRight(h, 54)), high) AS places,
+               {high} AS high,
+               arrayMap(h -> toUInt16({place}), high) AS places,
                arrayMap(d -> d != 0, arrayDifference(places)) AS starts,
                {", ".join(f"{column} AS b_{name}" for name, column in columns.items())}
         FROM (
