@@ -140,13 +140,16 @@ def _mask_sql(matches: list[str]) -> str:
 
 
 def _label_sql(column: str, key: str) -> str:
-    """funnel_engine.breakdown_label of member `key` (a bound parameter) of a JSON column."""
+    """funnel_engine.breakdown_label of member `key` (a bound parameter) of a JSON column.
+    Most labels are strings: JSONExtractString parses the JSON once and gives any non-empty
+    string; its type is asked (a second parse) only when that is empty (not a string, or "")."""
+    text = f"JSONExtractString({column}, {key})"
     kind = f"JSONType({column}, {key})"
     return (
-        f"multiIf({kind} = 'String', JSONExtractString({column}, {key}),"
+        f"if({text} != '', {text}, multiIf({kind} = 'String', '',"
         f" {kind} = 'Null', '(none)',"
         f" {kind} = 'Double', toString(JSONExtractFloat({column}, {key})),"
-        f" JSONExtractRaw({column}, {key}))"
+        f" JSONExtractRaw({column}, {key})))"
     )
 
 
