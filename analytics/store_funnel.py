@@ -43,6 +43,8 @@ from analytics.report.time_to_convert import HistogramBucket
 from analytics.store_funnel_blocks import (
     BLOCK,
     MS_OFFSET,
+    carries_values,
+    joins_value,
     narrow_columns_sql,
     narrow_key_sql,
     narrow_ms_bits,
@@ -175,20 +177,17 @@ def _actors_sql(spec: EventFunnelSpec, bind: _Parameters) -> str | None:
 
 
 def _event_value_sql(spec: EventFunnelSpec, bind: _Parameters) -> str:
-    """An event's breakdown value. An event property's label is read only from the events
-    whose value the answer may take (if() is lazy; reading JSON was most of a breakdown's
-    cost): in order, the entry matches step 1 and the k-th step event step k; in any order,
-    an event may be any step."""
+    """An event's breakdown value as `sorted` needs it: a person trait's, or with "all steps"
+    an event property's label, read only from step events (if() is lazy; reading JSON was
+    most of a breakdown's cost). Other breakdowns by event property read the label after the
+    funnel, of the one event each answer takes it from (people_sql)."""
     breakdown = spec.breakdown
-    if breakdown is None:
+    if breakdown is None or joins_value(spec):
         return "''"
     if breakdown.kind == "person":
         return "a.trait"
     label = _label_sql("properties", bind(breakdown.property, "String"))
-    attributed = {"first_touch": 0, "step": breakdown.step or 0}.get(breakdown.attribution)
-    if attributed is None or spec.order == "unordered":
-        return f"if(event_mask != 0, {label}, '')"
-    return f"if(bitTest(event_mask, {attributed}), {label}, '')"
+    return f"if(event_mask != 0, {label}, '')"
 
 
 def people_sql(
@@ -245,17 +244,38 @@ def people_sql(
                {value} AS event_value
         FROM events AS e {join} WHERE {in_range} AND {which}
     ),
-    sorted AS ({_sorted_sql(spec, totals, span_ms)})
-    {chain_sql(spec) if chains(spec) else walk_sql(spec)}
+    sorted AS ({_sorted_sql(spec, totals, span_ms)}),
+    answers AS ({chain_sql(spec) if chains(spec) else walk_sql(spec)})
+    {_answers_sql(spec, bind, in_range)}
     """
     return sql, bind.values
+
+
+def _answers_sql(spec: EventFunnelSpec, bind: _Parameters, in_range: str) -> str:
+    """The people of `answers`, with a breakdown by event property the label of the event
+    each answer names (value_event; 0: the attributed step was not reached). The answers are
+    what the join holds in memory; the events stream past them, and only the ones joined are
+    parsed."""
+    if not joins_value(spec):
+        return "SELECT * FROM answers"
+    assert spec.breakdown is not None  # noqa: S101
+    label = _label_sql("v.properties", bind(spec.breakdown.property, "String"))
+    return f"""
+    SELECT a.person_id AS person_id, a.level AS level, a.excluded AS excluded,
+           a.entry_ms AS entry_ms, a.times AS times,
+           if(a.value_event = 0, '(none)', {label}) AS value, a.total AS total
+    FROM (
+        SELECT e.id AS id, e.properties AS properties FROM events AS e
+        WHERE {in_range} AND e.name IN {{names:Array(String)}}
+    ) AS v
+    RIGHT JOIN answers AS a ON v.id = a.value_event"""
 
 
 def _sorted_sql(spec: EventFunnelSpec, totals: bool, span_ms: int) -> str:
     """`sorted`: the matched events of each block of people in reading order, as parallel
     arrays (store_funnel_blocks.sorted_columns)."""
     all_steps = _all_steps(spec)
-    values = spec.breakdown is not None and not all_steps
+    values = carries_values(spec)
     ms_bits = narrow_ms_bits(spec, span_ms)
     if ms_bits is not None:
         narrow = narrow_columns_sql(spec, ms_bits)
@@ -263,7 +283,7 @@ def _sorted_sql(spec: EventFunnelSpec, totals: bool, span_ms: int) -> str:
         high, place = narrow["top"], narrow["place"]
         columns = {"ms": narrow["ms"], "mask": narrow["mask"]}
         columns["xmask"] = narrow["xmask"] if spec.exclusions else "b_ms"
-        columns["value"] = "b_ms"
+        columns["id"] = narrow["id"] if joins_value(spec) else "b_ms"
     else:
         keys = f"groupArray({packed_key_sql()})"
         high = "arrayMap(k -> toUInt64(bitShiftRight(k, 192)), keys)"
@@ -279,6 +299,10 @@ def _sorted_sql(spec: EventFunnelSpec, totals: bool, span_ms: int) -> str:
             "value": "arrayElement(groupArray(event_value), arrayMap(k -> toUInt32(bitAnd("
             "bitShiftRight(k, 64), 4294967295)), keys))"
             if values
+            else "b_ms",
+            "id": "arrayMap(k -> toUInt64(bitAnd(bitShiftRight(k, 128), 18446744073709551615)),"
+            " keys)"
+            if joins_value(spec)
             else "b_ms",
         }
         if values:

@@ -6,7 +6,8 @@ analytics/store_funnel_walk.py read the arrays this layout gives.
 
 Two layouts of those numbers: a UInt128 (narrow_key_sql) when the place, the ms counted from
 the start of the range, the rank, the id and the masks fit in 128 bits, which is most funnels
-without a breakdown by event property; a UInt256 (packed_key_sql) otherwise. Grouping and
+but those broken down by a person trait (its value needs a position in the key); a UInt256
+(packed_key_sql) otherwise. Grouping and
 sorting 256-bit keys was half of an ordered funnel's CPU at 10 M events (bench/README.md)."""
 
 from __future__ import annotations
@@ -30,15 +31,36 @@ NARROW_RANK_NONE = (1 << RANK_BITS) - 1
 def narrow_ms_bits(spec: EventFunnelSpec, span_ms: int) -> int | None:
     """The bits narrow_key_sql gives an event's ms counted from the start of the range (the
     events read lie `span_ms` ms apart at most), or None when the key would not fit 128 bits:
-    a breakdown by event property (its values need a position in the key), or many steps and
+    a breakdown by person trait (its values need a position in the key), or many steps and
     exclusions over a long range."""
-    if spec.breakdown is not None and spec.breakdown.attribution != "all_steps":
+    if carries_values(spec):
         return None
     ms_bits = max(span_ms, 1).bit_length()
     payload = len(spec.steps) + len(spec.exclusions)
     if PLACE_BITS + ms_bits + RANK_BITS + ID_BITS + payload > 128:
         return None
     return ms_bits
+
+
+def carries_values(spec: EventFunnelSpec) -> bool:
+    """Whether `sorted` carries each event's breakdown value (b_value): a person trait's. An
+    event property's value is read after the funnel, from the one event the answer takes it
+    from (joins_value); "all steps" groups the events per value before."""
+    breakdown = spec.breakdown
+    return breakdown is not None and breakdown.kind == "person" and not _all_steps(spec)
+
+
+def joins_value(spec: EventFunnelSpec) -> bool:
+    """Whether the answer names the event its breakdown value comes from (value_event, its id
+    read from b_id) and people_sql reads that one event's property: a breakdown by event
+    property but "all steps". Reading the property of every step event was most of a
+    breakdown's cost (bench/README.md)."""
+    breakdown = spec.breakdown
+    return breakdown is not None and breakdown.kind == "event" and not _all_steps(spec)
+
+
+def _all_steps(spec: EventFunnelSpec) -> bool:
+    return spec.breakdown is not None and spec.breakdown.attribution == "all_steps"
 
 
 def narrow_key_sql(spec: EventFunnelSpec, ms_bits: int) -> str:
@@ -69,6 +91,8 @@ def narrow_columns_sql(spec: EventFunnelSpec, ms_bits: int) -> dict[str, str]:
         " + {start_ms:Int64}, high)",
         "mask": f"arrayMap(k -> toUInt32(bitAnd(k, {(1 << n) - 1})), keys)",
         "xmask": f"arrayMap(k -> toUInt32(bitAnd(bitShiftRight(k, {n}), {(1 << e) - 1})), keys)",
+        "id": f"arrayMap(k -> toUInt64(bitAnd(bitShiftRight(k, {n + e}), {(1 << ID_BITS) - 1})),"
+        " keys)",
     }
 
 
@@ -97,9 +121,8 @@ def rank_sql(mask: str) -> str:
 
 def sorted_columns(spec: EventFunnelSpec) -> set[str]:
     """The columns of people_sql's `sorted`, one row per block: each event's place in the block
-    (the person), whether it is the person's first, its ms, step mask, exclusion mask and value,
-    in reading order; with "all steps", the value whose funnel the row is (`wanted`) or 1 in
-    `total` when it is the funnel over all values."""
-    columns = {"block", "places", "starts", "b_ms", "b_mask", "b_xmask", "b_value"}
-    all_steps = spec.breakdown is not None and spec.breakdown.attribution == "all_steps"
-    return columns | {"total", "wanted"} if all_steps else columns
+    (the person), whether it is the person's first, its ms, step mask, exclusion mask, value
+    (carries_values) and id (joins_value), in reading order; with "all steps", the value whose
+    funnel the row is (`wanted`) or 1 in `total` when it is the funnel over all values."""
+    columns = {"block", "places", "starts", "b_ms", "b_mask", "b_xmask", "b_value", "b_id"}
+    return columns | {"total", "wanted"} if _all_steps(spec) else columns
