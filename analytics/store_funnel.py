@@ -5,15 +5,17 @@ tests/analytics/test_store_funnel.py compares the two person by person).
 How the query works: the events that matter (for strict order, every event of the people who
 entered) are read with a bit mask of the steps and of the exclusions each matches, gathered per
 block of 1024 person ids (one group per person was the bottleneck) and put in reading order
-(time, first step, id) by one sort of a numeric key that also carries the masks ("all steps":
-per block and value). Ordered and strict funnels without exclusions then run over the whole
-block at once (chain_sql: one array pass per level, nothing per person until the answer);
-exclusions and any order walk every entry's attempt for the whole block at once (walk_sql:
-one gather per level). Neither folds per entry nor lets a lambda capture an array (a captured
-array is copied once per element: quadratic on a person with many events). The outer query
-aggregates those people into the report with one aggregate per figure, so only one row comes
-back and the analyzer has little to plan. `windowFunnel()` is not used: it is not exact (one
-event matching two steps, strict modes, no step times). Figures: bench/README.md.
+(time, first step, id) by one sort of a numeric key that also carries the masks (a UInt128 for
+most funnels; "all steps": per block and value). Ordered and strict funnels without exclusions
+then run over the whole block at once (chain_sql: one array pass per level, nothing per person
+until the answer); exclusions and any order walk every entry's attempt for the whole block at
+once (walk_sql: one gather per level). Neither folds per entry nor lets a lambda capture an
+array (a captured array is copied once per element: quadratic on a person with many events).
+The outer query aggregates those people into the report with one aggregate per figure, so only
+one row comes back and the analyzer has little to plan. A breakdown by event property reads the
+label of the one event each answer takes its value from, joined after the funnel.
+`windowFunnel()` is not used: it is not exact (one event matching two steps, strict modes, no
+step times). Figures: bench/README.md.
 """
 
 # SQL here is assembled from fixed fragments and integers; every value a caller supplies
