@@ -5,15 +5,17 @@ tests/analytics/test_store_funnel.py compares the two person by person).
 How the query works: the events that matter (for strict order, every event of the people who
 entered) are read with a bit mask of the steps and of the exclusions each matches, gathered per
 block of 1024 person ids (one group per person was the bottleneck) and put in reading order
-(time, first step, id) by one sort of a numeric key that also carries the masks ("all steps":
-per block and value). Ordered and strict funnels without exclusions then run over the whole
-block at once (chain_sql: one array pass per level, nothing per person until the answer);
-exclusions and any order walk every entry's attempt for the whole block at once (walk_sql:
-one gather per level). Neither folds per entry nor lets a lambda capture an array (a captured
-array is copied once per element: quadratic on a person with many events). The outer query
-aggregates those people into the report with one aggregate per figure, so only one row comes
-back and the analyzer has little to plan. `windowFunnel()` is not used: it is not exact (one
-event matching two steps, strict modes, no step times). Figures: bench/README.md.
+(time, first step, id) by one sort of a numeric key that also carries the masks (a UInt128 for
+most funnels; "all steps": per block and value). Ordered and strict funnels without exclusions
+then run over the whole block at once (chain_sql: one array pass per level, nothing per person
+until the answer); exclusions and any order walk every entry's attempt for the whole block at
+once (walk_sql: one gather per level). Neither folds per entry nor lets a lambda capture an
+array (a captured array is copied once per element: quadratic on a person with many events).
+The outer query aggregates those people into the report with one aggregate per figure, so only
+one row comes back and the analyzer has little to plan. A breakdown by event property reads the
+label of the one event each answer takes its value from, joined after the funnel.
+`windowFunnel()` is not used: it is not exact (one event matching two steps, strict modes, no
+step times). Figures: bench/README.md.
 """
 
 # SQL here is assembled from fixed fragments and integers; every value a caller supplies
@@ -26,6 +28,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -39,7 +42,17 @@ from analytics.report.event_funnel import (
     EventFunnelStep,
 )
 from analytics.report.time_to_convert import HistogramBucket
-from analytics.store_funnel_blocks import BLOCK, MS_OFFSET, packed_key_sql, rank_sql
+from analytics.store_funnel_blocks import (
+    BLOCK,
+    MS_OFFSET,
+    carries_values,
+    joins_value,
+    narrow_columns_sql,
+    narrow_key_sql,
+    narrow_ms_bits,
+    packed_key_sql,
+    rank_sql,
+)
 from analytics.store_funnel_chain import chain_sql, chains
 from analytics.store_funnel_walk import walk_sql
 from analytics.velocity import HISTOGRAM_BOUNDS
@@ -131,13 +144,16 @@ def _mask_sql(matches: list[str]) -> str:
 
 
 def _label_sql(column: str, key: str) -> str:
-    """funnel_engine.breakdown_label of member `key` (a bound parameter) of a JSON column."""
+    """funnel_engine.breakdown_label of member `key` (a bound parameter) of a JSON column.
+    Most labels are strings: JSONExtractString parses the JSON once and gives any non-empty
+    string; its type is asked (a second parse) only when that is empty (not a string, or "")."""
+    text = f"JSONExtractString({column}, {key})"
     kind = f"JSONType({column}, {key})"
     return (
-        f"multiIf({kind} = 'String', JSONExtractString({column}, {key}),"
+        f"if({text} != '', {text}, multiIf({kind} = 'String', '',"
         f" {kind} = 'Null', '(none)',"
         f" {kind} = 'Double', toString(JSONExtractFloat({column}, {key})),"
-        f" JSONExtractRaw({column}, {key}))"
+        f" JSONExtractRaw({column}, {key})))"
     )
 
 
@@ -163,20 +179,17 @@ def _actors_sql(spec: EventFunnelSpec, bind: _Parameters) -> str | None:
 
 
 def _event_value_sql(spec: EventFunnelSpec, bind: _Parameters) -> str:
-    """An event's breakdown value. An event property's label is read only from the events
-    whose value the answer may take (if() is lazy; reading JSON was most of a breakdown's
-    cost): in order, the entry matches step 1 and the k-th step event step k; in any order,
-    an event may be any step."""
+    """An event's breakdown value as `sorted` needs it: a person trait's, or with "all steps"
+    an event property's label, read only from step events (if() is lazy; reading JSON was
+    most of a breakdown's cost). Other breakdowns by event property read the label after the
+    funnel, of the one event each answer takes it from (people_sql)."""
     breakdown = spec.breakdown
-    if breakdown is None:
+    if breakdown is None or joins_value(spec):
         return "''"
     if breakdown.kind == "person":
         return "a.trait"
     label = _label_sql("properties", bind(breakdown.property, "String"))
-    attributed = {"first_touch": 0, "step": breakdown.step or 0}.get(breakdown.attribution)
-    if attributed is None or spec.order == "unordered":
-        return f"if(event_mask != 0, {label}, '')"
-    return f"if(bitTest(event_mask, {attributed}), {label}, '')"
+    return f"if(event_mask != 0, {label}, '')"
 
 
 def people_sql(
@@ -202,6 +215,10 @@ def people_sql(
         "window": int(spec.window.total_seconds() * 1000),
         "names": names,
     }
+    # Every event read lies between start and stop: the narrow key counts ms from the start
+    # (in UTC: aware datetimes of one zone subtract as wall clocks, across DST too).
+    stop, start = (bind.values[name].astimezone(UTC) for name in ("stop", "start"))
+    span_ms = (stop - start) // timedelta(milliseconds=1)
     in_range = (
         "e.workspace_id = {workspace:UInt64} AND e.timestamp >= {start:DateTime64(3, 'UTC')}"
         " AND e.timestamp <= {stop:DateTime64(3, 'UTC')}"
@@ -229,36 +246,72 @@ def people_sql(
                {value} AS event_value
         FROM events AS e {join} WHERE {in_range} AND {which}
     ),
-    sorted AS ({_sorted_sql(spec, totals)})
-    {chain_sql(spec) if chains(spec) else walk_sql(spec)}
+    sorted AS ({_sorted_sql(spec, totals, span_ms)}),
+    answers AS ({chain_sql(spec) if chains(spec) else walk_sql(spec)})
+    {_answers_sql(spec, bind, in_range)}
     """
     return sql, bind.values
 
 
-def _sorted_sql(spec: EventFunnelSpec, totals: bool) -> str:
+def _answers_sql(spec: EventFunnelSpec, bind: _Parameters, in_range: str) -> str:
+    """The people of `answers`, with a breakdown by event property the label of the event
+    each answer names (value_event; 0: the attributed step was not reached). The answers are
+    what the join holds in memory; the events stream past them, and only the ones joined are
+    parsed."""
+    if not joins_value(spec):
+        return "SELECT * FROM answers"
+    assert spec.breakdown is not None  # noqa: S101
+    label = _label_sql("v.properties", bind(spec.breakdown.property, "String"))
+    return f"""
+    SELECT a.person_id AS person_id, a.level AS level, a.excluded AS excluded,
+           a.entry_ms AS entry_ms, a.times AS times,
+           if(a.value_event = 0, '(none)', {label}) AS value, a.total AS total
+    FROM (
+        SELECT e.id AS id, e.properties AS properties FROM events AS e
+        WHERE {in_range} AND e.name IN {{names:Array(String)}}
+    ) AS v
+    RIGHT JOIN answers AS a ON v.id = a.value_event"""
+
+
+def _sorted_sql(spec: EventFunnelSpec, totals: bool, span_ms: int) -> str:
     """`sorted`: the matched events of each block of people in reading order, as parallel
     arrays (store_funnel_blocks.sorted_columns)."""
     all_steps = _all_steps(spec)
-    values = spec.breakdown is not None and not all_steps
-    columns = {
-        "ms": f"arrayMap(h -> toInt64(bitAnd(bitShiftRight(h, 8), {(1 << 44) - 1}))"
-        f" - {MS_OFFSET}, high)",
-        "mask": "arrayMap(k -> toUInt32(bitAnd(k, 4294967295)), keys)",
-        "xmask": "arrayMap(k -> toUInt32(bitAnd(bitShiftRight(k, 32), 4294967295)), keys)"
-        if spec.exclusions
-        else "b_ms",
-        # Each value where its key's position in `groupArray` (bits 64-95) took it.
-        "value": "arrayElement(groupArray(event_value), arrayMap(k -> toUInt32(bitAnd("
-        "bitShiftRight(k, 64), 4294967295)), keys))"
-        if values
-        else "b_ms",
-    }
-    keys = f"groupArray({packed_key_sql()})"
-    if values:
-        keys = (
-            f"arrayMap((k, i) -> bitOr(k, bitShiftLeft(toUInt256(i), 64)), {keys},"
-            f" arrayEnumerate({keys}))"
-        )
+    values = carries_values(spec)
+    ms_bits = narrow_ms_bits(spec, span_ms)
+    if ms_bits is not None:
+        narrow = narrow_columns_sql(spec, ms_bits)
+        keys = f"groupArray({narrow_key_sql(spec, ms_bits)})"
+        high, place = narrow["top"], narrow["place"]
+        columns = {"ms": narrow["ms"], "mask": narrow["mask"]}
+        columns["xmask"] = narrow["xmask"] if spec.exclusions else "b_ms"
+        columns["id"] = narrow["id"] if joins_value(spec) else "b_ms"
+    else:
+        keys = f"groupArray({packed_key_sql()})"
+        high = "arrayMap(k -> toUInt64(bitShiftRight(k, 192)), keys)"
+        place = "bitShiftRight(h, 54)"
+        columns = {
+            "ms": f"arrayMap(h -> toInt64(bitAnd(bitShiftRight(h, 8), {(1 << 44) - 1}))"
+            f" - {MS_OFFSET}, high)",
+            "mask": "arrayMap(k -> toUInt32(bitAnd(k, 4294967295)), keys)",
+            "xmask": "arrayMap(k -> toUInt32(bitAnd(bitShiftRight(k, 32), 4294967295)), keys)"
+            if spec.exclusions
+            else "b_ms",
+            # Each value where its key's position in `groupArray` (bits 64-95) took it.
+            "value": "arrayElement(groupArray(event_value), arrayMap(k -> toUInt32(bitAnd("
+            "bitShiftRight(k, 64), 4294967295)), keys))"
+            if values
+            else "b_ms",
+            "id": "arrayMap(k -> toUInt64(bitAnd(bitShiftRight(k, 128), 18446744073709551615)),"
+            " keys)"
+            if joins_value(spec)
+            else "b_ms",
+        }
+        if values:
+            keys = (
+                f"arrayMap((k, i) -> bitOr(k, bitShiftLeft(toUInt256(i), 64)), {keys},"
+                f" arrayEnumerate({keys}))"
+            )
     source, grouping = "matched", "block"
     if all_steps:
         source, grouping = _all_steps_source_sql(spec, totals), "block, total, wanted"
@@ -267,8 +320,8 @@ def _sorted_sql(spec: EventFunnelSpec, totals: bool) -> str:
         -- block's events in reading order; `starts` marks each person's first event.
         SELECT intDiv(person_id, {BLOCK}) AS block{", total, wanted" if all_steps else ""},
                arraySort({keys}) AS keys,
-               arrayMap(k -> toUInt64(bitShiftRight(k, 192)), keys) AS high,
-               arrayMap(h -> toUInt16(bitShiftRight(h, 54)), high) AS places,
+               {high} AS high,
+               arrayMap(h -> toUInt16({place}), high) AS places,
                arrayMap(d -> d != 0, arrayDifference(places)) AS starts,
                {", ".join(f"{column} AS b_{name}" for name, column in columns.items())}
         FROM (

@@ -7,7 +7,7 @@ funnels without exclusions): the one-pass recurrence over a whole block of peopl
 from __future__ import annotations
 
 from analytics.inputs import EventFunnelSpec
-from analytics.store_funnel_blocks import BLOCK
+from analytics.store_funnel_blocks import BLOCK, joins_value
 
 
 def chains(spec: EventFunnelSpec) -> bool:
@@ -87,7 +87,9 @@ def chain_sql(spec: EventFunnelSpec) -> str:
             "arrayMap((w, l, i) -> w != 0 AND i >= w AND i < w + l, winner, winner_level,"
             " arrayEnumerate(b_ms))"
         )
+    # The breakdown value, or with joins_value the id of the event it is read from (0: none).
     breakdown = spec.breakdown
+    joined = joins_value(spec)
     if breakdown is None:
         value = "''"
     elif breakdown.attribution == "all_steps":
@@ -98,7 +100,10 @@ def chain_sql(spec: EventFunnelSpec) -> str:
         value = "v[-1]"
     else:
         step = breakdown.step or 0
-        value = f"if(length(v) > {step}, v[{step + 1}], '(none)')"
+        none = "toUInt64(0)" if joined else "'(none)'"
+        value = f"if(length(v) > {step}, v[{step + 1}], {none})"
+    values = "b_id" if joined else "b_value"
+    outputs = f"'' AS value, {value} AS value_event" if joined else f"{value} AS value"
 
     def chained(column: str) -> str:
         return (
@@ -107,11 +112,11 @@ def chain_sql(spec: EventFunnelSpec) -> str:
 
     return f"""
     SELECT block * {BLOCK} + p[1] AS person_id, toUInt8(length(t)) AS level,
-           toUInt8(0) AS excluded, t[1] AS entry_ms, t AS times, {value} AS value,
+           toUInt8(0) AS excluded, t[1] AS entry_ms, t AS times, {outputs},
            {"total" if value == "wanted" else "toUInt8(1)"} AS total
     FROM (
         SELECT block, {chained("places")} AS chain_places, {chained("b_ms")} AS chain_times,
-               {chained("b_value") if "v" in value else "chain_times"} AS chain_values,
+               {chained(values) if "v" in value else "chain_times"} AS chain_values,
                {"wanted, total" if value == "wanted" else "block AS wanted"}
         FROM (
             SELECT *, arrayMap(d -> d != 0, arrayDifference(arrayFilter((x, c) -> c, places,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 
 from analytics.inputs import EventFunnelSpec
-from analytics.store_funnel_blocks import BLOCK, MS_OFFSET, sorted_columns
+from analytics.store_funnel_blocks import BLOCK, MS_OFFSET, joins_value, sorted_columns
 
 _POSITIONS = "arrayEnumerate(b_ms)"
 _WINDOW = "{window:Int64}"
@@ -65,12 +65,13 @@ def walk_sql(spec: EventFunnelSpec) -> str:
     layers.append(("L", f"arrayMap(({level_arguments}) -> {reached}, {level_columns})"))
     layers += _exclusion_layers(spec) + _winner_layers(n)
     value = _value_sql(spec)
+    outputs = f"'' AS value, {value} AS value_event" if joins_value(spec) else f"{value} AS value"
     times = ", ".join(f"b_ms[w{k}]" for k in range(1, n + 1))
     winners = ", ".join(f"W{k} AS w{k}" for k in range(1, n + 1))
     final = f"""
     SELECT block * {BLOCK} + place AS person_id, l AS level,
            toUInt8(NOT bitTest(b, 39)) AS excluded, b_ms[w1] AS entry_ms,
-           arraySlice([{times}], 1, l) AS times, {value} AS value,
+           arraySlice([{times}], 1, l) AS times, {outputs},
            {"total" if value == "wanted" else "toUInt8(1)"} AS total
     FROM (QUERY)
     ARRAY JOIN best AS b, person_places AS place, winner_level AS l, {winners}
@@ -314,19 +315,23 @@ def _winner_layers(n: int) -> Layers:
 
 
 def _value_sql(spec: EventFunnelSpec) -> str:
-    """The breakdown value of a person's answer (w{k}: the position of its k-th step)."""
+    """The breakdown value of a person's answer (w{k}: the position of its k-th step), or with
+    joins_value the id of the event it is read from (0: none)."""
     n = len(spec.steps)
     breakdown = spec.breakdown
     if breakdown is None:
         return "''"
     if breakdown.attribution == "all_steps":
         return "wanted"
+    values, none = ("b_id", "toUInt64(0)") if joins_value(spec) else ("b_value", "'(none)'")
     if breakdown.kind == "person" or breakdown.attribution == "first_touch":
-        return "b_value[w1]"
+        return f"{values}[w1]"
     if breakdown.attribution == "last_touch":
-        return "b_value[multiIf(" + ", ".join(f"l = {k}, w{k}" for k in range(n, 1, -1)) + ", w1)]"
+        return (
+            f"{values}[multiIf(" + ", ".join(f"l = {k}, w{k}" for k in range(n, 1, -1)) + ", w1)]"
+        )
     step = breakdown.step or 0
-    return f"if(l > {step}, b_value[w{step + 1}], '(none)')"
+    return f"if(l > {step}, {values}[w{step + 1}], {none})"
 
 
 def _columns_read(expression: str) -> set[str]:

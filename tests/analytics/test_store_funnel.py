@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from analytics import funnel_engine, store, store_funnel
+from analytics import funnel_engine, store, store_funnel, store_funnel_blocks
 from analytics.inputs import (
     DateRange,
     EventFunnelSpec,
@@ -30,9 +30,12 @@ from analytics.inputs import (
     ReportInputError,
 )
 from onboarding.models import EndUser, Event, Workspace
+from tests.factories import WorkspaceFactory
 
 NAMES = ("visit", "signup", "invite", "pay", "error")
-VALUES = ("pro", "free", "PRO plan", "3", 3, 2.5, 3.0, 0, True, False, None, {"tier": 1}, [1, 2])
+VALUES = (
+    *("pro", "free", "PRO plan", "", "3", 3, 2.5, 3.0, 0, True, False, None, {"tier": 1}, [1, 2]),
+)
 ORIGIN = datetime(2025, 3, 10, tzinfo=UTC)
 SLOT = timedelta(minutes=30)
 FILTERS = (
@@ -355,6 +358,65 @@ def test_funnels_with_exclusions_or_all_steps_match_the_reference(
     assert compared > 300
     assert excluded > 20
     assert converted > 5
+
+
+@pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
+def test_events_at_one_instant_are_read_in_id_order_up_to_the_largest_ids(
+    workspace: Workspace, analytics_store: Callable[[], Any], order: str
+) -> None:
+    """The block's sort key holds the whole id next to the time (store_funnel_blocks): the same
+    adversarial people copied to another workspace with ids up to 2**63 - 1, in the reverse
+    order, so every tie at one instant is read the other way round, still as the reference
+    reads it."""
+    rng = random.Random(f"store-funnel-large-ids-{order}")
+    _record(workspace, rng, people=40)
+    analytics_store()
+    copy = WorkspaceFactory()
+    store.command(
+        "INSERT INTO events (workspace_id, person_id, timestamp, id, name, properties)"
+        " SELECT {copy:UInt64}, person_id, timestamp, toUInt64(9223372036854775807) - id, name,"
+        " properties FROM events WHERE workspace_id = {workspace:UInt64}",
+        {"copy": copy.id, "workspace": workspace.id},
+    )
+    compared = 0
+    for _ in range(12):
+        spec = replace(_spec(rng, order), aggregate_by=None)
+        if spec.breakdown is not None and spec.breakdown.kind == "person":
+            spec = replace(spec, breakdown=None)
+        date_range = _date_range(rng)
+        expected = _reference(copy, spec, date_range)
+
+        assert _from_store(copy, spec, date_range) == expected, (spec, date_range)
+        compared += len(expected)
+    assert compared > 100
+
+
+@pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
+def test_funnels_whose_masks_and_range_do_not_fit_the_narrow_key_match_the_reference(
+    workspace: Workspace, analytics_store: Callable[[], Any], order: str
+) -> None:
+    """Many exclusions over a range of decades need more than 128 bits of sort key: those
+    funnels take the 256-bit key, with the same answers."""
+    rng = random.Random(f"store-funnel-wide-keys-{order}")
+    _record(workspace, rng, people=60)
+    analytics_store()
+    date_range = DateRange(date(1995, 1, 1), date(2025, 3, 11))
+    compared = 0
+    for _ in range(8):
+        spec = replace(_spec(rng, order), aggregate_by=None, breakdown=None)
+        size = len(spec.steps)
+        extra = tuple(
+            FunnelExclusion(rng.choice(("error", "invite")), low, low + 1)
+            for low in (rng.randint(0, size - 2) for _ in range(12))
+        )
+        spec = replace(spec, exclusions=spec.exclusions + extra, window=SLOT * 5)
+        span = (date_range.end + spec.window - date_range.start) // timedelta(milliseconds=1)
+        assert store_funnel_blocks.narrow_ms_bits(spec, span) is None
+        expected = _reference(workspace, spec, date_range)
+
+        assert _from_store(workspace, spec, date_range) == expected, spec
+        compared += len(expected)
+    assert compared > 40
 
 
 @pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
