@@ -1130,8 +1130,14 @@ class Event(models.Model):
         ADMIN = "admin", "Admin"
         SYSTEM = "system", "System"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="events")
+    # No index of their own: each is the first column of an index below (the unique
+    # constraint's included), and every stored event would pay for two more.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    end_user = models.ForeignKey(
+        EndUser, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     client_id = models.UUIDField()
     name = models.CharField(max_length=200)
     timestamp = models.DateTimeField()

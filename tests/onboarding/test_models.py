@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from onboarding import services
-from onboarding.models import Milestone, Workspace
+from onboarding.models import Event, Milestone, Workspace
 from tests.factories import JourneyFactory, MilestoneFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,3 +64,19 @@ def test_milestone_keys_are_unique_within_a_workspace_only() -> None:
     duplicate = MilestoneFactory.build(journey=first.journey, key="shared")
     with pytest.raises(Exception, match="already exists"):
         duplicate.full_clean()
+
+
+def test_every_index_of_the_event_table_earns_its_write() -> None:
+    """Each stored event updates every index of its table: none may be a prefix of another
+    (which serves the same lookups) or they cost every ingest for nothing."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Event._meta.db_table)
+    indexed = [tuple(c["columns"]) for c in constraints.values() if c["index"] or c["unique"]]
+    redundant = [
+        short
+        for short in indexed
+        for long in indexed
+        if short != long and long[: len(short)] == short
+    ]
+    assert ("end_user_id", "name", "timestamp") in indexed
+    assert redundant == []
