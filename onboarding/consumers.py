@@ -38,6 +38,7 @@ from onboarding import (
     experiments,
     json_values,
     metrics,
+    rate_limits,
     realtime,
     translations,
 )
@@ -68,7 +69,7 @@ HANDLERS = {
 
 # Made once: json.dumps with options builds a new encoder on every call.
 OUTGOING_JSON = json.JSONEncoder(default=str)
-key_rates = delivery.SharedKeyRate()
+key_rates = rate_limits.SharedKeyRate()
 # Tasks nobody awaits, kept referenced until done (the event loop holds only weak references).
 background_tasks: set[asyncio.Task[None]] = set()
 
@@ -269,7 +270,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             self.worker = asyncio.get_running_loop().create_task(self._work())
 
     async def _sync_key_rate(self, name: str, count: int) -> None:
-        total = await database_work(delivery.SharedKeyRate.add_shared, name, count)
+        total = await database_work(rate_limits.SharedKeyRate.add_shared, name, count)
         key_rates.sync_end(self.workspace.pk, name, total)
 
     async def _work(self) -> None:

@@ -5,7 +5,6 @@ limits that keep one connection or one key from swamping the server.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections import defaultdict
@@ -14,9 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -448,10 +445,6 @@ def announce_connected(*, end_user: EndUser) -> None:
 WIDGET_KEY_RATE = ""
 
 
-def _key_rate_window_name(workspace_id: int, window: int) -> str:
-    return rate_limits.counter_name(WIDGET_KEY_RATE, workspace_id, window)
-
-
 def key_rate_allows(workspace_id: int) -> bool:
     """A fixed one-minute window per publishable key, shared by every server process through
     the cache (Redis in production). The HTTP fallback counts here on every call; when the
@@ -470,90 +463,6 @@ def rate_limited() -> ProtocolError:
         status=429,
         retry_after=retry_after,
     )
-
-
-@dataclass
-class _KeyWindow:
-    window: int
-    shared: int = 0  # the total every process had counted at the last sync
-    unsynced: int = 0  # counted here since
-    in_flight: int = 0  # being added to the shared counter right now
-    synced_at: float = 0.0
-
-
-class SharedKeyRate:
-    """The per-key budget (`MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE`, same window and counter as
-    `key_rate_allows`) for the socket path, without a cache round trip per message: each process
-    counts locally and, at most every `sync_seconds` per key, adds its count to the shared counter
-    and learns the others' total in the same round trip. A key may overshoot its budget by what
-    other processes let through in one sync interval. If the cache is down the process goes on
-    counting on its own (logged), so a Redis outage does not refuse every message."""
-
-    def __init__(self, *, sync_seconds: float = 0.5) -> None:
-        self.sync_seconds = sync_seconds
-        self._keys: dict[int, _KeyWindow] = {}
-
-    def _current(self, workspace_id: int) -> _KeyWindow:
-        window = rate_limits.current_window()
-        state = self._keys.get(workspace_id)
-        if state is None or state.window != window:
-            state = self._keys[workspace_id] = _KeyWindow(window)
-        return state
-
-    def allows(self, workspace_id: int) -> bool:
-        state = self._current(workspace_id)
-        state.unsynced += 1
-        total = state.shared + state.in_flight + state.unsynced
-        return total <= settings.MILEPOST_MAX_MESSAGES_PER_KEY_PER_MINUTE
-
-    def sync_due(self, workspace_id: int) -> bool:
-        state = self._current(workspace_id)
-        return (
-            not state.in_flight
-            and state.unsynced > 0
-            and time.monotonic() - state.synced_at >= self.sync_seconds
-        )
-
-    def sync_start(self, workspace_id: int) -> tuple[str, int]:
-        """Take this process's unsynced count for the shared counter: (counter name, count)."""
-        state = self._current(workspace_id)
-        state.in_flight, state.unsynced = state.unsynced, 0
-        state.synced_at = time.monotonic()
-        return _key_rate_window_name(workspace_id, state.window), state.in_flight
-
-    def sync_end(self, workspace_id: int, name: str, total: int | None) -> None:
-        """`total`: the shared counter after the addition, or None when the cache failed."""
-        state = self._current(workspace_id)
-        if _key_rate_window_name(workspace_id, state.window) != name:
-            return  # a new minute began meanwhile
-        if total is None:
-            state.shared += state.in_flight
-        else:
-            state.shared = max(state.shared + state.in_flight, total)
-        state.in_flight = 0
-
-    @staticmethod
-    def add_shared(name: str, count: int) -> int | None:
-        """Blocking: the round trip to the shared counter (run it off the event loop)."""
-        try:
-            if settings.REDIS_URL is None:
-                return rate_limits.window_add(name, count)  # one process: the in-memory cache
-            # Straight to Redis on one client for the process: Django's cache object is made
-            # per async context, which on the socket path meant a connection per sync.
-            key = cache.make_key(name)  # the key `key_rate_allows` counts under
-            with _redis_client().pipeline() as pipe:
-                pipe.incrby(key, count)
-                pipe.expire(key, 120)
-                total, _ = pipe.execute()
-            return int(total)
-        except Exception as error:
-            rate_limits.count_unreachable(error)
-            return None
-
-
-@functools.cache
-def _redis_client() -> redis.Redis:
-    return redis.Redis.from_url(str(settings.REDIS_URL), **settings.REDIS_TIMEOUTS)
 
 
 @dataclass

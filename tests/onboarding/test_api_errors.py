@@ -90,6 +90,21 @@ def test_the_secret_key_api_is_limited_per_key_with_retry_after(
     assert other_key.status_code == 200
 
 
+def test_the_secret_key_budget_counts_what_other_processes_let_through(
+    client: Client, secret_headers: dict[str, str], settings: Any, trial: TrialJourney
+) -> None:
+    settings.MILEPOST_MAX_API_REQUESTS_PER_MINUTE = 5
+    # Four calls this minute counted by other server processes in the shared counter.
+    shared = rate_limits.counter_name("api:", trial.workspace.pk, rate_limits.current_window())
+    rate_limits.window_add(shared, 4)
+
+    answers = [client.get("/api/v1/content", **secret_headers).status_code for _ in range(3)]
+
+    # The first call is this process's fifth of the minute; it learns the others' four as it
+    # counts it, so the next is refused.
+    assert answers == [200, 429, 429]
+
+
 def test_a_widget_key_over_its_budget_gets_retry_after(
     client: Client, publishable_key: str, settings: Any
 ) -> None:
