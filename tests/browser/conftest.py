@@ -63,28 +63,41 @@ def in_thread(work: Callable[[], Any]) -> Any:
 
 
 def free_port() -> int:
+    """A port free right now, for a server in another process (in this one, `listener()`
+    holds the port until its server takes it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-class ServerThread:
-    """uvicorn servers on their own event loop in a daemon thread."""
+def listener() -> socket.socket:
+    """A socket bound to a port the system picks, kept until its server listens on it, so that
+    no other process (the other CI leg's tests run beside these) can take the port in between."""
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+    return bound
 
-    def __init__(self, apps: list[tuple[Any, str, int]]) -> None:
-        self.servers = [
-            uvicorn.Server(
-                uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")
-            )
-            for app, host, port in apps
+
+def port_of(bound: socket.socket) -> int:
+    return int(bound.getsockname()[1])
+
+
+class ServerThread:
+    """uvicorn servers on their own event loop in a daemon thread, each on its bound socket."""
+
+    def __init__(self, apps: list[tuple[Any, socket.socket]]) -> None:
+        self.apps = [
+            (uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning")), bound)
+            for app, bound in apps
         ]
+        self.servers = [server for server, _ in self.apps]
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        await asyncio.gather(*(server.serve() for server in self.servers))
+        await asyncio.gather(*(server.serve(sockets=[bound]) for server, bound in self.apps))
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -150,7 +163,8 @@ def live(orm_beside_playwright: None, transactional_db: None, settings: Any) -> 
     from milepost.asgi import application as milepost_app
     from milepost.demo_host import application as demo_app
 
-    ports = free_port(), free_port(), free_port()
+    sockets = listener(), listener(), listener()
+    ports = [port_of(bound) for bound in sockets]
     settings.PUBLIC_URL = f"http://127.0.0.1:{ports[0]}"
     settings.DEMO_HOST_URL = f"http://localhost:{ports[1]}"
     output = StringIO()
@@ -158,11 +172,7 @@ def live(orm_beside_playwright: None, transactional_db: None, settings: Any) -> 
     found = re.search(r"sk_[\w-]+", output.getvalue())
     assert found, output.getvalue()
     host = HostPages()
-    apps = [
-        (milepost_app, "127.0.0.1", ports[0]),
-        (demo_app, "localhost", ports[1]),
-        (host, "localhost", ports[2]),
-    ]
+    apps = [(milepost_app, sockets[0]), (demo_app, sockets[1]), (host, sockets[2])]
     with ServerThread(apps):
         yield Live(
             milepost_url=settings.PUBLIC_URL,

@@ -15,7 +15,7 @@ from milepost.asgi import application
 from onboarding.content_io import FORMAT
 from onboarding.models import Workspace
 from onboarding.services import workspace_create
-from tests.browser.conftest import ServerThread, free_port
+from tests.browser.conftest import ServerThread, listener, port_of
 
 TRIAL_CONTENT: dict[str, Any] = {
     "format": FORMAT,
@@ -57,9 +57,9 @@ class LiveMilepost:
 
 
 def serve(app: Any) -> ServerThread:
-    port = free_port()
-    server = ServerThread([(app, "127.0.0.1", port)])
-    server.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    bound = listener()
+    server = ServerThread([(app, bound)])
+    server.url = f"http://127.0.0.1:{port_of(bound)}"  # type: ignore[attr-defined]
     return server
 
 

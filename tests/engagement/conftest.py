@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -15,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
 from asgiref.sync import SyncToAsync
 from django.db import connections
@@ -25,6 +22,7 @@ from engagement import rule_index
 from engagement.models import EngagementSettings
 from milepost import demo_sales
 from milepost.celery import app as celery_app
+from tests.browser.conftest import ServerThread, listener, port_of
 
 
 @pytest.fixture(autouse=True)
@@ -162,24 +160,11 @@ class SalesInbox:
 @pytest.fixture
 def sales_inbox() -> Iterator[SalesInbox]:
     demo_sales.inbox.clear()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            demo_sales.application, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the sales inbox did not start")
-        time.sleep(0.05)
+    bound = listener()
     try:
-        yield SalesInbox(url=f"http://127.0.0.1:{port}")
+        with ServerThread([(demo_sales.application, bound)]):
+            yield SalesInbox(url=f"http://127.0.0.1:{port_of(bound)}")
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         demo_sales.inbox.clear()
         # The app's ORM reads ran on asgiref's shared thread; close its connection so the test
         # database can be dropped.
