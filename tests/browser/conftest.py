@@ -6,6 +6,7 @@ process, against the test database (transactional_db, so the threads see committ
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import socket
 import struct
@@ -62,12 +63,26 @@ def in_thread(work: Callable[[], Any]) -> Any:
     return result[0]
 
 
+# Below Linux's ephemeral range (32768-60999), where the system never picks a port by itself:
+# a port probed here and released stays free unless someone else picks the same one on purpose.
+PICKED_PORTS = range(20000, 32768)
+# Not `random`'s generator: pytest-randomly and Hypothesis reseed it alike for every test.
+_ports = random.SystemRandom()
+
+
 def free_port() -> int:
     """A port free right now, for a server in another process (in this one, `listener()`
-    holds the port until its server takes it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    holds the port until its server takes it). Picked at random outside the ephemeral range,
+    so that the outgoing connections and `bind(0)`s of the other CI leg's tests, which run
+    beside these, do not take it before the server binds it."""
+    while True:
+        port = _ports.choice(PICKED_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def listener() -> socket.socket:

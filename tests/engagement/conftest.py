@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from engagement import rule_index
 from engagement.models import EngagementSettings
 from milepost import demo_sales
 from milepost.celery import app as celery_app
-from tests.browser.conftest import ServerThread, listener, port_of
+from tests.browser.conftest import ServerThread, free_port, listener, port_of
 
 
 @pytest.fixture(autouse=True)
@@ -44,12 +43,6 @@ def _fresh_rule_index() -> Iterator[None]:
     rule_index.forget_all()
     yield
     rule_index.forget_all()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
