@@ -95,7 +95,8 @@ export class Transport {
     };
     socket.onmessage = (event) => {
       const message = parse(event.data);
-      if (!message) return;
+      // A socket closed or replaced since (a reset): what it still delivers is nobody's.
+      if (!message || this.#socket !== socket) return;
       this.#hooks.onMessage(message);
       // A socket counts as working once it answers: a proxy that accepts and drops it does not.
       // An error with `retry_after` answers too: `unavailable` (the server's database or Redis

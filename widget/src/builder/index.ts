@@ -806,8 +806,11 @@ class Builder implements Panel {
 const state = load();
 if (TOKEN.startsWith("mpg_")) state.token = TOKEN;
 if (state.token || state.session) {
-  // Building, not using: the author's own tours, hints and checklist stay out of the way.
-  (window as unknown as { Milepost?: { reset(): void } }).Milepost?.reset();
+  // Building, not using: the author's own tours, hints, checklist and surveys stay out of the
+  // way, also when the page's widget is welcomed after this (its socket was slower than us).
+  const page = (window as unknown as { Milepost?: { reset(): void; on(name: string, handler: () => void): void } }).Milepost;
+  page?.reset();
+  page?.on("ready", () => page.reset());
   // The page's own widget has the person's language once identified; English until then.
   if (!locale()) setLocale(EN);
   void new Builder(new Root(), state).start();
