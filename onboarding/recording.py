@@ -788,22 +788,22 @@ def _end_users_insert(
     return {external_id: user for external_id, user in people.items() if user.pk is not None}
 
 
+def _progress_row_new(user: EndUser, journey: LiveJourney) -> JourneyProgress:
+    return JourneyProgress(
+        workspace_id=user.workspace_id,
+        end_user_id=user.pk,
+        journey_id=journey.id,
+        started_at=_journey_start_time(user, journey.starts_on),
+    )
+
+
 def _progress_rows_insert(
     users: Sequence[EndUser], journeys: list[LiveJourney]
 ) -> dict[tuple[int, int], JourneyProgress]:
     """The progress rows of people this transaction created, written with one INSERT …
     RETURNING: no other transaction sees these people yet, so none of their rows can exist
     (`_progress_rows` would look for them first, then read them back)."""
-    rows = [
-        JourneyProgress(
-            workspace_id=user.workspace_id,
-            end_user_id=user.pk,
-            journey_id=journey.id,
-            started_at=_journey_start_time(user, journey.starts_on),
-        )
-        for user in users
-        for journey in journeys
-    ]
+    rows = [_progress_row_new(user, journey) for user in users for journey in journeys]
     ids = {
         (end_user_id, journey_id): pk
         for pk, end_user_id, journey_id in insert_new_rows(
@@ -1092,12 +1092,7 @@ def _progress_rows(
     else:
         present = set(existing.values_list("end_user_id", "journey_id"))
     missing = [
-        JourneyProgress(
-            workspace_id=user.workspace_id,
-            end_user_id=user.pk,
-            journey_id=journey.id,
-            started_at=_journey_start_time(user, journey.starts_on),
-        )
+        _progress_row_new(user, journey)
         for user in users
         for journey in journeys
         if (user.pk, journey.id) not in present
