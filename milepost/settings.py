@@ -294,6 +294,12 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "max_idle": float(MILEPOST_DB_POOL_MAX_IDLE_SECONDS),
     }
 MILEPOST_GROUP_COMMIT_MS = env_int("MILEPOST_GROUP_COMMIT_MS", 0, minimum=0)
+# Group commits of one kind (hellos, events) written at once per process: while one waits on
+# PostgreSQL another's Python runs. Half the database threads by default, so hellos and events
+# each keep some for themselves.
+MILEPOST_GROUP_COMMITS = env_int(
+    "MILEPOST_GROUP_COMMITS", max(1, MILEPOST_DB_THREADS // 2), minimum=1
+)
 MILEPOST_SOCKET_BACKLOG = env_int("MILEPOST_SOCKET_BACKLOG", 32, minimum=1)
 # Time-based engagement rules: a sweep every MILEPOST_ENGAGEMENT_SWEEP_SECONDS, from Celery beat
 # in production and from an in-process scheduler that `manage.py run_milepost` starts beside

@@ -410,8 +410,7 @@ def group_commit(
             name=name,
             max_weight=max_weight,
             window_seconds=settings.MILEPOST_GROUP_COMMIT_MS / 1000,
-            # Half the database threads, so hellos and events each keep some for themselves.
-            concurrency=int(__import__('os').environ.get('XINFLIGHT', 0)) or max(1, settings.MILEPOST_DB_THREADS // 2),
+            concurrency=settings.MILEPOST_GROUP_COMMITS,
             atomic=atomic,
         )
     return existing

@@ -17,7 +17,6 @@ of a process are committed together (group commit) on a pool of database threads
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
@@ -67,8 +66,6 @@ HANDLERS = {
     "content_changed": "on_content_changed",
 }
 
-# Made once: json.dumps with options builds a new encoder on every call.
-OUTGOING_JSON = json.JSONEncoder(default=str)
 key_rates = rate_limits.SharedKeyRate()
 # Tasks nobody awaits, kept referenced until done (the event loop holds only weak references).
 background_tasks: set[asyncio.Task[None]] = set()
@@ -436,7 +433,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             self._enqueue({"type": "content_changed"})
 
     async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=OUTGOING_JSON.encode(content))
+        await self.send(text_data=json_values.dumps(content).decode())
 
     async def _error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})

@@ -5,7 +5,7 @@ beyond a double (`1e400`, an integer of 309 digits) would reach the database as 
 which PostgreSQL's jsonb and SQLite's json_valid both refuse. Such a message is refused whole,
 naming the field, before anything is written. `shape` walks a parsed value once for what the
 recording rules limit: nesting depth, NUL characters (no text column stores U+0000) and unpaired
-surrogates (PostgreSQL refuses them).
+surrogates (PostgreSQL refuses them). `dumps` writes the JSON the hot paths send and store.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import re
 import sys
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 _NUL = "\x00"
 UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
@@ -174,3 +176,22 @@ def _flat_shape(value: dict[Any, Any]) -> Shape | None:
             return None
     characters = UNSTORABLE_CHARACTERS.findall("".join(texts))
     return Shape(1, _NUL in characters, any(ch != _NUL for ch in characters), nonfinite)
+
+
+# JSON we write -------------------------------------------------------------------------------
+
+# What the standard library writes where orjson refuses: integers beyond 64 bits (the parser
+# above accepts them up to a double's range) and unpaired surrogates (an event is measured
+# before it is refused for them). ASCII, so that any text it holds stays writable.
+_FALLBACK_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON of `value`: what the socket sends, what an event's size is measured
+    by and the document a batch is inserted from. orjson, written in Rust, takes a tenth of the
+    standard library's time for the small objects these are; datetimes become RFC 3339 text and
+    UUIDs their canonical form, as PostgreSQL and the SDK read them."""
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return _FALLBACK_JSON.encode(value).encode()

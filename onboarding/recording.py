@@ -71,11 +71,6 @@ EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_NAME_LENGTH = 200
 MAX_EXTERNAL_ID_LENGTH = 255
 WALKTHROUGH_COMPLETED = "$walkthrough_completed"
-# Made once: json.dumps with options builds a new encoder on every call.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
-# The rows of one insert as one JSON document (insert_new_rows): str() writes a datetime and a UUID
-# as PostgreSQL reads them.
-_ROWS_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True)
@@ -199,7 +194,7 @@ def _candidate(
         client_id = uuid.UUID(str(raw_id))
     except ValueError:
         raise EventRejected(f"id {raw_id!r} is not a UUID") from None
-    size = len(_COMPACT_JSON.encode(raw).encode())
+    size = len(json_values.dumps(raw))
     if size > settings.MILEPOST_MAX_EVENT_BYTES:
         raise EventRejected(
             f"event is {size} bytes; the limit is {settings.MILEPOST_MAX_EVENT_BYTES}"
@@ -387,11 +382,12 @@ def insert_new_rows(
     if connection.vendor == "postgresql":
         # Not one array per column (unnest): psycopg writes an array's text element by element
         # in Python, with a regex per element to quote it, which cost more than the insert.
-        # The json module encodes the whole document in C; datetimes and UUIDs go as their text.
+        # The whole document is encoded in native code (json_values.dumps); datetimes and UUIDs
+        # go as their text.
         record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in fields)
-        document = _ROWS_JSON.encode(
+        document = json_values.dumps(
             [{f.column: getattr(row, f.attname) for f in fields} for row in rows]
-        )
+        ).decode()
         statements.append(
             (
                 f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608

@@ -33,6 +33,7 @@ def _start_django(**environment: str) -> subprocess.CompletedProcess[str]:
         ("REDIS_URL", "http://cache:6379", "REDIS_URL='http://cache:6379' is not a Redis URL"),
         ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
         ("MILEPOST_MAX_EVENTS_PER_BATCH", "lots", "is not a whole number"),
+        ("MILEPOST_GROUP_COMMITS", "0", "MILEPOST_GROUP_COMMITS"),
         ("MILEPOST_LOG_FORMAT", "xml", "MILEPOST_LOG_FORMAT='xml' is not one of plain, json"),
         ("PUBLIC_URL", "ftp://x", "PUBLIC_URL='ftp://x' is not an http(s) URL"),
         ("MILEPOST_CHANNEL_PREFIX", "a b", "MILEPOST_CHANNEL_PREFIX='a b' is not a channel prefix"),

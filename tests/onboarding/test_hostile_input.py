@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import Client
+from django.test import Client, override_settings
 
 from onboarding import recording
 from onboarding.models import EndUser, Event
@@ -243,3 +243,38 @@ async def test_a_hello_with_lone_surrogates_is_a_specific_error_not_internal(
     assert (bad_id["code"], bad_traits["code"]) == ("invalid_user", "invalid_traits")
     assert bad_traits["message"] == "traits.x must not contain unpaired surrogates (U+D800-U+DFFF)"
     await communicator.disconnect()
+
+
+@override_settings(MILEPOST_MAX_EVENT_BYTES=1_000)
+def test_an_event_over_the_size_limit_is_rejected_by_its_size_and_the_rest_stored(
+    client: Client, secret_headers: dict[str, str]
+) -> None:
+    """The limit counts the event's compact JSON in UTF-8 bytes: 400 "é" are 800 bytes of text
+    (not the 2 400 of their \\u escapes), so that event fits; 600 of them do not. A big integer
+    (beyond what orjson writes) is measured too."""
+    fits = server_event(properties={"note": "é" * 400})
+    too_big = server_event(properties={"note": "é" * 600})
+    huge_number = server_event(properties={"id": 10**40, "pad": "x" * 1_000})
+    body = json.dumps({"events": [fits, too_big, huge_number]}, ensure_ascii=False)
+
+    response = send(client, "post", "/api/v1/events", body.encode(), **secret_headers)
+
+    assert response.status_code == 200
+    assert response.json()["accepted"] == [fits["id"]]
+
+    def size(event: dict[str, Any]) -> int:
+        return len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
+
+    assert response.json()["rejected"] == [
+        {
+            "index": 1,
+            "id": too_big["id"],
+            "reason": f"event is {size(too_big)} bytes; the limit is 1000",
+        },
+        {
+            "index": 2,
+            "id": huge_number["id"],
+            "reason": f"event is {size(huge_number)} bytes; the limit is 1000",
+        },
+    ]
+    assert Event.objects.get().properties == {"note": "é" * 400}
