@@ -51,6 +51,9 @@ MAX_FRAME_BYTES_OVER_BATCH = 16 * 1024
 CLOSE_TOO_BIG = 1009
 # "Try again later": a database or Redis is unreachable; the SDK reconnects with its backoff.
 CLOSE_TRY_AGAIN_LATER = 1013
+# `backlog_full` and `internal`: nothing of the message was handled; the SDK holds its events
+# and resends them no sooner than this (jittered, and longer after repeated refusals).
+RESEND_AFTER_SECONDS = 1
 # Closes that say nothing went wrong: normal, going away (navigation), no status.
 ORDINARY_CLOSES = {1000, 1001, 1005}
 # What one group commit takes at most: hellos, and events (a socket's batch counts its events).
@@ -257,6 +260,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 "backlog_full",
                 f"{len(self.inbox)} messages of this connection are still waiting; this "
                 f"{message['type']!r} was not handled. Wait for their answers and resend it.",
+                retry_after=RESEND_AFTER_SECONDS,
             )
             return
         self._enqueue(message)
@@ -290,7 +294,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 # The socket stays up and the SDK keeps its unacknowledged events to resend.
                 metrics.ERRORS.labels("socket").inc()
                 logger.exception("widget message %r failed", message.get("type"))
-                await self._error("internal", "The server could not handle this message; retry.")
+                await self._error(
+                    "internal",
+                    "The server could not handle this message; retry.",
+                    retry_after=RESEND_AFTER_SECONDS,
+                )
         # Done: an idle connection keeps no finished task (a new one starts with the next
         # message; nothing was awaited since the inbox was found empty).
         self.worker = None
@@ -435,5 +443,5 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json_values.dumps(content).decode())
 
-    async def _error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
+    async def _error(self, code: str, message: str, **fields: Any) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, **fields})

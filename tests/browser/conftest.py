@@ -245,6 +245,38 @@ def snippet(live: Live, workspace: Workspace, user_id: str, traits: str = "{}") 
     )
 
 
+def add_hooked_page(live: Live, workspace: Workspace, path: str = "/app") -> None:
+    """A host page at `path` with the snippet for a new user, whose host hooks mark its body:
+    `data-ready` once the widget is welcomed, `data-error` with the code of the last error."""
+    live.host.add(
+        path,
+        "<!doctype html><html lang=en><head><title>Host</title>"
+        f"{snippet(live, workspace, new_user_id())}"
+        '<script>milepost.push(["on", "ready", () => { document.body.dataset.ready = "1"; }]);'
+        'milepost.push(["on", "error", (e) => { document.body.dataset.error = e.code; }]);'
+        "</script></head><body><main>Reports</main></body></html>",
+    )
+
+
+# An init script: the page notes, with its own clock, each message the widget's socket sends and
+# reads in `frames_` (Playwright hears of frames only while the test waits on it).
+FRAME_LOG = """
+window.frames_ = [];
+const Native = window.WebSocket;
+window.WebSocket = class extends Native {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", (e) =>
+      frames_.push({t: performance.now(), way: "in", data: JSON.parse(e.data)}));
+  }
+  send(data) {
+    frames_.push({t: performance.now(), way: "out", data: JSON.parse(data)});
+    super.send(data);
+  }
+};
+"""
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> Any:
     """Poll the database until `check` is truthy (the widget's writes are asynchronous)."""
     deadline = time.monotonic() + timeout

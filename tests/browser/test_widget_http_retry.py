@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from onboarding import rate_limits
-from tests.browser.conftest import Live, events_named, new_user_id, snippet, wait_for
+from tests.browser.conftest import Live, add_hooked_page, events_named, wait_for
 from tests.factories import WorkspaceFactory
 
 pytestmark = pytest.mark.browser
@@ -39,14 +39,7 @@ def test_a_refused_post_is_retried_no_sooner_than_its_retry_after_and_loses_noth
     workspace = WorkspaceFactory(
         allowed_origins=[live.host_url], enforce_identity_verification=True
     )
-    live.host.add(
-        "/app",
-        "<!doctype html><html lang=en><head><title>Host</title>"
-        f"{snippet(live, workspace, new_user_id())}"
-        '<script>milepost.push(["on", "ready", () => { document.body.dataset.ready = "1"; }]);'
-        'milepost.push(["on", "error", (e) => { document.body.dataset.error = e.code; }]);'
-        "</script></head><body><main>Reports</main></body></html>",
-    )
+    add_hooked_page(live, workspace)
     posts = events_posts(page)
     page.route_web_socket("**/ws/widget/**", lambda socket: socket.close())
     page.goto(f"{live.host_url}/app")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Live, events_named, new_user_id, snippet, wait_for
+from tests.browser.conftest import FRAME_LOG, Live, add_hooked_page, events_named, wait_for
 from tests.factories import WorkspaceFactory
 
 pytestmark = pytest.mark.browser
@@ -21,24 +21,6 @@ pytestmark = pytest.mark.browser
 MESSAGES_PER_MINUTE = 12
 TRACKED = 15
 
-# The page notes, with the page's own clock, each message the widget's socket sends and reads,
-# when the widget sends or reads it (Playwright hears of frames only while the test waits on it).
-FRAME_LOG = """
-window.frames_ = [];
-const Native = window.WebSocket;
-window.WebSocket = class extends Native {
-  constructor(...args) {
-    super(...args);
-    this.addEventListener("message", (e) =>
-      frames_.push({t: performance.now(), way: "in", data: JSON.parse(e.data)}));
-  }
-  send(data) {
-    frames_.push({t: performance.now(), way: "out", data: JSON.parse(data)});
-    super.send(data);
-  }
-};
-"""
-
 
 def test_events_refused_as_rate_limited_are_sent_again_after_retry_after_and_stored_once(
     live: Live, page: Any, settings: Any
@@ -47,14 +29,7 @@ def test_events_refused_as_rate_limited_are_sent_again_after_retry_after_and_sto
     workspace = WorkspaceFactory(
         allowed_origins=[live.host_url], enforce_identity_verification=True
     )
-    live.host.add(
-        "/app",
-        "<!doctype html><html lang=en><head><title>Host</title>"
-        f"{snippet(live, workspace, new_user_id())}"
-        '<script>milepost.push(["on", "ready", () => { document.body.dataset.ready = "1"; }]);'
-        'milepost.push(["on", "error", (e) => { document.body.dataset.error = e.code; }]);'
-        "</script></head><body><main>Reports</main></body></html>",
-    )
+    add_hooked_page(live, workspace)
     page.add_init_script(FRAME_LOG)
     page.goto(f"{live.host_url}/app")
     expect(page.locator("body[data-ready]")).to_have_count(1, timeout=15_000)

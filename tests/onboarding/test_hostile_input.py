@@ -127,6 +127,8 @@ async def test_an_unrelated_integrity_error_is_not_reported_as_an_erased_user(
 
     assert reply["type"] == "error"
     assert reply["code"] == "internal"
+    # The SDK holds the events and sends them again after this (not at its next flush, 10 s on).
+    assert reply["retry_after"] == 1
     assert await sync_to_async(trial.workspace.end_users.filter(external_id="u1").exists)()
     await communicator.disconnect()
 

@@ -465,6 +465,8 @@ async def test_a_connection_waiting_on_the_database_still_answers_pings_and_stay
 
     assert refused["type"] == "error"
     assert refused["code"] == "backlog_full"
+    # Nothing of it was stored: the SDK holds its events and resends them after this.
+    assert refused["retry_after"] == 1
     assert [a["type"] for a in answers] == ["ack"] * 4
     assert answers[0]["accepted"] == [first["id"]]
     stored = await sync_to_async(Event.objects.filter(client_id=uuid.UUID(first["id"])).count)()

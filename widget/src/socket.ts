@@ -100,16 +100,20 @@ export class Transport {
       this.#hooks.onMessage(message);
       // A socket counts as working once it answers: a proxy that accepts and drops it does not.
       // An error with `retry_after` answers too: `unavailable` (the server's database or Redis
-      // is down) or `rate_limited` (this socket's or this key's budget is spent). Nothing of the
-      // refused message was stored. Before the welcome (an `unavailable` closes the socket): no
-      // fallback, and no reconnect before its `retry_after`. After it (the socket stays open):
-      // no events sent before its `retry_after`, then what was in flight goes out again, as
-      // after a failed post.
+      // is down), `rate_limited` (this socket's or this key's budget is spent), `backlog_full`
+      // (too many of this socket's messages wait) or `internal`. Nothing of the refused message
+      // was stored. Before the welcome (an `unavailable` closes the socket): no fallback, and no
+      // reconnect before its `retry_after`. After it (the socket stays open): no events sent
+      // before its `retry_after`, then what was in flight goes out again, as after a failed
+      // post. The error names no message: events the server did store come back as duplicates.
       if (message.retry_after) {
         this.#everOpened = true;
         this.#retryAfter = 1000 * (message.retry_after as number) || 0;
         if (welcomed) this.#retryEvents();
       }
+      // Events stored: refusals since count afresh, so a tab open for hours, refused now and
+      // then, still retries after `retry_after` and not the 30 s the backoff grows to.
+      if (message.type === "ack") this.#attempt = 0;
       if (message.type === "welcome") {
         this.#everOpened = welcomed = true;
         this.#attempt = this.#retryAfter = 0;
@@ -157,7 +161,7 @@ export class Transport {
    * backoff and never before the server's Retry-After or `retry_after`. The events stay queued
    * meanwhile; the retry sends them all again (onReady: what was in flight is resent), as after
    * a reconnect. Failures count together (socket reconnects and refusals; the HTTP fallback's
-   * bootstrap, stream and posts) until a welcome or an opened stream. */
+   * bootstrap, stream and posts) until a welcome, an opened stream or an ack on the socket. */
   #retryEvents(): void {
     if (this.#holding) return;
     this.#holding = true;
@@ -274,11 +278,15 @@ export class Transport {
         // A 429 or 503 says in seconds how long to wait (without one, or with a date instead,
         // +null and NaN make it no wait of its own: the backoff alone).
         this.#retryAfter = 1000 * +response.headers.get("Retry-After")! || 0;
-        // Errors arrive as {"error": {code, message}}.
-        const error = { code: String(response.status), message: "", ...(message?.error as object) };
         // A key or origin refused (401, 403): no retry will do better.
         if (response.status === 401 || response.status === 403) this.close();
-        this.#hooks.onMessage({ ...error, type: "error" });
+        // Errors arrive as {"error": {code, message}}.
+        this.#hooks.onMessage({
+          code: String(response.status),
+          message: "",
+          ...(message?.error as object),
+          type: "error",
+        });
         return null;
       }
       return message;

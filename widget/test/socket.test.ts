@@ -100,6 +100,31 @@ test("refused again after its retry, the transport waits at least retry_after ag
   assert.equal(calls.ready, 3);
 });
 
+test("backlog_full refusals with acks between them each wait only their retry_after, however many", (t) => {
+  t.mock.method(Math, "random", () => 0.999);  // the longest jittered wait
+  const { transport, socket, calls } = welcomed();
+  const full = { type: "error", code: "backlog_full", message: "wait", retry_after: 1 };
+  for (let n = 1; n <= 8; n++) {
+    transport.sendEvents([event(String(n))]);
+    socket.answer(full);
+    mock.timers.tick(999);
+    assert.equal(calls.ready, n, `refusal ${n}: no retry before retry_after`);
+    mock.timers.tick(1001);
+    assert.equal(calls.ready, n + 1, `refusal ${n}: retried within twice retry_after`);
+    transport.sendEvents([event(String(n))]);
+    socket.answer({ type: "ack", accepted: [String(n)], duplicates: [], rejected: [] });
+  }
+  // Refused again and again with no ack between: the waits grow again.
+  const waits = [];
+  for (let n = 0; n < 4; n++) {
+    socket.answer(full);
+    let waited = 0;
+    for (const ready = calls.ready; calls.ready === ready; waited += 100) mock.timers.tick(100);
+    waits.push(waited);
+  }
+  assert.deepEqual(waits, [2000, 2000, 2000, 4000]);
+});
+
 test("a closed transport does not flush after a refusal's wait", () => {
   const { transport, socket, calls } = welcomed();
   socket.answer(refusal);
