@@ -9,5 +9,8 @@ class OnboardingConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the secret-key security scheme with drf-spectacular.
-        from onboarding import recording  # noqa: F401 - clears its journey cache on publish
+        from onboarding import (
+            lookups,  # noqa: F401 - registers `field__any`
+            recording,  # noqa: F401 - clears its journey cache on publish
+        )
         from onboarding.api import schema  # noqa: F401

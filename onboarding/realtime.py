@@ -44,13 +44,25 @@ def _take_sequences(counts: dict[int, int]) -> dict[int, int]:
         return {}
     table = connection.ops.quote_name(EndUser._meta.db_table)
     ids = sorted(counts)
-    cases = " ".join("WHEN %s THEN %s" for _ in ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET push_sequence = push_sequence + CASE id {cases} END "  # noqa: S608 - our names
-            f"WHERE id IN ({', '.join('%s' for _ in ids)}) RETURNING id, push_sequence",
-            [value for end_user_id in ids for value in (end_user_id, counts[end_user_id])] + ids,
+    if connection.vendor == "postgresql":
+        # The counts as two arrays: a short statement whatever the number of people (psycopg
+        # parses a statement of more than 50 parameters again every time).
+        sql = (
+            f"UPDATE {table} AS person SET push_sequence = person.push_sequence + taken.n "  # noqa: S608 - our names
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS taken(id, n) WHERE person.id = taken.id "
+            "RETURNING person.id, person.push_sequence"
         )
+        params: list[Any] = [ids, [counts[end_user_id] for end_user_id in ids]]
+    else:
+        cases = " ".join("WHEN %s THEN %s" for _ in ids)
+        sql = (
+            f"UPDATE {table} SET push_sequence = push_sequence + CASE id {cases} END "  # noqa: S608 - our names
+            f"WHERE id IN ({', '.join('%s' for _ in ids)}) RETURNING id, push_sequence"
+        )
+        params = [value for end_user_id in ids for value in (end_user_id, counts[end_user_id])]
+        params += ids
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         return {int(end_user_id): int(last) for end_user_id, last in cursor.fetchall()}
 
 

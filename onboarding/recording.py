@@ -41,6 +41,7 @@ from onboarding import (
     surveys,
     translations,
 )
+from onboarding.lookups import any_of
 from onboarding.models import (
     Banner,
     Criterion,
@@ -262,62 +263,46 @@ def _end_users_create(workspace: Workspace, external_ids: set[str], *, at: datet
     )
 
 
-# What the write path reads of a person: journey starts, completions and their pushes' language.
-# Decoding every person's traits would be the costliest part of the read and nothing here reads
-# them; a field left out and read later costs a query per person.
+# What the write path reads of a person who reaches a milestone: journey starts, completions
+# and their pushes' language. Decoding every person's traits would be the costliest part of the
+# read and nothing here reads them; a field left out and read later costs a query per person.
 _PERSON_FIELDS = ("id", "workspace_id", "external_id", "signed_up_at", "first_seen_at", "locale")
 
 
 class _People:
     """The people of a workspace's batches: each external id's row id, and an EndUser only for
-    those who reach a milestone. Most of a batch's people reach none, and a model instance each
-    cost more than reading them."""
+    those who reach a milestone. Most of a batch's people reach none: their ids are all that is
+    read of them (a model instance each, or even their datetimes decoded, cost more than the
+    rest of reading them)."""
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.ids: dict[str, int] = {}  # external id -> end user id
-        self._rows: dict[int, tuple[Any, ...]] = {}  # end user id -> _PERSON_FIELDS
         self._end_users: dict[int, EndUser] = {}
 
     def add_end_user(self, end_user: EndUser) -> None:
         self.ids[end_user.external_id] = end_user.pk
         self._end_users[end_user.pk] = end_user
 
-    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        for row in rows:
-            pk, _, external_id, *_ = row
-            self.ids[external_id] = pk
-            self._rows[pk] = row
-
     def read(self, external_ids: set[str], *, seen_at: datetime) -> None:
         """Add the people of these ids, created where missing."""
-        people = EndUser.objects.filter(workspace=self.workspace).values_list(*_PERSON_FIELDS)
-        self.add_rows(people.filter(external_id__in=external_ids))
+        people = EndUser.objects.filter(workspace=self.workspace).values_list("external_id", "id")
+        self.ids.update(people.filter(external_id__any=external_ids))
         missing = external_ids - self.ids.keys()
         if missing:
             _end_users_create(self.workspace, missing, at=seen_at)
-            self.add_rows(people.filter(external_id__in=missing))
+            self.ids.update(people.filter(external_id__any=missing))
 
     def end_users(self, ids: Iterable[int]) -> dict[int, EndUser]:
-        found = {}
-        for pk in ids:
-            end_user = self._end_users.get(pk)
-            if end_user is None:
-                fields = dict(zip(_PERSON_FIELDS, self._rows[pk], strict=True))
-                # As a queryset with only() would make it: the other fields load if read.
-                end_user = EndUser.from_db(
-                    connection.alias,
-                    list(fields),
-                    [
-                        fields[f.attname]
-                        for f in EndUser._meta.concrete_fields
-                        if f.attname in fields
-                    ],
-                )
+        """These people as EndUsers, those not held yet read in one query."""
+        ids = list(ids)
+        unread = [pk for pk in ids if pk not in self._end_users]
+        if unread:
+            # As a queryset with only() would make them: the other fields load if read.
+            for end_user in EndUser.objects.filter(pk__any=unread).only(*_PERSON_FIELDS):
                 end_user.workspace = self.workspace  # their pushes' default language
-                self._end_users[pk] = end_user
-            found[pk] = end_user
-        return found
+                self._end_users[end_user.pk] = end_user
+        return {pk: self._end_users[pk] for pk in ids}
 
 
 _EVENT_COLUMNS = (
@@ -453,9 +438,9 @@ _LAST_SEEN_REMEMBERED = 100_000
 
 
 def _last_seen_write(end_user_ids: set[int], at: datetime) -> None:
-    EndUser.objects.filter(pk__in=end_user_ids, last_seen_at__lt=at - LAST_SEEN_GRANULARITY).update(
-        last_seen_at=at
-    )
+    EndUser.objects.filter(
+        pk__any=end_user_ids, last_seen_at__lt=at - LAST_SEEN_GRANULARITY
+    ).update(last_seen_at=at)
 
 
 def _last_seen_due(end_user_ids: set[int]) -> set[int]:
@@ -838,7 +823,7 @@ def end_users_identify_many(*, identities: Sequence[Identity]) -> list[EndUser]:
             # NO KEY UPDATE: events being committed for these people (their foreign keys take
             # KEY SHARE locks at commit) are not held up by it, nor it by them.
             found = EndUser.objects.select_for_update(no_key=True).filter(
-                workspace=workspace, external_id__in=external_ids
+                workspace=workspace, external_id__any=external_ids
             )
             return {user.external_id: user for user in found.order_by("pk")}
 
@@ -1079,7 +1064,7 @@ def _progress_rows(
     users = list(users)
     journey_ids = [j.id for j in journeys]
     existing = JourneyProgress.objects.filter(
-        end_user_id__in=[u.pk for u in users], journey_id__in=journey_ids
+        end_user_id__any=[u.pk for u in users], journey_id__in=journey_ids
     )
     rows: dict[tuple[int, int], JourneyProgress] = {}
     if load:
@@ -1096,7 +1081,7 @@ def _progress_rows(
     if missing:
         JourneyProgress.objects.bulk_create(missing, ignore_conflicts=True)
         for row in JourneyProgress.objects.filter(
-            end_user_id__in={m.end_user_id for m in missing}, journey_id__in=journey_ids
+            end_user_id__any={m.end_user_id for m in missing}, journey_id__in=journey_ids
         ):
             if (row.end_user_id, row.journey_id) not in present:
                 rows[(row.end_user_id, row.journey_id)] = row
@@ -1114,7 +1099,7 @@ def _reached_by_count(
     by_id = {milestone.id: milestone for milestone in open_ids}
     selects = []
     for milestone, user_ids in open_ids.items():
-        events = Event.objects.filter(end_user_id__in=user_ids, name=milestone.event_name)
+        events = Event.objects.filter(end_user_id__any=user_ids, name=milestone.event_name)
         for index, (name, value) in enumerate(milestone.event_properties):
             events = events.alias(**{f"property_{index}": KeyTransform(name, "properties")}).filter(
                 **{f"property_{index}": value}
@@ -1220,11 +1205,10 @@ def _people_lock(
     if not people or not milestones:
         return standing
     quote = connection.ops.quote_name
-
-    def listed(values: Sequence[int]) -> str:
-        return ", ".join("%s" for _ in values) or "NULL"
-
-    ordered, milestone_ids, journey_ids = sorted(people), sorted(milestones), sorted(journeys)
+    ordered = sorted(people)
+    in_journeys, journey_params = any_of("progress.journey_id", sorted(journeys))
+    is_milestone, milestone_params = any_of("milestone.id", sorted(milestones))
+    is_person, person_params = any_of("person.id", ordered)
     lock = ""
     if connection.features.has_select_for_update:
         # NO KEY UPDATE: events being stored for these people (their foreign keys take KEY
@@ -1233,18 +1217,16 @@ def _people_lock(
     sql = (
         f"SELECT person.id, milestone.id, "  # noqa: S608 - our names
         f"(SELECT COUNT(*) FROM {quote(JourneyProgress._meta.db_table)} progress "
-        f"WHERE progress.end_user_id = person.id AND progress.journey_id IN "
-        f"({listed(journey_ids)})) "
+        f"WHERE progress.end_user_id = person.id AND {in_journeys}) "
         f"FROM {quote(EndUser._meta.db_table)} person "
-        f"JOIN {quote(Milestone._meta.db_table)} milestone "
-        f"ON milestone.id IN ({listed(milestone_ids)}) "
+        f"JOIN {quote(Milestone._meta.db_table)} milestone ON {is_milestone} "
         f"LEFT JOIN {quote(MilestoneCompletion._meta.db_table)} completion "
         f"ON completion.end_user_id = person.id AND completion.milestone_id = milestone.id "
-        f"WHERE person.id IN ({listed(ordered)}) AND completion.id IS NULL "
+        f"WHERE {is_person} AND completion.id IS NULL "
         f"ORDER BY person.id {lock}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*journey_ids, *milestone_ids, *ordered])
+        cursor.execute(sql, [*journey_params, *milestone_params, *person_params])
         for person, milestone, started in cursor.fetchall():
             standing.open.add((person, milestone))
             standing.journeys_started[person] = started
@@ -1439,7 +1421,7 @@ def _progress_with_completions(
     completed: dict[int, dict[int, datetime]] = defaultdict(dict)
     for *values, milestone_id, completed_at in (
         JourneyProgress.objects.filter(
-            end_user_id__in={user for user, _ in pairs},
+            end_user_id__any={user for user, _ in pairs},
             journey_id__in={journey for _, journey in pairs},
         )
         .annotate(done=done)
