@@ -238,7 +238,8 @@ def measure(journey: Any, repeat: int, zones: list[str]) -> None:
 def keep_current(journey: Any, repeat: int, baseline: float, zones: list[str]) -> None:
     """Completions recorded now (people who started today), each marking its quarter hour after
     commit; the refresh the scheduler runs; reads after it in each zone (the refresh added up
-    again the running totals up to the zones' midnights today), and a read that finds marks."""
+    again the running totals up to the zones' midnights today); a read right after commits
+    (before their refresh), and how long after a commit its refresh has landed."""
     import statistics
 
     from django.utils import timezone
@@ -295,25 +296,121 @@ def keep_current(journey: Any, repeat: int, baseline: float, zones: list[str]) -
             repeat,
         )
         in_zones.append(f"{zone} {zone_ms:.1f} ms ({zone_ms / baseline:.2f}x)")
-    # A read that finds 8 quarter hours marked (the scheduler has not run yet) counts them.
-    pending = []
-    for _ in range(5):
+    # Reads right after completions that marked up to 8 quarter hours: the refresh they woke
+    # has not landed yet, so the stored rows answer; then the same marks as if the refresh had
+    # been down for longer than MILEPOST_ROLLUP_FRESH_SECONDS, which the read counts itself
+    # (what every read before the refresh did before).
+    from django.conf import settings
+
+    from analytics.models import JourneyStaleDay
+
+    pending, pending_old = [], []
+    second = journey.milestones.get(position=1)
+    old = timedelta(seconds=settings.MILEPOST_ROLLUP_FRESH_SECONDS + 1)
+    for _ in range(repeat):
         for who in people[:8]:
-            recording.milestone_complete(end_user=who, milestone=journey.milestones.get(position=1))
+            recording.milestone_complete(end_user=who, milestone=second)
             services.journey_progress_mark_stale(end_user_id=who.pk, journey_id=journey.pk)
         began = time.perf_counter()
         both()
         pending.append((time.perf_counter() - began) * 1000)
+        JourneyStaleDay.objects.filter(journey=journey).update(first_marked_at=timezone.now() - old)
+        began = time.perf_counter()
+        both()
+        pending_old.append((time.perf_counter() - began) * 1000)
+    current = median_ms(both, repeat)
+    # People who started today and have not reached the first milestone: each completion
+    # changes a count.
+    newcomers = list(
+        EndUser.objects.filter(
+            pk__in=JourneyProgress.objects.filter(journey=journey, started_at__gte=midnight)
+            .exclude(
+                end_user_id__in=MilestoneCompletion.objects.filter(
+                    milestone=journey.milestones.get(position=0)
+                ).values("end_user_id")
+            )
+            .values("end_user_id")[:repeat]
+        )
+    )
+    landed = freshness(journey, newcomers, repeat)
     print(
         f"\nkept current: {len(people)} completions recorded by people who started today"
         f" (median {statistics.median(write_ms):.1f} ms each, the whole write path), the mark"
         f" alone median {statistics.median(mark_ms):.2f} ms; {marked} quarter hours marked,"
         f" refreshed in {refresh_ms:.0f} ms; then funnel + velocity (UTC) {after:.1f} ms"
-        f" ({after / baseline:.2f}x baseline), in each zone {', '.join(in_zones)};"
-        f" a read finding up to 8 marked quarter hours"
-        f" {statistics.median(pending):.1f} ms (median of 5)",
+        f" ({after / baseline:.2f}x baseline), in each zone {', '.join(in_zones)}",
         flush=True,
     )
+    print(
+        f"a read right after completions that marked up to 8 quarter hours (their refresh not"
+        f" landed yet) {statistics.median(pending):.1f} ms (median of {repeat}),"
+        f" {statistics.median(pending) / current:.2f}x an all-current read of the same run"
+        f" ({current:.1f} ms); the same marks older than the bound, counted by the read itself,"
+        f" {statistics.median(pending_old):.1f} ms"
+        f" ({statistics.median(pending_old) / current:.2f}x)",
+        flush=True,
+    )
+    print(
+        f"freshness (embedded loop woken by the commit, {len(landed)} commits one at a time):"
+        f" counts stored {ms_range(landed, 0)} after commit, the running totals added up"
+        f" {ms_range(landed, 1)} after commit",
+        flush=True,
+    )
+
+
+def ms_range(samples: list[tuple[float, float]], index: int) -> str:
+    import statistics
+
+    values = [sample[index] for sample in samples]
+    return (
+        f"median {statistics.median(values):.0f} ms (min {min(values):.0f}, max {max(values):.0f})"
+    )
+
+
+def freshness(journey: Any, people: list[Any], samples: int) -> list[tuple[float, float]]:
+    """Commits one at a time with the embedded refresh loop running (as `run_milepost` runs
+    it, on its own event loop and threads): how long after each commit its quarter hour's
+    counts are stored (its mark is gone) and the running totals it emptied are added up."""
+    import asyncio
+    import threading
+
+    from django.db import connection
+
+    from analytics import rollup_refresh, scheduler
+    from analytics.models import JourneyDayRollup, JourneyStaleDay
+    from onboarding import recording
+
+    loop = asyncio.new_event_loop()
+    refreshing = loop.create_task(scheduler.run_rollup_refresh())
+    runner = threading.Thread(target=loop.run_until_complete, args=(refreshing,), daemon=True)
+    runner.start()
+    marks = JourneyStaleDay.objects.filter(journey=journey)
+    emptied = JourneyDayRollup.objects.filter(journey=journey, durations_total__isnull=True)
+
+    def wait(done: Any) -> float:
+        deadline = time.perf_counter() + 60
+        while not done():
+            if time.perf_counter() > deadline:
+                raise SystemExit("the refresh did not land within 60 s")
+            time.sleep(0.005)
+        return time.perf_counter()
+
+    landed = []
+    try:
+        wait(lambda: rollup_refresh._listening is not None)
+        wait(lambda: not marks.exists() and not emptied.exists())
+        first = journey.milestones.get(position=0)
+        for who in people[:samples]:
+            recording.milestone_complete(end_user=who, milestone=first)
+            committed = time.perf_counter()
+            stored = wait(lambda: not marks.exists())
+            totals = wait(lambda: not emptied.exists())
+            landed.append(((stored - committed) * 1000, (totals - committed) * 1000))
+    finally:
+        loop.call_soon_threadsafe(refreshing.cancel)
+        runner.join(10)
+        connection.close()
+    return landed
 
 
 def args_users(journey: Any) -> int:
