@@ -68,6 +68,11 @@ def refresh_taken(journey_ids: Collection[int]) -> None:
     cache.delete_many([queued_key(j) for j in journey_ids])
 
 
+def loop_listening() -> bool:
+    """Whether this process's embedded loop is waiting for commits."""
+    return _listening is not None
+
+
 @contextlib.contextmanager
 def listening(marked: asyncio.Event) -> Iterator[None]:
     """While open, commits in this process set `marked` (on its event loop) instead of

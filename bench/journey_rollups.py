@@ -469,7 +469,7 @@ def freshness(journey: Any, people: list[Any], samples: int) -> list[tuple[float
     runner.start()
     try:
         deadline = time.perf_counter() + 60
-        while rollup_refresh._listening is None and time.perf_counter() < deadline:
+        while not rollup_refresh.loop_listening() and time.perf_counter() < deadline:
             time.sleep(0.005)
         return landed_after_commits(journey, people, samples)
     finally:

@@ -60,7 +60,7 @@ async def test_the_embedded_loop_counts_a_commit_at_once_not_at_its_next_tick(jo
     loop = asyncio.create_task(scheduler.run_rollup_refresh())
     try:
         # Its first pass counts the journey's days; then it waits up to 60 s for a commit.
-        await wait_until(lambda: rollup_refresh._listening is not None, 5)
+        await wait_until(rollup_refresh.loop_listening, 5)
         before = await sync_to_async(read)(journey)
         await wait_until(lambda: not marked(journey), 10)
 
@@ -77,7 +77,7 @@ async def test_the_embedded_loop_counts_a_commit_at_once_not_at_its_next_tick(jo
     after = await sync_to_async(read)(journey)
     assert landed < 10  # not the 60 s tick
     assert after.steps[1].users == before.steps[1].users + 4
-    assert rollup_refresh._listening is None
+    assert not rollup_refresh.loop_listening()
 
 
 @pytest.mark.services
