@@ -9,10 +9,11 @@ durations SQL is in analytics/velocity.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Exists, OuterRef, When
 from django.utils import timezone
@@ -117,16 +118,18 @@ def floor_slice(instant: datetime) -> datetime:
 
 
 def _stale(
-    journey: Journey, ids: list[int], first: date, last: date
+    journey: Journey, ids: list[int], first: date, last: date, marked_before: datetime | None
 ) -> tuple[set[date], dict[tuple[date, int], datetime], list[date], dict[date, set[int]]]:
-    """The current rows' days of first..last, the stale marks, the days to count whole and the
-    slices of other days to count again. A row kept for another milestone order, or by hour
-    before slices (its `slices` empty), is counted again whole."""
+    """The current rows' days of first..last, the stale marks (those first marked before
+    `marked_before`, if given), the days to count whole and the slices of other days to count
+    again. A row kept for another milestone order, or by hour before slices (its `slices`
+    empty), is counted again whole."""
+    marked = JourneyStaleDay.objects.filter(journey=journey, day__range=(first, last))
+    if marked_before is not None:
+        marked = marked.filter(first_marked_at__lt=marked_before)
     marks = {
         (day, number): marked_at
-        for day, number, marked_at in JourneyStaleDay.objects.filter(
-            journey=journey, day__range=(first, last)
-        ).values_list("day", "slice", "marked_at")
+        for day, number, marked_at in marked.values_list("day", "slice", "marked_at")
     }
     current = {
         day
@@ -144,26 +147,49 @@ def _stale(
     return current, marks, whole, partial
 
 
-def rollup_days(journey: Journey, milestones: list[Milestone], first: date, last: date) -> None:
+def rollup_days(
+    journey: Journey,
+    milestones: list[Milestone],
+    first: date,
+    last: date,
+    *,
+    every_mark: bool = False,
+) -> None:
     """Make the rollups of each UTC start day first..last current, counting again (and saving)
     first what is stale: the slices marked after a commit changed them, and whole days that are
-    missing or kept for another milestone order. Reads no counts when nothing is stale."""
+    missing or kept for another milestone order. Reads no counts when nothing is stale.
+
+    A report (the default) leaves the slices first marked less than
+    MILEPOST_ROLLUP_FRESH_SECONDS ago to the refresh that their commit woke, which counts them
+    meanwhile (`every_mark`), and answers from the stored rows: exact up to that long ago."""
     ids = [int(m.pk) for m in milestones]
-    if _all_current(journey, ids, first, last):
+    marked_before = None if every_mark else report_marked_before()
+    if _all_current(journey, ids, first, last, marked_before):
         return
     with transaction.atomic():
         _lock(journey)
         # Read under the lock: another refresh may have done the work meanwhile, and only the
         # marks read here, before counting, are cleared after it.
-        _, marks, whole, partial = _stale(journey, ids, first, last)
-        _count_whole_days(journey, milestones, whole, marks)
-        _count_slices(journey, milestones, partial, marks)
+        counted_from = timezone.now()
+        _, marks, whole, partial = _stale(journey, ids, first, last, marked_before)
+        _count_whole_days(journey, milestones, whole, marks, counted_from)
+        _count_slices(journey, milestones, partial, marks, counted_from)
 
 
-def _all_current(journey: Journey, ids: list[int], first: date, last: date) -> bool:
+def report_marked_before() -> datetime:
+    """Marks first set before this a report counts itself; later ones are the refresh's."""
+    return timezone.now() - timedelta(seconds=settings.MILEPOST_ROLLUP_FRESH_SECONDS)
+
+
+def _all_current(
+    journey: Journey, ids: list[int], first: date, last: date, marked_before: datetime | None
+) -> bool:
     """Whether every day first..last has its rollup row, counted by quarter hour for these
-    milestones and without a stale mark: one query, a report's usual case."""
+    milestones and without a stale mark (first set before `marked_before`, if given): one
+    query, a report's usual case."""
     marked = JourneyStaleDay.objects.filter(journey_id=OuterRef("journey_id"), day=OuterRef("day"))
+    if marked_before is not None:
+        marked = marked.filter(first_marked_at__lt=marked_before)
     rows = list(
         JourneyDayRollup.objects.filter(
             journey=journey, day__range=(first, last), slices__isnull=False
@@ -190,6 +216,7 @@ def _count_whole_days(
     milestones: list[Milestone],
     whole: list[date],
     marks: dict[tuple[date, int], datetime],
+    counted_from: datetime,
 ) -> dict[date, dict[str, Any]]:
     ids = [int(m.pk) for m in milestones]
     counted: dict[date, dict[str, Any]] = {}
@@ -213,6 +240,7 @@ def _count_whole_days(
             slices=day_slices,
             durations=durations,
             marks_seen={key: at for key, at in marks.items() if key[0] in day_slices},
+            counted_from=counted_from,
         )
         counted |= day_slices
     return counted
@@ -223,6 +251,7 @@ def _count_slices(
     milestones: list[Milestone],
     partial: dict[date, set[int]],
     marks: dict[tuple[date, int], datetime],
+    counted_from: datetime,
 ) -> dict[date, dict[str, Any]]:
     """Count the marked slices of stored days again and patch them into their rows."""
     if not partial:
@@ -272,6 +301,7 @@ def _count_slices(
         slices=patched,
         durations=durations,
         marks_seen={key: at for key, at in marks.items() if key[0] in patched},
+        counted_from=counted_from,
     )
     return patched
 
@@ -300,16 +330,17 @@ def _slices_counted(
     return counted
 
 
-def refresh_stale(*, limit: int = 50) -> int:
-    """Count again what commits marked stale, journey by journey (up to `limit` journeys), and
-    add up their running totals of durations, so a report finds its rollups current and reads
-    only stored rows. Run after commits by the scheduler (Celery beat in production); a report
-    that comes first does the same for what it reads. Returns the journeys refreshed."""
-    journey_ids = list(
-        JourneyStaleDay.objects.values_list("journey_id", flat=True)
-        .distinct()
-        .order_by("journey_id")[:limit]
-    )
+def refresh_stale(*, limit: int = 50, journey_ids: Collection[int] | None = None) -> int:
+    """Count again what commits marked stale, journey by journey (up to `limit` journeys, or
+    these journeys), and add up their running totals of durations, so a report finds its
+    rollups current and reads only stored rows. Run right after the commits that mark them
+    (analytics/rollup_refresh.py) and every MILEPOST_ROLLUP_REFRESH_SECONDS; a report counts
+    itself what was marked longer than MILEPOST_ROLLUP_FRESH_SECONDS ago. Returns the journeys
+    refreshed."""
+    marked_journeys = JourneyStaleDay.objects.values_list("journey_id", flat=True)
+    if journey_ids is not None:
+        marked_journeys = marked_journeys.filter(journey_id__in=list(journey_ids))
+    journey_ids = list(marked_journeys.distinct().order_by("journey_id")[:limit])
     for journey in Journey.objects.filter(pk__in=journey_ids):
         marked = JourneyStaleDay.objects.filter(journey=journey).order_by("day")
         first_marked = marked.values_list("day", flat=True).first()
@@ -325,7 +356,7 @@ def refresh_stale(*, limit: int = 50) -> int:
         milestones = journey_milestones(journey)
         first = max(first_marked, first_started.astimezone(UTC).date())
         if first <= last_marked:
-            rollup_days(journey, milestones, first, last_marked)
+            rollup_days(journey, milestones, first, last_marked, every_mark=True)
         if milestones:
             last = max(last_marked, timezone.now().astimezone(UTC).date())
             stored_last = (

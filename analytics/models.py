@@ -120,7 +120,9 @@ class JourneyStaleDay(models.Model):
     (analytics/journey_rollups.py). `slice` -1 marks the whole day.
 
     `marked_at` moves on every new mark, so a refresh only clears the marks it saw, never one
-    that arrived while it was counting."""
+    that arrived while it was counting. `first_marked_at` does not move: since then the slice
+    has changes nobody counted, and a report counts it itself once that is longer ago than
+    MILEPOST_ROLLUP_FRESH_SECONDS (the refresh, woken after the commit, counts it first)."""
 
     WHOLE_DAY = -1
 
@@ -128,6 +130,7 @@ class JourneyStaleDay(models.Model):
     day = models.DateField()
     slice = models.SmallIntegerField(default=WHOLE_DAY)
     marked_at = models.DateTimeField(default=timezone.now)
+    first_marked_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [

@@ -1,9 +1,10 @@
 """Keep the journey rollups current from what onboarding/ recorded.
 
 A receiver marks the (journey, UTC start day, quarter hour of start) stale after commit with one
-indexed upsert and never scans; the scheduler (analytics.tasks.refresh_journey_rollups) counts
-the marked slices again within seconds, and a report that reads one first counts it itself
-(analytics/journey_rollups.py). onboarding's domain signals
+indexed upsert and never scans, and wakes the refresh (analytics/rollup_refresh.py), which
+counts the marked slices again, usually within a second; a report counts a mark itself only
+once it is older than MILEPOST_ROLLUP_FRESH_SECONDS (analytics/journey_rollups.py). onboarding's
+domain signals
 cover new starts and completions. Erasures, deleted completions and a journey start moved to
 a signup time learnt later send none, so Django's model signals on JourneyProgress and
 MilestoneCompletion cover those (marked after commit, when a cascade has finished).

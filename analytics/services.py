@@ -16,6 +16,7 @@ from django.http import QueryDict
 from django.utils.text import slugify
 from django.utils.timezone import now as timezone_now
 
+from analytics import rollup_refresh
 from analytics.inputs import MAX_ADOPTION_FEATURES, ReportInputError, check_known_event
 from analytics.models import JourneyDayRollup, JourneyDurationCut, JourneyStaleDay, SavedReport
 from analytics.report import lifecycle
@@ -189,8 +190,9 @@ def lifecycle_stages_refresh_due() -> int:
 
 def journey_slice_mark_stale(*, journey_id: int, started_at: datetime) -> None:
     """Mark the rollup slice (UTC day and quarter hour) of people whose journey started at
-    `started_at` as out of date, after the commit that changed it. The scheduler counts the
-    slice again within seconds; a report that reads it first does so itself."""
+    `started_at` as out of date, after the commit that changed it. The refresh it wakes
+    (analytics/rollup_refresh.py) counts the slice again, usually within a second; a report
+    that reads it first counts it itself only once MILEPOST_ROLLUP_FRESH_SECONDS have passed."""
     instant = started_at.astimezone(UTC)
     _mark_stale(journey_id, instant.date(), (instant.hour * 60 + instant.minute) // 15)
 
@@ -209,19 +211,21 @@ def _mark_stale(journey_id: int, day: date, number: int) -> None:
 def _mark_stale_many(slices: Sequence[tuple[int, date, int]]) -> None:
     # One upsert per slice on the (journey, day, slice) unique index, which writes nothing
     # when the journey is gone (its rollups went with it); one commit for all (a lone upsert
-    # is its own transaction: no BEGIN and COMMIT round trips around it).
+    # is its own transaction: no BEGIN and COMMIT round trips around it). `first_marked_at`
+    # stays as it was on a slice marked already: its oldest change not counted yet.
     marked_at = connection.ops.adapt_datetimefield_value(timezone_now())
     together = transaction.atomic(savepoint=False) if len(slices) > 1 else nullcontext()
     with together, connection.cursor() as cursor:
         for journey_id, day, number in slices:
             cursor.execute(  # table names only are interpolated; values are parameters
                 f"""
-                INSERT INTO {STALE_DAY} (journey_id, day, slice, marked_at)
-                SELECT id, %s, %s, %s FROM {JOURNEY} WHERE id = %s
+                INSERT INTO {STALE_DAY} (journey_id, day, slice, marked_at, first_marked_at)
+                SELECT id, %s, %s, %s, %s FROM {JOURNEY} WHERE id = %s
                 ON CONFLICT (journey_id, day, slice) DO UPDATE SET marked_at = excluded.marked_at
                 """,  # noqa: S608
-                [day, number, marked_at, journey_id],
+                [day, number, marked_at, marked_at, journey_id],
             )
+    rollup_refresh.refresh_soon({journey_id for journey_id, _, _ in slices})
 
 
 def journey_progress_mark_stale(*, end_user_id: int, journey_id: int) -> None:
@@ -262,10 +266,12 @@ def journey_rollups_store(
     slices: dict[date, dict[str, Any]],
     durations: dict[date, DayDurations],
     marks_seen: dict[tuple[date, int], datetime],
+    counted_from: datetime | None = None,
 ) -> None:
     """Save freshly counted days (whole, or with some slices counted again) and clear the stale
     marks that were read before counting them; a mark set while the count ran has a later
-    `marked_at` and stays.
+    `marked_at` and stays, its changes not counted since `counted_from` (when the marks were
+    read: what committed before, the count saw).
 
     The days' durations are saved beside their counts (an empty day has none), and the running
     totals of durations from the first saved day on are emptied, those inside days
@@ -323,10 +329,17 @@ def journey_rollups_store(
             ).exclude(durations=None).update(durations=None, summary=None)
         seen = list(marks_seen.items())
         for offset in range(0, len(seen), 200):
-            clear = Q()
+            clear, counted = Q(), Q()
             for (day, number), marked_at in seen[offset : offset + 200]:
                 clear |= Q(day=day, slice=number, marked_at__lte=marked_at)
+                counted |= Q(day=day, slice=number)
             JourneyStaleDay.objects.filter(clear, journey=journey).delete()
+            if counted_from is not None:
+                # A mark that moved on while the count ran waits for the next count with
+                # changes from after the count began only: not yet a reader's work.
+                JourneyStaleDay.objects.filter(
+                    counted, journey=journey, first_marked_at__lt=counted_from
+                ).update(first_marked_at=counted_from)
 
 
 def journey_duration_totals_store(

@@ -12,6 +12,12 @@ milepost_bench_rollups, created if missing) and reused by later runs.
 "Late in the UTC day" is simulated without waiting for it: the people who started in the last
 `--today-hours` hours (default 23.5) are moved into today, so today holds as many starts as a
 day ending at 23:30 UTC would.
+
+After commits: a read right after completions (before the refresh they woke has landed) against
+an all-current read of the same run, the same marks once older than MILEPOST_ROLLUP_FRESH_SECONDS
+(which the read counts itself), and how long after a commit its refresh has landed: with the
+embedded loop, or with REDIS_URL set, production's way (each commit queues a Celery task; the
+bench starts a worker).
 """
 
 from __future__ import annotations
@@ -238,7 +244,8 @@ def measure(journey: Any, repeat: int, zones: list[str]) -> None:
 def keep_current(journey: Any, repeat: int, baseline: float, zones: list[str]) -> None:
     """Completions recorded now (people who started today), each marking its quarter hour after
     commit; the refresh the scheduler runs; reads after it in each zone (the refresh added up
-    again the running totals up to the zones' midnights today), and a read that finds marks."""
+    again the running totals up to the zones' midnights today); a read right after commits
+    (before their refresh), and how long after a commit its refresh has landed."""
     import statistics
 
     from django.utils import timezone
@@ -295,25 +302,180 @@ def keep_current(journey: Any, repeat: int, baseline: float, zones: list[str]) -
             repeat,
         )
         in_zones.append(f"{zone} {zone_ms:.1f} ms ({zone_ms / baseline:.2f}x)")
-    # A read that finds 8 quarter hours marked (the scheduler has not run yet) counts them.
-    pending = []
-    for _ in range(5):
+    # Reads right after completions that marked up to 8 quarter hours: the refresh they woke
+    # has not landed yet, so the stored rows answer; then the same marks as if the refresh had
+    # been down for longer than MILEPOST_ROLLUP_FRESH_SECONDS, which the read counts itself
+    # (what every read before the refresh did before).
+    from django.conf import settings
+
+    from analytics.models import JourneyStaleDay
+
+    pending, pending_old = [], []
+    second = journey.milestones.get(position=1)
+    old = timedelta(seconds=settings.MILEPOST_ROLLUP_FRESH_SECONDS + 1)
+
+    def completed_and_marked() -> None:
         for who in people[:8]:
-            recording.milestone_complete(end_user=who, milestone=journey.milestones.get(position=1))
+            recording.milestone_complete(end_user=who, milestone=second)
             services.journey_progress_mark_stale(end_user_id=who.pk, journey_id=journey.pk)
+
+    for _ in range(repeat):
+        journey_rollups.refresh_stale()  # the earlier commits' refresh has landed
+        completed_and_marked()
         began = time.perf_counter()
         both()
         pending.append((time.perf_counter() - began) * 1000)
+    journey_rollups.refresh_stale()
+    for _ in range(repeat):
+        completed_and_marked()
+        JourneyStaleDay.objects.filter(journey=journey).update(first_marked_at=timezone.now() - old)
+        began = time.perf_counter()
+        both()
+        pending_old.append((time.perf_counter() - began) * 1000)
+    journey_rollups.refresh_stale()
+    current = median_ms(both, repeat)
+    # People who started today and have not reached the first milestone: each completion
+    # changes a count.
+    newcomers = list(
+        EndUser.objects.filter(
+            pk__in=JourneyProgress.objects.filter(journey=journey, started_at__gte=midnight)
+            .exclude(
+                end_user_id__in=MilestoneCompletion.objects.filter(
+                    milestone=journey.milestones.get(position=0)
+                ).values("end_user_id")
+            )
+            .values("end_user_id")[:repeat]
+        )
+    )
+    celery = bool(os.environ.get("REDIS_URL"))
+    landed = (freshness_celery if celery else freshness)(journey, newcomers, repeat)
     print(
         f"\nkept current: {len(people)} completions recorded by people who started today"
         f" (median {statistics.median(write_ms):.1f} ms each, the whole write path), the mark"
         f" alone median {statistics.median(mark_ms):.2f} ms; {marked} quarter hours marked,"
         f" refreshed in {refresh_ms:.0f} ms; then funnel + velocity (UTC) {after:.1f} ms"
-        f" ({after / baseline:.2f}x baseline), in each zone {', '.join(in_zones)};"
-        f" a read finding up to 8 marked quarter hours"
-        f" {statistics.median(pending):.1f} ms (median of 5)",
+        f" ({after / baseline:.2f}x baseline), in each zone {', '.join(in_zones)}",
         flush=True,
     )
+    print(
+        f"a read right after completions that marked up to 8 quarter hours (their refresh not"
+        f" landed yet) {statistics.median(pending):.1f} ms (median of {repeat}),"
+        f" {statistics.median(pending) / current:.2f}x an all-current read of the same run"
+        f" ({current:.1f} ms); the same marks older than the bound, counted by the read itself,"
+        f" {statistics.median(pending_old):.1f} ms"
+        f" ({statistics.median(pending_old) / current:.2f}x)",
+        flush=True,
+    )
+    how = "a Celery worker's task queued by the commit" if celery else "embedded loop woken"
+    print(
+        f"freshness ({how}, {len(landed)} commits one at a time):"
+        f" counts stored {ms_range(landed, 0)} after commit, the running totals added up"
+        f" {ms_range(landed, 1)} after commit",
+        flush=True,
+    )
+
+
+def ms_range(samples: list[tuple[float, float]], index: int) -> str:
+    import statistics
+
+    values = [sample[index] for sample in samples]
+    return (
+        f"median {statistics.median(values):.0f} ms (min {min(values):.0f}, max {max(values):.0f})"
+    )
+
+
+def landed_after_commits(
+    journey: Any, people: list[Any], samples: int
+) -> list[tuple[float, float]]:
+    """Commit a first completion per person, one at a time, each after the previous one has
+    landed: milliseconds from its commit until its mark is gone (counts stored), and until the
+    running totals it emptied are added up again."""
+    from analytics.models import JourneyDayRollup, JourneyStaleDay
+    from onboarding import recording
+
+    marks = JourneyStaleDay.objects.filter(journey=journey)
+    emptied = JourneyDayRollup.objects.filter(journey=journey, durations_total__isnull=True)
+
+    def wait(done: Any) -> float:
+        deadline = time.perf_counter() + 60
+        while not done():
+            if time.perf_counter() > deadline:
+                raise SystemExit("the refresh did not land within 60 s")
+            time.sleep(0.005)
+        return time.perf_counter()
+
+    wait(lambda: not marks.exists() and not emptied.exists())
+    first = journey.milestones.get(position=0)
+    landed = []
+    for who in people[:samples]:
+        recording.milestone_complete(end_user=who, milestone=first)
+        committed = time.perf_counter()
+        stored = wait(lambda: not marks.exists())
+        totals = wait(lambda: not emptied.exists())
+        landed.append(((stored - committed) * 1000, (totals - committed) * 1000))
+    return landed
+
+
+def freshness_celery(journey: Any, people: list[Any], samples: int) -> list[tuple[float, float]]:
+    """As `freshness`, production's way: REDIS_URL set, each commit queues the journey's
+    refresh (coalesced) for a real Celery worker (solo pool) started here."""
+    import signal
+    import subprocess
+
+    from django.db import connection
+
+    from analytics import journey_rollups, rollup_refresh
+
+    script = (
+        "from milepost.celery import app;"
+        "app.worker_main(['worker', '--pool=solo', '--loglevel=WARNING', '--without-mingle',"
+        " '--without-gossip', '-n', 'bench-rollups@%h'])"
+    )
+    worker = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", script], cwd=ROOT, start_new_session=True
+    )
+    try:
+        journey_rollups.refresh_stale()
+        # Tasks queued above, with no worker yet, expired: none is queued any more.
+        rollup_refresh.refresh_taken([journey.pk])
+        # The worker's first task (it takes a few seconds to start) is not a sample.
+        landed_after_commits(journey, people[:1], 1)
+        return landed_after_commits(journey, people[1:], samples)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        connection.close()
+
+
+def freshness(journey: Any, people: list[Any], samples: int) -> list[tuple[float, float]]:
+    """Commits one at a time with the embedded refresh loop running (as `run_milepost` runs
+    it, on its own event loop and threads): how long after each commit its quarter hour's
+    counts are stored (its mark is gone) and the running totals it emptied are added up."""
+    import asyncio
+    import contextlib
+    import threading
+
+    from django.db import connection
+
+    from analytics import rollup_refresh, scheduler
+
+    async def refresh_until_cancelled() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await scheduler.run_rollup_refresh()
+
+    loop = asyncio.new_event_loop()
+    refreshing = loop.create_task(refresh_until_cancelled())
+    runner = threading.Thread(target=loop.run_until_complete, args=(refreshing,), daemon=True)
+    runner.start()
+    try:
+        deadline = time.perf_counter() + 60
+        while not rollup_refresh.loop_listening() and time.perf_counter() < deadline:
+            time.sleep(0.005)
+        return landed_after_commits(journey, people, samples)
+    finally:
+        loop.call_soon_threadsafe(refreshing.cancel)
+        runner.join(10)
+        connection.close()
 
 
 def args_users(journey: Any) -> int:

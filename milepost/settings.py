@@ -353,6 +353,10 @@ CELERY_BEAT_SCHEDULE["analytics-export"] = {
 # it changed; every MILEPOST_ROLLUP_REFRESH_SECONDS the marked quarter hours are counted again,
 # so journey funnel and velocity read stored rows only.
 MILEPOST_ROLLUP_REFRESH_SECONDS = env_int("MILEPOST_ROLLUP_REFRESH_SECONDS", 5, minimum=1)
+# A commit also wakes the refresh at once (analytics/rollup_refresh.py), so a report answers
+# from the stored rows and leaves quarter hours marked less than this long ago to it; older
+# marks (the refresh is down or behind) it counts itself. Reports lag commits by at most this.
+MILEPOST_ROLLUP_FRESH_SECONDS = env_int("MILEPOST_ROLLUP_FRESH_SECONDS", 10, minimum=0)
 CELERY_BEAT_SCHEDULE["journey-rollups-refresh"] = {
     "task": "analytics.tasks.refresh_journey_rollups",
     "schedule": float(MILEPOST_ROLLUP_REFRESH_SECONDS),

@@ -93,8 +93,10 @@ def journey_funnel(
     evaluated in the database by segment_members).
 
     Without a breakdown, whole UTC days and quarter hours come from the journey rollups
-    (JourneyDayRollup, kept current after each commit: analytics/journey_rollups.py): the
-    same numbers as a full live count, which `fresh=True` forces.
+    (JourneyDayRollup, counted again right after each commit: analytics/journey_rollups.py):
+    the same numbers as a full live count, which `fresh=True` forces, once the refresh a
+    commit woke has landed (within about a second; a read counts itself a change left longer
+    than MILEPOST_ROLLUP_FRESH_SECONDS).
     """
     milestones = journey_rollups.journey_milestones(journey)
     n = len(milestones)

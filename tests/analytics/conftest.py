@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -42,3 +42,15 @@ def track() -> Callable[..., Event]:
         )
 
     return make
+
+
+def marks_aged(seconds: float | None = None) -> None:
+    """Every journey rollup mark made older than MILEPOST_ROLLUP_FRESH_SECONDS (or `seconds`):
+    as if the refresh its commit woke had been down since."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from analytics.models import JourneyStaleDay
+
+    age = settings.MILEPOST_ROLLUP_FRESH_SECONDS + 1 if seconds is None else seconds
+    JourneyStaleDay.objects.update(first_marked_at=timezone.now() - timedelta(seconds=age))

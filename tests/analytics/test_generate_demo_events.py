@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.utils import timezone
 
+from analytics import tasks
 from analytics.inputs import DateRange
 from analytics.models import JourneyDayRollup, JourneyStaleDay
 from analytics.report import journey_funnel, milestone_velocity
@@ -94,6 +95,7 @@ def test_the_journey_funnel_of_generated_people_matches_the_live_count(workspace
     generate(workspace, "--users", 300, "--days", 30)
 
     assert JourneyStaleDay.objects.filter(journey=journey).exists()
+    tasks.refresh_journey_rollups()  # the server's refresh, every few seconds
     after = journey_funnel.journey_funnel(journey=journey, date_range=days)
     assert after.steps[0].users == before.steps[0].users + 300
     assert after == journey_funnel.journey_funnel(journey=journey, date_range=days, fresh=True)

@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from analytics import receivers, services
+from analytics import receivers, services, tasks
 from analytics.inputs import DateRange
 from analytics.models import JourneyDayRollup, JourneyStaleDay
 from analytics.report import journey_funnel
 from onboarding import recording
 from onboarding.models import ErasureRecord
 from onboarding.signals import journey_started, milestone_completed
-from tests.analytics.conftest import at
+from tests.analytics.conftest import at, marks_aged
 from tests.factories import (
     JourneyFactory,
     JourneyProgressFactory,
@@ -130,6 +132,7 @@ def test_a_completion_recorded_after_a_read_shows_in_the_next_read(
         recording.milestone_complete(
             end_user=late, milestone=journey.milestones.get(key="installed"), at=at(20)
         )
+    tasks.refresh_journey_rollups()  # as the refresh the commit woke does
 
     after = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     assert after.steps[1].users == before.steps[1].users + 1
@@ -147,6 +150,7 @@ def test_a_person_who_starts_a_journey_after_a_read_is_counted(
         recording.milestone_complete(
             end_user=newcomer, milestone=journey.milestones.get(key="installed"), at=at(4, 13)
         )
+    tasks.refresh_journey_rollups()
 
     result = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     assert result.steps[0].users == 13
@@ -160,6 +164,7 @@ def test_erasing_a_person_takes_them_out_of_the_rollup_funnel(
 
     with django_capture_on_commit_callbacks(execute=True):
         recording.end_user_erase(end_user=crowd[0], requested_by=ErasureRecord.Requester.SECRET_KEY)
+    tasks.refresh_journey_rollups()
 
     result = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
     assert result.steps[0].users == 11
@@ -176,6 +181,7 @@ def test_a_journey_start_moved_to_another_day_moves_the_person(
     with django_capture_on_commit_callbacks(execute=True):
         progress.started_at = at(25)
         progress.save(update_fields=["started_at"])
+    tasks.refresh_journey_rollups()
 
     assert journey_funnel.journey_funnel(journey=journey, date_range=five_days).steps[0].users == 6
     assert journey_funnel.journey_funnel(
@@ -250,10 +256,12 @@ def test_a_receiver_marks_the_quarter_hour_of_the_start_stale_with_a_lookup_and_
     assert list(JourneyStaleDay.objects.values_list("day", "slice")) == [(date(2025, 3, 3), 95)]
 
 
-def test_a_mark_set_while_a_slice_was_counted_again_is_kept(journey):
+def test_a_mark_set_while_a_slice_was_counted_again_is_kept_as_new_for_reports(journey):
     services.journey_slice_mark_stale(journey_id=journey.pk, started_at=at(3, 0, 5))
+    marks_aged()
     seen = JourneyStaleDay.objects.get().marked_at
     services.journey_slice_mark_stale(journey_id=journey.pk, started_at=at(3, 0, 10))
+    counted_from = timezone.now()
 
     services.journey_rollups_store(
         journey=journey,
@@ -261,9 +269,12 @@ def test_a_mark_set_while_a_slice_was_counted_again_is_kept(journey):
         slices={date(2025, 3, 3): services.empty_slices(0)},
         durations={},
         marks_seen={(date(2025, 3, 3), 0): seen},
+        counted_from=counted_from,
     )
 
-    assert JourneyStaleDay.objects.filter(day=date(2025, 3, 3), slice=0).exists()
+    kept = JourneyStaleDay.objects.get(day=date(2025, 3, 3), slice=0)
+    # Only what committed after the count began is left: the refresh's, not yet a report's.
+    assert kept.first_marked_at == counted_from
 
 
 def test_the_rollups_use_utc_days_whatever_the_time_zone_of_the_start(journey, person):
@@ -276,22 +287,66 @@ def test_the_rollups_use_utc_days_whatever_the_time_zone_of_the_start(journey, p
     assert JourneyDayRollup.objects.get(journey=journey, day=date(2025, 3, 4)).started == 1
 
 
-def test_a_completion_today_shows_at_once_in_the_funnel(
-    journey, crowd, django_capture_on_commit_callbacks
+def test_a_read_right_after_a_completion_today_answers_from_the_stored_rows_until_the_refresh(
+    journey, crowd, django_capture_on_commit_callbacks, django_assert_max_num_queries
 ):
     recent_days = DateRange(timezone.now().date() - timedelta(days=3), timezone.now().date())
     before = journey_funnel.journey_funnel(journey=journey, date_range=recent_days)
-
+    current_read = queries_of_a_read(journey, recent_days)
     with django_capture_on_commit_callbacks(execute=True):
         recording.milestone_complete(
             end_user=crowd[-1], milestone=journey.milestones.get(key="campaign")
         )
+    with django_assert_max_num_queries(current_read):
+        at_once = journey_funnel.journey_funnel(journey=journey, date_range=recent_days)
+
+    tasks.refresh_journey_rollups()  # as the refresh the commit woke does, within a second
 
     after = journey_funnel.journey_funnel(journey=journey, date_range=recent_days)
+    assert at_once == before  # the stored rows, counted before the completion
     assert after.steps[2].reached == before.steps[2].reached + 1
     assert after == journey_funnel.journey_funnel(
         journey=journey, date_range=recent_days, fresh=True
     )
+
+
+def queries_of_a_read(journey, date_range):
+    with CaptureQueriesContext(connection) as read:
+        journey_funnel.journey_funnel(journey=journey, date_range=date_range)
+    return len(read.captured_queries)
+
+
+def test_a_report_counts_a_completion_itself_once_its_mark_is_older_than_the_bound(
+    journey, crowd, django_capture_on_commit_callbacks
+):
+    before = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
+    with django_capture_on_commit_callbacks(execute=True):
+        recording.milestone_complete(
+            end_user=crowd[1], milestone=journey.milestones.get(key="installed"), at=at(20)
+        )
+    assert journey_funnel.journey_funnel(journey=journey, date_range=MARCH) == before
+
+    marks_aged()  # the refresh is down
+
+    after = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
+    assert after.steps[1].users == before.steps[1].users + 1
+    assert after == journey_funnel.journey_funnel(journey=journey, date_range=MARCH, fresh=True)
+    assert not JourneyStaleDay.objects.filter(journey=journey).exists()
+
+
+def test_a_quarter_hour_marked_again_and_again_is_counted_by_a_report_from_its_first_mark(
+    journey, crowd, person
+):
+    """A steady stream of completions keeps moving the mark: the bound runs from the first."""
+    before = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
+    start(journey, person("newcomer"), at(4, 12))
+    services.journey_slice_mark_stale(journey_id=journey.pk, started_at=at(4, 12))
+    marks_aged()
+    services.journey_slice_mark_stale(journey_id=journey.pk, started_at=at(4, 12, 1))
+
+    after = journey_funnel.journey_funnel(journey=journey, date_range=MARCH)
+
+    assert after.steps[0].users == before.steps[0].users + 1
 
 
 def test_a_time_zones_partial_day_is_read_from_the_slices_of_its_utc_day(journey, crowd):

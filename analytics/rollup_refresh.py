@@ -1,0 +1,85 @@
+"""The journey rollups' refresh, asked for right after a commit marks quarter hours stale, so
+their counts are written within about a second rather than at the next periodic tick (which
+stays, as the safety net) and a report finds them current (analytics/journey_rollups.py).
+
+- Embedded: the in-process loop (analytics.scheduler.run_rollup_refresh) waits on an event that
+  the committing thread sets: no round trip, whatever the number of commits.
+- Production: one Celery task per journey, coalesced by a cache key (Redis `SET NX`, one round
+  trip per journey per batch of commits): while it is set a refresh is queued and nothing more
+  is enqueued. The task removes the key before it reads the marks, so a commit after that
+  queues the next one: at most one refresh queued per journey however many batches commit.
+
+Both run after the batch's marks are written, off the socket's answer (which goes at commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection, Iterator
+
+from celery import current_app
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+TASK = "analytics.tasks.refresh_journey_rollups"
+
+# The embedded loop waiting for commits: its event loop and the event a commit sets.
+_listening: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+
+
+def queued_key(journey_id: int) -> str:
+    return f"analytics:rollup-refresh-queued:{journey_id}"
+
+
+def queued_seconds() -> int:
+    """How long a queued refresh holds off the next: by then it has run, or it is lost (its
+    message expires with the key) and a later commit or the periodic tick queues another."""
+    return max(settings.MILEPOST_ROLLUP_FRESH_SECONDS, settings.MILEPOST_ROLLUP_REFRESH_SECONDS)
+
+
+def refresh_soon(journey_ids: Collection[int]) -> None:
+    """After commit: have these journeys' marked quarter hours counted now. A failure is
+    logged; the periodic refresh and the readers (for marks older than the bound) cover it."""
+    listening = _listening
+    if listening is not None:
+        loop, marked = listening
+        with contextlib.suppress(RuntimeError):  # the loop has just closed
+            loop.call_soon_threadsafe(marked.set)
+        return
+    if current_app.conf.task_always_eager:
+        # Embedded without its loop (a command, a test): a refresh run here would hold up the
+        # commit's caller; the next reader counts what is older than the bound.
+        return
+    try:
+        seconds = queued_seconds()
+        queued = sorted(j for j in set(journey_ids) if cache.add(queued_key(j), 1, seconds))
+        if queued:
+            current_app.send_task(TASK, kwargs={"journey_ids": queued}, expires=seconds)
+    except Exception:
+        logger.warning("could not queue the journey rollups' refresh", exc_info=True)
+
+
+def refresh_taken(journey_ids: Collection[int]) -> None:
+    """A queued refresh starts: commits from now on queue the next one."""
+    cache.delete_many([queued_key(j) for j in journey_ids])
+
+
+def loop_listening() -> bool:
+    """Whether this process's embedded loop is waiting for commits."""
+    return _listening is not None
+
+
+@contextlib.contextmanager
+def listening(marked: asyncio.Event) -> Iterator[None]:
+    """While open, commits in this process set `marked` (on its event loop) instead of
+    enqueueing a task."""
+    global _listening  # one embedded loop per process
+    _listening = (asyncio.get_running_loop(), marked)
+    try:
+        yield
+    finally:
+        _listening = None
