@@ -10,6 +10,9 @@ stays, as the safety net) and a report finds them current (analytics/journey_rol
   queues the next one: at most one refresh queued per journey however many batches commit.
 
 Both run after the batch's marks are written, off the socket's answer (which goes at commit).
+In production the round trips run on a thread of their own (`_Sender`): the group commit's
+after-commit work, which the socket's next message waits for, only notes the journeys, and
+commits that come while a round trip runs are queued together by the next.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Collection, Iterator
 
 from celery import current_app
@@ -54,6 +58,11 @@ def refresh_soon(journey_ids: Collection[int]) -> None:
         # Embedded without its loop (a command, a test): a refresh run here would hold up the
         # commit's caller; the next reader counts what is older than the bound.
         return
+    _sender.owe(journey_ids)
+
+
+def _queue(journey_ids: Collection[int]) -> None:
+    """One Celery refresh for those of these journeys that have none queued yet."""
     try:
         seconds = queued_seconds()
         queued = sorted(j for j in set(journey_ids) if cache.add(queued_key(j), 1, seconds))
@@ -61,6 +70,39 @@ def refresh_soon(journey_ids: Collection[int]) -> None:
             current_app.send_task(TASK, kwargs={"journey_ids": queued}, expires=seconds)
     except Exception:
         logger.warning("could not queue the journey rollups' refresh", exc_info=True)
+
+
+class _Sender:
+    """The journeys whose refresh is owed, queued by a thread of this process (started on first
+    use) as soon as it is free."""
+
+    def __init__(self) -> None:
+        self._owed: set[int] = set()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def owe(self, journey_ids: Collection[int]) -> None:
+        with self._lock:
+            self._owed.update(journey_ids)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="milepost-rollup-refresh", daemon=True
+                )
+                self._thread.start()
+        self._ready.set()
+
+    def _run(self) -> None:
+        while True:
+            self._ready.wait()
+            self._ready.clear()
+            with self._lock:
+                owed, self._owed = self._owed, set()
+            if owed:
+                _queue(owed)
+
+
+_sender = _Sender()
 
 
 def refresh_taken(journey_ids: Collection[int]) -> None:
