@@ -114,6 +114,11 @@ def run(checkout: Path, mode: str, rounds: int) -> tuple[float, float, int]:
     return float(output[-3]), float(output[-2]), int(output[-1])
 
 
+def worktree(*args: str) -> None:
+    git = ["git", "-C", str(ROOT), "worktree", *args]
+    subprocess.run(git, check=True, capture_output=True)  # noqa: S603 - git, our repository
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("socket", "api", "both"), default="both")
@@ -132,20 +137,7 @@ def main() -> None:
         checkouts = {"this checkout": ROOT}
         if options.before:
             before = Path(scratch) / "before"
-            subprocess.run(  # noqa: S603, S607 - git, our repository
-                [
-                    "git",
-                    "-C",
-                    str(ROOT),
-                    "worktree",
-                    "add",
-                    "--detach",
-                    str(before),
-                    options.before,
-                ],
-                check=True,
-                capture_output=True,
-            )
+            worktree("add", "--detach", str(before), options.before)
             checkouts = {options.before: before, **checkouts}
         try:
             for mode in modes:
@@ -163,10 +155,7 @@ def main() -> None:
                     )
         finally:
             if options.before:
-                subprocess.run(  # noqa: S603, S607
-                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)],
-                    check=False,
-                )
+                worktree("remove", "--force", str(before))
 
 
 if __name__ == "__main__":
