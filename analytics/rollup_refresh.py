@@ -73,8 +73,8 @@ def _queue(journey_ids: Collection[int]) -> None:
 
 
 class _Sender:
-    """The journeys whose refresh is owed, queued by a thread of this process (started on first
-    use) as soon as it is free."""
+    """The journeys whose refresh is owed, queued by a thread of this process (started when a
+    worker starts, or on first use) as soon as it is free."""
 
     def __init__(self) -> None:
         self._owed: set[int] = set()
@@ -82,17 +82,26 @@ class _Sender:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def owe(self, journey_ids: Collection[int]) -> None:
+    def start(self) -> None:
         with self._lock:
-            self._owed.update(journey_ids)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="milepost-rollup-refresh", daemon=True
                 )
                 self._thread.start()
+
+    def owe(self, journey_ids: Collection[int]) -> None:
+        with self._lock:
+            self._owed.update(journey_ids)
+        self.start()
         self._ready.set()
 
     def _run(self) -> None:
+        try:  # the broker connection made now rather than by the first refresh queued
+            with current_app.producer_or_acquire() as producer:
+                producer.connection.ensure_connection(max_retries=1)
+        except Exception as error:  # the first refresh queued tries again, and logs it
+            logger.info("could not reach the Celery broker yet: %r", error)
         while True:
             self._ready.wait()
             self._ready.clear()
@@ -103,6 +112,13 @@ class _Sender:
 
 
 _sender = _Sender()
+
+
+def prepare() -> None:
+    """At a worker's start (milepost/lifespan.py): in production, the sender's thread and its
+    broker connection are set up now, not by the commit of the worker's first hellos."""
+    if _listening is None and not current_app.conf.task_always_eager:
+        _sender.start()
 
 
 def refresh_taken(journey_ids: Collection[int]) -> None:

@@ -117,22 +117,39 @@ class DatabaseThreads(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._calls.put(None)
 
-    def release_connections(self, timeout: float = 5.0) -> None:
-        """Have every thread give its connection back now (before the pool is closed and its
-        database dropped, as a test run does at its end). Each thread takes one release and
-        waits for the others, so that none takes two."""
+    def on_each_thread(self, function: Callable[[], Any], timeout: float = 5.0) -> None:
+        """Blocking: run `function` once on every thread. Each thread takes one call and waits
+        for the others, so that none takes two. Raises the first error `function` raised, or
+        TimeoutError if some thread was still busy after `timeout` (it runs its call when
+        free)."""
         together = threading.Barrier(self.threads + 1, timeout=timeout)
+        errors: list[Exception] = []
 
-        def release() -> None:
-            close_old_connections()
-            together.wait()
+        def call() -> None:
+            try:
+                function()
+            except Exception as error:
+                errors.append(error)
+            finally:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    together.wait()
 
         for _ in range(self.threads):
-            self.submit(release)
+            self.submit(call)
         try:
             together.wait()
         except threading.BrokenBarrierError:
-            logger.warning("database threads still busy after %s s; not all released", timeout)
+            raise TimeoutError(f"database threads still busy after {timeout} s") from None
+        if errors:
+            raise errors[0]
+
+    def release_connections(self, timeout: float = 5.0) -> None:
+        """Have every thread give its connection back now (before the pool is closed and its
+        database dropped, as a test run does at its end)."""
+        try:
+            self.on_each_thread(close_old_connections, timeout)
+        except Exception as error:
+            logger.warning("database threads' connections not all released: %r", error)
 
     def _serve(self) -> None:
         kept = False

@@ -21,11 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextlib.contextmanager
 def uvicorn_server(
-    env: dict[str, str], *, workers: int = 1, command: Sequence[str] = ()
+    env: dict[str, str],
+    *,
+    workers: int = 1,
+    command: Sequence[str] = (),
+    log: Path | None = None,
 ) -> Iterator[str]:
     """Yields the server's base URL once /api/v1/health answers. `command`: another one that
-    serves Milepost and takes `--port` (e.g. `manage.py run_milepost`)."""
+    serves Milepost and takes `--port` (e.g. `manage.py run_milepost`); `log`: a file that
+    receives its output."""
     port = free_port()
+    files = contextlib.ExitStack()
+    output = files.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
     uvicorn = [sys.executable, "-m", "uvicorn", "milepost.asgi:application"]
     process = subprocess.Popen(  # noqa: S603 - our own server on loopback
         [
@@ -35,8 +42,8 @@ def uvicorn_server(
         cwd=ROOT,
         env=env,
         start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -54,3 +61,4 @@ def uvicorn_server(
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+        files.close()

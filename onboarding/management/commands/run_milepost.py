@@ -37,7 +37,7 @@ class Command(BaseCommand):
                     "milepost.asgi:application",
                     host=host,
                     port=port,
-                    lifespan="off",
+                    lifespan="on",  # milepost/lifespan.py: the worker set up before it serves
                     access_log=False,
                     timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 )
