@@ -9,6 +9,7 @@ after commit sends the domain signals and pushes progress.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -23,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, models, transaction
-from django.db.models import ExpressionWrapper, F, FilteredRelation, Q, Value, Window
+from django.db.models import ExpressionWrapper, F, FilteredRelation, Q, QuerySet, Value, Window
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import RowNumber
 from django.db.models.signals import post_delete, post_save
@@ -41,7 +42,7 @@ from onboarding import (
     surveys,
     translations,
 )
-from onboarding.lookups import any_of
+from onboarding.lookups import Statement, any_of, statement
 from onboarding.models import (
     Banner,
     Criterion,
@@ -333,6 +334,28 @@ def _fields(model: type[models.Model], names: Sequence[str]) -> list[models.Fiel
     ]
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_parts(
+    model: type[models.Model],
+    columns: tuple[str, ...],
+    unique: tuple[str, ...],
+    returning: tuple[str, ...],
+) -> tuple[list[models.Field[Any, Any]], str, str, str, str]:
+    """What an insert_new_rows statement is made of (the same for every batch): its fields, the
+    column list, the table, the conflict and returning clause, and json_to_recordset's record
+    type (each column's database type: a foreign key's took a dozen lookups to work out)."""
+    fields = _fields(model, columns)
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(f.column) for f in fields)
+    table = quote(model._meta.db_table)
+    tail = (
+        f"ON CONFLICT ({', '.join(quote(c) for c in unique)}) DO NOTHING "
+        f"RETURNING {', '.join(quote(c) for c in returning)}"
+    )
+    record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in fields)
+    return fields, names, table, tail, record
+
+
 def insert_new_rows(
     model: type[models.Model],
     columns: Sequence[str],
@@ -350,13 +373,8 @@ def insert_new_rows(
     of rows; a second row with the same key in one statement is skipped like any conflict."""
     if not rows:
         return []
-    fields = _fields(model, columns)
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(f.column) for f in fields)
-    table = quote(model._meta.db_table)
-    tail = (
-        f"ON CONFLICT ({', '.join(quote(c) for c in unique)}) DO NOTHING "
-        f"RETURNING {', '.join(quote(c) for c in returning)}"
+    fields, names, table, tail, record = _insert_parts(
+        model, tuple(columns), tuple(unique), tuple(returning)
     )
 
     def value(row: Any, f: models.Field[Any, Any]) -> Any:
@@ -369,7 +387,6 @@ def insert_new_rows(
         # in Python, with a regex per element to quote it, which cost more than the insert.
         # The whole document is encoded in native code (json_values.dumps); datetimes and UUIDs
         # go as their text.
-        record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in fields)
         document = json_values.dumps(
             [{f.column: getattr(row, f.attname) for f in fields} for row in rows]
         ).decode()
@@ -1095,38 +1112,60 @@ def _reached_by_count(
     """For each milestone, each end user whose events now meet its count (inside its window
     from their journey start), with the event with which it first held: one query for the
     whole batch and all its milestones (one ranked select per milestone, UNION ALL), the
-    min_count-th matching event per person by a window function."""
+    min_count-th matching event per person by a window function. On PostgreSQL each
+    milestone's select is compiled once (`_count_ranked_statement`)."""
     by_id = {milestone.id: milestone for milestone in open_ids}
-    selects = []
-    for milestone, user_ids in open_ids.items():
-        events = Event.objects.filter(end_user_id__any=user_ids, name=milestone.event_name)
-        for index, (name, value) in enumerate(milestone.event_properties):
-            events = events.alias(**{f"property_{index}": KeyTransform(name, "properties")}).filter(
-                **{f"property_{index}": value}
-            )
-        if milestone.window is not None:
-            start = F("end_user__progress__started_at")
-            events = events.filter(
-                end_user__progress__journey_id=milestone.journey_id,
-                timestamp__gte=start,
-                timestamp__lte=ExpressionWrapper(
-                    start + milestone.window, output_field=models.DateTimeField()
-                ),
-            )
-        ranked = events.annotate(
-            rank=Window(
-                RowNumber(), partition_by=[F("end_user_id")], order_by=[F("timestamp"), F("id")]
-            ),
-            milestone=Value(milestone.id, output_field=models.BigIntegerField()),
-        ).filter(rank=milestone.min_count)
-        selects.append(ranked.values_list("milestone", "end_user_id", "id", "timestamp"))
     reached: dict[LiveMilestone, dict[int, tuple[int, datetime]]] = defaultdict(dict)
-    if not selects:
+    if not open_ids:
         return reached
-    query = selects[0].union(*selects[1:], all=True) if len(selects) > 1 else selects[0]
-    for milestone_id, end_user_id, event_id, timestamp in query:
+    if connection.vendor == "postgresql":
+        statements = [
+            (_count_ranked_statement(milestone), sorted(user_ids))
+            for milestone, user_ids in open_ids.items()
+        ]
+        sql = " UNION ALL ".join(f"({statement.sql})" for statement, _ in statements)
+        params = [p for statement, ids in statements for p in statement.with_list(ids)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows: Iterable[tuple[int, int, int, datetime]] = cursor.fetchall()
+    else:
+        selects = [_count_ranked(milestone, user_ids) for milestone, user_ids in open_ids.items()]
+        rows = selects[0].union(*selects[1:], all=True) if len(selects) > 1 else selects[0]
+    for milestone_id, end_user_id, event_id, timestamp in rows:
         reached[by_id[milestone_id]][end_user_id] = (event_id, timestamp)
     return reached
+
+
+def _count_ranked(milestone: LiveMilestone, user_ids: Collection[int]) -> QuerySet[Event, Any]:
+    """(milestone, person, event, time) of each person's min_count-th counted event."""
+    events = Event.objects.filter(end_user_id__any=user_ids, name=milestone.event_name)
+    for index, (name, value) in enumerate(milestone.event_properties):
+        events = events.alias(**{f"property_{index}": KeyTransform(name, "properties")}).filter(
+            **{f"property_{index}": value}
+        )
+    if milestone.window is not None:
+        start = F("end_user__progress__started_at")
+        events = events.filter(
+            end_user__progress__journey_id=milestone.journey_id,
+            timestamp__gte=start,
+            timestamp__lte=ExpressionWrapper(
+                start + milestone.window, output_field=models.DateTimeField()
+            ),
+        )
+    ranked = events.annotate(
+        rank=Window(
+            RowNumber(), partition_by=[F("end_user_id")], order_by=[F("timestamp"), F("id")]
+        ),
+        milestone=Value(milestone.id, output_field=models.BigIntegerField()),
+    ).filter(rank=milestone.min_count)
+    return ranked.values_list("milestone", "end_user_id", "id", "timestamp")
+
+
+@functools.lru_cache(maxsize=1024)
+def _count_ranked_statement(milestone: LiveMilestone) -> Statement:
+    """PostgreSQL: `_count_ranked` of a published milestone, compiled once for any people (each
+    publish makes new LiveMilestones; old ones age out of the cache)."""
+    return statement(partial(_count_ranked, milestone))
 
 
 @dataclass(frozen=True)
@@ -1413,21 +1452,19 @@ def _progress_with_completions(
 ) -> tuple[dict[tuple[int, int], JourneyProgress], dict[int, dict[int, datetime]]]:
     """The progress rows of these (end user, journey) pairs, and each person's completions in
     those journeys (milestone id -> completion time), read together in one statement."""
-    done = FilteredRelation(
-        "journey__completions", condition=Q(journey__completions__end_user_id=F("end_user_id"))
-    )
-    fields = [f.attname for f in JourneyProgress._meta.concrete_fields]
+    people = sorted({user for user, _ in pairs})
+    journeys = tuple(sorted({journey for _, journey in pairs}))
+    if connection.vendor == "postgresql":
+        progress = _progress_read_statement(journeys)
+        with connection.cursor() as cursor:
+            cursor.execute(progress.sql, progress.with_list(people))
+            found: Iterable[Sequence[Any]] = cursor.fetchall()
+    else:
+        found = _progress_read(journeys, people)
+    fields = _PROGRESS_FIELDS
     rows: dict[tuple[int, int], JourneyProgress] = {}
     completed: dict[int, dict[int, datetime]] = defaultdict(dict)
-    for *values, milestone_id, completed_at in (
-        JourneyProgress.objects.filter(
-            end_user_id__any={user for user, _ in pairs},
-            journey_id__in={journey for _, journey in pairs},
-        )
-        .annotate(done=done)
-        .order_by()
-        .values_list(*fields, "done__milestone_id", "done__completed_at")
-    ):
+    for *values, milestone_id, completed_at in found:
         row = JourneyProgress.from_db(connection.alias, fields, values)
         if (row.end_user_id, row.journey_id) not in pairs:
             continue
@@ -1435,6 +1472,27 @@ def _progress_with_completions(
         if milestone_id is not None:
             completed[row.end_user_id][milestone_id] = completed_at
     return rows, completed
+
+
+_PROGRESS_FIELDS = [f.attname for f in JourneyProgress._meta.concrete_fields]
+
+
+def _progress_read(journeys: Collection[int], people: Collection[int]) -> QuerySet[Any, Any]:
+    done = FilteredRelation(
+        "journey__completions", condition=Q(journey__completions__end_user_id=F("end_user_id"))
+    )
+    return (
+        JourneyProgress.objects.filter(end_user_id__any=people, journey_id__in=journeys)
+        .annotate(done=done)
+        .order_by()
+        .values_list(*_PROGRESS_FIELDS, "done__milestone_id", "done__completed_at")
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _progress_read_statement(journeys: tuple[int, ...]) -> Statement:
+    """PostgreSQL: `_progress_read` of these journeys compiled once, for any people."""
+    return statement(partial(_progress_read, journeys))
 
 
 def _progress_times_write(rows: Sequence[JourneyProgress]) -> None:

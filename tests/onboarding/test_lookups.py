@@ -1,7 +1,9 @@
 """`field__any` (onboarding/lookups.py), the write path's list membership: the same rows as
 `__in` on both databases, nothing sent for an empty list, and on PostgreSQL one array parameter
 whatever the number of values, so a batch of 500 people is one short statement psycopg parses
-once, not a statement of 500 placeholders parsed again on every batch."""
+once, not a statement of 500 placeholders parsed again on every batch. A query whose list is
+its only changing input is compiled once (`statement`) and answers like the queryset for any
+list."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from onboarding.lookups import statement
 from onboarding.models import EndUser, JourneyProgress
 from tests.factories import EndUserFactory, JourneyFactory, JourneyProgressFactory, WorkspaceFactory
 
@@ -67,3 +70,30 @@ def test_on_postgresql_500_values_are_one_parameter_of_one_short_statement() -> 
     [(sql, params)] = sent
     assert len(params) == 2  # the workspace, and the 500 ids as one array
     assert len(sql) < 300
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the array is PostgreSQL's")
+def test_a_statement_compiled_once_answers_like_its_queryset_for_any_list() -> None:
+    workspace = WorkspaceFactory()
+    people = [EndUserFactory(workspace=workspace, external_id=f"p{n}") for n in range(6)]
+    other = EndUserFactory(external_id="p1")  # another workspace's p1
+
+    def named(external_ids: list[Any]) -> Any:
+        return EndUser.objects.filter(
+            workspace=workspace, external_id__any=external_ids
+        ).values_list("pk", "external_id")
+
+    compiled = statement(named)
+    for wanted in (["p1", "p4"], ["p0"], ["p5", "p2", "nobody"]):
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, compiled.with_list(wanted))
+            rows = sorted(cursor.fetchall())
+        assert rows == sorted(named(wanted))
+    assert other.pk not in {pk for pk, _ in rows}
+    assert {pk for pk, _ in rows} == {people[5].pk, people[2].pk}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the array is PostgreSQL's")
+def test_a_statement_refuses_a_queryset_that_does_not_take_its_list_as_one_array() -> None:
+    with pytest.raises(ValueError, match="__any"):
+        statement(lambda external_ids: EndUser.objects.filter(external_id__in=["p1", "p2"]))
