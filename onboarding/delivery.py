@@ -30,6 +30,7 @@ from onboarding import (
     translations,
 )
 from onboarding.auth import KeyRefused, check_widget_origin, workspace_for_widget
+from onboarding.lookups import values_rows
 from onboarding.models import ContentState, EndUser, PublishedVersion, Workspace
 
 SDK_EVENT_SOURCE = "widget"
@@ -241,7 +242,11 @@ def _welcomes(requests: Sequence[WelcomeRequest]) -> list[dict[str, Any]]:
     end_users = [r.end_user for r in requests]
     _remember_locales(requests)
     sequences = dict(
-        EndUser.objects.filter(pk__in={u.pk for u in end_users}).values_list("pk", "push_sequence")
+        values_rows(
+            "welcome: push sequences",
+            lambda ids: EndUser.objects.filter(pk__any=ids).values_list("pk", "push_sequence"),
+            {u.pk for u in end_users},
+        )
     )
     contents, exposures = targeting.targeted_many(
         end_users=end_users, sessions=[r.session for r in requests]

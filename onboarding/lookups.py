@@ -15,7 +15,7 @@ Compiling a window query through the ORM cost more than running it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Hashable
 from typing import Any, NamedTuple
 
 from django.core.exceptions import EmptyResultSet
@@ -80,3 +80,25 @@ def statement(queryset_for: Callable[[list[Any]], QuerySet[Any]]) -> Statement:
     if _LIST not in placed:
         raise ValueError("the queryset does not use its values in an `__any` lookup")
     return Statement(sql, placed)
+
+
+_compiled: dict[Hashable, Statement] = {}
+_COMPILED_KEPT = 1024
+
+
+def values_rows(
+    key: Hashable, queryset_for: Callable[[list[Any]], QuerySet[Any]], values: Collection[Any]
+) -> list[tuple[Any, ...]]:
+    """The rows of `queryset_for(values)`, a `values_list` of plain columns (ids, text, times:
+    on PostgreSQL no converter is applied to them). On PostgreSQL it is compiled once per `key`,
+    which must name everything the queryset depends on but `values` (see `statement`)."""
+    if connection.vendor != "postgresql":
+        return list(queryset_for(list(values)))
+    compiled = _compiled.get(key)
+    if compiled is None:
+        if len(_compiled) >= _COMPILED_KEPT:
+            _compiled.clear()
+        compiled = _compiled[key] = statement(queryset_for)
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, compiled.with_list(values))
+        return cursor.fetchall()

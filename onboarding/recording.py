@@ -42,7 +42,7 @@ from onboarding import (
     surveys,
     translations,
 )
-from onboarding.lookups import Statement, any_of, statement
+from onboarding.lookups import Statement, any_of, statement, values_rows
 from onboarding.models import (
     Banner,
     Criterion,
@@ -1607,12 +1607,25 @@ def journey_progress_many(*, end_users: Sequence[EndUser]) -> list[list[dict[str
     ids = {user.pk for user in end_users}
     rows = {
         (p.end_user_id, p.journey_id): p
-        for p in JourneyProgress.objects.filter(end_user_id__in=ids)
+        for p in (
+            JourneyProgress.from_db(connection.alias, _PROGRESS_FIELDS, values)
+            for values in values_rows(
+                "journey progress: rows",
+                lambda ids: JourneyProgress.objects.filter(end_user_id__any=ids).values_list(
+                    *_PROGRESS_FIELDS
+                ),
+                ids,
+            )
+        )
     }
     completed: dict[int, dict[int, datetime]] = defaultdict(dict)
-    for end_user_id, milestone_id, at in MilestoneCompletion.objects.filter(
-        end_user_id__in=ids
-    ).values_list("end_user_id", "milestone_id", "completed_at"):
+    for end_user_id, milestone_id, at in values_rows(
+        "journey progress: completions",
+        lambda ids: MilestoneCompletion.objects.filter(end_user_id__any=ids).values_list(
+            "end_user_id", "milestone_id", "completed_at"
+        ),
+        ids,
+    ):
         completed[end_user_id][milestone_id] = at
     return [
         [

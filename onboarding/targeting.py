@@ -35,12 +35,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from onboarding import experiments as experiments_module
 from onboarding import translations
 from onboarding.content_state import walkthrough_state
+from onboarding.lookups import values_rows
 from onboarding.models import (
     ContentState,
     EndUser,
@@ -114,6 +116,7 @@ def _ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # The languages of each workspace's live content, kept with the list of versions they were read
 # from (queries.live_content hands out the same list until the next publish).
 _OFFERED: dict[int, tuple[Sequence[PublishedVersion], set[str]]] = {}
+_STATE_FIELDS = [f.attname for f in ContentState._meta.concrete_fields]
 
 
 def _offered(workspace_id: int, published: Sequence[PublishedVersion]) -> set[str]:
@@ -196,12 +199,21 @@ def targeted_many(
             )
     facts = facts_for_many(end_users=end_users, segments=segments.values())
     states: dict[int, dict[tuple[str, str], ContentState]] = defaultdict(dict)
-    for state in ContentState.objects.filter(end_user_id__in=ids):
+    for values in values_rows(
+        "targeting: content states",
+        lambda ids: ContentState.objects.filter(end_user_id__any=ids).values_list(*_STATE_FIELDS),
+        ids,
+    ):
+        state = ContentState.from_db(connection.alias, _STATE_FIELDS, values)
         states[state.end_user_id][(state.kind, state.key)] = state
     finished_journeys: dict[int, set[int]] = defaultdict(set)
-    for end_user_id, journey_id in JourneyProgress.objects.filter(
-        end_user_id__in=ids, completed_at__isnull=False
-    ).values_list("end_user_id", "journey_id"):
+    for end_user_id, journey_id in values_rows(
+        "targeting: finished journeys",
+        lambda ids: JourneyProgress.objects.filter(
+            end_user_id__any=ids, completed_at__isnull=False
+        ).values_list("end_user_id", "journey_id"),
+        ids,
+    ):
         finished_journeys[end_user_id].add(journey_id)
     answers, exposures = [], []
     for user, session in zip(end_users, sessions, strict=True):
