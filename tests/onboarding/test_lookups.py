@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from onboarding.lookups import statement
+from onboarding.lookups import statement, values_rows
 from onboarding.models import EndUser, JourneyProgress
 from tests.factories import EndUserFactory, JourneyFactory, JourneyProgressFactory, WorkspaceFactory
 
@@ -97,3 +97,16 @@ def test_a_statement_compiled_once_answers_like_its_queryset_for_any_list() -> N
 def test_a_statement_refuses_a_queryset_that_does_not_take_its_list_as_one_array() -> None:
     with pytest.raises(ValueError, match="__any"):
         statement(lambda external_ids: EndUser.objects.filter(external_id__in=["p1", "p2"]))
+
+
+def test_values_rows_answer_like_the_queryset_each_time_its_key_is_reused() -> None:
+    workspace = WorkspaceFactory()
+    people = [EndUserFactory(workspace=workspace, external_id=f"p{n}") for n in range(4)]
+
+    def named(ids: list[Any]) -> Any:
+        return EndUser.objects.filter(pk__any=ids).values_list("pk", "external_id")
+
+    for wanted in ([people[0].pk, people[2].pk], [people[3].pk], [people[1].pk, 10**12]):
+        rows = values_rows("test: people by id", named, wanted)
+        assert sorted(rows) == sorted(named(wanted))
+    assert [name for _, name in rows] == ["p1"]
