@@ -1458,13 +1458,9 @@ def _progress_with_completions(
     those journeys (milestone id -> completion time), read together in one statement."""
     people = sorted({user for user, _ in pairs})
     journeys = tuple(sorted({journey for _, journey in pairs}))
-    if connection.vendor == "postgresql":
-        progress = _progress_read_statement(journeys)
-        with connection.cursor() as cursor:
-            cursor.execute(progress.sql, progress.with_list(people))
-            found: Iterable[Sequence[Any]] = cursor.fetchall()
-    else:
-        found = _progress_read(journeys, people)
+    found = values_rows(
+        ("progress with completions", journeys), partial(_progress_read, journeys), people
+    )
     fields = _PROGRESS_FIELDS
     rows: dict[tuple[int, int], JourneyProgress] = {}
     completed: dict[int, dict[int, datetime]] = defaultdict(dict)
@@ -1491,12 +1487,6 @@ def _progress_read(journeys: Collection[int], people: Collection[int]) -> QueryS
         .order_by()
         .values_list(*_PROGRESS_FIELDS, "done__milestone_id", "done__completed_at")
     )
-
-
-@functools.lru_cache(maxsize=256)
-def _progress_read_statement(journeys: tuple[int, ...]) -> Statement:
-    """PostgreSQL: `_progress_read` of these journeys compiled once, for any people."""
-    return statement(partial(_progress_read, journeys))
 
 
 def _progress_times_write(rows: Sequence[JourneyProgress]) -> None:
