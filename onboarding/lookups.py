@@ -86,19 +86,26 @@ _compiled: dict[Hashable, Statement] = {}
 _COMPILED_KEPT = 1024
 
 
+def compiled(key: Hashable, queryset_for: Callable[[list[Any]], QuerySet[Any]]) -> Statement:
+    """PostgreSQL: `statement(queryset_for)`, compiled on the first call with this `key`, which
+    must name everything the queryset depends on but its values (one process's cache)."""
+    found = _compiled.get(key)
+    if found is None:
+        if len(_compiled) >= _COMPILED_KEPT:
+            _compiled.clear()
+        found = _compiled[key] = statement(queryset_for)
+    return found
+
+
 def values_rows(
     key: Hashable, queryset_for: Callable[[list[Any]], QuerySet[Any]], values: Collection[Any]
 ) -> list[tuple[Any, ...]]:
     """The rows of `queryset_for(values)`, a `values_list` of plain columns (ids, text, times:
-    on PostgreSQL no converter is applied to them). On PostgreSQL it is compiled once per `key`,
-    which must name everything the queryset depends on but `values` (see `statement`)."""
+    on PostgreSQL no converter is applied to them), compiled once per `key` there (`compiled`)
+    and each time elsewhere."""
     if connection.vendor != "postgresql":
         return list(queryset_for(list(values)))
-    compiled = _compiled.get(key)
-    if compiled is None:
-        if len(_compiled) >= _COMPILED_KEPT:
-            _compiled.clear()
-        compiled = _compiled[key] = statement(queryset_for)
+    query = compiled(key, queryset_for)
     with connection.cursor() as cursor:
-        cursor.execute(compiled.sql, compiled.with_list(values))
+        cursor.execute(query.sql, query.with_list(values))
         return cursor.fetchall()

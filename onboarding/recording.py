@@ -42,7 +42,7 @@ from onboarding import (
     surveys,
     translations,
 )
-from onboarding.lookups import Statement, any_of, statement, values_rows
+from onboarding.lookups import any_of, compiled, values_rows
 from onboarding.models import (
     Banner,
     Criterion,
@@ -1113,14 +1113,18 @@ def _reached_by_count(
     from their journey start), with the event with which it first held: one query for the
     whole batch and all its milestones (one ranked select per milestone, UNION ALL), the
     min_count-th matching event per person by a window function. On PostgreSQL each
-    milestone's select is compiled once (`_count_ranked_statement`)."""
+    published milestone's select is compiled once (`lookups.compiled`; each publish makes new
+    LiveMilestones)."""
     by_id = {milestone.id: milestone for milestone in open_ids}
     reached: dict[LiveMilestone, dict[int, tuple[int, datetime]]] = defaultdict(dict)
     if not open_ids:
         return reached
     if connection.vendor == "postgresql":
         statements = [
-            (_count_ranked_statement(milestone), sorted(user_ids))
+            (
+                compiled(("count milestone", milestone), partial(_count_ranked, milestone)),
+                sorted(user_ids),
+            )
             for milestone, user_ids in open_ids.items()
         ]
         sql = " UNION ALL ".join(f"({statement.sql})" for statement, _ in statements)
@@ -1159,13 +1163,6 @@ def _count_ranked(milestone: LiveMilestone, user_ids: Collection[int]) -> QueryS
         milestone=Value(milestone.id, output_field=models.BigIntegerField()),
     ).filter(rank=milestone.min_count)
     return ranked.values_list("milestone", "end_user_id", "id", "timestamp")
-
-
-@functools.lru_cache(maxsize=1024)
-def _count_ranked_statement(milestone: LiveMilestone) -> Statement:
-    """PostgreSQL: `_count_ranked` of a published milestone, compiled once for any people (each
-    publish makes new LiveMilestones; old ones age out of the cache)."""
-    return statement(partial(_count_ranked, milestone))
 
 
 @dataclass(frozen=True)
@@ -1461,11 +1458,10 @@ def _progress_with_completions(
     found = values_rows(
         ("progress with completions", journeys), partial(_progress_read, journeys), people
     )
-    fields = _PROGRESS_FIELDS
     rows: dict[tuple[int, int], JourneyProgress] = {}
     completed: dict[int, dict[int, datetime]] = defaultdict(dict)
     for *values, milestone_id, completed_at in found:
-        row = JourneyProgress.from_db(connection.alias, fields, values)
+        row = JourneyProgress.from_db(connection.alias, _PROGRESS_FIELDS, values)
         if (row.end_user_id, row.journey_id) not in pairs:
             continue
         row = rows.setdefault((row.end_user_id, row.journey_id), row)
