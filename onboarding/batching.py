@@ -28,10 +28,11 @@ import logging
 import queue
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
@@ -254,17 +255,14 @@ def on_database_pool(view: Callable[..., Result]) -> Callable[..., Any]:
     return pooled
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending(Generic[Item, Result]):
     item: Item
     weight: int
-    answer: asyncio.Future[Result] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    # Done once the commit's after-commit work (pushes, signals) has run too.
-    settled: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    answer: asyncio.Future[Result]
+    # The batch's, given with its answer: done once the after-commit work (pushes, signals) of
+    # the commit that holds the item has run too.
+    settled: asyncio.Future[None] | None = None
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -273,10 +271,11 @@ class GroupCommit(Generic[Item, Result]):
     `flush` runs inside a transaction (unless `atomic` is off, for reads) and returns one answer
     per item, in order: a result, or an exception instance for that item alone. The answers go
     back to the sockets the moment that transaction commits, before the work it left for after
-    commit (pushes, signals). If
-    the transaction fails, nothing of the batch was acknowledged and each item is tried again
-    on its own. At most `concurrency` flushes run at a time per loop; items arriving meanwhile
-    form the next batch, so under load batches grow instead of queueing."""
+    commit (pushes, signals). If the transaction fails, nothing of the batch was acknowledged
+    and each item is tried again on its own.
+
+    At most `concurrency` flushes run at a time per loop; items arriving meanwhile form the
+    next batch, so under load batches grow instead of queueing."""
 
     def __init__(
         self,
@@ -294,9 +293,15 @@ class GroupCommit(Generic[Item, Result]):
         self.max_weight = max_weight
         self.window_seconds = window_seconds
         self.concurrency = concurrency
-        self._pending: list[_Pending[Item, Result]] = []
+        self.spare_weight = max(1, max_weight // 32)
+        self._pending: deque[_Pending[Item, Result]] = deque()
         self._weight = 0
         self._running: set[asyncio.Task[None]] = set()
+        # Runners that have not returned yet, counted down as a runner returns: one that has
+        # just returned stays in `_running` until its done callback runs, and the socket whose
+        # settling it announced last may submit before that (its next message). Counted, that
+        # runner would leave the item with none at all.
+        self._runners = 0
 
     async def submit(self, item: Item, *, weight: int = 1) -> Result:
         answer, _ = await self.submit_settling(item, weight=weight)
@@ -309,101 +314,128 @@ class GroupCommit(Generic[Item, Result]):
         work that commit left for after it (numbering and sending pushes, signals) has run. A
         socket answers at once but waits for the second before its next message, so its pushes
         keep the order of its messages."""
-        pending: _Pending[Item, Result] = _Pending(item, max(1, weight))
+        answer: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        pending = _Pending(item, max(1, weight), answer)
         self._pending.append(pending)
         self._weight += pending.weight
         self._start()
-        return await pending.answer, pending.settled
+        result = await answer
+        return result, cast("asyncio.Future[None]", pending.settled)  # given with the answer
 
     def _start(self) -> None:
-        # A runner that has just returned stays in the set until its done callback runs; the
-        # socket whose settling it announced last may submit before that (its next message):
-        # counted, that runner would leave the item with none at all.
-        running = sum(not runner.done() for runner in self._running)
-        if self._pending and running < self.concurrency:
-            runner = asyncio.get_running_loop().create_task(self._run())
+        # Another flush beside a running one only for a backlog worth a commit of its own: at a
+        # light load one flush at a time gathers what arrives meanwhile, and what a commit
+        # costs is shared by more items (bench/README.md, "Socket CPU at a fixed rate").
+        if self._runners and self._weight < self.spare_weight:
+            return
+        if self._pending and self._runners < self.concurrency:
+            self._runners += 1
+            counted = [True]  # until the runner returns, or is cancelled before it starts
+            runner = asyncio.get_running_loop().create_task(self._run(counted))
             self._running.add(runner)
-            runner.add_done_callback(self._running.discard)
+            runner.add_done_callback(lambda done: self._runner_ended(done, counted))
+
+    def _runner_ended(self, runner: asyncio.Task[None] | None, counted: list[bool]) -> None:
+        if counted[0]:
+            counted[0] = False
+            self._runners -= 1
+        if runner is not None:
+            self._running.discard(runner)
 
     def _take(self) -> list[_Pending[Item, Result]]:
         batch: list[_Pending[Item, Result]] = []
         weight = 0
         while self._pending and (not batch or weight + self._pending[0].weight <= self.max_weight):
-            pending = self._pending.pop(0)
+            pending = self._pending.popleft()
             weight += pending.weight
             batch.append(pending)
         self._weight -= weight
         return batch
 
-    async def _run(self) -> None:
-        while self._pending:
-            if self._weight < self.max_weight and self.window_seconds > 0:
-                # Give the sockets that are sending right now a moment to join this batch.
-                await asyncio.sleep(self.window_seconds)
-            batch = self._take()
-            if not batch:
-                return
-            self._start()  # what arrives while this batch is written may go to another runner
-            try:
+    async def _run(self, counted: list[bool]) -> None:
+        try:
+            while self._pending:
+                if self._weight < self.max_weight and self.window_seconds > 0:
+                    # Give the sockets that are sending right now a moment to join this batch.
+                    await asyncio.sleep(self.window_seconds)
+                batch = self._take()
+                if not batch:
+                    return
+                self._start()  # what arrives while this batch is written may go to another runner
                 await self._flush(batch)
-            except asyncio.CancelledError:
-                for pending in batch:
-                    pending.answer.cancel()
-                raise
+        finally:
+            self._runner_ended(None, counted)
+
+    # On the event loop, for a batch written on a database thread -------------------------
 
     @staticmethod
     def _answer(batch: Sequence[_Pending[Item, Result]], answers: Sequence[Any]) -> None:
+        settled = asyncio.get_running_loop().create_future()
         for pending, answer in zip(batch, answers, strict=True):
-            if pending.answer.done():  # answered already, or the socket went away
+            pending.settled = settled
+            if pending.answer.done():  # the socket went away
                 continue
             if isinstance(answer, BaseException):
                 pending.answer.set_exception(answer)
             else:
                 pending.answer.set_result(answer)
 
-    def _committed(self, items: Sequence[Item], answer_now: Callable[[Sequence[Any]], None]) -> Any:
-        """On a database thread: flush in a transaction whose first after-commit step hands the
-        answers back to the event loop."""
-        if not self.atomic:
-            return self.flush(items)
-        answers: list[Sequence[Any]] = []
-        with batch_of_after_commit_work(), transaction.atomic():
-            transaction.on_commit(lambda: answer_now(answers[0]), robust=True)
-            answers.append(self.flush(items))
-        return answers[0]
+    @staticmethod
+    def _settle(batch: Sequence[_Pending[Item, Result]]) -> None:
+        for pending in batch:
+            if pending.settled is not None and not pending.settled.done():
+                pending.settled.set_result(None)
 
-    async def _flush(self, batch: Sequence[_Pending[Item, Result]]) -> None:
-        try:
-            await self._flush_answering(batch)
-        finally:
-            for pending in batch:
-                if not pending.settled.done():
-                    pending.settled.set_result(None)
-
-    async def _flush_answering(self, batch: Sequence[_Pending[Item, Result]]) -> None:
+    async def _flush(self, batch: list[_Pending[Item, Result]]) -> None:
+        """Write `batch` on a database thread, which answers and settles its items; a batch
+        that fails is answered here, item by item."""
         loop = asyncio.get_running_loop()
 
-        def answer_now(answers: Sequence[Any]) -> None:
-            loop.call_soon_threadsafe(self._answer, batch, answers)
+        def post(callback: Callable[..., None], *args: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(callback, *args)
 
         try:
-            answers = await database_work(self._committed, [p.item for p in batch], answer_now)
-        except Exception as failure:
-            if len(batch) == 1:
-                self._answer(batch, [failure])
-                return
-            # Nothing of the batch was committed. One item may be its cause (a person erased
-            # meanwhile, a deadlock with another process): answer each on its own instead.
-            logger.warning(
-                "%s batch of %d failed (%r); committing its items one by one",
-                self.name,
-                len(batch),
-                failure,
-            )
+            await database_work(self._commit, batch, post)
+        except asyncio.CancelledError:  # the runner is stopping with its event loop
             for pending in batch:
-                await self._flush([pending])
+                pending.answer.cancel()
+            raise
+        except Exception as error:
+            failure = error
+        else:
             return
-        self._answer(batch, answers)
+        if len(batch) == 1:
+            self._answer(batch, [failure])
+            self._settle(batch)
+            return
+        # Nothing of the batch was committed. One item may be its cause (a person erased
+        # meanwhile, a deadlock with another process): answer each on its own instead.
+        logger.warning(
+            "%s batch of %d failed (%r); committing its items one by one",
+            self.name,
+            len(batch),
+            failure,
+        )
+        for pending in batch:
+            await self._flush([pending])
+
+    # On a database thread -----------------------------------------------------------------
+
+    def _commit(self, batch: list[_Pending[Item, Result]], post: Callable[..., None]) -> None:
+        """Flush `batch` in a transaction whose first after-commit step hands the answers to
+        the event loop, and say so again once the rest has run: the sockets waiting to send
+        their next message go on then."""
+        items = [pending.item for pending in batch]
+        if not self.atomic:
+            post(self._answer, batch, self.flush(items))
+            post(self._settle, batch)
+            return
+        answers: list[Sequence[Any]] = []
+        with batch_of_after_commit_work(), transaction.atomic():
+            transaction.on_commit(lambda: post(self._answer, batch, answers[0]), robust=True)
+            answers.append(self.flush(items))
+        post(self._settle, batch)
 
 
 _group_commits: weakref.WeakKeyDictionary[

@@ -101,6 +101,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     page: str | None = None  # the URL of the page the last hello or page message named
     inbox: deque[dict[str, Any]]
     worker: asyncio.Task[None] | None = None
+    # Done once the after-commit work of this connection's last `events` commit has run.
+    settling: asyncio.Future[None] | None = None
     closing = False  # closed by the server; frames still in flight are ignored
     counted_open = False
 
@@ -126,7 +128,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             pushes = asyncio.get_running_loop().create_task(self._read_pushes())
         try:
             while True:
-                await self.dispatch(await receive())
+                message = await receive()
+                if message["type"] == "websocket.receive":  # most of what a socket does
+                    await self.receive(message.get("text"), message.get("bytes"))
+                else:
+                    await self.dispatch(message)
         except StopConsumer:
             pass
         finally:
@@ -183,6 +189,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             await self._unavailable(error, close=True)
             return
         self.rate = delivery.ConnectionRate(settings.MILEPOST_MAX_SOCKET_MESSAGES_PER_MINUTE)
+        self.frame_limit = settings.MILEPOST_MAX_BATCH_BYTES + MAX_FRAME_BYTES_OVER_BATCH
+        self.backlog = settings.MILEPOST_SOCKET_BACKLOG
         self.groups_joined: list[str] = []
         self.inbox = deque()
         await self.accept()
@@ -218,8 +226,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
-        limit = settings.MILEPOST_MAX_BATCH_BYTES + MAX_FRAME_BYTES_OVER_BATCH
-        if len(raw.encode()) > limit:
+        limit = self.frame_limit
+        # A character is at most 4 bytes: most frames need no encoding to be measured.
+        if len(raw) * 4 > limit and len(raw.encode()) > limit:
             await self._error("frame_too_large", f"A message may be at most {limit} bytes.")
             await self.close(code=CLOSE_TOO_BIG)
             return
@@ -255,7 +264,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         if message["type"] not in CLIENT_MESSAGE_TYPES:
             await self._error("unknown_type", f"Unknown message type {message['type']!r}.")
             return
-        if len(self.inbox) >= settings.MILEPOST_SOCKET_BACKLOG:
+        if len(self.inbox) >= self.backlog:
             await self._error(
                 "backlog_full",
                 f"{len(self.inbox)} messages of this connection are still waiting; this "
@@ -277,6 +286,11 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     async def _work(self) -> None:
         while self.inbox:
             message = self.inbox.popleft()
+            if self.settling is not None:
+                # The last `events` may have completed milestones: their pushes are numbered
+                # before anything this message does.
+                await self.settling
+                self.settling = None
             try:
                 await getattr(self, HANDLERS[message["type"]])(message)
             except delivery.ProtocolError as error:
@@ -393,9 +407,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             # gone, they were erased while the tab stayed open; otherwise it is another fault.
             raise await database_work(delivery.user_erased_or, error, self.end_user) from None
         await self.send_json(ack)
-        # The next message of this socket may complete more milestones: its pushes must be
-        # numbered after this one's.
-        await settled
+        # Awaited before the next message (which may complete more milestones, its pushes
+        # numbered after these), not now: an idle connection's task ends with its ack.
+        self.settling = settled
 
     async def on_page(self, message: dict[str, Any]) -> None:
         if self.end_user is None:
@@ -441,7 +455,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             self._enqueue({"type": "content_changed"})
 
     async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=json_values.dumps(content).decode())
+        # What Channels' send() does for a text frame, without its two calls in between.
+        text = json_values.dumps(content).decode()
+        await self.base_send({"type": "websocket.send", "text": text})
 
     async def _error(self, code: str, message: str, **fields: Any) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, **fields})

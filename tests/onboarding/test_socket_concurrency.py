@@ -333,6 +333,42 @@ async def test_a_message_sent_the_moment_the_previous_one_settles_is_still_commi
     assert sorted(await sync_to_async(list)(stored)) == ["first", "second"]
 
 
+async def test_what_arrives_during_a_commit_waits_for_it_unless_a_backlog_builds() -> None:
+    """At a light load one commit at a time, so that what a commit costs is shared by the
+    messages that arrived meanwhile; a backlog worth a commit of its own (a 32nd of a batch)
+    is written beside the running commit at once."""
+    release = threading.Event()
+    batches: list[list[str]] = []
+
+    def flush(people: Sequence[str]) -> list[str]:
+        batches.append(list(people))
+        if "first" in people:
+            release.wait(10)
+        return [f"stored {person}" for person in people]
+
+    # Without a transaction: SQLite would make the second wait for the first's lock anyway.
+    commits: batching.GroupCommit[str, str] = batching.GroupCommit(
+        flush, name="people", max_weight=64, window_seconds=0, concurrency=2, atomic=False
+    )
+    first = asyncio.ensure_future(commits.submit("first"))
+    while not batches:
+        await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(commits.submit("second"))
+    await asyncio.sleep(0.3)
+    alone = [list(batch) for batch in batches]
+    backlog = [asyncio.ensure_future(commits.submit(f"p{n}")) for n in range(2)]
+    async with asyncio.timeout(5):
+        while len(batches) < 2:
+            await asyncio.sleep(0.01)
+    release.set()
+    async with asyncio.timeout(5):
+        answers = await asyncio.gather(first, second, *backlog)
+
+    assert alone == [["first"]]
+    assert batches == [["first"], ["second", "p0", "p1"]]
+    assert answers == ["stored first", "stored second", "stored p0", "stored p1"]
+
+
 def test_after_commit_work_of_a_batch_runs_once_per_distinct_key_in_order(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
