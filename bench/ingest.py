@@ -115,21 +115,22 @@ def make_batches(user_ids: list[str], total: int, batch_size: int) -> list[list[
 
 
 def raw_executemany_rate(workspace: Any, batches: list[list[dict[str, Any]]]) -> float:
-    """The same rows inserted with psycopg's executemany into an unlogged-free copy of the
-    event table (same columns, indexes and unique constraint)."""
+    """The same rows inserted with psycopg's executemany, 500 a commit, into the event table
+    itself, then deleted again: its indexes at its size, as the measured path meets them. A
+    bench database keeps every run's events; with 6.2 M stored, an empty copy of the table took
+    the same rows a third faster (median 36 k against 28 k rows/s, 2026-12-04), so a ratio
+    against the copy drifted with the database's age. The rows get new event ids: the measured
+    path stored them under theirs already."""
     from django.db import connection
 
     from onboarding.models import EndUser
 
     user_pk = {u.external_id: u.pk for u in EndUser.objects.filter(workspace=workspace)}
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS bench_raw_event")
-        cursor.execute("CREATE TABLE bench_raw_event (LIKE onboarding_event INCLUDING ALL)")
     rows = [
         (
             workspace.pk,
             user_pk[e["user_id"]],
-            e["id"],
+            uuid.uuid4(),
             e["name"],
             e["timestamp"],
             datetime.now(UTC),
@@ -145,15 +146,19 @@ def raw_executemany_rate(workspace: Any, batches: list[list[dict[str, Any]]]) ->
     for i in range(0, len(rows), 500):
         with raw.cursor() as cursor:
             cursor.executemany(
-                "INSERT INTO bench_raw_event (workspace_id, end_user_id, client_id, name, "
+                "INSERT INTO onboarding_event (workspace_id, end_user_id, client_id, name, "
                 "timestamp, received_at, properties, source, clock_skew_clamped) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 rows[i : i + 500],
             )
         raw.commit()
     elapsed = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE bench_raw_event")
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM onboarding_event WHERE workspace_id = %s AND client_id = ANY(%s)",
+            (workspace.pk, [row[2] for row in rows]),
+        )
+    raw.commit()
     return len(rows) / elapsed
 
 

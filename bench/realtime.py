@@ -14,7 +14,7 @@ same run on the same machine, with the same worker count:
    consumer relaying A's frame to B through a group on the same Redis channel layer
    (realtime_baselines.relay_app).
 5. `POST /api/v1/events` (batches of 500, several clients, ~5 % of events complete a
-   milestone) against psycopg `executemany` of the same rows into a copy of the event table.
+   milestone) against psycopg `executemany` of the same rows into the event table itself.
 6. Idle memory per socket (worker RSS after N sockets said hello, minus before, / N).
    Baseline: the echo's.
 

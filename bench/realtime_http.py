@@ -3,7 +3,7 @@
 
 `POST /api/v1/events` with the secret key (batches of 500 from 4 concurrent clients, every 20th
 event completing a milestone for a person whose journey started before it) against psycopg
-`executemany` of the same rows into a copy of the event table, measured right after each POST
+`executemany` of the same rows into the event table itself, measured right after each POST
 run on the same connection and machine. With `--before`, each round serves the events from a
 fresh uvicorn of this tree and of that commit (`git archive` into the temporary directory; one
 database, so the two must not differ in migrations), the order alternating from round to round,
