@@ -89,6 +89,7 @@ bench: install widget ## Benchmarks on PostgreSQL + Redis (figures in bench/READ
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/dashboards.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/engagement.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/record_cpu.py
+	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/socket_cpu.py
 	SECRET_KEY="$${SECRET_KEY:-milepost-bench-only-key}" $(PY) bench/realtime.py
 
 faults: install ## Fault suite on its own PostgreSQL + Redis (SCENARIOS="…", FAULTS_OPTIONS="--soak-minutes 10"; README)

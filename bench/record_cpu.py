@@ -25,14 +25,14 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from revisions import checkouts
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 PEOPLE = 500
 COMPLETING_ROUNDS = 8  # rounds 0-7 complete milestones; later rounds only count
 
@@ -114,11 +114,6 @@ def run(checkout: Path, mode: str, rounds: int) -> tuple[float, float, int]:
     return float(output[-3]), float(output[-2]), int(output[-1])
 
 
-def worktree(*args: str) -> None:
-    git = ["git", "-C", str(ROOT), "worktree", *args]
-    subprocess.run(git, check=True, capture_output=True)  # noqa: S603 - git, our repository
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("socket", "api", "both"), default="both")
@@ -133,29 +128,20 @@ def main() -> None:
     if options.rounds <= COMPLETING_ROUNDS:
         parser.error(f"--rounds must be over {COMPLETING_ROUNDS}: the first rounds complete")
     modes = ["socket", "api"] if options.mode == "both" else [options.mode]
-    with tempfile.TemporaryDirectory() as scratch:
-        checkouts = {"this checkout": ROOT}
-        if options.before:
-            before = Path(scratch) / "before"
-            worktree("add", "--detach", str(before), options.before)
-            checkouts = {options.before: before, **checkouts}
-        try:
-            for mode in modes:
-                results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in checkouts}
-                for _ in range(options.runs):
-                    for name, checkout in checkouts.items():
-                        results[name].append(run(checkout, mode, options.rounds))
-                for name, runs in results.items():
-                    completing = statistics.median(r[0] for r in runs)
-                    counting = statistics.median(r[1] for r in runs)
-                    print(
-                        f"{mode:6} {name:>14}: µs of CPU per event, completing rounds "
-                        f"{completing:.1f}, counting rounds {counting:.1f} (median of "
-                        f"{len(runs)} runs; {runs[0][2]} milestone completions a run)"
-                    )
-        finally:
-            if options.before:
-                worktree("remove", "--force", str(before))
+    with checkouts(options.before) as measured:
+        for mode in modes:
+            results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in measured}
+            for _ in range(options.runs):
+                for name, checkout in measured.items():
+                    results[name].append(run(checkout, mode, options.rounds))
+            for name, runs in results.items():
+                completing = statistics.median(r[0] for r in runs)
+                counting = statistics.median(r[1] for r in runs)
+                print(
+                    f"{mode:6} {name:>14}: µs of CPU per event, completing rounds "
+                    f"{completing:.1f}, counting rounds {counting:.1f} (median of "
+                    f"{len(runs)} runs; {runs[0][2]} milestone completions a run)"
+                )
 
 
 if __name__ == "__main__":

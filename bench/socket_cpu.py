@@ -26,14 +26,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from revisions import checkouts
+
 SOCKETS = 500
 WARMUP_SECONDS = 2.0
 
@@ -138,11 +137,6 @@ def run(checkout: Path, rate: int, seconds: float) -> tuple[float, float, int]:
     return float(ours), float(echo), int(completions)
 
 
-def worktree(*args: str) -> None:
-    git = ["git", "-C", str(ROOT), "worktree", *args]
-    subprocess.run(git, check=True, capture_output=True)  # noqa: S603 - git, our repository
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=int, default=3000, help="messages a second (3000)")
@@ -155,28 +149,19 @@ def main() -> None:
         sys.path.insert(0, str(Path.cwd() / "bench"))
         child(options.rate, options.seconds)
         return
-    with tempfile.TemporaryDirectory() as scratch:
-        checkouts = {"this checkout": ROOT}
-        if options.before:
-            before = Path(scratch) / "before"
-            worktree("add", "--detach", str(before), options.before)
-            checkouts = {options.before: before, **checkouts}
-        try:
-            results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in checkouts}
-            for _ in range(options.runs):
-                for name, checkout in checkouts.items():
-                    results[name].append(run(checkout, options.rate, options.seconds))
-            for name, runs in results.items():
-                ours = statistics.median(r[0] for r in runs)
-                ratio = statistics.median(r[0] / r[1] for r in runs)
-                print(
-                    f"{name:>14}: {ours:.1f} µs of server CPU per ack at {options.rate}/s, "
-                    f"{ratio:.2f}x the echo's per answer (medians of {len(runs)} runs; "
-                    f"{runs[0][2]} milestone completions in the first)"
-                )
-        finally:
-            if options.before:
-                worktree("remove", "--force", str(before))
+    with checkouts(options.before) as measured:
+        results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in measured}
+        for _ in range(options.runs):
+            for name, checkout in measured.items():
+                results[name].append(run(checkout, options.rate, options.seconds))
+        for name, runs in results.items():
+            ours = statistics.median(r[0] for r in runs)
+            ratio = statistics.median(r[0] / r[1] for r in runs)
+            print(
+                f"{name:>14}: {ours:.1f} µs of server CPU per ack at {options.rate}/s, "
+                f"{ratio:.2f}x the echo's per answer (medians of {len(runs)} runs; "
+                f"{runs[0][2]} milestone completions in the first)"
+            )
 
 
 if __name__ == "__main__":
