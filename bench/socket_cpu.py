@@ -96,11 +96,11 @@ def child(rate: int, seconds: float) -> None:
     raise_open_files_limit()
     workspace, keys = seed_workspace()
     figures = {}
+    mark = database_mark()
     for target, make in (("echo", echo_server), ("milepost", milepost_server)):
         server = make(1)
         server.start()
         try:
-            mark = database_mark()
             path = f"/ws/widget/?key={keys['publishable_key']}" if target == "milepost" else "/"
             url = f"ws://127.0.0.1:{server.port}{path}"
             figures[target] = run_async(paced(url, target, server, rate, seconds))

@@ -300,7 +300,9 @@ class GroupCommit(Generic[Item, Result]):
         # Runners that have not returned yet, counted down as a runner returns: one that has
         # just returned stays in `_running` until its done callback runs, and the socket whose
         # settling it announced last may submit before that (its next message). Counted, that
-        # runner would leave the item with none at all.
+        # runner would leave the item with none at all. (Only a loop that is closing cancels a
+        # runner before its first step, which leaves the count high; this GroupCommit goes with
+        # that loop.)
         self._runners = 0
 
     async def submit(self, item: Item, *, weight: int = 1) -> Result:
@@ -330,17 +332,9 @@ class GroupCommit(Generic[Item, Result]):
             return
         if self._pending and self._runners < self.concurrency:
             self._runners += 1
-            counted = [True]  # until the runner returns, or is cancelled before it starts
-            runner = asyncio.get_running_loop().create_task(self._run(counted))
+            runner = asyncio.get_running_loop().create_task(self._run())
             self._running.add(runner)
-            runner.add_done_callback(lambda done: self._runner_ended(done, counted))
-
-    def _runner_ended(self, runner: asyncio.Task[None] | None, counted: list[bool]) -> None:
-        if counted[0]:
-            counted[0] = False
-            self._runners -= 1
-        if runner is not None:
-            self._running.discard(runner)
+            runner.add_done_callback(self._running.discard)
 
     def _take(self) -> list[_Pending[Item, Result]]:
         batch: list[_Pending[Item, Result]] = []
@@ -352,7 +346,7 @@ class GroupCommit(Generic[Item, Result]):
         self._weight -= weight
         return batch
 
-    async def _run(self, counted: list[bool]) -> None:
+    async def _run(self) -> None:
         try:
             while self._pending:
                 if self._weight < self.max_weight and self.window_seconds > 0:
@@ -364,7 +358,7 @@ class GroupCommit(Generic[Item, Result]):
                 self._start()  # what arrives while this batch is written may go to another runner
                 await self._flush(batch)
         finally:
-            self._runner_ended(None, counted)
+            self._runners -= 1
 
     # On the event loop, for a batch written on a database thread -------------------------
 
