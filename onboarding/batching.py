@@ -26,12 +26,16 @@ import contextlib
 import functools
 import logging
 import queue
+import sys
 import threading
+import time
+import traceback
 import weakref
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -103,10 +107,16 @@ class DatabaseThreads(Executor):
         self.threads = threads
         self._calls: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], Any, Any] | None]
         self._calls = queue.SimpleQueue()
-        for number in range(threads):
-            # Daemons: a worker stopping does not wait for them (a call cut short was not
-            # acknowledged, and its transaction is rolled back with its connection).
-            threading.Thread(target=self._serve, name=f"milepost-db_{number}", daemon=True).start()
+        # What each thread is running and since when (by its ident), for `busy()`.
+        self._running: dict[int, tuple[Callable[..., Any], tuple[Any, ...], float]] = {}
+        # Daemons: a worker stopping does not wait for them (a call cut short was not
+        # acknowledged, and its transaction is rolled back with its connection).
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"milepost-db_{number}", daemon=True)
+            for number in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(  # type: ignore[override] # Executor's signature, positional-only fn
         self, fn: Callable[..., Result], /, *args: Any, **kwargs: Any
@@ -140,9 +150,34 @@ class DatabaseThreads(Executor):
         try:
             together.wait()
         except threading.BrokenBarrierError:
-            raise TimeoutError(f"database threads still busy after {timeout} s") from None
+            raise TimeoutError(
+                f"database threads still busy after {timeout} s: "
+                + "; ".join(self.busy(besides=call))
+            ) from None
         if errors:
             raise errors[0]
+
+    def busy(
+        self, longer_than: float = 1.0, besides: Callable[..., Any] | None = None
+    ) -> list[str]:
+        """The calls (but `besides`) running for more than `longer_than` seconds, where each one
+        is (its innermost frames), and how many calls wait behind them."""
+        now = time.monotonic()
+        frames = sys._current_frames()
+        found = []
+        for ident, (function, args, started) in list(self._running.items()):
+            if now - started <= longer_than or function is besides:
+                continue
+            if function is _on_loop:
+                function = args[1]
+            stack = traceback.extract_stack(frames[ident])[-3:] if ident in frames else []
+            where = " < ".join(
+                f"{f.name} ({Path(f.filename).name}:{f.lineno})" for f in stack[::-1]
+            )
+            name = getattr(function, "__qualname__", repr(function))
+            found.append(f"{name} for {now - started:.1f} s, at {where}")
+        stopped = sum(1 for thread in self._threads if not thread.is_alive())
+        return [*found, f"{self._calls.qsize()} calls queued, {stopped} threads stopped"]
 
     def release_connections(self, timeout: float = 5.0) -> None:
         """Have every thread give its connection back now (before the pool is closed and its
@@ -153,6 +188,7 @@ class DatabaseThreads(Executor):
             logger.warning("database threads' connections not all released: %r", error)
 
     def _serve(self) -> None:
+        ident = threading.get_ident()
         kept = False
         while True:
             try:
@@ -160,29 +196,41 @@ class DatabaseThreads(Executor):
                     self._calls.get(timeout=KEEP_CONNECTION_SECONDS) if kept else self._calls.get()
                 )
             except queue.Empty:
-                close_old_connections()
+                _give_back()
                 kept = False
                 continue
             if call is None:
                 self._calls.put(None)  # for the next thread
-                close_old_connections()
+                _give_back()
                 return
             future, function, args, kwargs = call
             if not future.set_running_or_notify_cancel():
                 continue
-            if not kept:
-                close_old_connections()
+            self._running[ident] = (function, args, time.monotonic())
             try:
+                if not kept:
+                    close_old_connections()  # what fails here fails this call, not the thread
                 result = function(*args, **kwargs)
             except BaseException as error:
                 future.set_exception(error)
             else:
                 future.set_result(result)
             finally:
+                del self._running[ident]
                 kept = _connection_keepable()
                 if not kept:
-                    close_old_connections()
+                    _give_back()
             del future, call  # what the caller got is no longer held here while waiting
+
+
+def _give_back() -> None:
+    """Django's connection hygiene after a call, which must not end the thread (its later calls
+    would wait for ever): a connection that cannot be given back is logged, and the next call's
+    hygiene tries again."""
+    try:
+        close_old_connections()
+    except Exception:
+        logger.exception("a database thread could not give back its connection")
 
 
 _pool: DatabaseThreads | None = None

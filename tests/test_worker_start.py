@@ -29,12 +29,22 @@ def unfrozen() -> Iterator[None]:
     gc.unfreeze()
 
 
-@pytest.mark.usefixtures("unfrozen")
+@pytest.fixture
+def own_database_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A worker starts with database threads of its own, not with the ones this test process
+    shares between tests (which an earlier test's leftover work may still hold)."""
+    monkeypatch.setattr(batching, "_pool", None)
+    yield
+    if batching._pool is not None:
+        batching._pool.release_connections()
+        batching._pool.shutdown()
+
+
+@pytest.mark.usefixtures("unfrozen", "own_database_threads")
 async def test_a_worker_is_set_up_before_it_serves_and_what_it_loaded_is_frozen(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # This process's database threads are shared with earlier tests, whose leftover work (a
-    # push waiting out PUSH_SEND_TIMEOUT_SECONDS for a loop that has ended) may still hold one.
+    # CI runs two suites and Chromium side by side on two cores: connecting may be slow there.
     monkeypatch.setattr(lifespan, "CONNECT_SECONDS", 60.0)
     starting = ApplicationCommunicator(application, {"type": "lifespan"})
     with caplog.at_level(logging.WARNING, logger="milepost.lifespan"):

@@ -419,6 +419,59 @@ async def test_database_threads_hold_no_connection_once_idle_or_released(
     assert await sync_to_async(out_of_the_pool)() <= mine
 
 
+def test_a_database_thread_that_cannot_tidy_its_connection_fails_that_call_and_keeps_serving(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    threads = batching.DatabaseThreads(2)
+    failures = iter([OperationalError("server closed the connection unexpectedly")] * 2)
+
+    def hygiene() -> None:  # Django's, failing twice as on a connection the server dropped
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+
+    monkeypatch.setattr(batching, "close_old_connections", hygiene)
+    try:
+        with caplog.at_level(logging.ERROR, logger="onboarding.batching"):
+            first = threads.submit(lambda: "stored")
+            with pytest.raises(OperationalError, match="server closed"):
+                first.result(timeout=5)  # the hygiene before it failed: so did the call
+            threads.on_each_thread(lambda: None)  # the second failure: after that call
+            # Both threads still serve, and nothing waits for ever.
+            assert [threads.submit(lambda n=n: n).result(timeout=5) for n in range(4)] == [
+                0,
+                1,
+                2,
+                3,
+            ]
+        assert threads.busy() == ["0 calls queued, 0 threads stopped"]
+        assert "could not give back its connection" in caplog.text
+    finally:
+        threads.shutdown()
+
+
+def test_database_threads_still_busy_say_what_holds_them() -> None:
+    threads = batching.DatabaseThreads(2)
+    release = threading.Event()
+
+    def a_long_push() -> None:
+        release.wait(10)
+
+    threads.submit(a_long_push)
+    try:
+        with pytest.raises(TimeoutError) as busy:
+            threads.on_each_thread(lambda: None, timeout=1.5)
+        # What holds the thread, how long for, and where it waits (the other one did not).
+        said = str(busy.value)
+        assert said.startswith("database threads still busy after 1.5 s: ")
+        assert ".a_long_push for 1." in said
+        assert "< a_long_push (test_socket_concurrency.py:" in said
+        assert said.endswith("calls queued, 0 threads stopped")
+    finally:
+        release.set()
+        threads.shutdown()
+
+
 # A real server: pings and reading are uvicorn's, which the in-process communicator skips.
 
 
